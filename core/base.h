@@ -1,0 +1,93 @@
+// Vocabulary shared by every layer: time, ids, the internal Status/Result, and WARREN_CHECK.
+//
+// Time is always supplied by a driver (never read here): `mono_ms` orders deadlines and never
+// goes back; `wall_ms` is Unix epoch milliseconds and only stamps data shown to users.
+// Status carries internal failures between layers. Its codes are few and named for what the
+// caller does about them (see Status::Code). Wire errors are a separate closed set
+// (protocol/codes.h). WARREN_CHECK is always on: it guards programmer errors and aborts loudly.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+
+namespace warren {
+
+struct Time {
+    int64_t mono_ms = 0;
+    int64_t wall_ms = 0;
+};
+
+using ConnId = uint64_t;
+using UserId = int64_t;
+using RoomId = int64_t;
+using MessageId = int64_t;
+using BatchId = uint64_t;
+using QueryId = uint64_t;
+using JobId = uint64_t;
+
+[[noreturn]] inline void check_failed(const char* expr, const char* file, int line) {
+    std::fprintf(stderr, "WARREN_CHECK failed: %s at %s:%d\n", expr, file, line);
+    std::abort();
+}
+
+#define WARREN_CHECK(expr) \
+    ((expr) ? static_cast<void>(0) : ::warren::check_failed(#expr, __FILE__, __LINE__))
+
+// Internal outcome. Handling rule per code:
+//   ok         -> proceed.
+//   transient  -> the operation may succeed if retried later (SQLITE_BUSY, a full queue):
+//                 retry with backoff or answer UNAVAILABLE with retry_after_ms.
+//   failed     -> the operation cannot succeed as asked (I/O error, constraint broken, disk
+//                 full): roll back, answer UNAVAILABLE, alert the operator.
+//   corrupt    -> stored data breaks an invariant: refuse to start or stop; never guess.
+class [[nodiscard]] Status {
+public:
+    enum class Code { ok, transient, failed, corrupt };
+
+    Status() = default;
+    static Status ok() { return {}; }
+    static Status transient(std::string msg) { return {Code::transient, std::move(msg)}; }
+    static Status failed(std::string msg) { return {Code::failed, std::move(msg)}; }
+    static Status corrupt(std::string msg) { return {Code::corrupt, std::move(msg)}; }
+
+    bool is_ok() const { return code_ == Code::ok; }
+    Code code() const { return code_; }
+    const std::string& message() const { return message_; }
+
+private:
+    Status(Code c, std::string m) : code_(c), message_(std::move(m)) {}
+    Code code_ = Code::ok;
+    std::string message_;
+};
+
+template <typename T>
+class [[nodiscard]] Result {
+public:
+    Result(T value) : v_(std::move(value)) {}          // NOLINT: implicit by design
+    Result(Status status) : v_(std::move(status)) {    // NOLINT: implicit by design
+        WARREN_CHECK(!std::get<Status>(v_).is_ok());
+    }
+    bool is_ok() const { return v_.index() == 0; }
+    T& value() {
+        WARREN_CHECK(is_ok());
+        return std::get<T>(v_);
+    }
+    const T& value() const {
+        WARREN_CHECK(is_ok());
+        return std::get<T>(v_);
+    }
+    const Status& status() const {
+        WARREN_CHECK(!is_ok());
+        return std::get<Status>(v_);
+    }
+
+private:
+    std::variant<T, Status> v_;
+};
+
+}  // namespace warren

@@ -1,0 +1,490 @@
+// The chat ops of PROTOCOL.md as Server members: argument checks, existence and permission
+// checks, then mutations into the open batch with the reply and events held until durable.
+// Each handler validates everything before its first mutation, so a refused request changes
+// nothing.
+#include <sodium.h>
+
+#include <algorithm>
+
+#include "core/protocol/json_writer.h"
+#include "core/server.h"
+#include "core/validate/rules.h"
+
+namespace warren {
+
+namespace {
+
+std::shared_ptr<const std::string> share(std::string s) {
+    return std::make_shared<const std::string>(std::move(s));
+}
+
+// Opens `{"re":id,"ok":true` so the caller appends the result fields and closes the object.
+void begin_ok(JsonWriter& w, int64_t id) {
+    w.begin_object().key("re").value(id).key("ok").value(true);
+}
+
+std::string to_hex(const uint8_t* p, size_t n) {
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string s(n * 2, '0');
+    for (size_t i = 0; i < n; ++i) {
+        s[2 * i] = hex[p[i] >> 4];
+        s[2 * i + 1] = hex[p[i] & 0xF];
+    }
+    return s;
+}
+
+// Session tokens are stored only as this hash, so a leaked database grants no session.
+std::string token_hash(std::string_view token) {
+    uint8_t out[32];
+    crypto_generichash(out, sizeof out, reinterpret_cast<const uint8_t*>(token.data()),
+                       token.size(), nullptr, 0);
+    return to_hex(out, sizeof out);
+}
+
+}  // namespace
+
+void Server::write_room(JsonWriter& w, const Room& room) {
+    w.begin_object().key("name").value(room.name).key("topic").value(room.topic);
+    w.key("visibility").value(room.is_private ? "private" : "public");
+    const User* owner = chat_.user(room.owner);
+    w.key("owner").value(owner ? std::string_view(owner->name) : std::string_view());
+    w.key("members").value(static_cast<int64_t>(room.members.size()));
+    w.end_object();
+}
+
+void Server::write_message(JsonWriter& w, const MessageRow& m) {
+    const Room* room = chat_.room(m.room);
+    const User* author = chat_.user(m.author);
+    w.begin_object().key("id").value(m.id);
+    w.key("room").value(room ? std::string_view(room->name) : std::string_view());
+    w.key("to").null();
+    w.key("author").value(author ? std::string_view(author->name) : std::string_view());
+    w.key("text").value(m.text).key("ts").value(m.ts_ms);
+    w.key("reply_to");
+    if (m.reply_to) w.value(m.reply_to);
+    else w.null();
+    w.key("edited_ts").null().key("deleted").value(false);
+    w.key("reactions").begin_object().end_object();
+    w.end_object();
+}
+
+std::vector<ConnId> Server::member_conns(const Room& room, ConnId except) {
+    std::vector<ConnId> to;
+    for (UserId uid : room.members)
+        if (const User* u = chat_.user(uid))
+            for (ConnId c : u->conns)
+                if (c != except) to.push_back(c);
+    return to;
+}
+
+// ---- accounts and sessions ------------------------------------------------------------------
+
+void Server::op_register(Req& r, Args& a) {
+    std::string_view name, password;
+    if (!a.req_string("username", name) || !a.req_string("password", password))
+        return reply_error(r, ErrorCode::bad_request, a.error().message, a.error().field);
+    if (auto why = check_username(name, config_))
+        return reply_error(r, ErrorCode::bad_request, *why, "username");
+    if (auto why = check_password(password, config_))
+        return reply_error(r, ErrorCode::bad_request, *why, "password");
+    if (r.conn->user) return reply_error(r, ErrorCode::conflict, "already logged in");
+    std::string key = name_key(name);
+    if (chat_.name_taken(name) || names_reserved_.contains(key))
+        return reply_error(r, ErrorCode::conflict, "username '" + std::string(name) + "' is taken");
+    if (hash_jobs_.size() >= config_.hash_jobs_max)
+        return reply_error(r, ErrorCode::unavailable, "server busy", {}, config_.retry_after_ms);
+    names_reserved_.insert(key);
+    JobId job = next_job_++;
+    hash_jobs_[job] = HashJob{r.conn->id, r.slot, r.id, Op::register_, std::string(name)};
+    r.conn->paused = true;
+    outputs_.push_back(Hash{job, HashMode::create, std::string(password), {}});
+}
+
+void Server::op_login(Req& r, Args& a) {
+    std::optional<std::string_view> name, password, token;
+    if (!a.opt_string("username", name) || !a.opt_string("password", password) ||
+        !a.opt_string("token", token))
+        return reply_error(r, ErrorCode::bad_request, a.error().message, a.error().field);
+    if (!token && !name)
+        return reply_error(r, ErrorCode::bad_request, "give username and password, or token",
+                           "username");
+    if (!token && !password)
+        return reply_error(r, ErrorCode::bad_request, "'password' is required", "password");
+    if (r.conn->user) return reply_error(r, ErrorCode::conflict, "already logged in");
+    if (token) {
+        std::string h = token_hash(*token);
+        const SessionRow* s = chat_.session(h);
+        User* u = s ? chat_.user(s->user) : nullptr;
+        if (!u || s->expires_ms <= now_.wall_ms)
+            return reply_error(r, ErrorCode::invalid_credentials, "invalid or expired token");
+        int64_t expires = s->expires_ms;
+        bind_user(*r.conn, u->id, h);
+        JsonWriter w;
+        begin_ok(w, r.id);
+        w.key("user").begin_object().key("username").value(u->name);
+        w.key("online").value(true).end_object();
+        w.key("session").begin_object().key("token").value(*token);
+        w.key("expires_ts").value(expires).end_object().end_object();
+        return reply(r, share(w.take_line()));
+    }
+    if (hash_jobs_.size() >= config_.hash_jobs_max)
+        return reply_error(r, ErrorCode::unavailable, "server busy", {}, config_.retry_after_ms);
+    // Unknown names are verified against a dummy hash: same answer, same time.
+    User* u = chat_.find_user(*name);
+    JobId job = next_job_++;
+    hash_jobs_[job] = HashJob{r.conn->id, r.slot, r.id, Op::login, std::string(*name)};
+    r.conn->paused = true;
+    outputs_.push_back(Hash{job, HashMode::verify, std::string(*password), u ? u->phc : ""});
+}
+
+void Server::hashed(JobId job_id, HashResult result, Time now) {
+    begin_input(now);
+    auto it = hash_jobs_.find(job_id);
+    if (it != hash_jobs_.end()) {
+        HashJob job = std::move(it->second);
+        hash_jobs_.erase(it);
+        if (job.op == Op::register_) finish_register(job, result);
+        else finish_login(job, result);
+        if (Conn* c = conn(job.conn)) {
+            c->paused = false;
+            process_lines(*c);
+        }
+    }
+    end_input();
+}
+
+void Server::start_session(Batch& b, const Req& r, User& u) {
+    std::vector<uint8_t> raw(config_.token_bytes);
+    entropy_.fill(raw);
+    std::string token = to_hex(raw.data(), raw.size());
+    std::string h = token_hash(token);
+    int64_t expires = now_.wall_ms + config_.session_ttl_ms;
+    apply(b, SessionRow{h, u.id, expires});
+    bind_user(*r.conn, u.id, h);
+    JsonWriter w;
+    begin_ok(w, r.id);
+    w.key("user").begin_object().key("username").value(u.name);
+    w.key("online").value(true).end_object();
+    w.key("session").begin_object().key("token").value(token);
+    w.key("expires_ts").value(expires).end_object().end_object();
+    commit_reply(b, r, share(w.take_line()));
+}
+
+void Server::finish_register(HashJob& job, const HashResult& result) {
+    names_reserved_.erase(name_key(job.username));
+    Conn* c = conn(job.conn);
+    if (!c) return;
+    Req r{c, job.slot, job.request_id};
+    if (!result.ok || batches_.full())
+        return reply_error(r, ErrorCode::unavailable, "server busy; try again", {},
+                           config_.retry_after_ms);
+    Batch& b = write_batch();
+    UserId id = chat_.take_user_id();
+    apply(b, UserRow{id, job.username, result.phc, now_.wall_ms});
+    start_session(b, r, *chat_.user(id));
+}
+
+void Server::finish_login(HashJob& job, const HashResult& result) {
+    Conn* c = conn(job.conn);
+    if (!c) return;
+    Req r{c, job.slot, job.request_id};
+    if (result.overloaded)
+        return reply_error(r, ErrorCode::unavailable, "server busy; try again", {},
+                           config_.retry_after_ms);
+    User* u = chat_.find_user(job.username);
+    if (!result.ok || !u)
+        return reply_error(r, ErrorCode::invalid_credentials, "invalid username or password");
+    if (batches_.full())
+        return reply_error(r, ErrorCode::unavailable, "server busy; try again", {},
+                           config_.retry_after_ms);
+    start_session(write_batch(), r, *u);
+}
+
+void Server::op_logout(Req& r) {
+    if (batches_.full())
+        return reply_error(r, ErrorCode::unavailable, "server busy", {}, config_.retry_after_ms);
+    Conn& c = *r.conn;
+    Batch& b = write_batch();
+    if (chat_.session(c.token_hash)) apply(b, SessionDelete{c.token_hash});
+    UserId user = *c.user;
+    std::string h = c.token_hash;
+    unbind_user(c);
+    b.undo.push_back([this, id = c.id, user, h] {
+        if (Conn* cc = conn(id)) {
+            cc->user = user;
+            cc->token_hash = h;
+            if (User* u = chat_.user(user)) u->conns.insert(id);
+        }
+    });
+    JsonWriter w;
+    begin_ok(w, r.id);
+    w.end_object();
+    commit_reply(b, r, share(w.take_line()));
+}
+
+// ---- rooms ------------------------------------------------------------------------------------
+
+void Server::op_create_room(Req& r, Args& a) {
+    std::string_view name;
+    std::optional<std::string_view> visibility, topic;
+    if (!a.req_string("room", name) || !a.opt_string("visibility", visibility) ||
+        !a.opt_string("topic", topic))
+        return reply_error(r, ErrorCode::bad_request, a.error().message, a.error().field);
+    if (auto why = check_room_name(name, config_))
+        return reply_error(r, ErrorCode::bad_request, *why, "room");
+    if (visibility && *visibility != "public" && *visibility != "private")
+        return reply_error(r, ErrorCode::bad_request, "visibility must be 'public' or 'private'",
+                           "visibility");
+    if (topic)
+        if (auto why = check_topic(*topic, config_))
+            return reply_error(r, ErrorCode::bad_request, *why, "topic");
+    if (chat_.find_room(name))
+        return reply_error(r, ErrorCode::conflict, "room '" + std::string(name) + "' exists");
+    if (batches_.full())
+        return reply_error(r, ErrorCode::unavailable, "server busy", {}, config_.retry_after_ms);
+    Batch& b = write_batch();
+    RoomId id = chat_.take_room_id();
+    UserId owner = *r.conn->user;
+    apply(b, RoomRow{id, std::string(name), std::string(topic.value_or("")),
+                     visibility == "private", owner, now_.wall_ms});
+    apply(b, MemberRow{id, owner, now_.wall_ms});
+    JsonWriter w;
+    begin_ok(w, r.id);
+    w.key("room");
+    write_room(w, *chat_.room(id));
+    w.end_object();
+    commit_reply(b, r, share(w.take_line()));
+}
+
+void Server::op_join_room(Req& r, Args& a) {
+    std::string_view name;
+    if (!a.req_string("room", name))
+        return reply_error(r, ErrorCode::bad_request, a.error().message, a.error().field);
+    if (auto why = check_room_name(name, config_))
+        return reply_error(r, ErrorCode::bad_request, *why, "room");
+    Room* room = chat_.find_room(name);
+    if (!room) return reply_error(r, ErrorCode::not_found, "no room named '" + std::string(name) + "'");
+    UserId me = *r.conn->user;
+    auto room_reply = [&] {
+        JsonWriter w;
+        begin_ok(w, r.id);
+        w.key("room");
+        write_room(w, *room);
+        w.end_object();
+        return share(w.take_line());
+    };
+    if (room->members.contains(me)) return reply(r, room_reply());  // idempotent
+    if (room->is_private)
+        return reply_error(r, ErrorCode::forbidden, "room '" + room->name + "' is private");
+    if (batches_.full())
+        return reply_error(r, ErrorCode::unavailable, "server busy", {}, config_.retry_after_ms);
+    Batch& b = write_batch();
+    apply(b, MemberRow{room->id, me, now_.wall_ms});
+    commit_reply(b, r, room_reply());
+    JsonWriter ev;
+    ev.begin_object().key("ev").value("MEMBER_JOINED").key("room").value(room->name);
+    ev.key("user").value(chat_.user(me)->name).end_object();
+    b.events.push_back(PendingEvent{member_conns(*room, r.conn->id), share(ev.take_line())});
+}
+
+void Server::op_leave_room(Req& r, Args& a) {
+    std::string_view name;
+    if (!a.req_string("room", name))
+        return reply_error(r, ErrorCode::bad_request, a.error().message, a.error().field);
+    if (auto why = check_room_name(name, config_))
+        return reply_error(r, ErrorCode::bad_request, *why, "room");
+    Room* room = chat_.find_room(name);
+    if (!room) return reply_error(r, ErrorCode::not_found, "no room named '" + std::string(name) + "'");
+    UserId me = *r.conn->user;
+    if (!room->members.contains(me))
+        return reply_error(r, ErrorCode::conflict, "not a member of '" + room->name + "'");
+    if (batches_.full())
+        return reply_error(r, ErrorCode::unavailable, "server busy", {}, config_.retry_after_ms);
+    Batch& b = write_batch();
+    // Recipients include the leaver's other connections, computed before the removal.
+    std::vector<ConnId> to = member_conns(*room, r.conn->id);
+    apply(b, MemberDelete{room->id, me});
+    JsonWriter w;
+    begin_ok(w, r.id);
+    w.end_object();
+    commit_reply(b, r, share(w.take_line()));
+    JsonWriter ev;
+    ev.begin_object().key("ev").value("MEMBER_LEFT").key("room").value(room->name);
+    ev.key("user").value(chat_.user(me)->name).end_object();
+    b.events.push_back(PendingEvent{std::move(to), share(ev.take_line())});
+}
+
+void Server::op_list_rooms(Req& r, Args& a) {
+    std::optional<std::string_view> cursor;
+    std::optional<int64_t> limit;
+    if (!a.opt_string("cursor", cursor) || !a.opt_int("limit", limit))
+        return reply_error(r, ErrorCode::bad_request, a.error().message, a.error().field);
+    if (limit && *limit < 1)
+        return reply_error(r, ErrorCode::bad_request, "limit must be at least 1", "limit");
+    size_t n = std::min<int64_t>(limit.value_or(config_.page_default), config_.rooms_page_max);
+    UserId me = *r.conn->user;
+    const auto& by_key = chat_.rooms_by_key();
+    auto it = cursor ? by_key.upper_bound(name_key(*cursor)) : by_key.begin();
+    std::vector<const Room*> page;
+    bool more = false;
+    for (; it != by_key.end(); ++it) {
+        const Room* room = chat_.room(it->second);
+        if (room->is_private && !room->members.contains(me)) continue;
+        if (page.size() == n) {
+            more = true;
+            break;
+        }
+        page.push_back(room);
+    }
+    JsonWriter w;
+    begin_ok(w, r.id);
+    w.key("rooms").begin_array();
+    for (const Room* room : page) write_room(w, *room);
+    w.end_array().key("next_cursor");
+    if (more) w.value(name_key(page.back()->name));
+    else w.null();
+    w.end_object();
+    reply(r, share(w.take_line()));
+}
+
+// ---- messages ---------------------------------------------------------------------------------
+
+void Server::op_send_message(Req& r, Args& a) {
+    std::string_view name, text;
+    std::optional<int64_t> reply_to;
+    if (!a.req_string("room", name) || !a.req_string("text", text) ||
+        !a.opt_int("reply_to", reply_to))
+        return reply_error(r, ErrorCode::bad_request, a.error().message, a.error().field);
+    if (auto why = check_room_name(name, config_))
+        return reply_error(r, ErrorCode::bad_request, *why, "room");
+    if (auto why = check_text(text, config_))
+        return reply_error(r, ErrorCode::bad_request, *why, "text");
+    if (reply_to && *reply_to <= 0)
+        return reply_error(r, ErrorCode::bad_request, "reply_to must be a message id", "reply_to");
+    Room* room = chat_.find_room(name);
+    if (!room) return reply_error(r, ErrorCode::not_found, "no room named '" + std::string(name) + "'");
+    UserId me = *r.conn->user;
+    if (!room->members.contains(me))
+        return reply_error(r, ErrorCode::forbidden, "not a member of '" + room->name + "'");
+    if (reply_to) {
+        // Replies are checked against the room's cached messages; older ones cannot be
+        // checked without storage and are refused rather than accepted unchecked.
+        auto found = std::find_if(room->recent.begin(), room->recent.end(),
+                                  [&](const MessageRow& m) { return m.id == *reply_to; });
+        if (found == room->recent.end())
+            return reply_error(r, ErrorCode::bad_request,
+                               "reply_to must name a recent message of this room", "reply_to");
+    }
+    if (batches_.full())
+        return reply_error(r, ErrorCode::unavailable, "server busy", {}, config_.retry_after_ms);
+    Batch& b = write_batch();
+    MessageRow m{chat_.take_message_id(), room->id, me, std::string(text), now_.wall_ms,
+                 reply_to.value_or(0)};
+    JsonWriter msg;
+    write_message(msg, m);
+    apply(b, std::move(m));
+    JsonWriter w;
+    begin_ok(w, r.id);
+    w.key("message").raw(msg.str()).end_object();
+    commit_reply(b, r, share(w.take_line()));
+    JsonWriter ev;
+    ev.begin_object().key("ev").value("MESSAGE").key("message").raw(msg.str()).end_object();
+    b.events.push_back(PendingEvent{member_conns(*room, r.conn->id), share(ev.take_line())});
+}
+
+void Server::op_history(Req& r, Args& a) {
+    std::string_view name;
+    std::optional<int64_t> before, after, limit;
+    if (!a.req_string("room", name) || !a.opt_int("before", before) ||
+        !a.opt_int("after", after) || !a.opt_int("limit", limit))
+        return reply_error(r, ErrorCode::bad_request, a.error().message, a.error().field);
+    if (auto why = check_room_name(name, config_))
+        return reply_error(r, ErrorCode::bad_request, *why, "room");
+    if (before && after)
+        return reply_error(r, ErrorCode::bad_request, "give before or after, not both", "after");
+    if ((before && *before < 0) || (after && *after < 0))
+        return reply_error(r, ErrorCode::bad_request, "message ids are not negative",
+                           before ? "before" : "after");
+    if (limit && *limit < 1)
+        return reply_error(r, ErrorCode::bad_request, "limit must be at least 1", "limit");
+    Room* room = chat_.find_room(name);
+    if (!room) return reply_error(r, ErrorCode::not_found, "no room named '" + std::string(name) + "'");
+    if (!room->members.contains(*r.conn->user))
+        return reply_error(r, ErrorCode::forbidden, "not a member of '" + room->name + "'");
+    HistoryQuery q{room->id, before, after,
+                   static_cast<uint32_t>(std::min<int64_t>(limit.value_or(config_.page_default),
+                                                           config_.history_page_max))};
+    QueryJob job{r.conn->id, r.slot, r.id, room->id, q};
+    // The cache holds the room's newest messages; storage is needed only when the page
+    // reaches past its oldest one.
+    bool need_disk = false;
+    if (room->older_on_disk) {
+        if (after) {
+            need_disk = room->recent.empty() || *after + 1 < room->recent.front().id;
+        } else {
+            auto below = std::count_if(room->recent.begin(), room->recent.end(),
+                                       [&](const MessageRow& m) { return !before || m.id < *before; });
+            need_disk = static_cast<size_t>(below) <= q.limit;
+        }
+    }
+    if (!need_disk) return answer_history(job, {});
+    if (query_jobs_.size() >= config_.queries_max)
+        return reply_error(r, ErrorCode::unavailable, "server busy", {}, config_.retry_after_ms);
+    QueryId id = next_query_++;
+    query_jobs_[id] = job;
+    HistoryQuery disk = q;
+    disk.limit = q.limit + 1;  // one more tells whether more exist
+    outputs_.push_back(Query{id, disk});
+}
+
+void Server::answered(QueryId query, QueryRows rows, Time now) {
+    begin_input(now);
+    auto it = query_jobs_.find(query);
+    if (it != query_jobs_.end()) {
+        QueryJob job = std::move(it->second);
+        query_jobs_.erase(it);
+        if (Conn* c = conn(job.conn)) {
+            Req r{c, job.slot, job.request_id};
+            if (!rows.ok)
+                reply_error(r, ErrorCode::unavailable, "storage unavailable", {},
+                            config_.retry_after_ms);
+            else
+                answer_history(job, std::move(rows.rows));
+        }
+    }
+    end_input();
+}
+
+// Merges stored rows with the cache (which holds the newest, possibly not yet stored,
+// messages) and selects the page: newest `limit` below `before`, or oldest `limit` above
+// `after`.
+void Server::answer_history(const QueryJob& job, std::vector<MessageRow> rows) {
+    Conn* c = conn(job.conn);
+    if (!c) return;
+    Req r{c, job.slot, job.request_id};
+    const HistoryQuery& q = job.spec;
+    const Room* room = chat_.room(job.room);
+    if (room) {
+        for (const auto& m : room->recent)
+            if ((!q.before || m.id < *q.before) && (!q.after || m.id > *q.after))
+                rows.push_back(m);
+    }
+    std::sort(rows.begin(), rows.end(),
+              [](const MessageRow& x, const MessageRow& y) { return x.id < y.id; });
+    rows.erase(std::unique(rows.begin(), rows.end(),
+                           [](const MessageRow& x, const MessageRow& y) { return x.id == y.id; }),
+               rows.end());
+    // Stored rows were fetched with limit + 1, so one row past the page means more exist.
+    bool has_more = rows.size() > q.limit;
+    size_t from = 0, to = rows.size();
+    if (q.after) to = std::min<size_t>(rows.size(), q.limit);
+    else from = has_more ? rows.size() - q.limit : 0;
+    JsonWriter w;
+    begin_ok(w, r.id);
+    w.key("messages").begin_array();
+    for (size_t i = from; i < to; ++i) write_message(w, rows[i]);
+    w.end_array().key("has_more").value(has_more).end_object();
+    reply(r, share(w.take_line()));
+}
+
+}  // namespace warren

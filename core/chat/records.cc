@@ -1,0 +1,44 @@
+#include "core/chat/records.h"
+
+namespace warren {
+
+namespace {
+std::optional<std::string> bad(const char* what) { return std::string(what); }
+
+struct Checker {
+    std::optional<std::string> operator()(const UserRow& r) const {
+        if (r.id <= 0 || r.name.empty() || r.phc.empty()) return bad("user row incomplete");
+        return std::nullopt;
+    }
+    std::optional<std::string> operator()(const SessionRow& r) const {
+        if (r.token_hash.size() != 64 || r.user <= 0) return bad("session row malformed");
+        return std::nullopt;
+    }
+    std::optional<std::string> operator()(const SessionDelete& r) const {
+        if (r.token_hash.size() != 64) return bad("session delete malformed");
+        return std::nullopt;
+    }
+    std::optional<std::string> operator()(const RoomRow& r) const {
+        if (r.id <= 0 || r.name.empty() || r.owner <= 0) return bad("room row incomplete");
+        return std::nullopt;
+    }
+    std::optional<std::string> operator()(const MemberRow& r) const {
+        if (r.room <= 0 || r.user <= 0) return bad("member row incomplete");
+        return std::nullopt;
+    }
+    std::optional<std::string> operator()(const MemberDelete& r) const {
+        if (r.room <= 0 || r.user <= 0) return bad("member delete incomplete");
+        return std::nullopt;
+    }
+    std::optional<std::string> operator()(const MessageRow& r) const {
+        if (r.id <= 0 || r.room <= 0 || r.author <= 0 || r.text.empty() || r.reply_to < 0 ||
+            r.reply_to >= r.id)
+            return bad("message row malformed");
+        return std::nullopt;
+    }
+};
+}  // namespace
+
+std::optional<std::string> check_record(const Mutation& m) { return std::visit(Checker{}, m); }
+
+}  // namespace warren

@@ -1,0 +1,154 @@
+#include "core/chat/state.h"
+
+#include <algorithm>
+
+#include "core/validate/rules.h"
+
+namespace warren {
+
+void ChatState::load(const Snapshot& snap) {
+    auto discard = [](Undo) {};
+    for (const auto& r : snap.users) discard(apply_user(r));
+    for (const auto& r : snap.sessions) discard(apply_session(r));
+    for (const auto& r : snap.rooms) discard(apply_room(r));
+    for (const auto& r : snap.members) discard(apply_member(r));
+    for (const auto& r : snap.recent_messages) discard(apply_message(r));
+    for (RoomId id : snap.rooms_with_older)
+        if (Room* r = room(id)) r->older_on_disk = true;
+    for (const auto& [id, u] : users_) next_user_id_ = std::max(next_user_id_, id + 1);
+    for (const auto& [id, r] : rooms_) next_room_id_ = std::max(next_room_id_, id + 1);
+    next_message_id_ = std::max(next_message_id_, snap.max_message_id + 1);
+}
+
+Undo ChatState::apply(const Mutation& m) {
+    WARREN_CHECK(!check_record(m).has_value());
+    return std::visit(
+        [this](const auto& r) -> Undo {
+            using T = std::decay_t<decltype(r)>;
+            if constexpr (std::is_same_v<T, UserRow>) return apply_user(r);
+            else if constexpr (std::is_same_v<T, SessionRow>) return apply_session(r);
+            else if constexpr (std::is_same_v<T, SessionDelete>) return apply_session_delete(r);
+            else if constexpr (std::is_same_v<T, RoomRow>) return apply_room(r);
+            else if constexpr (std::is_same_v<T, MemberRow>) return apply_member(r);
+            else if constexpr (std::is_same_v<T, MemberDelete>) return apply_member_delete(r);
+            else return apply_message(r);
+        },
+        m);
+}
+
+Undo ChatState::apply_user(const UserRow& r) {
+    auto key = name_key(r.name);
+    WARREN_CHECK(!user_by_key_.contains(key) && !users_.contains(r.id));
+    users_[r.id] = User{r.id, r.name, r.phc, r.created_ms, {}, {}};
+    user_by_key_[key] = r.id;
+    return [this, id = r.id, key] {
+        users_.erase(id);
+        user_by_key_.erase(key);
+    };
+}
+
+Undo ChatState::apply_session(const SessionRow& r) {
+    WARREN_CHECK(!sessions_.contains(r.token_hash));
+    sessions_[r.token_hash] = r;
+    return [this, h = r.token_hash] { sessions_.erase(h); };
+}
+
+Undo ChatState::apply_session_delete(const SessionDelete& r) {
+    auto it = sessions_.find(r.token_hash);
+    WARREN_CHECK(it != sessions_.end());
+    SessionRow old = it->second;
+    sessions_.erase(it);
+    return [this, old] { sessions_[old.token_hash] = old; };
+}
+
+Undo ChatState::apply_room(const RoomRow& r) {
+    auto key = name_key(r.name);
+    WARREN_CHECK(!room_by_key_.contains(key) && !rooms_.contains(r.id));
+    Room room;
+    room.id = r.id;
+    room.name = r.name;
+    room.topic = r.topic;
+    room.is_private = r.is_private;
+    room.owner = r.owner;
+    room.created_ms = r.created_ms;
+    rooms_[r.id] = std::move(room);
+    room_by_key_[key] = r.id;
+    return [this, id = r.id, key] {
+        rooms_.erase(id);
+        room_by_key_.erase(key);
+    };
+}
+
+Undo ChatState::apply_member(const MemberRow& r) {
+    Room* rm = room(r.room);
+    User* u = user(r.user);
+    WARREN_CHECK(rm && u && !rm->members.contains(r.user));
+    rm->members.insert(r.user);
+    u->rooms.insert(r.room);
+    return [this, r] {
+        room(r.room)->members.erase(r.user);
+        user(r.user)->rooms.erase(r.room);
+    };
+}
+
+Undo ChatState::apply_member_delete(const MemberDelete& r) {
+    Room* rm = room(r.room);
+    User* u = user(r.user);
+    WARREN_CHECK(rm && u && rm->members.contains(r.user));
+    rm->members.erase(r.user);
+    u->rooms.erase(r.room);
+    return [this, r] {
+        room(r.room)->members.insert(r.user);
+        user(r.user)->rooms.insert(r.room);
+    };
+}
+
+Undo ChatState::apply_message(const MessageRow& r) {
+    Room* rm = room(r.room);
+    WARREN_CHECK(rm && (rm->recent.empty() || rm->recent.back().id < r.id));
+    rm->recent.push_back(r);
+    std::optional<MessageRow> evicted;
+    bool older_before = rm->older_on_disk;
+    if (rm->recent.size() > cache_max_) {
+        evicted = std::move(rm->recent.front());
+        rm->recent.pop_front();
+        rm->older_on_disk = true;
+    }
+    return [this, id = r.room, evicted = std::move(evicted), older_before] {
+        Room* rm = room(id);
+        rm->recent.pop_back();
+        if (evicted) rm->recent.push_front(*evicted);
+        rm->older_on_disk = older_before;
+    };
+}
+
+User* ChatState::find_user(std::string_view name) {
+    auto it = user_by_key_.find(name_key(name));
+    return it == user_by_key_.end() ? nullptr : user(it->second);
+}
+
+User* ChatState::user(UserId id) {
+    auto it = users_.find(id);
+    return it == users_.end() ? nullptr : &it->second;
+}
+
+Room* ChatState::find_room(std::string_view name) {
+    auto it = room_by_key_.find(name_key(name));
+    return it == room_by_key_.end() ? nullptr : room(it->second);
+}
+
+Room* ChatState::room(RoomId id) {
+    auto it = rooms_.find(id);
+    return it == rooms_.end() ? nullptr : &it->second;
+}
+
+const SessionRow* ChatState::session(const std::string& token_hash) const {
+    auto it = sessions_.find(token_hash);
+    return it == sessions_.end() ? nullptr : &it->second;
+}
+
+bool ChatState::name_taken(std::string_view user_name) const {
+    return user_by_key_.contains(name_key(user_name));
+}
+
+}  // namespace warren

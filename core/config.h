@@ -1,0 +1,65 @@
+// Config: every tunable and every limit (`*_max`) of the core, in one place.
+//
+// Drivers build one Config (defaults below, overridden from TOML by app/) and pass it to the
+// core by value. Each limit names the container or input it bounds and the action when full.
+// The static_asserts record how the defaults relate to each other.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace warren {
+
+struct Config {
+    // Framing. A line longer than this is refused (FRAME_TOO_LARGE, then close); it is never
+    // buffered whole.
+    size_t max_frame_bytes = 65536;
+    // The bad_frames_max-th malformed line within bad_frames_window_ms closes the connection.
+    uint32_t bad_frames_max = 3;
+    int64_t bad_frames_window_ms = 60'000;
+
+    // Names and text (PROTOCOL.md "Names and limits").
+    size_t username_min = 3, username_max = 32;
+    size_t password_min = 8, password_max = 128;
+    size_t room_name_max = 50;
+    size_t text_max_bytes = 4000;
+    size_t topic_max_bytes = 200;
+
+    // Paging: larger requested limits are clamped to these.
+    uint32_t history_page_max = 100;
+    uint32_t rooms_page_max = 50;
+    uint32_t page_default = 50;
+
+    // Sessions.
+    int64_t session_ttl_ms = 30LL * 24 * 3600 * 1000;
+    size_t token_bytes = 32;  // 256 bits of entropy per session token
+
+    // Per connection: replies not yet released (waiting for a commit, a hash or a query) plus
+    // lines parked while a password hash runs. Past it the connection is closed
+    // (DISCONNECT SLOW_CONSUMER): the client pipelines far more than it reads.
+    size_t conn_pending_max = 1024;
+    // Per connection: bytes handed to the driver and not yet reported `sent`. Past it the
+    // connection is closed (DISCONNECT SLOW_CONSUMER).
+    size_t outbound_bytes_max = 4 * 1024 * 1024;
+
+    // Memory: newest messages kept per room for HISTORY and reply checks; older pages are
+    // read from storage through Query.
+    size_t room_cache_messages_max = 256;
+
+    // Transactions: mutations in one batch (group commit), batches queued behind the one in
+    // flight. Past batches_queued_max, state-changing requests answer UNAVAILABLE.
+    size_t batch_mutations_max = 4096;
+    size_t batches_queued_max = 64;
+    // Hash jobs (argon2id) waiting or running; past it REGISTER/LOGIN answer UNAVAILABLE.
+    size_t hash_jobs_max = 256;
+    // Storage queries (HISTORY pages) in flight; past it HISTORY answers UNAVAILABLE.
+    size_t queries_max = 256;
+    int64_t retry_after_ms = 1000;
+};
+
+static_assert(Config{}.page_default <= Config{}.rooms_page_max);
+static_assert(Config{}.page_default <= Config{}.history_page_max);
+static_assert(Config{}.text_max_bytes < Config{}.max_frame_bytes);
+static_assert(Config{}.history_page_max <= Config{}.room_cache_messages_max);
+
+}  // namespace warren

@@ -1,0 +1,37 @@
+#include "core/protocol/framer.h"
+
+#include <cstring>
+
+namespace warren {
+
+LineFramer::Status LineFramer::next(std::string_view& line) {
+    for (;;) {
+        const char* base = buf_.data();
+        const void* nl = scan_ < buf_.size()
+                             ? std::memchr(base + scan_, '\n', buf_.size() - scan_)
+                             : nullptr;
+        if (nl == nullptr) {
+            scan_ = buf_.size();
+            size_t pending = buf_.size() - pos_;
+            // One byte more than the limit is allowed only if it may be the '\r' of "\r\n".
+            if (pending > max_ + 1 || (pending == max_ + 1 && buf_.back() != '\r'))
+                return Status::too_large;
+            if (pos_ > 0) {
+                buf_.erase(0, pos_);
+                scan_ -= pos_;
+                pos_ = 0;
+            }
+            return Status::need_more;
+        }
+        size_t end = static_cast<size_t>(static_cast<const char*>(nl) - base);
+        size_t start = pos_;
+        pos_ = scan_ = end + 1;
+        if (end > start && buf_[end - 1] == '\r') --end;
+        if (end - start > max_) return Status::too_large;
+        if (end == start) continue;  // empty line
+        line = std::string_view(base + start, end - start);
+        return Status::line;
+    }
+}
+
+}  // namespace warren

@@ -1,0 +1,113 @@
+#include "core/protocol/json_writer.h"
+
+#include <charconv>
+
+namespace warren {
+
+void append_json_string(std::string& out, std::string_view s) {
+    static constexpr char hex[] = "0123456789abcdef";
+    out.push_back('"');
+    size_t run = 0;  // start of the pending run of bytes that need no escape
+    for (size_t i = 0; i < s.size(); ++i) {
+        auto c = static_cast<unsigned char>(s[i]);
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        out.append(s.data() + run, i - run);
+        run = i + 1;
+        switch (c) {
+            case '"': out.append("\\\""); break;
+            case '\\': out.append("\\\\"); break;
+            case '\n': out.append("\\n"); break;
+            case '\t': out.append("\\t"); break;
+            case '\r': out.append("\\r"); break;
+            default:
+                out.append("\\u00");
+                out.push_back(hex[c >> 4]);
+                out.push_back(hex[c & 0xF]);
+        }
+    }
+    out.append(s.data() + run, s.size() - run);
+    out.push_back('"');
+}
+
+void JsonWriter::separate() {
+    if (need_comma_) out_.push_back(',');
+}
+
+JsonWriter& JsonWriter::begin_object() {
+    separate();
+    out_.push_back('{');
+    need_comma_ = false;
+    return *this;
+}
+
+JsonWriter& JsonWriter::end_object() {
+    out_.push_back('}');
+    need_comma_ = true;
+    return *this;
+}
+
+JsonWriter& JsonWriter::begin_array() {
+    separate();
+    out_.push_back('[');
+    need_comma_ = false;
+    return *this;
+}
+
+JsonWriter& JsonWriter::end_array() {
+    out_.push_back(']');
+    need_comma_ = true;
+    return *this;
+}
+
+JsonWriter& JsonWriter::key(std::string_view k) {
+    separate();
+    append_json_string(out_, k);
+    out_.push_back(':');
+    need_comma_ = false;
+    return *this;
+}
+
+JsonWriter& JsonWriter::value(std::string_view s) {
+    separate();
+    append_json_string(out_, s);
+    need_comma_ = true;
+    return *this;
+}
+
+JsonWriter& JsonWriter::value(int64_t n) {
+    separate();
+    char buf[24];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, n);
+    out_.append(buf, end);
+    need_comma_ = true;
+    return *this;
+}
+
+JsonWriter& JsonWriter::value(bool b) {
+    separate();
+    out_.append(b ? "true" : "false");
+    need_comma_ = true;
+    return *this;
+}
+
+JsonWriter& JsonWriter::null() {
+    separate();
+    out_.append("null");
+    need_comma_ = true;
+    return *this;
+}
+
+JsonWriter& JsonWriter::raw(std::string_view json) {
+    separate();
+    out_.append(json);
+    need_comma_ = true;
+    return *this;
+}
+
+std::string JsonWriter::take_line() {
+    out_.push_back('\n');
+    need_comma_ = false;
+    return std::move(out_);
+}
+
+}  // namespace warren

@@ -1,0 +1,373 @@
+// The facade's plumbing: connections, framing, reply ordering, batches and completions.
+// Op handlers live in chat/ops.cc.
+#include "core/server.h"
+
+#include <algorithm>
+
+#include "core/protocol/json_writer.h"
+
+namespace warren {
+
+namespace {
+
+std::shared_ptr<const std::string> share(std::string s) {
+    return std::make_shared<const std::string>(std::move(s));
+}
+
+std::shared_ptr<const std::string> disconnect_line(std::string_view reason) {
+    JsonWriter w;
+    w.begin_object().key("ev").value("DISCONNECT").key("reason").value(reason).end_object();
+    return share(w.take_line());
+}
+
+}  // namespace
+
+Server::Server(Config config, Entropy& entropy, const Snapshot& snapshot)
+    : config_(config),
+      entropy_(entropy),
+      chat_(config.room_cache_messages_max),
+      batches_(config.batch_mutations_max, config.batches_queued_max) {
+    chat_.load(snapshot);
+    JsonWriter w;
+    w.begin_object().key("ev").value("HELLO").key("server").value("warren");
+    w.key("version").value(WARREN_VERSION).key("protocol").value(int64_t{1});
+    w.key("limits").begin_object();
+    w.key("max_frame_bytes").value(static_cast<int64_t>(config_.max_frame_bytes));
+    w.key("max_text_bytes").value(static_cast<int64_t>(config_.text_max_bytes));
+    w.end_object().end_object();
+    hello_ = share(w.take_line());
+}
+
+Server::~Server() = default;
+
+// ---- inputs ---------------------------------------------------------------------------------
+
+void Server::begin_input(Time now) {
+    // Time never goes back for the core, whatever the driver's clock does.
+    now_.mono_ms = std::max(now_.mono_ms, now.mono_ms);
+    now_.wall_ms = std::max(now_.wall_ms, now.wall_ms);
+}
+
+void Server::end_input() {
+    maybe_send_batch();
+    for (ConnId id : closed_) {
+        auto it = conns_.find(id);
+        if (it != conns_.end()) {
+            forget_conn(it->second);
+            conns_.erase(it);
+        }
+    }
+    closed_.clear();
+    finish_shutdown_if_idle();
+}
+
+void Server::connect(ConnId id, std::string_view peer_ip, Time now) {
+    begin_input(now);
+    WARREN_CHECK(!conns_.contains(id));
+    if (shutting_down_) {
+        outputs_.push_back(Send{id, disconnect_line("SHUTDOWN")});
+        outputs_.push_back(Close{id, "SHUTDOWN"});
+        return end_input();
+    }
+    auto [it, inserted] = conns_.try_emplace(id, id, peer_ip, config_.max_frame_bytes);
+    send_bytes(it->second, hello_);
+    end_input();
+}
+
+void Server::receive(ConnId id, std::string_view bytes, Time now) {
+    begin_input(now);
+    if (Conn* c = conn(id); c && !shutting_down_) {
+        c->framer.feed(bytes);
+        process_lines(*c);
+    }
+    end_input();
+}
+
+void Server::sent(ConnId id, size_t n_bytes, Time now) {
+    begin_input(now);
+    if (Conn* c = conn(id)) c->outbound_bytes -= std::min(c->outbound_bytes, n_bytes);
+    end_input();
+}
+
+void Server::disconnect(ConnId id, Time now) {
+    begin_input(now);
+    if (Conn* c = conn(id)) {
+        c->closing = true;
+        closed_.push_back(id);
+    }
+    end_input();
+}
+
+void Server::tick(Time now) {
+    begin_input(now);
+    end_input();
+}
+
+std::optional<int64_t> Server::next_deadline() const { return std::nullopt; }
+
+std::optional<Output> Server::poll() {
+    if (outputs_.empty()) return std::nullopt;
+    Output o = std::move(outputs_.front());
+    outputs_.pop_front();
+    return o;
+}
+
+// ---- framing and dispatch ---------------------------------------------------------------------
+
+Server::Conn* Server::conn(ConnId id) {
+    auto it = conns_.find(id);
+    if (it == conns_.end() || it->second.closing) return nullptr;
+    return &it->second;
+}
+
+void Server::process_lines(Conn& c) {
+    std::string_view line;
+    while (!c.paused && !c.closing) {
+        switch (c.framer.next(line)) {
+            case LineFramer::Status::need_more: return;
+            case LineFramer::Status::too_large: {
+                uint64_t slot = open_slot(c);
+                auto err = error_line(std::nullopt, ErrorCode::frame_too_large,
+                                      "line longer than " +
+                                          std::to_string(config_.max_frame_bytes) + " bytes");
+                fill_slot(c.id, slot, err, "FRAME_TOO_LARGE");
+                c.closing = true;  // no further input; the slot queue closes it in order
+                return;
+            }
+            case LineFramer::Status::line: handle_line(c, line); break;
+        }
+    }
+    // Lines that arrive while a hash runs stay in the framer; bound what it may hold.
+    if (c.paused && c.framer.buffered_bytes() > config_.max_frame_bytes * 4) {
+        close_with(c, "SLOW_CONSUMER");
+    }
+}
+
+void Server::handle_bad_frame(Conn& c, std::string detail) {
+    while (!c.bad_frame_ms.empty() &&
+           c.bad_frame_ms.front() <= now_.mono_ms - config_.bad_frames_window_ms)
+        c.bad_frame_ms.pop_front();
+    c.bad_frame_ms.push_back(now_.mono_ms);
+    uint64_t slot = open_slot(c);
+    auto err = error_line(std::nullopt, ErrorCode::bad_frame, detail);
+    if (c.bad_frame_ms.size() >= config_.bad_frames_max) {
+        fill_slot(c.id, slot, err, "BAD_FRAMES");
+        c.closing = true;
+        return;
+    }
+    fill_slot(c.id, slot, err);
+}
+
+void Server::handle_line(Conn& c, std::string_view line) {
+    if (c.slots.size() >= config_.conn_pending_max) return close_with(c, "SLOW_CONSUMER");
+    DecodedRequest d = decoder_.decode(line);
+    if (d.kind == DecodedRequest::Kind::bad_frame) return handle_bad_frame(c, std::move(d.detail));
+    Req r{&c, open_slot(c), d.id};
+    if (d.kind == DecodedRequest::Kind::bad_id) {
+        fill_slot(c.id, r.slot, error_line(std::nullopt, ErrorCode::bad_request, d.detail, "id"));
+        return;
+    }
+    if (d.kind == DecodedRequest::Kind::bad_op)
+        return reply_error(r, ErrorCode::bad_request, d.detail, "op");
+    std::optional<Op> op = op_from_name(d.op);
+    if (!op) return reply_error(r, ErrorCode::unknown_op, "unknown op '" + std::string(d.op) + "'");
+    if (op_needs_session(*op) && !c.user)
+        return reply_error(r, ErrorCode::unauthenticated, "log in first");
+    Args args(d.args);
+    dispatch(r, *op, args);
+}
+
+void Server::dispatch(Req& r, Op op, Args& a) {
+    switch (op) {
+        case Op::register_: return op_register(r, a);
+        case Op::login: return op_login(r, a);
+        case Op::logout: return op_logout(r);
+        case Op::ping: {
+            JsonWriter w;
+            w.begin_object().key("re").value(r.id).key("ok").value(true);
+            w.key("pong").value(true).end_object();
+            return reply(r, share(w.take_line()));
+        }
+        case Op::create_room: return op_create_room(r, a);
+        case Op::join_room: return op_join_room(r, a);
+        case Op::leave_room: return op_leave_room(r, a);
+        case Op::list_rooms: return op_list_rooms(r, a);
+        case Op::send_message: return op_send_message(r, a);
+        case Op::history: return op_history(r, a);
+    }
+}
+
+// ---- reply ordering ---------------------------------------------------------------------------
+
+uint64_t Server::open_slot(Conn& c) {
+    c.slots.emplace_back();
+    return c.slot_base + c.slots.size() - 1;
+}
+
+void Server::fill_slot(ConnId id, uint64_t slot, std::shared_ptr<const std::string> bytes,
+                       std::string_view close_reason) {
+    auto it = conns_.find(id);
+    if (it == conns_.end()) return;  // closed meanwhile: nobody to answer
+    Conn& c = it->second;
+    WARREN_CHECK(slot >= c.slot_base && slot < c.slot_base + c.slots.size());
+    Slot& s = c.slots[slot - c.slot_base];
+    WARREN_CHECK(!s.ready);
+    s.ready = true;
+    s.bytes = std::move(bytes);
+    s.close_reason = close_reason;
+    flush_slots(c);
+}
+
+void Server::flush_slots(Conn& c) {
+    while (!c.slots.empty() && c.slots.front().ready) {
+        Slot s = std::move(c.slots.front());
+        c.slots.pop_front();
+        ++c.slot_base;
+        if (!closed_.empty() && std::find(closed_.begin(), closed_.end(), c.id) != closed_.end())
+            return;
+        send_bytes(c, std::move(s.bytes));
+        if (!s.close_reason.empty()) return close_with(c, s.close_reason);
+    }
+}
+
+void Server::send_bytes(Conn& c, std::shared_ptr<const std::string> bytes) {
+    c.outbound_bytes += bytes->size();
+    outputs_.push_back(Send{c.id, std::move(bytes)});
+    if (c.outbound_bytes > config_.outbound_bytes_max) close_with(c, "SLOW_CONSUMER");
+}
+
+void Server::close_with(Conn& c, std::string_view reason) {
+    if (std::find(closed_.begin(), closed_.end(), c.id) != closed_.end()) return;
+    c.closing = true;
+    outputs_.push_back(Send{c.id, disconnect_line(reason)});
+    outputs_.push_back(Close{c.id, reason});
+    closed_.push_back(c.id);
+}
+
+void Server::forget_conn(Conn& c) {
+    if (c.user)
+        if (User* u = chat_.user(*c.user)) u->conns.erase(c.id);
+}
+
+void Server::reply(const Req& r, std::shared_ptr<const std::string> bytes) {
+    if (Batch* b = batches_.newest()) {
+        b->replies.push_back(PendingReply{r.conn->id, r.slot, std::move(bytes), r.id});
+        return;
+    }
+    fill_slot(r.conn->id, r.slot, std::move(bytes));
+}
+
+std::shared_ptr<const std::string> Server::error_line(std::optional<int64_t> re, ErrorCode code,
+                                                      std::string_view message,
+                                                      std::string_view field,
+                                                      std::optional<int64_t> retry_after_ms) {
+    JsonWriter w;
+    w.begin_object().key("re");
+    if (re) w.value(*re);
+    else w.null();
+    w.key("ok").value(false).key("error").begin_object();
+    w.key("code").value(error_code_name(code)).key("message").value(message);
+    if (!field.empty()) w.key("field").value(field);
+    if (retry_after_ms) w.key("retry_after_ms").value(*retry_after_ms);
+    w.end_object().end_object();
+    return share(w.take_line());
+}
+
+void Server::reply_error(const Req& r, ErrorCode code, std::string_view message,
+                         std::string_view field, std::optional<int64_t> retry_after_ms) {
+    reply(r, error_line(r.id, code, message, field, retry_after_ms));
+}
+
+// ---- write path and completions ---------------------------------------------------------------
+
+Batch& Server::write_batch() { return batches_.open(); }
+
+void Server::apply(Batch& b, Mutation m) {
+    b.undo.push_back(chat_.apply(m));
+    b.mutations.push_back(std::move(m));
+}
+
+void Server::commit_reply(Batch& b, const Req& r, std::shared_ptr<const std::string> bytes) {
+    ++b.requests;
+    b.replies.push_back(PendingReply{r.conn->id, r.slot, std::move(bytes), r.id});
+}
+
+void Server::bind_user(Conn& c, UserId user, std::string token_hash) {
+    c.user = user;
+    c.token_hash = std::move(token_hash);
+    chat_.user(user)->conns.insert(c.id);
+    if (Batch* b = batches_.newest()) {
+        b->undo.push_back([this, id = c.id, user] {
+            if (Conn* cc = conn(id)) unbind_user(*cc);
+            else if (User* u = chat_.user(user)) u->conns.erase(id);
+        });
+    }
+}
+
+void Server::unbind_user(Conn& c) {
+    if (!c.user) return;
+    if (User* u = chat_.user(*c.user)) u->conns.erase(c.id);
+    c.user.reset();
+    c.token_hash.clear();
+}
+
+void Server::maybe_send_batch() {
+    Batch* b = batches_.sendable();
+    if (!b) return;
+    b->in_flight = true;
+    auto muts = std::make_shared<std::vector<Mutation>>(std::move(b->mutations));
+    b->mutations.clear();
+    outputs_.push_back(Commit{b->id, std::move(muts)});
+}
+
+void Server::committed(BatchId batch, const Status& status, Time now) {
+    begin_input(now);
+    if (status.is_ok()) {
+        Batch b = batches_.pop_committed(batch);
+        for (auto& rep : b.replies) fill_slot(rep.conn, rep.slot, std::move(rep.bytes));
+        for (auto& ev : b.events)
+            for (ConnId to : ev.to)
+                if (Conn* c = conn(to)) send_bytes(*c, ev.bytes);
+    } else {
+        // The failed batch and every later one are undone newest first; their requests
+        // changed nothing, and their replies become UNAVAILABLE.
+        std::deque<Batch> all = batches_.take_all();
+        WARREN_CHECK(!all.empty() && all.front().id == batch);
+        for (auto it = all.rbegin(); it != all.rend(); ++it)
+            for (auto u = it->undo.rbegin(); u != it->undo.rend(); ++u) (*u)();
+        for (auto& b : all)
+            for (auto& rep : b.replies)
+                fill_slot(rep.conn, rep.slot,
+                          error_line(rep.request_id, ErrorCode::unavailable,
+                                     "storage unavailable; nothing was changed", {},
+                                     config_.retry_after_ms));
+    }
+    end_input();
+}
+
+// ---- shutdown ---------------------------------------------------------------------------------
+
+void Server::shutdown(Time now) {
+    begin_input(now);
+    shutting_down_ = true;
+    // Requests waiting for a hash will not be finished: answer them now.
+    for (auto& [job, h] : hash_jobs_) {
+        fill_slot(h.conn, h.slot,
+                  error_line(h.request_id, ErrorCode::unavailable, "server shutting down", {},
+                             config_.retry_after_ms));
+        names_reserved_.erase(h.username);
+    }
+    hash_jobs_.clear();
+    end_input();
+}
+
+void Server::finish_shutdown_if_idle() {
+    if (!shutting_down_ || stopped_ || !batches_.empty() || !query_jobs_.empty()) return;
+    for (auto& [id, c] : conns_)
+        if (!c.closing) close_with(c, "SHUTDOWN");
+    for (ConnId id : closed_) conns_.erase(id);
+    closed_.clear();
+    stopped_ = true;
+}
+
+}  // namespace warren

@@ -1,0 +1,228 @@
+// Server: the whole behaviour of Warren as one deterministic, single-threaded state machine
+// that performs no I/O ("sans-IO"). Two drivers run it: netadapter/ in production and sim/ in
+// tests. Same inputs in the same order give the same outputs, byte for byte.
+//
+// Call order (the only one supported):
+//   1. feed one input: connect / receive / sent / disconnect / tick / committed / answered /
+//      hashed / shutdown, each with the current Time from the driver;
+//   2. drain poll() until it returns nullopt, carrying out each output;
+//   3. arm one timer for next_deadline() and call tick() when it fires.
+// Never call the core from inside the handling of one of its outputs; queue the completion
+// and feed it as a new input. Outputs:
+//   Send    - write these bytes to the connection (the bytes may be shared by many Sends).
+//             Report progress with sent(conn, n).
+//   Close   - flush what was sent to the connection, then close it. The core has already
+//             forgotten the connection; a later disconnect() for it is ignored.
+//   Commit  - apply these mutations in one storage transaction, in order of batch id, and
+//             report committed(batch, status). Only one batch is in flight at a time.
+//   Query   - read a page of stored history and report answered(query, rows).
+//   Hash    - hash (create) or verify a password with argon2id off the event loop and report
+//             hashed(job, result).
+// A reply or event that depends on a change is released only after committed(ok) for it.
+#pragma once
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "core/base.h"
+#include "core/chat/records.h"
+#include "core/chat/state.h"
+#include "core/config.h"
+#include "core/entropy.h"
+#include "core/protocol/codes.h"
+#include "core/protocol/framer.h"
+#include "core/protocol/request.h"
+#include "core/txn/batches.h"
+
+namespace warren {
+
+class JsonWriter;
+
+struct Send {
+    ConnId conn = 0;
+    std::shared_ptr<const std::string> bytes;
+};
+
+struct Close {
+    ConnId conn = 0;
+    std::string_view reason;  // the DISCONNECT reason already sent, for logs
+};
+
+struct Commit {
+    BatchId batch = 0;
+    std::shared_ptr<const std::vector<Mutation>> mutations;
+};
+
+struct Query {
+    QueryId query = 0;
+    HistoryQuery history;
+};
+
+enum class HashMode { create, verify };
+
+struct Hash {
+    JobId job = 0;
+    HashMode mode = HashMode::create;
+    std::string password;
+    // verify: the PHC string to check against; empty means "no such user": the hasher
+    // verifies against a dummy hash so that the answer takes the same time, and fails.
+    std::string phc;
+};
+
+struct HashResult {
+    bool ok = false;         // create: hashed; verify: the password matches
+    bool overloaded = false; // the hashing pool was full: nothing was computed
+    std::string phc;         // create: the new PHC string
+};
+
+using Output = std::variant<Send, Close, Commit, Query, Hash>;
+
+class Server {
+public:
+    Server(Config config, Entropy& entropy, const Snapshot& snapshot);
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+    ~Server();
+
+    // Inputs.
+    void connect(ConnId conn, std::string_view peer_ip, Time now);
+    void receive(ConnId conn, std::string_view bytes, Time now);
+    void sent(ConnId conn, size_t n_bytes, Time now);
+    void disconnect(ConnId conn, Time now);
+    void tick(Time now);
+    void committed(BatchId batch, const Status& status, Time now);
+    void answered(QueryId query, QueryRows rows, Time now);
+    void hashed(JobId job, HashResult result, Time now);
+    // Stop taking requests, let in-flight work finish, then DISCONNECT SHUTDOWN everyone.
+    void shutdown(Time now);
+
+    // Outputs.
+    std::optional<Output> poll();
+    std::optional<int64_t> next_deadline() const;  // mono_ms
+    // True once shutdown() has completed: no work in flight, every connection closed.
+    bool stopped() const { return stopped_; }
+
+    // Observation (tests, monitoring).
+    size_t connection_count() const { return conns_.size(); }
+    const ChatState& state() const { return chat_; }
+    const Config& config() const { return config_; }
+
+private:
+    struct Slot {
+        bool ready = false;
+        std::shared_ptr<const std::string> bytes;
+        std::string_view close_reason;  // non-empty: close the connection after this line
+    };
+    struct Conn {
+        Conn(ConnId i, std::string_view peer, size_t max_frame) : id(i), ip(peer), framer(max_frame) {}
+        ConnId id;
+        std::string ip;
+        LineFramer framer;
+        std::optional<UserId> user;
+        std::string token_hash;  // the session this connection is logged in with
+        std::deque<Slot> slots;  // replies in request order
+        uint64_t slot_base = 0;  // sequence number of slots.front()
+        bool paused = false;     // a password hash is running; further lines wait
+        bool closing = false;
+        size_t outbound_bytes = 0;
+        std::deque<int64_t> bad_frame_ms;
+    };
+    // The request being handled: where its reply goes.
+    struct Req {
+        Conn* conn;
+        uint64_t slot;
+        int64_t id;
+    };
+    struct HashJob {
+        ConnId conn = 0;
+        uint64_t slot = 0;
+        int64_t request_id = 0;
+        Op op = Op::register_;
+        std::string username;
+    };
+    struct QueryJob {
+        ConnId conn = 0;
+        uint64_t slot = 0;
+        int64_t request_id = 0;
+        RoomId room = 0;
+        HistoryQuery spec;
+    };
+
+    // Input plumbing (server.cc).
+    void begin_input(Time now);
+    void end_input();
+    void process_lines(Conn& c);
+    void handle_line(Conn& c, std::string_view line);
+    void handle_bad_frame(Conn& c, std::string detail);
+    void dispatch(Req& r, Op op, Args& args);
+    Conn* conn(ConnId id);
+    uint64_t open_slot(Conn& c);
+    void fill_slot(ConnId conn, uint64_t slot, std::shared_ptr<const std::string> bytes,
+                   std::string_view close_reason = {});
+    void flush_slots(Conn& c);
+    void send_bytes(Conn& c, std::shared_ptr<const std::string> bytes);
+    void close_with(Conn& c, std::string_view reason);
+    void forget_conn(Conn& c);
+    void maybe_send_batch();
+    void finish_shutdown_if_idle();
+
+    // Replies (server.cc). reply() releases behind the newest batch (the read barrier).
+    void reply(const Req& r, std::shared_ptr<const std::string> bytes);
+    void reply_error(const Req& r, ErrorCode code, std::string_view message,
+                     std::string_view field = {}, std::optional<int64_t> retry_after_ms = {});
+    std::shared_ptr<const std::string> error_line(std::optional<int64_t> re, ErrorCode code,
+                                                  std::string_view message,
+                                                  std::string_view field = {},
+                                                  std::optional<int64_t> retry_after_ms = {});
+    // Write path (server.cc): apply a mutation into the open batch with its undo action.
+    Batch& write_batch();
+    void apply(Batch& b, Mutation m);
+    void commit_reply(Batch& b, const Req& r, std::shared_ptr<const std::string> bytes);
+    void bind_user(Conn& c, UserId user, std::string token_hash);
+    void unbind_user(Conn& c);
+
+    // Ops (chat/ops.cc).
+    void op_register(Req& r, Args& a);
+    void op_login(Req& r, Args& a);
+    void op_logout(Req& r);
+    void op_create_room(Req& r, Args& a);
+    void op_join_room(Req& r, Args& a);
+    void op_leave_room(Req& r, Args& a);
+    void op_list_rooms(Req& r, Args& a);
+    void op_send_message(Req& r, Args& a);
+    void op_history(Req& r, Args& a);
+    void finish_register(HashJob& job, const HashResult& result);
+    void finish_login(HashJob& job, const HashResult& result);
+    void start_session(Batch& b, const Req& r, User& u);
+    void answer_history(const QueryJob& job, std::vector<MessageRow> disk_rows);
+    void write_room(JsonWriter& w, const Room& room);
+    void write_message(JsonWriter& w, const MessageRow& m);
+    std::vector<ConnId> member_conns(const Room& room, ConnId except);
+
+    Config config_;
+    Entropy& entropy_;
+    ChatState chat_;
+    BatchQueue batches_;
+    RequestDecoder decoder_;
+    Time now_{};
+    std::map<ConnId, Conn> conns_;
+    std::vector<ConnId> closed_;  // conns to forget at the end of the input
+    std::deque<Output> outputs_;
+    std::map<JobId, HashJob> hash_jobs_;
+    std::set<std::string> names_reserved_;  // usernames with a REGISTER hash running
+    std::map<QueryId, QueryJob> query_jobs_;
+    JobId next_job_ = 1;
+    QueryId next_query_ = 1;
+    std::shared_ptr<const std::string> hello_;
+    bool shutting_down_ = false;
+    bool stopped_ = false;
+};
+
+}  // namespace warren

@@ -1,0 +1,39 @@
+#include "core/txn/batches.h"
+
+namespace warren {
+
+bool BatchQueue::full() const {
+    if (batches_.size() < queued_max_) return false;
+    const Batch& last = batches_.back();
+    return last.in_flight || last.mutations.size() >= mutations_max_;
+}
+
+Batch& BatchQueue::open() {
+    WARREN_CHECK(!full());
+    if (batches_.empty() || batches_.back().in_flight ||
+        batches_.back().mutations.size() >= mutations_max_) {
+        batches_.emplace_back();
+        batches_.back().id = next_id_++;
+    }
+    return batches_.back();
+}
+
+Batch* BatchQueue::sendable() {
+    if (batches_.empty() || batches_.front().in_flight) return nullptr;
+    return &batches_.front();
+}
+
+Batch BatchQueue::pop_committed(BatchId id) {
+    WARREN_CHECK(!batches_.empty() && batches_.front().id == id && batches_.front().in_flight);
+    Batch b = std::move(batches_.front());
+    batches_.pop_front();
+    return b;
+}
+
+std::deque<Batch> BatchQueue::take_all() {
+    std::deque<Batch> all;
+    all.swap(batches_);
+    return all;
+}
+
+}  // namespace warren

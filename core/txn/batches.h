@@ -1,0 +1,71 @@
+// BatchQueue: the atomic units on their way to storage, in commit order (group commit).
+//
+// Each state-changing request applies its mutations to memory at once, records the undo
+// actions, and appends its reply and events to the newest batch; they are released only when
+// that batch is reported durable. Read replies are appended to the newest batch too (a read
+// barrier), so a client never sees state that is not yet durable. At most one batch is in
+// flight (the front); the others fill up behind it, which makes the batches grow under load
+// and stay small when idle. On failure every batch is undone, newest first.
+#pragma once
+
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/chat/records.h"
+#include "core/chat/state.h"
+
+namespace warren {
+
+struct PendingReply {
+    ConnId conn = 0;
+    uint64_t slot = 0;  // the connection's reply slot, so replies keep request order
+    std::shared_ptr<const std::string> bytes;
+    int64_t request_id = 0;  // for the UNAVAILABLE answer if the batch fails
+};
+
+struct PendingEvent {
+    std::vector<ConnId> to;
+    std::shared_ptr<const std::string> bytes;
+};
+
+struct Batch {
+    BatchId id = 0;
+    std::vector<Mutation> mutations;
+    std::vector<Undo> undo;
+    std::vector<PendingReply> replies;
+    std::vector<PendingEvent> events;
+    size_t requests = 0;  // state-changing requests in this batch
+    bool in_flight = false;
+};
+
+class BatchQueue {
+public:
+    BatchQueue(size_t mutations_max, size_t queued_max)
+        : mutations_max_(mutations_max), queued_max_(queued_max) {}
+
+    // True when no more state-changing requests may be admitted (answer UNAVAILABLE).
+    bool full() const;
+    // The batch a new state-changing request goes into; starts a new one when needed.
+    Batch& open();
+    // The newest batch, or nullptr when nothing is pending (reads may answer at once).
+    Batch* newest() { return batches_.empty() ? nullptr : &batches_.back(); }
+    // The front batch if it is ready to go to storage and nothing is in flight.
+    Batch* sendable();
+    // Removes and returns the front (in-flight) batch, which must have id `id`.
+    Batch pop_committed(BatchId id);
+    // Removes and returns every batch (for rollback after a failure), oldest first.
+    std::deque<Batch> take_all();
+    bool empty() const { return batches_.empty(); }
+    size_t size() const { return batches_.size(); }
+    bool in_flight() const { return !batches_.empty() && batches_.front().in_flight; }
+
+private:
+    size_t mutations_max_;
+    size_t queued_max_;
+    BatchId next_id_ = 1;
+    std::deque<Batch> batches_;
+};
+
+}  // namespace warren

@@ -1,0 +1,30 @@
+// Argument rules of PROTOCOL.md "Names and limits", one pure function per kind of value.
+//
+// Each returns std::nullopt when the value is acceptable, or a human-readable reason the
+// caller puts in a BAD_REQUEST error with the field's name. Limits come from Config. Message
+// text is never rewritten here: it is either accepted exactly or refused.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/config.h"
+
+namespace warren {
+
+using Refusal = std::optional<std::string>;
+
+Refusal check_username(std::string_view s, const Config& c);
+Refusal check_password(std::string_view s, const Config& c);
+Refusal check_room_name(std::string_view s, const Config& c);
+Refusal check_text(std::string_view s, const Config& c);
+Refusal check_topic(std::string_view s, const Config& c);
+
+// Case-insensitive identity of user and room names (ASCII only, by the name rules).
+std::string name_key(std::string_view name);
+
+// True when every byte sequence in s is well-formed UTF-8 (no overlongs, no surrogates).
+bool is_valid_utf8(std::string_view s);
+
+}  // namespace warren

@@ -1,0 +1,343 @@
+#include "store/store.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+
+#include "core/validate/rules.h"
+
+namespace warren {
+
+namespace {
+
+// Each entry migrates from version i to i + 1. Append only; never edit a shipped entry.
+const char* const migrations[] = {
+    R"sql(
+    CREATE TABLE users(
+      id INTEGER PRIMARY KEY,
+      name TEXT NOT NULL,
+      name_key TEXT NOT NULL UNIQUE,
+      phc TEXT NOT NULL,
+      created_ms INTEGER NOT NULL);
+    CREATE TABLE sessions(
+      token_hash TEXT PRIMARY KEY,
+      user_id INTEGER NOT NULL,
+      expires_ms INTEGER NOT NULL) WITHOUT ROWID;
+    CREATE TABLE rooms(
+      id INTEGER PRIMARY KEY,
+      name TEXT NOT NULL,
+      name_key TEXT NOT NULL UNIQUE,
+      topic TEXT NOT NULL,
+      is_private INTEGER NOT NULL,
+      owner_id INTEGER NOT NULL,
+      created_ms INTEGER NOT NULL);
+    CREATE TABLE members(
+      room_id INTEGER NOT NULL,
+      user_id INTEGER NOT NULL,
+      joined_ms INTEGER NOT NULL,
+      PRIMARY KEY(room_id, user_id)) WITHOUT ROWID;
+    CREATE TABLE messages(
+      id INTEGER PRIMARY KEY,
+      room_id INTEGER NOT NULL,
+      author_id INTEGER NOT NULL,
+      text TEXT NOT NULL,
+      ts_ms INTEGER NOT NULL,
+      reply_to INTEGER NOT NULL DEFAULT 0);
+    CREATE INDEX messages_by_room ON messages(room_id, id);
+    )sql",
+};
+static_assert(std::size(migrations) == Store::current_schema_version);
+
+enum Stmt {
+    put_user,
+    put_session,
+    delete_session,
+    put_room,
+    put_member,
+    delete_member,
+    put_message,
+    history_before,
+    history_after,
+    stmt_count
+};
+
+const char* const stmt_sql[stmt_count] = {
+    "INSERT INTO users(id, name, name_key, phc, created_ms) VALUES(?,?,?,?,?)",
+    "INSERT INTO sessions(token_hash, user_id, expires_ms) VALUES(?,?,?)",
+    "DELETE FROM sessions WHERE token_hash = ?",
+    "INSERT INTO rooms(id, name, name_key, topic, is_private, owner_id, created_ms) "
+    "VALUES(?,?,?,?,?,?,?)",
+    "INSERT INTO members(room_id, user_id, joined_ms) VALUES(?,?,?)",
+    "DELETE FROM members WHERE room_id = ? AND user_id = ?",
+    "INSERT INTO messages(id, room_id, author_id, text, ts_ms, reply_to) VALUES(?,?,?,?,?,?)",
+    "SELECT id, room_id, author_id, text, ts_ms, reply_to FROM messages "
+    "WHERE room_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
+    "SELECT id, room_id, author_id, text, ts_ms, reply_to FROM messages "
+    "WHERE room_id = ? AND id > ? ORDER BY id ASC LIMIT ?",
+};
+
+Status status_from(sqlite3* db, int rc, const char* what) {
+    std::string msg = std::string(what) + ": " + sqlite3_errmsg(db);
+    int primary = rc & 0xFF;
+    if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) return Status::transient(msg);
+    if (primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB) return Status::corrupt(msg);
+    return Status::failed(msg);
+}
+
+void bind_text(sqlite3_stmt* s, int i, std::string_view v) {
+    sqlite3_bind_text(s, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+}
+
+std::string column_text(sqlite3_stmt* s, int i) {
+    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s, i));
+    return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(s, i))) : std::string();
+}
+
+MessageRow read_message(sqlite3_stmt* s) {
+    return MessageRow{sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
+                      sqlite3_column_int64(s, 2), column_text(s, 3), sqlite3_column_int64(s, 4),
+                      sqlite3_column_int64(s, 5)};
+}
+
+// Runs `s` (already bound) to completion and resets it.
+int run(sqlite3_stmt* s) {
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return rc;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> Store::open(const std::string& path, Synchronous sync) {
+    sqlite3* db = nullptr;
+    int rc = sqlite3_open_v2(path.c_str(), &db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                             nullptr);
+    if (rc != SQLITE_OK) {
+        Status st = Status::failed("cannot open database " + path + ": " +
+                                   (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc)));
+        sqlite3_close(db);
+        return st;
+    }
+    std::unique_ptr<Store> store(new Store(db));
+    sqlite3_busy_timeout(db, 0);  // never block: busy is reported and retried by the caller
+    if (path != ":memory:") {
+        if (Status st = store->exec("PRAGMA journal_mode=WAL"); !st.is_ok()) return st;
+    }
+    if (Status st = store->exec(sync == Synchronous::full ? "PRAGMA synchronous=FULL"
+                                                          : "PRAGMA synchronous=NORMAL");
+        !st.is_ok())
+        return st;
+    if (Status st = store->migrate(); !st.is_ok()) return st;
+    if (Status st = store->prepare_all(); !st.is_ok()) return st;
+    return store;
+}
+
+Store::~Store() {
+    for (auto* s : stmts_) sqlite3_finalize(s);
+    sqlite3_close(db_);
+}
+
+Status Store::exec(const char* sql) {
+    char* err = nullptr;
+    int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &err);
+    if (rc == SQLITE_OK) return Status::ok();
+    std::string msg = err ? err : sqlite3_errstr(rc);
+    sqlite3_free(err);
+    int primary = rc & 0xFF;
+    if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) return Status::transient(msg);
+    return Status::failed(msg);
+}
+
+int Store::schema_version() const {
+    sqlite3_stmt* s = nullptr;
+    sqlite3_prepare_v2(db_, "PRAGMA user_version", -1, &s, nullptr);
+    int v = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : -1;
+    sqlite3_finalize(s);
+    return v;
+}
+
+Status Store::migrate() {
+    int version = schema_version();
+    if (version < 0 || version > current_schema_version)
+        return Status::corrupt("database schema version " + std::to_string(version) +
+                               " is newer than this build understands (" +
+                               std::to_string(current_schema_version) + ")");
+    for (int v = version; v < current_schema_version; ++v) {
+        if (Status st = exec("BEGIN IMMEDIATE"); !st.is_ok()) return st;
+        Status st = exec(migrations[v]);
+        if (st.is_ok())
+            st = exec(("PRAGMA user_version=" + std::to_string(v + 1)).c_str());
+        if (!st.is_ok()) {
+            (void)exec("ROLLBACK");
+            return st;
+        }
+        if (Status c = exec("COMMIT"); !c.is_ok()) return c;
+    }
+    return Status::ok();
+}
+
+Status Store::prepare_all() {
+    stmts_.assign(stmt_count, nullptr);
+    for (int i = 0; i < stmt_count; ++i) {
+        int rc = sqlite3_prepare_v3(db_, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &stmts_[i],
+                                    nullptr);
+        if (rc != SQLITE_OK) return status_from(db_, rc, "prepare");
+    }
+    return Status::ok();
+}
+
+Status Store::step_mutation(const Mutation& m) {
+    if (auto bad = check_record(m)) return Status::failed("refusing to store: " + *bad);
+    sqlite3_stmt* s = nullptr;
+    std::visit(
+        [&](const auto& r) {
+            using T = std::decay_t<decltype(r)>;
+            if constexpr (std::is_same_v<T, UserRow>) {
+                s = stmt(put_user);
+                sqlite3_bind_int64(s, 1, r.id);
+                bind_text(s, 2, r.name);
+                bind_text(s, 3, name_key(r.name));
+                bind_text(s, 4, r.phc);
+                sqlite3_bind_int64(s, 5, r.created_ms);
+            } else if constexpr (std::is_same_v<T, SessionRow>) {
+                s = stmt(put_session);
+                bind_text(s, 1, r.token_hash);
+                sqlite3_bind_int64(s, 2, r.user);
+                sqlite3_bind_int64(s, 3, r.expires_ms);
+            } else if constexpr (std::is_same_v<T, SessionDelete>) {
+                s = stmt(delete_session);
+                bind_text(s, 1, r.token_hash);
+            } else if constexpr (std::is_same_v<T, RoomRow>) {
+                s = stmt(put_room);
+                sqlite3_bind_int64(s, 1, r.id);
+                bind_text(s, 2, r.name);
+                bind_text(s, 3, name_key(r.name));
+                bind_text(s, 4, r.topic);
+                sqlite3_bind_int(s, 5, r.is_private ? 1 : 0);
+                sqlite3_bind_int64(s, 6, r.owner);
+                sqlite3_bind_int64(s, 7, r.created_ms);
+            } else if constexpr (std::is_same_v<T, MemberRow>) {
+                s = stmt(put_member);
+                sqlite3_bind_int64(s, 1, r.room);
+                sqlite3_bind_int64(s, 2, r.user);
+                sqlite3_bind_int64(s, 3, r.joined_ms);
+            } else if constexpr (std::is_same_v<T, MemberDelete>) {
+                s = stmt(delete_member);
+                sqlite3_bind_int64(s, 1, r.room);
+                sqlite3_bind_int64(s, 2, r.user);
+            } else {
+                s = stmt(put_message);
+                sqlite3_bind_int64(s, 1, r.id);
+                sqlite3_bind_int64(s, 2, r.room);
+                sqlite3_bind_int64(s, 3, r.author);
+                bind_text(s, 4, r.text);
+                sqlite3_bind_int64(s, 5, r.ts_ms);
+                sqlite3_bind_int64(s, 6, r.reply_to);
+            }
+        },
+        m);
+    int rc = run(s);
+    if (rc != SQLITE_DONE) return status_from(db_, rc, "apply");
+    return Status::ok();
+}
+
+Status Store::apply(const std::vector<Mutation>& mutations) {
+    if (Status st = exec("BEGIN IMMEDIATE"); !st.is_ok()) return st;
+    for (const auto& m : mutations) {
+        if (Status st = step_mutation(m); !st.is_ok()) {
+            (void)exec("ROLLBACK");
+            return st;
+        }
+    }
+    if (Status st = exec("COMMIT"); !st.is_ok()) {
+        (void)exec("ROLLBACK");
+        return st;
+    }
+    return Status::ok();
+}
+
+Result<Snapshot> Store::load(size_t cache_per_room, int64_t now_wall_ms) {
+    Snapshot snap;
+    auto query = [&](const char* sql, auto&& row) -> Status {
+        sqlite3_stmt* s = nullptr;
+        int rc = sqlite3_prepare_v2(db_, sql, -1, &s, nullptr);
+        if (rc != SQLITE_OK) return status_from(db_, rc, "load");
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) row(s);
+        sqlite3_finalize(s);
+        return rc == SQLITE_DONE ? Status::ok() : status_from(db_, rc, "load");
+    };
+    Status st = query("SELECT id, name, phc, created_ms FROM users ORDER BY id", [&](auto* s) {
+        snap.users.push_back({sqlite3_column_int64(s, 0), column_text(s, 1), column_text(s, 2),
+                              sqlite3_column_int64(s, 3)});
+    });
+    if (st.is_ok())
+        st = query("SELECT token_hash, user_id, expires_ms FROM sessions ORDER BY token_hash",
+                   [&](auto* s) {
+                       SessionRow r{column_text(s, 0), sqlite3_column_int64(s, 1),
+                                    sqlite3_column_int64(s, 2)};
+                       if (r.expires_ms > now_wall_ms) snap.sessions.push_back(std::move(r));
+                   });
+    if (st.is_ok())
+        st = query(
+            "SELECT id, name, topic, is_private, owner_id, created_ms FROM rooms ORDER BY id",
+            [&](auto* s) {
+                snap.rooms.push_back({sqlite3_column_int64(s, 0), column_text(s, 1),
+                                      column_text(s, 2), sqlite3_column_int(s, 3) != 0,
+                                      sqlite3_column_int64(s, 4), sqlite3_column_int64(s, 5)});
+            });
+    if (st.is_ok())
+        st = query("SELECT room_id, user_id, joined_ms FROM members ORDER BY room_id, user_id",
+                   [&](auto* s) {
+                       snap.members.push_back({sqlite3_column_int64(s, 0),
+                                               sqlite3_column_int64(s, 1),
+                                               sqlite3_column_int64(s, 2)});
+                   });
+    if (st.is_ok())
+        st = query("SELECT COALESCE(MAX(id), 0) FROM messages",
+                   [&](auto* s) { snap.max_message_id = sqlite3_column_int64(s, 0); });
+    if (!st.is_ok()) return st;
+    for (const auto& room : snap.rooms) {
+        QueryRows page = history(HistoryQuery{room.id, std::nullopt, std::nullopt,
+                                              static_cast<uint32_t>(cache_per_room + 1)});
+        if (!page.ok) return Status::failed("cannot load messages of room " + room.name);
+        if (page.rows.size() > cache_per_room) {
+            page.rows.erase(page.rows.begin());
+            snap.rooms_with_older.push_back(room.id);
+        }
+        for (auto& m : page.rows) snap.recent_messages.push_back(std::move(m));
+    }
+    // Every loaded record is checked again: a broken row must stop the start, not be served.
+    auto check_all = [](const auto& rows) -> Status {
+        for (const auto& r : rows)
+            if (auto bad = check_record(Mutation{r})) return Status::corrupt(*bad);
+        return Status::ok();
+    };
+    for (Status c : {check_all(snap.users), check_all(snap.sessions), check_all(snap.rooms),
+                     check_all(snap.members), check_all(snap.recent_messages)})
+        if (!c.is_ok()) return c;
+    return snap;
+}
+
+QueryRows Store::history(const HistoryQuery& q) {
+    QueryRows out;
+    bool ascending = q.after.has_value();
+    sqlite3_stmt* s = stmt(ascending ? history_after : history_before);
+    sqlite3_bind_int64(s, 1, q.room);
+    sqlite3_bind_int64(s, 2, ascending ? *q.after : q.before.value_or(INT64_MAX));
+    sqlite3_bind_int64(s, 3, q.limit);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) out.rows.push_back(read_message(s));
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (rc != SQLITE_DONE) {
+        out.ok = false;
+        out.rows.clear();
+        return out;
+    }
+    if (!ascending) std::reverse(out.rows.begin(), out.rows.end());
+    return out;
+}
+
+}  // namespace warren

@@ -1,0 +1,56 @@
+// Store: Warren's SQLite database. Schema and migrations, applying a Commit batch in one
+// transaction, loading the start-up Snapshot, and history pages. The only code that includes
+// <sqlite3.h>.
+//
+// Threading: a Store is used by one thread at a time (the storage thread in production, the
+// simulator's loop in tests). apply() is all-or-nothing: on any error the transaction is
+// rolled back and the database is as before. Status codes: transient for SQLITE_BUSY/LOCKED
+// (retry later), failed for everything else (I/O, full disk, constraint).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/base.h"
+#include "core/chat/records.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace warren {
+
+enum class Synchronous { normal, full };
+
+class Store {
+public:
+    // Opens (creating if needed) the database at `path` (":memory:" for a private in-memory
+    // one) and migrates its schema to the current version.
+    static Result<std::unique_ptr<Store>> open(const std::string& path, Synchronous sync);
+    ~Store();
+    Store(const Store&) = delete;
+    Store& operator=(const Store&) = delete;
+
+    Status apply(const std::vector<Mutation>& mutations);
+    // Everything the core keeps in memory; sessions that expired before now_wall_ms are
+    // left out. `cache_per_room` newest messages of each room are included.
+    Result<Snapshot> load(size_t cache_per_room, int64_t now_wall_ms);
+    QueryRows history(const HistoryQuery& q);
+    int schema_version() const;
+
+    // The schema version this build writes; older databases are migrated forward.
+    static constexpr int current_schema_version = 1;
+
+private:
+    explicit Store(sqlite3* db) : db_(db) {}
+    Status exec(const char* sql);
+    Status migrate();
+    Status prepare_all();
+    Status step_mutation(const Mutation& m);
+    sqlite3_stmt* stmt(int which) { return stmts_[which]; }
+
+    sqlite3* db_ = nullptr;
+    std::vector<sqlite3_stmt*> stmts_;
+};
+
+}  // namespace warren
