@@ -1,0 +1,29 @@
+// Settings of the `warrend` process: the core's Config plus what only the process needs
+// (addresses, data directory, storage durability, hashing threads). Loaded from an optional
+// TOML file; command-line flags override it. load_settings_file() returns an error message
+// naming the bad key instead of guessing.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "core/config.h"
+#include "netadapter/driver.h"
+#include "store/store.h"
+
+namespace warren {
+
+struct Settings {
+    Config core;
+    DriverOptions driver;
+    std::string data_dir = "./data";
+    Synchronous synchronous = Synchronous::normal;
+    std::string log_level = "info";
+};
+
+// Returns nullopt on success, else what is wrong with the file.
+std::optional<std::string> load_settings_file(const std::string& path, Settings& s);
+// Parses "HOST:PORT" or "[V6]:PORT". Returns false on malformed input.
+bool parse_host_port(const std::string& text, std::string& host, uint16_t& port);
+
+}  // namespace warren

@@ -1,0 +1,369 @@
+#include "netadapter/driver.h"
+
+#include "netadapter/asio.h"
+
+#include <sodium.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "core/server.h"
+#include "store/store.h"
+
+namespace warren {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+// A FIFO of jobs run by `threads` worker threads. push() refuses past `max_waiting`.
+class WorkQueue {
+public:
+    WorkQueue(int threads, size_t max_waiting) : max_waiting_(max_waiting) {
+        for (int i = 0; i < threads; ++i) workers_.emplace_back([this] { work(); });
+    }
+    ~WorkQueue() { stop(); }
+    bool push(std::function<void()> job) {
+        std::lock_guard lock(mu_);
+        if (stopping_ || jobs_.size() >= max_waiting_) return false;
+        jobs_.push_back(std::move(job));
+        cv_.notify_one();
+        return true;
+    }
+    // Finishes the queued jobs, then joins the threads.
+    void stop() {
+        {
+            std::lock_guard lock(mu_);
+            stopping_ = true;
+        }
+        cv_.notify_all();
+        for (auto& t : workers_)
+            if (t.joinable()) t.join();
+    }
+
+private:
+    void work() {
+        for (;;) {
+            std::function<void()> job;
+            {
+                std::unique_lock lock(mu_);
+                cv_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
+                if (jobs_.empty()) return;
+                job = std::move(jobs_.front());
+                jobs_.pop_front();
+            }
+            job();
+        }
+    }
+    size_t max_waiting_;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::deque<std::function<void()>> jobs_;
+    bool stopping_ = false;
+    std::vector<std::thread> workers_;
+};
+
+struct Connection {
+    explicit Connection(tcp::socket s) : socket(std::move(s)), close_timer(socket.get_executor()) {}
+    tcp::socket socket;
+    asio::steady_timer close_timer;
+    std::array<char, 16 * 1024> rbuf;
+    std::deque<std::shared_ptr<const std::string>> wq;
+    size_t writing = 0;          // buffers in the write in flight (0: none)
+    bool core_knows = true;      // false once the core has said Close
+    bool closed = false;
+};
+
+}  // namespace
+
+struct Driver::State {
+    State(Server& c, Store& st, DriverOptions o)
+        : core(c),
+          store(st),
+          opt(std::move(o)),
+          acceptor(io),
+          timer(io),
+          signals(io, SIGINT, SIGTERM),
+          storage(1, SIZE_MAX),  // bounded by the core: one batch in flight, queries_max
+          hasher(opt.hash_threads, opt.hash_queue_max) {}
+
+    Server& core;
+    Store& store;
+    DriverOptions opt;
+    asio::io_context io;
+    tcp::acceptor acceptor;
+    asio::steady_timer timer;
+    asio::signal_set signals;
+    WorkQueue storage;
+    WorkQueue hasher;
+    std::string dummy_phc;
+    std::map<ConnId, std::shared_ptr<Connection>> conns;
+    ConnId next_conn = 1;
+    bool shutting_down = false;
+    std::chrono::steady_clock::time_point mono_epoch = std::chrono::steady_clock::now();
+
+    Time now() const {
+        auto mono = std::chrono::steady_clock::now() - mono_epoch;
+        auto wall = std::chrono::system_clock::now().time_since_epoch();
+        return Time{std::chrono::duration_cast<std::chrono::milliseconds>(mono).count(),
+                    std::chrono::duration_cast<std::chrono::milliseconds>(wall).count()};
+    }
+
+    // Carries out every output the core has, then re-arms the timer.
+    void drain() {
+        while (auto out = core.poll()) std::visit([this](auto& o) { carry_out(o); }, *out);
+        arm_timer();
+        maybe_finish();
+    }
+
+    void carry_out(Send& s) {
+        auto it = conns.find(s.conn);
+        if (it == conns.end() || it->second->closed) return;
+        it->second->wq.push_back(std::move(s.bytes));
+        start_write(s.conn, it->second);
+    }
+
+    void carry_out(Close& c) {
+        auto it = conns.find(c.conn);
+        if (it == conns.end()) return;
+        auto conn = it->second;
+        conn->core_knows = false;
+        // Give the peer a moment to read the DISCONNECT line; a peer that does not read
+        // loses it.
+        conn->close_timer.expires_after(std::chrono::seconds(2));
+        conn->close_timer.async_wait([this, id = c.conn](boost::system::error_code ec) {
+            if (!ec) close_now(id);
+        });
+        if (conn->writing == 0 && conn->wq.empty()) close_now(c.conn);
+    }
+
+    void carry_out(Commit& c) {
+        storage.push([this, batch = c.batch, muts = c.mutations] {
+            Status st = store.apply(*muts);
+            asio::post(io, [this, batch, st] {
+                if (!st.is_ok()) spdlog::error("commit of batch {} failed: {}", batch, st.message());
+                core.committed(batch, st, now());
+                drain();
+            });
+        });
+    }
+
+    void carry_out(Query& q) {
+        storage.push([this, id = q.query, hq = q.history] {
+            QueryRows rows = store.history(hq);
+            asio::post(io, [this, id, rows = std::move(rows)]() mutable {
+                core.answered(id, std::move(rows), now());
+                drain();
+            });
+        });
+    }
+
+    void carry_out(Hash& h) {
+        auto job = [this, id = h.job, mode = h.mode, pw = std::move(h.password),
+                    phc = std::move(h.phc)]() mutable {
+            HashResult r = run_hash(mode, pw, phc);
+            sodium_memzero(pw.data(), pw.size());
+            asio::post(io, [this, id, r = std::move(r)] {
+                core.hashed(id, r, now());
+                drain();
+            });
+        };
+        if (!hasher.push(std::move(job))) {
+            HashResult r;
+            r.overloaded = true;
+            asio::post(io, [this, id = h.job, r] {
+                core.hashed(id, r, now());
+                drain();
+            });
+        }
+    }
+
+    HashResult run_hash(HashMode mode, const std::string& pw, const std::string& phc) const {
+        HashResult r;
+        if (mode == HashMode::create) {
+            char out[crypto_pwhash_STRBYTES];
+            r.ok = crypto_pwhash_str_alg(out, pw.data(), pw.size(), opt.argon2_ops,
+                                         opt.argon2_mem_bytes, crypto_pwhash_ALG_ARGON2ID13) == 0;
+            if (r.ok) r.phc = out;
+            else r.overloaded = true;  // out of memory: treat as a busy pool
+            return r;
+        }
+        // Unknown users are checked against a dummy hash so that the answer takes as long.
+        const std::string& target = phc.empty() ? dummy_phc : phc;
+        bool match = crypto_pwhash_str_verify(target.c_str(), pw.data(), pw.size()) == 0;
+        r.ok = match && !phc.empty();
+        return r;
+    }
+
+    void arm_timer() {
+        auto deadline = core.next_deadline();
+        if (!deadline) {
+            timer.cancel();
+            return;
+        }
+        timer.expires_at(mono_epoch + std::chrono::milliseconds(*deadline));
+        timer.async_wait([this](boost::system::error_code ec) {
+            if (ec) return;
+            core.tick(now());
+            drain();
+        });
+    }
+
+    void start_accept() {
+        acceptor.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
+            if (ec) {
+                if (ec != asio::error::operation_aborted) {
+                    spdlog::warn("accept failed: {}", ec.message());
+                    start_accept();
+                }
+                return;
+            }
+            boost::system::error_code ignored;
+            socket.set_option(tcp::no_delay(true), ignored);
+            auto ep = socket.remote_endpoint(ignored);
+            ConnId id = next_conn++;
+            auto conn = std::make_shared<Connection>(std::move(socket));
+            conns[id] = conn;
+            core.connect(id, ep.address().to_string(), now());
+            drain();
+            start_read(id, conn);
+            start_accept();
+        });
+    }
+
+    void start_read(ConnId id, const std::shared_ptr<Connection>& conn) {
+        if (!conn->core_knows || conn->closed) return;
+        conn->socket.async_read_some(
+            asio::buffer(conn->rbuf), [this, id, conn](boost::system::error_code ec, size_t n) {
+                if (conn->closed || !conn->core_knows) return;
+                if (ec) {
+                    conn->core_knows = false;
+                    core.disconnect(id, now());
+                    close_now(id);
+                    drain();
+                    return;
+                }
+                core.receive(id, std::string_view(conn->rbuf.data(), n), now());
+                drain();
+                start_read(id, conn);
+            });
+    }
+
+    void start_write(ConnId id, const std::shared_ptr<Connection>& conn) {
+        if (conn->writing > 0 || conn->wq.empty() || conn->closed) return;
+        // Gather everything queued into one write (up to 64 buffers).
+        std::vector<asio::const_buffer> bufs;
+        for (const auto& b : conn->wq) {
+            if (bufs.size() == 64) break;
+            bufs.emplace_back(asio::buffer(*b));
+        }
+        conn->writing = bufs.size();
+        asio::async_write(conn->socket, bufs,
+                          [this, id, conn](boost::system::error_code ec, size_t n) {
+                              for (size_t i = 0; i < conn->writing; ++i) conn->wq.pop_front();
+                              conn->writing = 0;
+                              if (conn->closed) return;
+                              if (ec) {
+                                  if (conn->core_knows) {
+                                      conn->core_knows = false;
+                                      core.disconnect(id, now());
+                                  }
+                                  close_now(id);
+                                  drain();
+                                  return;
+                              }
+                              if (conn->core_knows) {
+                                  core.sent(id, n, now());
+                                  drain();
+                              }
+                              if (!conn->core_knows && conn->wq.empty()) return close_now(id);
+                              start_write(id, conn);
+                          });
+    }
+
+    void close_now(ConnId id) {
+        auto it = conns.find(id);
+        if (it == conns.end()) return;
+        auto conn = it->second;
+        conns.erase(it);
+        conn->closed = true;
+        boost::system::error_code ignored;
+        conn->close_timer.cancel();
+        conn->socket.shutdown(tcp::socket::shutdown_both, ignored);
+        conn->socket.close(ignored);
+        maybe_finish();
+    }
+
+    void begin_shutdown() {
+        if (shutting_down) return;
+        shutting_down = true;
+        spdlog::info("shutting down: finishing in-flight work");
+        boost::system::error_code ignored;
+        acceptor.close(ignored);
+        core.shutdown(now());
+        drain();
+    }
+
+    void maybe_finish() {
+        if (shutting_down && core.stopped() && conns.empty()) {
+            timer.cancel();
+            signals.cancel();
+            io.stop();
+        }
+    }
+
+    Status listen() {
+        boost::system::error_code ec;
+        auto addr = asio::ip::make_address(opt.listen_host, ec);
+        if (ec) return Status::failed("bad listen address '" + opt.listen_host + "'");
+        tcp::endpoint ep(addr, opt.listen_port);
+        acceptor.open(ep.protocol(), ec);
+        if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+        if (!ec) acceptor.bind(ep, ec);
+        if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+        if (ec) return Status::failed("cannot listen on " + opt.listen_host + ":" +
+                                      std::to_string(opt.listen_port) + ": " + ec.message());
+        return Status::ok();
+    }
+};
+
+Driver::Driver(Server& core, Store& store, DriverOptions options)
+    : s_(std::make_unique<State>(core, store, std::move(options))) {}
+
+Driver::~Driver() = default;
+
+int Driver::run() {
+    State& s = *s_;
+    // The dummy hash for unknown users is made with the same cost as real ones.
+    uint8_t random_pw[16];
+    randombytes_buf(random_pw, sizeof random_pw);
+    s.dummy_phc = s.run_hash(HashMode::create,
+                             std::string(reinterpret_cast<char*>(random_pw), sizeof random_pw), "")
+                      .phc;
+    if (Status st = s.listen(); !st.is_ok()) {
+        spdlog::error("{}", st.message());
+        return 1;
+    }
+    s.signals.async_wait([&s](boost::system::error_code ec, int sig) {
+        if (ec) return;
+        spdlog::info("signal {} received", sig);
+        s.begin_shutdown();
+    });
+    s.start_accept();
+    auto local = s.acceptor.local_endpoint();
+    if (s.opt.on_listening) s.opt.on_listening(local.address().to_string(), local.port());
+    s.drain();
+    s.io.run();
+    s.hasher.stop();
+    s.storage.stop();
+    spdlog::info("stopped cleanly");
+    return 0;
+}
+
+}  // namespace warren

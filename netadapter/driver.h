@@ -1,0 +1,48 @@
+// Driver: runs the core in production. One thread runs the io_context and the core; a
+// storage thread owns the Store and applies batches and queries in order; a small pool runs
+// argon2id. The driver only translates: sockets and timers become core inputs, core outputs
+// become writes, closes, storage jobs and hash jobs. No chat logic here.
+//
+// run() blocks until SIGINT/SIGTERM (or request_stop()) and a clean shutdown: stop
+// accepting, let the core finish in-flight batches and tell clients DISCONNECT SHUTDOWN,
+// flush, then stop the worker threads. It returns the process exit status. Boost stays out of
+// this header so that app/ compiles quickly.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace warren {
+
+class Server;
+class Store;
+
+struct DriverOptions {
+    std::string listen_host = "127.0.0.1";
+    uint16_t listen_port = 7070;
+    int hash_threads = 2;
+    size_t hash_queue_max = 64;  // jobs waiting for a hashing thread; past it: overloaded
+    // argon2id cost (libsodium crypto_pwhash, ALG_ARGON2ID13).
+    uint64_t argon2_ops = 2;
+    size_t argon2_mem_bytes = 19 * 1024 * 1024;
+    // Called once the listener is bound, with the real host and port.
+    std::function<void(const std::string& host, uint16_t port)> on_listening;
+};
+
+class Driver {
+public:
+    Driver(Server& core, Store& store, DriverOptions options);
+    ~Driver();
+    Driver(const Driver&) = delete;
+    Driver& operator=(const Driver&) = delete;
+
+    int run();
+
+private:
+    struct State;
+    std::unique_ptr<State> s_;
+};
+
+}  // namespace warren
