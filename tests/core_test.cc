@@ -1,0 +1,426 @@
+// The core through its facade, with the real store: protocol errors, accounts, rooms,
+// messages, durability ordering, rollback and history paging.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "tests/harness.h"
+
+namespace warren::test {
+namespace {
+
+std::string code_of(const json& reply) { return reply["error"]["code"].get<std::string>(); }
+
+TEST(Core, HelloFirst) {
+    CoreHarness h;
+    h.connect(1);
+    auto lines = h.take(1);
+    ASSERT_EQ(lines.size(), 1u);
+    EXPECT_EQ(lines[0]["ev"], "HELLO");
+    EXPECT_EQ(lines[0]["server"], "warren");
+    EXPECT_EQ(lines[0]["protocol"], 1);
+    EXPECT_EQ(lines[0]["version"], WARREN_VERSION);
+    EXPECT_EQ(lines[0]["limits"]["max_frame_bytes"], 65536);
+    EXPECT_EQ(lines[0]["limits"]["max_text_bytes"], 4000);
+}
+
+TEST(Core, BadFramesAnsweredThenThirdDisconnects) {
+    CoreHarness h;
+    h.connect(1);
+    h.take(1);
+    h.raw(1, "not json\n");
+    auto l = h.take(1);
+    ASSERT_EQ(l.size(), 1u);
+    EXPECT_TRUE(l[0]["re"].is_null());
+    EXPECT_EQ(l[0]["ok"], false);
+    EXPECT_EQ(code_of(l[0]), "BAD_FRAME");
+    h.raw(1, "[1]\n");
+    EXPECT_EQ(code_of(h.take(1).at(0)), "BAD_FRAME");
+    EXPECT_FALSE(h.closed(1));
+    h.raw(1, "\"str\"\n{\"id\":1,\"op\":\"PING\"}\n");
+    l = h.take(1);
+    ASSERT_EQ(l.size(), 2u);  // the third BAD_FRAME, then DISCONNECT; the PING is not read
+    EXPECT_EQ(code_of(l[0]), "BAD_FRAME");
+    EXPECT_EQ(l[1]["ev"], "DISCONNECT");
+    EXPECT_EQ(l[1]["reason"], "BAD_FRAMES");
+    EXPECT_TRUE(h.closed(1));
+}
+
+TEST(Core, BadFrameWindowSlides) {
+    CoreHarness h;
+    h.connect(1);
+    h.take(1);
+    h.raw(1, "x\ny\n");
+    h.advance(60'001);
+    h.raw(1, "z\n");
+    EXPECT_FALSE(h.closed(1));
+    EXPECT_EQ(h.take(1).size(), 3u);
+}
+
+TEST(Core, MissingIdUnknownOpAndUnauthenticated) {
+    CoreHarness h;
+    h.connect(1);
+    h.take(1);
+    h.raw(1, "{\"op\":\"PING\"}\n{\"id\":7,\"op\":\"FLY\"}\n{\"id\":8,\"op\":\"SEND_MESSAGE\"}\n"
+             "{\"id\":9}\n{\"id\":10,\"op\":\"PING\",\"extra\":[1]}\n");
+    auto l = h.take(1);
+    ASSERT_EQ(l.size(), 5u);
+    EXPECT_TRUE(l[0]["re"].is_null());
+    EXPECT_EQ(code_of(l[0]), "BAD_REQUEST");
+    EXPECT_EQ(l[0]["error"]["field"], "id");
+    EXPECT_EQ(l[1]["re"], 7);
+    EXPECT_EQ(code_of(l[1]), "UNKNOWN_OP");
+    EXPECT_EQ(l[2]["re"], 8);
+    EXPECT_EQ(code_of(l[2]), "UNAUTHENTICATED");  // before argument checks
+    EXPECT_EQ(code_of(l[3]), "BAD_REQUEST");
+    EXPECT_EQ(l[3]["error"]["field"], "op");
+    EXPECT_EQ(l[4]["re"], 10);
+    EXPECT_EQ(l[4]["pong"], true);
+    EXPECT_FALSE(h.closed(1));
+}
+
+TEST(Core, OversizedFrameRefusedAndClosedWithoutBufferingIt) {
+    Config c;
+    c.max_frame_bytes = 1024;
+    c.text_max_bytes = 100;
+    CoreHarness h(c);
+    h.connect(1);
+    h.take(1);
+    h.raw(1, std::string(600, 'a'));
+    EXPECT_TRUE(h.take(1).empty());
+    h.raw(1, std::string(600, 'a'));  // no newline yet: refused as soon as it is certain
+    auto l = h.take(1);
+    ASSERT_EQ(l.size(), 2u);
+    EXPECT_TRUE(l[0]["re"].is_null());
+    EXPECT_EQ(code_of(l[0]), "FRAME_TOO_LARGE");
+    EXPECT_EQ(l[1]["reason"], "FRAME_TOO_LARGE");
+    EXPECT_TRUE(h.closed(1));
+}
+
+TEST(Core, RegisterLoginTokenLogout) {
+    CoreHarness h;
+    json r = h.register_user(1, "Alice", "correct horse");
+    ASSERT_EQ(r["ok"], true) << r;
+    EXPECT_EQ(r["user"]["username"], "Alice");
+    std::string token = r["session"]["token"];
+    EXPECT_GE(token.size(), 32u);  // >= 128 bits as hex
+    EXPECT_GT(r["session"]["expires_ts"].get<int64_t>(), h.now().wall_ms);
+    EXPECT_EQ(code_of(h.call(1, {{"op", "LOGIN"}, {"token", token}})), "CONFLICT");
+
+    json dup = h.register_user(2, "alice", "another pw");
+    EXPECT_EQ(code_of(dup), "CONFLICT");  // case-insensitive
+    json wrong = h.call(2, {{"op", "LOGIN"}, {"username", "alice"}, {"password", "wrong pass"}});
+    json unknown = h.call(2, {{"op", "LOGIN"}, {"username", "nobody"}, {"password", "wrong pass"}});
+    EXPECT_EQ(code_of(wrong), "INVALID_CREDENTIALS");
+    EXPECT_EQ(wrong["error"]["message"], unknown["error"]["message"]);
+    json ok = h.call(2, {{"op", "LOGIN"}, {"username", "ALICE"}, {"password", "correct horse"}});
+    ASSERT_EQ(ok["ok"], true) << ok;
+    EXPECT_EQ(ok["user"]["username"], "Alice");  // displayed as registered
+
+    h.connect(3);
+    h.take(3);
+    json t = h.call(3, {{"op", "LOGIN"}, {"token", token}});
+    ASSERT_EQ(t["ok"], true) << t;
+    EXPECT_EQ(t["session"]["token"], token);
+    ASSERT_EQ(h.call(1, {{"op", "LOGOUT"}})["ok"], true);
+    EXPECT_EQ(code_of(h.call(1, {{"op", "CREATE_ROOM"}, {"room", "x"}})), "UNAUTHENTICATED");
+    h.connect(4);
+    h.take(4);
+    EXPECT_EQ(code_of(h.call(4, {{"op", "LOGIN"}, {"token", token}})), "INVALID_CREDENTIALS");
+}
+
+TEST(Core, RegisterValidatesArguments) {
+    CoreHarness h;
+    h.connect(1);
+    h.take(1);
+    json r = h.call(1, {{"op", "REGISTER"}, {"username", "a b"}, {"password", "12345678"}});
+    EXPECT_EQ(code_of(r), "BAD_REQUEST");
+    EXPECT_EQ(r["error"]["field"], "username");
+    r = h.call(1, {{"op", "REGISTER"}, {"username", "abc"}, {"password", "short"}});
+    EXPECT_EQ(r["error"]["field"], "password");
+    r = h.call(1, {{"op", "REGISTER"}, {"username", 5}, {"password", "12345678"}});
+    EXPECT_EQ(r["error"]["field"], "username");
+}
+
+TEST(Core, PipelinedRequestsWaitForTheHashAndAnswerInOrder) {
+    CoreHarness h;
+    h.connect(1);
+    h.take(1);
+    h.raw(1,
+          "{\"id\":1,\"op\":\"REGISTER\",\"username\":\"bob\",\"password\":\"12345678\"}\n"
+          "{\"id\":2,\"op\":\"CREATE_ROOM\",\"room\":\"r\"}\n{\"id\":3,\"op\":\"PING\"}\n");
+    auto l = h.take(1);
+    ASSERT_EQ(l.size(), 3u);
+    for (int i = 0; i < 3; ++i) {
+        EXPECT_EQ(l[i]["re"], i + 1);
+        EXPECT_EQ(l[i]["ok"], true) << l[i];
+    }
+}
+
+TEST(Core, RoomsAndMessagesWithEvents) {
+    CoreHarness h;
+    h.register_user(1, "alice");
+    h.register_user(2, "bob");
+    json room = h.call(1, {{"op", "CREATE_ROOM"}, {"room", "General"}, {"topic", "hi"}});
+    ASSERT_EQ(room["ok"], true) << room;
+    EXPECT_EQ(room["room"],
+              (json{{"name", "General"}, {"topic", "hi"}, {"visibility", "public"},
+                    {"owner", "alice"}, {"members", 1}}));
+    EXPECT_EQ(code_of(h.call(2, {{"op", "CREATE_ROOM"}, {"room", "general"}})), "CONFLICT");
+    EXPECT_EQ(code_of(h.call(2, {{"op", "SEND_MESSAGE"}, {"room", "general"}, {"text", "x"}})),
+              "FORBIDDEN");
+    json j = h.call(2, {{"op", "JOIN_ROOM"}, {"room", "general"}});
+    EXPECT_EQ(j["room"]["members"], 2);
+    auto ev = h.events(1);
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(ev[0], (json{{"ev", "MEMBER_JOINED"}, {"room", "General"}, {"user", "bob"}}));
+    EXPECT_EQ(h.call(2, {{"op", "JOIN_ROOM"}, {"room", "general"}})["ok"], true);
+    EXPECT_TRUE(h.events(1).empty());  // idempotent join: no event
+
+    std::string text = "<script>alert(1)</script> DROP TABLE users;\n\t\xF0\x9F\x91\x8D";
+    json m = h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "general"}, {"text", text}});
+    ASSERT_EQ(m["ok"], true) << m;
+    EXPECT_EQ(m["message"]["text"], text);
+    EXPECT_EQ(m["message"]["room"], "General");
+    EXPECT_TRUE(m["message"]["to"].is_null());
+    EXPECT_EQ(m["message"]["author"], "alice");
+    EXPECT_EQ(m["message"]["ts"], h.now().wall_ms);
+    EXPECT_EQ(m["message"]["deleted"], false);
+    EXPECT_TRUE(h.events(1).empty());  // the sender's connection has the reply instead
+    auto got = h.events(2);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0]["ev"], "MESSAGE");
+    EXPECT_EQ(got[0]["message"], m["message"]);
+
+    json bad = h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "general"}, {"text", "a\x01"}});
+    EXPECT_EQ(bad["error"]["field"], "text");
+    bad = h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "general"}, {"text", ""}});
+    EXPECT_EQ(bad["error"]["field"], "text");
+    EXPECT_EQ(code_of(h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "nope"}, {"text", "x"}})),
+              "NOT_FOUND");
+    json reply = h.call(2, {{"op", "SEND_MESSAGE"}, {"room", "general"}, {"text", "re"},
+                            {"reply_to", m["message"]["id"]}});
+    EXPECT_EQ(reply["message"]["reply_to"], m["message"]["id"]);
+    EXPECT_EQ(h.call(2, {{"op", "SEND_MESSAGE"}, {"room", "general"}, {"text", "re"},
+                         {"reply_to", 999}})["error"]["field"],
+              "reply_to");
+
+    json hist = h.call(2, {{"op", "HISTORY"}, {"room", "general"}});
+    ASSERT_EQ(hist["messages"].size(), 2u);
+    EXPECT_EQ(hist["messages"][0], m["message"]);
+    EXPECT_EQ(hist["has_more"], false);
+
+    EXPECT_EQ(h.call(2, {{"op", "LEAVE_ROOM"}, {"room", "general"}})["ok"], true);
+    ev = h.events(1);
+    ASSERT_FALSE(ev.empty());
+    EXPECT_EQ(ev.back(), (json{{"ev", "MEMBER_LEFT"}, {"room", "General"}, {"user", "bob"}}));
+    EXPECT_EQ(code_of(h.call(2, {{"op", "LEAVE_ROOM"}, {"room", "general"}})), "CONFLICT");
+    EXPECT_EQ(code_of(h.call(2, {{"op", "HISTORY"}, {"room", "general"}})), "FORBIDDEN");
+}
+
+TEST(Core, ListRoomsPagesAndHidesPrivateRooms) {
+    CoreHarness h;
+    h.register_user(1, "alice");
+    h.register_user(2, "bob");
+    for (std::string r : {"c", "a", "e", "b", "d"})
+        ASSERT_EQ(h.call(1, {{"op", "CREATE_ROOM"}, {"room", r}})["ok"], true);
+    ASSERT_EQ(h.call(1, {{"op", "CREATE_ROOM"}, {"room", "secret"}, {"visibility", "private"}})["ok"],
+              true);
+    EXPECT_EQ(code_of(h.call(2, {{"op", "JOIN_ROOM"}, {"room", "secret"}})), "FORBIDDEN");
+    std::vector<std::string> seen;
+    json cursor = nullptr;
+    for (int page = 0; page < 10; ++page) {
+        json req = {{"op", "LIST_ROOMS"}, {"limit", 2}};
+        if (!cursor.is_null()) req["cursor"] = cursor;
+        json r = h.call(2, req);
+        ASSERT_EQ(r["ok"], true) << r;
+        for (auto& room : r["rooms"]) seen.push_back(room["name"]);
+        cursor = r["next_cursor"];
+        if (cursor.is_null()) break;
+    }
+    EXPECT_EQ(seen, (std::vector<std::string>{"a", "b", "c", "d", "e"}));
+    json all = h.call(1, {{"op", "LIST_ROOMS"}, {"limit", 1000}});
+    EXPECT_EQ(all["rooms"].size(), 6u);  // clamped to 50, owner sees the private room
+    EXPECT_EQ(h.call(1, {{"op", "LIST_ROOMS"}, {"limit", 0}})["error"]["field"], "limit");
+}
+
+TEST(Core, ReplyAndEventsWaitForDurability) {
+    CoreHarness h;
+    h.register_user(1, "alice");
+    h.register_user(2, "bob");
+    h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
+    h.call(2, {{"op", "JOIN_ROOM"}, {"room", "r"}});
+    h.events(1);
+    h.hold_commits = true;
+    h.send(1, {{"id", 100}, {"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "one"}});
+    h.send(2, {{"id", 200}, {"op", "PING"}});  // a read behind an in-flight write waits too
+    EXPECT_TRUE(h.take(1).empty());
+    EXPECT_TRUE(h.take(2).empty());
+    EXPECT_TRUE(h.store().history({1, std::nullopt, std::nullopt, 10}).rows.empty());
+    h.release();
+    auto a = h.take(1);
+    ASSERT_EQ(a.size(), 1u);
+    EXPECT_EQ(a[0]["re"], 100);
+    auto b = h.take(2);
+    ASSERT_EQ(b.size(), 2u);
+    EXPECT_EQ(b[0]["re"], 200);
+    EXPECT_EQ(b[1]["ev"], "MESSAGE");
+    EXPECT_EQ(h.store().history({1, std::nullopt, std::nullopt, 10}).rows.size(), 1u);
+}
+
+TEST(Core, RequestsArrivingWhileABatchIsInFlightShareTheNextBatch) {
+    CoreHarness h;
+    h.register_user(1, "alice");
+    h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
+    size_t before = h.commits;
+    h.hold_commits = true;
+    for (int i = 0; i < 5; ++i)
+        h.send(1, {{"id", 10 + i}, {"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "m"}});
+    h.hold_commits = false;
+    h.release();
+    EXPECT_EQ(h.commits - before, 2u);  // one in flight, the other four grouped
+    auto l = h.take(1);
+    ASSERT_EQ(l.size(), 5u);
+    for (int i = 0; i < 5; ++i) EXPECT_EQ(l[i]["re"], 10 + i);
+    EXPECT_EQ(h.store().history({1, std::nullopt, std::nullopt, 10}).rows.size(), 5u);
+}
+
+TEST(Core, FailedCommitRollsBackEverythingInFlight) {
+    CoreHarness h;
+    h.register_user(1, "alice");
+    h.register_user(2, "bob");
+    h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
+    h.call(2, {{"op", "JOIN_ROOM"}, {"room", "r"}});
+    h.events(1);
+    h.hold_commits = true;
+    h.send(1, {{"id", 1}, {"op", "CREATE_ROOM"}, {"room", "new"}});
+    h.send(1, {{"id", 2}, {"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "lost"}});
+    h.send(2, {{"id", 3}, {"op", "JOIN_ROOM"}, {"room", "new"}});
+    h.fail_commits = 1;
+    h.hold_commits = false;
+    h.release();
+    auto a = h.take(1);
+    ASSERT_EQ(a.size(), 2u);
+    for (auto& r : a) {
+        EXPECT_EQ(code_of(r), "UNAVAILABLE");
+        EXPECT_GT(r["error"]["retry_after_ms"].get<int64_t>(), 0);
+    }
+    auto b = h.events(2);
+    ASSERT_EQ(b.size(), 1u);  // the JOIN's UNAVAILABLE; no MESSAGE event ever
+    EXPECT_EQ(code_of(b[0]), "UNAVAILABLE");
+    // Nothing survived, in memory or on disk.
+    EXPECT_EQ(code_of(h.call(2, {{"op", "JOIN_ROOM"}, {"room", "new"}})), "NOT_FOUND");
+    EXPECT_TRUE(h.call(1, {{"op", "HISTORY"}, {"room", "r"}})["messages"].empty());
+    EXPECT_TRUE(h.store().history({1, std::nullopt, std::nullopt, 10}).rows.empty());
+    EXPECT_EQ(h.call(1, {{"op", "CREATE_ROOM"}, {"room", "new"}})["ok"], true);
+    json m = h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "kept"}});
+    ASSERT_EQ(m["ok"], true);
+    EXPECT_GT(m["message"]["id"].get<int64_t>(), 1);  // ids are never reused
+}
+
+TEST(Core, FailedRegisterLeavesNoAccount) {
+    CoreHarness h;
+    h.fail_commits = 1;
+    EXPECT_EQ(code_of(h.register_user(1, "alice")), "UNAVAILABLE");
+    EXPECT_EQ(code_of(h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}})), "UNAUTHENTICATED");
+    EXPECT_EQ(h.register_user(2, "alice")["ok"], true);
+}
+
+TEST(Core, HistoryPagesThroughStorageWithoutGapsOrDuplicates) {
+    Config c;
+    c.room_cache_messages_max = 100;
+    CoreHarness h(c);
+    h.register_user(1, "alice");
+    h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
+    std::vector<int64_t> ids;
+    for (int i = 0; i < 250; ++i)
+        ids.push_back(h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", std::to_string(i)}})
+                          ["message"]["id"]);
+    std::vector<int64_t> back;
+    json req = {{"op", "HISTORY"}, {"room", "r"}, {"limit", 30}};
+    for (;;) {
+        json page = h.call(1, req);
+        ASSERT_EQ(page["ok"], true) << page;
+        std::vector<int64_t> got;
+        for (auto& m : page["messages"]) got.push_back(m["id"]);
+        back.insert(back.begin(), got.begin(), got.end());
+        if (!page["has_more"].get<bool>()) break;
+        req["before"] = got.front();
+    }
+    EXPECT_EQ(back, ids);
+    EXPECT_GT(h.queries, 0u);
+    std::vector<int64_t> fwd;
+    req = {{"op", "HISTORY"}, {"room", "r"}, {"after", 0}, {"limit", 1000}};  // clamped to 100
+    for (;;) {
+        json page = h.call(1, req);
+        ASSERT_LE(page["messages"].size(), 100u);
+        for (auto& m : page["messages"]) fwd.push_back(m["id"]);
+        if (!page["has_more"].get<bool>()) break;
+        req["after"] = fwd.back();
+    }
+    EXPECT_EQ(fwd, ids);
+    EXPECT_EQ(h.call(1, {{"op", "HISTORY"}, {"room", "r"}, {"before", 1}, {"after", 2}})["error"]["field"],
+              "after");
+}
+
+TEST(Core, SlowReaderIsDisconnected) {
+    Config c;
+    c.outbound_bytes_max = 4096;
+    CoreHarness h(c);
+    h.register_user(1, "alice");
+    h.register_user(2, "bob");
+    h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
+    h.call(2, {{"op", "JOIN_ROOM"}, {"room", "r"}});
+    // bob never reads: his queue grows until the bound closes him.
+    h.stalled.insert(2);
+    for (int i = 0; i < 40 && !h.closed(2); ++i)
+        h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", std::string(200, 'x')}});
+    EXPECT_TRUE(h.closed(2));
+    EXPECT_EQ(h.close_reason(2), "SLOW_CONSUMER");
+    EXPECT_FALSE(h.closed(1));
+}
+
+TEST(Core, RestartFromFileKeepsEverything) {
+    auto dir = std::filesystem::temp_directory_path() /
+               ("warren-core-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    std::string db = (dir / "w.db").string();
+    std::string token;
+    {
+        CoreHarness h({}, db);
+        token = h.register_user(1, "alice")["session"]["token"];
+        h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
+        h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "persisted"}});
+    }
+    {
+        CoreHarness h({}, db);
+        h.connect(1);
+        h.take(1);
+        ASSERT_EQ(h.call(1, {{"op", "LOGIN"}, {"token", token}})["ok"], true);
+        json hist = h.call(1, {{"op", "HISTORY"}, {"room", "r"}});
+        ASSERT_EQ(hist["messages"].size(), 1u);
+        EXPECT_EQ(hist["messages"][0]["text"], "persisted");
+        json m = h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "next"}});
+        EXPECT_EQ(m["message"]["id"], 2);
+    }
+    std::filesystem::remove_all(dir);
+}
+
+TEST(Core, ShutdownFinishesInFlightWorkThenDisconnects) {
+    CoreHarness h;
+    h.register_user(1, "alice");
+    h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
+    h.hold_commits = true;
+    h.send(1, {{"id", 5}, {"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "last"}});
+    h.core().shutdown(h.now());
+    EXPECT_FALSE(h.core().stopped());
+    h.release();
+    auto l = h.take(1);
+    ASSERT_EQ(l.size(), 2u);
+    EXPECT_EQ(l[0]["ok"], true);
+    EXPECT_EQ(l[1]["reason"], "SHUTDOWN");
+    EXPECT_TRUE(h.core().stopped());
+}
+
+}  // namespace
+}  // namespace warren::test

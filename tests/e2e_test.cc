@@ -1,0 +1,152 @@
+// End-to-end over loopback against the real `warrend` binary and the `warren` client.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+
+#include "tests/loopback.h"
+
+namespace warren::test {
+namespace {
+
+class Loopback : public ::testing::Test {
+protected:
+    void SetUp() override {
+        dir_ = std::filesystem::temp_directory_path() /
+               ("warren-e2e-" + std::to_string(::getpid()) + "-" +
+                ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        std::filesystem::remove_all(dir_);
+    }
+    void TearDown() override { std::filesystem::remove_all(dir_); }
+    std::string data() const { return dir_.string(); }
+    std::filesystem::path dir_;
+};
+
+json hello(Client& c) {
+    auto l = c.line();
+    EXPECT_TRUE(l.has_value());
+    EXPECT_EQ((*l)["ev"], "HELLO");
+    return l.value_or(json{});
+}
+
+TEST_F(Loopback, MessageDeliveredAndSurvivesKill9) {
+    std::string bob_token;
+    int64_t msg_id = 0;
+    {
+        Daemon d(data());
+        Client alice(d.port), bob(d.port);
+        hello(alice);
+        hello(bob);
+        ASSERT_EQ(alice.call({{"op", "REGISTER"}, {"username", "alice"}, {"password", "alice-pw-1"}})["ok"], true);
+        json b = bob.call({{"op", "REGISTER"}, {"username", "bob"}, {"password", "bob-pw-12"}});
+        ASSERT_EQ(b["ok"], true) << b;
+        bob_token = b["session"]["token"];
+        ASSERT_EQ(alice.call({{"op", "CREATE_ROOM"}, {"room", "general"}})["ok"], true);
+        ASSERT_EQ(alice.call({{"op", "JOIN_ROOM"}, {"room", "general"}})["ok"], true);
+        ASSERT_EQ(bob.call({{"op", "JOIN_ROOM"}, {"room", "general"}})["ok"], true);
+        json m = alice.call({{"op", "SEND_MESSAGE"}, {"room", "general"}, {"text", "hello bob"}});
+        ASSERT_EQ(m["ok"], true) << m;
+        msg_id = m["message"]["id"];
+        auto ev = bob.event();
+        ASSERT_TRUE(ev.has_value());
+        EXPECT_EQ((*ev)["ev"], "MESSAGE");
+        EXPECT_EQ((*ev)["message"]["text"], "hello bob");
+        EXPECT_EQ((*ev)["message"]["author"], "alice");
+        EXPECT_EQ(d.stop(SIGKILL), 128 + SIGKILL);
+    }
+    Daemon d(data());
+    Client bob(d.port);
+    hello(bob);
+    json t = bob.call({{"op", "LOGIN"}, {"token", bob_token}});
+    ASSERT_EQ(t["ok"], true) << t;
+    EXPECT_EQ(t["user"]["username"], "bob");
+    json h = bob.call({{"op", "HISTORY"}, {"room", "general"}});
+    ASSERT_EQ(h["messages"].size(), 1u) << h;
+    EXPECT_EQ(h["messages"][0]["id"], msg_id);
+    EXPECT_EQ(h["messages"][0]["text"], "hello bob");
+    Client alice(d.port);
+    hello(alice);
+    EXPECT_EQ(alice.call({{"op", "LOGIN"}, {"username", "alice"}, {"password", "alice-pw-1"}})["ok"], true);
+    EXPECT_EQ(alice.call({{"op", "LOGIN"}, {"username", "alice"}, {"password", "x"}})["error"]["code"],
+              "CONFLICT");
+}
+
+TEST_F(Loopback, ProtocolErrorsDoNotDisturbOtherClients) {
+    Daemon d(data());
+    Client good(d.port), bad(d.port);
+    hello(good);
+    hello(bad);
+    ASSERT_EQ(good.call({{"op", "REGISTER"}, {"username", "carol"}, {"password", "carol-pw"}})["ok"], true);
+    bad.raw("{\"op\":\"PING\"}\n");
+    auto l = bad.line();
+    ASSERT_TRUE(l);
+    EXPECT_TRUE((*l)["re"].is_null());
+    EXPECT_EQ((*l)["error"]["code"], "BAD_REQUEST");
+    bad.raw("{\"id\":4,\"op\":\"WHAT\"}\n");
+    l = bad.line();
+    EXPECT_EQ((*l)["re"], 4);
+    EXPECT_EQ((*l)["error"]["code"], "UNKNOWN_OP");
+    bad.raw("garbage\n");
+    EXPECT_EQ((*bad.line())["error"]["code"], "BAD_FRAME");
+    bad.raw(std::string(70'000, 'x'));
+    l = bad.line();
+    ASSERT_TRUE(l);
+    EXPECT_EQ((*l)["error"]["code"], "FRAME_TOO_LARGE");
+    EXPECT_TRUE((*l)["re"].is_null());
+    l = bad.line();
+    ASSERT_TRUE(l);
+    EXPECT_EQ((*l)["ev"], "DISCONNECT");
+    EXPECT_EQ((*l)["reason"], "FRAME_TOO_LARGE");
+    EXPECT_TRUE(bad.closed_by_peer());
+    EXPECT_EQ(good.call({{"op", "PING"}})["pong"], true);
+    Client third(d.port);
+    hello(third);
+    third.raw("a\nb\nc\n");
+    for (int i = 0; i < 3; ++i) EXPECT_EQ((*third.line())["error"]["code"], "BAD_FRAME");
+    EXPECT_EQ((*third.line())["reason"], "BAD_FRAMES");
+    EXPECT_EQ(good.call({{"op", "PING"}})["pong"], true);
+}
+
+TEST_F(Loopback, SigtermTellsClientsAndExitsCleanly) {
+    Daemon d(data());
+    Client c(d.port);
+    hello(c);
+    ASSERT_EQ(c.call({{"op", "PING"}})["ok"], true);
+    EXPECT_EQ(d.stop(SIGTERM), 0);
+    auto l = c.line();
+    ASSERT_TRUE(l);
+    EXPECT_EQ((*l)["ev"], "DISCONNECT");
+    EXPECT_EQ((*l)["reason"], "SHUTDOWN");
+}
+
+std::string run(const std::string& cmd, int* status) {
+    std::string out;
+    FILE* p = popen(cmd.c_str(), "r");
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    *status = WEXITSTATUS(pclose(p));
+    return out;
+}
+
+TEST_F(Loopback, CommandLineClientOneShotMode) {
+    Daemon d(data());
+    std::string base = std::string(WARREN_BIN_DIR "/warren -s 127.0.0.1:") + std::to_string(d.port);
+    int st = 0;
+    run(base + " -u dave -p dave-pass --register create lobby 2>&1", &st);
+    EXPECT_EQ(st, 0);
+    std::string out = run(base + " -u dave -p dave-pass send lobby 'hi there' 2>&1", &st);
+    EXPECT_EQ(st, 0) << out;
+    out = run(base + " -u dave -p dave-pass history lobby 2>&1", &st);
+    EXPECT_EQ(st, 0);
+    EXPECT_NE(out.find("dave: hi there"), std::string::npos) << out;
+    out = run(base + " -u dave -p wrong-pass rooms 2>&1", &st);
+    EXPECT_EQ(st, 1);
+    EXPECT_NE(out.find("INVALID_CREDENTIALS"), std::string::npos) << out;
+    out = run(base + " -u dave -p dave-pass send nowhere x 2>&1", &st);
+    EXPECT_EQ(st, 1);
+    EXPECT_NE(out.find("NOT_FOUND"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace warren::test

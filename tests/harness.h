@@ -1,0 +1,172 @@
+// CoreHarness: drives the real core with the real store (SQLite :memory: or a file) for unit
+// tests, like a tiny deterministic driver. Completions (commits, queries, hashes) are run
+// after the outputs that asked for them, never from inside poll(). Commits can be held
+// (hold_commits) to observe what the core does before durability, and failed on purpose
+// (fail_commits) to observe rollback. The hasher is a fast stand-in for argon2id.
+#pragma once
+
+#include <sodium.h>
+
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "core/server.h"
+#include "sim/rng.h"
+#include "store/store.h"
+
+namespace warren::test {
+
+using json = nlohmann::json;
+
+class CoreHarness {
+public:
+    explicit CoreHarness(Config cfg = {}, const std::string& db = ":memory:") : entropy_(42) {
+        auto st = Store::open(db, Synchronous::normal);
+        if (!st.is_ok()) throw std::runtime_error(st.status().message());
+        store_ = std::move(st.value());
+        auto snap = store_->load(cfg.room_cache_messages_max, now_.wall_ms);
+        if (!snap.is_ok()) throw std::runtime_error(snap.status().message());
+        core_ = std::make_unique<Server>(cfg, entropy_, snap.value());
+    }
+
+    Server& core() { return *core_; }
+    Store& store() { return *store_; }
+    Time now() const { return now_; }
+    void advance(int64_t ms) {
+        now_.mono_ms += ms;
+        now_.wall_ms += ms;
+    }
+
+    void connect(ConnId c, const std::string& ip = "127.0.0.1") {
+        core_->connect(c, ip, now_);
+        run();
+    }
+    void raw(ConnId c, std::string_view bytes) {
+        core_->receive(c, bytes, now_);
+        run();
+    }
+    void send(ConnId c, const json& req) { raw(c, req.dump() + "\n"); }
+    void disconnect(ConnId c) {
+        core_->disconnect(c, now_);
+        run();
+    }
+
+    // Every complete line the connection received since the last take(), parsed.
+    std::vector<json> take(ConnId c) {
+        std::vector<json> out;
+        std::string& buf = inbox_[c];
+        size_t nl;
+        while ((nl = buf.find('\n')) != std::string::npos) {
+            out.push_back(json::parse(buf.substr(0, nl)));
+            buf.erase(0, nl + 1);
+        }
+        return out;
+    }
+    // Sends a request and returns the reply to it (events are kept for take()).
+    json call(ConnId c, json req) {
+        int64_t id = next_id_++;
+        req["id"] = id;
+        send(c, req);
+        std::vector<json> lines = take(c);
+        json reply;
+        for (auto& l : lines) {
+            if (l.contains("re") && l["re"] == id) reply = l;
+            else pending_events_[c].push_back(l);
+        }
+        return reply;
+    }
+    std::vector<json> events(ConnId c) {
+        std::vector<json> out = std::move(pending_events_[c]);
+        pending_events_[c].clear();
+        for (auto& l : take(c)) out.push_back(std::move(l));
+        return out;
+    }
+    json register_user(ConnId c, const std::string& name, const std::string& pw = "password1") {
+        connect(c);
+        take(c);  // HELLO
+        return call(c, {{"op", "REGISTER"}, {"username", name}, {"password", pw}});
+    }
+
+    bool closed(ConnId c) const { return closed_.contains(c); }
+    std::string close_reason(ConnId c) const {
+        auto it = closed_.find(c);
+        return it == closed_.end() ? "" : it->second;
+    }
+
+    std::set<ConnId> stalled;   // connections whose peer never reads: no sent() reports
+    bool hold_commits = false;  // keep Commit outputs in held_ until release()
+    int fail_commits = 0;       // the next N commits fail (Status::failed)
+    size_t commits = 0;
+    size_t queries = 0;
+
+    // Completes held commits in order.
+    void release() {
+        auto held = std::move(held_);
+        held_.clear();
+        for (auto& fn : held) {
+            fn();
+            run();
+        }
+    }
+
+private:
+    void run() {
+        for (;;) {
+            while (auto out = core_->poll()) handle(*out);
+            if (completions_.empty()) return;
+            auto fn = std::move(completions_.front());
+            completions_.pop_front();
+            fn();
+        }
+    }
+    void handle(Output& o) {
+        if (auto* s = std::get_if<Send>(&o)) {
+            inbox_[s->conn] += *s->bytes;
+            if (!stalled.contains(s->conn))
+                completions_.push_back([this, c = s->conn, n = s->bytes->size()] {
+                    core_->sent(c, n, now_);
+                });
+        } else if (auto* c = std::get_if<Close>(&o)) {
+            closed_[c->conn] = std::string(c->reason);
+        } else if (auto* cm = std::get_if<Commit>(&o)) {
+            ++commits;
+            auto fn = [this, batch = cm->batch, muts = cm->mutations] {
+                Status st = fail_commits > 0 ? (--fail_commits, Status::failed("injected"))
+                                             : store_->apply(*muts);
+                core_->committed(batch, st, now_);
+            };
+            if (hold_commits) held_.push_back(fn);
+            else completions_.push_back(fn);
+        } else if (auto* q = std::get_if<Query>(&o)) {
+            ++queries;
+            completions_.push_back([this, id = q->query, hq = q->history] {
+                core_->answered(id, store_->history(hq), now_);
+            });
+        } else if (auto* h = std::get_if<Hash>(&o)) {
+            HashResult r;
+            std::string phc = "$test$" + h->password;
+            if (h->mode == HashMode::create) r.ok = true, r.phc = phc;
+            else r.ok = !h->phc.empty() && h->phc == phc;
+            completions_.push_back([this, job = h->job, r] { core_->hashed(job, r, now_); });
+        }
+    }
+
+    sim::SeededEntropy entropy_;
+    std::unique_ptr<Store> store_;
+    std::unique_ptr<Server> core_;
+    Time now_{1000, 1764000000000};
+    int64_t next_id_ = 1;
+    std::map<ConnId, std::string> inbox_;
+    std::map<ConnId, std::vector<json>> pending_events_;
+    std::map<ConnId, std::string> closed_;
+    std::deque<std::function<void()>> completions_;
+    std::vector<std::function<void()>> held_;
+};
+
+}  // namespace warren::test

@@ -1,0 +1,179 @@
+// Helpers for tests against the real `warrend` binary over 127.0.0.1: start it on port 0
+// with a data directory and read the port from its "listening on" line; a line-oriented
+// protocol client with timeouts. Every wait is bounded, and a daemon left running by a
+// failed test is killed by the destructor.
+#pragma once
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+extern char** environ;
+
+namespace warren::test {
+
+using json = nlohmann::json;
+
+class Daemon {
+public:
+    // Starts warrend and waits (up to 20 s) for its "listening on" line.
+    explicit Daemon(const std::string& data_dir, std::vector<std::string> extra = {}) {
+        std::vector<std::string> args = {WARREN_BIN_DIR "/warrend", "--listen", "127.0.0.1:0",
+                                         "--data-dir", data_dir, "--log-level", "warn"};
+        args.insert(args.end(), extra.begin(), extra.end());
+        std::vector<char*> argv;
+        for (auto& a : args) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        int out[2];
+        if (pipe(out) != 0) throw std::runtime_error("pipe");
+        posix_spawn_file_actions_t fa;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+        posix_spawn_file_actions_addclose(&fa, out[0]);
+        if (posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ) != 0)
+            throw std::runtime_error("cannot start warrend");
+        posix_spawn_file_actions_destroy(&fa);
+        close(out[1]);
+        out_ = out[0];
+        std::string line = read_stdout_line(20'000);
+        auto colon = line.rfind(':');
+        if (line.rfind("listening on ", 0) != 0 || colon == std::string::npos)
+            throw std::runtime_error("warrend did not report listening: '" + line + "'");
+        port = static_cast<uint16_t>(std::stoi(line.substr(colon + 1)));
+    }
+    ~Daemon() {
+        if (pid_ > 0) {
+            kill(pid_, SIGKILL);
+            waitpid(pid_, nullptr, 0);
+        }
+        if (out_ >= 0) close(out_);
+    }
+    // Sends `sig` and waits up to timeout_ms for the exit; returns the exit status, or -1.
+    int stop(int sig, int timeout_ms = 20'000) {
+        kill(pid_, sig);
+        auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+        int status = 0;
+        while (std::chrono::steady_clock::now() < until) {
+            if (waitpid(pid_, &status, WNOHANG) == pid_) {
+                pid_ = -1;
+                return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        return -1;
+    }
+    uint16_t port = 0;
+
+private:
+    std::string read_stdout_line(int timeout_ms) {
+        std::string line;
+        char c;
+        auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+        while (std::chrono::steady_clock::now() < until) {
+            pollfd p{out_, POLLIN, 0};
+            if (poll(&p, 1, 100) <= 0) continue;
+            if (read(out_, &c, 1) != 1) break;
+            if (c == '\n') return line;
+            line.push_back(c);
+        }
+        return line;
+    }
+    pid_t pid_ = -1;
+    int out_ = -1;
+};
+
+class Client {
+public:
+    explicit Client(uint16_t port) {
+        fd_ = socket(AF_INET, SOCK_STREAM, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(port);
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+            throw std::runtime_error("cannot connect");
+        int one = 1;
+        setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    ~Client() { close(fd_); }
+    void raw(const std::string& bytes) {
+        size_t off = 0;
+        while (off < bytes.size()) {
+            ssize_t n = ::send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+            if (n <= 0) return;
+            off += static_cast<size_t>(n);
+        }
+    }
+    void send(const json& j) { raw(j.dump() + "\n"); }
+    // The next line, or nullopt on timeout or close.
+    std::optional<json> line(int timeout_ms = 10'000) {
+        auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+        for (;;) {
+            auto nl = buf_.find('\n');
+            if (nl != std::string::npos) {
+                std::string l = buf_.substr(0, nl);
+                buf_.erase(0, nl + 1);
+                return json::parse(l);
+            }
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            until - std::chrono::steady_clock::now()).count();
+            if (left <= 0) return std::nullopt;
+            pollfd p{fd_, POLLIN, 0};
+            if (poll(&p, 1, static_cast<int>(left)) <= 0) return std::nullopt;
+            char tmp[65536];
+            ssize_t n = recv(fd_, tmp, sizeof tmp, 0);
+            if (n <= 0) return std::nullopt;
+            buf_.append(tmp, static_cast<size_t>(n));
+        }
+    }
+    // Sends a request with a fresh id and returns its reply; events meanwhile are kept.
+    json call(json req) {
+        int64_t id = next_id_++;
+        req["id"] = id;
+        send(req);
+        for (;;) {
+            auto l = line();
+            if (!l) throw std::runtime_error("no reply to " + req.dump());
+            if (l->contains("re") && (*l)["re"] == id) return *l;
+            events.push_back(*l);
+        }
+    }
+    // The next event (kept or new), or nullopt on timeout.
+    std::optional<json> event(int timeout_ms = 10'000) {
+        if (!events.empty()) {
+            json e = events.front();
+            events.erase(events.begin());
+            return e;
+        }
+        return line(timeout_ms);
+    }
+    bool closed_by_peer(int timeout_ms = 10'000) {
+        pollfd p{fd_, POLLIN, 0};
+        if (poll(&p, 1, timeout_ms) <= 0) return false;
+        char c;
+        return recv(fd_, &c, 1, MSG_PEEK) == 0;
+    }
+    std::vector<json> events;
+
+private:
+    int fd_ = -1;
+    int64_t next_id_ = 1;
+    std::string buf_;
+};
+
+}  // namespace warren::test
