@@ -1,0 +1,114 @@
+// Core-only benchmarks (no sockets, no disk): the cost of the protocol path per request.
+//   BM_DecodeSendMessage       - JSON decode of one SEND_MESSAGE line.
+//   BM_SendMessageRoom10       - decode -> validate -> apply -> commit ack -> encode the reply
+//                                and 9 MESSAGE events, in a room of 10 members.
+//   BM_SendMessageRoom10Batch64 - the same with 64 requests per commit (group commit), per
+//                                request.
+// Budgets for these live in bench/budgets and are checked by bench/check_budgets.py.
+#include <benchmark/benchmark.h>
+
+#include "core/protocol/request.h"
+#include "core/server.h"
+#include "sim/rng.h"
+
+namespace {
+
+using namespace warren;
+
+const std::string send_line =
+    "{\"id\":12345,\"op\":\"SEND_MESSAGE\",\"room\":\"general\",\"text\":\"hello everyone, this "
+    "is a message of ordinary length for a chat room\"}\n";
+
+// A core with `members` logged-in users (one connection each) in room "general".
+class Room10 {
+public:
+    explicit Room10(int members) {
+        core_ = std::make_unique<Server>(Config{}, entropy_, Snapshot{});
+        for (int i = 1; i <= members; ++i) {
+            core_->connect(i, "127.0.0.1", now_);
+            std::string reg = "{\"id\":1,\"op\":\"REGISTER\",\"username\":\"user" +
+                              std::to_string(i) + "\",\"password\":\"password\"}\n";
+            core_->receive(i, reg, now_);
+            drain();
+            std::string join = std::string("{\"id\":2,\"op\":\"") +
+                               (i == 1 ? "CREATE_ROOM" : "JOIN_ROOM") +
+                               "\",\"room\":\"general\"}\n";
+            core_->receive(i, join, now_);
+            drain();
+        }
+    }
+    // Feeds every output's completion back until the core is quiet; returns bytes sent.
+    size_t drain() {
+        size_t bytes = 0;
+        for (;;) {
+            bool any = false;
+            while (auto o = core_->poll()) {
+                any = true;
+                if (auto* s = std::get_if<Send>(&*o)) {
+                    bytes += s->bytes->size();
+                    sent_.emplace_back(s->conn, s->bytes->size());
+                } else if (auto* c = std::get_if<Commit>(&*o)) {
+                    commits_.push_back(c->batch);
+                } else if (auto* h = std::get_if<Hash>(&*o)) {
+                    hashes_.push_back(h->job);
+                }
+            }
+            for (auto [c, n] : sent_) core_->sent(c, n, now_);
+            for (auto b : commits_) core_->committed(b, Status::ok(), now_);
+            for (auto j : hashes_) core_->hashed(j, HashResult{true, false, "$b$"}, now_);
+            any = any || !sent_.empty() || !commits_.empty() || !hashes_.empty();
+            sent_.clear();
+            commits_.clear();
+            hashes_.clear();
+            if (!any) return bytes;
+        }
+    }
+    Server& core() { return *core_; }
+    Time now_{1000, 1764000000000};
+
+private:
+    sim::SeededEntropy entropy_{9};
+    std::unique_ptr<Server> core_;
+    std::vector<std::pair<ConnId, size_t>> sent_;
+    std::vector<BatchId> commits_;
+    std::vector<JobId> hashes_;
+};
+
+void BM_DecodeSendMessage(benchmark::State& state) {
+    RequestDecoder d;
+    std::string_view line(send_line.data(), send_line.size() - 1);
+    for (auto _ : state) {
+        auto r = d.decode(line);
+        benchmark::DoNotOptimize(r.id);
+    }
+}
+BENCHMARK(BM_DecodeSendMessage);
+
+void BM_SendMessageRoom10(benchmark::State& state) {
+    Room10 room(10);
+    size_t bytes = 0;
+    for (auto _ : state) {
+        room.core().receive(1, send_line, room.now_);
+        bytes += room.drain();
+    }
+    state.SetBytesProcessed(static_cast<int64_t>(bytes));
+    state.counters["deliveries/s"] =
+        benchmark::Counter(static_cast<double>(state.iterations()) * 9, benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_SendMessageRoom10);
+
+void BM_SendMessageRoom10Batch64(benchmark::State& state) {
+    Room10 room(10);
+    std::string many;
+    for (int i = 0; i < 64; ++i) many += send_line;
+    for (auto _ : state) {
+        room.core().receive(1, many, room.now_);
+        room.drain();
+    }
+    state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * 64);
+}
+BENCHMARK(BM_SendMessageRoom10Batch64);
+
+}  // namespace
+
+BENCHMARK_MAIN();
