@@ -51,7 +51,8 @@ std::optional<std::string> load_settings_file(const std::string& path, Settings&
     }
     if (auto bad = check_keys(root, "", {"server", "storage", "limits", "hashing"})) return bad;
     if (auto* server = root["server"].as_table()) {
-        if (auto bad = check_keys(*server, "server", {"listen", "data_dir", "log_level"})) return bad;
+        if (auto bad = check_keys(*server, "server", {"listen", "data_dir", "log_level"}))
+            return bad;
         if (auto listen = (*server)["listen"].value<std::string>())
             if (!parse_host_port(*listen, s.driver.listen_host, s.driver.listen_port))
                 return "server.listen must be HOST:PORT";
@@ -61,17 +62,20 @@ std::optional<std::string> load_settings_file(const std::string& path, Settings&
     if (auto* storage = root["storage"].as_table()) {
         if (auto bad = check_keys(*storage, "storage", {"synchronous"})) return bad;
         if (auto sync = (*storage)["synchronous"].value<std::string>()) {
-            if (*sync == "normal") s.synchronous = Synchronous::normal;
-            else if (*sync == "full") s.synchronous = Synchronous::full;
-            else return "storage.synchronous must be \"normal\" or \"full\"";
+            if (*sync == "normal")
+                s.synchronous = Synchronous::normal;
+            else if (*sync == "full")
+                s.synchronous = Synchronous::full;
+            else
+                return "storage.synchronous must be \"normal\" or \"full\"";
         }
     }
     if (auto* limits = root["limits"].as_table()) {
         Config& c = s.core;
-        if (auto bad = check_keys(*limits, "limits",
-                                  {"max_frame_bytes", "bad_frames_max", "text_max_bytes",
-                                   "outbound_bytes_max", "conn_pending_max",
-                                   "room_cache_messages_max", "session_ttl_ms"}))
+        if (auto bad = check_keys(
+                *limits, "limits",
+                {"max_frame_bytes", "bad_frames_max", "text_max_bytes", "outbound_bytes_max",
+                 "conn_pending_max", "room_cache_messages_max", "session_ttl_ms"}))
             return bad;
         for (auto bad : {read_int(*limits, "max_frame_bytes", c.max_frame_bytes),
                          read_int(*limits, "bad_frames_max", c.bad_frames_max),
@@ -89,7 +93,8 @@ std::optional<std::string> load_settings_file(const std::string& path, Settings&
     }
     if (auto* hashing = root["hashing"].as_table()) {
         if (auto bad = check_keys(*hashing, "hashing", {"threads", "queue_max"})) return bad;
-        if (auto bad = read_int(*hashing, "threads", s.driver.hash_threads)) return "hashing." + *bad;
+        if (auto bad = read_int(*hashing, "threads", s.driver.hash_threads))
+            return "hashing." + *bad;
         if (auto bad = read_int(*hashing, "queue_max", s.driver.hash_queue_max))
             return "hashing." + *bad;
         if (s.driver.hash_threads < 1) return "hashing.threads must be at least 1";

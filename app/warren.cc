@@ -21,7 +21,7 @@ using json = nlohmann::json;
 namespace {
 
 class Link {
-public:
+  public:
     bool open(const std::string& host, const std::string& port) {
         addrinfo hints{};
         hints.ai_socktype = SOCK_STREAM;
@@ -76,15 +76,14 @@ public:
         }
     }
 
-private:
+  private:
     int fd_ = -1;
     int64_t next_id_ = 1;
     std::string buf_;
 };
 
 std::string describe(const json& m) {
-    std::string where = m["room"].is_string() ? "[" + m["room"].get<std::string>() + "]"
-                                              : "[dm]";
+    std::string where = m["room"].is_string() ? "[" + m["room"].get<std::string>() + "]" : "[dm]";
     std::string s = where + " #" + std::to_string(m.value("id", 0)) + " " +
                     m.value("author", std::string("?")) + ": " + m.value("text", std::string());
     if (m.contains("reply_to") && m["reply_to"].is_number())
@@ -94,14 +93,16 @@ std::string describe(const json& m) {
 
 void print_event(const json& ev) {
     std::string kind = ev.value("ev", std::string());
-    if (kind == "MESSAGE") std::cout << describe(ev["message"]) << "\n";
+    if (kind == "MESSAGE")
+        std::cout << describe(ev["message"]) << "\n";
     else if (kind == "MEMBER_JOINED")
         std::cout << "* " << ev.value("user", "") << " joined " << ev.value("room", "") << "\n";
     else if (kind == "MEMBER_LEFT")
         std::cout << "* " << ev.value("user", "") << " left " << ev.value("room", "") << "\n";
     else if (kind == "DISCONNECT")
         std::cout << "* disconnected by server: " << ev.value("reason", "") << "\n";
-    else if (kind != "HELLO") std::cout << "* " << ev.dump() << "\n";
+    else if (kind != "HELLO")
+        std::cout << "* " << ev.dump() << "\n";
     std::cout.flush();
 }
 
@@ -271,10 +272,10 @@ int main(int argc, char** argv) {
                 std::getline(std::cin, password);
             }
         }
-        json login = token.empty()
-                         ? json{{"op", do_register ? "REGISTER" : "LOGIN"}, {"username", user},
-                                {"password", password}}
-                         : json{{"op", "LOGIN"}, {"token", token}};
+        json login = token.empty() ? json{{"op", do_register ? "REGISTER" : "LOGIN"},
+                                          {"username", user},
+                                          {"password", password}}
+                                   : json{{"op", "LOGIN"}, {"token", token}};
         auto reply = call(link, login, false);
         if (!report(reply)) return 1;
         if (is_interactive)
@@ -282,16 +283,23 @@ int main(int argc, char** argv) {
                       << " (token " << (*reply)["session"]["token"].get<std::string>() << ")\n";
     }
     json req;
-    if (send->parsed()) req = {{"op", "SEND_MESSAGE"}, {"room", room}, {"text", text}};
+    if (send->parsed())
+        req = {{"op", "SEND_MESSAGE"}, {"room", room}, {"text", text}};
     else if (history->parsed()) {
         req = {{"op", "HISTORY"}, {"room", room}};
         if (limit > 0) req["limit"] = limit;
-    } else if (rooms->parsed()) req = {{"op", "LIST_ROOMS"}};
-    else if (create->parsed()) req = {{"op", "CREATE_ROOM"}, {"room", room}};
-    else if (join->parsed()) req = {{"op", "JOIN_ROOM"}, {"room", room}};
-    else if (leave->parsed()) req = {{"op", "LEAVE_ROOM"}, {"room", room}};
-    else if (ping->parsed()) req = {{"op", "PING"}};
-    else return interactive(link, room);
+    } else if (rooms->parsed())
+        req = {{"op", "LIST_ROOMS"}};
+    else if (create->parsed())
+        req = {{"op", "CREATE_ROOM"}, {"room", room}};
+    else if (join->parsed())
+        req = {{"op", "JOIN_ROOM"}, {"room", room}};
+    else if (leave->parsed())
+        req = {{"op", "LEAVE_ROOM"}, {"room", room}};
+    else if (ping->parsed())
+        req = {{"op", "PING"}};
+    else
+        return interactive(link, room);
     auto reply = call(link, req, false);
     if (!report(reply)) return 1;
     print_result(*reply);

@@ -16,7 +16,7 @@
 namespace {
 
 class SodiumEntropy final : public warren::Entropy {
-public:
+  public:
     void fill(std::span<uint8_t> out) override { randombytes_buf(out.data(), out.size()); }
 };
 
@@ -31,8 +31,9 @@ int64_t wall_now_ms() {
 int main(int argc, char** argv) {
     CLI::App app{"warrend: the Warren chat server"};
     std::string listen, data_dir, config_path, log_level, sync;
-    app.add_option("--listen", listen, "HOST:PORT to accept clients on (default 127.0.0.1:7070; "
-                                       "port 0 picks a free port)");
+    app.add_option("--listen", listen,
+                   "HOST:PORT to accept clients on (default 127.0.0.1:7070; "
+                   "port 0 picks a free port)");
     app.add_option("--data-dir", data_dir, "directory for the SQLite database (default ./data)");
     app.add_option("--config", config_path, "TOML configuration file")->check(CLI::ExistingFile);
     app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
@@ -83,8 +84,7 @@ int main(int argc, char** argv) {
         return 1;
     }
     spdlog::info("loaded {}: {} users, {} rooms, newest message id {}", db_path,
-                 snap.value().users.size(), snap.value().rooms.size(),
-                 snap.value().max_message_id);
+                 snap.value().users.size(), snap.value().rooms.size(), snap.value().max_message_id);
 
     SodiumEntropy entropy;
     warren::Server core(s.core, entropy, snap.value());

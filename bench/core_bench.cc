@@ -21,7 +21,7 @@ const std::string send_line =
 
 // A core with `members` logged-in users (one connection each) in room "general".
 class Room10 {
-public:
+  public:
     explicit Room10(int members) {
         core_ = std::make_unique<Server>(Config{}, entropy_, Snapshot{});
         for (int i = 1; i <= members; ++i) {
@@ -66,7 +66,7 @@ public:
     Server& core() { return *core_; }
     Time now_{1000, 1764000000000};
 
-private:
+  private:
     sim::SeededEntropy entropy_{9};
     std::unique_ptr<Server> core_;
     std::vector<std::pair<ConnId, size_t>> sent_;
@@ -92,8 +92,8 @@ void BM_SendMessageRoom10(benchmark::State& state) {
         bytes += room.drain();
     }
     state.SetBytesProcessed(static_cast<int64_t>(bytes));
-    state.counters["deliveries/s"] =
-        benchmark::Counter(static_cast<double>(state.iterations()) * 9, benchmark::Counter::kIsRate);
+    state.counters["deliveries/s"] = benchmark::Counter(static_cast<double>(state.iterations()) * 9,
+                                                        benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_SendMessageRoom10);
 

@@ -46,7 +46,7 @@ using JobId = uint64_t;
 //                 full): roll back, answer UNAVAILABLE, alert the operator.
 //   corrupt    -> stored data breaks an invariant: refuse to start or stop; never guess.
 class [[nodiscard]] Status {
-public:
+  public:
     enum class Code { ok, transient, failed, corrupt };
 
     Status() = default;
@@ -59,7 +59,7 @@ public:
     Code code() const { return code_; }
     const std::string& message() const { return message_; }
 
-private:
+  private:
     Status(Code c, std::string m) : code_(c), message_(std::move(m)) {}
     Code code_ = Code::ok;
     std::string message_;
@@ -67,9 +67,9 @@ private:
 
 template <typename T>
 class [[nodiscard]] Result {
-public:
-    Result(T value) : v_(std::move(value)) {}          // NOLINT: implicit by design
-    Result(Status status) : v_(std::move(status)) {    // NOLINT: implicit by design
+  public:
+    Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
+    Result(Status status) : v_(std::move(status)) {  // NOLINT: implicit by design
         WARREN_CHECK(!std::get<Status>(v_).is_ok());
     }
     bool is_ok() const { return v_.index() == 0; }
@@ -86,7 +86,7 @@ public:
         return std::get<Status>(v_);
     }
 
-private:
+  private:
     std::variant<T, Status> v_;
 };
 

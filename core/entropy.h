@@ -11,7 +11,7 @@
 namespace warren {
 
 class Entropy {
-public:
+  public:
     virtual ~Entropy() = default;
     virtual void fill(std::span<uint8_t> out) = 0;
 };

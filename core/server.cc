@@ -103,7 +103,9 @@ void Server::tick(Time now) {
     end_input();
 }
 
-std::optional<int64_t> Server::next_deadline() const { return std::nullopt; }
+std::optional<int64_t> Server::next_deadline() const {
+    return std::nullopt;
+}
 
 std::optional<Output> Server::poll() {
     if (outputs_.empty()) return std::nullopt;
@@ -124,17 +126,20 @@ void Server::process_lines(Conn& c) {
     std::string_view line;
     while (!c.paused && !c.closing) {
         switch (c.framer.next(line)) {
-            case LineFramer::Status::need_more: return;
+            case LineFramer::Status::need_more:
+                return;
             case LineFramer::Status::too_large: {
                 uint64_t slot = open_slot(c);
-                auto err = error_line(std::nullopt, ErrorCode::frame_too_large,
-                                      "line longer than " +
-                                          std::to_string(config_.max_frame_bytes) + " bytes");
+                auto err = error_line(
+                    std::nullopt, ErrorCode::frame_too_large,
+                    "line longer than " + std::to_string(config_.max_frame_bytes) + " bytes");
                 fill_slot(c.id, slot, err, "FRAME_TOO_LARGE");
                 c.closing = true;  // no further input; the slot queue closes it in order
                 return;
             }
-            case LineFramer::Status::line: handle_line(c, line); break;
+            case LineFramer::Status::line:
+                handle_line(c, line);
+                break;
         }
     }
     // Lines that arrive while a hash runs stay in the framer; bound what it may hold.
@@ -179,21 +184,30 @@ void Server::handle_line(Conn& c, std::string_view line) {
 
 void Server::dispatch(Req& r, Op op, Args& a) {
     switch (op) {
-        case Op::register_: return op_register(r, a);
-        case Op::login: return op_login(r, a);
-        case Op::logout: return op_logout(r);
+        case Op::register_:
+            return op_register(r, a);
+        case Op::login:
+            return op_login(r, a);
+        case Op::logout:
+            return op_logout(r);
         case Op::ping: {
             JsonWriter w;
             w.begin_object().key("re").value(r.id).key("ok").value(true);
             w.key("pong").value(true).end_object();
             return reply(r, share(w.take_line()));
         }
-        case Op::create_room: return op_create_room(r, a);
-        case Op::join_room: return op_join_room(r, a);
-        case Op::leave_room: return op_leave_room(r, a);
-        case Op::list_rooms: return op_list_rooms(r, a);
-        case Op::send_message: return op_send_message(r, a);
-        case Op::history: return op_history(r, a);
+        case Op::create_room:
+            return op_create_room(r, a);
+        case Op::join_room:
+            return op_join_room(r, a);
+        case Op::leave_room:
+            return op_leave_room(r, a);
+        case Op::list_rooms:
+            return op_list_rooms(r, a);
+        case Op::send_message:
+            return op_send_message(r, a);
+        case Op::history:
+            return op_history(r, a);
     }
 }
 
@@ -263,8 +277,10 @@ std::shared_ptr<const std::string> Server::error_line(std::optional<int64_t> re,
                                                       std::optional<int64_t> retry_after_ms) {
     JsonWriter w;
     w.begin_object().key("re");
-    if (re) w.value(*re);
-    else w.null();
+    if (re)
+        w.value(*re);
+    else
+        w.null();
     w.key("ok").value(false).key("error").begin_object();
     w.key("code").value(error_code_name(code)).key("message").value(message);
     if (!field.empty()) w.key("field").value(field);
@@ -280,7 +296,9 @@ void Server::reply_error(const Req& r, ErrorCode code, std::string_view message,
 
 // ---- write path and completions ---------------------------------------------------------------
 
-Batch& Server::write_batch() { return batches_.open(); }
+Batch& Server::write_batch() {
+    return batches_.open();
+}
 
 void Server::apply(Batch& b, Mutation m) {
     b.undo.push_back(chat_.apply(m));
@@ -298,8 +316,10 @@ void Server::bind_user(Conn& c, UserId user, std::string token_hash) {
     chat_.user(user)->conns.insert(c.id);
     if (Batch* b = batches_.newest()) {
         b->undo.push_back([this, id = c.id, user] {
-            if (Conn* cc = conn(id)) unbind_user(*cc);
-            else if (User* u = chat_.user(user)) u->conns.erase(id);
+            if (Conn* cc = conn(id))
+                unbind_user(*cc);
+            else if (User* u = chat_.user(user))
+                u->conns.erase(id);
         });
     }
 }

@@ -77,15 +77,15 @@ struct Hash {
 };
 
 struct HashResult {
-    bool ok = false;         // create: hashed; verify: the password matches
-    bool overloaded = false; // the hashing pool was full: nothing was computed
-    std::string phc;         // create: the new PHC string
+    bool ok = false;          // create: hashed; verify: the password matches
+    bool overloaded = false;  // the hashing pool was full: nothing was computed
+    std::string phc;          // create: the new PHC string
 };
 
 using Output = std::variant<Send, Close, Commit, Query, Hash>;
 
 class Server {
-public:
+  public:
     Server(Config config, Entropy& entropy, const Snapshot& snapshot);
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;
@@ -114,14 +114,15 @@ public:
     const ChatState& state() const { return chat_; }
     const Config& config() const { return config_; }
 
-private:
+  private:
     struct Slot {
         bool ready = false;
         std::shared_ptr<const std::string> bytes;
         std::string_view close_reason;  // non-empty: close the connection after this line
     };
     struct Conn {
-        Conn(ConnId i, std::string_view peer, size_t max_frame) : id(i), ip(peer), framer(max_frame) {}
+        Conn(ConnId i, std::string_view peer, size_t max_frame)
+            : id(i), ip(peer), framer(max_frame) {}
         ConnId id;
         std::string ip;
         LineFramer framer;

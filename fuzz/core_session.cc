@@ -70,10 +70,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     d.core->connect(1, "127.0.0.1", d.now);
     d.core->connect(2, "127.0.0.2", d.now);
     d.run();
-    d.say(1, "{\"id\":1,\"op\":\"REGISTER\",\"username\":\"fuzz\",\"password\":\"password\"}\n"
-             "{\"id\":2,\"op\":\"CREATE_ROOM\",\"room\":\"r\"}\n");
-    d.say(2, "{\"id\":1,\"op\":\"REGISTER\",\"username\":\"peer\",\"password\":\"password\"}\n"
-             "{\"id\":2,\"op\":\"JOIN_ROOM\",\"room\":\"r\"}\n");
+    d.say(1,
+          "{\"id\":1,\"op\":\"REGISTER\",\"username\":\"fuzz\",\"password\":\"password\"}\n"
+          "{\"id\":2,\"op\":\"CREATE_ROOM\",\"room\":\"r\"}\n");
+    d.say(2,
+          "{\"id\":1,\"op\":\"REGISTER\",\"username\":\"peer\",\"password\":\"password\"}\n"
+          "{\"id\":2,\"op\":\"JOIN_ROOM\",\"room\":\"r\"}\n");
     size_t chunk = 1 + data[0] % 128;
     d.fail_commits = data[1] % 8 == 0;
     std::string_view bytes(reinterpret_cast<const char*>(data + 2), size - 2);

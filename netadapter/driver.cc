@@ -24,7 +24,7 @@ namespace {
 
 // A FIFO of jobs run by `threads` worker threads. push() refuses past `max_waiting`.
 class WorkQueue {
-public:
+  public:
     WorkQueue(int threads, size_t max_waiting) : max_waiting_(max_waiting) {
         for (int i = 0; i < threads; ++i) workers_.emplace_back([this] { work(); });
     }
@@ -47,7 +47,7 @@ public:
             if (t.joinable()) t.join();
     }
 
-private:
+  private:
     void work() {
         for (;;) {
             std::function<void()> job;
@@ -75,8 +75,8 @@ struct Connection {
     asio::steady_timer close_timer;
     std::array<char, 16 * 1024> rbuf;
     std::deque<std::shared_ptr<const std::string>> wq;
-    size_t writing = 0;          // buffers in the write in flight (0: none)
-    bool core_knows = true;      // false once the core has said Close
+    size_t writing = 0;      // buffers in the write in flight (0: none)
+    bool core_knows = true;  // false once the core has said Close
     bool closed = false;
 };
 
@@ -147,7 +147,8 @@ struct Driver::State {
         storage.push([this, batch = c.batch, muts = c.mutations] {
             Status st = store.apply(*muts);
             asio::post(io, [this, batch, st] {
-                if (!st.is_ok()) spdlog::error("commit of batch {} failed: {}", batch, st.message());
+                if (!st.is_ok())
+                    spdlog::error("commit of batch {} failed: {}", batch, st.message());
                 core.committed(batch, st, now());
                 drain();
             });
@@ -190,8 +191,10 @@ struct Driver::State {
             char out[crypto_pwhash_STRBYTES];
             r.ok = crypto_pwhash_str_alg(out, pw.data(), pw.size(), opt.argon2_ops,
                                          opt.argon2_mem_bytes, crypto_pwhash_ALG_ARGON2ID13) == 0;
-            if (r.ok) r.phc = out;
-            else r.overloaded = true;  // out of memory: treat as a busy pool
+            if (r.ok)
+                r.phc = out;
+            else
+                r.overloaded = true;  // out of memory: treat as a busy pool
             return r;
         }
         // Unknown users are checked against a dummy hash so that the answer takes as long.
@@ -327,8 +330,9 @@ struct Driver::State {
         if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
         if (!ec) acceptor.bind(ep, ec);
         if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
-        if (ec) return Status::failed("cannot listen on " + opt.listen_host + ":" +
-                                      std::to_string(opt.listen_port) + ": " + ec.message());
+        if (ec)
+            return Status::failed("cannot listen on " + opt.listen_host + ":" +
+                                  std::to_string(opt.listen_port) + ": " + ec.message());
         return Status::ok();
     }
 };

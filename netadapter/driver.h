@@ -32,7 +32,7 @@ struct DriverOptions {
 };
 
 class Driver {
-public:
+  public:
     Driver(Server& core, Store& store, DriverOptions options);
     ~Driver();
     Driver(const Driver&) = delete;
@@ -40,7 +40,7 @@ public:
 
     int run();
 
-private:
+  private:
     struct State;
     std::unique_ptr<State> s_;
 };

@@ -21,18 +21,20 @@ int main(int argc, char** argv) {
     for (uint64_t s = seed; s < seed + seeds; ++s) {
         o.seed = s;
         warren::sim::SimReport r = warren::sim::run_simulation(o);
-        std::printf("seed=%llu trace=%s inputs=%llu acked=%llu events=%llu batches=%llu "
-                    "sim_ms=%lld violations=%zu\n",
-                    static_cast<unsigned long long>(r.seed), r.trace_hash.c_str(),
-                    static_cast<unsigned long long>(r.inputs),
-                    static_cast<unsigned long long>(r.acked_messages),
-                    static_cast<unsigned long long>(r.events_delivered),
-                    static_cast<unsigned long long>(r.batches), static_cast<long long>(r.end_ms),
-                    r.violations.size());
+        std::printf(
+            "seed=%llu trace=%s inputs=%llu acked=%llu events=%llu batches=%llu "
+            "sim_ms=%lld violations=%zu\n",
+            static_cast<unsigned long long>(r.seed), r.trace_hash.c_str(),
+            static_cast<unsigned long long>(r.inputs),
+            static_cast<unsigned long long>(r.acked_messages),
+            static_cast<unsigned long long>(r.events_delivered),
+            static_cast<unsigned long long>(r.batches), static_cast<long long>(r.end_ms),
+            r.violations.size());
         for (const auto& v : r.violations) std::printf("  violation: %s\n", v.c_str());
         if (!r.violations.empty()) {
             ++failed;
-            std::printf("  replay with: warren-sim --seed %llu\n", static_cast<unsigned long long>(s));
+            std::printf("  replay with: warren-sim --seed %llu\n",
+                        static_cast<unsigned long long>(s));
         }
     }
     return failed ? 1 : 0;

@@ -11,7 +11,7 @@
 namespace warren::sim {
 
 class Rng {
-public:
+  public:
     explicit Rng(uint64_t seed) {
         for (auto& s : s_) {
             seed += 0x9E3779B97F4A7C15ULL;
@@ -40,19 +40,19 @@ public:
     }
     bool chance(double p) { return static_cast<double>(next() >> 11) * 0x1.0p-53 < p; }
 
-private:
+  private:
     static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
     uint64_t s_[4];
 };
 
 class SeededEntropy final : public Entropy {
-public:
+  public:
     explicit SeededEntropy(uint64_t seed) : rng_(seed) {}
     void fill(std::span<uint8_t> out) override {
         for (auto& b : out) b = static_cast<uint8_t>(rng_.next());
     }
 
-private:
+  private:
     Rng rng_;
 };
 

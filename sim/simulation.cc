@@ -39,7 +39,7 @@ struct Client {
     std::vector<std::string> want_rooms;
     std::set<std::string> joined;
     std::map<std::string, int64_t> join_acked_ms;
-    std::map<std::string, std::vector<int64_t>> seen;  // room -> MESSAGE event ids
+    std::map<std::string, std::vector<int64_t>> seen;   // room -> MESSAGE event ids
     std::map<std::string, std::vector<int64_t>> paged;  // room -> ids read back via HISTORY
     int to_send = 0;
     bool sending = false;
@@ -55,7 +55,7 @@ struct Acked {
 };
 
 class World {
-public:
+  public:
     explicit World(const SimOptions& o) : opt_(o), rng_(o.seed), entropy_(o.seed ^ 0xE17) {
         crypto_generichash_init(&trace_, nullptr, 0, 32);
         auto st = Store::open(":memory:", Synchronous::normal);
@@ -70,7 +70,7 @@ public:
 
     SimReport run();
 
-private:
+  private:
     struct Event {
         int64_t t;
         uint64_t seq;
@@ -83,8 +83,8 @@ private:
         queue_.push(Event{std::max(t, now_ms_), seq_++, std::move(fn)});
     }
     void trace(std::string_view tag, uint64_t a, std::string_view bytes = {}) {
-        std::string head = std::string(tag) + ":" + std::to_string(a) + "@" +
-                           std::to_string(now_ms_) + ":";
+        std::string head =
+            std::string(tag) + ":" + std::to_string(a) + "@" + std::to_string(now_ms_) + ":";
         crypto_generichash_update(&trace_, reinterpret_cast<const uint8_t*>(head.data()),
                                   head.size());
         crypto_generichash_update(&trace_, reinterpret_cast<const uint8_t*>(bytes.data()),
@@ -102,7 +102,8 @@ private:
         int pieces = static_cast<int>(rng_.between(1, 3));
         for (int i = 0; i < pieces && pos < bytes.size(); ++i) {
             size_t n = i + 1 == pieces ? bytes.size() - pos
-                                       : static_cast<size_t>(rng_.between(1, static_cast<int64_t>(bytes.size() - pos)));
+                                       : static_cast<size_t>(rng_.between(
+                                             1, static_cast<int64_t>(bytes.size() - pos)));
             int64_t t = std::max(last[conn], now_ms_ + rng_.between(0, opt_.net_delay_max_ms));
             last[conn] = t;
             at(t, [deliver, chunk = bytes.substr(pos, n)] { deliver(chunk); });
@@ -162,7 +163,8 @@ void World::drain() {
         } else if (auto* cm = std::get_if<Commit>(&*out)) {
             trace("commit", cm->batch, std::to_string(cm->mutations->size()));
             ++batches_;
-            store_free_ms_ = std::max(store_free_ms_, now_ms_) + rng_.between(1, opt_.store_latency_max_ms);
+            store_free_ms_ =
+                std::max(store_free_ms_, now_ms_) + rng_.between(1, opt_.store_latency_max_ms);
             at(store_free_ms_, [this, batch = cm->batch, muts = cm->mutations] {
                 Status st = store_->apply(*muts);
                 trace("committed", batch, st.message());
@@ -171,7 +173,8 @@ void World::drain() {
             });
         } else if (auto* q = std::get_if<Query>(&*out)) {
             trace("query", q->query);
-            store_free_ms_ = std::max(store_free_ms_, now_ms_) + rng_.between(1, opt_.store_latency_max_ms);
+            store_free_ms_ =
+                std::max(store_free_ms_, now_ms_) + rng_.between(1, opt_.store_latency_max_ms);
             at(store_free_ms_, [this, id = q->query, hq = q->history] {
                 QueryRows rows = store_->history(hq);
                 trace("answered", id, std::to_string(rows.rows.size()));
@@ -204,8 +207,8 @@ void World::drain() {
 void World::to_core(Client& c, const json& request) {
     std::string line = request.dump() + "\n";
     int64_t id = request.at("id").get<int64_t>();
-    c.pending[id] = Pending{request.at("op").get<std::string>(),
-                            request.value("room", std::string()), now_ms_};
+    c.pending[id] =
+        Pending{request.at("op").get<std::string>(), request.value("room", std::string()), now_ms_};
     c.reply_order.push_back(id);
     ConnId conn = c.conn;
     transmit(c2s_last_, conn, line, [this, conn](std::string chunk) {
@@ -250,7 +253,9 @@ void World::client_line(Client& c, const json& msg) {
 void World::client_event(Client& c, const json& msg) {
     std::string ev = msg["ev"].get<std::string>();
     if (ev == "HELLO") {
-        return to_core(c, {{"id", c.next_id++}, {"op", "REGISTER"}, {"username", c.name},
+        return to_core(c, {{"id", c.next_id++},
+                           {"op", "REGISTER"},
+                           {"username", c.name},
                            {"password", c.password}});
     }
     if (ev == "MESSAGE") {
@@ -305,8 +310,11 @@ void World::client_reply(Client& c, const json& msg, const Pending& p) {
             if (page[i - 1] >= page[i]) violation("HISTORY page not ascending");
         ids.insert(ids.begin(), page.begin(), page.end());
         if (msg["has_more"].get<bool>() && !page.empty()) {
-            to_core(c, {{"id", c.next_id++}, {"op", "HISTORY"}, {"room", p.room},
-                        {"before", page.front()}, {"limit", 7}});
+            to_core(c, {{"id", c.next_id++},
+                        {"op", "HISTORY"},
+                        {"room", p.room},
+                        {"before", page.front()},
+                        {"limit", 7}});
         }
     } else if (!ok) {
         violation(c.name + " " + p.op + " refused: " + msg.dump());
@@ -330,19 +338,25 @@ void World::send_some(Client& c) {
         if (pick == 0) {
             to_core(c, {{"id", c.next_id++}, {"op", "PING"}});
         } else if (pick == 1) {
-            to_core(c, {{"id", c.next_id++}, {"op", "HISTORY"}, {"room", room},
+            to_core(c, {{"id", c.next_id++},
+                        {"op", "HISTORY"},
+                        {"room", room},
                         {"limit", rng_.between(1, 30)}});
         } else if (pick == 2) {
             to_core(c, {{"id", c.next_id++}, {"op", "LIST_ROOMS"}, {"limit", 2}});
         } else {
             --c.to_send;
-            to_core(c, {{"id", c.next_id++}, {"op", "SEND_MESSAGE"}, {"room", room},
+            to_core(c, {{"id", c.next_id++},
+                        {"op", "SEND_MESSAGE"},
+                        {"room", room},
                         {"text", c.name + " says " + std::to_string(c.to_send) +
                                      (rng_.chance(0.2) ? " \"<b>\" \\ \xC3\xA9\n\t" : "")}});
         }
     }
-    if (c.to_send > 0) at(now_ms_ + rng_.between(1, 60), [this, &c] { send_some(c); });
-    else maybe_finish(c);
+    if (c.to_send > 0)
+        at(now_ms_ + rng_.between(1, 60), [this, &c] { send_some(c); });
+    else
+        maybe_finish(c);
 }
 
 void World::maybe_finish(Client& c) {

@@ -18,9 +18,9 @@ struct SimOptions {
     int clients = 8;
     int rooms = 3;
     int messages_per_client = 20;
-    int64_t net_delay_max_ms = 20;    // per chunk, one way
-    int64_t store_latency_max_ms = 8; // per commit or query
-    int64_t hash_latency_max_ms = 40; // per argon2id job
+    int64_t net_delay_max_ms = 20;        // per chunk, one way
+    int64_t store_latency_max_ms = 8;     // per commit or query
+    int64_t hash_latency_max_ms = 40;     // per argon2id job
     size_t room_cache_messages_max = 16;  // small, so HISTORY pages reach storage
 };
 

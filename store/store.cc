@@ -95,8 +95,8 @@ std::string column_text(sqlite3_stmt* s, int i) {
 
 MessageRow read_message(sqlite3_stmt* s) {
     return MessageRow{sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
-                      sqlite3_column_int64(s, 2), column_text(s, 3), sqlite3_column_int64(s, 4),
-                      sqlite3_column_int64(s, 5)};
+                      sqlite3_column_int64(s, 2), column_text(s, 3),
+                      sqlite3_column_int64(s, 4), sqlite3_column_int64(s, 5)};
 }
 
 // Runs `s` (already bound) to completion and resets it.
@@ -111,9 +111,9 @@ int run(sqlite3_stmt* s) {
 
 Result<std::unique_ptr<Store>> Store::open(const std::string& path, Synchronous sync) {
     sqlite3* db = nullptr;
-    int rc = sqlite3_open_v2(path.c_str(), &db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                             nullptr);
+    int rc =
+        sqlite3_open_v2(path.c_str(), &db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
     if (rc != SQLITE_OK) {
         Status st = Status::failed("cannot open database " + path + ": " +
                                    (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc)));
@@ -167,8 +167,7 @@ Status Store::migrate() {
     for (int v = version; v < current_schema_version; ++v) {
         if (Status st = exec("BEGIN IMMEDIATE"); !st.is_ok()) return st;
         Status st = exec(migrations[v]);
-        if (st.is_ok())
-            st = exec(("PRAGMA user_version=" + std::to_string(v + 1)).c_str());
+        if (st.is_ok()) st = exec(("PRAGMA user_version=" + std::to_string(v + 1)).c_str());
         if (!st.is_ok()) {
             (void)exec("ROLLBACK");
             return st;
@@ -288,12 +287,12 @@ Result<Snapshot> Store::load(size_t cache_per_room, int64_t now_wall_ms) {
                                       sqlite3_column_int64(s, 4), sqlite3_column_int64(s, 5)});
             });
     if (st.is_ok())
-        st = query("SELECT room_id, user_id, joined_ms FROM members ORDER BY room_id, user_id",
-                   [&](auto* s) {
-                       snap.members.push_back({sqlite3_column_int64(s, 0),
-                                               sqlite3_column_int64(s, 1),
-                                               sqlite3_column_int64(s, 2)});
-                   });
+        st = query(
+            "SELECT room_id, user_id, joined_ms FROM members ORDER BY room_id, user_id",
+            [&](auto* s) {
+                snap.members.push_back({sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
+                                        sqlite3_column_int64(s, 2)});
+            });
     if (st.is_ok())
         st = query("SELECT COALESCE(MAX(id), 0) FROM messages",
                    [&](auto* s) { snap.max_message_id = sqlite3_column_int64(s, 0); });

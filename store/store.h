@@ -23,7 +23,7 @@ namespace warren {
 enum class Synchronous { normal, full };
 
 class Store {
-public:
+  public:
     // Opens (creating if needed) the database at `path` (":memory:" for a private in-memory
     // one) and migrates its schema to the current version.
     static Result<std::unique_ptr<Store>> open(const std::string& path, Synchronous sync);
@@ -41,7 +41,7 @@ public:
     // The schema version this build writes; older databases are migrated forward.
     static constexpr int current_schema_version = 1;
 
-private:
+  private:
     explicit Store(sqlite3* db) : db_(db) {}
     Status exec(const char* sql);
     Status migrate();

@@ -9,7 +9,9 @@
 namespace warren::test {
 namespace {
 
-std::string code_of(const json& reply) { return reply["error"]["code"].get<std::string>(); }
+std::string code_of(const json& reply) {
+    return reply["error"]["code"].get<std::string>();
+}
 
 TEST(Core, HelloFirst) {
     CoreHarness h;
@@ -61,8 +63,9 @@ TEST(Core, MissingIdUnknownOpAndUnauthenticated) {
     CoreHarness h;
     h.connect(1);
     h.take(1);
-    h.raw(1, "{\"op\":\"PING\"}\n{\"id\":7,\"op\":\"FLY\"}\n{\"id\":8,\"op\":\"SEND_MESSAGE\"}\n"
-             "{\"id\":9}\n{\"id\":10,\"op\":\"PING\",\"extra\":[1]}\n");
+    h.raw(1,
+          "{\"op\":\"PING\"}\n{\"id\":7,\"op\":\"FLY\"}\n{\"id\":8,\"op\":\"SEND_MESSAGE\"}\n"
+          "{\"id\":9}\n{\"id\":10,\"op\":\"PING\",\"extra\":[1]}\n");
     auto l = h.take(1);
     ASSERT_EQ(l.size(), 5u);
     EXPECT_TRUE(l[0]["re"].is_null());
@@ -163,9 +166,11 @@ TEST(Core, RoomsAndMessagesWithEvents) {
     h.register_user(2, "bob");
     json room = h.call(1, {{"op", "CREATE_ROOM"}, {"room", "General"}, {"topic", "hi"}});
     ASSERT_EQ(room["ok"], true) << room;
-    EXPECT_EQ(room["room"],
-              (json{{"name", "General"}, {"topic", "hi"}, {"visibility", "public"},
-                    {"owner", "alice"}, {"members", 1}}));
+    EXPECT_EQ(room["room"], (json{{"name", "General"},
+                                  {"topic", "hi"},
+                                  {"visibility", "public"},
+                                  {"owner", "alice"},
+                                  {"members", 1}}));
     EXPECT_EQ(code_of(h.call(2, {{"op", "CREATE_ROOM"}, {"room", "general"}})), "CONFLICT");
     EXPECT_EQ(code_of(h.call(2, {{"op", "SEND_MESSAGE"}, {"room", "general"}, {"text", "x"}})),
               "FORBIDDEN");
@@ -198,10 +203,14 @@ TEST(Core, RoomsAndMessagesWithEvents) {
     EXPECT_EQ(bad["error"]["field"], "text");
     EXPECT_EQ(code_of(h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "nope"}, {"text", "x"}})),
               "NOT_FOUND");
-    json reply = h.call(2, {{"op", "SEND_MESSAGE"}, {"room", "general"}, {"text", "re"},
+    json reply = h.call(2, {{"op", "SEND_MESSAGE"},
+                            {"room", "general"},
+                            {"text", "re"},
                             {"reply_to", m["message"]["id"]}});
     EXPECT_EQ(reply["message"]["reply_to"], m["message"]["id"]);
-    EXPECT_EQ(h.call(2, {{"op", "SEND_MESSAGE"}, {"room", "general"}, {"text", "re"},
+    EXPECT_EQ(h.call(2, {{"op", "SEND_MESSAGE"},
+                         {"room", "general"},
+                         {"text", "re"},
                          {"reply_to", 999}})["error"]["field"],
               "reply_to");
 
@@ -224,8 +233,9 @@ TEST(Core, ListRoomsPagesAndHidesPrivateRooms) {
     h.register_user(2, "bob");
     for (std::string r : {"c", "a", "e", "b", "d"})
         ASSERT_EQ(h.call(1, {{"op", "CREATE_ROOM"}, {"room", r}})["ok"], true);
-    ASSERT_EQ(h.call(1, {{"op", "CREATE_ROOM"}, {"room", "secret"}, {"visibility", "private"}})["ok"],
-              true);
+    ASSERT_EQ(
+        h.call(1, {{"op", "CREATE_ROOM"}, {"room", "secret"}, {"visibility", "private"}})["ok"],
+        true);
     EXPECT_EQ(code_of(h.call(2, {{"op", "JOIN_ROOM"}, {"room", "secret"}})), "FORBIDDEN");
     std::vector<std::string> seen;
     json cursor = nullptr;
@@ -334,8 +344,9 @@ TEST(Core, HistoryPagesThroughStorageWithoutGapsOrDuplicates) {
     h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
     std::vector<int64_t> ids;
     for (int i = 0; i < 250; ++i)
-        ids.push_back(h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", std::to_string(i)}})
-                          ["message"]["id"]);
+        ids.push_back(h.call(
+            1,
+            {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", std::to_string(i)}})["message"]["id"]);
     std::vector<int64_t> back;
     json req = {{"op", "HISTORY"}, {"room", "r"}, {"limit", 30}};
     for (;;) {
@@ -359,8 +370,10 @@ TEST(Core, HistoryPagesThroughStorageWithoutGapsOrDuplicates) {
         req["after"] = fwd.back();
     }
     EXPECT_EQ(fwd, ids);
-    EXPECT_EQ(h.call(1, {{"op", "HISTORY"}, {"room", "r"}, {"before", 1}, {"after", 2}})["error"]["field"],
-              "after");
+    EXPECT_EQ(
+        h.call(1,
+               {{"op", "HISTORY"}, {"room", "r"}, {"before", 1}, {"after", 2}})["error"]["field"],
+        "after");
 }
 
 TEST(Core, SlowReaderIsDisconnected) {
@@ -381,8 +394,8 @@ TEST(Core, SlowReaderIsDisconnected) {
 }
 
 TEST(Core, RestartFromFileKeepsEverything) {
-    auto dir = std::filesystem::temp_directory_path() /
-               ("warren-core-" + std::to_string(::getpid()));
+    auto dir =
+        std::filesystem::temp_directory_path() / ("warren-core-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
     std::string db = (dir / "w.db").string();
     std::string token;

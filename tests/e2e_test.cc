@@ -10,7 +10,7 @@ namespace warren::test {
 namespace {
 
 class Loopback : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         dir_ = std::filesystem::temp_directory_path() /
                ("warren-e2e-" + std::to_string(::getpid()) + "-" +
@@ -37,7 +37,10 @@ TEST_F(Loopback, MessageDeliveredAndSurvivesKill9) {
         Client alice(d.port), bob(d.port);
         hello(alice);
         hello(bob);
-        ASSERT_EQ(alice.call({{"op", "REGISTER"}, {"username", "alice"}, {"password", "alice-pw-1"}})["ok"], true);
+        ASSERT_EQ(
+            alice.call(
+                {{"op", "REGISTER"}, {"username", "alice"}, {"password", "alice-pw-1"}})["ok"],
+            true);
         json b = bob.call({{"op", "REGISTER"}, {"username", "bob"}, {"password", "bob-pw-12"}});
         ASSERT_EQ(b["ok"], true) << b;
         bob_token = b["session"]["token"];
@@ -66,9 +69,12 @@ TEST_F(Loopback, MessageDeliveredAndSurvivesKill9) {
     EXPECT_EQ(h["messages"][0]["text"], "hello bob");
     Client alice(d.port);
     hello(alice);
-    EXPECT_EQ(alice.call({{"op", "LOGIN"}, {"username", "alice"}, {"password", "alice-pw-1"}})["ok"], true);
-    EXPECT_EQ(alice.call({{"op", "LOGIN"}, {"username", "alice"}, {"password", "x"}})["error"]["code"],
-              "CONFLICT");
+    EXPECT_EQ(
+        alice.call({{"op", "LOGIN"}, {"username", "alice"}, {"password", "alice-pw-1"}})["ok"],
+        true);
+    EXPECT_EQ(
+        alice.call({{"op", "LOGIN"}, {"username", "alice"}, {"password", "x"}})["error"]["code"],
+        "CONFLICT");
 }
 
 TEST_F(Loopback, ProtocolErrorsDoNotDisturbOtherClients) {
@@ -76,7 +82,9 @@ TEST_F(Loopback, ProtocolErrorsDoNotDisturbOtherClients) {
     Client good(d.port), bad(d.port);
     hello(good);
     hello(bad);
-    ASSERT_EQ(good.call({{"op", "REGISTER"}, {"username", "carol"}, {"password", "carol-pw"}})["ok"], true);
+    ASSERT_EQ(
+        good.call({{"op", "REGISTER"}, {"username", "carol"}, {"password", "carol-pw"}})["ok"],
+        true);
     bad.raw("{\"op\":\"PING\"}\n");
     auto l = bad.line();
     ASSERT_TRUE(l);

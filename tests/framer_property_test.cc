@@ -20,7 +20,8 @@ std::vector<std::string> frame_all(const std::string& stream, const std::vector<
         std::string_view line;
         for (;;) {
             auto st = f.next(line);
-            if (st == LineFramer::Status::line) out.emplace_back(line);
+            if (st == LineFramer::Status::line)
+                out.emplace_back(line);
             else {
                 if (st == LineFramer::Status::too_large) *too_large = true;
                 return;

@@ -11,8 +11,8 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <set>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -25,7 +25,7 @@ namespace warren::test {
 using json = nlohmann::json;
 
 class CoreHarness {
-public:
+  public:
     explicit CoreHarness(Config cfg = {}, const std::string& db = ":memory:") : entropy_(42) {
         auto st = Store::open(db, Synchronous::normal);
         if (!st.is_ok()) throw std::runtime_error(st.status().message());
@@ -76,8 +76,10 @@ public:
         std::vector<json> lines = take(c);
         json reply;
         for (auto& l : lines) {
-            if (l.contains("re") && l["re"] == id) reply = l;
-            else pending_events_[c].push_back(l);
+            if (l.contains("re") && l["re"] == id)
+                reply = l;
+            else
+                pending_events_[c].push_back(l);
         }
         return reply;
     }
@@ -115,7 +117,7 @@ public:
         }
     }
 
-private:
+  private:
     void run() {
         for (;;) {
             while (auto out = core_->poll()) handle(*out);
@@ -129,9 +131,8 @@ private:
         if (auto* s = std::get_if<Send>(&o)) {
             inbox_[s->conn] += *s->bytes;
             if (!stalled.contains(s->conn))
-                completions_.push_back([this, c = s->conn, n = s->bytes->size()] {
-                    core_->sent(c, n, now_);
-                });
+                completions_.push_back(
+                    [this, c = s->conn, n = s->bytes->size()] { core_->sent(c, n, now_); });
         } else if (auto* c = std::get_if<Close>(&o)) {
             closed_[c->conn] = std::string(c->reason);
         } else if (auto* cm = std::get_if<Commit>(&o)) {
@@ -141,8 +142,10 @@ private:
                                              : store_->apply(*muts);
                 core_->committed(batch, st, now_);
             };
-            if (hold_commits) held_.push_back(fn);
-            else completions_.push_back(fn);
+            if (hold_commits)
+                held_.push_back(fn);
+            else
+                completions_.push_back(fn);
         } else if (auto* q = std::get_if<Query>(&o)) {
             ++queries;
             completions_.push_back([this, id = q->query, hq = q->history] {
@@ -151,8 +154,10 @@ private:
         } else if (auto* h = std::get_if<Hash>(&o)) {
             HashResult r;
             std::string phc = "$test$" + h->password;
-            if (h->mode == HashMode::create) r.ok = true, r.phc = phc;
-            else r.ok = !h->phc.empty() && h->phc == phc;
+            if (h->mode == HashMode::create)
+                r.ok = true, r.phc = phc;
+            else
+                r.ok = !h->phc.empty() && h->phc == phc;
             completions_.push_back([this, job = h->job, r] { core_->hashed(job, r, now_); });
         }
     }

@@ -30,11 +30,16 @@ namespace warren::test {
 using json = nlohmann::json;
 
 class Daemon {
-public:
+  public:
     // Starts warrend and waits (up to 20 s) for its "listening on" line.
     explicit Daemon(const std::string& data_dir, std::vector<std::string> extra = {}) {
-        std::vector<std::string> args = {WARREN_BIN_DIR "/warrend", "--listen", "127.0.0.1:0",
-                                         "--data-dir", data_dir, "--log-level", "warn"};
+        std::vector<std::string> args = {WARREN_BIN_DIR "/warrend",
+                                         "--listen",
+                                         "127.0.0.1:0",
+                                         "--data-dir",
+                                         data_dir,
+                                         "--log-level",
+                                         "warn"};
         args.insert(args.end(), extra.begin(), extra.end());
         std::vector<char*> argv;
         for (auto& a : args) argv.push_back(a.data());
@@ -79,7 +84,7 @@ public:
     }
     uint16_t port = 0;
 
-private:
+  private:
     std::string read_stdout_line(int timeout_ms) {
         std::string line;
         char c;
@@ -98,7 +103,7 @@ private:
 };
 
 class Client {
-public:
+  public:
     explicit Client(uint16_t port) {
         fd_ = socket(AF_INET, SOCK_STREAM, 0);
         sockaddr_in a{};
@@ -131,7 +136,8 @@ public:
                 return json::parse(l);
             }
             auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            until - std::chrono::steady_clock::now()).count();
+                            until - std::chrono::steady_clock::now())
+                            .count();
             if (left <= 0) return std::nullopt;
             pollfd p{fd_, POLLIN, 0};
             if (poll(&p, 1, static_cast<int>(left)) <= 0) return std::nullopt;
@@ -170,7 +176,7 @@ public:
     }
     std::vector<json> events;
 
-private:
+  private:
     int fd_ = -1;
     int64_t next_id_ = 1;
     std::string buf_;

@@ -17,7 +17,8 @@ TEST(Simulation, SameSeedSameTrace) {
     o.seed = 7;
     SimReport a = run_simulation(o);
     SimReport b = run_simulation(o);
-    std::printf("seed=%llu trace=%s\n", static_cast<unsigned long long>(o.seed), a.trace_hash.c_str());
+    std::printf("seed=%llu trace=%s\n", static_cast<unsigned long long>(o.seed),
+                a.trace_hash.c_str());
     EXPECT_EQ(a.trace_hash, b.trace_hash);
     EXPECT_EQ(a.inputs, b.inputs);
     EXPECT_GT(a.acked_messages, 0u);

@@ -10,7 +10,7 @@ namespace warren {
 namespace {
 
 class StoreFile : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         dir_ = std::filesystem::temp_directory_path() /
                ("warren-store-" + std::to_string(::getpid()) + "-" +
@@ -32,8 +32,8 @@ protected:
 const std::string hash64(64, 'a');
 
 std::vector<Mutation> seed_rows() {
-    return {UserRow{1, "Alice", "$phc", 10}, SessionRow{hash64, 1, 5000}, RoomRow{1, "Gen", "t", false, 1, 11},
-            MemberRow{1, 1, 12}};
+    return {UserRow{1, "Alice", "$phc", 10}, SessionRow{hash64, 1, 5000},
+            RoomRow{1, "Gen", "t", false, 1, 11}, MemberRow{1, 1, 12}};
 }
 
 TEST_F(StoreFile, MigratesAndReopens) {
@@ -72,7 +72,8 @@ TEST_F(StoreFile, SnapshotRoundTripsAndDropsExpiredSessions) {
         auto s = open();
         ASSERT_TRUE(s->apply(seed_rows()).is_ok());
         std::vector<Mutation> msgs;
-        for (int i = 1; i <= 30; ++i) msgs.push_back(MessageRow{i, 1, 1, "m" + std::to_string(i), 100 + i, 0});
+        for (int i = 1; i <= 30; ++i)
+            msgs.push_back(MessageRow{i, 1, 1, "m" + std::to_string(i), 100 + i, 0});
         ASSERT_TRUE(s->apply(msgs).is_ok());
         ASSERT_TRUE(s->apply({SessionRow{std::string(64, 'b'), 1, 100}}).is_ok());
     }

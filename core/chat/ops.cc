@@ -61,8 +61,10 @@ void Server::write_message(JsonWriter& w, const MessageRow& m) {
     w.key("author").value(author ? std::string_view(author->name) : std::string_view());
     w.key("text").value(m.text).key("ts").value(m.ts_ms);
     w.key("reply_to");
-    if (m.reply_to) w.value(m.reply_to);
-    else w.null();
+    if (m.reply_to)
+        w.value(m.reply_to);
+    else
+        w.null();
     w.key("edited_ts").null().key("deleted").value(false);
     w.key("reactions").begin_object().end_object();
     w.end_object();
@@ -143,8 +145,10 @@ void Server::hashed(JobId job_id, HashResult result, Time now) {
     if (it != hash_jobs_.end()) {
         HashJob job = std::move(it->second);
         hash_jobs_.erase(it);
-        if (job.op == Op::register_) finish_register(job, result);
-        else finish_login(job, result);
+        if (job.op == Op::register_)
+            finish_register(job, result);
+        else
+            finish_login(job, result);
         if (Conn* c = conn(job.conn)) {
             c->paused = false;
             process_lines(*c);
@@ -263,7 +267,8 @@ void Server::op_join_room(Req& r, Args& a) {
     if (auto why = check_room_name(name, config_))
         return reply_error(r, ErrorCode::bad_request, *why, "room");
     Room* room = chat_.find_room(name);
-    if (!room) return reply_error(r, ErrorCode::not_found, "no room named '" + std::string(name) + "'");
+    if (!room)
+        return reply_error(r, ErrorCode::not_found, "no room named '" + std::string(name) + "'");
     UserId me = *r.conn->user;
     auto room_reply = [&] {
         JsonWriter w;
@@ -294,7 +299,8 @@ void Server::op_leave_room(Req& r, Args& a) {
     if (auto why = check_room_name(name, config_))
         return reply_error(r, ErrorCode::bad_request, *why, "room");
     Room* room = chat_.find_room(name);
-    if (!room) return reply_error(r, ErrorCode::not_found, "no room named '" + std::string(name) + "'");
+    if (!room)
+        return reply_error(r, ErrorCode::not_found, "no room named '" + std::string(name) + "'");
     UserId me = *r.conn->user;
     if (!room->members.contains(me))
         return reply_error(r, ErrorCode::conflict, "not a member of '" + room->name + "'");
@@ -341,8 +347,10 @@ void Server::op_list_rooms(Req& r, Args& a) {
     w.key("rooms").begin_array();
     for (const Room* room : page) write_room(w, *room);
     w.end_array().key("next_cursor");
-    if (more) w.value(name_key(page.back()->name));
-    else w.null();
+    if (more)
+        w.value(name_key(page.back()->name));
+    else
+        w.null();
     w.end_object();
     reply(r, share(w.take_line()));
 }
@@ -362,7 +370,8 @@ void Server::op_send_message(Req& r, Args& a) {
     if (reply_to && *reply_to <= 0)
         return reply_error(r, ErrorCode::bad_request, "reply_to must be a message id", "reply_to");
     Room* room = chat_.find_room(name);
-    if (!room) return reply_error(r, ErrorCode::not_found, "no room named '" + std::string(name) + "'");
+    if (!room)
+        return reply_error(r, ErrorCode::not_found, "no room named '" + std::string(name) + "'");
     UserId me = *r.conn->user;
     if (!room->members.contains(me))
         return reply_error(r, ErrorCode::forbidden, "not a member of '" + room->name + "'");
@@ -378,8 +387,8 @@ void Server::op_send_message(Req& r, Args& a) {
     if (batches_.full())
         return reply_error(r, ErrorCode::unavailable, "server busy", {}, config_.retry_after_ms);
     Batch& b = write_batch();
-    MessageRow m{chat_.take_message_id(), room->id, me, std::string(text), now_.wall_ms,
-                 reply_to.value_or(0)};
+    MessageRow m{chat_.take_message_id(), room->id,     me,
+                 std::string(text),       now_.wall_ms, reply_to.value_or(0)};
     JsonWriter msg;
     write_message(msg, m);
     apply(b, std::move(m));
@@ -395,8 +404,8 @@ void Server::op_send_message(Req& r, Args& a) {
 void Server::op_history(Req& r, Args& a) {
     std::string_view name;
     std::optional<int64_t> before, after, limit;
-    if (!a.req_string("room", name) || !a.opt_int("before", before) ||
-        !a.opt_int("after", after) || !a.opt_int("limit", limit))
+    if (!a.req_string("room", name) || !a.opt_int("before", before) || !a.opt_int("after", after) ||
+        !a.opt_int("limit", limit))
         return reply_error(r, ErrorCode::bad_request, a.error().message, a.error().field);
     if (auto why = check_room_name(name, config_))
         return reply_error(r, ErrorCode::bad_request, *why, "room");
@@ -408,7 +417,8 @@ void Server::op_history(Req& r, Args& a) {
     if (limit && *limit < 1)
         return reply_error(r, ErrorCode::bad_request, "limit must be at least 1", "limit");
     Room* room = chat_.find_room(name);
-    if (!room) return reply_error(r, ErrorCode::not_found, "no room named '" + std::string(name) + "'");
+    if (!room)
+        return reply_error(r, ErrorCode::not_found, "no room named '" + std::string(name) + "'");
     if (!room->members.contains(*r.conn->user))
         return reply_error(r, ErrorCode::forbidden, "not a member of '" + room->name + "'");
     HistoryQuery q{room->id, before, after,
@@ -422,8 +432,9 @@ void Server::op_history(Req& r, Args& a) {
         if (after) {
             need_disk = room->recent.empty() || *after + 1 < room->recent.front().id;
         } else {
-            auto below = std::count_if(room->recent.begin(), room->recent.end(),
-                                       [&](const MessageRow& m) { return !before || m.id < *before; });
+            auto below =
+                std::count_if(room->recent.begin(), room->recent.end(),
+                              [&](const MessageRow& m) { return !before || m.id < *before; });
             need_disk = static_cast<size_t>(below) <= q.limit;
         }
     }
@@ -466,8 +477,7 @@ void Server::answer_history(const QueryJob& job, std::vector<MessageRow> rows) {
     const Room* room = chat_.room(job.room);
     if (room) {
         for (const auto& m : room->recent)
-            if ((!q.before || m.id < *q.before) && (!q.after || m.id > *q.after))
-                rows.push_back(m);
+            if ((!q.before || m.id < *q.before) && (!q.after || m.id > *q.after)) rows.push_back(m);
     }
     std::sort(rows.begin(), rows.end(),
               [](const MessageRow& x, const MessageRow& y) { return x.id < y.id; });
@@ -477,8 +487,10 @@ void Server::answer_history(const QueryJob& job, std::vector<MessageRow> rows) {
     // Stored rows were fetched with limit + 1, so one row past the page means more exist.
     bool has_more = rows.size() > q.limit;
     size_t from = 0, to = rows.size();
-    if (q.after) to = std::min<size_t>(rows.size(), q.limit);
-    else from = has_more ? rows.size() - q.limit : 0;
+    if (q.after)
+        to = std::min<size_t>(rows.size(), q.limit);
+    else
+        from = has_more ? rows.size() - q.limit : 0;
     JsonWriter w;
     begin_ok(w, r.id);
     w.key("messages").begin_array();

@@ -3,7 +3,9 @@
 namespace warren {
 
 namespace {
-std::optional<std::string> bad(const char* what) { return std::string(what); }
+std::optional<std::string> bad(const char* what) {
+    return std::string(what);
+}
 
 struct Checker {
     std::optional<std::string> operator()(const UserRow& r) const {
@@ -39,6 +41,8 @@ struct Checker {
 };
 }  // namespace
 
-std::optional<std::string> check_record(const Mutation& m) { return std::visit(Checker{}, m); }
+std::optional<std::string> check_record(const Mutation& m) {
+    return std::visit(Checker{}, m);
+}
 
 }  // namespace warren

@@ -62,8 +62,8 @@ struct MessageRow {
     MessageId reply_to = 0;  // 0: not a reply
 };
 
-using Mutation = std::variant<UserRow, SessionRow, SessionDelete, RoomRow, MemberRow,
-                              MemberDelete, MessageRow>;
+using Mutation =
+    std::variant<UserRow, SessionRow, SessionDelete, RoomRow, MemberRow, MemberDelete, MessageRow>;
 
 // Everything the core keeps in memory, as loaded at start.
 struct Snapshot {

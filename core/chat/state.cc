@@ -25,13 +25,20 @@ Undo ChatState::apply(const Mutation& m) {
     return std::visit(
         [this](const auto& r) -> Undo {
             using T = std::decay_t<decltype(r)>;
-            if constexpr (std::is_same_v<T, UserRow>) return apply_user(r);
-            else if constexpr (std::is_same_v<T, SessionRow>) return apply_session(r);
-            else if constexpr (std::is_same_v<T, SessionDelete>) return apply_session_delete(r);
-            else if constexpr (std::is_same_v<T, RoomRow>) return apply_room(r);
-            else if constexpr (std::is_same_v<T, MemberRow>) return apply_member(r);
-            else if constexpr (std::is_same_v<T, MemberDelete>) return apply_member_delete(r);
-            else return apply_message(r);
+            if constexpr (std::is_same_v<T, UserRow>)
+                return apply_user(r);
+            else if constexpr (std::is_same_v<T, SessionRow>)
+                return apply_session(r);
+            else if constexpr (std::is_same_v<T, SessionDelete>)
+                return apply_session_delete(r);
+            else if constexpr (std::is_same_v<T, RoomRow>)
+                return apply_room(r);
+            else if constexpr (std::is_same_v<T, MemberRow>)
+                return apply_member(r);
+            else if constexpr (std::is_same_v<T, MemberDelete>)
+                return apply_member_delete(r);
+            else
+                return apply_message(r);
         },
         m);
 }

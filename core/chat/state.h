@@ -42,7 +42,7 @@ struct Room {
 using Undo = std::function<void()>;
 
 class ChatState {
-public:
+  public:
     explicit ChatState(size_t cache_max) : cache_max_(cache_max) {}
 
     void load(const Snapshot& snap);
@@ -65,7 +65,7 @@ public:
     size_t user_count() const { return users_.size(); }
     size_t room_count() const { return rooms_.size(); }
 
-private:
+  private:
     Undo apply_user(const UserRow& r);
     Undo apply_session(const SessionRow& r);
     Undo apply_session_delete(const SessionDelete& r);

@@ -22,19 +22,32 @@ constexpr std::array<std::pair<Op, std::string_view>, 10> op_names{{
 
 std::string_view error_code_name(ErrorCode c) {
     switch (c) {
-        case ErrorCode::bad_frame: return "BAD_FRAME";
-        case ErrorCode::frame_too_large: return "FRAME_TOO_LARGE";
-        case ErrorCode::bad_request: return "BAD_REQUEST";
-        case ErrorCode::unknown_op: return "UNKNOWN_OP";
-        case ErrorCode::unauthenticated: return "UNAUTHENTICATED";
-        case ErrorCode::invalid_credentials: return "INVALID_CREDENTIALS";
-        case ErrorCode::forbidden: return "FORBIDDEN";
-        case ErrorCode::not_found: return "NOT_FOUND";
-        case ErrorCode::conflict: return "CONFLICT";
-        case ErrorCode::rate_limited: return "RATE_LIMITED";
-        case ErrorCode::blocked: return "BLOCKED";
-        case ErrorCode::unavailable: return "UNAVAILABLE";
-        case ErrorCode::internal: return "INTERNAL";
+        case ErrorCode::bad_frame:
+            return "BAD_FRAME";
+        case ErrorCode::frame_too_large:
+            return "FRAME_TOO_LARGE";
+        case ErrorCode::bad_request:
+            return "BAD_REQUEST";
+        case ErrorCode::unknown_op:
+            return "UNKNOWN_OP";
+        case ErrorCode::unauthenticated:
+            return "UNAUTHENTICATED";
+        case ErrorCode::invalid_credentials:
+            return "INVALID_CREDENTIALS";
+        case ErrorCode::forbidden:
+            return "FORBIDDEN";
+        case ErrorCode::not_found:
+            return "NOT_FOUND";
+        case ErrorCode::conflict:
+            return "CONFLICT";
+        case ErrorCode::rate_limited:
+            return "RATE_LIMITED";
+        case ErrorCode::blocked:
+            return "BLOCKED";
+        case ErrorCode::unavailable:
+            return "UNAVAILABLE";
+        case ErrorCode::internal:
+            return "INTERNAL";
     }
     return "INTERNAL";
 }

@@ -7,9 +7,8 @@ namespace warren {
 LineFramer::Status LineFramer::next(std::string_view& line) {
     for (;;) {
         const char* base = buf_.data();
-        const void* nl = scan_ < buf_.size()
-                             ? std::memchr(base + scan_, '\n', buf_.size() - scan_)
-                             : nullptr;
+        const void* nl =
+            scan_ < buf_.size() ? std::memchr(base + scan_, '\n', buf_.size() - scan_) : nullptr;
         if (nl == nullptr) {
             scan_ = buf_.size();
             size_t pending = buf_.size() - pos_;

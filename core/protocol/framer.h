@@ -14,7 +14,7 @@
 namespace warren {
 
 class LineFramer {
-public:
+  public:
     enum class Status { line, need_more, too_large };
 
     explicit LineFramer(size_t max_frame_bytes) : max_(max_frame_bytes) {}
@@ -24,7 +24,7 @@ public:
     // Bytes received and not yet returned as lines.
     size_t buffered_bytes() const { return buf_.size() - pos_; }
 
-private:
+  private:
     size_t max_;
     std::string buf_;
     size_t pos_ = 0;   // start of the first unconsumed byte

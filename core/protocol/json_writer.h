@@ -13,7 +13,7 @@
 namespace warren {
 
 class JsonWriter {
-public:
+  public:
     JsonWriter() { out_.reserve(256); }
 
     JsonWriter& begin_object();
@@ -32,7 +32,7 @@ public:
     std::string take_line();
     const std::string& str() const { return out_; }
 
-private:
+  private:
     void separate();
     std::string out_;
     bool need_comma_ = false;

@@ -23,7 +23,7 @@ struct ArgError {
 // Typed, non-throwing access to a request's arguments. A missing key and JSON null both read
 // as absent. A present value of the wrong type sets error() and returns false.
 class Args {
-public:
+  public:
     explicit Args(simdjson::dom::object obj) : obj_(obj) {}
 
     bool opt_string(std::string_view key, std::optional<std::string_view>& out);
@@ -32,7 +32,7 @@ public:
     bool req_int(std::string_view key, int64_t& out);
     const ArgError& error() const { return error_; }
 
-private:
+  private:
     bool fail(std::string_view key, std::string message);
     simdjson::dom::object obj_;
     ArgError error_;
@@ -41,17 +41,17 @@ private:
 struct DecodedRequest {
     enum class Kind { ok, bad_frame, bad_id, bad_op };
     Kind kind = Kind::bad_frame;
-    int64_t id = 0;          // valid when kind is ok or bad_op
-    std::string_view op;     // valid when kind is ok
-    std::string detail;      // why, for the error message
+    int64_t id = 0;       // valid when kind is ok or bad_op
+    std::string_view op;  // valid when kind is ok
+    std::string detail;   // why, for the error message
     simdjson::dom::object args;
 };
 
 class RequestDecoder {
-public:
+  public:
     DecodedRequest decode(std::string_view line);
 
-private:
+  private:
     simdjson::dom::parser parser_;
 };
 

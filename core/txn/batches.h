@@ -41,7 +41,7 @@ struct Batch {
 };
 
 class BatchQueue {
-public:
+  public:
     BatchQueue(size_t mutations_max, size_t queued_max)
         : mutations_max_(mutations_max), queued_max_(queued_max) {}
 
@@ -61,7 +61,7 @@ public:
     size_t size() const { return batches_.size(); }
     bool in_flight() const { return !batches_.empty() && batches_.front().in_flight; }
 
-private:
+  private:
     size_t mutations_max_;
     size_t queued_max_;
     BatchId next_id_ = 1;

@@ -7,8 +7,8 @@ namespace warren {
 namespace {
 
 bool is_name_char(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
 }
 
 Refusal check_name(std::string_view s, size_t min, size_t max, const char* what) {
@@ -43,10 +43,14 @@ bool is_valid_utf8(std::string_view s) {
         }
         int n = 0;
         uint32_t cp = 0;
-        if ((c & 0xE0) == 0xC0) n = 1, cp = c & 0x1F;
-        else if ((c & 0xF0) == 0xE0) n = 2, cp = c & 0x0F;
-        else if ((c & 0xF8) == 0xF0) n = 3, cp = c & 0x07;
-        else return false;
+        if ((c & 0xE0) == 0xC0)
+            n = 1, cp = c & 0x1F;
+        else if ((c & 0xF0) == 0xE0)
+            n = 2, cp = c & 0x0F;
+        else if ((c & 0xF8) == 0xF0)
+            n = 3, cp = c & 0x07;
+        else
+            return false;
         if (end - p <= n) return false;
         for (int i = 1; i <= n; ++i) {
             if ((p[i] & 0xC0) != 0x80) return false;
@@ -79,8 +83,9 @@ Refusal check_text(std::string_view s, const Config& c) {
     if (s.empty() || s.size() > c.text_max_bytes)
         return "text must be 1 to " + std::to_string(c.text_max_bytes) + " bytes";
     if (!is_valid_utf8(s)) return "text must be valid UTF-8";
-    if (has_forbidden_control(s)) return "text must not contain control characters other "
-                                         "than newline and tab";
+    if (has_forbidden_control(s))
+        return "text must not contain control characters other "
+               "than newline and tab";
     return std::nullopt;
 }
 
