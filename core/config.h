@@ -55,11 +55,24 @@ struct Config {
     // Storage queries (HISTORY pages) in flight; past it HISTORY answers UNAVAILABLE.
     size_t queries_max = 256;
     int64_t retry_after_ms = 1000;
+
+    // Storage faults. A batch that fails transiently (SQLITE_BUSY and the like) is retried up
+    // to commit_attempts_max times in all, after a delay drawn uniformly from
+    // [0, min(cap, base * 2^attempt)] ("full jitter"). A batch that fails permanently or runs
+    // out of attempts is rolled back; breaker_failures_max such failures in a row open the
+    // circuit breaker for breaker_open_ms, during which writes are refused at once.
+    uint32_t commit_attempts_max = 4;
+    int64_t commit_backoff_base_ms = 20;
+    int64_t commit_backoff_cap_ms = 2000;
+    uint32_t breaker_failures_max = 3;
+    int64_t breaker_open_ms = 5000;
 };
 
 static_assert(Config{}.page_default <= Config{}.rooms_page_max);
 static_assert(Config{}.page_default <= Config{}.history_page_max);
 static_assert(Config{}.text_max_bytes < Config{}.max_frame_bytes);
 static_assert(Config{}.history_page_max <= Config{}.room_cache_messages_max);
+static_assert(Config{}.commit_attempts_max >= 1);
+static_assert(Config{}.commit_backoff_base_ms <= Config{}.commit_backoff_cap_ms);
 
 }  // namespace warren

@@ -25,6 +25,7 @@ std::shared_ptr<const std::string> disconnect_line(std::string_view reason) {
 Server::Server(Config config, Entropy& entropy, const Snapshot& snapshot)
     : config_(config),
       entropy_(entropy),
+      breaker_(config.breaker_failures_max, config.breaker_open_ms),
       chat_(config.room_cache_messages_max),
       batches_(config.batch_mutations_max, config.batches_queued_max) {
     chat_.load(snapshot);
@@ -98,12 +99,10 @@ void Server::disconnect(ConnId id, Time now) {
     end_input();
 }
 
-void Server::tick(Time now) {
-    begin_input(now);
-    end_input();
-}
 
 std::optional<int64_t> Server::next_deadline() const {
+    if (const Batch* b = batches_.front(); b && b->retry_at_ms)
+        return *b->retry_at_ms;
     return std::nullopt;
 }
 
@@ -296,9 +295,17 @@ void Server::reply_error(const Req& r, ErrorCode code, std::string_view message,
 
 // ---- write path and completions ---------------------------------------------------------------
 
-Batch& Server::write_batch() {
-    return batches_.open();
+bool Server::refuse_write(const Req& r) {
+    std::optional<int64_t> wait = breaker_.refuse_for(now_.mono_ms, !batches_.empty());
+    if (!wait && !batches_.full()) return false;
+    ++storage_stats_.writes_refused;
+    reply_error(r, ErrorCode::unavailable,
+                wait ? "storage unavailable; nothing was changed" : "server busy; try again",
+                {}, wait ? std::max<int64_t>(*wait, 1) : config_.retry_after_ms);
+    return true;
 }
+
+Batch& Server::write_batch() { return batches_.open(); }
 
 void Server::apply(Batch& b, Mutation m) {
     b.undo.push_back(chat_.apply(m));
@@ -335,34 +342,69 @@ void Server::maybe_send_batch() {
     Batch* b = batches_.sendable();
     if (!b) return;
     b->in_flight = true;
-    auto muts = std::make_shared<std::vector<Mutation>>(std::move(b->mutations));
+    b->sent = std::make_shared<const std::vector<Mutation>>(std::move(b->mutations));
     b->mutations.clear();
-    outputs_.push_back(Commit{b->id, std::move(muts)});
+    send_batch(*b);
+}
+
+void Server::send_batch(Batch& b) {
+    ++b.attempts;
+    b.retry_at_ms.reset();
+    outputs_.push_back(Commit{b.id, b.sent});
+}
+
+void Server::tick(Time now) {
+    begin_input(now);
+    if (Batch* b = batches_.front(); b && b->retry_at_ms && *b->retry_at_ms <= now_.mono_ms)
+        send_batch(*b);
+    end_input();
 }
 
 void Server::committed(BatchId batch, const Status& status, Time now) {
     begin_input(now);
+    Batch* front = batches_.front();
+    WARREN_CHECK(front && front->id == batch && front->in_flight && !front->retry_at_ms);
     if (status.is_ok()) {
         Batch b = batches_.pop_committed(batch);
+        breaker_.on_success();
+        ++storage_stats_.batches_committed;
+        storage_stats_.mutations_committed += b.sent->size();
         for (auto& rep : b.replies) fill_slot(rep.conn, rep.slot, std::move(rep.bytes));
         for (auto& ev : b.events)
             for (ConnId to : ev.to)
                 if (Conn* c = conn(to)) send_bytes(*c, ev.bytes);
+    } else if (status.code() == Status::Code::transient &&
+               front->attempts < config_.commit_attempts_max) {
+        // Full jitter: uniform in [0, min(cap, base * 2^(attempt-1))].
+        int64_t ceiling = std::min<int64_t>(
+            config_.commit_backoff_cap_ms,
+            config_.commit_backoff_base_ms << std::min<uint32_t>(front->attempts - 1, 20));
+        uint64_t r = 0;
+        entropy_.fill({reinterpret_cast<uint8_t*>(&r), sizeof r});
+        front->retry_at_ms = now_.mono_ms + static_cast<int64_t>(r % static_cast<uint64_t>(ceiling + 1));
+        ++storage_stats_.commit_retries;
     } else {
-        // The failed batch and every later one are undone newest first; their requests
-        // changed nothing, and their replies become UNAVAILABLE.
-        std::deque<Batch> all = batches_.take_all();
-        WARREN_CHECK(!all.empty() && all.front().id == batch);
-        for (auto it = all.rbegin(); it != all.rend(); ++it)
-            for (auto u = it->undo.rbegin(); u != it->undo.rend(); ++u) (*u)();
-        for (auto& b : all)
-            for (auto& rep : b.replies)
-                fill_slot(rep.conn, rep.slot,
-                          error_line(rep.request_id, ErrorCode::unavailable,
-                                     "storage unavailable; nothing was changed", {},
-                                     config_.retry_after_ms));
+        batch_failed(batch);
     }
     end_input();
+}
+
+// The failed batch and every later one are undone newest first; their requests changed
+// nothing, and their replies become UNAVAILABLE.
+void Server::batch_failed(BatchId batch) {
+    breaker_.on_failure(now_.mono_ms);
+    std::deque<Batch> all = batches_.take_all();
+    WARREN_CHECK(!all.empty() && all.front().id == batch);
+    storage_stats_.batches_failed += all.size();
+    for (auto it = all.rbegin(); it != all.rend(); ++it)
+        for (auto u = it->undo.rbegin(); u != it->undo.rend(); ++u) (*u)();
+    int64_t retry_after = std::max<int64_t>(
+        config_.retry_after_ms, breaker_.refuse_for(now_.mono_ms, false).value_or(0));
+    for (auto& b : all)
+        for (auto& rep : b.replies)
+            fill_slot(rep.conn, rep.slot,
+                      error_line(rep.request_id, ErrorCode::unavailable,
+                                 "storage unavailable; nothing was changed", {}, retry_after));
 }
 
 // ---- shutdown ---------------------------------------------------------------------------------

@@ -40,6 +40,7 @@
 #include "core/protocol/framer.h"
 #include "core/protocol/request.h"
 #include "core/txn/batches.h"
+#include "core/txn/breaker.h"
 
 namespace warren {
 
@@ -110,6 +111,16 @@ class Server {
     bool stopped() const { return stopped_; }
 
     // Observation (tests, monitoring).
+    struct StorageStats {
+        uint64_t batches_committed = 0;
+        uint64_t batches_failed = 0;   // rolled back (permanent failure or out of retries)
+        uint64_t commit_retries = 0;
+        uint64_t mutations_committed = 0;
+        uint64_t writes_refused = 0;   // refused while the breaker was open or queues full
+    };
+    const StorageStats& storage_stats() const { return storage_stats_; }
+    Breaker::State breaker_state() const { return breaker_.state(now_.mono_ms); }
+    uint64_t breaker_opened_count() const { return breaker_.opened_count(); }
     size_t connection_count() const { return conns_.size(); }
     const ChatState& state() const { return chat_; }
     const Config& config() const { return config_; }
@@ -183,7 +194,12 @@ class Server {
                                                   std::string_view field = {},
                                                   std::optional<int64_t> retry_after_ms = {});
     // Write path (server.cc): apply a mutation into the open batch with its undo action.
+    // Answers UNAVAILABLE and returns true when no state change may start now (breaker open,
+    // queues full); the caller then stops.
+    bool refuse_write(const Req& r);
     Batch& write_batch();
+    void send_batch(Batch& b);
+    void batch_failed(BatchId batch);
     void apply(Batch& b, Mutation m);
     void commit_reply(Batch& b, const Req& r, std::shared_ptr<const std::string> bytes);
     void bind_user(Conn& c, UserId user, std::string token_hash);
@@ -209,6 +225,8 @@ class Server {
 
     Config config_;
     Entropy& entropy_;
+    Breaker breaker_;
+    StorageStats storage_stats_;
     ChatState chat_;
     BatchQueue batches_;
     RequestDecoder decoder_;

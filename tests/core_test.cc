@@ -437,3 +437,93 @@ TEST(Core, ShutdownFinishesInFlightWorkThenDisconnects) {
 
 }  // namespace
 }  // namespace warren::test
+
+namespace warren::test {
+namespace {
+
+TEST(Txn, TransientFailuresAreRetriedWithBackoffThenSucceed) {
+    CoreHarness h;
+    h.register_user(1, "alice");
+    h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
+    h.transient_commits = 2;
+    h.send(1, {{"id", 50}, {"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "eventually"}});
+    EXPECT_TRUE(h.take(1).empty());  // waiting for a retry, not answered
+    int64_t start = h.now().mono_ms;
+    int ticks = 0;
+    while (h.tick_to_deadline()) ++ticks;
+    EXPECT_EQ(ticks, 2);
+    // Two waits of at most 20 and 40 ms (full jitter).
+    EXPECT_LE(h.now().mono_ms - start, 60);
+    auto l = h.take(1);
+    ASSERT_EQ(l.size(), 1u);
+    EXPECT_EQ(l[0]["ok"], true) << l[0];
+    EXPECT_EQ(h.core().storage_stats().commit_retries, 2u);
+    EXPECT_EQ(h.store().history({1, std::nullopt, std::nullopt, 10}).rows.size(), 1u);
+}
+
+TEST(Txn, RetriesRunOutThenRollBack) {
+    Config c;
+    c.commit_attempts_max = 3;
+    CoreHarness h(c);
+    h.register_user(1, "alice");
+    h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
+    h.transient_commits = 100;
+    h.send(1, {{"id", 50}, {"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "never"}});
+    while (h.tick_to_deadline()) {
+    }
+    auto l = h.take(1);
+    ASSERT_EQ(l.size(), 1u);
+    EXPECT_EQ(code_of(l[0]), "UNAVAILABLE");
+    EXPECT_EQ(h.core().storage_stats().commit_retries, 2u);
+    EXPECT_EQ(h.core().storage_stats().batches_failed, 1u);
+    h.transient_commits = 0;
+    EXPECT_TRUE(h.call(1, {{"op", "HISTORY"}, {"room", "r"}})["messages"].empty());
+}
+
+TEST(Txn, BreakerOpensFailsFastKeepsReadsAndRecovers) {
+    Config c;
+    c.breaker_failures_max = 2;
+    c.breaker_open_ms = 5000;
+    CoreHarness h(c);
+    h.register_user(1, "alice");
+    h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
+    h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "before"}});
+    h.fail_commits = 2;
+    EXPECT_EQ(code_of(h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "a"}})), "UNAVAILABLE");
+    EXPECT_EQ(h.core().breaker_state(), Breaker::State::closed);
+    EXPECT_EQ(code_of(h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "b"}})), "UNAVAILABLE");
+    EXPECT_EQ(h.core().breaker_state(), Breaker::State::open);
+    size_t commits = h.commits;
+    json refused = h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "c"}});
+    EXPECT_EQ(code_of(refused), "UNAVAILABLE");
+    EXPECT_EQ(refused["error"]["retry_after_ms"], 5000);
+    EXPECT_EQ(h.commits, commits);  // failed fast: storage was not asked
+    json hist = h.call(1, {{"op", "HISTORY"}, {"room", "r"}});  // reads go on
+    ASSERT_EQ(hist["ok"], true);
+    EXPECT_EQ(hist["messages"].size(), 1u);
+    h.advance(5000);
+    h.tick();  // the core knows time only through its inputs
+    EXPECT_EQ(h.core().breaker_state(), Breaker::State::half_open);
+    EXPECT_EQ(h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "probe"}})["ok"], true);
+    EXPECT_EQ(h.core().breaker_state(), Breaker::State::closed);
+    EXPECT_EQ(h.core().breaker_opened_count(), 1u);
+}
+
+TEST(Txn, FailedProbeReopensTheBreaker) {
+    Config c;
+    c.breaker_failures_max = 1;
+    CoreHarness h(c);
+    h.register_user(1, "alice");
+    h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
+    h.fail_commits = 2;
+    h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "a"}});
+    EXPECT_EQ(h.core().breaker_state(), Breaker::State::open);
+    h.advance(c.breaker_open_ms);
+    EXPECT_EQ(code_of(h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "probe"}})),
+              "UNAVAILABLE");
+    EXPECT_EQ(h.core().breaker_state(), Breaker::State::open);
+    EXPECT_EQ(h.core().breaker_opened_count(), 2u);
+}
+
+}  // namespace
+}  // namespace warren::test

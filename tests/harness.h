@@ -104,8 +104,23 @@ class CoreHarness {
     std::set<ConnId> stalled;   // connections whose peer never reads: no sent() reports
     bool hold_commits = false;  // keep Commit outputs in held_ until release()
     int fail_commits = 0;       // the next N commits fail (Status::failed)
+    int transient_commits = 0;  // the next N commits fail transiently (Status::transient)
     size_t commits = 0;
     size_t queries = 0;
+
+    // Advances time to the core's next deadline (if any) and ticks; false if none.
+    bool tick_to_deadline() {
+        auto d = core_->next_deadline();
+        if (!d) return false;
+        if (*d > now_.mono_ms) advance(*d - now_.mono_ms);
+        core_->tick(now_);
+        run();
+        return true;
+    }
+    void tick() {
+        core_->tick(now_);
+        run();
+    }
 
     // Completes held commits in order.
     void release() {
@@ -138,8 +153,9 @@ class CoreHarness {
         } else if (auto* cm = std::get_if<Commit>(&o)) {
             ++commits;
             auto fn = [this, batch = cm->batch, muts = cm->mutations] {
-                Status st = fail_commits > 0 ? (--fail_commits, Status::failed("injected"))
-                                             : store_->apply(*muts);
+                Status st = fail_commits > 0       ? (--fail_commits, Status::failed("injected"))
+                            : transient_commits > 0 ? (--transient_commits, Status::transient("busy"))
+                                                    : store_->apply(*muts);
                 core_->committed(batch, st, now_);
             };
             if (hold_commits)

@@ -179,9 +179,10 @@ void Server::finish_register(HashJob& job, const HashResult& result) {
     Conn* c = conn(job.conn);
     if (!c) return;
     Req r{c, job.slot, job.request_id};
-    if (!result.ok || batches_.full())
+    if (!result.ok)
         return reply_error(r, ErrorCode::unavailable, "server busy; try again", {},
                            config_.retry_after_ms);
+    if (refuse_write(r)) return;
     Batch& b = write_batch();
     UserId id = chat_.take_user_id();
     apply(b, UserRow{id, job.username, result.phc, now_.wall_ms});
@@ -198,15 +199,12 @@ void Server::finish_login(HashJob& job, const HashResult& result) {
     User* u = chat_.find_user(job.username);
     if (!result.ok || !u)
         return reply_error(r, ErrorCode::invalid_credentials, "invalid username or password");
-    if (batches_.full())
-        return reply_error(r, ErrorCode::unavailable, "server busy; try again", {},
-                           config_.retry_after_ms);
+    if (refuse_write(r)) return;
     start_session(write_batch(), r, *u);
 }
 
 void Server::op_logout(Req& r) {
-    if (batches_.full())
-        return reply_error(r, ErrorCode::unavailable, "server busy", {}, config_.retry_after_ms);
+    if (refuse_write(r)) return;
     Conn& c = *r.conn;
     Batch& b = write_batch();
     if (chat_.session(c.token_hash)) apply(b, SessionDelete{c.token_hash});
@@ -244,8 +242,7 @@ void Server::op_create_room(Req& r, Args& a) {
             return reply_error(r, ErrorCode::bad_request, *why, "topic");
     if (chat_.find_room(name))
         return reply_error(r, ErrorCode::conflict, "room '" + std::string(name) + "' exists");
-    if (batches_.full())
-        return reply_error(r, ErrorCode::unavailable, "server busy", {}, config_.retry_after_ms);
+    if (refuse_write(r)) return;
     Batch& b = write_batch();
     RoomId id = chat_.take_room_id();
     UserId owner = *r.conn->user;
@@ -281,8 +278,7 @@ void Server::op_join_room(Req& r, Args& a) {
     if (room->members.contains(me)) return reply(r, room_reply());  // idempotent
     if (room->is_private)
         return reply_error(r, ErrorCode::forbidden, "room '" + room->name + "' is private");
-    if (batches_.full())
-        return reply_error(r, ErrorCode::unavailable, "server busy", {}, config_.retry_after_ms);
+    if (refuse_write(r)) return;
     Batch& b = write_batch();
     apply(b, MemberRow{room->id, me, now_.wall_ms});
     commit_reply(b, r, room_reply());
@@ -304,8 +300,7 @@ void Server::op_leave_room(Req& r, Args& a) {
     UserId me = *r.conn->user;
     if (!room->members.contains(me))
         return reply_error(r, ErrorCode::conflict, "not a member of '" + room->name + "'");
-    if (batches_.full())
-        return reply_error(r, ErrorCode::unavailable, "server busy", {}, config_.retry_after_ms);
+    if (refuse_write(r)) return;
     Batch& b = write_batch();
     // Recipients include the leaver's other connections, computed before the removal.
     std::vector<ConnId> to = member_conns(*room, r.conn->id);
@@ -384,8 +379,7 @@ void Server::op_send_message(Req& r, Args& a) {
             return reply_error(r, ErrorCode::bad_request,
                                "reply_to must name a recent message of this room", "reply_to");
     }
-    if (batches_.full())
-        return reply_error(r, ErrorCode::unavailable, "server busy", {}, config_.retry_after_ms);
+    if (refuse_write(r)) return;
     Batch& b = write_batch();
     MessageRow m{chat_.take_message_id(), room->id,     me,
                  std::string(text),       now_.wall_ms, reply_to.value_or(0)};

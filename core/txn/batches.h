@@ -38,6 +38,10 @@ struct Batch {
     std::vector<PendingEvent> events;
     size_t requests = 0;  // state-changing requests in this batch
     bool in_flight = false;
+    // Once sent, the mutations move here so a retry can send the very same batch again.
+    std::shared_ptr<const std::vector<Mutation>> sent;
+    uint32_t attempts = 0;                  // commits tried so far
+    std::optional<int64_t> retry_at_ms;     // waiting to be retried (mono ms)
 };
 
 class BatchQueue {
@@ -60,6 +64,9 @@ class BatchQueue {
     bool empty() const { return batches_.empty(); }
     size_t size() const { return batches_.size(); }
     bool in_flight() const { return !batches_.empty() && batches_.front().in_flight; }
+    // The in-flight batch, if any.
+    Batch* front() { return batches_.empty() ? nullptr : &batches_.front(); }
+    const Batch* front() const { return batches_.empty() ? nullptr : &batches_.front(); }
 
   private:
     size_t mutations_max_;
