@@ -16,19 +16,26 @@ int main(int argc, char** argv) {
     app.add_option("--clients", o.clients, "simulated clients");
     app.add_option("--rooms", o.rooms, "rooms");
     app.add_option("--messages", o.messages_per_client, "messages per client");
+    app.add_option("--transient", o.commit_transient_p, "chance a commit fails transiently");
+    app.add_option("--fail", o.commit_fail_p, "chance a commit fails permanently");
+    app.add_option("--slow", o.commit_slow_p, "chance a commit is 20x slower");
+    app.add_option("--crash", o.crash_p, "chance per commit that the server crashes meanwhile");
+    app.add_option("--crashes-max", o.crashes_max, "most crashes per run");
+    app.add_option("--outage-from", o.outage_from_ms, "storage outage start (simulated ms)");
+    app.add_option("--outage-to", o.outage_to_ms, "storage outage end (simulated ms)");
     CLI11_PARSE(app, argc, argv);
     int failed = 0;
     for (uint64_t s = seed; s < seed + seeds; ++s) {
         o.seed = s;
         warren::sim::SimReport r = warren::sim::run_simulation(o);
+        auto u = [](uint64_t v) { return static_cast<unsigned long long>(v); };
         std::printf(
-            "seed=%llu trace=%s inputs=%llu acked=%llu events=%llu batches=%llu "
-            "sim_ms=%lld violations=%zu\n",
-            static_cast<unsigned long long>(r.seed), r.trace_hash.c_str(),
-            static_cast<unsigned long long>(r.inputs),
-            static_cast<unsigned long long>(r.acked_messages),
-            static_cast<unsigned long long>(r.events_delivered),
-            static_cast<unsigned long long>(r.batches), static_cast<long long>(r.end_ms),
+            "seed=%llu trace=%s inputs=%llu acked=%llu events=%llu batches=%llu sim_ms=%lld "
+            "crashes=%llu faults=%llu unavailable=%llu in_doubt=%llu breaker_opened=%llu "
+            "violations=%zu\n",
+            u(r.seed), r.trace_hash.c_str(), u(r.inputs), u(r.acked_messages),
+            u(r.events_delivered), u(r.batches), static_cast<long long>(r.end_ms), u(r.crashes),
+            u(r.commit_faults), u(r.unavailable), u(r.in_doubt), u(r.breaker_opened),
             r.violations.size());
         for (const auto& v : r.violations) std::printf("  violation: %s\n", v.c_str());
         if (!r.violations.empty()) {

@@ -2,13 +2,13 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <queue>
 #include <set>
-
-#include <nlohmann/json.hpp>
 
 #include "core/server.h"
 #include "sim/rng.h"
@@ -23,54 +23,62 @@ using json = nlohmann::json;
 constexpr int64_t wall_base_ms = 1764000000000;  // a fixed epoch so runs replay exactly
 
 struct Pending {
-    std::string op;
-    std::string room;
+    json request;
     int64_t issued_ms = 0;
 };
 
+// A scripted user: registers (or logs back in), joins its rooms, sends messages, and when
+// every client is done reads its rooms back page by page. It survives server crashes by
+// reconnecting and resuming its session.
 struct Client {
+    int index = 0;
     ConnId conn = 0;
+    bool connected = false;
     std::string name;
     std::string password;
+    std::string token;
+    bool registered = false;  // REGISTER was acknowledged at some point
     LineFramer framer{1 << 20};
     int64_t next_id = 1;
     std::map<int64_t, Pending> pending;
     std::deque<int64_t> reply_order;  // ids in the order sent: replies must follow it
     std::vector<std::string> want_rooms;
-    std::set<std::string> joined;
-    std::map<std::string, int64_t> join_acked_ms;
-    std::map<std::string, std::vector<int64_t>> seen;   // room -> MESSAGE event ids
-    std::map<std::string, std::vector<int64_t>> paged;  // room -> ids read back via HISTORY
+    std::set<std::string> joined;                      // on the current connection
+    std::map<std::string, int64_t> join_acked_ms;      // on the current connection
+    // Rooms this user ever asked to join: membership outlives connections and crashes, and
+    // the user never leaves, so events may come only from these.
+    std::set<std::string> asked_to_join;
+    std::map<std::string, std::vector<int64_t>> seen;  // room -> MESSAGE ids, current epoch
+    std::map<std::string, std::vector<json>> paged;    // room -> messages read back
     int to_send = 0;
-    bool sending = false;
+    int sent_count = 0;
+    bool sending = false;         // the send loop is scheduled
+    int64_t paused_until_ms = 0;  // the server asked to wait (retry_after_ms)
     bool done = false;
-    bool closed = false;
 };
 
 struct Acked {
     std::string room;
-    ConnId author = 0;
+    int client = 0;
     int64_t issued_ms = 0;
+    uint64_t epoch = 0;
     std::string text;
 };
 
 class World {
-  public:
+public:
     explicit World(const SimOptions& o) : opt_(o), rng_(o.seed), entropy_(o.seed ^ 0xE17) {
         crypto_generichash_init(&trace_, nullptr, 0, 32);
         auto st = Store::open(":memory:", Synchronous::normal);
         WARREN_CHECK(st.is_ok());
         store_ = std::move(st.value());
-        Config cfg;
-        cfg.room_cache_messages_max = o.room_cache_messages_max;
-        auto snap = store_->load(cfg.room_cache_messages_max, wall_base_ms);
-        WARREN_CHECK(snap.is_ok());
-        core_ = std::make_unique<Server>(cfg, entropy_, snap.value());
+        cfg_.room_cache_messages_max = o.room_cache_messages_max;
+        start_core();
     }
 
     SimReport run();
 
-  private:
+private:
     struct Event {
         int64_t t;
         uint64_t seq;
@@ -81,6 +89,12 @@ class World {
     Time now() const { return Time{now_ms_, wall_base_ms + now_ms_}; }
     void at(int64_t t, std::function<void()> fn) {
         queue_.push(Event{std::max(t, now_ms_), seq_++, std::move(fn)});
+    }
+    // Like at(), but dropped if the server crashed in between (the work died with it).
+    void at_epoch(int64_t t, std::function<void()> fn) {
+        at(t, [this, e = epoch_, fn = std::move(fn)] {
+            if (e == epoch_ && core_) fn();
+        });
     }
     void trace(std::string_view tag, uint64_t a, std::string_view bytes = {}) {
         std::string head =
@@ -95,35 +109,33 @@ class World {
         if (violations_.size() < 50) violations_.push_back(std::move(what));
     }
 
-    // Byte streams: split into 1..3 chunks, each delayed, never reordered within a direction.
+    void start_core();
+    void crash();
     void transmit(std::map<ConnId, int64_t>& last, ConnId conn, const std::string& bytes,
-                  std::function<void(std::string)> deliver) {
-        size_t pos = 0;
-        int pieces = static_cast<int>(rng_.between(1, 3));
-        for (int i = 0; i < pieces && pos < bytes.size(); ++i) {
-            size_t n = i + 1 == pieces ? bytes.size() - pos
-                                       : static_cast<size_t>(rng_.between(
-                                             1, static_cast<int64_t>(bytes.size() - pos)));
-            int64_t t = std::max(last[conn], now_ms_ + rng_.between(0, opt_.net_delay_max_ms));
-            last[conn] = t;
-            at(t, [deliver, chunk = bytes.substr(pos, n)] { deliver(chunk); });
-            pos += n;
-        }
-    }
-
+                  std::function<void(std::string)> deliver);
     void drain();
-    void to_core(Client& c, const json& request);
+    void on_commit(const Commit& cm);
+    Status commit_outcome(const std::vector<Mutation>& muts);
+    void on_hash(const Hash& h);
+    void connect(Client& c);
+    void to_core(Client& c, json request);
+    void retry_later(Client& c, json request, const json& reply);
     void client_bytes(Client& c, std::string chunk);
     void client_line(Client& c, const json& msg);
     void client_reply(Client& c, const json& msg, const Pending& p);
     void client_event(Client& c, const json& msg);
-    void after_joins(Client& c);
+    void logged_in(Client& c);
+    void joined(Client& c, const std::string& room);
+    void on_message_reply(Client& c, const json& msg, const Pending& p);
+    void on_history_reply(Client& c, const json& msg, const Pending& p);
     void send_some(Client& c);
     void maybe_finish(Client& c);
     void start_paging();
+    void page_rooms(Client& c);
     void check_end();
 
     SimOptions opt_;
+    Config cfg_;
     Rng rng_;
     SeededEntropy entropy_;
     std::unique_ptr<Store> store_;
@@ -133,16 +145,78 @@ class World {
     int64_t now_ms_ = 0;
     uint64_t seq_ = 0;
     uint64_t inputs_ = 0;
+    uint64_t epoch_ = 0;
+    int64_t last_crash_ms_ = -1;
     int64_t store_free_ms_ = 0;
+    std::shared_ptr<const std::vector<Mutation>> inflight_commit_;
+    ConnId next_conn_ = 1;
     std::map<ConnId, int64_t> c2s_last_, s2c_last_;
-    std::map<ConnId, Client> clients_;
-    std::map<int64_t, Acked> acked_;
+    std::map<ConnId, int> client_of_;  // connection -> client index
+    std::vector<Client> clients_;
+    std::map<int64_t, Acked> acked_;         // message id -> what its sender was told
+    std::set<std::string> refused_texts_;    // answered with an error: must never be stored
+    std::set<std::string> in_doubt_texts_;   // answer lost in a crash: stored at most once
     std::vector<std::string> violations_;
-    uint64_t events_ = 0;
-    uint64_t batches_ = 0;
+    SimReport report_;
     int clients_done_ = 0;
     bool paging_ = false;
 };
+
+void World::start_core() {
+    auto snap = store_->load(cfg_.room_cache_messages_max, wall_base_ms + now_ms_);
+    WARREN_CHECK(snap.is_ok());
+    core_ = std::make_unique<Server>(cfg_, entropy_, snap.value());
+}
+
+// The server process dies: memory, connections and in-flight work are gone. A commit in
+// flight may or may not have reached the disk; nobody was told either way.
+void World::crash() {
+    trace("crash", epoch_);
+    ++report_.crashes;
+    report_.breaker_opened += core_->breaker_opened_count();
+    if (inflight_commit_ && rng_.chance(0.5)) (void)store_->apply(*inflight_commit_);
+    inflight_commit_.reset();
+    core_.reset();
+    ++epoch_;
+    last_crash_ms_ = now_ms_;
+    for (auto& c : clients_) {
+        for (auto& [id, p] : c.pending)
+            if (p.request["op"] == "SEND_MESSAGE") {
+                in_doubt_texts_.insert(p.request["text"].get<std::string>());
+                ++report_.in_doubt;
+            }
+        c.pending.clear();
+        c.reply_order.clear();
+        c.joined.clear();
+        c.join_acked_ms.clear();
+        c.seen.clear();
+        c.connected = false;
+        c.sending = false;
+        c.framer = LineFramer(1 << 20);
+    }
+    at(now_ms_ + opt_.restart_ms, [this] {
+        trace("restart", epoch_);
+        start_core();
+        for (auto& c : clients_)
+            at(now_ms_ + rng_.between(0, 100), [this, i = c.index] { connect(clients_[i]); });
+    });
+}
+
+// Byte streams: split into 1..3 chunks, each delayed, never reordered within a direction.
+void World::transmit(std::map<ConnId, int64_t>& last, ConnId conn, const std::string& bytes,
+                     std::function<void(std::string)> deliver) {
+    size_t pos = 0;
+    int pieces = static_cast<int>(rng_.between(1, 3));
+    for (int i = 0; i < pieces && pos < bytes.size(); ++i) {
+        size_t n = i + 1 == pieces ? bytes.size() - pos
+                                   : static_cast<size_t>(rng_.between(
+                                         1, static_cast<int64_t>(bytes.size() - pos)));
+        int64_t t = std::max(last[conn], now_ms_ + rng_.between(0, opt_.net_delay_max_ms));
+        last[conn] = t;
+        at_epoch(t, [deliver, chunk = bytes.substr(pos, n)] { deliver(chunk); });
+        pos += n;
+    }
+}
 
 void World::drain() {
     while (auto out = core_->poll()) {
@@ -151,64 +225,111 @@ void World::drain() {
             ConnId conn = s->conn;
             transmit(s2c_last_, conn, *s->bytes, [this, conn](std::string chunk) {
                 size_t n = chunk.size();
-                client_bytes(clients_.at(conn), std::move(chunk));
+                client_bytes(clients_[client_of_.at(conn)], std::move(chunk));
                 trace("sent", conn);
                 core_->sent(conn, n, now());
                 drain();
             });
         } else if (auto* c = std::get_if<Close>(&*out)) {
             trace("close", c->conn, c->reason);
-            ConnId conn = c->conn;
-            at(s2c_last_[conn] + 1, [this, conn] { clients_.at(conn).closed = true; });
+            violation("connection " + std::to_string(c->conn) + " closed: " +
+                      std::string(c->reason));
         } else if (auto* cm = std::get_if<Commit>(&*out)) {
-            trace("commit", cm->batch, std::to_string(cm->mutations->size()));
-            ++batches_;
-            store_free_ms_ =
-                std::max(store_free_ms_, now_ms_) + rng_.between(1, opt_.store_latency_max_ms);
-            at(store_free_ms_, [this, batch = cm->batch, muts = cm->mutations] {
-                Status st = store_->apply(*muts);
-                trace("committed", batch, st.message());
-                core_->committed(batch, st, now());
-                drain();
-            });
+            on_commit(*cm);
         } else if (auto* q = std::get_if<Query>(&*out)) {
             trace("query", q->query);
             store_free_ms_ =
                 std::max(store_free_ms_, now_ms_) + rng_.between(1, opt_.store_latency_max_ms);
-            at(store_free_ms_, [this, id = q->query, hq = q->history] {
+            at_epoch(store_free_ms_, [this, id = q->query, hq = q->history] {
                 QueryRows rows = store_->history(hq);
                 trace("answered", id, std::to_string(rows.rows.size()));
                 core_->answered(id, std::move(rows), now());
                 drain();
             });
         } else if (auto* h = std::get_if<Hash>(&*out)) {
-            trace("hash", h->job);
-            // A stand-in for argon2id: deterministic and cheap, with simulated latency.
-            uint8_t d[16];
-            crypto_generichash(d, sizeof d, reinterpret_cast<const uint8_t*>(h->password.data()),
-                               h->password.size(), nullptr, 0);
-            std::string phc = "$sim$" + std::string(reinterpret_cast<char*>(d), sizeof d);
-            HashResult r;
-            if (h->mode == HashMode::create) {
-                r.ok = true;
-                r.phc = phc;
-            } else {
-                r.ok = !h->phc.empty() && h->phc == phc;
-            }
-            at(now_ms_ + rng_.between(5, opt_.hash_latency_max_ms), [this, job = h->job, r] {
-                trace("hashed", job, r.ok ? "1" : "0");
-                core_->hashed(job, r, now());
-                drain();
-            });
+            on_hash(*h);
         }
+    }
+    if (auto d = core_->next_deadline()) {
+        at_epoch(*d, [this] {
+            trace("tick", 0);
+            core_->tick(now());
+            drain();
+        });
     }
 }
 
-void World::to_core(Client& c, const json& request) {
+Status World::commit_outcome(const std::vector<Mutation>& muts) {
+    bool outage = now_ms_ >= opt_.outage_from_ms && now_ms_ < opt_.outage_to_ms;
+    if (outage || rng_.chance(opt_.commit_transient_p)) {
+        ++report_.commit_faults;
+        return Status::transient("injected: database busy");
+    }
+    if (rng_.chance(opt_.commit_fail_p)) {
+        ++report_.commit_faults;
+        return Status::failed("injected: I/O error");
+    }
+    return store_->apply(muts);
+}
+
+void World::on_commit(const Commit& cm) {
+    trace("commit", cm.batch, std::to_string(cm.mutations->size()));
+    ++report_.batches;
+    int64_t latency = rng_.between(1, opt_.store_latency_max_ms);
+    if (rng_.chance(opt_.commit_slow_p)) latency *= 20;
+    store_free_ms_ = std::max(store_free_ms_, now_ms_) + latency;
+    inflight_commit_ = cm.mutations;
+    if (static_cast<int>(report_.crashes) < opt_.crashes_max && rng_.chance(opt_.crash_p))
+        at(rng_.between(now_ms_, store_free_ms_), [this, e = epoch_] {
+            if (e == epoch_ && core_) crash();
+        });
+    at_epoch(store_free_ms_, [this, batch = cm.batch, muts = cm.mutations] {
+        inflight_commit_.reset();
+        Status st = commit_outcome(*muts);
+        trace("committed", batch, st.message());
+        core_->committed(batch, st, now());
+        drain();
+    });
+}
+
+void World::on_hash(const Hash& h) {
+    trace("hash", h.job);
+    // A stand-in for argon2id: deterministic and cheap, with simulated latency.
+    uint8_t d[16];
+    crypto_generichash(d, sizeof d, reinterpret_cast<const uint8_t*>(h.password.data()),
+                       h.password.size(), nullptr, 0);
+    std::string phc = "$sim$" + std::string(reinterpret_cast<char*>(d), sizeof d);
+    HashResult r;
+    if (h.mode == HashMode::create) {
+        r.ok = true;
+        r.phc = phc;
+    } else {
+        r.ok = !h.phc.empty() && h.phc == phc;
+    }
+    at_epoch(now_ms_ + rng_.between(5, opt_.hash_latency_max_ms), [this, job = h.job, r] {
+        trace("hashed", job, r.ok ? "1" : "0");
+        core_->hashed(job, r, now());
+        drain();
+    });
+}
+
+void World::connect(Client& c) {
+    if (!core_) return;
+    c.conn = next_conn_++;
+    c.connected = true;
+    client_of_[c.conn] = c.index;
+    trace("connect", c.conn);
+    core_->connect(c.conn, "127.0.0." + std::to_string(c.index % 250 + 1), now());
+    drain();
+}
+
+void World::to_core(Client& c, json request) {
+    int64_t id = c.next_id++;
+    request["id"] = id;
+    if (request["op"] == "CREATE_ROOM" || request["op"] == "JOIN_ROOM")
+        c.asked_to_join.insert(request["room"].get<std::string>());
     std::string line = request.dump() + "\n";
-    int64_t id = request.at("id").get<int64_t>();
-    c.pending[id] =
-        Pending{request.at("op").get<std::string>(), request.value("room", std::string()), now_ms_};
+    c.pending[id] = Pending{std::move(request), now_ms_};
     c.reply_order.push_back(id);
     ConnId conn = c.conn;
     transmit(c2s_last_, conn, line, [this, conn](std::string chunk) {
@@ -216,6 +337,13 @@ void World::to_core(Client& c, const json& request) {
         core_->receive(conn, chunk, now());
         drain();
     });
+}
+
+// Clients wait as long as the server asks, then send the same request again.
+void World::retry_later(Client& c, json request, const json& reply) {
+    int64_t wait = reply["error"].value("retry_after_ms", int64_t{1000});
+    request.erase("id");
+    at_epoch(now_ms_ + wait, [this, i = c.index, request] { to_core(clients_[i], request); });
 }
 
 void World::client_bytes(Client& c, std::string chunk) {
@@ -245,24 +373,25 @@ void World::client_line(Client& c, const json& msg) {
     }
     auto it = c.pending.find(re);
     if (it == c.pending.end()) return violation(c.name + " got a reply to no request");
-    Pending p = it->second;
+    Pending p = std::move(it->second);
     c.pending.erase(it);
+    if (!msg.value("ok", false) && msg["error"]["code"] == "UNAVAILABLE") ++report_.unavailable;
     client_reply(c, msg, p);
 }
 
 void World::client_event(Client& c, const json& msg) {
     std::string ev = msg["ev"].get<std::string>();
     if (ev == "HELLO") {
-        return to_core(c, {{"id", c.next_id++},
-                           {"op", "REGISTER"},
-                           {"username", c.name},
-                           {"password", c.password}});
+        if (!c.token.empty()) return to_core(c, {{"op", "LOGIN"}, {"token", c.token}});
+        if (c.registered)
+            return to_core(c, {{"op", "LOGIN"}, {"username", c.name}, {"password", c.password}});
+        return to_core(c, {{"op", "REGISTER"}, {"username", c.name}, {"password", c.password}});
     }
     if (ev == "MESSAGE") {
-        ++events_;
+        ++report_.events_delivered;
         const json& m = msg["message"];
         std::string room = m["room"].get<std::string>();
-        if (!c.join_acked_ms.contains(room))
+        if (!c.asked_to_join.contains(room))
             violation(c.name + " received a MESSAGE of " + room + " without being a member");
         if (m["author"].get<std::string>() == c.name)
             violation(c.name + " received its own message as an event");
@@ -272,63 +401,97 @@ void World::client_event(Client& c, const json& msg) {
 
 void World::client_reply(Client& c, const json& msg, const Pending& p) {
     bool ok = msg.value("ok", false);
+    std::string op = p.request["op"].get<std::string>();
     std::string code = ok ? "" : msg["error"]["code"].get<std::string>();
-    if (p.op == "REGISTER") {
-        if (!ok) return violation(c.name + " could not register: " + msg.dump());
-        for (const auto& room : c.want_rooms)
-            to_core(c, {{"id", c.next_id++}, {"op", "CREATE_ROOM"}, {"room", room}});
-    } else if (p.op == "CREATE_ROOM" || p.op == "JOIN_ROOM") {
+    if (op == "SEND_MESSAGE") return on_message_reply(c, msg, p);
+    if (op == "HISTORY") return on_history_reply(c, msg, p);
+    if (code == "UNAVAILABLE") return retry_later(c, p.request, msg);
+    if (op == "REGISTER" || op == "LOGIN") {
         if (ok) {
-            c.joined.insert(p.room);
-            c.join_acked_ms[p.room] = now_ms_;
-            if (c.joined.size() == c.want_rooms.size()) after_joins(c);
-        } else if (p.op == "CREATE_ROOM" && code == "CONFLICT") {
-            to_core(c, {{"id", c.next_id++}, {"op", "JOIN_ROOM"}, {"room", p.room}});
-        } else {
-            violation(c.name + " could not join " + p.room + ": " + msg.dump());
+            c.registered = true;
+            c.token = msg["session"]["token"].get<std::string>();
+            return logged_in(c);
         }
-    } else if (p.op == "SEND_MESSAGE") {
-        if (!ok) return violation(c.name + " message refused: " + msg.dump());
-        const json& m = msg["message"];
-        int64_t id = m["id"].get<int64_t>();
-        // Durability: the acknowledged message must already be in storage.
-        bool stored = false;
-        for (RoomId room = 1; room <= static_cast<RoomId>(opt_.rooms) && !stored; ++room) {
-            QueryRows r = store_->history(HistoryQuery{room, std::nullopt, id - 1, 1});
-            stored = r.ok && !r.rows.empty() && r.rows.front().id == id;
+        // A REGISTER whose answer a crash hid may have landed: log in instead.
+        if (op == "REGISTER" && code == "CONFLICT")
+            return to_core(c, {{"op", "LOGIN"}, {"username", c.name}, {"password", c.password}});
+        return violation(c.name + " could not log in: " + msg.dump());
+    }
+    if (op == "CREATE_ROOM" || op == "JOIN_ROOM") {
+        std::string room = p.request["room"].get<std::string>();
+        if (ok) return joined(c, room);
+        if (op == "CREATE_ROOM" && code == "CONFLICT")
+            return to_core(c, {{"op", "JOIN_ROOM"}, {"room", room}});
+        return violation(c.name + " could not join " + room + ": " + msg.dump());
+    }
+    if (!ok) return violation(c.name + " " + op + " refused: " + msg.dump());
+    maybe_finish(c);
+}
+
+void World::logged_in(Client& c) {
+    for (const auto& room : c.want_rooms) to_core(c, {{"op", "CREATE_ROOM"}, {"room", room}});
+}
+
+void World::joined(Client& c, const std::string& room) {
+    c.joined.insert(room);
+    c.join_acked_ms[room] = now_ms_;
+    if (c.joined.size() != c.want_rooms.size()) return;
+    if (paging_) return page_rooms(c);  // rejoined after a late crash: read back again
+    if (c.to_send == 0) return maybe_finish(c);
+    c.sending = true;
+    at_epoch(now_ms_ + rng_.between(1, 50), [this, i = c.index] { send_some(clients_[i]); });
+}
+
+void World::on_message_reply(Client& c, const json& msg, const Pending& p) {
+    std::string text = p.request["text"].get<std::string>();
+    if (!msg.value("ok", false)) {
+        if (msg["error"]["code"] != "UNAVAILABLE")
+            violation(c.name + " message refused: " + msg.dump());
+        // The user sends it again later, as a new message; this one must never appear.
+        refused_texts_.insert(text);
+        ++c.to_send;
+        c.paused_until_ms = now_ms_ + msg["error"].value("retry_after_ms", int64_t{1000});
+        if (!c.sending) {
+            c.sending = true;
+            at_epoch(c.paused_until_ms, [this, i = c.index] { send_some(clients_[i]); });
         }
-        if (!stored) violation("message " + std::to_string(id) + " acknowledged before durable");
-        acked_[id] = Acked{p.room, c.conn, p.issued_ms, m["text"].get<std::string>()};
-        maybe_finish(c);
-    } else if (p.op == "HISTORY") {
-        if (!ok) return violation(c.name + " HISTORY refused: " + msg.dump());
-        if (!paging_) return maybe_finish(c);
-        auto& ids = c.paged[p.room];
-        std::vector<int64_t> page;
-        for (const auto& m : msg["messages"]) page.push_back(m["id"].get<int64_t>());
-        for (size_t i = 1; i < page.size(); ++i)
-            if (page[i - 1] >= page[i]) violation("HISTORY page not ascending");
-        ids.insert(ids.begin(), page.begin(), page.end());
-        if (msg["has_more"].get<bool>() && !page.empty()) {
-            to_core(c, {{"id", c.next_id++},
-                        {"op", "HISTORY"},
-                        {"room", p.room},
-                        {"before", page.front()},
-                        {"limit", 7}});
-        }
-    } else if (!ok) {
-        violation(c.name + " " + p.op + " refused: " + msg.dump());
-    } else {
-        maybe_finish(c);
+        return;
+    }
+    const json& m = msg["message"];
+    int64_t id = m["id"].get<int64_t>();
+    // Durability: the acknowledged message must already be in storage.
+    std::optional<MessageRow> row = store_->message(id);
+    if (!row || row->text != text) violation("message " + std::to_string(id) + " acknowledged before durable");
+    if (m["text"] != text) violation("message " + std::to_string(id) + " text changed");
+    if (acked_.contains(id)) violation("message id " + std::to_string(id) + " acknowledged twice");
+    acked_[id] = Acked{p.request["room"], c.index, p.issued_ms, epoch_, text};
+    maybe_finish(c);
+}
+
+void World::on_history_reply(Client& c, const json& msg, const Pending& p) {
+    if (!msg.value("ok", false)) {
+        if (msg["error"]["code"] == "UNAVAILABLE") return retry_later(c, p.request, msg);
+        return violation(c.name + " HISTORY refused: " + msg.dump());
+    }
+    if (!paging_ || !p.request.contains("paging")) return maybe_finish(c);
+    std::string room = p.request["room"].get<std::string>();
+    auto& msgs = c.paged[room];
+    std::vector<json> page(msg["messages"].begin(), msg["messages"].end());
+    for (size_t i = 1; i < page.size(); ++i)
+        if (page[i - 1]["id"].get<int64_t>() >= page[i]["id"].get<int64_t>())
+            violation("HISTORY page not ascending");
+    msgs.insert(msgs.begin(), page.begin(), page.end());
+    if (msg["has_more"].get<bool>() && !page.empty()) {
+        to_core(c, {{"op", "HISTORY"}, {"room", room}, {"before", page.front()["id"]},
+                    {"limit", 7}, {"paging", true}});
     }
 }
 
-void World::after_joins(Client& c) {
-    c.sending = true;
-    at(now_ms_ + rng_.between(1, 50), [this, &c] { send_some(c); });
-}
-
 void World::send_some(Client& c) {
+    if (now_ms_ < c.paused_until_ms) {
+        at_epoch(c.paused_until_ms, [this, i = c.index] { send_some(clients_[i]); });
+        return;
+    }
     // A burst of 1..3 pipelined requests, mostly messages, sometimes reads.
     int burst = static_cast<int>(rng_.between(1, 3));
     for (int i = 0; i < burst && c.to_send > 0; ++i) {
@@ -336,31 +499,31 @@ void World::send_some(Client& c) {
         const std::string& room = rooms[rng_.below(rooms.size())];
         uint64_t pick = rng_.below(10);
         if (pick == 0) {
-            to_core(c, {{"id", c.next_id++}, {"op", "PING"}});
+            to_core(c, {{"op", "PING"}});
         } else if (pick == 1) {
-            to_core(c, {{"id", c.next_id++},
-                        {"op", "HISTORY"},
-                        {"room", room},
-                        {"limit", rng_.between(1, 30)}});
+            to_core(c, {{"op", "HISTORY"}, {"room", room}, {"limit", rng_.between(1, 30)}});
         } else if (pick == 2) {
-            to_core(c, {{"id", c.next_id++}, {"op", "LIST_ROOMS"}, {"limit", 2}});
+            to_core(c, {{"op", "LIST_ROOMS"}, {"limit", 2}});
         } else {
             --c.to_send;
-            to_core(c, {{"id", c.next_id++},
-                        {"op", "SEND_MESSAGE"},
-                        {"room", room},
-                        {"text", c.name + " says " + std::to_string(c.to_send) +
-                                     (rng_.chance(0.2) ? " \"<b>\" \\ \xC3\xA9\n\t" : "")}});
+            // Texts are unique, so history can be matched against what clients were told.
+            std::string text = c.name + " says " + std::to_string(c.sent_count++);
+            if (rng_.chance(0.2)) text += " \"<b>\" \\ \xC3\xA9\n\t";
+            to_core(c, {{"op", "SEND_MESSAGE"}, {"room", room}, {"text", text}});
         }
     }
-    if (c.to_send > 0)
-        at(now_ms_ + rng_.between(1, 60), [this, &c] { send_some(c); });
-    else
+    if (c.to_send > 0) {
+        at_epoch(now_ms_ + rng_.between(1, 60), [this, i = c.index] { send_some(clients_[i]); });
+    } else {
+        c.sending = false;
         maybe_finish(c);
+    }
 }
 
 void World::maybe_finish(Client& c) {
-    if (c.done || c.to_send > 0 || !c.pending.empty() || !c.sending) return;
+    if (c.done || c.to_send > 0 || c.sending || !c.pending.empty() || !c.connected ||
+        c.joined.size() != c.want_rooms.size())
+        return;
     c.done = true;
     if (++clients_done_ == static_cast<int>(clients_.size())) start_paging();
 }
@@ -368,34 +531,63 @@ void World::maybe_finish(Client& c) {
 // Once every client is done, each reads back every room it is in, page by page.
 void World::start_paging() {
     paging_ = true;
-    for (auto& [id, c] : clients_)
-        for (const auto& room : c.joined)
-            to_core(c, {{"id", c.next_id++}, {"op", "HISTORY"}, {"room", room}, {"limit", 7}});
+    for (auto& c : clients_)
+        if (c.connected && c.joined.size() == c.want_rooms.size()) page_rooms(c);
+}
+
+void World::page_rooms(Client& c) {
+    for (const auto& room : c.joined) {
+        c.paged[room].clear();
+        to_core(c, {{"op", "HISTORY"}, {"room", room}, {"limit", 7}, {"paging", true}});
+    }
 }
 
 void World::check_end() {
     if (clients_done_ != static_cast<int>(clients_.size()))
         violation("only " + std::to_string(clients_done_) + " clients finished");
-    std::map<std::string, std::vector<int64_t>> by_room;
-    for (const auto& [id, a] : acked_) by_room[a.room].push_back(id);
-    for (const auto& [conn, c] : clients_) {
-        for (const auto& room : c.joined) {
-            // Every acknowledged message is in history, exactly once, in order.
-            if (c.paged.at(room) != by_room[room])
-                violation(c.name + " paged history of " + room + " differs from acknowledged");
-            // Per-room order is the commit order for every member.
-            const auto& seen = c.seen.contains(room) ? c.seen.at(room) : std::vector<int64_t>{};
+    std::map<std::string, std::vector<int64_t>> acked_by_room;
+    for (const auto& [id, a] : acked_) acked_by_room[a.room].push_back(id);
+    for (const auto& c : clients_) {
+        for (const auto& room : c.want_rooms) {
+            auto it = c.paged.find(room);
+            if (it == c.paged.end()) {
+                violation(c.name + " never read back " + room);
+                continue;
+            }
+            std::set<int64_t> ids;
+            std::map<std::string, int> texts;
+            for (const auto& m : it->second) {
+                int64_t id = m["id"].get<int64_t>();
+                if (!ids.insert(id).second) violation(room + " history repeats id " + std::to_string(id));
+                std::string text = m["text"].get<std::string>();
+                if (refused_texts_.contains(text))
+                    violation(room + " holds a message whose request failed: " + text);
+                if (++texts[text] > 1) violation(room + " holds a text twice: " + text);
+                auto a = acked_.find(id);
+                if (a != acked_.end() && a->second.text != text)
+                    violation(room + " message " + std::to_string(id) + " is not what was acked");
+                if (a == acked_.end() && !in_doubt_texts_.contains(text))
+                    violation(room + " holds an unacknowledged message not in doubt: " + text);
+            }
+            for (int64_t id : acked_by_room[room])
+                if (!ids.contains(id))
+                    violation(c.name + ": acknowledged message " + std::to_string(id) +
+                              " missing from " + room);
+        }
+        for (const auto& [room, seen] : c.seen)
             for (size_t i = 1; i < seen.size(); ++i)
                 if (seen[i - 1] >= seen[i]) violation(c.name + " saw " + room + " out of order");
-        }
     }
-    // Every acknowledged message reached every other member that joined before it was sent.
+    // Every message acknowledged after the last crash reached every other member that had
+    // joined (on its current connection) before the message was sent, exactly once.
     for (const auto& [id, a] : acked_) {
-        for (const auto& [conn, c] : clients_) {
-            if (conn == a.author || !c.join_acked_ms.contains(a.room)) continue;
-            if (c.join_acked_ms.at(a.room) >= a.issued_ms) continue;
-            const auto& seen = c.seen.contains(a.room) ? c.seen.at(a.room) : std::vector<int64_t>{};
-            auto n = std::count(seen.begin(), seen.end(), id);
+        if (a.epoch != epoch_) continue;
+        for (const auto& c : clients_) {
+            if (c.index == a.client) continue;
+            auto j = c.join_acked_ms.find(a.room);
+            if (j == c.join_acked_ms.end() || j->second >= a.issued_ms) continue;
+            const auto s = c.seen.find(a.room);
+            auto n = s == c.seen.end() ? 0 : std::count(s->second.begin(), s->second.end(), id);
             if (n != 1)
                 violation(c.name + " received message " + std::to_string(id) + " " +
                           std::to_string(n) + " times");
@@ -405,9 +597,8 @@ void World::check_end() {
 
 SimReport World::run() {
     for (int i = 0; i < opt_.clients; ++i) {
-        ConnId conn = static_cast<ConnId>(i + 1);
-        Client& c = clients_[conn];
-        c.conn = conn;
+        Client c;
+        c.index = i;
         c.name = "user" + std::to_string(i);
         c.password = "password-" + std::to_string(i);
         c.to_send = opt_.messages_per_client;
@@ -416,12 +607,10 @@ SimReport World::run() {
         while (static_cast<int>(rooms.size()) < nrooms)
             rooms.insert("room" + std::to_string(rng_.below(static_cast<uint64_t>(opt_.rooms))));
         c.want_rooms.assign(rooms.begin(), rooms.end());
-        at(rng_.between(0, 100), [this, conn] {
-            trace("connect", conn);
-            core_->connect(conn, "127.0.0." + std::to_string(conn % 250 + 1), now());
-            drain();
-        });
+        clients_.push_back(std::move(c));
     }
+    for (auto& c : clients_)
+        at(rng_.between(0, 100), [this, i = c.index] { connect(clients_[i]); });
     while (!queue_.empty()) {
         Event e = queue_.top();
         queue_.pop();
@@ -429,7 +618,7 @@ SimReport World::run() {
         e.fn();
     }
     check_end();
-    SimReport rep;
+    SimReport& rep = report_;
     rep.seed = opt_.seed;
     uint8_t digest[32];
     crypto_generichash_final(&trace_, digest, sizeof digest);
@@ -440,9 +629,9 @@ SimReport World::run() {
     }
     rep.inputs = inputs_;
     rep.acked_messages = acked_.size();
-    rep.events_delivered = events_;
-    rep.batches = batches_;
     rep.end_ms = now_ms_;
+    rep.breaker_opened += core_->breaker_opened_count();
+    rep.breaker_closed_at_end = core_->breaker_state() == Breaker::State::closed;
     rep.violations = violations_;
     return rep;
 }

@@ -58,6 +58,7 @@ enum Stmt {
     put_message,
     history_before,
     history_after,
+    message_by_id,
     stmt_count
 };
 
@@ -74,6 +75,7 @@ const char* const stmt_sql[stmt_count] = {
     "WHERE room_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
     "SELECT id, room_id, author_id, text, ts_ms, reply_to FROM messages "
     "WHERE room_id = ? AND id > ? ORDER BY id ASC LIMIT ?",
+    "SELECT id, room_id, author_id, text, ts_ms, reply_to FROM messages WHERE id = ?",
 };
 
 Status status_from(sqlite3* db, int rc, const char* what) {
@@ -317,6 +319,16 @@ Result<Snapshot> Store::load(size_t cache_per_room, int64_t now_wall_ms) {
                      check_all(snap.members), check_all(snap.recent_messages)})
         if (!c.is_ok()) return c;
     return snap;
+}
+
+std::optional<MessageRow> Store::message(MessageId id) {
+    sqlite3_stmt* s = stmt(message_by_id);
+    sqlite3_bind_int64(s, 1, id);
+    std::optional<MessageRow> row;
+    if (sqlite3_step(s) == SQLITE_ROW) row = read_message(s);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return row;
 }
 
 QueryRows Store::history(const HistoryQuery& q) {

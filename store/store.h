@@ -36,6 +36,8 @@ class Store {
     // left out. `cache_per_room` newest messages of each room are included.
     Result<Snapshot> load(size_t cache_per_room, int64_t now_wall_ms);
     QueryRows history(const HistoryQuery& q);
+    // One stored message by id, or nullopt (also on error).
+    std::optional<MessageRow> message(MessageId id);
     int schema_version() const;
 
     // The schema version this build writes; older databases are migrated forward.
