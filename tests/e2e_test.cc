@@ -1,8 +1,13 @@
 // End-to-end over loopback against the real `warrend` binary and the `warren` client.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdio>
 #include <filesystem>
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
 
 #include "tests/loopback.h"
 
@@ -154,6 +159,96 @@ TEST_F(Loopback, CommandLineClientOneShotMode) {
     out = run(base + " -u dave -p dave-pass send nowhere x 2>&1", &st);
     EXPECT_EQ(st, 1);
     EXPECT_NE(out.find("NOT_FOUND"), std::string::npos) << out;
+}
+
+// Several clients send as fast as replies come back while warrend is killed with SIGKILL at
+// random moments, three times; after each restart every acknowledged message must be in
+// history exactly once, with its text. WARREN_TEST_SEED replays the kill timing.
+TEST_F(Loopback, AcknowledgedMessagesSurviveRepeatedKill9UnderLoad) {
+    uint64_t seed = 20261126;
+    if (const char* env = std::getenv("WARREN_TEST_SEED")) seed = std::strtoull(env, nullptr, 10);
+    std::printf("seed=%llu (replay with WARREN_TEST_SEED=%llu)\n",
+                static_cast<unsigned long long>(seed), static_cast<unsigned long long>(seed));
+    std::mt19937_64 rng(seed);
+    constexpr int senders = 3;
+    std::vector<std::string> tokens;
+    {
+        Daemon d(data());
+        Client setup(d.port);
+        hello(setup);
+        for (int i = 0; i < senders; ++i) {
+            Client c(d.port);
+            hello(c);
+            json r = c.call({{"op", "REGISTER"},
+                             {"username", "load" + std::to_string(i)},
+                             {"password", "load-password"}});
+            ASSERT_EQ(r["ok"], true) << r;
+            tokens.push_back(r["session"]["token"]);
+            json room = c.call({{"op", i == 0 ? "CREATE_ROOM" : "JOIN_ROOM"}, {"room", "load"}});
+            ASSERT_EQ(room["ok"], true) << room;
+        }
+    }
+    std::mutex mu;
+    std::map<int64_t, std::string> acked;  // id -> text
+    int64_t last_round_acked = 0;
+    for (int round = 0; round < 3; ++round) {
+        Daemon d(data());
+        std::atomic<bool> stop{false};
+        std::vector<std::thread> threads;
+        std::atomic<int64_t> round_acked{0};
+        for (int i = 0; i < senders; ++i) {
+            threads.emplace_back([&, i, port = d.port] {
+                try {
+                    Client c(port);
+                    c.line();
+                    if (c.call({{"op", "LOGIN"}, {"token", tokens[i]}})["ok"] != true) return;
+                    for (int n = 0; n < 20000 && !stop; ++n) {
+                        std::string text = "r" + std::to_string(round) + "-u" + std::to_string(i) +
+                                           "-" + std::to_string(n);
+                        json r = c.call({{"op", "SEND_MESSAGE"}, {"room", "load"}, {"text", text}});
+                        if (r["ok"] != true) continue;
+                        std::lock_guard lock(mu);
+                        acked[r["message"]["id"].get<int64_t>()] = text;
+                        ++round_acked;
+                    }
+                } catch (const std::exception&) {
+                    // The server died under us: expected.
+                }
+            });
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(150 + rng() % 350));
+        EXPECT_EQ(d.stop(SIGKILL), 128 + SIGKILL);
+        stop = true;
+        for (auto& t : threads) t.join();
+        last_round_acked = round_acked;
+        EXPECT_GT(last_round_acked, 0) << "round " << round << " acknowledged nothing";
+    }
+    Daemon d(data());
+    Client reader(d.port);
+    hello(reader);
+    ASSERT_EQ(reader.call({{"op", "LOGIN"}, {"token", tokens[0]}})["ok"], true);
+    std::map<int64_t, std::string> stored;
+    std::map<std::string, int> text_count;
+    json req = {{"op", "HISTORY"}, {"room", "load"}, {"limit", 100}};
+    for (int pages = 0; pages < 100000; ++pages) {
+        json page = reader.call(req);
+        ASSERT_EQ(page["ok"], true) << page;
+        for (auto& m : page["messages"]) {
+            EXPECT_TRUE(stored.emplace(m["id"].get<int64_t>(), m["text"]).second);
+            ++text_count[m["text"]];
+        }
+        if (!page["has_more"].get<bool>() || page["messages"].empty()) break;
+        req["before"] = page["messages"][0]["id"];
+    }
+    size_t missing = 0;
+    for (const auto& [id, text] : acked) {
+        auto it = stored.find(id);
+        if (it == stored.end() || it->second != text) ++missing;
+        EXPECT_EQ(text_count[text], 1) << text;
+    }
+    EXPECT_EQ(missing, 0u);
+    std::printf("%zu acknowledged messages, %zu stored, all present exactly once\n",
+                acked.size(), stored.size());
 }
 
 }  // namespace
