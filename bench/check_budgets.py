@@ -26,7 +26,7 @@ def main():
     budgets = load_budgets(budget_file)
     out = subprocess.run(
         [binary, "--benchmark_format=json", "--benchmark_repetitions=3",
-         "--benchmark_report_aggregates_only=true", "--benchmark_min_time=0.2"] + sys.argv[3:],
+         "--benchmark_report_aggregates_only=true"] + sys.argv[3:],
         check=True, capture_output=True, text=True).stdout
     medians = {}
     for b in json.loads(out)["benchmarks"]:

@@ -42,5 +42,7 @@ done
 
 echo "== benchmark budgets"
 python3 bench/check_budgets.py build/bin/warren-bench-core bench/budgets
+python3 bench/check_budgets.py build/bin/warren-bench-commit bench/budgets-commit \
+    --benchmark_filter=sync:0
 echo "fuzz smoke and benchmark budgets passed"
 echo "tests: $((total - failed)) passed, $failed failed"
