@@ -45,6 +45,11 @@ struct Config {
     // Memory: newest messages kept per room for HISTORY and reply checks; older pages are
     // read from storage through Query.
     size_t room_cache_messages_max = 256;
+    // Direct conversations: newest messages kept per conversation, and conversations kept;
+    // past conversations_cached_max the least recently used fully durable one is dropped
+    // from memory (its messages stay in storage).
+    size_t conversation_cache_messages_max = 32;
+    size_t conversations_cached_max = 4096;
 
     // Transactions: mutations in one batch (group commit), batches queued behind the one in
     // flight. Past batches_queued_max, state-changing requests answer UNAVAILABLE.

@@ -26,7 +26,8 @@ Server::Server(Config config, Entropy& entropy, const Snapshot& snapshot)
     : config_(config),
       entropy_(entropy),
       breaker_(config.breaker_failures_max, config.breaker_open_ms),
-      chat_(config.room_cache_messages_max),
+      chat_(config.room_cache_messages_max, config.conversation_cache_messages_max,
+            config.conversations_cached_max),
       batches_(config.batch_mutations_max, config.batches_queued_max) {
     chat_.load(snapshot);
     JsonWriter w;
@@ -207,6 +208,8 @@ void Server::dispatch(Req& r, Op op, Args& a) {
             return op_send_message(r, a);
         case Op::history:
             return op_history(r, a);
+        case Op::direct_message:
+            return op_direct_message(r, a);
     }
 }
 
@@ -369,6 +372,8 @@ void Server::committed(BatchId batch, const Status& status, Time now) {
         breaker_.on_success();
         ++storage_stats_.batches_committed;
         storage_stats_.mutations_committed += b.sent->size();
+        for (const auto& m : *b.sent)
+            if (const auto* msg = std::get_if<MessageRow>(&m)) chat_.set_committed_through(msg->id);
         for (auto& rep : b.replies) fill_slot(rep.conn, rep.slot, std::move(rep.bytes));
         for (auto& ev : b.events)
             for (ConnId to : ev.to)

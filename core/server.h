@@ -163,7 +163,6 @@ class Server {
         ConnId conn = 0;
         uint64_t slot = 0;
         int64_t request_id = 0;
-        RoomId room = 0;
         HistoryQuery spec;
     };
 
@@ -215,6 +214,12 @@ class Server {
     void op_list_rooms(Req& r, Args& a);
     void op_send_message(Req& r, Args& a);
     void op_history(Req& r, Args& a);
+    void op_direct_message(Req& r, Args& a);
+    void post_message(const Req& r, MessageRow m, std::string_view event, std::vector<ConnId> to);
+    bool check_message_args(const Req& r, Args& a, std::string_view& text,
+                            std::optional<int64_t>& reply_to);
+    bool check_reply_to(const Req& r, const MessageLog& log, std::optional<int64_t> reply_to);
+    MessageLog& log_for(const QueryJob& job);
     void finish_register(HashJob& job, const HashResult& result);
     void finish_login(HashJob& job, const HashResult& result);
     void start_session(Batch& b, const Req& r, User& u);

@@ -45,6 +45,14 @@ const char* const migrations[] = {
       reply_to INTEGER NOT NULL DEFAULT 0);
     CREATE INDEX messages_by_room ON messages(room_id, id);
     )sql",
+    // 2: direct messages. A message belongs to a room (room_id > 0) or to the conversation
+    // of conv_lo < conv_hi (the two user ids), to_id naming the recipient.
+    R"sql(
+    ALTER TABLE messages ADD COLUMN to_id INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE messages ADD COLUMN conv_lo INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE messages ADD COLUMN conv_hi INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX messages_by_conversation ON messages(conv_lo, conv_hi, id) WHERE room_id = 0;
+    )sql",
 };
 static_assert(std::size(migrations) == Store::current_schema_version);
 
@@ -58,6 +66,8 @@ enum Stmt {
     put_message,
     history_before,
     history_after,
+    conv_before,
+    conv_after,
     message_by_id,
     stmt_count
 };
@@ -70,12 +80,17 @@ const char* const stmt_sql[stmt_count] = {
     "VALUES(?,?,?,?,?,?,?)",
     "INSERT INTO members(room_id, user_id, joined_ms) VALUES(?,?,?)",
     "DELETE FROM members WHERE room_id = ? AND user_id = ?",
-    "INSERT INTO messages(id, room_id, author_id, text, ts_ms, reply_to) VALUES(?,?,?,?,?,?)",
-    "SELECT id, room_id, author_id, text, ts_ms, reply_to FROM messages "
+    "INSERT INTO messages(id, room_id, author_id, text, ts_ms, reply_to, to_id, conv_lo, conv_hi) "
+    "VALUES(?,?,?,?,?,?,?,?,?)",
+    "SELECT id, room_id, author_id, text, ts_ms, reply_to, to_id FROM messages "
     "WHERE room_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
-    "SELECT id, room_id, author_id, text, ts_ms, reply_to FROM messages "
+    "SELECT id, room_id, author_id, text, ts_ms, reply_to, to_id FROM messages "
     "WHERE room_id = ? AND id > ? ORDER BY id ASC LIMIT ?",
-    "SELECT id, room_id, author_id, text, ts_ms, reply_to FROM messages WHERE id = ?",
+    "SELECT id, room_id, author_id, text, ts_ms, reply_to, to_id FROM messages "
+    "WHERE room_id = 0 AND conv_lo = ? AND conv_hi = ? AND id < ? ORDER BY id DESC LIMIT ?",
+    "SELECT id, room_id, author_id, text, ts_ms, reply_to, to_id FROM messages "
+    "WHERE room_id = 0 AND conv_lo = ? AND conv_hi = ? AND id > ? ORDER BY id ASC LIMIT ?",
+    "SELECT id, room_id, author_id, text, ts_ms, reply_to, to_id FROM messages WHERE id = ?",
 };
 
 Status status_from(sqlite3* db, int rc, const char* what) {
@@ -236,6 +251,10 @@ Status Store::step_mutation(const Mutation& m) {
                 bind_text(s, 4, r.text);
                 sqlite3_bind_int64(s, 5, r.ts_ms);
                 sqlite3_bind_int64(s, 6, r.reply_to);
+                sqlite3_bind_int64(s, 7, r.to);
+                PeerPair conv = r.room ? PeerPair{} : conversation_of(r);
+                sqlite3_bind_int64(s, 8, conv.lo);
+                sqlite3_bind_int64(s, 9, conv.hi);
             }
         },
         m);
@@ -334,10 +353,19 @@ std::optional<MessageRow> Store::message(MessageId id) {
 QueryRows Store::history(const HistoryQuery& q) {
     QueryRows out;
     bool ascending = q.after.has_value();
-    sqlite3_stmt* s = stmt(ascending ? history_after : history_before);
-    sqlite3_bind_int64(s, 1, q.room);
-    sqlite3_bind_int64(s, 2, ascending ? *q.after : q.before.value_or(INT64_MAX));
-    sqlite3_bind_int64(s, 3, q.limit);
+    int64_t bound = ascending ? *q.after : q.before.value_or(INT64_MAX);
+    sqlite3_stmt* s = nullptr;
+    int i = 1;
+    if (q.room > 0) {
+        s = stmt(ascending ? history_after : history_before);
+        sqlite3_bind_int64(s, i++, q.room);
+    } else {
+        s = stmt(ascending ? conv_after : conv_before);
+        sqlite3_bind_int64(s, i++, q.peers.lo);
+        sqlite3_bind_int64(s, i++, q.peers.hi);
+    }
+    sqlite3_bind_int64(s, i++, bound);
+    sqlite3_bind_int64(s, i++, q.limit);
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) out.rows.push_back(read_message(s));
     sqlite3_reset(s);

@@ -41,7 +41,7 @@ class Store {
     int schema_version() const;
 
     // The schema version this build writes; older databases are migrated forward.
-    static constexpr int current_schema_version = 1;
+    static constexpr int current_schema_version = 2;
 
   private:
     explicit Store(sqlite3* db) : db_(db) {}

@@ -527,3 +527,98 @@ TEST(Txn, FailedProbeReopensTheBreaker) {
 
 }  // namespace
 }  // namespace warren::test
+
+namespace warren::test {
+namespace {
+
+TEST(Direct, MessagesReachTheRecipientAndTheSendersOtherConnections) {
+    CoreHarness h;
+    std::string token = h.register_user(1, "alice")["session"]["token"];
+    h.register_user(2, "bob");
+    h.connect(3);
+    h.take(3);
+    ASSERT_EQ(h.call(3, {{"op", "LOGIN"}, {"token", token}})["ok"], true);  // alice again
+    h.register_user(4, "carol");
+    json m = h.call(1, {{"op", "DIRECT_MESSAGE"}, {"to", "Bob"}, {"text", "psst"}});
+    ASSERT_EQ(m["ok"], true) << m;
+    EXPECT_TRUE(m["message"]["room"].is_null());
+    EXPECT_EQ(m["message"]["to"], "bob");
+    EXPECT_EQ(m["message"]["author"], "alice");
+    auto to_bob = h.events(2);
+    ASSERT_EQ(to_bob.size(), 1u);
+    EXPECT_EQ(to_bob[0]["ev"], "DIRECT_MESSAGE");
+    EXPECT_EQ(to_bob[0]["message"], m["message"]);
+    auto to_alice2 = h.events(3);
+    ASSERT_EQ(to_alice2.size(), 1u);
+    EXPECT_EQ(to_alice2[0]["message"]["id"], m["message"]["id"]);
+    EXPECT_TRUE(h.events(1).empty());
+    EXPECT_TRUE(h.events(4).empty());
+    EXPECT_EQ(code_of(h.call(1, {{"op", "DIRECT_MESSAGE"}, {"to", "nobody"}, {"text", "x"}})),
+              "NOT_FOUND");
+    EXPECT_EQ(h.call(1, {{"op", "DIRECT_MESSAGE"}, {"to", "b c"}, {"text", "x"}})["error"]["field"],
+              "to");
+    json reply = h.call(2, {{"op", "DIRECT_MESSAGE"}, {"to", "alice"}, {"text", "ok"},
+                            {"reply_to", m["message"]["id"]}});
+    EXPECT_EQ(reply["message"]["reply_to"], m["message"]["id"]);
+    EXPECT_EQ(h.call(4, {{"op", "DIRECT_MESSAGE"}, {"to", "alice"}, {"text", "x"},
+                         {"reply_to", m["message"]["id"]}})["error"]["field"],
+              "reply_to");  // a message of another conversation
+    json hist = h.call(2, {{"op", "HISTORY"}, {"with", "alice"}});
+    ASSERT_EQ(hist["messages"].size(), 2u) << hist;
+    EXPECT_EQ(hist["messages"][0]["text"], "psst");
+    EXPECT_TRUE(h.call(4, {{"op", "HISTORY"}, {"with", "alice"}})["messages"].empty());
+    EXPECT_EQ(h.call(4, {{"op", "HISTORY"}, {"with", "alice"}, {"room", "r"}})["error"]["field"],
+              "room");
+}
+
+TEST(Direct, OfflineRecipientFindsMessagesAfterLoggingIn) {
+    CoreHarness h;
+    h.register_user(1, "alice");
+    h.register_user(2, "bob");
+    h.call(2, {{"op", "LOGOUT"}});
+    h.disconnect(2);
+    ASSERT_EQ(h.call(1, {{"op", "DIRECT_MESSAGE"}, {"to", "bob"}, {"text", "while away"}})["ok"],
+              true);
+    h.connect(5);
+    h.take(5);
+    ASSERT_EQ(h.call(5, {{"op", "LOGIN"}, {"username", "bob"}, {"password", "password1"}})["ok"],
+              true);
+    json hist = h.call(5, {{"op", "HISTORY"}, {"with", "alice"}});
+    ASSERT_EQ(hist["messages"].size(), 1u);
+    EXPECT_EQ(hist["messages"][0]["text"], "while away");
+}
+
+TEST(Direct, ConversationHistoryPagesThroughStorageAndSurvivesEviction) {
+    Config c;
+    c.conversation_cache_messages_max = 8;
+    c.conversations_cached_max = 2;
+    CoreHarness h(c);
+    h.register_user(1, "alice");
+    h.register_user(2, "bob");
+    h.register_user(3, "carol");
+    h.register_user(4, "dave");
+    std::vector<int64_t> ids;
+    for (int i = 0; i < 60; ++i) {
+        ids.push_back(h.call(1, {{"op", "DIRECT_MESSAGE"}, {"to", "bob"},
+                                 {"text", "m" + std::to_string(i)}})["message"]["id"]);
+        // Other conversations push alice-bob out of memory now and then.
+        h.call(3, {{"op", "DIRECT_MESSAGE"}, {"to", i % 2 ? "dave" : "alice"}, {"text", "x"}});
+    }
+    std::vector<int64_t> back;
+    json req = {{"op", "HISTORY"}, {"with", "alice"}, {"limit", 7}};
+    for (int guard = 0; guard < 100; ++guard) {
+        json page = h.call(2, req);
+        ASSERT_EQ(page["ok"], true) << page;
+        std::vector<int64_t> got;
+        for (auto& m : page["messages"]) got.push_back(m["id"]);
+        back.insert(back.begin(), got.begin(), got.end());
+        if (!page["has_more"].get<bool>()) break;
+        req["before"] = got.front();
+    }
+    EXPECT_EQ(back, ids);
+    EXPECT_LE(h.core().state().conversation_count(), 2u);
+    EXPECT_GT(h.queries, 0u);
+}
+
+}  // namespace
+}  // namespace warren::test

@@ -53,18 +53,24 @@ void Server::write_room(JsonWriter& w, const Room& room) {
 }
 
 void Server::write_message(JsonWriter& w, const MessageRow& m) {
-    const Room* room = chat_.room(m.room);
+    auto name_or_null = [&](const std::string* name) {
+        if (name) w.value(*name);
+        else w.null();
+    };
+    const Room* room = m.room ? chat_.room(m.room) : nullptr;
+    const User* to = m.to ? chat_.user(m.to) : nullptr;
     const User* author = chat_.user(m.author);
     w.begin_object().key("id").value(m.id);
-    w.key("room").value(room ? std::string_view(room->name) : std::string_view());
-    w.key("to").null();
-    w.key("author").value(author ? std::string_view(author->name) : std::string_view());
+    w.key("room");
+    name_or_null(room ? &room->name : nullptr);
+    w.key("to");
+    name_or_null(to ? &to->name : nullptr);
+    w.key("author");
+    name_or_null(author ? &author->name : nullptr);
     w.key("text").value(m.text).key("ts").value(m.ts_ms);
     w.key("reply_to");
-    if (m.reply_to)
-        w.value(m.reply_to);
-    else
-        w.null();
+    if (m.reply_to) w.value(m.reply_to);
+    else w.null();
     w.key("edited_ts").null().key("deleted").value(false);
     w.key("reactions").begin_object().end_object();
     w.end_object();
@@ -352,37 +358,11 @@ void Server::op_list_rooms(Req& r, Args& a) {
 
 // ---- messages ---------------------------------------------------------------------------------
 
-void Server::op_send_message(Req& r, Args& a) {
-    std::string_view name, text;
-    std::optional<int64_t> reply_to;
-    if (!a.req_string("room", name) || !a.req_string("text", text) ||
-        !a.opt_int("reply_to", reply_to))
-        return reply_error(r, ErrorCode::bad_request, a.error().message, a.error().field);
-    if (auto why = check_room_name(name, config_))
-        return reply_error(r, ErrorCode::bad_request, *why, "room");
-    if (auto why = check_text(text, config_))
-        return reply_error(r, ErrorCode::bad_request, *why, "text");
-    if (reply_to && *reply_to <= 0)
-        return reply_error(r, ErrorCode::bad_request, "reply_to must be a message id", "reply_to");
-    Room* room = chat_.find_room(name);
-    if (!room)
-        return reply_error(r, ErrorCode::not_found, "no room named '" + std::string(name) + "'");
-    UserId me = *r.conn->user;
-    if (!room->members.contains(me))
-        return reply_error(r, ErrorCode::forbidden, "not a member of '" + room->name + "'");
-    if (reply_to) {
-        // Replies are checked against the room's cached messages; older ones cannot be
-        // checked without storage and are refused rather than accepted unchecked.
-        auto found = std::find_if(room->recent.begin(), room->recent.end(),
-                                  [&](const MessageRow& m) { return m.id == *reply_to; });
-        if (found == room->recent.end())
-            return reply_error(r, ErrorCode::bad_request,
-                               "reply_to must name a recent message of this room", "reply_to");
-    }
-    if (refuse_write(r)) return;
+// Shared by SEND_MESSAGE and DIRECT_MESSAGE once every check has passed: the message goes
+// into the open batch; the reply and the event wait for its commit.
+void Server::post_message(const Req& r, MessageRow m, std::string_view event,
+                          std::vector<ConnId> to) {
     Batch& b = write_batch();
-    MessageRow m{chat_.take_message_id(), room->id,     me,
-                 std::string(text),       now_.wall_ms, reply_to.value_or(0)};
     JsonWriter msg;
     write_message(msg, m);
     apply(b, std::move(m));
@@ -391,18 +371,105 @@ void Server::op_send_message(Req& r, Args& a) {
     w.key("message").raw(msg.str()).end_object();
     commit_reply(b, r, share(w.take_line()));
     JsonWriter ev;
-    ev.begin_object().key("ev").value("MESSAGE").key("message").raw(msg.str()).end_object();
-    b.events.push_back(PendingEvent{member_conns(*room, r.conn->id), share(ev.take_line())});
+    ev.begin_object().key("ev").value(event).key("message").raw(msg.str()).end_object();
+    b.events.push_back(PendingEvent{std::move(to), share(ev.take_line())});
 }
 
-void Server::op_history(Req& r, Args& a) {
-    std::string_view name;
-    std::optional<int64_t> before, after, limit;
-    if (!a.req_string("room", name) || !a.opt_int("before", before) || !a.opt_int("after", after) ||
-        !a.opt_int("limit", limit))
+// Common argument checks of SEND_MESSAGE / DIRECT_MESSAGE: text and reply_to.
+bool Server::check_message_args(const Req& r, Args& a, std::string_view& text,
+                                std::optional<int64_t>& reply_to) {
+    if (!a.req_string("text", text) || !a.opt_int("reply_to", reply_to)) {
+        reply_error(r, ErrorCode::bad_request, a.error().message, a.error().field);
+        return false;
+    }
+    if (auto why = check_text(text, config_)) {
+        reply_error(r, ErrorCode::bad_request, *why, "text");
+        return false;
+    }
+    if (reply_to && *reply_to <= 0) {
+        reply_error(r, ErrorCode::bad_request, "reply_to must be a message id", "reply_to");
+        return false;
+    }
+    return true;
+}
+
+// Replies are checked against the cached newest messages of the room or conversation;
+// older ones cannot be checked without storage and are refused rather than accepted
+// unchecked.
+bool Server::check_reply_to(const Req& r, const MessageLog& log, std::optional<int64_t> reply_to) {
+    if (!reply_to || log.find(*reply_to)) return true;
+    reply_error(r, ErrorCode::bad_request,
+                "reply_to must name a recent message of this room or conversation", "reply_to");
+    return false;
+}
+
+void Server::op_send_message(Req& r, Args& a) {
+    std::string_view name, text;
+    std::optional<int64_t> reply_to;
+    if (!a.req_string("room", name))
         return reply_error(r, ErrorCode::bad_request, a.error().message, a.error().field);
     if (auto why = check_room_name(name, config_))
         return reply_error(r, ErrorCode::bad_request, *why, "room");
+    if (!check_message_args(r, a, text, reply_to)) return;
+    Room* room = chat_.find_room(name);
+    if (!room)
+        return reply_error(r, ErrorCode::not_found, "no room named '" + std::string(name) + "'");
+    UserId me = *r.conn->user;
+    if (!room->members.contains(me))
+        return reply_error(r, ErrorCode::forbidden, "not a member of '" + room->name + "'");
+    if (!check_reply_to(r, room->log, reply_to)) return;
+    if (refuse_write(r)) return;
+    post_message(r,
+                 MessageRow{chat_.take_message_id(), room->id, me, std::string(text),
+                            now_.wall_ms, reply_to.value_or(0), 0},
+                 "MESSAGE", member_conns(*room, r.conn->id));
+}
+
+void Server::op_direct_message(Req& r, Args& a) {
+    std::string_view to_name, text;
+    std::optional<int64_t> reply_to;
+    if (!a.req_string("to", to_name))
+        return reply_error(r, ErrorCode::bad_request, a.error().message, a.error().field);
+    if (auto why = check_username(to_name, config_))
+        return reply_error(r, ErrorCode::bad_request, *why, "to");
+    if (!check_message_args(r, a, text, reply_to)) return;
+    User* to = chat_.find_user(to_name);
+    if (!to)
+        return reply_error(r, ErrorCode::not_found, "no user named '" + std::string(to_name) + "'");
+    UserId me = *r.conn->user;
+    if (!check_reply_to(r, chat_.conversation(peer_pair(me, to->id)), reply_to)) return;
+    if (refuse_write(r)) return;
+    // The recipient's connections and the sender's other ones (one set if writing to oneself).
+    std::set<ConnId> recipients(to->conns.begin(), to->conns.end());
+    const User* self = chat_.user(me);
+    recipients.insert(self->conns.begin(), self->conns.end());
+    recipients.erase(r.conn->id);
+    post_message(r,
+                 MessageRow{chat_.take_message_id(), 0, me, std::string(text), now_.wall_ms,
+                            reply_to.value_or(0), to->id},
+                 "DIRECT_MESSAGE", std::vector<ConnId>(recipients.begin(), recipients.end()));
+}
+
+MessageLog& Server::log_for(const QueryJob& job) {
+    if (job.spec.room > 0) return chat_.room(job.spec.room)->log;
+    return chat_.conversation(job.spec.peers);
+}
+
+void Server::op_history(Req& r, Args& a) {
+    std::optional<std::string_view> room_name, with;
+    std::optional<int64_t> before, after, limit;
+    if (!a.opt_string("room", room_name) || !a.opt_string("with", with) ||
+        !a.opt_int("before", before) || !a.opt_int("after", after) || !a.opt_int("limit", limit))
+        return reply_error(r, ErrorCode::bad_request, a.error().message, a.error().field);
+    if (!room_name == !with)
+        return reply_error(r, ErrorCode::bad_request, "give room or with (a username), not both",
+                           "room");
+    if (room_name)
+        if (auto why = check_room_name(*room_name, config_))
+            return reply_error(r, ErrorCode::bad_request, *why, "room");
+    if (with)
+        if (auto why = check_username(*with, config_))
+            return reply_error(r, ErrorCode::bad_request, *why, "with");
     if (before && after)
         return reply_error(r, ErrorCode::bad_request, "give before or after, not both", "after");
     if ((before && *before < 0) || (after && *after < 0))
@@ -410,24 +477,37 @@ void Server::op_history(Req& r, Args& a) {
                            before ? "before" : "after");
     if (limit && *limit < 1)
         return reply_error(r, ErrorCode::bad_request, "limit must be at least 1", "limit");
-    Room* room = chat_.find_room(name);
-    if (!room)
-        return reply_error(r, ErrorCode::not_found, "no room named '" + std::string(name) + "'");
-    if (!room->members.contains(*r.conn->user))
-        return reply_error(r, ErrorCode::forbidden, "not a member of '" + room->name + "'");
-    HistoryQuery q{room->id, before, after,
-                   static_cast<uint32_t>(std::min<int64_t>(limit.value_or(config_.page_default),
-                                                           config_.history_page_max))};
-    QueryJob job{r.conn->id, r.slot, r.id, room->id, q};
-    // The cache holds the room's newest messages; storage is needed only when the page
-    // reaches past its oldest one.
+    HistoryQuery q;
+    q.before = before;
+    q.after = after;
+    q.limit = static_cast<uint32_t>(
+        std::min<int64_t>(limit.value_or(config_.page_default), config_.history_page_max));
+    UserId me = *r.conn->user;
+    if (room_name) {
+        Room* room = chat_.find_room(*room_name);
+        if (!room)
+            return reply_error(r, ErrorCode::not_found,
+                               "no room named '" + std::string(*room_name) + "'");
+        if (!room->members.contains(me))
+            return reply_error(r, ErrorCode::forbidden, "not a member of '" + room->name + "'");
+        q.room = room->id;
+    } else {
+        User* peer = chat_.find_user(*with);
+        if (!peer)
+            return reply_error(r, ErrorCode::not_found, "no user named '" + std::string(*with) + "'");
+        q.peers = peer_pair(me, peer->id);
+    }
+    QueryJob job{r.conn->id, r.slot, r.id, q};
+    // The cache holds the newest messages; storage is needed only when the page reaches past
+    // its oldest one.
+    const MessageLog& log = log_for(job);
     bool need_disk = false;
-    if (room->older_on_disk) {
+    if (log.older_on_disk) {
         if (after) {
-            need_disk = room->recent.empty() || *after + 1 < room->recent.front().id;
+            need_disk = log.recent.empty() || *after + 1 < log.recent.front().id;
         } else {
             auto below =
-                std::count_if(room->recent.begin(), room->recent.end(),
+                std::count_if(log.recent.begin(), log.recent.end(),
                               [&](const MessageRow& m) { return !before || m.id < *before; });
             need_disk = static_cast<size_t>(below) <= q.limit;
         }
@@ -468,9 +548,8 @@ void Server::answer_history(const QueryJob& job, std::vector<MessageRow> rows) {
     if (!c) return;
     Req r{c, job.slot, job.request_id};
     const HistoryQuery& q = job.spec;
-    const Room* room = chat_.room(job.room);
-    if (room) {
-        for (const auto& m : room->recent)
+    if (q.room == 0 || chat_.room(q.room)) {
+        for (const auto& m : log_for(job).recent)
             if ((!q.before || m.id < *q.before) && (!q.after || m.id > *q.after)) rows.push_back(m);
     }
     std::sort(rows.begin(), rows.end(),

@@ -33,8 +33,8 @@ struct Checker {
         return std::nullopt;
     }
     std::optional<std::string> operator()(const MessageRow& r) const {
-        if (r.id <= 0 || r.room <= 0 || r.author <= 0 || r.text.empty() || r.reply_to < 0 ||
-            r.reply_to >= r.id)
+        if (r.id <= 0 || r.author <= 0 || r.text.empty() || r.reply_to < 0 ||
+            r.reply_to >= r.id || (r.room > 0) == (r.to > 0) || r.room < 0 || r.to < 0)
             return bad("message row malformed");
         return std::nullopt;
     }

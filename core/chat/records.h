@@ -53,6 +53,7 @@ struct MemberDelete {
     UserId user = 0;
 };
 
+// A room message (room > 0, to == 0) or a direct message (room == 0, to > 0).
 struct MessageRow {
     MessageId id = 0;
     RoomId room = 0;
@@ -60,7 +61,17 @@ struct MessageRow {
     std::string text;
     int64_t ts_ms = 0;
     MessageId reply_to = 0;  // 0: not a reply
+    UserId to = 0;
 };
+
+// The two parties of a direct conversation, lower id first.
+struct PeerPair {
+    UserId lo = 0;
+    UserId hi = 0;
+    auto operator<=>(const PeerPair&) const = default;
+};
+inline PeerPair peer_pair(UserId a, UserId b) { return a < b ? PeerPair{a, b} : PeerPair{b, a}; }
+inline PeerPair conversation_of(const MessageRow& m) { return peer_pair(m.author, m.to); }
 
 using Mutation =
     std::variant<UserRow, SessionRow, SessionDelete, RoomRow, MemberRow, MemberDelete, MessageRow>;
@@ -78,13 +89,14 @@ struct Snapshot {
     MessageId max_message_id = 0;
 };
 
-// A page of a room's stored messages: id < before (newest first) or id > after (oldest
+// A page of a room's (or a conversation's) stored messages: id < before (newest first) or id > after (oldest
 // first), at most `limit` rows. The answer rows are always ascending by id.
 struct HistoryQuery {
-    RoomId room = 0;
+    RoomId room = 0;  // a room's messages, or, when 0, the conversation `peers`
     std::optional<MessageId> before;
     std::optional<MessageId> after;
     uint32_t limit = 0;
+    PeerPair peers;
 };
 
 struct QueryRows {

@@ -14,7 +14,7 @@ void ChatState::load(const Snapshot& snap) {
     for (const auto& r : snap.members) discard(apply_member(r));
     for (const auto& r : snap.recent_messages) discard(apply_message(r));
     for (RoomId id : snap.rooms_with_older)
-        if (Room* r = room(id)) r->older_on_disk = true;
+        if (Room* r = room(id)) r->log.older_on_disk = true;
     for (const auto& [id, u] : users_) next_user_id_ = std::max(next_user_id_, id + 1);
     for (const auto& [id, r] : rooms_) next_room_id_ = std::max(next_room_id_, id + 1);
     next_message_id_ = std::max(next_message_id_, snap.max_message_id + 1);
@@ -111,22 +111,61 @@ Undo ChatState::apply_member_delete(const MemberDelete& r) {
 }
 
 Undo ChatState::apply_message(const MessageRow& r) {
-    Room* rm = room(r.room);
-    WARREN_CHECK(rm && (rm->recent.empty() || rm->recent.back().id < r.id));
-    rm->recent.push_back(r);
-    std::optional<MessageRow> evicted;
-    bool older_before = rm->older_on_disk;
-    if (rm->recent.size() > cache_max_) {
-        evicted = std::move(rm->recent.front());
-        rm->recent.pop_front();
-        rm->older_on_disk = true;
+    MessageLog* log = nullptr;
+    size_t cap = cache_max_;
+    if (r.room > 0) {
+        Room* rm = room(r.room);
+        WARREN_CHECK(rm != nullptr);
+        log = &rm->log;
+    } else {
+        log = &conversation(conversation_of(r));
+        cap = conversation_cache_max_;
     }
-    return [this, id = r.room, evicted = std::move(evicted), older_before] {
-        Room* rm = room(id);
-        rm->recent.pop_back();
-        if (evicted) rm->recent.push_front(*evicted);
-        rm->older_on_disk = older_before;
+    WARREN_CHECK(log->recent.empty() || log->recent.back().id < r.id);
+    log->recent.push_back(r);
+    std::optional<MessageRow> evicted;
+    bool older_before = log->older_on_disk;
+    if (log->recent.size() > cap) {
+        evicted = std::move(log->recent.front());
+        log->recent.pop_front();
+        log->older_on_disk = true;
+    }
+    // The log outlives the undo: rooms are undone after their messages, and conversations
+    // holding uncommitted messages are never evicted.
+    return [log, evicted = std::move(evicted), older_before] {
+        log->recent.pop_back();
+        if (evicted) log->recent.push_front(*evicted);
+        log->older_on_disk = older_before;
     };
+}
+
+MessageLog& ChatState::conversation(PeerPair peers) {
+    auto it = conversations_.find(peers);
+    if (it == conversations_.end()) {
+        if (conversations_.size() >= conversations_max_) evict_conversation();
+        it = conversations_.emplace(peers, Conversation{}).first;
+        it->second.log.older_on_disk = true;  // not loaded: storage may hold older messages
+    }
+    it->second.last_used = ++use_clock_;
+    return it->second.log;
+}
+
+void ChatState::evict_conversation() {
+    auto victim = conversations_.end();
+    for (auto it = conversations_.begin(); it != conversations_.end(); ++it) {
+        const auto& recent = it->second.log.recent;
+        bool durable = recent.empty() || recent.back().id <= committed_through_;
+        if (durable && (victim == conversations_.end() ||
+                        it->second.last_used < victim->second.last_used))
+            victim = it;
+    }
+    if (victim != conversations_.end()) conversations_.erase(victim);
+}
+
+const MessageRow* MessageLog::find(MessageId id) const {
+    auto it = std::lower_bound(recent.begin(), recent.end(), id,
+                               [](const MessageRow& m, MessageId v) { return m.id < v; });
+    return it != recent.end() && it->id == id ? &*it : nullptr;
 }
 
 User* ChatState::find_user(std::string_view name) {

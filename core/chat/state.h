@@ -7,6 +7,7 @@
 // messages; older ones live only in storage (`older_on_disk`).
 #pragma once
 
+#include <algorithm>
 #include <deque>
 #include <functional>
 #include <map>
@@ -27,6 +28,19 @@ struct User {
     std::set<RoomId> rooms;
 };
 
+// The newest messages of a room or conversation, ascending by id. Older ones live only in
+// storage (older_on_disk). It always holds every message not yet committed.
+struct MessageLog {
+    std::deque<MessageRow> recent;
+    bool older_on_disk = false;
+    const MessageRow* find(MessageId id) const;
+};
+
+struct Conversation {
+    MessageLog log;
+    uint64_t last_used = 0;  // for evicting the least recently used
+};
+
 struct Room {
     RoomId id = 0;
     std::string name;
@@ -35,15 +49,17 @@ struct Room {
     UserId owner = 0;
     int64_t created_ms = 0;
     std::set<UserId> members;
-    std::deque<MessageRow> recent;  // newest messages, ascending by id
-    bool older_on_disk = false;     // messages older than recent.front() exist in storage
+    MessageLog log;
 };
 
 using Undo = std::function<void()>;
 
 class ChatState {
   public:
-    explicit ChatState(size_t cache_max) : cache_max_(cache_max) {}
+    ChatState(size_t room_cache_max, size_t conversation_cache_max, size_t conversations_max)
+        : cache_max_(room_cache_max),
+          conversation_cache_max_(conversation_cache_max),
+          conversations_max_(conversations_max) {}
 
     void load(const Snapshot& snap);
     // Applies one mutation to memory and returns the action that reverts it exactly.
@@ -54,6 +70,13 @@ class ChatState {
     Room* find_room(std::string_view name);
     Room* room(RoomId id);
     const SessionRow* session(const std::string& token_hash) const;
+    // The cached log of a conversation, created empty (older_on_disk) on first use. Creating
+    // one may evict the least recently used conversation whose messages are all committed.
+    MessageLog& conversation(PeerPair peers);
+    // Messages with ids up to this are durable; conversations holding only those may be
+    // evicted from memory.
+    void set_committed_through(MessageId id) { committed_through_ = std::max(committed_through_, id); }
+    size_t conversation_count() const { return conversations_.size(); }
 
     const std::map<std::string, RoomId>& rooms_by_key() const { return room_by_key_; }
     bool name_taken(std::string_view user_name) const;
@@ -73,8 +96,14 @@ class ChatState {
     Undo apply_member(const MemberRow& r);
     Undo apply_member_delete(const MemberDelete& r);
     Undo apply_message(const MessageRow& r);
+    void evict_conversation();
 
     size_t cache_max_;
+    size_t conversation_cache_max_;
+    size_t conversations_max_;
+    std::map<PeerPair, Conversation> conversations_;
+    uint64_t use_clock_ = 0;
+    MessageId committed_through_ = 0;
     std::map<UserId, User> users_;
     std::unordered_map<std::string, UserId> user_by_key_;
     std::map<RoomId, Room> rooms_;

@@ -6,7 +6,7 @@
 namespace warren {
 
 namespace {
-constexpr std::array<std::pair<Op, std::string_view>, 10> op_names{{
+constexpr std::array<std::pair<Op, std::string_view>, 11> op_names{{
     {Op::register_, "REGISTER"},
     {Op::login, "LOGIN"},
     {Op::logout, "LOGOUT"},
@@ -17,6 +17,7 @@ constexpr std::array<std::pair<Op, std::string_view>, 10> op_names{{
     {Op::list_rooms, "LIST_ROOMS"},
     {Op::send_message, "SEND_MESSAGE"},
     {Op::history, "HISTORY"},
+    {Op::direct_message, "DIRECT_MESSAGE"},
 }};
 }  // namespace
 

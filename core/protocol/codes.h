@@ -34,6 +34,7 @@ enum class Op {
     list_rooms,
     send_message,
     history,
+    direct_message,
 };
 
 std::string_view error_code_name(ErrorCode c);
