@@ -29,6 +29,8 @@ struct Config {
     uint32_t history_page_max = 100;
     uint32_t rooms_page_max = 50;
     uint32_t page_default = 50;
+    // REQUEST_USER_LIST answers at most this many users (sorted by name).
+    uint32_t user_list_max = 1000;
 
     // Sessions.
     int64_t session_ttl_ms = 30LL * 24 * 3600 * 1000;

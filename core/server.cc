@@ -210,6 +210,12 @@ void Server::dispatch(Req& r, Op op, Args& a) {
             return op_history(r, a);
         case Op::direct_message:
             return op_direct_message(r, a);
+        case Op::set_topic:
+            return op_set_topic(r, a);
+        case Op::mark_read:
+            return op_mark_read(r, a);
+        case Op::request_user_list:
+            return op_request_user_list(r, a);
     }
 }
 
@@ -260,10 +266,7 @@ void Server::close_with(Conn& c, std::string_view reason) {
     closed_.push_back(c.id);
 }
 
-void Server::forget_conn(Conn& c) {
-    if (c.user)
-        if (User* u = chat_.user(*c.user)) u->conns.erase(c.id);
-}
+void Server::forget_conn(Conn& c) { unbind_user(c); }
 
 void Server::reply(const Req& r, std::shared_ptr<const std::string> bytes) {
     if (Batch* b = batches_.newest()) {
@@ -323,22 +326,52 @@ void Server::commit_reply(Batch& b, const Req& r, std::shared_ptr<const std::str
 void Server::bind_user(Conn& c, UserId user, std::string token_hash) {
     c.user = user;
     c.token_hash = std::move(token_hash);
-    chat_.user(user)->conns.insert(c.id);
+    User* u = chat_.user(user);
+    u->conns.insert(c.id);
+    if (u->conns.size() == 1) announce_presence(*u, true);
     if (Batch* b = batches_.newest()) {
         b->undo.push_back([this, id = c.id, user] {
             if (Conn* cc = conn(id))
-                unbind_user(*cc);
+                unbind_user(*cc, false);
             else if (User* u = chat_.user(user))
                 u->conns.erase(id);
         });
     }
 }
 
-void Server::unbind_user(Conn& c) {
+void Server::unbind_user(Conn& c, bool announce) {
     if (!c.user) return;
-    if (User* u = chat_.user(*c.user)) u->conns.erase(c.id);
+    if (User* u = chat_.user(*c.user)) {
+        u->conns.erase(c.id);
+        if (u->conns.empty() && announce) announce_presence(*u, false);
+    }
     c.user.reset();
     c.token_hash.clear();
+}
+
+void Server::emit_event(std::vector<ConnId> to, std::shared_ptr<const std::string> bytes) {
+    if (to.empty()) return;
+    if (Batch* b = batches_.newest()) {
+        b->events.push_back(PendingEvent{std::move(to), std::move(bytes)});
+        return;
+    }
+    for (ConnId id : to)
+        if (Conn* c = conn(id)) send_bytes(*c, bytes);
+}
+
+// PRESENCE goes to the connections of every other user sharing a room with `u`.
+void Server::announce_presence(const User& u, bool online) {
+    std::set<ConnId> to;
+    for (RoomId rid : u.rooms)
+        if (const Room* room = chat_.room(rid))
+            for (UserId m : room->members)
+                if (m != u.id)
+                    if (const User* other = chat_.user(m))
+                        to.insert(other->conns.begin(), other->conns.end());
+    JsonWriter w;
+    w.begin_object().key("ev").value("PRESENCE").key("user").value(u.name);
+    w.key("online").value(online).end_object();
+    emit_event(std::vector<ConnId>(to.begin(), to.end()), share(w.take_line()));
 }
 
 void Server::maybe_send_batch() {

@@ -202,7 +202,8 @@ class Server {
     void apply(Batch& b, Mutation m);
     void commit_reply(Batch& b, const Req& r, std::shared_ptr<const std::string> bytes);
     void bind_user(Conn& c, UserId user, std::string token_hash);
-    void unbind_user(Conn& c);
+    // announce = false when undoing a login whose PRESENCE was never sent.
+    void unbind_user(Conn& c, bool announce = true);
 
     // Ops (chat/ops.cc).
     void op_register(Req& r, Args& a);
@@ -220,6 +221,13 @@ class Server {
                             std::optional<int64_t>& reply_to);
     bool check_reply_to(const Req& r, const MessageLog& log, std::optional<int64_t> reply_to);
     MessageLog& log_for(const QueryJob& job);
+    void op_set_topic(Req& r, Args& a);
+    void op_mark_read(Req& r, Args& a);
+    void op_request_user_list(Req& r, Args& a);
+    // Sends an event now, or with the newest batch if one is pending (never ahead of state
+    // that is not yet durable).
+    void emit_event(std::vector<ConnId> to, std::shared_ptr<const std::string> bytes);
+    void announce_presence(const User& u, bool online);
     void finish_register(HashJob& job, const HashResult& result);
     void finish_login(HashJob& job, const HashResult& result);
     void start_session(Batch& b, const Req& r, User& u);

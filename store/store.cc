@@ -45,13 +45,19 @@ const char* const migrations[] = {
       reply_to INTEGER NOT NULL DEFAULT 0);
     CREATE INDEX messages_by_room ON messages(room_id, id);
     )sql",
-    // 2: direct messages. A message belongs to a room (room_id > 0) or to the conversation
+    // 2: direct messages and read markers. A message belongs to a room (room_id > 0) or to the conversation
     // of conv_lo < conv_hi (the two user ids), to_id naming the recipient.
     R"sql(
     ALTER TABLE messages ADD COLUMN to_id INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE messages ADD COLUMN conv_lo INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE messages ADD COLUMN conv_hi INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX messages_by_conversation ON messages(conv_lo, conv_hi, id) WHERE room_id = 0;
+    CREATE TABLE read_markers(
+      user_id INTEGER NOT NULL,
+      room_id INTEGER NOT NULL,
+      peer_id INTEGER NOT NULL,
+      message_id INTEGER NOT NULL,
+      PRIMARY KEY(user_id, room_id, peer_id)) WITHOUT ROWID;
     )sql",
 };
 static_assert(std::size(migrations) == Store::current_schema_version);
@@ -69,6 +75,8 @@ enum Stmt {
     conv_before,
     conv_after,
     message_by_id,
+    set_topic,
+    put_read_marker,
     stmt_count
 };
 
@@ -91,6 +99,9 @@ const char* const stmt_sql[stmt_count] = {
     "SELECT id, room_id, author_id, text, ts_ms, reply_to, to_id FROM messages "
     "WHERE room_id = 0 AND conv_lo = ? AND conv_hi = ? AND id > ? ORDER BY id ASC LIMIT ?",
     "SELECT id, room_id, author_id, text, ts_ms, reply_to, to_id FROM messages WHERE id = ?",
+    "UPDATE rooms SET topic = ? WHERE id = ?",
+    "INSERT INTO read_markers(user_id, room_id, peer_id, message_id) VALUES(?,?,?,?) "
+    "ON CONFLICT(user_id, room_id, peer_id) DO UPDATE SET message_id = excluded.message_id",
 };
 
 Status status_from(sqlite3* db, int rc, const char* what) {
@@ -243,6 +254,16 @@ Status Store::step_mutation(const Mutation& m) {
                 s = stmt(delete_member);
                 sqlite3_bind_int64(s, 1, r.room);
                 sqlite3_bind_int64(s, 2, r.user);
+            } else if constexpr (std::is_same_v<T, RoomTopic>) {
+                s = stmt(set_topic);
+                bind_text(s, 1, r.topic);
+                sqlite3_bind_int64(s, 2, r.room);
+            } else if constexpr (std::is_same_v<T, ReadMarkerRow>) {
+                s = stmt(put_read_marker);
+                sqlite3_bind_int64(s, 1, r.user);
+                sqlite3_bind_int64(s, 2, r.room);
+                sqlite3_bind_int64(s, 3, r.peer);
+                sqlite3_bind_int64(s, 4, r.message);
             } else {
                 s = stmt(put_message);
                 sqlite3_bind_int64(s, 1, r.id);

@@ -622,3 +622,106 @@ TEST(Direct, ConversationHistoryPagesThroughStorageAndSurvivesEviction) {
 
 }  // namespace
 }  // namespace warren::test
+
+namespace warren::test {
+namespace {
+
+TEST(Chat, TopicOwnerOnlyWithEvent) {
+    CoreHarness h;
+    h.register_user(1, "alice");
+    h.register_user(2, "bob");
+    h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
+    h.call(2, {{"op", "JOIN_ROOM"}, {"room", "r"}});
+    h.events(1);
+    EXPECT_EQ(code_of(h.call(2, {{"op", "SET_TOPIC"}, {"room", "r"}, {"topic", "mine"}})),
+              "FORBIDDEN");
+    json t = h.call(1, {{"op", "SET_TOPIC"}, {"room", "r"}, {"topic", "release day"}});
+    ASSERT_EQ(t["ok"], true) << t;
+    EXPECT_EQ(t["room"]["topic"], "release day");
+    auto ev = h.events(2);
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(ev[0], (json{{"ev", "TOPIC_CHANGED"}, {"room", "r"}, {"topic", "release day"},
+                           {"by", "alice"}}));
+    EXPECT_EQ(h.call(1, {{"op", "SET_TOPIC"}, {"room", "r"}, {"topic", std::string(201, 't')}})
+                  ["error"]["field"],
+              "topic");
+    h.fail_commits = 1;
+    EXPECT_EQ(code_of(h.call(1, {{"op", "SET_TOPIC"}, {"room", "r"}, {"topic", "lost"}})),
+              "UNAVAILABLE");
+    EXPECT_EQ(h.call(2, {{"op", "JOIN_ROOM"}, {"room", "r"}})["room"]["topic"], "release day");
+}
+
+TEST(Chat, ReadMarkersGoToMyOtherConnections) {
+    CoreHarness h;
+    std::string token = h.register_user(1, "alice")["session"]["token"];
+    h.connect(2);
+    h.take(2);
+    h.call(2, {{"op", "LOGIN"}, {"token", token}});
+    h.register_user(3, "bob");
+    h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
+    h.events(2);
+    int64_t id = h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "x"}})["message"]["id"];
+    h.events(2);
+    ASSERT_EQ(h.call(1, {{"op", "MARK_READ"}, {"room", "r"}, {"message_id", id}})["ok"], true);
+    auto ev = h.events(2);
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(ev[0], (json{{"ev", "READ_MARKER"}, {"room", "r"}, {"message_id", id}}));
+    EXPECT_TRUE(h.events(3).empty());
+    ASSERT_EQ(h.call(1, {{"op", "MARK_READ"}, {"with", "bob"}, {"message_id", id}})["ok"], true);
+    EXPECT_EQ(h.events(2)[0]["with"], "bob");
+    EXPECT_EQ(code_of(h.call(3, {{"op", "MARK_READ"}, {"room", "r"}, {"message_id", id}})),
+              "FORBIDDEN");
+    EXPECT_EQ(code_of(h.call(1, {{"op", "MARK_READ"}, {"room", "r"}, {"message_id", id + 50}})),
+              "NOT_FOUND");
+    EXPECT_EQ(h.call(1, {{"op", "MARK_READ"}, {"room", "r"}})["error"]["field"], "message_id");
+}
+
+TEST(Chat, UserListsAndPresence) {
+    CoreHarness h;
+    h.register_user(1, "alice");
+    h.register_user(2, "bob");
+    h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
+    h.call(2, {{"op", "JOIN_ROOM"}, {"room", "r"}});
+    h.call(1, {{"op", "CREATE_ROOM"}, {"room", "hidden"}, {"visibility", "private"}});
+    h.events(1);
+    h.events(2);
+    json online = h.call(1, {{"op", "REQUEST_USER_LIST"}});
+    EXPECT_EQ(online["users"], (json{{{"username", "alice"}, {"online", true}},
+                                     {{"username", "bob"}, {"online", true}}}));
+    // carol shares no room: no presence about her; bob's last connection closing is announced.
+    h.register_user(3, "carol");
+    EXPECT_TRUE(h.events(1).empty());
+    h.disconnect(2);
+    auto ev = h.events(1);
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(ev[0], (json{{"ev", "PRESENCE"}, {"user", "bob"}, {"online", false}}));
+    json members = h.call(3, {{"op", "REQUEST_USER_LIST"}, {"room", "r"}});
+    EXPECT_EQ(members["users"], (json{{{"username", "alice"}, {"online", true}},
+                                      {{"username", "bob"}, {"online", false}}}));
+    EXPECT_EQ(code_of(h.call(3, {{"op", "REQUEST_USER_LIST"}, {"room", "hidden"}})), "FORBIDDEN");
+    h.connect(4);
+    h.take(4);
+    h.call(4, {{"op", "LOGIN"}, {"username", "bob"}, {"password", "password1"}});
+    ev = h.events(1);
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(ev[0], (json{{"ev", "PRESENCE"}, {"user", "bob"}, {"online", true}}));
+    h.call(4, {{"op", "LOGOUT"}});
+    EXPECT_EQ(h.events(1).at(0)["online"], false);
+}
+
+TEST(Chat, FailedLoginAnnouncesNothing) {
+    CoreHarness h;
+    h.register_user(1, "alice");
+    h.register_user(2, "bob");
+    h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
+    h.call(2, {{"op", "JOIN_ROOM"}, {"room", "r"}});
+    h.call(2, {{"op", "LOGOUT"}});
+    h.events(1);
+    h.fail_commits = 1;
+    EXPECT_EQ(code_of(h.call(2, {{"op", "LOGIN"}, {"username", "bob"}, {"password", "password1"}})),
+              "UNAVAILABLE");
+    EXPECT_TRUE(h.events(1).empty());
+}
+
+}  // namespace
+}  // namespace warren::test

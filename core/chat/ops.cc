@@ -573,3 +573,129 @@ void Server::answer_history(const QueryJob& job, std::vector<MessageRow> rows) {
 }
 
 }  // namespace warren
+
+namespace warren {
+
+// ---- topics, read markers, user lists ---------------------------------------------------------
+
+void Server::op_set_topic(Req& r, Args& a) {
+    std::string_view name, topic;
+    if (!a.req_string("room", name) || !a.req_string("topic", topic))
+        return reply_error(r, ErrorCode::bad_request, a.error().message, a.error().field);
+    if (auto why = check_room_name(name, config_))
+        return reply_error(r, ErrorCode::bad_request, *why, "room");
+    if (auto why = check_topic(topic, config_))
+        return reply_error(r, ErrorCode::bad_request, *why, "topic");
+    Room* room = chat_.find_room(name);
+    if (!room)
+        return reply_error(r, ErrorCode::not_found, "no room named '" + std::string(name) + "'");
+    UserId me = *r.conn->user;
+    if (room->owner != me)
+        return reply_error(r, ErrorCode::forbidden, "only the owner may set the topic");
+    if (refuse_write(r)) return;
+    Batch& b = write_batch();
+    apply(b, RoomTopic{room->id, std::string(topic)});
+    JsonWriter w;
+    begin_ok(w, r.id);
+    w.key("room");
+    write_room(w, *room);
+    w.end_object();
+    commit_reply(b, r, share(w.take_line()));
+    JsonWriter ev;
+    ev.begin_object().key("ev").value("TOPIC_CHANGED").key("room").value(room->name);
+    ev.key("topic").value(topic).key("by").value(chat_.user(me)->name).end_object();
+    b.events.push_back(PendingEvent{member_conns(*room, r.conn->id), share(ev.take_line())});
+}
+
+void Server::op_mark_read(Req& r, Args& a) {
+    std::optional<std::string_view> room_name, with;
+    int64_t message_id = 0;
+    if (!a.opt_string("room", room_name) || !a.opt_string("with", with) ||
+        !a.req_int("message_id", message_id))
+        return reply_error(r, ErrorCode::bad_request, a.error().message, a.error().field);
+    if (!room_name == !with)
+        return reply_error(r, ErrorCode::bad_request, "give room or with (a username), not both",
+                           "room");
+    if (room_name)
+        if (auto why = check_room_name(*room_name, config_))
+            return reply_error(r, ErrorCode::bad_request, *why, "room");
+    if (with)
+        if (auto why = check_username(*with, config_))
+            return reply_error(r, ErrorCode::bad_request, *why, "with");
+    if (message_id < 1)
+        return reply_error(r, ErrorCode::bad_request, "message_id must be a message id",
+                           "message_id");
+    UserId me = *r.conn->user;
+    ReadMarkerRow marker{me, 0, 0, message_id};
+    std::string where_key = room_name ? "room" : "with", where_name;
+    if (room_name) {
+        Room* room = chat_.find_room(*room_name);
+        if (!room)
+            return reply_error(r, ErrorCode::not_found,
+                               "no room named '" + std::string(*room_name) + "'");
+        if (!room->members.contains(me))
+            return reply_error(r, ErrorCode::forbidden, "not a member of '" + room->name + "'");
+        marker.room = room->id;
+        where_name = room->name;
+    } else {
+        User* peer = chat_.find_user(*with);
+        if (!peer)
+            return reply_error(r, ErrorCode::not_found, "no user named '" + std::string(*with) + "'");
+        marker.peer = peer->id;
+        where_name = peer->name;
+    }
+    if (message_id > chat_.last_message_id())
+        return reply_error(r, ErrorCode::not_found, "no message " + std::to_string(message_id));
+    if (refuse_write(r)) return;
+    Batch& b = write_batch();
+    apply(b, marker);
+    JsonWriter w;
+    begin_ok(w, r.id);
+    w.end_object();
+    commit_reply(b, r, share(w.take_line()));
+    JsonWriter ev;
+    ev.begin_object().key("ev").value("READ_MARKER").key(where_key).value(where_name);
+    ev.key("message_id").value(message_id).end_object();
+    std::vector<ConnId> mine;
+    for (ConnId c : chat_.user(me)->conns)
+        if (c != r.conn->id) mine.push_back(c);
+    b.events.push_back(PendingEvent{std::move(mine), share(ev.take_line())});
+}
+
+void Server::op_request_user_list(Req& r, Args& a) {
+    std::optional<std::string_view> room_name;
+    if (!a.opt_string("room", room_name))
+        return reply_error(r, ErrorCode::bad_request, a.error().message, a.error().field);
+    if (room_name)
+        if (auto why = check_room_name(*room_name, config_))
+            return reply_error(r, ErrorCode::bad_request, *why, "room");
+    std::vector<const User*> users;
+    if (room_name) {
+        Room* room = chat_.find_room(*room_name);
+        if (!room)
+            return reply_error(r, ErrorCode::not_found,
+                               "no room named '" + std::string(*room_name) + "'");
+        if (room->is_private && !room->members.contains(*r.conn->user))
+            return reply_error(r, ErrorCode::forbidden, "room '" + room->name + "' is private");
+        for (UserId id : room->members)
+            if (const User* u = chat_.user(id)) users.push_back(u);
+    } else {
+        for (const auto& [id, u] : chat_.users())
+            if (!u.conns.empty()) users.push_back(&u);
+    }
+    std::sort(users.begin(), users.end(), [](const User* x, const User* y) {
+        return name_key(x->name) < name_key(y->name);
+    });
+    if (users.size() > config_.user_list_max) users.resize(config_.user_list_max);
+    JsonWriter w;
+    begin_ok(w, r.id);
+    w.key("users").begin_array();
+    for (const User* u : users) {
+        w.begin_object().key("username").value(u->name);
+        w.key("online").value(!u->conns.empty()).end_object();
+    }
+    w.end_array().end_object();
+    reply(r, share(w.take_line()));
+}
+
+}  // namespace warren

@@ -38,6 +38,15 @@ struct Checker {
             return bad("message row malformed");
         return std::nullopt;
     }
+    std::optional<std::string> operator()(const RoomTopic& r) const {
+        if (r.room <= 0) return bad("topic of no room");
+        return std::nullopt;
+    }
+    std::optional<std::string> operator()(const ReadMarkerRow& r) const {
+        if (r.user <= 0 || r.message <= 0 || (r.room > 0) == (r.peer > 0))
+            return bad("read marker malformed");
+        return std::nullopt;
+    }
 };
 }  // namespace
 

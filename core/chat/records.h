@@ -73,8 +73,21 @@ struct PeerPair {
 inline PeerPair peer_pair(UserId a, UserId b) { return a < b ? PeerPair{a, b} : PeerPair{b, a}; }
 inline PeerPair conversation_of(const MessageRow& m) { return peer_pair(m.author, m.to); }
 
-using Mutation =
-    std::variant<UserRow, SessionRow, SessionDelete, RoomRow, MemberRow, MemberDelete, MessageRow>;
+struct RoomTopic {
+    RoomId room = 0;
+    std::string topic;
+};
+
+// A user's read position in a room (room > 0) or in the conversation with `peer`.
+struct ReadMarkerRow {
+    UserId user = 0;
+    RoomId room = 0;
+    UserId peer = 0;
+    MessageId message = 0;
+};
+
+using Mutation = std::variant<UserRow, SessionRow, SessionDelete, RoomRow, MemberRow,
+                              MemberDelete, MessageRow, RoomTopic, ReadMarkerRow>;
 
 // Everything the core keeps in memory, as loaded at start.
 struct Snapshot {

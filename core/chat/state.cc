@@ -1,6 +1,7 @@
 #include "core/chat/state.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "core/validate/rules.h"
 
@@ -37,6 +38,10 @@ Undo ChatState::apply(const Mutation& m) {
                 return apply_member(r);
             else if constexpr (std::is_same_v<T, MemberDelete>)
                 return apply_member_delete(r);
+            else if constexpr (std::is_same_v<T, RoomTopic>)
+                return apply_topic(r);
+            else if constexpr (std::is_same_v<T, ReadMarkerRow>)
+                return [] {};  // kept in storage only: nothing reads markers back
             else
                 return apply_message(r);
         },
@@ -137,6 +142,13 @@ Undo ChatState::apply_message(const MessageRow& r) {
         if (evicted) log->recent.push_front(*evicted);
         log->older_on_disk = older_before;
     };
+}
+
+Undo ChatState::apply_topic(const RoomTopic& r) {
+    Room* rm = room(r.room);
+    WARREN_CHECK(rm != nullptr);
+    std::string old = std::exchange(rm->topic, r.topic);
+    return [rm, old] { rm->topic = old; };
 }
 
 MessageLog& ChatState::conversation(PeerPair peers) {

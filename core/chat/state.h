@@ -77,6 +77,8 @@ class ChatState {
     // evicted from memory.
     void set_committed_through(MessageId id) { committed_through_ = std::max(committed_through_, id); }
     size_t conversation_count() const { return conversations_.size(); }
+    const std::map<UserId, User>& users() const { return users_; }
+    MessageId last_message_id() const { return next_message_id_ - 1; }
 
     const std::map<std::string, RoomId>& rooms_by_key() const { return room_by_key_; }
     bool name_taken(std::string_view user_name) const;
@@ -97,6 +99,7 @@ class ChatState {
     Undo apply_member_delete(const MemberDelete& r);
     Undo apply_message(const MessageRow& r);
     void evict_conversation();
+    Undo apply_topic(const RoomTopic& r);
 
     size_t cache_max_;
     size_t conversation_cache_max_;

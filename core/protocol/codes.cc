@@ -6,7 +6,7 @@
 namespace warren {
 
 namespace {
-constexpr std::array<std::pair<Op, std::string_view>, 11> op_names{{
+constexpr std::array<std::pair<Op, std::string_view>, 14> op_names{{
     {Op::register_, "REGISTER"},
     {Op::login, "LOGIN"},
     {Op::logout, "LOGOUT"},
@@ -18,6 +18,9 @@ constexpr std::array<std::pair<Op, std::string_view>, 11> op_names{{
     {Op::send_message, "SEND_MESSAGE"},
     {Op::history, "HISTORY"},
     {Op::direct_message, "DIRECT_MESSAGE"},
+    {Op::set_topic, "SET_TOPIC"},
+    {Op::mark_read, "MARK_READ"},
+    {Op::request_user_list, "REQUEST_USER_LIST"},
 }};
 }  // namespace
 

@@ -35,6 +35,9 @@ enum class Op {
     send_message,
     history,
     direct_message,
+    set_topic,
+    mark_read,
+    request_user_list,
 };
 
 std::string_view error_code_name(ErrorCode c);
