@@ -29,6 +29,7 @@ using MessageId = int64_t;
 using BatchId = uint64_t;
 using QueryId = uint64_t;
 using JobId = uint64_t;
+using InvitationId = int64_t;
 
 [[noreturn]] inline void check_failed(const char* expr, const char* file, int line) {
     std::fprintf(stderr, "WARREN_CHECK failed: %s at %s:%d\n", expr, file, line);

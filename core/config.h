@@ -34,6 +34,10 @@ struct Config {
 
     // Sessions.
     int64_t session_ttl_ms = 30LL * 24 * 3600 * 1000;
+
+    // Invitations: lifetime, and pending ones per invitee (past it INVITE_USER is CONFLICT).
+    int64_t invitation_ttl_ms = 7LL * 24 * 3600 * 1000;
+    size_t invitations_pending_max = 100;
     size_t token_bytes = 32;  // 256 bits of entropy per session token
 
     // Per connection: replies not yet released (waiting for a commit, a hash or a query) plus

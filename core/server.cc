@@ -102,9 +102,14 @@ void Server::disconnect(ConnId id, Time now) {
 
 
 std::optional<int64_t> Server::next_deadline() const {
-    if (const Batch* b = batches_.front(); b && b->retry_at_ms)
-        return *b->retry_at_ms;
-    return std::nullopt;
+    std::optional<int64_t> at;
+    auto earliest = [&](int64_t t) { at = at ? std::min(*at, t) : t; };
+    if (const Batch* b = batches_.front(); b && b->retry_at_ms) earliest(*b->retry_at_ms);
+    // Invitations expire in wall time; convert to the driver's monotonic clock.
+    if (const InvitationRow* inv = chat_.next_to_expire())
+        earliest(std::max(expiry_blocked_until_ms_,
+                          now_.mono_ms + std::max<int64_t>(0, inv->expires_ms - now_.wall_ms)));
+    return at;
 }
 
 std::optional<Output> Server::poll() {
@@ -216,6 +221,14 @@ void Server::dispatch(Req& r, Op op, Args& a) {
             return op_mark_read(r, a);
         case Op::request_user_list:
             return op_request_user_list(r, a);
+        case Op::invite_user:
+            return op_invite_user(r, a);
+        case Op::accept_invitation:
+            return op_answer_invitation(r, a, true);
+        case Op::decline_invitation:
+            return op_answer_invitation(r, a, false);
+        case Op::list_invitations:
+            return op_list_invitations(r);
     }
 }
 
@@ -393,6 +406,7 @@ void Server::tick(Time now) {
     begin_input(now);
     if (Batch* b = batches_.front(); b && b->retry_at_ms && *b->retry_at_ms <= now_.mono_ms)
         send_batch(*b);
+    expire_invitations();
     end_input();
 }
 

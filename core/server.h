@@ -224,6 +224,13 @@ class Server {
     void op_set_topic(Req& r, Args& a);
     void op_mark_read(Req& r, Args& a);
     void op_request_user_list(Req& r, Args& a);
+    void op_invite_user(Req& r, Args& a);
+    void op_answer_invitation(Req& r, Args& a, bool accept);
+    void op_list_invitations(Req& r);
+    // Joins the invitee to the room (ACCEPT_INVITATION, or JOIN_ROOM of a private room).
+    void accept_invitation(const Req& r, const InvitationRow& inv);
+    void write_invitation(JsonWriter& w, const InvitationRow& inv);
+    void expire_invitations();
     // Sends an event now, or with the newest batch if one is pending (never ahead of state
     // that is not yet durable).
     void emit_event(std::vector<ConnId> to, std::shared_ptr<const std::string> bytes);
@@ -253,6 +260,7 @@ class Server {
     JobId next_job_ = 1;
     QueryId next_query_ = 1;
     std::shared_ptr<const std::string> hello_;
+    int64_t expiry_blocked_until_ms_ = 0;  // expiry was refused a write; try again then
     bool shutting_down_ = false;
     bool stopped_ = false;
 };

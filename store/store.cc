@@ -45,7 +45,7 @@ const char* const migrations[] = {
       reply_to INTEGER NOT NULL DEFAULT 0);
     CREATE INDEX messages_by_room ON messages(room_id, id);
     )sql",
-    // 2: direct messages and read markers. A message belongs to a room (room_id > 0) or to the conversation
+    // 2: direct messages, read markers and invitations. A message belongs to a room (room_id > 0) or to the conversation
     // of conv_lo < conv_hi (the two user ids), to_id naming the recipient.
     R"sql(
     ALTER TABLE messages ADD COLUMN to_id INTEGER NOT NULL DEFAULT 0;
@@ -58,6 +58,15 @@ const char* const migrations[] = {
       peer_id INTEGER NOT NULL,
       message_id INTEGER NOT NULL,
       PRIMARY KEY(user_id, room_id, peer_id)) WITHOUT ROWID;
+    CREATE TABLE invitations(
+      id INTEGER PRIMARY KEY,
+      room_id INTEGER NOT NULL,
+      from_id INTEGER NOT NULL,
+      to_id INTEGER NOT NULL,
+      ts_ms INTEGER NOT NULL,
+      expires_ms INTEGER NOT NULL,
+      closed INTEGER NOT NULL DEFAULT 0);  -- 0 pending, 1 accepted, 2 declined, 3 expired
+    CREATE INDEX invitations_pending ON invitations(closed, expires_ms);
     )sql",
 };
 static_assert(std::size(migrations) == Store::current_schema_version);
@@ -77,6 +86,8 @@ enum Stmt {
     message_by_id,
     set_topic,
     put_read_marker,
+    put_invitation,
+    close_invitation,
     stmt_count
 };
 
@@ -102,6 +113,8 @@ const char* const stmt_sql[stmt_count] = {
     "UPDATE rooms SET topic = ? WHERE id = ?",
     "INSERT INTO read_markers(user_id, room_id, peer_id, message_id) VALUES(?,?,?,?) "
     "ON CONFLICT(user_id, room_id, peer_id) DO UPDATE SET message_id = excluded.message_id",
+    "INSERT INTO invitations(id, room_id, from_id, to_id, ts_ms, expires_ms) VALUES(?,?,?,?,?,?)",
+    "UPDATE invitations SET closed = ? WHERE id = ? AND closed = 0",
 };
 
 Status status_from(sqlite3* db, int rc, const char* what) {
@@ -258,6 +271,18 @@ Status Store::step_mutation(const Mutation& m) {
                 s = stmt(set_topic);
                 bind_text(s, 1, r.topic);
                 sqlite3_bind_int64(s, 2, r.room);
+            } else if constexpr (std::is_same_v<T, InvitationRow>) {
+                s = stmt(put_invitation);
+                sqlite3_bind_int64(s, 1, r.id);
+                sqlite3_bind_int64(s, 2, r.room);
+                sqlite3_bind_int64(s, 3, r.from);
+                sqlite3_bind_int64(s, 4, r.to);
+                sqlite3_bind_int64(s, 5, r.ts_ms);
+                sqlite3_bind_int64(s, 6, r.expires_ms);
+            } else if constexpr (std::is_same_v<T, InvitationClose>) {
+                s = stmt(close_invitation);
+                sqlite3_bind_int(s, 1, static_cast<int>(r.why));
+                sqlite3_bind_int64(s, 2, r.id);
             } else if constexpr (std::is_same_v<T, ReadMarkerRow>) {
                 s = stmt(put_read_marker);
                 sqlite3_bind_int64(s, 1, r.user);
@@ -338,6 +363,20 @@ Result<Snapshot> Store::load(size_t cache_per_room, int64_t now_wall_ms) {
     if (st.is_ok())
         st = query("SELECT COALESCE(MAX(id), 0) FROM messages",
                    [&](auto* s) { snap.max_message_id = sqlite3_column_int64(s, 0); });
+    if (st.is_ok())
+        st = query("SELECT COALESCE(MAX(id), 0) FROM invitations",
+                   [&](auto* s) { snap.max_invitation_id = sqlite3_column_int64(s, 0); });
+    if (st.is_ok())
+        st = query(("SELECT id, room_id, from_id, to_id, ts_ms, expires_ms FROM invitations "
+                    "WHERE closed = 0 AND expires_ms > " +
+                    std::to_string(now_wall_ms) + " ORDER BY id")
+                       .c_str(),
+                   [&](auto* s) {
+                       snap.invitations.push_back(
+                           {sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
+                            sqlite3_column_int64(s, 2), sqlite3_column_int64(s, 3),
+                            sqlite3_column_int64(s, 4), sqlite3_column_int64(s, 5)});
+                   });
     if (!st.is_ok()) return st;
     for (const auto& room : snap.rooms) {
         QueryRows page = history(HistoryQuery{room.id, std::nullopt, std::nullopt,
@@ -356,7 +395,8 @@ Result<Snapshot> Store::load(size_t cache_per_room, int64_t now_wall_ms) {
         return Status::ok();
     };
     for (Status c : {check_all(snap.users), check_all(snap.sessions), check_all(snap.rooms),
-                     check_all(snap.members), check_all(snap.recent_messages)})
+                     check_all(snap.members), check_all(snap.recent_messages),
+                     check_all(snap.invitations)})
         if (!c.is_ok()) return c;
     return snap;
 }

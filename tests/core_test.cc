@@ -725,3 +725,114 @@ TEST(Chat, FailedLoginAnnouncesNothing) {
 
 }  // namespace
 }  // namespace warren::test
+
+namespace warren::test {
+namespace {
+
+TEST(Invitations, InviteAcceptDeclineListAndEvents) {
+    CoreHarness h;
+    h.register_user(1, "alice");
+    h.register_user(2, "bob");
+    h.register_user(3, "carol");
+    h.call(1, {{"op", "CREATE_ROOM"}, {"room", "ops"}, {"visibility", "private"}});
+    EXPECT_EQ(code_of(h.call(2, {{"op", "JOIN_ROOM"}, {"room", "ops"}})), "FORBIDDEN");
+    EXPECT_EQ(code_of(h.call(2, {{"op", "INVITE_USER"}, {"room", "ops"}, {"user", "carol"}})),
+              "FORBIDDEN");  // only members invite
+    EXPECT_EQ(code_of(h.call(1, {{"op", "INVITE_USER"}, {"room", "ops"}, {"user", "zed"}})),
+              "NOT_FOUND");
+    EXPECT_EQ(code_of(h.call(1, {{"op", "INVITE_USER"}, {"room", "ops"}, {"user", "alice"}})),
+              "CONFLICT");  // already a member
+    json inv = h.call(1, {{"op", "INVITE_USER"}, {"room", "ops"}, {"user", "bob"}});
+    ASSERT_EQ(inv["ok"], true) << inv;
+    EXPECT_EQ(inv["invitation"]["room"], "ops");
+    EXPECT_EQ(inv["invitation"]["from"], "alice");
+    EXPECT_EQ(inv["invitation"]["to"], "bob");
+    EXPECT_EQ(inv["invitation"]["expires_ts"].get<int64_t>() - inv["invitation"]["ts"].get<int64_t>(),
+              7LL * 24 * 3600 * 1000);
+    EXPECT_EQ(code_of(h.call(1, {{"op", "INVITE_USER"}, {"room", "ops"}, {"user", "bob"}})),
+              "CONFLICT");  // a second pending one
+    auto ev = h.events(2);
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(ev[0]["ev"], "INVITATION");
+    EXPECT_EQ(ev[0]["invitation"], inv["invitation"]);
+    json list = h.call(2, {{"op", "LIST_INVITATIONS"}});
+    ASSERT_EQ(list["invitations"].size(), 1u);
+    EXPECT_TRUE(h.call(3, {{"op", "LIST_INVITATIONS"}})["invitations"].empty());
+    EXPECT_EQ(code_of(h.call(3, {{"op", "ACCEPT_INVITATION"}, {"invitation_id", inv["invitation"]["id"]}})),
+              "NOT_FOUND");  // not carol's
+    json acc = h.call(2, {{"op", "ACCEPT_INVITATION"}, {"invitation_id", inv["invitation"]["id"]}});
+    ASSERT_EQ(acc["ok"], true) << acc;
+    EXPECT_EQ(acc["room"]["members"], 2);
+    ev = h.events(1);
+    ASSERT_EQ(ev.size(), 2u);
+    EXPECT_EQ(ev[0]["ev"], "INVITATION_ACCEPTED");
+    EXPECT_EQ(ev[1], (json{{"ev", "MEMBER_JOINED"}, {"room", "ops"}, {"user", "bob"}}));
+    EXPECT_TRUE(h.call(2, {{"op", "LIST_INVITATIONS"}})["invitations"].empty());
+    EXPECT_EQ(code_of(h.call(2, {{"op", "ACCEPT_INVITATION"}, {"room", "ops"}})), "NOT_FOUND");
+
+    // carol: invited by bob, declines; then invited again, joins with JOIN_ROOM.
+    h.call(2, {{"op", "INVITE_USER"}, {"room", "ops"}, {"user", "carol"}});
+    h.events(3);
+    ASSERT_EQ(h.call(3, {{"op", "DECLINE_INVITATION"}, {"room", "ops"}})["ok"], true);
+    ev = h.events(2);
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(ev[0]["ev"], "INVITATION_DECLINED");
+    EXPECT_EQ(code_of(h.call(3, {{"op", "JOIN_ROOM"}, {"room", "ops"}})), "FORBIDDEN");
+    json again = h.call(2, {{"op", "INVITE_USER"}, {"room", "ops"}, {"user", "carol"}});
+    EXPECT_GT(again["invitation"]["id"].get<int64_t>(), inv["invitation"]["id"].get<int64_t>());
+    EXPECT_EQ(h.call(3, {{"op", "JOIN_ROOM"}, {"room", "ops"}})["room"]["members"], 3);
+    EXPECT_EQ(h.call(3, {{"op", "ACCEPT_INVITATION"}})["error"]["field"], "invitation_id");
+}
+
+TEST(Invitations, ExpireOnTickDurablyAndSurviveRestartWhilePending) {
+    auto dir = std::filesystem::temp_directory_path() / ("warren-inv-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    std::string db = (dir / "w.db").string();
+    Config c;
+    c.invitation_ttl_ms = 60'000;
+    {
+        CoreHarness h(c, db);
+        h.register_user(1, "alice");
+        h.register_user(2, "bob");
+        h.register_user(3, "carol");
+        h.call(1, {{"op", "CREATE_ROOM"}, {"room", "ops"}, {"visibility", "private"}});
+        h.call(1, {{"op", "INVITE_USER"}, {"room", "ops"}, {"user", "bob"}});
+        h.advance(30'000);
+        h.call(1, {{"op", "INVITE_USER"}, {"room", "ops"}, {"user", "carol"}});
+        auto d = h.core().next_deadline();
+        ASSERT_TRUE(d.has_value());
+        EXPECT_EQ(*d, h.now().mono_ms + 30'000);  // bob's expires first
+        size_t commits = h.commits;
+        ASSERT_TRUE(h.tick_to_deadline());
+        EXPECT_EQ(h.commits, commits + 1);  // the expiry is a durable change
+        EXPECT_TRUE(h.call(2, {{"op", "LIST_INVITATIONS"}})["invitations"].empty());
+        EXPECT_EQ(code_of(h.call(2, {{"op", "JOIN_ROOM"}, {"room", "ops"}})), "FORBIDDEN");
+        EXPECT_EQ(h.call(3, {{"op", "LIST_INVITATIONS"}})["invitations"].size(), 1u);
+    }
+    {
+        CoreHarness h(c, db);  // carol's is still pending after a restart; bob's is gone
+        h.connect(3);
+        h.take(3);
+        h.call(3, {{"op", "LOGIN"}, {"username", "carol"}, {"password", "password1"}});
+        EXPECT_EQ(h.call(3, {{"op", "LIST_INVITATIONS"}})["invitations"].size(), 1u);
+        EXPECT_EQ(h.call(3, {{"op", "JOIN_ROOM"}, {"room", "ops"}})["ok"], true);
+    }
+    std::filesystem::remove_all(dir);
+}
+
+TEST(Invitations, AcceptIsAtomicUnderFailure) {
+    CoreHarness h;
+    h.register_user(1, "alice");
+    h.register_user(2, "bob");
+    h.call(1, {{"op", "CREATE_ROOM"}, {"room", "ops"}, {"visibility", "private"}});
+    h.call(1, {{"op", "INVITE_USER"}, {"room", "ops"}, {"user", "bob"}});
+    h.fail_commits = 1;
+    EXPECT_EQ(code_of(h.call(2, {{"op", "ACCEPT_INVITATION"}, {"room", "ops"}})), "UNAVAILABLE");
+    // Neither half survived: bob is no member, and the invitation is still pending.
+    EXPECT_EQ(code_of(h.call(2, {{"op", "HISTORY"}, {"room", "ops"}})), "FORBIDDEN");
+    EXPECT_EQ(h.call(2, {{"op", "LIST_INVITATIONS"}})["invitations"].size(), 1u);
+    EXPECT_EQ(h.call(2, {{"op", "ACCEPT_INVITATION"}, {"room", "ops"}})["ok"], true);
+}
+
+}  // namespace
+}  // namespace warren::test

@@ -26,7 +26,10 @@ using json = nlohmann::json;
 
 class CoreHarness {
   public:
-    explicit CoreHarness(Config cfg = {}, const std::string& db = ":memory:") : entropy_(42) {
+    // Each instance draws a new entropy seed, so a "restarted" harness on the same database
+    // does not repeat the session tokens of the previous one.
+    explicit CoreHarness(Config cfg = {}, const std::string& db = ":memory:")
+        : entropy_(42 + instances_++) {
         auto st = Store::open(db, Synchronous::normal);
         if (!st.is_ok()) throw std::runtime_error(st.status().message());
         store_ = std::move(st.value());
@@ -178,6 +181,7 @@ class CoreHarness {
         }
     }
 
+    static inline uint64_t instances_ = 0;
     sim::SeededEntropy entropy_;
     std::unique_ptr<Store> store_;
     std::unique_ptr<Server> core_;

@@ -282,8 +282,15 @@ void Server::op_join_room(Req& r, Args& a) {
         return share(w.take_line());
     };
     if (room->members.contains(me)) return reply(r, room_reply());  // idempotent
-    if (room->is_private)
+    if (room->is_private) {
+        // A private room is joined by accepting one's pending invitation to it.
+        const InvitationRow* inv = chat_.invitation_to(room->id, me);
+        if (inv && inv->expires_ms > now_.wall_ms) {
+            if (refuse_write(r)) return;
+            return accept_invitation(r, *inv);
+        }
         return reply_error(r, ErrorCode::forbidden, "room '" + room->name + "' is private");
+    }
     if (refuse_write(r)) return;
     Batch& b = write_batch();
     apply(b, MemberRow{room->id, me, now_.wall_ms});
@@ -696,6 +703,159 @@ void Server::op_request_user_list(Req& r, Args& a) {
     }
     w.end_array().end_object();
     reply(r, share(w.take_line()));
+}
+
+}  // namespace warren
+
+namespace warren {
+
+// ---- invitations ------------------------------------------------------------------------------
+
+void Server::write_invitation(JsonWriter& w, const InvitationRow& inv) {
+    const Room* room = chat_.room(inv.room);
+    const User* from = chat_.user(inv.from);
+    const User* to = chat_.user(inv.to);
+    w.begin_object().key("id").value(inv.id);
+    w.key("room").value(room ? std::string_view(room->name) : std::string_view());
+    w.key("from").value(from ? std::string_view(from->name) : std::string_view());
+    w.key("to").value(to ? std::string_view(to->name) : std::string_view());
+    w.key("ts").value(inv.ts_ms).key("expires_ts").value(inv.expires_ms).end_object();
+}
+
+void Server::op_invite_user(Req& r, Args& a) {
+    std::string_view room_name, user_name;
+    if (!a.req_string("room", room_name) || !a.req_string("user", user_name))
+        return reply_error(r, ErrorCode::bad_request, a.error().message, a.error().field);
+    if (auto why = check_room_name(room_name, config_))
+        return reply_error(r, ErrorCode::bad_request, *why, "room");
+    if (auto why = check_username(user_name, config_))
+        return reply_error(r, ErrorCode::bad_request, *why, "user");
+    Room* room = chat_.find_room(room_name);
+    if (!room)
+        return reply_error(r, ErrorCode::not_found,
+                           "no room named '" + std::string(room_name) + "'");
+    User* invitee = chat_.find_user(user_name);
+    if (!invitee)
+        return reply_error(r, ErrorCode::not_found,
+                           "no user named '" + std::string(user_name) + "'");
+    UserId me = *r.conn->user;
+    if (!room->members.contains(me))
+        return reply_error(r, ErrorCode::forbidden, "not a member of '" + room->name + "'");
+    if (room->members.contains(invitee->id))
+        return reply_error(r, ErrorCode::conflict, invitee->name + " is already a member");
+    if (chat_.invitation_to(room->id, invitee->id))
+        return reply_error(r, ErrorCode::conflict, invitee->name + " is already invited");
+    if (chat_.pending_invitations_of(invitee->id) >= config_.invitations_pending_max)
+        return reply_error(r, ErrorCode::conflict, invitee->name + " has too many invitations");
+    if (refuse_write(r)) return;
+    Batch& b = write_batch();
+    InvitationRow inv{chat_.take_invitation_id(), room->id,     me,
+                      invitee->id,                now_.wall_ms, now_.wall_ms + config_.invitation_ttl_ms};
+    apply(b, inv);
+    JsonWriter obj;
+    write_invitation(obj, inv);
+    JsonWriter w;
+    begin_ok(w, r.id);
+    w.key("invitation").raw(obj.str()).end_object();
+    commit_reply(b, r, share(w.take_line()));
+    JsonWriter ev;
+    ev.begin_object().key("ev").value("INVITATION").key("invitation").raw(obj.str()).end_object();
+    std::vector<ConnId> to(invitee->conns.begin(), invitee->conns.end());
+    std::erase(to, r.conn->id);
+    b.events.push_back(PendingEvent{std::move(to), share(ev.take_line())});
+}
+
+void Server::accept_invitation(const Req& r, const InvitationRow& inv) {
+    InvitationRow copy = inv;  // `inv` lives in state that the close below removes
+    Room& room = *chat_.room(copy.room);
+    UserId me = copy.to;
+    Batch& b = write_batch();
+    apply(b, InvitationClose{copy.id, InvitationClose::Why::accepted});
+    apply(b, MemberRow{room.id, me, now_.wall_ms});
+    JsonWriter w;
+    begin_ok(w, r.id);
+    w.key("room");
+    write_room(w, room);
+    w.end_object();
+    commit_reply(b, r, share(w.take_line()));
+    JsonWriter obj;
+    write_invitation(obj, copy);
+    JsonWriter accepted;
+    accepted.begin_object().key("ev").value("INVITATION_ACCEPTED").key("invitation");
+    accepted.raw(obj.str()).end_object();
+    if (const User* inviter = chat_.user(copy.from))
+        b.events.push_back(PendingEvent{std::vector<ConnId>(inviter->conns.begin(),
+                                                            inviter->conns.end()),
+                                        share(accepted.take_line())});
+    JsonWriter joined;
+    joined.begin_object().key("ev").value("MEMBER_JOINED").key("room").value(room.name);
+    joined.key("user").value(chat_.user(me)->name).end_object();
+    b.events.push_back(PendingEvent{member_conns(room, r.conn->id), share(joined.take_line())});
+}
+
+void Server::op_answer_invitation(Req& r, Args& a, bool accept) {
+    std::optional<int64_t> id;
+    std::optional<std::string_view> room_name;
+    if (!a.opt_int("invitation_id", id) || !a.opt_string("room", room_name))
+        return reply_error(r, ErrorCode::bad_request, a.error().message, a.error().field);
+    if (!id == !room_name)
+        return reply_error(r, ErrorCode::bad_request, "give invitation_id or room, not both",
+                           "invitation_id");
+    if (room_name)
+        if (auto why = check_room_name(*room_name, config_))
+            return reply_error(r, ErrorCode::bad_request, *why, "room");
+    UserId me = *r.conn->user;
+    const InvitationRow* inv = nullptr;
+    if (id) {
+        inv = chat_.invitation(*id);
+    } else if (Room* room = chat_.find_room(*room_name)) {
+        inv = chat_.invitation_to(room->id, me);
+    }
+    // Someone else's invitation is as invisible as a missing one.
+    if (!inv || inv->to != me || inv->expires_ms <= now_.wall_ms)
+        return reply_error(r, ErrorCode::not_found, "no pending invitation");
+    if (refuse_write(r)) return;
+    if (accept) return accept_invitation(r, *inv);
+    InvitationRow copy = *inv;
+    Batch& b = write_batch();
+    apply(b, InvitationClose{copy.id, InvitationClose::Why::declined});
+    JsonWriter w;
+    begin_ok(w, r.id);
+    w.end_object();
+    commit_reply(b, r, share(w.take_line()));
+    JsonWriter obj;
+    write_invitation(obj, copy);
+    JsonWriter ev;
+    ev.begin_object().key("ev").value("INVITATION_DECLINED").key("invitation").raw(obj.str());
+    ev.end_object();
+    if (const User* inviter = chat_.user(copy.from))
+        b.events.push_back(PendingEvent{std::vector<ConnId>(inviter->conns.begin(),
+                                                            inviter->conns.end()),
+                                        share(ev.take_line())});
+}
+
+void Server::op_list_invitations(Req& r) {
+    JsonWriter w;
+    begin_ok(w, r.id);
+    w.key("invitations").begin_array();
+    for (const InvitationRow* inv : chat_.invitations_of(*r.conn->user))
+        if (inv->expires_ms > now_.wall_ms) write_invitation(w, *inv);
+    w.end_array().end_object();
+    reply(r, share(w.take_line()));
+}
+
+// Expired invitations are closed durably on tick. While writes are refused (breaker open,
+// queues full) they wait for a later tick; they are already invisible to every op.
+void Server::expire_invitations() {
+    while (const InvitationRow* inv = chat_.next_to_expire()) {
+        if (inv->expires_ms > now_.wall_ms) return;
+        if (breaker_.refuse_for(now_.mono_ms, !batches_.empty()) || batches_.full()) {
+            expiry_blocked_until_ms_ = now_.mono_ms + config_.retry_after_ms;
+            return;
+        }
+        InvitationId id = inv->id;
+        apply(write_batch(), InvitationClose{id, InvitationClose::Why::expired});
+    }
 }
 
 }  // namespace warren

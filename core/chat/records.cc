@@ -42,6 +42,15 @@ struct Checker {
         if (r.room <= 0) return bad("topic of no room");
         return std::nullopt;
     }
+    std::optional<std::string> operator()(const InvitationRow& r) const {
+        if (r.id <= 0 || r.room <= 0 || r.from <= 0 || r.to <= 0 || r.expires_ms <= r.ts_ms)
+            return bad("invitation malformed");
+        return std::nullopt;
+    }
+    std::optional<std::string> operator()(const InvitationClose& r) const {
+        if (r.id <= 0) return bad("invitation close malformed");
+        return std::nullopt;
+    }
     std::optional<std::string> operator()(const ReadMarkerRow& r) const {
         if (r.user <= 0 || r.message <= 0 || (r.room > 0) == (r.peer > 0))
             return bad("read marker malformed");

@@ -86,8 +86,25 @@ struct ReadMarkerRow {
     MessageId message = 0;
 };
 
+struct InvitationRow {
+    InvitationId id = 0;
+    RoomId room = 0;
+    UserId from = 0;
+    UserId to = 0;
+    int64_t ts_ms = 0;
+    int64_t expires_ms = 0;
+};
+
+// An invitation stops being pending; the row stays, so ids are never reused.
+struct InvitationClose {
+    enum class Why { accepted = 1, declined = 2, expired = 3 };
+    InvitationId id = 0;
+    Why why = Why::accepted;
+};
+
 using Mutation = std::variant<UserRow, SessionRow, SessionDelete, RoomRow, MemberRow,
-                              MemberDelete, MessageRow, RoomTopic, ReadMarkerRow>;
+                              MemberDelete, MessageRow, RoomTopic, ReadMarkerRow, InvitationRow,
+                              InvitationClose>;
 
 // Everything the core keeps in memory, as loaded at start.
 struct Snapshot {
@@ -100,6 +117,8 @@ struct Snapshot {
     // Rooms that have stored messages older than those in recent_messages.
     std::vector<RoomId> rooms_with_older;
     MessageId max_message_id = 0;
+    std::vector<InvitationRow> invitations;  // pending and unexpired
+    InvitationId max_invitation_id = 0;
 };
 
 // A page of a room's (or a conversation's) stored messages: id < before (newest first) or id > after (oldest

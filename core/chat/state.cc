@@ -19,6 +19,8 @@ void ChatState::load(const Snapshot& snap) {
     for (const auto& [id, u] : users_) next_user_id_ = std::max(next_user_id_, id + 1);
     for (const auto& [id, r] : rooms_) next_room_id_ = std::max(next_room_id_, id + 1);
     next_message_id_ = std::max(next_message_id_, snap.max_message_id + 1);
+    for (const auto& r : snap.invitations) discard(apply_invitation(r));
+    next_invitation_id_ = std::max(next_invitation_id_, snap.max_invitation_id + 1);
 }
 
 Undo ChatState::apply(const Mutation& m) {
@@ -40,6 +42,10 @@ Undo ChatState::apply(const Mutation& m) {
                 return apply_member_delete(r);
             else if constexpr (std::is_same_v<T, RoomTopic>)
                 return apply_topic(r);
+            else if constexpr (std::is_same_v<T, InvitationRow>)
+                return apply_invitation(r);
+            else if constexpr (std::is_same_v<T, InvitationClose>)
+                return apply_invitation_close(r);
             else if constexpr (std::is_same_v<T, ReadMarkerRow>)
                 return [] {};  // kept in storage only: nothing reads markers back
             else
@@ -149,6 +155,59 @@ Undo ChatState::apply_topic(const RoomTopic& r) {
     WARREN_CHECK(rm != nullptr);
     std::string old = std::exchange(rm->topic, r.topic);
     return [rm, old] { rm->topic = old; };
+}
+
+Undo ChatState::apply_invitation(const InvitationRow& r) {
+    WARREN_CHECK(!invitations_.contains(r.id) && !by_room_invitee_.contains({r.room, r.to}));
+    invitations_[r.id] = r;
+    by_expiry_.insert({r.expires_ms, r.id});
+    by_room_invitee_[{r.room, r.to}] = r.id;
+    by_invitee_.insert({r.to, r.id});
+    return [this, r] {
+        invitations_.erase(r.id);
+        by_expiry_.erase({r.expires_ms, r.id});
+        by_room_invitee_.erase({r.room, r.to});
+        by_invitee_.erase({r.to, r.id});
+    };
+}
+
+Undo ChatState::apply_invitation_close(const InvitationClose& c) {
+    auto it = invitations_.find(c.id);
+    WARREN_CHECK(it != invitations_.end());
+    InvitationRow r = it->second;
+    invitations_.erase(it);
+    by_expiry_.erase({r.expires_ms, r.id});
+    by_room_invitee_.erase({r.room, r.to});
+    by_invitee_.erase({r.to, r.id});
+    return [this, r] { (void)apply_invitation(r); };
+}
+
+const InvitationRow* ChatState::invitation(InvitationId id) const {
+    auto it = invitations_.find(id);
+    return it == invitations_.end() ? nullptr : &it->second;
+}
+
+const InvitationRow* ChatState::invitation_to(RoomId room, UserId to) const {
+    auto it = by_room_invitee_.find({room, to});
+    return it == by_room_invitee_.end() ? nullptr : invitation(it->second);
+}
+
+std::vector<const InvitationRow*> ChatState::invitations_of(UserId to) const {
+    std::vector<const InvitationRow*> out;
+    for (auto it = by_invitee_.lower_bound({to, 0}); it != by_invitee_.end() && it->first == to;
+         ++it)
+        out.push_back(invitation(it->second));
+    return out;
+}
+
+size_t ChatState::pending_invitations_of(UserId to) const {
+    auto from = by_invitee_.lower_bound({to, 0});
+    auto until = by_invitee_.lower_bound({to + 1, 0});
+    return static_cast<size_t>(std::distance(from, until));
+}
+
+const InvitationRow* ChatState::next_to_expire() const {
+    return by_expiry_.empty() ? nullptr : invitation(by_expiry_.begin()->second);
 }
 
 MessageLog& ChatState::conversation(PeerPair peers) {

@@ -78,6 +78,16 @@ class ChatState {
     void set_committed_through(MessageId id) { committed_through_ = std::max(committed_through_, id); }
     size_t conversation_count() const { return conversations_.size(); }
     const std::map<UserId, User>& users() const { return users_; }
+
+    const InvitationRow* invitation(InvitationId id) const;
+    // The pending invitation of `to` into `room`, if any.
+    const InvitationRow* invitation_to(RoomId room, UserId to) const;
+    // Pending invitations addressed to `to`, by id.
+    std::vector<const InvitationRow*> invitations_of(UserId to) const;
+    size_t pending_invitations_of(UserId to) const;
+    // The pending invitation that expires first, if any.
+    const InvitationRow* next_to_expire() const;
+    InvitationId take_invitation_id() { return next_invitation_id_++; }
     MessageId last_message_id() const { return next_message_id_ - 1; }
 
     const std::map<std::string, RoomId>& rooms_by_key() const { return room_by_key_; }
@@ -100,6 +110,8 @@ class ChatState {
     Undo apply_message(const MessageRow& r);
     void evict_conversation();
     Undo apply_topic(const RoomTopic& r);
+    Undo apply_invitation(const InvitationRow& r);
+    Undo apply_invitation_close(const InvitationClose& r);
 
     size_t cache_max_;
     size_t conversation_cache_max_;
@@ -107,6 +119,11 @@ class ChatState {
     std::map<PeerPair, Conversation> conversations_;
     uint64_t use_clock_ = 0;
     MessageId committed_through_ = 0;
+    std::map<InvitationId, InvitationRow> invitations_;  // pending only
+    std::set<std::pair<int64_t, InvitationId>> by_expiry_;
+    std::map<std::pair<RoomId, UserId>, InvitationId> by_room_invitee_;
+    std::set<std::pair<UserId, InvitationId>> by_invitee_;
+    InvitationId next_invitation_id_ = 1;
     std::map<UserId, User> users_;
     std::unordered_map<std::string, UserId> user_by_key_;
     std::map<RoomId, Room> rooms_;

@@ -6,7 +6,7 @@
 namespace warren {
 
 namespace {
-constexpr std::array<std::pair<Op, std::string_view>, 14> op_names{{
+constexpr std::array<std::pair<Op, std::string_view>, 18> op_names{{
     {Op::register_, "REGISTER"},
     {Op::login, "LOGIN"},
     {Op::logout, "LOGOUT"},
@@ -21,6 +21,10 @@ constexpr std::array<std::pair<Op, std::string_view>, 14> op_names{{
     {Op::set_topic, "SET_TOPIC"},
     {Op::mark_read, "MARK_READ"},
     {Op::request_user_list, "REQUEST_USER_LIST"},
+    {Op::invite_user, "INVITE_USER"},
+    {Op::accept_invitation, "ACCEPT_INVITATION"},
+    {Op::decline_invitation, "DECLINE_INVITATION"},
+    {Op::list_invitations, "LIST_INVITATIONS"},
 }};
 }  // namespace
 

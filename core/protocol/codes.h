@@ -38,6 +38,10 @@ enum class Op {
     set_topic,
     mark_read,
     request_user_list,
+    invite_user,
+    accept_invitation,
+    decline_invitation,
+    list_invitations,
 };
 
 std::string_view error_code_name(ErrorCode c);
