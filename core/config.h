@@ -56,6 +56,9 @@ struct Config {
     // from memory (its messages stay in storage).
     size_t conversation_cache_messages_max = 32;
     size_t conversations_cached_max = 4096;
+    // Messages older than the logs hold, kept after being read from storage for an edit,
+    // deletion, reaction or thread (least recently used ones without pending changes leave).
+    size_t old_messages_cached_max = 1024;
 
     // Transactions: mutations in one batch (group commit), batches queued behind the one in
     // flight. Past batches_queued_max, state-changing requests answer UNAVAILABLE.

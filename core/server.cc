@@ -27,7 +27,7 @@ Server::Server(Config config, Entropy& entropy, const Snapshot& snapshot)
       entropy_(entropy),
       breaker_(config.breaker_failures_max, config.breaker_open_ms),
       chat_(config.room_cache_messages_max, config.conversation_cache_messages_max,
-            config.conversations_cached_max),
+            config.conversations_cached_max, config.old_messages_cached_max),
       batches_(config.batch_mutations_max, config.batches_queued_max) {
     chat_.load(snapshot);
     JsonWriter w;

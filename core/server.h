@@ -15,7 +15,8 @@
 //             forgotten the connection; a later disconnect() for it is ignored.
 //   Commit  - apply these mutations in one storage transaction, in order of batch id, and
 //             report committed(batch, status). Only one batch is in flight at a time.
-//   Query   - read a page of stored history and report answered(query, rows).
+//   Query   - read stored messages (a history page, one message, a thread, a search) and
+//             report answered(query, rows).
 //   Hash    - hash (create) or verify a password with argon2id off the event loop and report
 //             hashed(job, result).
 // A reply or event that depends on a change is released only after committed(ok) for it.
@@ -63,7 +64,7 @@ struct Commit {
 
 struct Query {
     QueryId query = 0;
-    HistoryQuery history;
+    StoredQuery what;
 };
 
 enum class HashMode { create, verify };

@@ -156,8 +156,8 @@ struct Driver::State {
     }
 
     void carry_out(Query& q) {
-        storage.push([this, id = q.query, hq = q.history] {
-            QueryRows rows = store.history(hq);
+        storage.push([this, id = q.query, what = q.what] {
+            QueryRows rows = store.run(what);
             asio::post(io, [this, id, rows = std::move(rows)]() mutable {
                 core.answered(id, std::move(rows), now());
                 drain();

@@ -240,8 +240,8 @@ void World::drain() {
             trace("query", q->query);
             store_free_ms_ =
                 std::max(store_free_ms_, now_ms_) + rng_.between(1, opt_.store_latency_max_ms);
-            at_epoch(store_free_ms_, [this, id = q->query, hq = q->history] {
-                QueryRows rows = store_->history(hq);
+            at_epoch(store_free_ms_, [this, id = q->query, what = q->what] {
+                QueryRows rows = store_->run(what);
                 trace("answered", id, std::to_string(rows.rows.size()));
                 core_->answered(id, std::move(rows), now());
                 drain();

@@ -45,7 +45,8 @@ const char* const migrations[] = {
       reply_to INTEGER NOT NULL DEFAULT 0);
     CREATE INDEX messages_by_room ON messages(room_id, id);
     )sql",
-    // 2: direct messages, read markers and invitations. A message belongs to a room (room_id > 0) or to the conversation
+    // 2: direct messages, read markers, invitations, edits, deletions, reactions, threads and
+    // full-text search. A message belongs to a room (room_id > 0) or to the conversation
     // of conv_lo < conv_hi (the two user ids), to_id naming the recipient.
     R"sql(
     ALTER TABLE messages ADD COLUMN to_id INTEGER NOT NULL DEFAULT 0;
@@ -67,9 +68,23 @@ const char* const migrations[] = {
       expires_ms INTEGER NOT NULL,
       closed INTEGER NOT NULL DEFAULT 0);  -- 0 pending, 1 accepted, 2 declined, 3 expired
     CREATE INDEX invitations_pending ON invitations(closed, expires_ms);
+    ALTER TABLE messages ADD COLUMN edited_ms INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE messages ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX messages_by_reply ON messages(reply_to, id) WHERE reply_to > 0;
+    CREATE TABLE reactions(
+      message_id INTEGER NOT NULL,
+      user_id INTEGER NOT NULL,
+      emoji TEXT NOT NULL,
+      seq INTEGER PRIMARY KEY AUTOINCREMENT);  -- keeps the order users reacted in
+    CREATE UNIQUE INDEX reactions_unique ON reactions(message_id, user_id, emoji);
+    -- Full-text index of live message text, maintained by the store itself (no triggers:
+    -- cheaper per commit); rowid = message id.
+    CREATE VIRTUAL TABLE messages_fts USING fts5(text, tokenize = 'unicode61 remove_diacritics 2');
     )sql",
 };
 static_assert(std::size(migrations) == Store::current_schema_version);
+
+#define MESSAGE_COLUMNS "id, room_id, author_id, text, ts_ms, reply_to, to_id, edited_ms, deleted"
 
 enum Stmt {
     put_user,
@@ -88,6 +103,15 @@ enum Stmt {
     put_read_marker,
     put_invitation,
     close_invitation,
+    edit_message,
+    delete_message,
+    delete_reactions,
+    put_reaction,
+    delete_reaction,
+    fts_insert,
+    fts_delete,
+    thread_replies,
+    reactions_of,
     stmt_count
 };
 
@@ -101,20 +125,29 @@ const char* const stmt_sql[stmt_count] = {
     "DELETE FROM members WHERE room_id = ? AND user_id = ?",
     "INSERT INTO messages(id, room_id, author_id, text, ts_ms, reply_to, to_id, conv_lo, conv_hi) "
     "VALUES(?,?,?,?,?,?,?,?,?)",
-    "SELECT id, room_id, author_id, text, ts_ms, reply_to, to_id FROM messages "
+    "SELECT " MESSAGE_COLUMNS " FROM messages "
     "WHERE room_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
-    "SELECT id, room_id, author_id, text, ts_ms, reply_to, to_id FROM messages "
+    "SELECT " MESSAGE_COLUMNS " FROM messages "
     "WHERE room_id = ? AND id > ? ORDER BY id ASC LIMIT ?",
-    "SELECT id, room_id, author_id, text, ts_ms, reply_to, to_id FROM messages "
+    "SELECT " MESSAGE_COLUMNS " FROM messages "
     "WHERE room_id = 0 AND conv_lo = ? AND conv_hi = ? AND id < ? ORDER BY id DESC LIMIT ?",
-    "SELECT id, room_id, author_id, text, ts_ms, reply_to, to_id FROM messages "
+    "SELECT " MESSAGE_COLUMNS " FROM messages "
     "WHERE room_id = 0 AND conv_lo = ? AND conv_hi = ? AND id > ? ORDER BY id ASC LIMIT ?",
-    "SELECT id, room_id, author_id, text, ts_ms, reply_to, to_id FROM messages WHERE id = ?",
+    "SELECT " MESSAGE_COLUMNS " FROM messages WHERE id = ?",
     "UPDATE rooms SET topic = ? WHERE id = ?",
     "INSERT INTO read_markers(user_id, room_id, peer_id, message_id) VALUES(?,?,?,?) "
     "ON CONFLICT(user_id, room_id, peer_id) DO UPDATE SET message_id = excluded.message_id",
     "INSERT INTO invitations(id, room_id, from_id, to_id, ts_ms, expires_ms) VALUES(?,?,?,?,?,?)",
     "UPDATE invitations SET closed = ? WHERE id = ? AND closed = 0",
+    "UPDATE messages SET text = ?, edited_ms = ? WHERE id = ? AND deleted = 0",
+    "UPDATE messages SET text = '', deleted = 1 WHERE id = ?",
+    "DELETE FROM reactions WHERE message_id = ?",
+    "INSERT INTO reactions(message_id, user_id, emoji) VALUES(?,?,?)",
+    "DELETE FROM reactions WHERE message_id = ? AND user_id = ? AND emoji = ?",
+    "INSERT INTO messages_fts(rowid, text) VALUES(?,?)",
+    "DELETE FROM messages_fts WHERE rowid = ?",
+    "SELECT " MESSAGE_COLUMNS " FROM messages WHERE reply_to = ? ORDER BY id LIMIT ?",
+    "SELECT user_id, emoji FROM reactions WHERE message_id = ? ORDER BY seq",
 };
 
 Status status_from(sqlite3* db, int rc, const char* what) {
@@ -135,13 +168,21 @@ std::string column_text(sqlite3_stmt* s, int i) {
 }
 
 MessageRow read_message(sqlite3_stmt* s) {
-    return MessageRow{sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
-                      sqlite3_column_int64(s, 2), column_text(s, 3),
-                      sqlite3_column_int64(s, 4), sqlite3_column_int64(s, 5)};
+    MessageRow m;
+    m.id = sqlite3_column_int64(s, 0);
+    m.room = sqlite3_column_int64(s, 1);
+    m.author = sqlite3_column_int64(s, 2);
+    m.text = column_text(s, 3);
+    m.ts_ms = sqlite3_column_int64(s, 4);
+    m.reply_to = sqlite3_column_int64(s, 5);
+    m.to = sqlite3_column_int64(s, 6);
+    m.edited_ms = sqlite3_column_int64(s, 7);
+    m.deleted = sqlite3_column_int(s, 8) != 0;
+    return m;
 }
 
 // Runs `s` (already bound) to completion and resets it.
-int run(sqlite3_stmt* s) {
+int step_once(sqlite3_stmt* s) {
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
@@ -228,8 +269,66 @@ Status Store::prepare_all() {
     return Status::ok();
 }
 
+bool Store::handled_message_change(const Mutation& m) {
+    return std::holds_alternative<MessageEdit>(m) || std::holds_alternative<MessageDelete>(m) ||
+           std::holds_alternative<ReactionAdd>(m) || std::holds_alternative<ReactionRemove>(m);
+}
+
+// Edits, deletions and reactions; each may touch several tables and the text index. An edit
+// or reaction that changes no row (the message is gone) is an error: the core believed it
+// existed.
+Status Store::step_message_change(const Mutation& m) {
+    std::vector<sqlite3_stmt*> steps;
+    if (const auto* e = std::get_if<MessageEdit>(&m)) {
+        sqlite3_stmt* u = stmt(edit_message);
+        bind_text(u, 1, e->text);
+        sqlite3_bind_int64(u, 2, e->edited_ms);
+        sqlite3_bind_int64(u, 3, e->id);
+        sqlite3_stmt* d = stmt(fts_delete);
+        sqlite3_bind_int64(d, 1, e->id);
+        sqlite3_stmt* f = stmt(fts_insert);
+        sqlite3_bind_int64(f, 1, e->id);
+        bind_text(f, 2, e->text);
+        steps = {u, d, f};
+    } else if (const auto* del = std::get_if<MessageDelete>(&m)) {
+        sqlite3_stmt* u = stmt(delete_message);
+        sqlite3_bind_int64(u, 1, del->id);
+        sqlite3_stmt* r = stmt(delete_reactions);
+        sqlite3_bind_int64(r, 1, del->id);
+        sqlite3_stmt* d = stmt(fts_delete);
+        sqlite3_bind_int64(d, 1, del->id);
+        steps = {u, r, d};
+    } else if (const auto* add = std::get_if<ReactionAdd>(&m)) {
+        sqlite3_stmt* u = stmt(put_reaction);
+        sqlite3_bind_int64(u, 1, add->message);
+        sqlite3_bind_int64(u, 2, add->user);
+        bind_text(u, 3, add->emoji);
+        steps = {u};
+    } else if (const auto* rem = std::get_if<ReactionRemove>(&m)) {
+        sqlite3_stmt* u = stmt(delete_reaction);
+        sqlite3_bind_int64(u, 1, rem->message);
+        sqlite3_bind_int64(u, 2, rem->user);
+        bind_text(u, 3, rem->emoji);
+        steps = {u};
+    }
+    for (size_t k = 0; k < steps.size(); ++k) {
+        int rc = step_once(steps[k]);
+        bool first_changed_nothing = k == 0 && rc == SQLITE_DONE && sqlite3_changes(db_) == 0;
+        if (rc != SQLITE_DONE || first_changed_nothing) {
+            for (size_t rest = k + 1; rest < steps.size(); ++rest) {
+                sqlite3_reset(steps[rest]);
+                sqlite3_clear_bindings(steps[rest]);
+            }
+            if (first_changed_nothing) return Status::failed("message change matched no row");
+            return status_from(db_, rc, "apply");
+        }
+    }
+    return Status::ok();
+}
+
 Status Store::step_mutation(const Mutation& m) {
     if (auto bad = check_record(m)) return Status::failed("refusing to store: " + *bad);
+    if (handled_message_change(m)) return step_message_change(m);
     sqlite3_stmt* s = nullptr;
     std::visit(
         [&](const auto& r) {
@@ -289,7 +388,7 @@ Status Store::step_mutation(const Mutation& m) {
                 sqlite3_bind_int64(s, 2, r.room);
                 sqlite3_bind_int64(s, 3, r.peer);
                 sqlite3_bind_int64(s, 4, r.message);
-            } else {
+            } else if constexpr (std::is_same_v<T, MessageRow>) {
                 s = stmt(put_message);
                 sqlite3_bind_int64(s, 1, r.id);
                 sqlite3_bind_int64(s, 2, r.room);
@@ -304,8 +403,15 @@ Status Store::step_mutation(const Mutation& m) {
             }
         },
         m);
-    int rc = run(s);
+    WARREN_CHECK(s != nullptr);
+    int rc = step_once(s);
     if (rc != SQLITE_DONE) return status_from(db_, rc, "apply");
+    if (const auto* msg = std::get_if<MessageRow>(&m); msg && !msg->deleted) {
+        sqlite3_stmt* f = stmt(fts_insert);
+        sqlite3_bind_int64(f, 1, msg->id);
+        bind_text(f, 2, msg->text);
+        if ((rc = step_once(f)) != SQLITE_DONE) return status_from(db_, rc, "index");
+    }
     return Status::ok();
 }
 
@@ -401,14 +507,93 @@ Result<Snapshot> Store::load(size_t cache_per_room, int64_t now_wall_ms) {
     return snap;
 }
 
+QueryRows Store::run(const StoredQuery& q) {
+    QueryRows out;
+    switch (q.kind) {
+        case StoredQuery::Kind::history: out = history(q.history); break;
+        case StoredQuery::Kind::message:
+            if (auto m = message(q.message)) out.rows.push_back(std::move(*m));
+            return out;  // message() attached its reactions
+        case StoredQuery::Kind::thread: out = thread(q.message, q.limit); break;
+        case StoredQuery::Kind::search: out = search(q.search); break;
+    }
+    if (out.ok && !fill_reactions(out.rows)) {
+        out.ok = false;
+        out.rows.clear();
+    }
+    return out;
+}
+
+bool Store::fill_reactions(std::vector<MessageRow>& rows) {
+    sqlite3_stmt* s = stmt(reactions_of);
+    for (auto& m : rows) {
+        sqlite3_bind_int64(s, 1, m.id);
+        int rc;
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+            UserId user = sqlite3_column_int64(s, 0);
+            m.reactions[column_text(s, 1)].push_back(user);
+        }
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+        if (rc != SQLITE_DONE) return false;
+    }
+    return true;
+}
+
+QueryRows Store::thread(MessageId root, uint32_t limit) {
+    QueryRows out;
+    sqlite3_stmt* s = stmt(thread_replies);
+    sqlite3_bind_int64(s, 1, root);
+    sqlite3_bind_int64(s, 2, limit);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) out.rows.push_back(read_message(s));
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (rc != SQLITE_DONE) {
+        out.ok = false;
+        out.rows.clear();
+    }
+    return out;
+}
+
+QueryRows Store::search(const SearchQuery& q) {
+    QueryRows out;
+    // Room ids are integers from the core, so they are safe to splice into the SQL.
+    std::string scope;
+    for (RoomId r : q.rooms) scope += (scope.empty() ? "" : ",") + std::to_string(r);
+    std::string where = "m.room_id IN (" + scope + ")";
+    if (q.dm_user > 0) where = "(" + where + " OR (m.room_id = 0 AND (m.author_id = ?2 OR m.to_id = ?2)))";
+    std::string sql = "SELECT m.id, m.room_id, m.author_id, m.text, m.ts_ms, m.reply_to, m.to_id, "
+                      "m.edited_ms, m.deleted FROM messages_fts JOIN messages m ON m.id = "
+                      "messages_fts.rowid WHERE messages_fts MATCH ?1 AND m.deleted = 0 AND " +
+                      where + " ORDER BY m.id DESC LIMIT ?3";
+    sqlite3_stmt* s = nullptr;
+    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &s, nullptr) != SQLITE_OK) {
+        out.ok = false;
+        return out;
+    }
+    bind_text(s, 1, q.match);
+    if (q.dm_user > 0) sqlite3_bind_int64(s, 2, q.dm_user);
+    sqlite3_bind_int64(s, 3, q.limit);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) out.rows.push_back(read_message(s));
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) {
+        out.ok = false;
+        out.rows.clear();
+    }
+    return out;
+}
+
 std::optional<MessageRow> Store::message(MessageId id) {
     sqlite3_stmt* s = stmt(message_by_id);
     sqlite3_bind_int64(s, 1, id);
-    std::optional<MessageRow> row;
-    if (sqlite3_step(s) == SQLITE_ROW) row = read_message(s);
+    std::vector<MessageRow> rows;
+    if (sqlite3_step(s) == SQLITE_ROW) rows.push_back(read_message(s));
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
-    return row;
+    if (rows.empty() || !fill_reactions(rows)) return std::nullopt;
+    return std::move(rows.front());
 }
 
 QueryRows Store::history(const HistoryQuery& q) {

@@ -35,6 +35,8 @@ class Store {
     // Everything the core keeps in memory; sessions that expired before now_wall_ms are
     // left out. `cache_per_room` newest messages of each room are included.
     Result<Snapshot> load(size_t cache_per_room, int64_t now_wall_ms);
+    // Answers any StoredQuery (history pages, one message, thread replies, search).
+    QueryRows run(const StoredQuery& q);
     QueryRows history(const HistoryQuery& q);
     // One stored message by id, or nullopt (also on error).
     std::optional<MessageRow> message(MessageId id);
@@ -49,6 +51,12 @@ class Store {
     Status migrate();
     Status prepare_all();
     Status step_mutation(const Mutation& m);
+    Status step_message_change(const Mutation& m);
+    static bool handled_message_change(const Mutation& m);
+    // Attaches stored reactions to rows just read.
+    bool fill_reactions(std::vector<MessageRow>& rows);
+    QueryRows thread(MessageId root, uint32_t limit);
+    QueryRows search(const SearchQuery& q);
     sqlite3_stmt* stmt(int which) { return stmts_[which]; }
 
     sqlite3* db_ = nullptr;

@@ -167,8 +167,8 @@ class CoreHarness {
                 completions_.push_back(fn);
         } else if (auto* q = std::get_if<Query>(&o)) {
             ++queries;
-            completions_.push_back([this, id = q->query, hq = q->history] {
-                core_->answered(id, store_->history(hq), now_);
+            completions_.push_back([this, id = q->query, what = q->what] {
+                core_->answered(id, store_->run(what), now_);
             });
         } else if (auto* h = std::get_if<Hash>(&o)) {
             HashResult r;

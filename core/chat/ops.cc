@@ -524,8 +524,9 @@ void Server::op_history(Req& r, Args& a) {
         return reply_error(r, ErrorCode::unavailable, "server busy", {}, config_.retry_after_ms);
     QueryId id = next_query_++;
     query_jobs_[id] = job;
-    HistoryQuery disk = q;
-    disk.limit = q.limit + 1;  // one more tells whether more exist
+    StoredQuery disk;
+    disk.history = q;
+    disk.history.limit = q.limit + 1;  // one more tells whether more exist
     outputs_.push_back(Query{id, disk});
 }
 

@@ -33,9 +33,25 @@ struct Checker {
         return std::nullopt;
     }
     std::optional<std::string> operator()(const MessageRow& r) const {
-        if (r.id <= 0 || r.author <= 0 || r.text.empty() || r.reply_to < 0 ||
+        if (r.id <= 0 || r.author <= 0 || (r.text.empty() != r.deleted) || r.reply_to < 0 ||
             r.reply_to >= r.id || (r.room > 0) == (r.to > 0) || r.room < 0 || r.to < 0)
             return bad("message row malformed");
+        return std::nullopt;
+    }
+    std::optional<std::string> operator()(const MessageEdit& r) const {
+        if (r.id <= 0 || r.text.empty() || r.edited_ms <= 0) return bad("edit malformed");
+        return std::nullopt;
+    }
+    std::optional<std::string> operator()(const MessageDelete& r) const {
+        if (r.id <= 0) return bad("delete malformed");
+        return std::nullopt;
+    }
+    std::optional<std::string> operator()(const ReactionAdd& r) const {
+        if (r.message <= 0 || r.user <= 0 || r.emoji.empty()) return bad("reaction malformed");
+        return std::nullopt;
+    }
+    std::optional<std::string> operator()(const ReactionRemove& r) const {
+        if (r.message <= 0 || r.user <= 0 || r.emoji.empty()) return bad("reaction malformed");
         return std::nullopt;
     }
     std::optional<std::string> operator()(const RoomTopic& r) const {

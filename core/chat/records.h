@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <variant>
@@ -62,6 +63,10 @@ struct MessageRow {
     int64_t ts_ms = 0;
     MessageId reply_to = 0;  // 0: not a reply
     UserId to = 0;
+    int64_t edited_ms = 0;   // 0: never edited
+    bool deleted = false;    // a tombstone: text empty, reactions gone
+    // emoji -> users, in the order they reacted. Filled when loaded; empty in an insert.
+    std::map<std::string, std::vector<UserId>> reactions;
 };
 
 // The two parties of a direct conversation, lower id first.
@@ -72,6 +77,28 @@ struct PeerPair {
 };
 inline PeerPair peer_pair(UserId a, UserId b) { return a < b ? PeerPair{a, b} : PeerPair{b, a}; }
 inline PeerPair conversation_of(const MessageRow& m) { return peer_pair(m.author, m.to); }
+
+struct MessageEdit {
+    MessageId id = 0;
+    std::string text;
+    int64_t edited_ms = 0;
+};
+
+struct MessageDelete {
+    MessageId id = 0;
+};
+
+struct ReactionAdd {
+    MessageId message = 0;
+    UserId user = 0;
+    std::string emoji;
+};
+
+struct ReactionRemove {
+    MessageId message = 0;
+    UserId user = 0;
+    std::string emoji;
+};
 
 struct RoomTopic {
     RoomId room = 0;
@@ -104,7 +131,8 @@ struct InvitationClose {
 
 using Mutation = std::variant<UserRow, SessionRow, SessionDelete, RoomRow, MemberRow,
                               MemberDelete, MessageRow, RoomTopic, ReadMarkerRow, InvitationRow,
-                              InvitationClose>;
+                              InvitationClose, MessageEdit, MessageDelete, ReactionAdd,
+                              ReactionRemove>;
 
 // Everything the core keeps in memory, as loaded at start.
 struct Snapshot {
@@ -129,6 +157,26 @@ struct HistoryQuery {
     std::optional<MessageId> after;
     uint32_t limit = 0;
     PeerPair peers;
+};
+
+// Full-text search over the messages a user may read: the rooms listed and the user's own
+// direct messages (or only `rooms` when dm_user is 0). `match` is already an FTS5 query.
+struct SearchQuery {
+    std::string match;
+    std::vector<RoomId> rooms;
+    UserId dm_user = 0;
+    uint32_t limit = 0;
+};
+
+// What the core asks storage to read. Answers are QueryRows, messages ascending by id
+// (search: newest first).
+struct StoredQuery {
+    enum class Kind { history, message, thread, search };
+    Kind kind = Kind::history;
+    HistoryQuery history;     // history
+    MessageId message = 0;    // message (one row or none), thread (replies to it)
+    uint32_t limit = 0;       // thread
+    SearchQuery search;       // search
 };
 
 struct QueryRows {

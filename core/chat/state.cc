@@ -46,6 +46,14 @@ Undo ChatState::apply(const Mutation& m) {
                 return apply_invitation(r);
             else if constexpr (std::is_same_v<T, InvitationClose>)
                 return apply_invitation_close(r);
+            else if constexpr (std::is_same_v<T, MessageEdit>)
+                return apply_edit(r);
+            else if constexpr (std::is_same_v<T, MessageDelete>)
+                return apply_delete(r);
+            else if constexpr (std::is_same_v<T, ReactionAdd>)
+                return apply_reaction_add(r);
+            else if constexpr (std::is_same_v<T, ReactionRemove>)
+                return apply_reaction_remove(r);
             else if constexpr (std::is_same_v<T, ReadMarkerRow>)
                 return [] {};  // kept in storage only: nothing reads markers back
             else
@@ -134,20 +142,100 @@ Undo ChatState::apply_message(const MessageRow& r) {
     }
     WARREN_CHECK(log->recent.empty() || log->recent.back().id < r.id);
     log->recent.push_back(r);
-    std::optional<MessageRow> evicted;
+    where_[r.id] = log;
+    std::optional<MessageId> evicted;
     bool older_before = log->older_on_disk;
     if (log->recent.size() > cap) {
-        evicted = std::move(log->recent.front());
+        // The oldest leaves the log but stays reachable by id (edits, reactions, threads).
+        MessageRow old = std::move(log->recent.front());
         log->recent.pop_front();
         log->older_on_disk = true;
+        where_.erase(old.id);
+        evicted = old.id;
+        remember(std::move(old));
     }
     // The log outlives the undo: rooms are undone after their messages, and conversations
     // holding uncommitted messages are never evicted.
-    return [log, evicted = std::move(evicted), older_before] {
+    return [this, log, id = r.id, evicted, older_before] {
         log->recent.pop_back();
-        if (evicted) log->recent.push_front(*evicted);
+        where_.erase(id);
+        if (evicted) {
+            auto it = old_.find(*evicted);
+            if (it != old_.end()) {
+                where_[*evicted] = log;
+                log->recent.push_front(std::move(it->second.row));
+                old_.erase(it);
+            }
+        }
         log->older_on_disk = older_before;
     };
+}
+
+MessageRow* ChatState::message(MessageId id) {
+    if (auto w = where_.find(id); w != where_.end()) return w->second->find(id);
+    auto it = old_.find(id);
+    if (it == old_.end()) return nullptr;
+    it->second.last_used = ++use_clock_;
+    return &it->second.row;
+}
+
+void ChatState::remember(MessageRow row) {
+    if (where_.contains(row.id) || old_.contains(row.id)) return;
+    if (old_.size() >= old_messages_max_) {
+        auto victim = old_.end();
+        for (auto it = old_.begin(); it != old_.end(); ++it)
+            if (!pending_.contains(it->first) &&
+                (victim == old_.end() || it->second.last_used < victim->second.last_used))
+                victim = it;
+        if (victim != old_.end()) old_.erase(victim);
+    }
+    MessageId id = row.id;
+    old_[id] = OldMessage{std::move(row), ++use_clock_};
+}
+
+void ChatState::settled(MessageId id) {
+    auto it = pending_.find(id);
+    if (it != pending_.end() && --it->second == 0) pending_.erase(it);
+}
+
+Undo ChatState::change_message(MessageId id, const std::function<void(MessageRow&)>& change) {
+    MessageRow* m = message(id);
+    WARREN_CHECK(m != nullptr);
+    MessageRow before = *m;
+    change(*m);
+    ++pending_[id];
+    return [this, before = std::move(before)] {
+        if (MessageRow* cur = message(before.id)) *cur = before;
+        settled(before.id);
+    };
+}
+
+Undo ChatState::apply_edit(const MessageEdit& r) {
+    return change_message(r.id, [&](MessageRow& m) {
+        m.text = r.text;
+        m.edited_ms = r.edited_ms;
+    });
+}
+
+Undo ChatState::apply_delete(const MessageDelete& r) {
+    return change_message(r.id, [](MessageRow& m) {
+        m.deleted = true;
+        m.text.clear();
+        m.reactions.clear();
+    });
+}
+
+Undo ChatState::apply_reaction_add(const ReactionAdd& r) {
+    return change_message(r.message, [&](MessageRow& m) { m.reactions[r.emoji].push_back(r.user); });
+}
+
+Undo ChatState::apply_reaction_remove(const ReactionRemove& r) {
+    return change_message(r.message, [&](MessageRow& m) {
+        auto it = m.reactions.find(r.emoji);
+        WARREN_CHECK(it != m.reactions.end());
+        std::erase(it->second, r.user);
+        if (it->second.empty()) m.reactions.erase(it);
+    });
 }
 
 Undo ChatState::apply_topic(const RoomTopic& r) {
@@ -226,11 +314,14 @@ void ChatState::evict_conversation() {
     for (auto it = conversations_.begin(); it != conversations_.end(); ++it) {
         const auto& recent = it->second.log.recent;
         bool durable = recent.empty() || recent.back().id <= committed_through_;
+        for (const auto& m : recent) durable = durable && !pending_.contains(m.id);
         if (durable && (victim == conversations_.end() ||
                         it->second.last_used < victim->second.last_used))
             victim = it;
     }
-    if (victim != conversations_.end()) conversations_.erase(victim);
+    if (victim == conversations_.end()) return;
+    for (const auto& m : victim->second.log.recent) where_.erase(m.id);
+    conversations_.erase(victim);
 }
 
 const MessageRow* MessageLog::find(MessageId id) const {

@@ -14,6 +14,7 @@
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <utility>
 
 #include "core/chat/records.h"
 
@@ -34,6 +35,9 @@ struct MessageLog {
     std::deque<MessageRow> recent;
     bool older_on_disk = false;
     const MessageRow* find(MessageId id) const;
+    MessageRow* find(MessageId id) {
+        return const_cast<MessageRow*>(std::as_const(*this).find(id));
+    }
 };
 
 struct Conversation {
@@ -56,10 +60,12 @@ using Undo = std::function<void()>;
 
 class ChatState {
   public:
-    ChatState(size_t room_cache_max, size_t conversation_cache_max, size_t conversations_max)
+    ChatState(size_t room_cache_max, size_t conversation_cache_max, size_t conversations_max,
+              size_t old_messages_max)
         : cache_max_(room_cache_max),
           conversation_cache_max_(conversation_cache_max),
-          conversations_max_(conversations_max) {}
+          conversations_max_(conversations_max),
+          old_messages_max_(old_messages_max) {}
 
     void load(const Snapshot& snap);
     // Applies one mutation to memory and returns the action that reverts it exactly.
@@ -78,6 +84,16 @@ class ChatState {
     void set_committed_through(MessageId id) { committed_through_ = std::max(committed_through_, id); }
     size_t conversation_count() const { return conversations_.size(); }
     const std::map<UserId, User>& users() const { return users_; }
+
+    // Any message held in memory: in a room's or conversation's log, or an older one fetched
+    // from storage (or pushed out of a log). nullptr: only storage knows.
+    MessageRow* message(MessageId id);
+    // Keeps a message read from storage, unless memory already has it. Bounded: the least
+    // recently used one without uncommitted changes makes room.
+    void remember(MessageRow row);
+    // A batch changing message `id` (edit, delete, reaction) was committed.
+    void settled(MessageId id);
+    size_t old_message_count() const { return old_.size(); }
 
     const InvitationRow* invitation(InvitationId id) const;
     // The pending invitation of `to` into `room`, if any.
@@ -112,6 +128,14 @@ class ChatState {
     Undo apply_topic(const RoomTopic& r);
     Undo apply_invitation(const InvitationRow& r);
     Undo apply_invitation_close(const InvitationClose& r);
+    Undo apply_edit(const MessageEdit& r);
+    Undo apply_delete(const MessageDelete& r);
+    Undo apply_reaction_add(const ReactionAdd& r);
+    Undo apply_reaction_remove(const ReactionRemove& r);
+    // Runs `change` on message `id` (which must be in memory) and returns an undo that
+    // restores its previous value, counting the change as pending until settled().
+    Undo change_message(MessageId id, const std::function<void(MessageRow&)>& change);
+    void index_push(MessageLog* log, const MessageRow& m) { where_[m.id] = log; }
 
     size_t cache_max_;
     size_t conversation_cache_max_;
@@ -124,6 +148,14 @@ class ChatState {
     std::map<std::pair<RoomId, UserId>, InvitationId> by_room_invitee_;
     std::set<std::pair<UserId, InvitationId>> by_invitee_;
     InvitationId next_invitation_id_ = 1;
+    size_t old_messages_max_;
+    struct OldMessage {
+        MessageRow row;
+        uint64_t last_used = 0;
+    };
+    std::map<MessageId, OldMessage> old_;
+    std::unordered_map<MessageId, MessageLog*> where_;  // messages held in some log
+    std::unordered_map<MessageId, int> pending_;         // uncommitted changes per message
     std::map<UserId, User> users_;
     std::unordered_map<std::string, UserId> user_by_key_;
     std::map<RoomId, Room> rooms_;
