@@ -7,6 +7,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
+#include <vector>
 
 namespace warren {
 
@@ -29,6 +31,14 @@ struct Config {
     uint32_t history_page_max = 100;
     uint32_t rooms_page_max = 50;
     uint32_t page_default = 50;
+    // SEARCH: query text length in bytes; results per page.
+    size_t search_query_max_bytes = 200;
+    uint32_t search_page_max = 50;
+    // Distinct emoji on one message (past it REACT is CONFLICT).
+    size_t emoji_per_message_max = 50;
+    size_t emoji_max_bytes = 32;
+    // Users who may delete any message (case-insensitive names).
+    std::vector<std::string> admin_usernames;
     // REQUEST_USER_LIST answers at most this many users (sorted by name).
     uint32_t user_list_max = 1000;
 
@@ -82,6 +92,7 @@ struct Config {
     int64_t breaker_open_ms = 5000;
 };
 
+static_assert(Config{}.page_default <= Config{}.search_page_max);
 static_assert(Config{}.page_default <= Config{}.rooms_page_max);
 static_assert(Config{}.page_default <= Config{}.history_page_max);
 static_assert(Config{}.text_max_bytes < Config{}.max_frame_bytes);

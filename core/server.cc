@@ -172,7 +172,7 @@ void Server::handle_line(Conn& c, std::string_view line) {
     if (c.slots.size() >= config_.conn_pending_max) return close_with(c, "SLOW_CONSUMER");
     DecodedRequest d = decoder_.decode(line);
     if (d.kind == DecodedRequest::Kind::bad_frame) return handle_bad_frame(c, std::move(d.detail));
-    Req r{&c, open_slot(c), d.id};
+    Req r{&c, open_slot(c), d.id, line};
     if (d.kind == DecodedRequest::Kind::bad_id) {
         fill_slot(c.id, r.slot, error_line(std::nullopt, ErrorCode::bad_request, d.detail, "id"));
         return;
@@ -229,6 +229,18 @@ void Server::dispatch(Req& r, Op op, Args& a) {
             return op_answer_invitation(r, a, false);
         case Op::list_invitations:
             return op_list_invitations(r);
+        case Op::edit_message:
+            return op_edit_message(r, a);
+        case Op::delete_message:
+            return op_delete_message(r, a);
+        case Op::react:
+            return op_react(r, a, true);
+        case Op::unreact:
+            return op_react(r, a, false);
+        case Op::get_thread:
+            return op_get_thread(r, a);
+        case Op::search:
+            return op_search(r, a);
     }
 }
 
@@ -420,7 +432,16 @@ void Server::committed(BatchId batch, const Status& status, Time now) {
         ++storage_stats_.batches_committed;
         storage_stats_.mutations_committed += b.sent->size();
         for (const auto& m : *b.sent)
-            if (const auto* msg = std::get_if<MessageRow>(&m)) chat_.set_committed_through(msg->id);
+            std::visit(
+                [this](const auto& r) {
+                    using T = std::decay_t<decltype(r)>;
+                    if constexpr (std::is_same_v<T, MessageRow>) chat_.set_committed_through(r.id);
+                    if constexpr (std::is_same_v<T, MessageEdit> || std::is_same_v<T, MessageDelete>)
+                        chat_.settled(r.id);
+                    if constexpr (std::is_same_v<T, ReactionAdd> || std::is_same_v<T, ReactionRemove>)
+                        chat_.settled(r.message);
+                },
+                m);
         for (auto& rep : b.replies) fill_slot(rep.conn, rep.slot, std::move(rep.bytes));
         for (auto& ev : b.events)
             for (ConnId to : ev.to)

@@ -152,6 +152,7 @@ class Server {
         Conn* conn;
         uint64_t slot;
         int64_t id;
+        std::string_view line = {};  // the request as received, to run it again later
     };
     struct HashJob {
         ConnId conn = 0;
@@ -164,7 +165,11 @@ class Server {
         ConnId conn = 0;
         uint64_t slot = 0;
         int64_t request_id = 0;
-        HistoryQuery spec;
+        StoredQuery::Kind kind = StoredQuery::Kind::history;
+        HistoryQuery spec;       // history
+        std::string line;        // message: the request to run again once it is in memory
+        MessageRow root;         // thread
+        uint32_t limit = 0;      // thread, search
     };
 
     // Input plumbing (server.cc).
@@ -220,7 +225,7 @@ class Server {
     void post_message(const Req& r, MessageRow m, std::string_view event, std::vector<ConnId> to);
     bool check_message_args(const Req& r, Args& a, std::string_view& text,
                             std::optional<int64_t>& reply_to);
-    bool check_reply_to(const Req& r, const MessageLog& log, std::optional<int64_t> reply_to);
+    bool check_reply_to(Req& r, RoomId room, PeerPair peers, std::optional<int64_t> reply_to);
     MessageLog& log_for(const QueryJob& job);
     void op_set_topic(Req& r, Args& a);
     void op_mark_read(Req& r, Args& a);
@@ -232,6 +237,26 @@ class Server {
     void accept_invitation(const Req& r, const InvitationRow& inv);
     void write_invitation(JsonWriter& w, const InvitationRow& inv);
     void expire_invitations();
+    void op_edit_message(Req& r, Args& a);
+    void op_delete_message(Req& r, Args& a);
+    void op_react(Req& r, Args& a, bool add);
+    void op_get_thread(Req& r, Args& a);
+    void op_search(Req& r, Args& a);
+    // The message from memory; otherwise nullptr, after either answering (NOT_FOUND,
+    // UNAVAILABLE) or asking storage for it, in which case the request runs again, in the
+    // same reply slot, once the message is in memory.
+    MessageRow* message_or_fetch(Req& r, MessageId id);
+    // NOT_FOUND for someone else's direct message, FORBIDDEN for a room one is not in.
+    bool check_visible(const Req& r, const MessageRow& m);
+    // Connections that see events about `m`, except `except`.
+    std::vector<ConnId> message_audience(const MessageRow& m, ConnId except);
+    void emit_query(QueryJob job, StoredQuery what);
+    void answer_lookup(QueryJob& job, std::vector<MessageRow> rows);
+    void answer_thread(const QueryJob& job, std::vector<MessageRow> rows);
+    void answer_search(const QueryJob& job, std::vector<MessageRow> rows);
+    // Rows read from storage, with any newer state memory holds (edits, deletions and
+    // reactions not yet durable, which the read barrier covers).
+    void prefer_memory(std::vector<MessageRow>& rows);
     // Sends an event now, or with the newest batch if one is pending (never ahead of state
     // that is not yet durable).
     void emit_event(std::vector<ConnId> to, std::shared_ptr<const std::string> bytes);

@@ -836,3 +836,205 @@ TEST(Invitations, AcceptIsAtomicUnderFailure) {
 
 }  // namespace
 }  // namespace warren::test
+
+namespace warren::test {
+namespace {
+
+struct Trio {
+    CoreHarness h;
+    int64_t msg = 0;
+    explicit Trio(Config c = {}) : h(c) {
+        h.register_user(1, "alice");
+        h.register_user(2, "bob");
+        h.register_user(3, "carol");
+        h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
+        h.call(2, {{"op", "JOIN_ROOM"}, {"room", "r"}});
+        msg = h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "the original café"}})
+                  ["message"]["id"];
+        h.events(1);
+        h.events(2);
+    }
+};
+
+TEST(Messages, EditIsAuthorOnlyAndShowsEverywhere) {
+    Trio t;
+    auto& h = t.h;
+    EXPECT_EQ(code_of(h.call(2, {{"op", "EDIT_MESSAGE"}, {"message_id", t.msg}, {"text", "x"}})),
+              "FORBIDDEN");
+    EXPECT_EQ(code_of(h.call(3, {{"op", "EDIT_MESSAGE"}, {"message_id", t.msg}, {"text", "x"}})),
+              "FORBIDDEN");  // not a member of the room
+    EXPECT_EQ(code_of(h.call(1, {{"op", "EDIT_MESSAGE"}, {"message_id", 999}, {"text", "x"}})),
+              "NOT_FOUND");
+    h.advance(5);
+    json e = h.call(1, {{"op", "EDIT_MESSAGE"}, {"message_id", t.msg}, {"text", "the revised text"}});
+    ASSERT_EQ(e["ok"], true) << e;
+    EXPECT_EQ(e["message"]["text"], "the revised text");
+    EXPECT_EQ(e["message"]["edited_ts"], h.now().wall_ms);
+    auto ev = h.events(2);
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(ev[0]["ev"], "MESSAGE_EDITED");
+    EXPECT_EQ(ev[0]["message"], e["message"]);
+    EXPECT_EQ(h.call(2, {{"op", "HISTORY"}, {"room", "r"}})["messages"][0], e["message"]);
+    EXPECT_EQ(h.call(2, {{"op", "SEARCH"}, {"query", "revised"}})["results"].size(), 1u);
+    EXPECT_TRUE(h.call(2, {{"op", "SEARCH"}, {"query", "original"}})["results"].empty());
+}
+
+TEST(Messages, DeleteLeavesATombstoneForAuthorOwnerOrAdmin) {
+    Config c;
+    c.admin_usernames = {"Carol"};
+    Trio t(c);
+    auto& h = t.h;
+    int64_t bobs = h.call(2, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "bob here"}})
+                       ["message"]["id"];
+    h.events(1);
+    EXPECT_EQ(code_of(h.call(2, {{"op", "DELETE_MESSAGE"}, {"message_id", t.msg}})), "FORBIDDEN");
+    ASSERT_EQ(h.call(1, {{"op", "DELETE_MESSAGE"}, {"message_id", bobs}})["ok"], true);  // owner
+    auto ev = h.events(2);
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(ev[0], (json{{"ev", "MESSAGE_DELETED"}, {"message_id", bobs}, {"room", "r"}}));
+    EXPECT_EQ(code_of(h.call(1, {{"op", "DELETE_MESSAGE"}, {"message_id", bobs}})), "CONFLICT");
+    json hist = h.call(2, {{"op", "HISTORY"}, {"room", "r"}});
+    ASSERT_EQ(hist["messages"].size(), 2u);
+    json tomb = hist["messages"][1];
+    EXPECT_EQ(tomb["id"], bobs);
+    EXPECT_EQ(tomb["deleted"], true);
+    EXPECT_EQ(tomb["text"], "");
+    EXPECT_EQ(tomb["author"], "bob");
+    EXPECT_TRUE(h.call(1, {{"op", "SEARCH"}, {"query", "bob"}})["results"].empty());
+    EXPECT_EQ(code_of(h.call(1, {{"op", "REACT"}, {"message_id", bobs}, {"emoji", "x"}})),
+              "CONFLICT");
+    // carol is an admin, but cannot see a room she is not in.
+    EXPECT_EQ(code_of(h.call(3, {{"op", "DELETE_MESSAGE"}, {"message_id", t.msg}})), "FORBIDDEN");
+    h.call(3, {{"op", "JOIN_ROOM"}, {"room", "r"}});
+    EXPECT_EQ(h.call(3, {{"op", "DELETE_MESSAGE"}, {"message_id", t.msg}})["ok"], true);
+}
+
+TEST(Messages, DeletingADirectMessageTellsEachSideTheOtherName) {
+    Trio t;
+    auto& h = t.h;
+    int64_t dm = h.call(1, {{"op", "DIRECT_MESSAGE"}, {"to", "bob"}, {"text", "secret"}})
+                     ["message"]["id"];
+    h.events(2);
+    EXPECT_EQ(code_of(h.call(3, {{"op", "DELETE_MESSAGE"}, {"message_id", dm}})), "NOT_FOUND");
+    EXPECT_EQ(code_of(h.call(3, {{"op", "REACT"}, {"message_id", dm}, {"emoji", "x"}})),
+              "NOT_FOUND");
+    ASSERT_EQ(h.call(1, {{"op", "DELETE_MESSAGE"}, {"message_id", dm}})["ok"], true);
+    auto ev = h.events(2);
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(ev[0], (json{{"ev", "MESSAGE_DELETED"}, {"message_id", dm}, {"with", "alice"}}));
+}
+
+TEST(Messages, ReactionsAddRemoveAndShow) {
+    Trio t;
+    auto& h = t.h;
+    const std::string thumbs = "\xF0\x9F\x91\x8D";
+    ASSERT_EQ(h.call(2, {{"op", "REACT"}, {"message_id", t.msg}, {"emoji", thumbs}})["ok"], true);
+    auto ev = h.events(1);
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(ev[0], (json{{"ev", "REACTION_ADDED"}, {"message_id", t.msg}, {"emoji", thumbs},
+                           {"user", "bob"}}));
+    EXPECT_EQ(code_of(h.call(2, {{"op", "REACT"}, {"message_id", t.msg}, {"emoji", thumbs}})),
+              "CONFLICT");
+    h.call(1, {{"op", "REACT"}, {"message_id", t.msg}, {"emoji", thumbs}});
+    h.call(1, {{"op", "REACT"}, {"message_id", t.msg}, {"emoji", "ok"}});
+    json m = h.call(2, {{"op", "HISTORY"}, {"room", "r"}})["messages"][0];
+    EXPECT_EQ(m["reactions"], (json{{thumbs, {"bob", "alice"}}, {"ok", {"alice"}}}));
+    EXPECT_EQ(h.call(2, {{"op", "REACT"}, {"message_id", t.msg}, {"emoji", "a b"}})["error"]["field"],
+              "emoji");
+    EXPECT_EQ(code_of(h.call(2, {{"op", "UNREACT"}, {"message_id", t.msg}, {"emoji", "ok"}})),
+              "NOT_FOUND");
+    ASSERT_EQ(h.call(1, {{"op", "UNREACT"}, {"message_id", t.msg}, {"emoji", "ok"}})["ok"], true);
+    EXPECT_EQ(h.events(2).back()["ev"], "REACTION_REMOVED");
+    m = h.call(2, {{"op", "HISTORY"}, {"room", "r"}})["messages"][0];
+    EXPECT_EQ(m["reactions"], (json{{thumbs, {"bob", "alice"}}}));
+}
+
+TEST(Messages, ThreadsListRepliesOldestFirst) {
+    Trio t;
+    auto& h = t.h;
+    for (int i = 0; i < 3; ++i)
+        h.call(2, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "reply " + std::to_string(i)},
+                   {"reply_to", t.msg}});
+    h.call(2, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "not a reply"}});
+    json th = h.call(1, {{"op", "GET_THREAD"}, {"message_id", t.msg}});
+    ASSERT_EQ(th["ok"], true) << th;
+    EXPECT_EQ(th["root"]["id"], t.msg);
+    ASSERT_EQ(th["replies"].size(), 3u);
+    EXPECT_EQ(th["replies"][0]["text"], "reply 0");
+    EXPECT_EQ(th["replies"][2]["text"], "reply 2");
+    EXPECT_EQ(h.call(1, {{"op", "GET_THREAD"}, {"message_id", t.msg}, {"limit", 2}})["has_more"],
+              true);
+    EXPECT_EQ(code_of(h.call(3, {{"op", "GET_THREAD"}, {"message_id", t.msg}})), "FORBIDDEN");
+}
+
+TEST(Messages, SearchCoversMyRoomsAndMyDirectMessagesOnly) {
+    Trio t;
+    auto& h = t.h;
+    h.call(3, {{"op", "CREATE_ROOM"}, {"room", "other"}});
+    h.call(3, {{"op", "SEND_MESSAGE"}, {"room", "other"}, {"text", "cafe in other room"}});
+    h.call(3, {{"op", "DIRECT_MESSAGE"}, {"to", "bob"}, {"text", "cafe for bob"}});
+    h.call(2, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "newer CAFE mention"}});
+    json res = h.call(1, {{"op", "SEARCH"}, {"query", "cafe"}});  // diacritics removed
+    ASSERT_EQ(res["ok"], true) << res;
+    ASSERT_EQ(res["results"].size(), 2u);
+    EXPECT_EQ(res["results"][0]["text"], "newer CAFE mention");  // newest first
+    EXPECT_EQ(res["results"][1]["text"], "the original café");
+    EXPECT_EQ(h.call(2, {{"op", "SEARCH"}, {"query", "cafe"}})["results"].size(), 3u);
+    EXPECT_EQ(h.call(2, {{"op", "SEARCH"}, {"query", "cafe"}, {"room", "r"}})["results"].size(), 2u);
+    EXPECT_EQ(code_of(h.call(2, {{"op", "SEARCH"}, {"query", "cafe"}, {"room", "other"}})),
+              "FORBIDDEN");
+    // FTS syntax in the query is just text.
+    for (std::string q : {"\"", "cafe*", "NEAR(cafe", "a OR b", "-cafe", "col:cafe", "()"}) {
+        json r = h.call(2, {{"op", "SEARCH"}, {"query", q}});
+        EXPECT_EQ(r["ok"], true) << q << " -> " << r;
+    }
+    EXPECT_EQ(h.call(2, {{"op", "SEARCH"}, {"query", "   "}})["error"]["field"], "query");
+    h.call(2, {{"op", "LEAVE_ROOM"}, {"room", "r"}});
+    EXPECT_EQ(h.call(2, {{"op", "SEARCH"}, {"query", "cafe"}})["results"].size(), 1u);  // the DM
+}
+
+TEST(Messages, OldMessagesAreFetchedFromStorageAndChangesPersist) {
+    auto dir = std::filesystem::temp_directory_path() / ("warren-old-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    std::string db = (dir / "w.db").string();
+    Config c;
+    c.room_cache_messages_max = 100;
+    int64_t first = 0;
+    {
+        CoreHarness h(c, db);
+        h.register_user(1, "alice");
+        h.register_user(2, "bob");
+        h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
+        h.call(2, {{"op", "JOIN_ROOM"}, {"room", "r"}});
+        first = h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "first"}})["message"]["id"];
+        for (int i = 0; i < 150; ++i)
+            h.call(2, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "filler"}, {"reply_to", first}});
+    }
+    CoreHarness h(c, db);  // after a restart, `first` is only in storage
+    h.connect(1);
+    h.take(1);
+    h.call(1, {{"op", "LOGIN"}, {"username", "alice"}, {"password", "password1"}});
+    size_t queries = h.queries;
+    // Pipelined: the edit waits for the lookup; the reaction runs after it, in order.
+    h.send(1, {{"id", 1}, {"op", "EDIT_MESSAGE"}, {"message_id", first}, {"text", "first, edited"}});
+    h.send(1, {{"id", 2}, {"op", "REACT"}, {"message_id", first}, {"emoji", "ok"}});
+    auto l = h.take(1);
+    ASSERT_EQ(l.size(), 2u);
+    EXPECT_EQ(l[0]["re"], 1);
+    EXPECT_EQ(l[0]["message"]["text"], "first, edited");
+    EXPECT_EQ(l[1]["re"], 2);
+    EXPECT_EQ(l[1]["ok"], true);
+    EXPECT_EQ(h.queries, queries + 1);  // fetched once, then kept
+    json th = h.call(1, {{"op", "GET_THREAD"}, {"message_id", first}, {"limit", 200}});
+    EXPECT_EQ(th["root"]["text"], "first, edited");
+    EXPECT_EQ(th["root"]["reactions"], (json{{"ok", {"alice"}}}));
+    EXPECT_EQ(th["replies"].size(), 100u);  // clamped
+    EXPECT_EQ(th["has_more"], true);
+    json page = h.call(1, {{"op", "HISTORY"}, {"room", "r"}, {"after", 0}, {"limit", 1}});
+    EXPECT_EQ(page["messages"][0]["text"], "first, edited");
+    EXPECT_EQ(page["messages"][0]["reactions"], (json{{"ok", {"alice"}}}));
+    if (!std::getenv("KEEP")) std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace warren::test

@@ -71,9 +71,18 @@ void Server::write_message(JsonWriter& w, const MessageRow& m) {
     w.key("reply_to");
     if (m.reply_to) w.value(m.reply_to);
     else w.null();
-    w.key("edited_ts").null().key("deleted").value(false);
-    w.key("reactions").begin_object().end_object();
-    w.end_object();
+    w.key("edited_ts");
+    if (m.edited_ms) w.value(m.edited_ms);
+    else w.null();
+    w.key("deleted").value(m.deleted);
+    w.key("reactions").begin_object();
+    for (const auto& [emoji, users] : m.reactions) {
+        w.key(emoji).begin_array();
+        for (UserId u : users)
+            if (const User* user = chat_.user(u)) w.value(user->name);
+        w.end_array();
+    }
+    w.end_object().end_object();
 }
 
 std::vector<ConnId> Server::member_conns(const Room& room, ConnId except) {
@@ -400,13 +409,20 @@ bool Server::check_message_args(const Req& r, Args& a, std::string_view& text,
     return true;
 }
 
-// Replies are checked against the cached newest messages of the room or conversation;
-// older ones cannot be checked without storage and are refused rather than accepted
-// unchecked.
-bool Server::check_reply_to(const Req& r, const MessageLog& log, std::optional<int64_t> reply_to) {
-    if (!reply_to || log.find(*reply_to)) return true;
+// reply_to must name a message of the same room or conversation. An old one may have to be
+// read from storage first, in which case the request runs again later (false, no reply).
+bool Server::check_reply_to(Req& r, RoomId room, PeerPair peers, std::optional<int64_t> reply_to) {
+    if (!reply_to) return true;
+    if (*reply_to > chat_.last_message_id()) {
+        reply_error(r, ErrorCode::bad_request, "reply_to names no message", "reply_to");
+        return false;
+    }
+    const MessageRow* m = message_or_fetch(r, *reply_to);
+    if (!m) return false;
+    bool same = room ? m->room == room : (m->room == 0 && conversation_of(*m) == peers);
+    if (same) return true;
     reply_error(r, ErrorCode::bad_request,
-                "reply_to must name a recent message of this room or conversation", "reply_to");
+                "reply_to must name a message of the same room or conversation", "reply_to");
     return false;
 }
 
@@ -424,7 +440,7 @@ void Server::op_send_message(Req& r, Args& a) {
     UserId me = *r.conn->user;
     if (!room->members.contains(me))
         return reply_error(r, ErrorCode::forbidden, "not a member of '" + room->name + "'");
-    if (!check_reply_to(r, room->log, reply_to)) return;
+    if (!check_reply_to(r, room->id, {}, reply_to)) return;
     if (refuse_write(r)) return;
     post_message(r,
                  MessageRow{chat_.take_message_id(), room->id, me, std::string(text),
@@ -444,7 +460,7 @@ void Server::op_direct_message(Req& r, Args& a) {
     if (!to)
         return reply_error(r, ErrorCode::not_found, "no user named '" + std::string(to_name) + "'");
     UserId me = *r.conn->user;
-    if (!check_reply_to(r, chat_.conversation(peer_pair(me, to->id)), reply_to)) return;
+    if (!check_reply_to(r, 0, peer_pair(me, to->id), reply_to)) return;
     if (refuse_write(r)) return;
     // The recipient's connections and the sender's other ones (one set if writing to oneself).
     std::set<ConnId> recipients(to->conns.begin(), to->conns.end());
@@ -504,7 +520,7 @@ void Server::op_history(Req& r, Args& a) {
             return reply_error(r, ErrorCode::not_found, "no user named '" + std::string(*with) + "'");
         q.peers = peer_pair(me, peer->id);
     }
-    QueryJob job{r.conn->id, r.slot, r.id, q};
+    QueryJob job{r.conn->id, r.slot, r.id, StoredQuery::Kind::history, q};
     // The cache holds the newest messages; storage is needed only when the page reaches past
     // its oldest one.
     const MessageLog& log = log_for(job);
@@ -538,11 +554,21 @@ void Server::answered(QueryId query, QueryRows rows, Time now) {
         query_jobs_.erase(it);
         if (Conn* c = conn(job.conn)) {
             Req r{c, job.slot, job.request_id};
-            if (!rows.ok)
+            if (!rows.ok) {
                 reply_error(r, ErrorCode::unavailable, "storage unavailable", {},
                             config_.retry_after_ms);
-            else
-                answer_history(job, std::move(rows.rows));
+                if (job.kind == StoredQuery::Kind::message) {
+                    c->paused = false;
+                    process_lines(*c);
+                }
+            } else {
+                switch (job.kind) {
+                    case StoredQuery::Kind::history: answer_history(job, std::move(rows.rows)); break;
+                    case StoredQuery::Kind::message: answer_lookup(job, std::move(rows.rows)); break;
+                    case StoredQuery::Kind::thread: answer_thread(job, std::move(rows.rows)); break;
+                    case StoredQuery::Kind::search: answer_search(job, std::move(rows.rows)); break;
+                }
+            }
         }
     }
     end_input();
@@ -565,6 +591,7 @@ void Server::answer_history(const QueryJob& job, std::vector<MessageRow> rows) {
     rows.erase(std::unique(rows.begin(), rows.end(),
                            [](const MessageRow& x, const MessageRow& y) { return x.id == y.id; }),
                rows.end());
+    prefer_memory(rows);
     // Stored rows were fetched with limit + 1, so one row past the page means more exist.
     bool has_more = rows.size() > q.limit;
     size_t from = 0, to = rows.size();
@@ -857,6 +884,337 @@ void Server::expire_invitations() {
         InvitationId id = inv->id;
         apply(write_batch(), InvitationClose{id, InvitationClose::Why::expired});
     }
+}
+
+}  // namespace warren
+
+namespace warren {
+
+// ---- edits, deletions, reactions, threads, search ---------------------------------------------
+
+void Server::emit_query(QueryJob job, StoredQuery what) {
+    QueryId id = next_query_++;
+    what.kind = job.kind;
+    query_jobs_[id] = std::move(job);
+    outputs_.push_back(Query{id, std::move(what)});
+}
+
+MessageRow* Server::message_or_fetch(Req& r, MessageId id) {
+    if (MessageRow* m = chat_.message(id)) return m;
+    if (id > chat_.last_message_id()) {
+        reply_error(r, ErrorCode::not_found, "no message " + std::to_string(id));
+        return nullptr;
+    }
+    if (query_jobs_.size() >= config_.queries_max || r.line.empty()) {
+        reply_error(r, ErrorCode::unavailable, "server busy", {}, config_.retry_after_ms);
+        return nullptr;
+    }
+    QueryJob job;
+    job.conn = r.conn->id;
+    job.slot = r.slot;
+    job.request_id = r.id;
+    job.kind = StoredQuery::Kind::message;
+    job.line = std::string(r.line);
+    StoredQuery what;
+    what.message = id;
+    // Later requests of this connection wait: they may depend on this one.
+    r.conn->paused = true;
+    emit_query(std::move(job), std::move(what));
+    return nullptr;
+}
+
+void Server::answer_lookup(QueryJob& job, std::vector<MessageRow> rows) {
+    Conn* c = conn(job.conn);
+    if (!c) return;
+    c->paused = false;
+    if (rows.empty()) {
+        reply_error(Req{c, job.slot, job.request_id}, ErrorCode::not_found, "no such message");
+    } else {
+        chat_.remember(std::move(rows.front()));
+        // Run the request again, now that the message is in memory; it keeps its slot.
+        DecodedRequest d = decoder_.decode(job.line);
+        WARREN_CHECK(d.kind == DecodedRequest::Kind::ok);
+        Req r{c, job.slot, d.id, job.line};
+        Args args(d.args);
+        dispatch(r, *op_from_name(d.op), args);
+    }
+    if (!c->paused) process_lines(*c);
+}
+
+bool Server::check_visible(const Req& r, const MessageRow& m) {
+    UserId me = *r.conn->user;
+    if (m.room == 0) {
+        if (m.author == me || m.to == me) return true;
+        reply_error(r, ErrorCode::not_found, "no message " + std::to_string(m.id));
+        return false;
+    }
+    const Room* room = chat_.room(m.room);
+    if (room && room->members.contains(me)) return true;
+    reply_error(r, ErrorCode::forbidden,
+                "not a member of '" + (room ? room->name : std::string()) + "'");
+    return false;
+}
+
+std::vector<ConnId> Server::message_audience(const MessageRow& m, ConnId except) {
+    if (m.room) {
+        const Room* room = chat_.room(m.room);
+        return room ? member_conns(*room, except) : std::vector<ConnId>{};
+    }
+    std::set<ConnId> to;
+    for (UserId u : {m.author, m.to})
+        if (const User* user = chat_.user(u)) to.insert(user->conns.begin(), user->conns.end());
+    to.erase(except);
+    return {to.begin(), to.end()};
+}
+
+void Server::prefer_memory(std::vector<MessageRow>& rows) {
+    for (auto& row : rows)
+        if (const MessageRow* m = chat_.message(row.id)) row = *m;
+}
+
+namespace {
+
+bool read_message_id(Args& a, int64_t& id, std::string& why) {
+    if (!a.req_int("message_id", id)) {
+        why = a.error().message;
+        return false;
+    }
+    if (id < 1) {
+        why = "message_id must be a message id";
+        return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+void Server::op_edit_message(Req& r, Args& a) {
+    int64_t id = 0;
+    std::string why;
+    std::string_view text;
+    if (!read_message_id(a, id, why)) return reply_error(r, ErrorCode::bad_request, why, "message_id");
+    if (!a.req_string("text", text))
+        return reply_error(r, ErrorCode::bad_request, a.error().message, a.error().field);
+    if (auto bad = check_text(text, config_))
+        return reply_error(r, ErrorCode::bad_request, *bad, "text");
+    MessageRow* m = message_or_fetch(r, id);
+    if (!m || !check_visible(r, *m)) return;
+    if (m->author != *r.conn->user)
+        return reply_error(r, ErrorCode::forbidden, "only the author may edit a message");
+    if (m->deleted) return reply_error(r, ErrorCode::conflict, "the message was deleted");
+    if (refuse_write(r)) return;
+    Batch& b = write_batch();
+    apply(b, MessageEdit{id, std::string(text), now_.wall_ms});
+    m = chat_.message(id);
+    JsonWriter msg;
+    write_message(msg, *m);
+    JsonWriter w;
+    begin_ok(w, r.id);
+    w.key("message").raw(msg.str()).end_object();
+    commit_reply(b, r, share(w.take_line()));
+    JsonWriter ev;
+    ev.begin_object().key("ev").value("MESSAGE_EDITED").key("message").raw(msg.str()).end_object();
+    b.events.push_back(PendingEvent{message_audience(*m, r.conn->id), share(ev.take_line())});
+}
+
+void Server::op_delete_message(Req& r, Args& a) {
+    int64_t id = 0;
+    std::string why;
+    if (!read_message_id(a, id, why)) return reply_error(r, ErrorCode::bad_request, why, "message_id");
+    MessageRow* m = message_or_fetch(r, id);
+    if (!m || !check_visible(r, *m)) return;
+    UserId me = *r.conn->user;
+    const Room* room = m->room ? chat_.room(m->room) : nullptr;
+    const std::string& my_name = chat_.user(me)->name;
+    bool admin = std::any_of(config_.admin_usernames.begin(), config_.admin_usernames.end(),
+                             [&](const std::string& n) { return name_key(n) == name_key(my_name); });
+    if (m->author != me && !(room && room->owner == me) && !admin)
+        return reply_error(r, ErrorCode::forbidden,
+                           "only the author, the room owner or an admin may delete a message");
+    if (m->deleted) return reply_error(r, ErrorCode::conflict, "the message was already deleted");
+    if (refuse_write(r)) return;
+    MessageRow before = *m;
+    Batch& b = write_batch();
+    apply(b, MessageDelete{id});
+    JsonWriter w;
+    begin_ok(w, r.id);
+    w.end_object();
+    commit_reply(b, r, share(w.take_line()));
+    auto event = [&](std::string_view key, std::string_view where) {
+        JsonWriter ev;
+        ev.begin_object().key("ev").value("MESSAGE_DELETED").key("message_id").value(id);
+        ev.key(key).value(where).end_object();
+        return share(ev.take_line());
+    };
+    if (room) {
+        b.events.push_back(PendingEvent{member_conns(*room, r.conn->id), event("room", room->name)});
+        return;
+    }
+    // In a conversation each side is told the other party's name.
+    for (auto [side, other] : {std::pair{before.author, before.to}, std::pair{before.to, before.author}}) {
+        const User* u = chat_.user(side);
+        const User* o = chat_.user(other);
+        if (!u || !o) continue;
+        std::vector<ConnId> to;
+        for (ConnId c : u->conns)
+            if (c != r.conn->id) to.push_back(c);
+        b.events.push_back(PendingEvent{std::move(to), event("with", o->name)});
+        if (side == other) break;  // a note to oneself: one audience
+    }
+}
+
+void Server::op_react(Req& r, Args& a, bool add) {
+    int64_t id = 0;
+    std::string why;
+    std::string_view emoji;
+    if (!read_message_id(a, id, why)) return reply_error(r, ErrorCode::bad_request, why, "message_id");
+    if (!a.req_string("emoji", emoji))
+        return reply_error(r, ErrorCode::bad_request, a.error().message, a.error().field);
+    if (auto bad = check_emoji(emoji, config_))
+        return reply_error(r, ErrorCode::bad_request, *bad, "emoji");
+    MessageRow* m = message_or_fetch(r, id);
+    if (!m || !check_visible(r, *m)) return;
+    UserId me = *r.conn->user;
+    if (m->deleted) return reply_error(r, ErrorCode::conflict, "the message was deleted");
+    auto it = m->reactions.find(std::string(emoji));
+    bool mine = it != m->reactions.end() &&
+                std::find(it->second.begin(), it->second.end(), me) != it->second.end();
+    if (add && mine) return reply_error(r, ErrorCode::conflict, "already reacted with that emoji");
+    if (!add && !mine) return reply_error(r, ErrorCode::not_found, "no such reaction");
+    if (add && it == m->reactions.end() && m->reactions.size() >= config_.emoji_per_message_max)
+        return reply_error(r, ErrorCode::conflict, "too many different reactions on this message");
+    if (refuse_write(r)) return;
+    Batch& b = write_batch();
+    if (add) apply(b, ReactionAdd{id, me, std::string(emoji)});
+    else apply(b, ReactionRemove{id, me, std::string(emoji)});
+    JsonWriter w;
+    begin_ok(w, r.id);
+    w.end_object();
+    commit_reply(b, r, share(w.take_line()));
+    JsonWriter ev;
+    ev.begin_object().key("ev").value(add ? "REACTION_ADDED" : "REACTION_REMOVED");
+    ev.key("message_id").value(id).key("emoji").value(emoji);
+    ev.key("user").value(chat_.user(me)->name).end_object();
+    b.events.push_back(PendingEvent{message_audience(*chat_.message(id), r.conn->id),
+                                    share(ev.take_line())});
+}
+
+void Server::op_get_thread(Req& r, Args& a) {
+    int64_t id = 0;
+    std::string why;
+    std::optional<int64_t> limit;
+    if (!read_message_id(a, id, why)) return reply_error(r, ErrorCode::bad_request, why, "message_id");
+    if (!a.opt_int("limit", limit))
+        return reply_error(r, ErrorCode::bad_request, a.error().message, a.error().field);
+    if (limit && *limit < 1)
+        return reply_error(r, ErrorCode::bad_request, "limit must be at least 1", "limit");
+    MessageRow* m = message_or_fetch(r, id);
+    if (!m || !check_visible(r, *m)) return;
+    if (query_jobs_.size() >= config_.queries_max)
+        return reply_error(r, ErrorCode::unavailable, "server busy", {}, config_.retry_after_ms);
+    QueryJob job;
+    job.conn = r.conn->id;
+    job.slot = r.slot;
+    job.request_id = r.id;
+    job.kind = StoredQuery::Kind::thread;
+    job.root = *m;
+    job.limit = static_cast<uint32_t>(
+        std::min<int64_t>(limit.value_or(config_.page_default), config_.history_page_max));
+    StoredQuery what;
+    what.message = id;
+    what.limit = job.limit + 1;  // one more tells whether more exist
+    emit_query(std::move(job), std::move(what));
+}
+
+void Server::answer_thread(const QueryJob& job, std::vector<MessageRow> rows) {
+    Conn* c = conn(job.conn);
+    if (!c) return;
+    // Replies not yet durable are only in memory, in the root's log.
+    const MessageLog& log =
+        job.root.room ? chat_.room(job.root.room)->log : chat_.conversation(conversation_of(job.root));
+    for (const auto& m : log.recent)
+        if (m.reply_to == job.root.id) rows.push_back(m);
+    std::sort(rows.begin(), rows.end(),
+              [](const MessageRow& x, const MessageRow& y) { return x.id < y.id; });
+    rows.erase(std::unique(rows.begin(), rows.end(),
+                           [](const MessageRow& x, const MessageRow& y) { return x.id == y.id; }),
+               rows.end());
+    prefer_memory(rows);
+    bool has_more = rows.size() > job.limit;
+    if (has_more) rows.resize(job.limit);
+    MessageRow root = job.root;
+    if (const MessageRow* now = chat_.message(root.id)) root = *now;
+    JsonWriter w;
+    begin_ok(w, job.request_id);
+    w.key("root");
+    write_message(w, root);
+    w.key("replies").begin_array();
+    for (const auto& m : rows) write_message(w, m);
+    w.end_array().key("has_more").value(has_more).end_object();
+    reply(Req{c, job.slot, job.request_id}, share(w.take_line()));
+}
+
+void Server::op_search(Req& r, Args& a) {
+    std::string_view text;
+    std::optional<std::string_view> room_name;
+    std::optional<int64_t> limit;
+    if (!a.req_string("query", text) || !a.opt_string("room", room_name) ||
+        !a.opt_int("limit", limit))
+        return reply_error(r, ErrorCode::bad_request, a.error().message, a.error().field);
+    if (text.size() > config_.search_query_max_bytes || !is_valid_utf8(text))
+        return reply_error(r, ErrorCode::bad_request,
+                           "query must be valid UTF-8 of at most " +
+                               std::to_string(config_.search_query_max_bytes) + " bytes",
+                           "query");
+    std::string match = fts_match(text);
+    if (match.empty()) return reply_error(r, ErrorCode::bad_request, "query has no words", "query");
+    if (room_name)
+        if (auto why = check_room_name(*room_name, config_))
+            return reply_error(r, ErrorCode::bad_request, *why, "room");
+    if (limit && *limit < 1)
+        return reply_error(r, ErrorCode::bad_request, "limit must be at least 1", "limit");
+    UserId me = *r.conn->user;
+    SearchQuery q;
+    q.match = std::move(match);
+    q.limit = static_cast<uint32_t>(
+        std::min<int64_t>(limit.value_or(config_.page_default), config_.search_page_max));
+    if (room_name) {
+        Room* room = chat_.find_room(*room_name);
+        if (!room)
+            return reply_error(r, ErrorCode::not_found,
+                               "no room named '" + std::string(*room_name) + "'");
+        if (!room->members.contains(me))
+            return reply_error(r, ErrorCode::forbidden, "not a member of '" + room->name + "'");
+        q.rooms = {room->id};
+    } else {
+        const User* u = chat_.user(me);
+        q.rooms.assign(u->rooms.begin(), u->rooms.end());
+        q.dm_user = me;
+    }
+    if (query_jobs_.size() >= config_.queries_max)
+        return reply_error(r, ErrorCode::unavailable, "server busy", {}, config_.retry_after_ms);
+    QueryJob job;
+    job.conn = r.conn->id;
+    job.slot = r.slot;
+    job.request_id = r.id;
+    job.kind = StoredQuery::Kind::search;
+    job.limit = q.limit;
+    StoredQuery what;
+    what.search = std::move(q);
+    emit_query(std::move(job), std::move(what));
+}
+
+void Server::answer_search(const QueryJob& job, std::vector<MessageRow> rows) {
+    Conn* c = conn(job.conn);
+    if (!c) return;
+    prefer_memory(rows);
+    JsonWriter w;
+    begin_ok(w, job.request_id);
+    w.key("results").begin_array();
+    for (const auto& m : rows)
+        if (!m.deleted) write_message(w, m);
+    w.end_array().end_object();
+    reply(Req{c, job.slot, job.request_id}, share(w.take_line()));
 }
 
 }  // namespace warren

@@ -6,7 +6,7 @@
 namespace warren {
 
 namespace {
-constexpr std::array<std::pair<Op, std::string_view>, 18> op_names{{
+constexpr std::array<std::pair<Op, std::string_view>, 24> op_names{{
     {Op::register_, "REGISTER"},
     {Op::login, "LOGIN"},
     {Op::logout, "LOGOUT"},
@@ -25,6 +25,12 @@ constexpr std::array<std::pair<Op, std::string_view>, 18> op_names{{
     {Op::accept_invitation, "ACCEPT_INVITATION"},
     {Op::decline_invitation, "DECLINE_INVITATION"},
     {Op::list_invitations, "LIST_INVITATIONS"},
+    {Op::edit_message, "EDIT_MESSAGE"},
+    {Op::delete_message, "DELETE_MESSAGE"},
+    {Op::react, "REACT"},
+    {Op::unreact, "UNREACT"},
+    {Op::get_thread, "GET_THREAD"},
+    {Op::search, "SEARCH"},
 }};
 }  // namespace
 

@@ -42,6 +42,12 @@ enum class Op {
     accept_invitation,
     decline_invitation,
     list_invitations,
+    edit_message,
+    delete_message,
+    react,
+    unreact,
+    get_thread,
+    search,
 };
 
 std::string_view error_code_name(ErrorCode c);

@@ -97,6 +97,36 @@ Refusal check_topic(std::string_view s, const Config& c) {
     return std::nullopt;
 }
 
+Refusal check_emoji(std::string_view s, const Config& c) {
+    if (s.empty() || s.size() > c.emoji_max_bytes)
+        return "emoji must be 1 to " + std::to_string(c.emoji_max_bytes) + " bytes";
+    if (!is_valid_utf8(s)) return "emoji must be valid UTF-8";
+    for (char ch : s) {
+        auto b = static_cast<unsigned char>(ch);
+        if (b <= 0x20 || b == 0x7F) return "emoji must not contain whitespace or controls";
+    }
+    return std::nullopt;
+}
+
+std::string fts_match(std::string_view text) {
+    std::string out;
+    size_t i = 0;
+    while (i < text.size()) {
+        while (i < text.size() && static_cast<unsigned char>(text[i]) <= 0x20) ++i;
+        size_t start = i;
+        while (i < text.size() && static_cast<unsigned char>(text[i]) > 0x20) ++i;
+        if (i == start) break;
+        if (!out.empty()) out.push_back(' ');
+        out.push_back('"');
+        for (char ch : text.substr(start, i - start)) {
+            if (ch == '"') out.push_back('"');
+            out.push_back(ch);
+        }
+        out.push_back('"');
+    }
+    return out;
+}
+
 std::string name_key(std::string_view name) {
     std::string k(name);
     for (auto& c : k)

@@ -20,6 +20,10 @@ Refusal check_password(std::string_view s, const Config& c);
 Refusal check_room_name(std::string_view s, const Config& c);
 Refusal check_text(std::string_view s, const Config& c);
 Refusal check_topic(std::string_view s, const Config& c);
+Refusal check_emoji(std::string_view s, const Config& c);
+// Turns user search text into an FTS5 query matching every word (each one quoted, so FTS5
+// syntax in the text is just text). Empty when the text has no words.
+std::string fts_match(std::string_view text);
 
 // Case-insensitive identity of user and room names (ASCII only, by the name rules).
 std::string name_key(std::string_view name);
