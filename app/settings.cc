@@ -49,7 +49,18 @@ std::optional<std::string> load_settings_file(const std::string& path, Settings&
     } catch (const toml::parse_error& e) {
         return "cannot read " + path + ": " + std::string(e.description());
     }
-    if (auto bad = check_keys(root, "", {"server", "storage", "limits", "hashing"})) return bad;
+    if (auto bad = check_keys(root, "", {"server", "storage", "limits", "hashing", "auth"}))
+        return bad;
+    if (auto* auth = root["auth"].as_table()) {
+        if (auto bad = check_keys(*auth, "auth", {"admins"})) return bad;
+        if (auto* admins = (*auth)["admins"].as_array()) {
+            for (const auto& a : *admins) {
+                auto name = a.value<std::string>();
+                if (!name) return std::string("auth.admins must be a list of usernames");
+                s.core.admin_usernames.push_back(*name);
+            }
+        }
+    }
     if (auto* server = root["server"].as_table()) {
         if (auto bad = check_keys(*server, "server", {"listen", "data_dir", "log_level"}))
             return bad;

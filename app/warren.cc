@@ -14,6 +14,8 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <sstream>
+#include <vector>
 #include <string>
 
 using json = nlohmann::json;
@@ -83,26 +85,70 @@ class Link {
 };
 
 std::string describe(const json& m) {
-    std::string where = m["room"].is_string() ? "[" + m["room"].get<std::string>() + "]" : "[dm]";
+    std::string where = m["room"].is_string()
+                            ? "[" + m["room"].get<std::string>() + "]"
+                            : "[dm " + m.value("author", std::string("?")) + " -> " +
+                                  (m["to"].is_string() ? m["to"].get<std::string>() : "?") + "]";
     std::string s = where + " #" + std::to_string(m.value("id", 0)) + " " +
-                    m.value("author", std::string("?")) + ": " + m.value("text", std::string());
+                    m.value("author", std::string("?"));
+    if (m.value("deleted", false)) return s + " (message deleted)";
+    if (m.contains("edited_ts") && m["edited_ts"].is_number()) s += " (edited)";
+    s += ": " + m.value("text", std::string());
     if (m.contains("reply_to") && m["reply_to"].is_number())
         s += "  (reply to #" + std::to_string(m["reply_to"].get<int64_t>()) + ")";
+    if (m.contains("reactions") && !m["reactions"].empty()) {
+        s += "  [";
+        bool first = true;
+        for (auto& [emoji, users] : m["reactions"].items()) {
+            s += (first ? "" : "; ") + emoji;
+            for (const auto& u : users) s += " " + u.get<std::string>();
+            first = false;
+        }
+        s += "]";
+    }
     return s;
+}
+
+std::string describe_invitation(const json& inv) {
+    return "invitation " + std::to_string(inv.value("id", 0)) + ": " + inv.value("from", "") +
+           " invited " + inv.value("to", "") + " to " + inv.value("room", "");
 }
 
 void print_event(const json& ev) {
     std::string kind = ev.value("ev", std::string());
-    if (kind == "MESSAGE")
-        std::cout << describe(ev["message"]) << "\n";
+    std::string where = ev.contains("room") && ev["room"].is_string()
+                            ? ev["room"].get<std::string>()
+                            : "conversation with " + ev.value("with", std::string("?"));
+    if (kind == "MESSAGE" || kind == "DIRECT_MESSAGE") std::cout << describe(ev["message"]) << "\n";
+    else if (kind == "MESSAGE_EDITED") std::cout << describe(ev["message"]) << "\n";
+    else if (kind == "MESSAGE_DELETED")
+        std::cout << "* message #" << ev.value("message_id", 0) << " deleted in " << where << "\n";
+    else if (kind == "REACTION_ADDED" || kind == "REACTION_REMOVED")
+        std::cout << "* " << ev.value("user", "") << (kind == "REACTION_ADDED" ? " reacted " : " took back ")
+                  << ev.value("emoji", "") << " on #" << ev.value("message_id", 0) << "\n";
     else if (kind == "MEMBER_JOINED")
         std::cout << "* " << ev.value("user", "") << " joined " << ev.value("room", "") << "\n";
     else if (kind == "MEMBER_LEFT")
         std::cout << "* " << ev.value("user", "") << " left " << ev.value("room", "") << "\n";
+    else if (kind == "PRESENCE")
+        std::cout << "* " << ev.value("user", "") << " is "
+                  << (ev.value("online", false) ? "online" : "offline") << "\n";
+    else if (kind == "TOPIC_CHANGED")
+        std::cout << "* " << ev.value("by", "") << " set the topic of " << ev.value("room", "")
+                  << ": " << ev.value("topic", "") << "\n";
+    else if (kind == "INVITATION")
+        std::cout << "* " << describe_invitation(ev["invitation"]) << "  (/accept "
+                  << ev["invitation"].value("id", 0) << " or /decline "
+                  << ev["invitation"].value("id", 0) << ")\n";
+    else if (kind == "INVITATION_ACCEPTED" || kind == "INVITATION_DECLINED")
+        std::cout << "* " << ev["invitation"].value("to", "")
+                  << (kind == "INVITATION_ACCEPTED" ? " accepted " : " declined ")
+                  << describe_invitation(ev["invitation"]) << "\n";
+    else if (kind == "READ_MARKER")
+        std::cout << "* read up to #" << ev.value("message_id", 0) << " in " << where << "\n";
     else if (kind == "DISCONNECT")
         std::cout << "* disconnected by server: " << ev.value("reason", "") << "\n";
-    else if (kind != "HELLO")
-        std::cout << "* " << ev.dump() << "\n";
+    else if (kind != "HELLO") std::cout << "* " << ev.dump() << "\n";
     std::cout.flush();
 }
 
@@ -129,6 +175,7 @@ bool report(const std::optional<json>& reply) {
     const json& e = (*reply)["error"];
     std::cerr << "error " << e.value("code", "") << ": " << e.value("message", "");
     if (e.contains("field")) std::cerr << " (field " << e["field"].get<std::string>() << ")";
+    if (e.contains("retry_after_ms")) std::cerr << " (retry after " << e["retry_after_ms"] << " ms)";
     std::cerr << "\n";
     return false;
 }
@@ -136,30 +183,158 @@ bool report(const std::optional<json>& reply) {
 void print_result(const json& reply) {
     if (reply.contains("messages")) {
         for (const auto& m : reply["messages"]) std::cout << describe(m) << "\n";
-        if (reply.value("has_more", false)) std::cout << "(older messages exist)\n";
+        if (reply.value("has_more", false)) std::cout << "(more messages exist)\n";
+    } else if (reply.contains("results")) {
+        for (const auto& m : reply["results"]) std::cout << describe(m) << "\n";
+        if (reply["results"].empty()) std::cout << "(no matches)\n";
+    } else if (reply.contains("root")) {
+        std::cout << describe(reply["root"]) << "\n";
+        for (const auto& m : reply["replies"]) std::cout << "  " << describe(m) << "\n";
+        if (reply.value("has_more", false)) std::cout << "  (more replies exist)\n";
     } else if (reply.contains("rooms")) {
         for (const auto& r : reply["rooms"])
             std::cout << r["name"].get<std::string>() << " (" << r["visibility"].get<std::string>()
                       << ", " << r["members"] << " members) " << r["topic"].get<std::string>()
                       << "\n";
+    } else if (reply.contains("users")) {
+        for (const auto& u : reply["users"])
+            std::cout << u["username"].get<std::string>()
+                      << (u.value("online", false) ? " (online)" : "") << "\n";
+    } else if (reply.contains("invitations")) {
+        for (const auto& inv : reply["invitations"]) std::cout << describe_invitation(inv) << "\n";
+        if (reply["invitations"].empty()) std::cout << "(no pending invitations)\n";
+    } else if (reply.contains("invitation")) {
+        std::cout << describe_invitation(reply["invitation"]) << "\n";
     } else if (reply.contains("message")) {
         std::cout << describe(reply["message"]) << "\n";
     } else if (reply.contains("room")) {
-        std::cout << "room " << reply["room"]["name"].get<std::string>() << "\n";
+        std::cout << "room " << reply["room"]["name"].get<std::string>() << ": "
+                  << reply["room"]["topic"].get<std::string>() << "\n";
     } else if (reply.contains("pong")) {
         std::cout << "pong\n";
+    } else {
+        std::cout << "ok\n";
     }
 }
 
+// `rest` joins the words from index i on, for free text.
+std::string rest(const std::vector<std::string>& w, size_t i) {
+    std::string s;
+    for (; i < w.size(); ++i) s += (s.empty() ? "" : " ") + w[i];
+    return s;
+}
+
+json id_or_room(const std::string& arg) {
+    bool numeric = !arg.empty() && arg.find_first_not_of("0123456789") == std::string::npos;
+    return numeric ? json{{"invitation_id", std::stoll(arg)}} : json{{"room", arg}};
+}
+
+int64_t number(const std::string& s) {
+    return s.find_first_not_of("0123456789") == std::string::npos && !s.empty() ? std::stoll(s) : -1;
+}
+
+// One command (words[0]) with its arguments to a request; nullopt with a usage line printed
+// when the words do not fit. `room`/`with` are the interactive defaults.
+std::optional<json> request_for(const std::vector<std::string>& w, const std::string& room,
+                                const std::string& with) {
+    const std::string& c = w[0];
+    auto need = [&](size_t n, const char* usage) {
+        if (w.size() >= n + 1) return true;
+        std::cerr << "usage: " << usage << "\n";
+        return false;
+    };
+    auto target = [&](json req) {  // the current room or conversation
+        if (!with.empty()) req["with"] = with;
+        else req["room"] = room;
+        return req;
+    };
+    if (c == "send" && need(2, "send ROOM TEXT"))
+        return json{{"op", "SEND_MESSAGE"}, {"room", w[1]}, {"text", rest(w, 2)}};
+    if (c == "dm" && need(2, "dm USER TEXT"))
+        return json{{"op", "DIRECT_MESSAGE"}, {"to", w[1]}, {"text", rest(w, 2)}};
+    if (c == "reply" && need(2, "reply MESSAGE_ID TEXT")) {
+        json req = with.empty() ? json{{"op", "SEND_MESSAGE"}, {"room", room}}
+                                : json{{"op", "DIRECT_MESSAGE"}, {"to", with}};
+        req["text"] = rest(w, 2);
+        req["reply_to"] = number(w[1]);
+        return req;
+    }
+    if (c == "history") {
+        json req = w.size() > 1 ? json{{"op", "HISTORY"}, {"room", w[1]}}
+                                : target({{"op", "HISTORY"}});
+        if (w.size() > 2) req["limit"] = number(w[2]);
+        return req;
+    }
+    if (c == "dm-history" && need(1, "dm-history USER"))
+        return json{{"op", "HISTORY"}, {"with", w[1]}};
+    if (c == "rooms") return json{{"op", "LIST_ROOMS"}};
+    if (c == "create" && need(1, "create ROOM [private] [TOPIC...]")) {
+        json req{{"op", "CREATE_ROOM"}, {"room", w[1]}};
+        size_t topic_from = 2;
+        if (w.size() > 2 && w[2] == "private") req["visibility"] = "private", topic_from = 3;
+        if (w.size() > topic_from) req["topic"] = rest(w, topic_from);
+        return req;
+    }
+    if (c == "join" && need(1, "join ROOM")) return json{{"op", "JOIN_ROOM"}, {"room", w[1]}};
+    if (c == "leave") return json{{"op", "LEAVE_ROOM"}, {"room", w.size() > 1 ? w[1] : room}};
+    if (c == "edit" && need(2, "edit MESSAGE_ID TEXT"))
+        return json{{"op", "EDIT_MESSAGE"}, {"message_id", number(w[1])}, {"text", rest(w, 2)}};
+    if (c == "delete" && need(1, "delete MESSAGE_ID"))
+        return json{{"op", "DELETE_MESSAGE"}, {"message_id", number(w[1])}};
+    if ((c == "react" || c == "unreact") && need(2, "react|unreact MESSAGE_ID EMOJI"))
+        return json{{"op", c == "react" ? "REACT" : "UNREACT"}, {"message_id", number(w[1])},
+                    {"emoji", w[2]}};
+    if (c == "thread" && need(1, "thread MESSAGE_ID"))
+        return json{{"op", "GET_THREAD"}, {"message_id", number(w[1])}};
+    if (c == "search" && need(1, "search WORDS...")) return json{{"op", "SEARCH"}, {"query", rest(w, 1)}};
+    if (c == "read" && need(1, "read MESSAGE_ID (in the current room or conversation)"))
+        return target({{"op", "MARK_READ"}, {"message_id", number(w[1])}});
+    if (c == "topic" && need(2, "topic ROOM TEXT"))
+        return json{{"op", "SET_TOPIC"}, {"room", w[1]}, {"topic", rest(w, 2)}};
+    if (c == "invite" && need(2, "invite ROOM USER"))
+        return json{{"op", "INVITE_USER"}, {"room", w[1]}, {"user", w[2]}};
+    if ((c == "accept" || c == "decline") && need(1, "accept|decline INVITATION_ID|ROOM")) {
+        json req = id_or_room(w[1]);
+        req["op"] = c == "accept" ? "ACCEPT_INVITATION" : "DECLINE_INVITATION";
+        return req;
+    }
+    if (c == "invitations") return json{{"op", "LIST_INVITATIONS"}};
+    if (c == "users") {
+        json req{{"op", "REQUEST_USER_LIST"}};
+        if (w.size() > 1) req["room"] = w[1];
+        return req;
+    }
+    if (c == "ping") return json{{"op", "PING"}};
+    if (c != "send" && c != "dm" && c != "reply" && c != "dm-history" && c != "create" &&
+        c != "join" && c != "edit" && c != "delete" && c != "react" && c != "unreact" &&
+        c != "thread" && c != "search" && c != "read" && c != "topic" && c != "invite" &&
+        c != "accept" && c != "decline")
+        std::cerr << "unknown command '" << c << "'\n";
+    return std::nullopt;
+}
+
+std::vector<std::string> split(const std::string& line) {
+    std::vector<std::string> w;
+    std::istringstream in(line);
+    for (std::string word; in >> word;) w.push_back(word);
+    return w;
+}
+
 void help() {
-    std::cout << "commands: /create ROOM [private] | /join ROOM | /leave [ROOM] | /rooms |\n"
-                 "          /history [N] | /room ROOM (switch) | /quit\n"
-                 "any other line is sent to the current room\n";
+    std::cout
+        << "a plain line goes to the current room (or conversation, after /with USER)\n"
+           "/room ROOM | /with USER           switch where plain lines go\n"
+           "/join ROOM | /leave [ROOM] | /create ROOM [private] [TOPIC] | /rooms | /users [ROOM]\n"
+           "/history [ROOM] [N] | /dm-history USER | /thread ID | /search WORDS\n"
+           "/dm USER TEXT | /reply ID TEXT | /edit ID TEXT | /delete ID | /react ID EMOJI | "
+           "/unreact ID EMOJI\n"
+           "/topic ROOM TEXT | /invite ROOM USER | /invitations | /accept ID|ROOM | "
+           "/decline ID|ROOM | /read ID | /quit\n";
 }
 
 int interactive(Link& link, std::string room) {
     help();
-    std::string in;
+    std::string with, in;
     for (;;) {
         pollfd fds[2] = {{0, POLLIN, 0}, {link.fd(), POLLIN, 0}};
         if (poll(fds, 2, -1) < 0) return 2;
@@ -175,74 +350,67 @@ int interactive(Link& link, std::string room) {
         if (!fds[0].revents) continue;
         if (!std::getline(std::cin, in)) return 0;
         if (in.empty()) continue;
-        std::optional<json> reply;
-        std::istringstream words(in);
-        std::string cmd, arg;
-        words >> cmd >> arg;
+        std::optional<json> req;
         if (in[0] != '/') {
-            if (room.empty()) {
-                std::cout << "join a room first (/join ROOM)\n";
+            if (room.empty() && with.empty()) {
+                std::cout << "join a room (/join ROOM) or pick a conversation (/with USER) first\n";
                 continue;
             }
-            reply = call(link, {{"op", "SEND_MESSAGE"}, {"room", room}, {"text", in}}, true);
-        } else if (cmd == "/quit") {
-            return 0;
-        } else if (cmd == "/join" || cmd == "/create") {
-            std::string vis;
-            words >> vis;
-            json req = {{"op", cmd == "/join" ? "JOIN_ROOM" : "CREATE_ROOM"}, {"room", arg}};
-            if (vis == "private") req["visibility"] = "private";
-            reply = call(link, req, true);
-            if (reply && (*reply)["ok"] == true) room = arg;
-        } else if (cmd == "/room") {
-            room = arg;
-            continue;
-        } else if (cmd == "/leave") {
-            reply = call(link, {{"op", "LEAVE_ROOM"}, {"room", arg.empty() ? room : arg}}, true);
-        } else if (cmd == "/rooms") {
-            reply = call(link, {{"op", "LIST_ROOMS"}}, true);
-        } else if (cmd == "/history") {
-            json req = {{"op", "HISTORY"}, {"room", room}};
-            if (!arg.empty()) req["limit"] = std::atoi(arg.c_str());
-            reply = call(link, req, true);
+            req = with.empty() ? json{{"op", "SEND_MESSAGE"}, {"room", room}, {"text", in}}
+                               : json{{"op", "DIRECT_MESSAGE"}, {"to", with}, {"text", in}};
         } else {
-            help();
-            continue;
+            std::vector<std::string> w = split(in.substr(1));
+            if (w.empty() || w[0] == "help") {
+                help();
+                continue;
+            }
+            if (w[0] == "quit") return 0;
+            if (w[0] == "room" && w.size() > 1) {
+                room = w[1];
+                with.clear();
+                continue;
+            }
+            if (w[0] == "with" && w.size() > 1) {
+                with = w[1];
+                continue;
+            }
+            req = request_for(w, room, with);
+            if (!req) continue;
         }
+        auto reply = call(link, *req, true);
         if (!reply) return 1;
-        if (report(reply)) print_result(*reply);
+        if (!report(reply)) continue;
+        if (((*req)["op"] == "JOIN_ROOM" || (*req)["op"] == "CREATE_ROOM" ||
+             (*req)["op"] == "ACCEPT_INVITATION") && reply->contains("room")) {
+            room = (*reply)["room"]["name"].get<std::string>();
+            with.clear();
+        }
+        if ((*req)["op"] != "SEND_MESSAGE" && (*req)["op"] != "DIRECT_MESSAGE") print_result(*reply);
     }
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{"warren: Warren chat client"};
+    CLI::App app{"warren: Warren chat client.\n"
+                 "Without a command: interactive. Commands: send ROOM TEXT | dm USER TEXT |\n"
+                 "history ROOM [N] | dm-history USER | rooms | create ROOM [private] [TOPIC] |\n"
+                 "join ROOM | leave ROOM | edit ID TEXT | delete ID | react ID EMOJI |\n"
+                 "unreact ID EMOJI | thread ID | search WORDS | topic ROOM TEXT |\n"
+                 "invite ROOM USER | accept ID|ROOM | decline ID|ROOM | invitations |\n"
+                 "users [ROOM] | ping | chat [ROOM]"};
     std::string server = "127.0.0.1:7070", user, password, token;
     bool do_register = false;
+    std::vector<std::string> words;
     app.add_option("-s,--server", server, "HOST:PORT of the server");
     app.add_option("-u,--user", user, "username");
     app.add_option("-p,--password", password, "password (or set WARREN_PASSWORD)");
     app.add_option("-t,--token", token, "log in with a session token instead");
     app.add_flag("--register", do_register, "create the account first");
-    std::string room, text;
-    int64_t limit = 0;
-    auto* send = app.add_subcommand("send", "send TEXT to ROOM");
-    send->add_option("room", room)->required();
-    send->add_option("text", text)->required();
-    auto* history = app.add_subcommand("history", "print ROOM's recent messages");
-    history->add_option("room", room)->required();
-    history->add_option("--limit", limit);
-    auto* rooms = app.add_subcommand("rooms", "list rooms");
-    auto* create = app.add_subcommand("create", "create ROOM");
-    create->add_option("room", room)->required();
-    auto* join = app.add_subcommand("join", "join ROOM");
-    join->add_option("room", room)->required();
-    auto* leave = app.add_subcommand("leave", "leave ROOM");
-    leave->add_option("room", room)->required();
-    auto* ping = app.add_subcommand("ping", "check the server answers");
-    auto* chat = app.add_subcommand("chat", "interactive session (the default)");
-    chat->add_option("room", room);
+    int64_t reply_to = 0;
+    app.add_option("--reply-to", reply_to, "with send or dm: the message this one answers");
+    app.add_option("command", words, "command and its arguments");
+    app.allow_extras(false);
     CLI11_PARSE(app, argc, argv);
 
     if (password.empty())
@@ -251,6 +419,17 @@ int main(int argc, char** argv) {
     if (colon == std::string::npos) {
         std::cerr << "--server must be HOST:PORT\n";
         return 2;
+    }
+    bool is_interactive = words.empty() || words[0] == "chat";
+    std::optional<json> req;
+    if (!is_interactive) {
+        if (words[0] == "reply") {
+            std::cerr << "reply is interactive; one-shot: send ROOM TEXT --reply-to ID\n";
+            return 2;
+        }
+        req = request_for(words, "", "");
+        if (!req) return 2;
+        if (reply_to > 0) (*req)["reply_to"] = reply_to;
     }
     Link link;
     if (!link.open(server.substr(0, colon), server.substr(colon + 1))) {
@@ -262,8 +441,7 @@ int main(int argc, char** argv) {
         std::cerr << "no HELLO from server" << (hello ? ": " + hello->dump() : "") << "\n";
         return 2;
     }
-    if (!ping->parsed()) {
-        bool is_interactive = app.get_subcommands().empty() || chat->parsed();
+    if (!req || (*req)["op"] != "PING") {
         if (user.empty() && token.empty() && is_interactive) {
             std::cout << "username: " << std::flush;
             std::getline(std::cin, user);
@@ -272,35 +450,18 @@ int main(int argc, char** argv) {
                 std::getline(std::cin, password);
             }
         }
-        json login = token.empty() ? json{{"op", do_register ? "REGISTER" : "LOGIN"},
-                                          {"username", user},
-                                          {"password", password}}
-                                   : json{{"op", "LOGIN"}, {"token", token}};
+        json login = token.empty()
+                         ? json{{"op", do_register ? "REGISTER" : "LOGIN"}, {"username", user},
+                                {"password", password}}
+                         : json{{"op", "LOGIN"}, {"token", token}};
         auto reply = call(link, login, false);
         if (!report(reply)) return 1;
         if (is_interactive)
             std::cout << "logged in as " << (*reply)["user"]["username"].get<std::string>()
                       << " (token " << (*reply)["session"]["token"].get<std::string>() << ")\n";
     }
-    json req;
-    if (send->parsed())
-        req = {{"op", "SEND_MESSAGE"}, {"room", room}, {"text", text}};
-    else if (history->parsed()) {
-        req = {{"op", "HISTORY"}, {"room", room}};
-        if (limit > 0) req["limit"] = limit;
-    } else if (rooms->parsed())
-        req = {{"op", "LIST_ROOMS"}};
-    else if (create->parsed())
-        req = {{"op", "CREATE_ROOM"}, {"room", room}};
-    else if (join->parsed())
-        req = {{"op", "JOIN_ROOM"}, {"room", room}};
-    else if (leave->parsed())
-        req = {{"op", "LEAVE_ROOM"}, {"room", room}};
-    else if (ping->parsed())
-        req = {{"op", "PING"}};
-    else
-        return interactive(link, room);
-    auto reply = call(link, req, false);
+    if (is_interactive) return interactive(link, words.size() > 1 ? words[1] : "");
+    auto reply = call(link, *req, false);
     if (!report(reply)) return 1;
     print_result(*reply);
     return 0;

@@ -1038,3 +1038,80 @@ TEST(Messages, OldMessagesAreFetchedFromStorageAndChangesPersist) {
 
 }  // namespace
 }  // namespace warren::test
+
+namespace warren::test {
+namespace {
+
+std::vector<json> page_all(CoreHarness& h, ConnId c, bool forwards, int limit) {
+    std::vector<json> pages;
+    json req = {{"op", "HISTORY"}, {"room", "big"}, {"limit", limit}};
+    if (forwards) req["after"] = 0;
+    for (int guard = 0; guard < 100000; ++guard) {
+        json page = h.call(c, req);
+        EXPECT_EQ(page["ok"], true) << page;
+        pages.push_back(page);
+        if (!page["has_more"].get<bool>() || page["messages"].empty()) break;
+        if (forwards) req["after"] = page["messages"].back()["id"];
+        else req["before"] = page["messages"].front()["id"];
+    }
+    return pages;
+}
+
+std::vector<int64_t> ids_of(const std::vector<json>& pages, bool forwards) {
+    std::vector<int64_t> ids;
+    for (const auto& p : pages) {
+        std::vector<int64_t> page;
+        for (const auto& m : p["messages"]) page.push_back(m["id"]);
+        if (forwards) ids.insert(ids.end(), page.begin(), page.end());
+        else ids.insert(ids.begin(), page.begin(), page.end());
+    }
+    return ids;
+}
+
+TEST(History, TenThousandMessagesPageBothWaysIdenticallyAcrossARestart) {
+    auto dir = std::filesystem::temp_directory_path() / ("warren-10k-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    std::string db = (dir / "w.db").string();
+    std::vector<int64_t> sent;
+    std::vector<json> fwd_before, back_before;
+    {
+        CoreHarness h({}, db);
+        h.register_user(1, "alice");
+        h.call(1, {{"op", "CREATE_ROOM"}, {"room", "big"}});
+        h.call(1, {{"op", "CREATE_ROOM"}, {"room", "noise"}});
+        // 64 requests per receive, as a busy client would pipeline them.
+        for (int i = 0; i < 10000; i += 64) {
+            std::string lines;
+            for (int k = i; k < std::min(i + 64, 10000); ++k) {
+                json req = {{"id", k + 100}, {"op", "SEND_MESSAGE"}, {"room", "big"},
+                            {"text", "message " + std::to_string(k)}};
+                lines += req.dump() + "\n";
+                if (k % 7 == 0)  // interleave another room so ids have gaps
+                    lines += json{{"id", k + 100000}, {"op", "SEND_MESSAGE"}, {"room", "noise"}, {"text", "n"}}.dump() + "\n";
+            }
+            h.raw(1, lines);
+            for (auto& l : h.take(1))
+                if (l["re"].get<int64_t>() < 100000) sent.push_back(l["message"]["id"]);
+        }
+        ASSERT_EQ(sent.size(), 10000u);
+        fwd_before = page_all(h, 1, true, 100);
+        back_before = page_all(h, 1, false, 100);
+        EXPECT_EQ(ids_of(fwd_before, true), sent);
+        EXPECT_EQ(ids_of(back_before, false), sent);
+        EXPECT_EQ(fwd_before.size(), 100u);
+    }
+    CoreHarness h({}, db);
+    h.connect(1);
+    h.take(1);
+    h.call(1, {{"op", "LOGIN"}, {"username", "alice"}, {"password", "password1"}});
+    auto strip = [](std::vector<json> pages) {
+        for (auto& p : pages) p.erase("re");
+        return pages;
+    };
+    EXPECT_EQ(strip(page_all(h, 1, true, 100)), strip(fwd_before));
+    EXPECT_EQ(strip(page_all(h, 1, false, 100)), strip(back_before));
+    std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace warren::test
