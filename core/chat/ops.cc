@@ -291,15 +291,14 @@ void Server::op_join_room(Req& r, Args& a) {
         return share(w.take_line());
     };
     if (room->members.contains(me)) return reply(r, room_reply());  // idempotent
-    if (room->is_private) {
-        // A private room is joined by accepting one's pending invitation to it.
-        const InvitationRow* inv = chat_.invitation_to(room->id, me);
-        if (inv && inv->expires_ms > now_.wall_ms) {
-            if (refuse_write(r)) return;
-            return accept_invitation(r, *inv);
-        }
-        return reply_error(r, ErrorCode::forbidden, "room '" + room->name + "' is private");
+    // Joining accepts a pending invitation (the only way into a private room).
+    const InvitationRow* inv = chat_.invitation_to(room->id, me);
+    if (inv && inv->expires_ms > now_.wall_ms) {
+        if (refuse_write(r)) return;
+        return accept_invitation(r, *inv);
     }
+    if (room->is_private)
+        return reply_error(r, ErrorCode::forbidden, "room '" + room->name + "' is private");
     if (refuse_write(r)) return;
     Batch& b = write_batch();
     apply(b, MemberRow{room->id, me, now_.wall_ms});
@@ -797,9 +796,11 @@ void Server::accept_invitation(const Req& r, const InvitationRow& inv) {
     InvitationRow copy = inv;  // `inv` lives in state that the close below removes
     Room& room = *chat_.room(copy.room);
     UserId me = copy.to;
+    // Already a member (joined since the invitation): accepting only closes it.
+    bool joins = !room.members.contains(me);
     Batch& b = write_batch();
     apply(b, InvitationClose{copy.id, InvitationClose::Why::accepted});
-    apply(b, MemberRow{room.id, me, now_.wall_ms});
+    if (joins) apply(b, MemberRow{room.id, me, now_.wall_ms});
     JsonWriter w;
     begin_ok(w, r.id);
     w.key("room");
@@ -815,6 +816,7 @@ void Server::accept_invitation(const Req& r, const InvitationRow& inv) {
         b.events.push_back(PendingEvent{std::vector<ConnId>(inviter->conns.begin(),
                                                             inviter->conns.end()),
                                         share(accepted.take_line())});
+    if (!joins) return;
     JsonWriter joined;
     joined.begin_object().key("ev").value("MEMBER_JOINED").key("room").value(room.name);
     joined.key("user").value(chat_.user(me)->name).end_object();
