@@ -161,6 +161,95 @@ TEST_F(Loopback, CommandLineClientOneShotMode) {
     EXPECT_NE(out.find("NOT_FOUND"), std::string::npos) << out;
 }
 
+// Every op and event of the protocol over the real server, with the refusals a client meets.
+TEST_F(Loopback, EveryOpAndEventEndToEnd) {
+    Daemon d(data());
+    Client ann(d.port), ben(d.port), cid(d.port);
+    for (Client* c : {&ann, &ben, &cid}) hello(*c);
+    auto ok = [](const json& r) { return r.value("ok", false); };
+    auto code = [](const json& r) { return r["error"].value("code", std::string()); };
+    auto next_event = [](Client& c, const std::string& name) {
+        for (int i = 0; i < 20; ++i) {
+            auto e = c.event(5000);
+            if (!e) return json{};
+            if ((*e)["ev"] == name) return *e;
+        }
+        return json{};
+    };
+    ASSERT_TRUE(ok(ann.call({{"op", "REGISTER"}, {"username", "ann"}, {"password", "ann-pass-1"}})));
+    ASSERT_TRUE(ok(ben.call({{"op", "REGISTER"}, {"username", "ben"}, {"password", "ben-pass-1"}})));
+    ASSERT_TRUE(ok(cid.call({{"op", "REGISTER"}, {"username", "cid"}, {"password", "cid-pass-1"}})));
+
+    ASSERT_TRUE(ok(ann.call({{"op", "CREATE_ROOM"}, {"room", "pub"}})));
+    ASSERT_TRUE(ok(ann.call({{"op", "CREATE_ROOM"}, {"room", "priv"}, {"visibility", "private"}})));
+    EXPECT_EQ(code(cid.call({{"op", "JOIN_ROOM"}, {"room", "priv"}})), "FORBIDDEN");  // uninvited
+    ASSERT_TRUE(ok(ben.call({{"op", "JOIN_ROOM"}, {"room", "pub"}})));
+    EXPECT_EQ(next_event(ann, "MEMBER_JOINED")["user"], "ben");
+
+    json m = ann.call({{"op", "SEND_MESSAGE"}, {"room", "pub"}, {"text", "hello café"}});
+    ASSERT_TRUE(ok(m));
+    int64_t id = m["message"]["id"];
+    EXPECT_EQ(next_event(ben, "MESSAGE")["message"]["text"], "hello café");
+    EXPECT_EQ(code(cid.call({{"op", "SEND_MESSAGE"}, {"room", "pub"}, {"text", "x"}})), "FORBIDDEN");
+    EXPECT_EQ(code(ben.call({{"op", "EDIT_MESSAGE"}, {"message_id", id}, {"text", "x"}})), "FORBIDDEN");
+
+    json e = ann.call({{"op", "EDIT_MESSAGE"}, {"message_id", id}, {"text", "hello café, edited"}});
+    ASSERT_TRUE(ok(e));
+    EXPECT_EQ(next_event(ben, "MESSAGE_EDITED")["message"]["text"], "hello café, edited");
+    ASSERT_TRUE(ok(ben.call({{"op", "REACT"}, {"message_id", id}, {"emoji", "ok"}})));
+    EXPECT_EQ(next_event(ann, "REACTION_ADDED")["user"], "ben");
+    EXPECT_EQ(code(ben.call({{"op", "REACT"}, {"message_id", id}, {"emoji", "ok"}})), "CONFLICT");
+    ASSERT_TRUE(ok(ben.call({{"op", "UNREACT"}, {"message_id", id}, {"emoji", "ok"}})));
+    EXPECT_EQ(next_event(ann, "REACTION_REMOVED")["emoji"], "ok");
+    json reply = ben.call({{"op", "SEND_MESSAGE"}, {"room", "pub"}, {"text", "re"}, {"reply_to", id}});
+    ASSERT_TRUE(ok(reply));
+    json th = ann.call({{"op", "GET_THREAD"}, {"message_id", id}});
+    ASSERT_EQ(th["replies"].size(), 1u);
+    EXPECT_EQ(th["replies"][0]["text"], "re");
+
+    ASSERT_TRUE(ok(ann.call({{"op", "SET_TOPIC"}, {"room", "pub"}, {"topic", "news"}})));
+    EXPECT_EQ(next_event(ben, "TOPIC_CHANGED")["topic"], "news");
+    ASSERT_TRUE(ok(ben.call({{"op", "MARK_READ"}, {"room", "pub"}, {"message_id", id}})));
+
+    json inv = ann.call({{"op", "INVITE_USER"}, {"room", "priv"}, {"user", "cid"}});
+    ASSERT_TRUE(ok(inv));
+    EXPECT_EQ(next_event(cid, "INVITATION")["invitation"]["room"], "priv");
+    EXPECT_EQ(cid.call({{"op", "LIST_INVITATIONS"}})["invitations"].size(), 1u);
+    ASSERT_TRUE(ok(cid.call({{"op", "ACCEPT_INVITATION"}, {"invitation_id", inv["invitation"]["id"]}})));
+    EXPECT_EQ(next_event(ann, "INVITATION_ACCEPTED")["invitation"]["to"], "cid");
+    json priv_msg = cid.call({{"op", "SEND_MESSAGE"}, {"room", "priv"}, {"text", "in private"}});
+    ASSERT_TRUE(ok(priv_msg));
+    json cross = ann.call({{"op", "SEND_MESSAGE"}, {"room", "pub"}, {"text", "x"},
+                           {"reply_to", priv_msg["message"]["id"]}});
+    EXPECT_EQ(code(cross), "BAD_REQUEST");  // a message of another room
+    EXPECT_EQ(cross["error"]["field"], "reply_to");
+    ASSERT_TRUE(ok(ben.call({{"op", "INVITE_USER"}, {"room", "pub"}, {"user", "cid"}})));
+    ASSERT_TRUE(ok(cid.call({{"op", "DECLINE_INVITATION"}, {"room", "pub"}})));
+    EXPECT_EQ(next_event(ben, "INVITATION_DECLINED")["invitation"]["room"], "pub");
+
+    json dm = ben.call({{"op", "DIRECT_MESSAGE"}, {"to", "cid"}, {"text", "just us"}});
+    ASSERT_TRUE(ok(dm));
+    EXPECT_EQ(next_event(cid, "DIRECT_MESSAGE")["message"]["to"], "cid");
+    EXPECT_EQ(cid.call({{"op", "HISTORY"}, {"with", "ben"}})["messages"].size(), 1u);
+    json users = ann.call({{"op", "REQUEST_USER_LIST"}, {"room", "pub"}});
+    EXPECT_EQ(users["users"].size(), 2u);
+
+    EXPECT_EQ(ben.call({{"op", "SEARCH"}, {"query", "cafe"}})["results"].size(), 1u);
+    ASSERT_TRUE(ok(ben.call({{"op", "LEAVE_ROOM"}, {"room", "pub"}})));
+    EXPECT_EQ(next_event(ann, "MEMBER_LEFT")["user"], "ben");
+    EXPECT_TRUE(ben.call({{"op", "SEARCH"}, {"query", "cafe"}})["results"].empty());  // left it
+    EXPECT_EQ(code(ben.call({{"op", "SEARCH"}, {"query", "cafe"}, {"room", "pub"}})), "FORBIDDEN");
+
+    ASSERT_TRUE(ok(ann.call({{"op", "DELETE_MESSAGE"}, {"message_id", id}})));
+    json hist = ann.call({{"op", "HISTORY"}, {"room", "pub"}});
+    EXPECT_EQ(hist["messages"][0]["deleted"], true);
+    EXPECT_EQ(hist["messages"][0]["text"], "");
+    ASSERT_TRUE(ok(cid.call({{"op", "LOGOUT"}})));  // cid shares "priv" with ann
+    json presence = next_event(ann, "PRESENCE");
+    EXPECT_EQ(presence["user"], "cid");
+    EXPECT_EQ(presence["online"], false);
+}
+
 // Several clients send as fast as replies come back while warrend is killed with SIGKILL at
 // random moments, three times; after each restart every acknowledged message must be in
 // history exactly once, with its text. WARREN_TEST_SEED replays the kill timing.
