@@ -48,6 +48,8 @@ struct Client {
     // Rooms this user ever asked to join: membership outlives connections and crashes, and
     // the user never leaves, so events may come only from these.
     std::set<std::string> asked_to_join;
+    std::set<std::string> owned;          // rooms this user created
+    std::set<int64_t> changing;           // messages with a change of ours not yet answered
     std::map<std::string, std::vector<int64_t>> seen;  // room -> MESSAGE ids, current epoch
     std::map<std::string, std::vector<json>> paged;    // room -> messages read back
     int to_send = 0;
@@ -58,11 +60,21 @@ struct Client {
 };
 
 struct Acked {
-    std::string room;
+    std::string room;  // empty for a direct message
     int client = 0;
     int64_t issued_ms = 0;
     uint64_t epoch = 0;
     std::string text;
+    int peer = -1;  // direct message: the recipient's client index
+};
+
+// What the final state of an acknowledged message may be, given the acknowledged and the
+// in-doubt (hidden by a crash) changes to it.
+enum class Maybe { no, maybe, yes };
+struct Expected {
+    std::set<std::string> texts;                           // any of these
+    Maybe deleted = Maybe::no;
+    std::map<std::pair<int, std::string>, Maybe> reacted;  // (client, emoji)
 };
 
 class World {
@@ -129,6 +141,10 @@ private:
     void on_message_reply(Client& c, const json& msg, const Pending& p);
     void on_history_reply(Client& c, const json& msg, const Pending& p);
     void send_some(Client& c);
+    void other_op(Client& c);
+    void on_change_reply(Client& c, const json& msg, const Pending& p);
+    bool sees(const Client& c, const Acked& a) const;
+    void check_messages_in_store();
     void maybe_finish(Client& c);
     void start_paging();
     void page_rooms(Client& c);
@@ -154,6 +170,7 @@ private:
     std::map<ConnId, int> client_of_;  // connection -> client index
     std::vector<Client> clients_;
     std::map<int64_t, Acked> acked_;         // message id -> what its sender was told
+    std::map<int64_t, Expected> expected_;   // message id -> its possible final states
     std::set<std::string> refused_texts_;    // answered with an error: must never be stored
     std::set<std::string> in_doubt_texts_;   // answer lost in a crash: stored at most once
     std::vector<std::string> violations_;
@@ -180,12 +197,21 @@ void World::crash() {
     ++epoch_;
     last_crash_ms_ = now_ms_;
     for (auto& c : clients_) {
-        for (auto& [id, p] : c.pending)
-            if (p.request["op"] == "SEND_MESSAGE") {
+        for (auto& [id, p] : c.pending) {
+            std::string op = p.request["op"];
+            if (op == "SEND_MESSAGE" || op == "DIRECT_MESSAGE") {
                 in_doubt_texts_.insert(p.request["text"].get<std::string>());
                 ++report_.in_doubt;
+            } else if (op == "EDIT_MESSAGE") {
+                expected_[p.request["message_id"]].texts.insert(p.request["text"].get<std::string>());
+            } else if (op == "DELETE_MESSAGE") {
+                expected_[p.request["message_id"]].deleted = Maybe::maybe;
+            } else if (op == "REACT" || op == "UNREACT") {
+                expected_[p.request["message_id"]].reacted[{c.index, p.request["emoji"]}] = Maybe::maybe;
             }
+        }
         c.pending.clear();
+        c.changing.clear();
         c.reply_order.clear();
         c.joined.clear();
         c.join_acked_ms.clear();
@@ -326,6 +352,8 @@ void World::connect(Client& c) {
 void World::to_core(Client& c, json request) {
     int64_t id = c.next_id++;
     request["id"] = id;
+    if (request.contains("message_id") && request["op"] != "GET_THREAD" && request["op"] != "MARK_READ")
+        c.changing.insert(request["message_id"].get<int64_t>());
     if (request["op"] == "CREATE_ROOM" || request["op"] == "JOIN_ROOM")
         c.asked_to_join.insert(request["room"].get<std::string>());
     std::string line = request.dump() + "\n";
@@ -387,6 +415,27 @@ void World::client_event(Client& c, const json& msg) {
             return to_core(c, {{"op", "LOGIN"}, {"username", c.name}, {"password", c.password}});
         return to_core(c, {{"op", "REGISTER"}, {"username", c.name}, {"password", c.password}});
     }
+    if (ev == "MESSAGE_EDITED" || ev == "MESSAGE_DELETED" || ev == "REACTION_ADDED" ||
+        ev == "REACTION_REMOVED" || ev == "DIRECT_MESSAGE") {
+        ++report_.events_delivered;
+        int64_t id = ev == "MESSAGE_EDITED" || ev == "DIRECT_MESSAGE"
+                         ? msg["message"]["id"].get<int64_t>()
+                         : msg["message_id"].get<int64_t>();
+        auto a = acked_.find(id);
+        if (a != acked_.end() && !sees(c, a->second))
+            violation(c.name + " got " + ev + " about message " + std::to_string(id) +
+                      " it cannot see");
+        return;
+    }
+    if (ev == "INVITATION") {
+        // Accept two of three invitations; the room's events may come from now on.
+        std::string room = msg["invitation"]["room"];
+        if (msg["invitation"]["to"] != c.name) violation(c.name + " got someone else's invitation");
+        bool accept = rng_.below(3) != 0;
+        if (accept) c.asked_to_join.insert(room);
+        return to_core(c, {{"op", accept ? "ACCEPT_INVITATION" : "DECLINE_INVITATION"},
+                           {"invitation_id", msg["invitation"]["id"]}});
+    }
     if (ev == "MESSAGE") {
         ++report_.events_delivered;
         const json& m = msg["message"];
@@ -403,7 +452,12 @@ void World::client_reply(Client& c, const json& msg, const Pending& p) {
     bool ok = msg.value("ok", false);
     std::string op = p.request["op"].get<std::string>();
     std::string code = ok ? "" : msg["error"]["code"].get<std::string>();
-    if (op == "SEND_MESSAGE") return on_message_reply(c, msg, p);
+    if (op == "SEND_MESSAGE" || op == "DIRECT_MESSAGE") return on_message_reply(c, msg, p);
+    if (op == "EDIT_MESSAGE" || op == "DELETE_MESSAGE" || op == "REACT" || op == "UNREACT")
+        return on_change_reply(c, msg, p);
+    if (op == "INVITE_USER" && code == "CONFLICT") return maybe_finish(c);  // already in/invited
+    if ((op == "ACCEPT_INVITATION" || op == "DECLINE_INVITATION") && code == "NOT_FOUND")
+        return maybe_finish(c);  // a crash hid that it was already answered
     if (op == "HISTORY") return on_history_reply(c, msg, p);
     if (code == "UNAVAILABLE") return retry_later(c, p.request, msg);
     if (op == "REGISTER" || op == "LOGIN") {
@@ -419,6 +473,7 @@ void World::client_reply(Client& c, const json& msg, const Pending& p) {
     }
     if (op == "CREATE_ROOM" || op == "JOIN_ROOM") {
         std::string room = p.request["room"].get<std::string>();
+        if (ok && op == "CREATE_ROOM") c.owned.insert(room);
         if (ok) return joined(c, room);
         if (op == "CREATE_ROOM" && code == "CONFLICT")
             return to_core(c, {{"op", "JOIN_ROOM"}, {"room", room}});
@@ -464,7 +519,12 @@ void World::on_message_reply(Client& c, const json& msg, const Pending& p) {
     if (!row || row->text != text) violation("message " + std::to_string(id) + " acknowledged before durable");
     if (m["text"] != text) violation("message " + std::to_string(id) + " text changed");
     if (acked_.contains(id)) violation("message id " + std::to_string(id) + " acknowledged twice");
-    acked_[id] = Acked{p.request["room"], c.index, p.issued_ms, epoch_, text};
+    int peer = -1;
+    if (p.request.contains("to"))
+        for (const auto& o : clients_)
+            if (o.name == p.request["to"]) peer = o.index;
+    acked_[id] = Acked{p.request.value("room", std::string()), c.index, p.issued_ms, epoch_, text, peer};
+    expected_[id].texts = {text};
     maybe_finish(c);
 }
 
@@ -504,6 +564,8 @@ void World::send_some(Client& c) {
             to_core(c, {{"op", "HISTORY"}, {"room", room}, {"limit", rng_.between(1, 30)}});
         } else if (pick == 2) {
             to_core(c, {{"op", "LIST_ROOMS"}, {"limit", 2}});
+        } else if (pick <= 5) {
+            other_op(c);
         } else {
             --c.to_send;
             // Texts are unique, so history can be matched against what clients were told.
@@ -517,6 +579,122 @@ void World::send_some(Client& c) {
     } else {
         c.sending = false;
         maybe_finish(c);
+    }
+}
+
+bool World::sees(const Client& c, const Acked& a) const {
+    if (a.room.empty()) return a.client == c.index || a.peer == c.index;
+    return c.asked_to_join.contains(a.room);
+}
+
+// The rest of the protocol: direct messages, edits, deletions, reactions, threads, search,
+// read markers, user lists, topics and invitations.
+void World::other_op(Client& c) {
+    std::vector<int64_t> mine, visible;
+    for (const auto& [id, a] : acked_) {
+        const Expected& e = expected_[id];
+        if (e.deleted != Maybe::no || c.changing.contains(id)) continue;
+        if (a.client == c.index && e.texts.size() == 1) mine.push_back(id);
+        if (sees(c, a) && (a.room.empty() || c.joined.contains(a.room))) visible.push_back(id);
+    }
+    std::vector<std::string> rooms(c.joined.begin(), c.joined.end());
+    const std::string& room = rooms[rng_.below(rooms.size())];
+    const Client& other = clients_[rng_.below(clients_.size())];
+    if (!other.registered) return to_core(c, {{"op", "PING"}});
+    switch (rng_.below(10)) {
+        case 0:
+        case 1: {
+            std::string text = c.name + " whispers " + std::to_string(c.sent_count++);
+            return to_core(c, {{"op", "DIRECT_MESSAGE"}, {"to", other.name}, {"text", text}});
+        }
+        case 2:
+            if (mine.empty()) break;
+            return to_core(c, {{"op", "EDIT_MESSAGE"},
+                               {"message_id", mine[rng_.below(mine.size())]},
+                               {"text", c.name + " edits " + std::to_string(c.sent_count++)}});
+        case 3:
+            if (mine.empty() || !rng_.chance(0.3)) break;
+            return to_core(c, {{"op", "DELETE_MESSAGE"}, {"message_id", mine[rng_.below(mine.size())]}});
+        case 4: {
+            if (visible.empty()) break;
+            int64_t id = visible[rng_.below(visible.size())];
+            Maybe state = expected_[id].reacted[{c.index, "ok"}];
+            if (state == Maybe::maybe) break;
+            return to_core(c, {{"op", state == Maybe::yes ? "UNREACT" : "REACT"},
+                               {"message_id", id}, {"emoji", "ok"}});
+        }
+        case 5:
+            if (visible.empty()) break;
+            return to_core(c, {{"op", "GET_THREAD"}, {"message_id", visible[rng_.below(visible.size())]}});
+        case 6:
+            return to_core(c, {{"op", "SEARCH"}, {"query", c.name + " says"}, {"limit", 5}});
+        case 7:
+            if (!c.owned.contains(room)) return to_core(c, {{"op", "REQUEST_USER_LIST"}, {"room", room}});
+            return to_core(c, {{"op", "SET_TOPIC"}, {"room", room}, {"topic", "t" + std::to_string(now_ms_)}});
+        case 8:
+            if (acked_.empty()) break;
+            return to_core(c, {{"op", "MARK_READ"}, {"room", room}, {"message_id", acked_.rbegin()->first}});
+        case 9:
+            if (other.index == c.index) break;
+            return to_core(c, {{"op", "INVITE_USER"}, {"room", room}, {"user", other.name}});
+    }
+    to_core(c, {{"op", "PING"}});
+}
+
+void World::on_change_reply(Client& c, const json& msg, const Pending& p) {
+    std::string op = p.request["op"];
+    int64_t id = p.request["message_id"];
+    c.changing.erase(id);
+    Expected& e = expected_[id];
+    if (!msg.value("ok", false)) {
+        std::string code = msg["error"]["code"];
+        // The author may have deleted the message meanwhile; the refusal is held behind that
+        // deletion's commit, so the deletion is durable.
+        bool deleted_meanwhile = code == "CONFLICT" && op != "DELETE_MESSAGE" &&
+                                 msg["error"]["message"] == "the message was deleted";
+        if (deleted_meanwhile) e.deleted = Maybe::yes;
+        else if (code != "UNAVAILABLE") violation(c.name + " " + op + " refused: " + msg.dump());
+        if (op == "EDIT_MESSAGE") refused_texts_.insert(p.request["text"].get<std::string>());
+        return maybe_finish(c);
+    }
+    if (op == "EDIT_MESSAGE") {
+        e.texts = {p.request["text"].get<std::string>()};
+        if (msg["message"]["text"] != p.request["text"]) violation("edit reply shows old text");
+    } else if (op == "DELETE_MESSAGE") {
+        e.deleted = Maybe::yes;
+    } else {
+        e.reacted[{c.index, p.request["emoji"]}] = op == "REACT" ? Maybe::yes : Maybe::no;
+    }
+    maybe_finish(c);
+}
+
+// The durable truth: every acknowledged message, as the store holds it, matches what its
+// clients were told (allowing either outcome for changes a crash hid).
+void World::check_messages_in_store() {
+    for (const auto& [id, a] : acked_) {
+        std::optional<MessageRow> row = store_->message(id);
+        if (!row) {
+            violation("acknowledged message " + std::to_string(id) + " is not stored");
+            continue;
+        }
+        const Expected& e = expected_[id];
+        if ((e.deleted == Maybe::yes && !row->deleted) || (e.deleted == Maybe::no && row->deleted))
+            violation("message " + std::to_string(id) + " deletion state is wrong");
+        if (row->deleted) continue;
+        if (!e.texts.contains(row->text))
+            violation("message " + std::to_string(id) + " has text '" + row->text +
+                      "' that no acknowledged or in-doubt change gave it");
+        for (const auto& [key, state] : e.reacted) {
+            auto it = row->reactions.find(key.second);
+            bool present = false;
+            if (it != row->reactions.end())
+                for (UserId u : it->second)
+                    present = present || (core_->state().users().contains(u) &&
+                                          core_->state().users().at(u).name == clients_[key.first].name);
+            if ((state == Maybe::yes && !present) || (state == Maybe::no && present))
+                violation("message " + std::to_string(id) + " reaction of " +
+                          clients_[key.first].name + " is wrong");
+        }
     }
 }
 
@@ -560,11 +738,12 @@ void World::check_end() {
                 int64_t id = m["id"].get<int64_t>();
                 if (!ids.insert(id).second) violation(room + " history repeats id " + std::to_string(id));
                 std::string text = m["text"].get<std::string>();
+                if (m["deleted"].get<bool>()) continue;
                 if (refused_texts_.contains(text))
                     violation(room + " holds a message whose request failed: " + text);
                 if (++texts[text] > 1) violation(room + " holds a text twice: " + text);
                 auto a = acked_.find(id);
-                if (a != acked_.end() && a->second.text != text)
+                if (a != acked_.end() && !expected_[id].texts.contains(text))
                     violation(room + " message " + std::to_string(id) + " is not what was acked");
                 if (a == acked_.end() && !in_doubt_texts_.contains(text))
                     violation(room + " holds an unacknowledged message not in doubt: " + text);
@@ -618,6 +797,7 @@ SimReport World::run() {
         e.fn();
     }
     check_end();
+    check_messages_in_store();
     SimReport& rep = report_;
     rep.seed = opt_.seed;
     uint8_t digest[32];

@@ -487,7 +487,8 @@ Result<Snapshot> Store::load(size_t cache_per_room, int64_t now_wall_ms) {
     for (const auto& room : snap.rooms) {
         QueryRows page = history(HistoryQuery{room.id, std::nullopt, std::nullopt,
                                               static_cast<uint32_t>(cache_per_room + 1)});
-        if (!page.ok) return Status::failed("cannot load messages of room " + room.name);
+        if (!page.ok || !fill_reactions(page.rows))
+            return Status::failed("cannot load messages of room " + room.name);
         if (page.rows.size() > cache_per_room) {
             page.rows.erase(page.rows.begin());
             snap.rooms_with_older.push_back(room.id);

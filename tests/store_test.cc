@@ -111,3 +111,32 @@ TEST_F(StoreFile, HistoryBeforeAndAfterAreAscending) {
 
 }  // namespace
 }  // namespace warren
+
+namespace warren {
+namespace {
+
+TEST_F(StoreFile, SnapshotCarriesReactionsEditsAndTombstones) {
+    {
+        auto s = open();
+        ASSERT_TRUE(s->apply(seed_rows()).is_ok());
+        ASSERT_TRUE(s->apply({MessageRow{1, 1, 1, "one", 5}, MessageRow{2, 1, 1, "two", 6}}).is_ok());
+        ASSERT_TRUE(s->apply({ReactionAdd{1, 1, "ok"}, MessageEdit{1, "uno", 7}, MessageDelete{2}})
+                        .is_ok());
+        // A change to a message that does not exist is refused, and the batch with it.
+        EXPECT_FALSE(s->apply({ReactionAdd{2, 1, "x"}, MessageEdit{99, "nope", 8}}).is_ok());
+    }
+    auto s = open();
+    auto snap = s->load(10, 0);
+    ASSERT_TRUE(snap.is_ok());
+    const auto& msgs = snap.value().recent_messages;
+    ASSERT_EQ(msgs.size(), 2u);
+    EXPECT_EQ(msgs[0].text, "uno");
+    EXPECT_EQ(msgs[0].edited_ms, 7);
+    EXPECT_EQ(msgs[0].reactions, (std::map<std::string, std::vector<UserId>>{{"ok", {1}}}));
+    EXPECT_TRUE(msgs[1].deleted);
+    EXPECT_EQ(msgs[1].text, "");
+    EXPECT_TRUE(msgs[1].reactions.empty());
+}
+
+}  // namespace
+}  // namespace warren
