@@ -47,7 +47,7 @@ TEST(Simulation, InvariantsHoldAcrossSeeds) {
         o.messages_per_client = 12;
         SimReport r = run_simulation(o);
         acked += r.acked_messages;
-        EXPECT_EQ(r.acked_messages, 72u) << "seed=" << seed;
+        EXPECT_GE(r.acked_messages, 72u) << "seed=" << seed;  // 72 room messages, plus DMs
         for (const auto& v : r.violations) ADD_FAILURE() << "seed=" << seed << ": " << v;
     }
     std::printf("%llu seeds, %llu acknowledged messages checked\n",
