@@ -56,6 +56,7 @@ struct Client {
     int sent_count = 0;
     bool sending = false;         // the send loop is scheduled
     int64_t paused_until_ms = 0;  // the server asked to wait (retry_after_ms)
+    bool relogging = false;       // between a LOGOUT and the LOGIN that follows it
     bool done = false;
 };
 
@@ -85,6 +86,7 @@ public:
         WARREN_CHECK(st.is_ok());
         store_ = std::move(st.value());
         cfg_.room_cache_messages_max = o.room_cache_messages_max;
+        cfg_.invitation_ttl_ms = 3000;  // short, so runs see invitations expire
         start_core();
     }
 
@@ -212,6 +214,7 @@ void World::crash() {
         }
         c.pending.clear();
         c.changing.clear();
+        c.relogging = false;
         c.reply_order.clear();
         c.joined.clear();
         c.join_acked_ms.clear();
@@ -350,6 +353,11 @@ void World::connect(Client& c) {
 }
 
 void World::to_core(Client& c, json request) {
+    // Between a LOGOUT and its LOGIN a client sends nothing else (it would be refused).
+    if (c.relogging && request["op"] != "LOGIN" && request["op"] != "LOGOUT") {
+        at_epoch(now_ms_ + 50, [this, i = c.index, request] { to_core(clients_[i], request); });
+        return;
+    }
     int64_t id = c.next_id++;
     request["id"] = id;
     if (request.contains("message_id") && request["op"] != "GET_THREAD" && request["op"] != "MARK_READ")
@@ -456,17 +464,42 @@ void World::client_reply(Client& c, const json& msg, const Pending& p) {
     if (op == "EDIT_MESSAGE" || op == "DELETE_MESSAGE" || op == "REACT" || op == "UNREACT")
         return on_change_reply(c, msg, p);
     if (op == "INVITE_USER" && code == "CONFLICT") return maybe_finish(c);  // already in/invited
+    if (op == "LEAVE_ROOM" && code == "CONFLICT") return maybe_finish(c);   // never got in
+    if (op == "LEAVE_ROOM" && ok) {
+        // Events already in flight from the room may still arrive; none after a new join.
+        return maybe_finish(c);
+    }
     if ((op == "ACCEPT_INVITATION" || op == "DECLINE_INVITATION") && code == "NOT_FOUND")
         return maybe_finish(c);  // a crash hid that it was already answered
     if (op == "HISTORY") return on_history_reply(c, msg, p);
+    // A LOGOUT that failed left the session as it was; the LOGIN pipelined after it then
+    // finds the connection logged in: back to normal either way.
+    if (op == "LOGOUT" && code == "UNAVAILABLE") return;
+    if (op == "LOGIN" && code == "CONFLICT" && c.relogging) {
+        c.relogging = false;
+        for (const auto& room : c.joined) c.join_acked_ms[room] = now_ms_;
+        return maybe_finish(c);
+    }
     if (code == "UNAVAILABLE") return retry_later(c, p.request, msg);
     if (op == "REGISTER" || op == "LOGIN") {
         if (ok) {
             c.registered = true;
             c.token = msg["session"]["token"].get<std::string>();
+            // Logged back in after a LOGOUT on a connection that is set up already: events
+            // flow again from this commit on.
+            if (!c.joined.empty()) {
+                c.relogging = false;
+                for (const auto& room : c.joined) c.join_acked_ms[room] = now_ms_;
+                return maybe_finish(c);
+            }
             return logged_in(c);
         }
-        // A REGISTER whose answer a crash hid may have landed: log in instead.
+        // A REGISTER whose answer a crash hid may have landed: log in instead. A token that
+        // a LOGOUT (whose answer a crash hid) revoked: log in with the password.
+        if (op == "LOGIN" && code == "INVALID_CREDENTIALS" && p.request.contains("token")) {
+            c.token.clear();
+            return to_core(c, {{"op", "LOGIN"}, {"username", c.name}, {"password", c.password}});
+        }
         if (op == "REGISTER" && code == "CONFLICT")
             return to_core(c, {{"op", "LOGIN"}, {"username", c.name}, {"password", c.password}});
         return violation(c.name + " could not log in: " + msg.dump());
@@ -548,13 +581,14 @@ void World::on_history_reply(Client& c, const json& msg, const Pending& p) {
 }
 
 void World::send_some(Client& c) {
+    if (c.relogging) c.paused_until_ms = std::max(c.paused_until_ms, now_ms_ + 50);
     if (now_ms_ < c.paused_until_ms) {
         at_epoch(c.paused_until_ms, [this, i = c.index] { send_some(clients_[i]); });
         return;
     }
     // A burst of 1..3 pipelined requests, mostly messages, sometimes reads.
     int burst = static_cast<int>(rng_.between(1, 3));
-    for (int i = 0; i < burst && c.to_send > 0; ++i) {
+    for (int i = 0; i < burst && c.to_send > 0 && !c.relogging; ++i) {
         std::vector<std::string> rooms(c.joined.begin(), c.joined.end());
         const std::string& room = rooms[rng_.below(rooms.size())];
         uint64_t pick = rng_.below(10);
@@ -601,7 +635,7 @@ void World::other_op(Client& c) {
     const std::string& room = rooms[rng_.below(rooms.size())];
     const Client& other = clients_[rng_.below(clients_.size())];
     if (!other.registered) return to_core(c, {{"op", "PING"}});
-    switch (rng_.below(10)) {
+    switch (rng_.below(13)) {
         case 0:
         case 1: {
             std::string text = c.name + " whispers " + std::to_string(c.sent_count++);
@@ -637,6 +671,24 @@ void World::other_op(Client& c) {
         case 9:
             if (other.index == c.index) break;
             return to_core(c, {{"op", "INVITE_USER"}, {"room", room}, {"user", other.name}});
+        case 10:
+            return to_core(c, {{"op", "LIST_INVITATIONS"}});
+        case 11: {
+            // Leave a room joined by invitation (the rooms the workload checks stay joined).
+            for (const auto& r : c.asked_to_join)
+                if (std::find(c.want_rooms.begin(), c.want_rooms.end(), r) == c.want_rooms.end())
+                    return to_core(c, {{"op", "LEAVE_ROOM"}, {"room", r}});
+            break;
+        }
+        case 12:
+            // Log out and straight back in (pipelined: later requests wait for the hash).
+            if (!rng_.chance(0.2)) break;
+            // Logged out, the user gets no events until logged in again; its token is gone.
+            c.join_acked_ms.clear();
+            c.token.clear();
+            c.relogging = true;
+            to_core(c, {{"op", "LOGOUT"}});
+            return to_core(c, {{"op", "LOGIN"}, {"username", c.name}, {"password", c.password}});
     }
     to_core(c, {{"op", "PING"}});
 }

@@ -26,16 +26,21 @@ enum class Kind {
     history, dm_history, count
 };
 
+// Connections 1..3 belong to users 0..2; connection 4 is user 0's second one.
+constexpr int conns_n = 4;
+int user_of(int conn) { return conn == 4 ? 0 : conn - 1; }
+
 struct Cmd {
     Kind kind;
     int user;   // who acts (0..2)
+    int conn;   // through which connection (1..4); user is user_of(conn)
     int room;   // room index
     int other;  // another user, or a message index (mod the messages so far)
     int flag;   // private room / which emoji / reply or not
 };
 
 void showValue(const Cmd& c, std::ostream& os) {
-    os << "{kind " << static_cast<int>(c.kind) << " user " << c.user << " room " << c.room
+    os << "{kind " << static_cast<int>(c.kind) << " conn " << c.conn << " room " << c.room
        << " other " << c.other << " flag " << c.flag << "}";
 }
 
@@ -68,26 +73,18 @@ struct Model {
         if (m.room < 0) return m.author == u || m.to == u;
         return rooms.at(m.room).members.contains(u);
     }
-    // Users (other than `actor`) told about a message event.
-    std::set<int> audience(const MMsg& m, int actor) const {
-        std::set<int> out;
-        if (m.room < 0) out = {m.author, m.to};
-        else out = rooms.at(m.room).members;
-        out.erase(actor);
-        return out;
+    // Users told about a message event (the actor's other connections included).
+    std::set<int> audience(const MMsg& m) const {
+        if (m.room < 0) return {m.author, m.to};
+        return rooms.at(m.room).members;
     }
 };
 
+// Events go to every connection of the users named, except the requesting connection.
 struct Expect {
     std::string code;                           // "" for ok
     std::map<int, std::vector<std::string>> ev;  // user -> event names, in order
 };
-
-std::set<int> others_in(const MRoom& r, int actor) {
-    std::set<int> s = r.members;
-    s.erase(actor);
-    return s;
-}
 
 // Predicts the outcome of `c` and updates the model as the server should.
 Expect predict(Model& m, const Cmd& c, json& req) {
@@ -121,8 +118,8 @@ Expect predict(Model& m, const Cmd& c, json& req) {
             } else if (r->priv) {
                 return e.code = "FORBIDDEN", e;
             }
-            tell(others_in(*r, c.user), "MEMBER_JOINED");
             r->members.insert(c.user);
+            tell(r->members, "MEMBER_JOINED");
             return e;
         }
         case Kind::leave: {
@@ -130,8 +127,8 @@ Expect predict(Model& m, const Cmd& c, json& req) {
             MRoom* r = find_room();
             if (!r) return e.code = "NOT_FOUND", e;
             if (!r->members.contains(c.user)) return e.code = "CONFLICT", e;
+            tell(r->members, "MEMBER_LEFT");  // the leaver's other connections too
             r->members.erase(c.user);
-            tell(r->members, "MEMBER_LEFT");
             return e;
         }
         case Kind::send: {
@@ -143,7 +140,7 @@ Expect predict(Model& m, const Cmd& c, json& req) {
             if (!r->members.contains(c.user)) return e.code = "FORBIDDEN", e;
             if (reply_to && msg->room != c.room) return e.code = "BAD_REQUEST", e;
             m.msgs.push_back(MMsg{m.next_id++, c.room, c.user, -1, req["text"], false, false, reply_to, {}});
-            tell(others_in(*r, c.user), "MESSAGE");
+            tell(r->members, "MESSAGE");
             return e;
         }
         case Kind::dm: {
@@ -155,7 +152,7 @@ Expect predict(Model& m, const Cmd& c, json& req) {
                 if (!same) return e.code = "BAD_REQUEST", e;
             }
             m.msgs.push_back(MMsg{m.next_id++, -1, c.user, other, req["text"], false, false, reply_to, {}});
-            if (other != c.user) e.ev[other].push_back("DIRECT_MESSAGE");
+            tell({c.user, other}, "DIRECT_MESSAGE");
             return e;
         }
         case Kind::edit:
@@ -172,7 +169,7 @@ Expect predict(Model& m, const Cmd& c, json& req) {
             if (c.kind == Kind::react) req = {{"op", "REACT"}, {"message_id", msg->id}, {"emoji", emoji}};
             if (c.kind == Kind::unreact) req = {{"op", "UNREACT"}, {"message_id", msg->id}, {"emoji", emoji}};
             if (!m.visible(*msg, c.user)) return e.code = msg->room < 0 ? "NOT_FOUND" : "FORBIDDEN", e;
-            std::set<int> aud = m.audience(*msg, c.user);
+            std::set<int> aud = m.audience(*msg);
             if (c.kind == Kind::edit) {
                 if (msg->author != c.user) return e.code = "FORBIDDEN", e;
                 if (msg->deleted) return e.code = "CONFLICT", e;
@@ -231,8 +228,8 @@ Expect predict(Model& m, const Cmd& c, json& req) {
             }
             e.ev[inviter].push_back("INVITATION_ACCEPTED");
             if (!r.members.contains(c.user)) {
-                tell(others_in(r, c.user), "MEMBER_JOINED");
                 r.members.insert(c.user);
+                tell(r.members, "MEMBER_JOINED");
             }
             return e;
         }
@@ -242,7 +239,7 @@ Expect predict(Model& m, const Cmd& c, json& req) {
             if (!r) return e.code = "NOT_FOUND", e;
             if (r->owner != c.user) return e.code = "FORBIDDEN", e;
             r->topic = req["topic"];
-            tell(others_in(*r, c.user), "TOPIC_CHANGED");
+            tell(r->members, "TOPIC_CHANGED");
             return e;
         }
         case Kind::history: {
@@ -292,36 +289,43 @@ json actual_history(const json& reply) {
     return out;
 }
 
-Cmd gen_cmd_value(int kind, int user, int room, int other, int flag) {
-    return Cmd{static_cast<Kind>(kind), user, room, other, flag};
+Cmd gen_cmd_value(int kind, int conn, int room, int other, int flag) {
+    return Cmd{static_cast<Kind>(kind), user_of(conn), conn, room, other, flag};
 }
 
 RC_GTEST_PROP(ChatModel, CoreAgreesWithTheReferenceModel, ()) {
     auto cmds = *rc::gen::container<std::vector<Cmd>>(rc::gen::apply(
-        gen_cmd_value, rc::gen::inRange(0, static_cast<int>(Kind::count)), rc::gen::inRange(0, users_n),
+        gen_cmd_value, rc::gen::inRange(0, static_cast<int>(Kind::count)), rc::gen::inRange(1, conns_n + 1),
         rc::gen::inRange(0, 3), rc::gen::inRange(0, 50), rc::gen::inRange(0, 2)));
     Config cfg;
     cfg.room_cache_messages_max = 100;
     cfg.conversation_cache_messages_max = 4;  // conversations page through storage early
     CoreHarness h(cfg);
-    for (int u = 0; u < users_n; ++u)
-        RC_ASSERT(h.register_user(u + 1, user_names[u])["ok"] == true);
+    std::string token;
+    for (int u = 0; u < users_n; ++u) {
+        json r = h.register_user(u + 1, user_names[u]);
+        RC_ASSERT(r["ok"] == true);
+        if (u == 0) token = r["session"]["token"];
+    }
+    h.connect(4);
+    h.take(4);
+    RC_ASSERT(h.call(4, {{"op", "LOGIN"}, {"token", token}})["ok"] == true);
     Model model;
     for (const Cmd& c : cmds) {
         json req;
         Expect want = predict(model, c, req);
-        json reply = h.call(c.user + 1, req);
+        json reply = h.call(c.conn, req);
         std::string got = reply.value("ok", false) ? "" : reply["error"]["code"].get<std::string>();
         RC_ASSERT(got == want.code);
         if (got.empty() && (c.kind == Kind::history || c.kind == Kind::dm_history))
             RC_ASSERT(actual_history(reply) == expected_history(model, c));
-        for (int u = 0; u < users_n; ++u) {
-            if (u == c.user) continue;
+        for (int k = 1; k <= conns_n; ++k) {
             std::vector<std::string> evs;
-            for (const auto& ev : h.events(u + 1)) evs.push_back(ev["ev"]);
-            RC_ASSERT(evs == want.ev[u]);
+            for (const auto& ev : h.events(k)) evs.push_back(ev["ev"]);
+            // The requesting connection has the reply instead of the event.
+            std::vector<std::string> expected = k == c.conn ? std::vector<std::string>{} : want.ev[user_of(k)];
+            RC_ASSERT(evs == expected);
         }
-        RC_ASSERT(h.events(c.user + 1).empty());  // the requester has the reply instead
     }
 }
 
