@@ -15,8 +15,8 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
-#include <vector>
 #include <string>
+#include <vector>
 
 using json = nlohmann::json;
 
@@ -89,8 +89,8 @@ std::string describe(const json& m) {
                             ? "[" + m["room"].get<std::string>() + "]"
                             : "[dm " + m.value("author", std::string("?")) + " -> " +
                                   (m["to"].is_string() ? m["to"].get<std::string>() : "?") + "]";
-    std::string s = where + " #" + std::to_string(m.value("id", 0)) + " " +
-                    m.value("author", std::string("?"));
+    std::string s =
+        where + " #" + std::to_string(m.value("id", 0)) + " " + m.value("author", std::string("?"));
     if (m.value("deleted", false)) return s + " (message deleted)";
     if (m.contains("edited_ts") && m["edited_ts"].is_number()) s += " (edited)";
     s += ": " + m.value("text", std::string());
@@ -119,12 +119,15 @@ void print_event(const json& ev) {
     std::string where = ev.contains("room") && ev["room"].is_string()
                             ? ev["room"].get<std::string>()
                             : "conversation with " + ev.value("with", std::string("?"));
-    if (kind == "MESSAGE" || kind == "DIRECT_MESSAGE") std::cout << describe(ev["message"]) << "\n";
-    else if (kind == "MESSAGE_EDITED") std::cout << describe(ev["message"]) << "\n";
+    if (kind == "MESSAGE" || kind == "DIRECT_MESSAGE")
+        std::cout << describe(ev["message"]) << "\n";
+    else if (kind == "MESSAGE_EDITED")
+        std::cout << describe(ev["message"]) << "\n";
     else if (kind == "MESSAGE_DELETED")
         std::cout << "* message #" << ev.value("message_id", 0) << " deleted in " << where << "\n";
     else if (kind == "REACTION_ADDED" || kind == "REACTION_REMOVED")
-        std::cout << "* " << ev.value("user", "") << (kind == "REACTION_ADDED" ? " reacted " : " took back ")
+        std::cout << "* " << ev.value("user", "")
+                  << (kind == "REACTION_ADDED" ? " reacted " : " took back ")
                   << ev.value("emoji", "") << " on #" << ev.value("message_id", 0) << "\n";
     else if (kind == "MEMBER_JOINED")
         std::cout << "* " << ev.value("user", "") << " joined " << ev.value("room", "") << "\n";
@@ -148,7 +151,8 @@ void print_event(const json& ev) {
         std::cout << "* read up to #" << ev.value("message_id", 0) << " in " << where << "\n";
     else if (kind == "DISCONNECT")
         std::cout << "* disconnected by server: " << ev.value("reason", "") << "\n";
-    else if (kind != "HELLO") std::cout << "* " << ev.dump() << "\n";
+    else if (kind != "HELLO")
+        std::cout << "* " << ev.dump() << "\n";
     std::cout.flush();
 }
 
@@ -175,7 +179,8 @@ bool report(const std::optional<json>& reply) {
     const json& e = (*reply)["error"];
     std::cerr << "error " << e.value("code", "") << ": " << e.value("message", "");
     if (e.contains("field")) std::cerr << " (field " << e["field"].get<std::string>() << ")";
-    if (e.contains("retry_after_ms")) std::cerr << " (retry after " << e["retry_after_ms"] << " ms)";
+    if (e.contains("retry_after_ms"))
+        std::cerr << " (retry after " << e["retry_after_ms"] << " ms)";
     std::cerr << "\n";
     return false;
 }
@@ -230,7 +235,8 @@ json id_or_room(const std::string& arg) {
 }
 
 int64_t number(const std::string& s) {
-    return s.find_first_not_of("0123456789") == std::string::npos && !s.empty() ? std::stoll(s) : -1;
+    return s.find_first_not_of("0123456789") == std::string::npos && !s.empty() ? std::stoll(s)
+                                                                                : -1;
 }
 
 // One command (words[0]) with its arguments to a request; nullopt with a usage line printed
@@ -244,8 +250,10 @@ std::optional<json> request_for(const std::vector<std::string>& w, const std::st
         return false;
     };
     auto target = [&](json req) {  // the current room or conversation
-        if (!with.empty()) req["with"] = with;
-        else req["room"] = room;
+        if (!with.empty())
+            req["with"] = with;
+        else
+            req["room"] = room;
         return req;
     };
     if (c == "send" && need(2, "send ROOM TEXT"))
@@ -260,8 +268,8 @@ std::optional<json> request_for(const std::vector<std::string>& w, const std::st
         return req;
     }
     if (c == "history") {
-        json req = w.size() > 1 ? json{{"op", "HISTORY"}, {"room", w[1]}}
-                                : target({{"op", "HISTORY"}});
+        json req =
+            w.size() > 1 ? json{{"op", "HISTORY"}, {"room", w[1]}} : target({{"op", "HISTORY"}});
         if (w.size() > 2) req["limit"] = number(w[2]);
         return req;
     }
@@ -282,11 +290,13 @@ std::optional<json> request_for(const std::vector<std::string>& w, const std::st
     if (c == "delete" && need(1, "delete MESSAGE_ID"))
         return json{{"op", "DELETE_MESSAGE"}, {"message_id", number(w[1])}};
     if ((c == "react" || c == "unreact") && need(2, "react|unreact MESSAGE_ID EMOJI"))
-        return json{{"op", c == "react" ? "REACT" : "UNREACT"}, {"message_id", number(w[1])},
+        return json{{"op", c == "react" ? "REACT" : "UNREACT"},
+                    {"message_id", number(w[1])},
                     {"emoji", w[2]}};
     if (c == "thread" && need(1, "thread MESSAGE_ID"))
         return json{{"op", "GET_THREAD"}, {"message_id", number(w[1])}};
-    if (c == "search" && need(1, "search WORDS...")) return json{{"op", "SEARCH"}, {"query", rest(w, 1)}};
+    if (c == "search" && need(1, "search WORDS..."))
+        return json{{"op", "SEARCH"}, {"query", rest(w, 1)}};
     if (c == "read" && need(1, "read MESSAGE_ID (in the current room or conversation)"))
         return target({{"op", "MARK_READ"}, {"message_id", number(w[1])}});
     if (c == "topic" && need(2, "topic ROOM TEXT"))
@@ -381,24 +391,27 @@ int interactive(Link& link, std::string room) {
         if (!reply) return 1;
         if (!report(reply)) continue;
         if (((*req)["op"] == "JOIN_ROOM" || (*req)["op"] == "CREATE_ROOM" ||
-             (*req)["op"] == "ACCEPT_INVITATION") && reply->contains("room")) {
+             (*req)["op"] == "ACCEPT_INVITATION") &&
+            reply->contains("room")) {
             room = (*reply)["room"]["name"].get<std::string>();
             with.clear();
         }
-        if ((*req)["op"] != "SEND_MESSAGE" && (*req)["op"] != "DIRECT_MESSAGE") print_result(*reply);
+        if ((*req)["op"] != "SEND_MESSAGE" && (*req)["op"] != "DIRECT_MESSAGE")
+            print_result(*reply);
     }
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{"warren: Warren chat client.\n"
-                 "Without a command: interactive. Commands: send ROOM TEXT | dm USER TEXT |\n"
-                 "history ROOM [N] | dm-history USER | rooms | create ROOM [private] [TOPIC] |\n"
-                 "join ROOM | leave ROOM | edit ID TEXT | delete ID | react ID EMOJI |\n"
-                 "unreact ID EMOJI | thread ID | search WORDS | topic ROOM TEXT |\n"
-                 "invite ROOM USER | accept ID|ROOM | decline ID|ROOM | invitations |\n"
-                 "users [ROOM] | ping | chat [ROOM]"};
+    CLI::App app{
+        "warren: Warren chat client.\n"
+        "Without a command: interactive. Commands: send ROOM TEXT | dm USER TEXT |\n"
+        "history ROOM [N] | dm-history USER | rooms | create ROOM [private] [TOPIC] |\n"
+        "join ROOM | leave ROOM | edit ID TEXT | delete ID | react ID EMOJI |\n"
+        "unreact ID EMOJI | thread ID | search WORDS | topic ROOM TEXT |\n"
+        "invite ROOM USER | accept ID|ROOM | decline ID|ROOM | invitations |\n"
+        "users [ROOM] | ping | chat [ROOM]"};
     std::string server = "127.0.0.1:7070", user, password, token;
     bool do_register = false;
     std::vector<std::string> words;
@@ -450,10 +463,10 @@ int main(int argc, char** argv) {
                 std::getline(std::cin, password);
             }
         }
-        json login = token.empty()
-                         ? json{{"op", do_register ? "REGISTER" : "LOGIN"}, {"username", user},
-                                {"password", password}}
-                         : json{{"op", "LOGIN"}, {"token", token}};
+        json login = token.empty() ? json{{"op", do_register ? "REGISTER" : "LOGIN"},
+                                          {"username", user},
+                                          {"password", password}}
+                                   : json{{"op", "LOGIN"}, {"token", token}};
         auto reply = call(link, login, false);
         if (!report(reply)) return 1;
         if (is_interactive)

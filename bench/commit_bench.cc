@@ -20,7 +20,7 @@ namespace {
 using namespace warren;
 
 class FileRoom {
-public:
+  public:
     FileRoom(Synchronous sync) {
         dir_ = std::filesystem::temp_directory_path() /
                ("warren-bench-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
@@ -35,8 +35,8 @@ public:
         for (int i = 1; i <= 10; ++i) {
             core_->connect(i, "127.0.0.1", now_);
             core_->receive(i,
-                           "{\"id\":1,\"op\":\"REGISTER\",\"username\":\"user" +
-                               std::to_string(i) + "\",\"password\":\"password\"}\n",
+                           "{\"id\":1,\"op\":\"REGISTER\",\"username\":\"user" + std::to_string(i) +
+                               "\",\"password\":\"password\"}\n",
                            now_);
             drain();
             core_->receive(i,
@@ -57,9 +57,8 @@ public:
             std::vector<std::function<void()>> done;
             while (auto o = core_->poll()) {
                 if (auto* s = std::get_if<Send>(&*o)) {
-                    done.push_back([this, c = s->conn, n = s->bytes->size()] {
-                        core_->sent(c, n, now_);
-                    });
+                    done.push_back(
+                        [this, c = s->conn, n = s->bytes->size()] { core_->sent(c, n, now_); });
                 } else if (auto* c = std::get_if<Commit>(&*o)) {
                     done.push_back([this, b = c->batch, m = c->mutations] {
                         Status st = store_->apply(*m);
@@ -67,8 +66,9 @@ public:
                         core_->committed(b, st, now_);
                     });
                 } else if (auto* h = std::get_if<Hash>(&*o)) {
-                    done.push_back(
-                        [this, j = h->job] { core_->hashed(j, HashResult{true, false, "$b$"}, now_); });
+                    done.push_back([this, j = h->job] {
+                        core_->hashed(j, HashResult{true, false, "$b$"}, now_);
+                    });
                 }
             }
             if (done.empty()) return;
@@ -78,7 +78,7 @@ public:
     Server& core() { return *core_; }
     Time now_{1000, 1764000000000};
 
-private:
+  private:
     static inline int counter_ = 0;
     std::filesystem::path dir_;
     sim::SeededEntropy entropy_{3};
@@ -91,8 +91,9 @@ void BM_CommitThroughput(benchmark::State& state) {
     int per_turn = static_cast<int>(state.range(1));
     std::string lines;
     for (int i = 0; i < per_turn; ++i)
-        lines += "{\"id\":7,\"op\":\"SEND_MESSAGE\",\"room\":\"general\",\"text\":\"a message "
-                 "of ordinary length for a busy chat room\"}\n";
+        lines +=
+            "{\"id\":7,\"op\":\"SEND_MESSAGE\",\"room\":\"general\",\"text\":\"a message "
+            "of ordinary length for a busy chat room\"}\n";
     for (auto _ : state) {
         room.core().receive(1, lines, room.now_);
         room.drain();

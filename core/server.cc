@@ -100,7 +100,6 @@ void Server::disconnect(ConnId id, Time now) {
     end_input();
 }
 
-
 std::optional<int64_t> Server::next_deadline() const {
     std::optional<int64_t> at;
     auto earliest = [&](int64_t t) { at = at ? std::min(*at, t) : t; };
@@ -291,7 +290,9 @@ void Server::close_with(Conn& c, std::string_view reason) {
     closed_.push_back(c.id);
 }
 
-void Server::forget_conn(Conn& c) { unbind_user(c); }
+void Server::forget_conn(Conn& c) {
+    unbind_user(c);
+}
 
 void Server::reply(const Req& r, std::shared_ptr<const std::string> bytes) {
     if (Batch* b = batches_.newest()) {
@@ -331,12 +332,14 @@ bool Server::refuse_write(const Req& r) {
     if (!wait && !batches_.full()) return false;
     ++storage_stats_.writes_refused;
     reply_error(r, ErrorCode::unavailable,
-                wait ? "storage unavailable; nothing was changed" : "server busy; try again",
-                {}, wait ? std::max<int64_t>(*wait, 1) : config_.retry_after_ms);
+                wait ? "storage unavailable; nothing was changed" : "server busy; try again", {},
+                wait ? std::max<int64_t>(*wait, 1) : config_.retry_after_ms);
     return true;
 }
 
-Batch& Server::write_batch() { return batches_.open(); }
+Batch& Server::write_batch() {
+    return batches_.open();
+}
 
 void Server::apply(Batch& b, Mutation m) {
     b.undo.push_back(chat_.apply(m));
@@ -436,9 +439,11 @@ void Server::committed(BatchId batch, const Status& status, Time now) {
                 [this](const auto& r) {
                     using T = std::decay_t<decltype(r)>;
                     if constexpr (std::is_same_v<T, MessageRow>) chat_.set_committed_through(r.id);
-                    if constexpr (std::is_same_v<T, MessageEdit> || std::is_same_v<T, MessageDelete>)
+                    if constexpr (std::is_same_v<T, MessageEdit> ||
+                                  std::is_same_v<T, MessageDelete>)
                         chat_.settled(r.id);
-                    if constexpr (std::is_same_v<T, ReactionAdd> || std::is_same_v<T, ReactionRemove>)
+                    if constexpr (std::is_same_v<T, ReactionAdd> ||
+                                  std::is_same_v<T, ReactionRemove>)
                         chat_.settled(r.message);
                 },
                 m);
@@ -454,7 +459,8 @@ void Server::committed(BatchId batch, const Status& status, Time now) {
             config_.commit_backoff_base_ms << std::min<uint32_t>(front->attempts - 1, 20));
         uint64_t r = 0;
         entropy_.fill({reinterpret_cast<uint8_t*>(&r), sizeof r});
-        front->retry_at_ms = now_.mono_ms + static_cast<int64_t>(r % static_cast<uint64_t>(ceiling + 1));
+        front->retry_at_ms =
+            now_.mono_ms + static_cast<int64_t>(r % static_cast<uint64_t>(ceiling + 1));
         ++storage_stats_.commit_retries;
     } else {
         batch_failed(batch);
@@ -471,8 +477,8 @@ void Server::batch_failed(BatchId batch) {
     storage_stats_.batches_failed += all.size();
     for (auto it = all.rbegin(); it != all.rend(); ++it)
         for (auto u = it->undo.rbegin(); u != it->undo.rend(); ++u) (*u)();
-    int64_t retry_after = std::max<int64_t>(
-        config_.retry_after_ms, breaker_.refuse_for(now_.mono_ms, false).value_or(0));
+    int64_t retry_after = std::max<int64_t>(config_.retry_after_ms,
+                                            breaker_.refuse_for(now_.mono_ms, false).value_or(0));
     for (auto& b : all)
         for (auto& rep : b.replies)
             fill_slot(rep.conn, rep.slot,

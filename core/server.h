@@ -114,10 +114,10 @@ class Server {
     // Observation (tests, monitoring).
     struct StorageStats {
         uint64_t batches_committed = 0;
-        uint64_t batches_failed = 0;   // rolled back (permanent failure or out of retries)
+        uint64_t batches_failed = 0;  // rolled back (permanent failure or out of retries)
         uint64_t commit_retries = 0;
         uint64_t mutations_committed = 0;
-        uint64_t writes_refused = 0;   // refused while the breaker was open or queues full
+        uint64_t writes_refused = 0;  // refused while the breaker was open or queues full
     };
     const StorageStats& storage_stats() const { return storage_stats_; }
     Breaker::State breaker_state() const { return breaker_.state(now_.mono_ms); }
@@ -166,10 +166,10 @@ class Server {
         uint64_t slot = 0;
         int64_t request_id = 0;
         StoredQuery::Kind kind = StoredQuery::Kind::history;
-        HistoryQuery spec;       // history
-        std::string line;        // message: the request to run again once it is in memory
-        MessageRow root;         // thread
-        uint32_t limit = 0;      // thread, search
+        HistoryQuery spec;   // history
+        std::string line;    // message: the request to run again once it is in memory
+        MessageRow root;     // thread
+        uint32_t limit = 0;  // thread, search
     };
 
     // Input plumbing (server.cc).
@@ -212,6 +212,7 @@ class Server {
     void unbind_user(Conn& c, bool announce = true);
 
     // Ops (chat/ops.cc).
+    Room* room_or_reply(const Req& r, std::string_view name);
     void op_register(Req& r, Args& a);
     void op_login(Req& r, Args& a);
     void op_logout(Req& r);

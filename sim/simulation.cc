@@ -43,13 +43,13 @@ struct Client {
     std::map<int64_t, Pending> pending;
     std::deque<int64_t> reply_order;  // ids in the order sent: replies must follow it
     std::vector<std::string> want_rooms;
-    std::set<std::string> joined;                      // on the current connection
-    std::map<std::string, int64_t> join_acked_ms;      // on the current connection
+    std::set<std::string> joined;                  // on the current connection
+    std::map<std::string, int64_t> join_acked_ms;  // on the current connection
     // Rooms this user ever asked to join: membership outlives connections and crashes, and
     // the user never leaves, so events may come only from these.
     std::set<std::string> asked_to_join;
-    std::set<std::string> owned;          // rooms this user created
-    std::set<int64_t> changing;           // messages with a change of ours not yet answered
+    std::set<std::string> owned;  // rooms this user created
+    std::set<int64_t> changing;   // messages with a change of ours not yet answered
     std::map<std::string, std::vector<int64_t>> seen;  // room -> MESSAGE ids, current epoch
     std::map<std::string, std::vector<json>> paged;    // room -> messages read back
     int to_send = 0;
@@ -73,13 +73,13 @@ struct Acked {
 // in-doubt (hidden by a crash) changes to it.
 enum class Maybe { no, maybe, yes };
 struct Expected {
-    std::set<std::string> texts;                           // any of these
+    std::set<std::string> texts;  // any of these
     Maybe deleted = Maybe::no;
     std::map<std::pair<int, std::string>, Maybe> reacted;  // (client, emoji)
 };
 
 class World {
-public:
+  public:
     explicit World(const SimOptions& o) : opt_(o), rng_(o.seed), entropy_(o.seed ^ 0xE17) {
         crypto_generichash_init(&trace_, nullptr, 0, 32);
         auto st = Store::open(":memory:", Synchronous::normal);
@@ -92,7 +92,7 @@ public:
 
     SimReport run();
 
-private:
+  private:
     struct Event {
         int64_t t;
         uint64_t seq;
@@ -171,10 +171,10 @@ private:
     std::map<ConnId, int64_t> c2s_last_, s2c_last_;
     std::map<ConnId, int> client_of_;  // connection -> client index
     std::vector<Client> clients_;
-    std::map<int64_t, Acked> acked_;         // message id -> what its sender was told
-    std::map<int64_t, Expected> expected_;   // message id -> its possible final states
-    std::set<std::string> refused_texts_;    // answered with an error: must never be stored
-    std::set<std::string> in_doubt_texts_;   // answer lost in a crash: stored at most once
+    std::map<int64_t, Acked> acked_;        // message id -> what its sender was told
+    std::map<int64_t, Expected> expected_;  // message id -> its possible final states
+    std::set<std::string> refused_texts_;   // answered with an error: must never be stored
+    std::set<std::string> in_doubt_texts_;  // answer lost in a crash: stored at most once
     std::vector<std::string> violations_;
     SimReport report_;
     int clients_done_ = 0;
@@ -205,11 +205,13 @@ void World::crash() {
                 in_doubt_texts_.insert(p.request["text"].get<std::string>());
                 ++report_.in_doubt;
             } else if (op == "EDIT_MESSAGE") {
-                expected_[p.request["message_id"]].texts.insert(p.request["text"].get<std::string>());
+                expected_[p.request["message_id"]].texts.insert(
+                    p.request["text"].get<std::string>());
             } else if (op == "DELETE_MESSAGE") {
                 expected_[p.request["message_id"]].deleted = Maybe::maybe;
             } else if (op == "REACT" || op == "UNREACT") {
-                expected_[p.request["message_id"]].reacted[{c.index, p.request["emoji"]}] = Maybe::maybe;
+                expected_[p.request["message_id"]].reacted[{c.index, p.request["emoji"]}] =
+                    Maybe::maybe;
             }
         }
         c.pending.clear();
@@ -237,9 +239,10 @@ void World::transmit(std::map<ConnId, int64_t>& last, ConnId conn, const std::st
     size_t pos = 0;
     int pieces = static_cast<int>(rng_.between(1, 3));
     for (int i = 0; i < pieces && pos < bytes.size(); ++i) {
-        size_t n = i + 1 == pieces ? bytes.size() - pos
-                                   : static_cast<size_t>(rng_.between(
-                                         1, static_cast<int64_t>(bytes.size() - pos)));
+        size_t n =
+            i + 1 == pieces
+                ? bytes.size() - pos
+                : static_cast<size_t>(rng_.between(1, static_cast<int64_t>(bytes.size() - pos)));
         int64_t t = std::max(last[conn], now_ms_ + rng_.between(0, opt_.net_delay_max_ms));
         last[conn] = t;
         at_epoch(t, [deliver, chunk = bytes.substr(pos, n)] { deliver(chunk); });
@@ -261,8 +264,8 @@ void World::drain() {
             });
         } else if (auto* c = std::get_if<Close>(&*out)) {
             trace("close", c->conn, c->reason);
-            violation("connection " + std::to_string(c->conn) + " closed: " +
-                      std::string(c->reason));
+            violation("connection " + std::to_string(c->conn) +
+                      " closed: " + std::string(c->reason));
         } else if (auto* cm = std::get_if<Commit>(&*out)) {
             on_commit(*cm);
         } else if (auto* q = std::get_if<Query>(&*out)) {
@@ -360,7 +363,8 @@ void World::to_core(Client& c, json request) {
     }
     int64_t id = c.next_id++;
     request["id"] = id;
-    if (request.contains("message_id") && request["op"] != "GET_THREAD" && request["op"] != "MARK_READ")
+    if (request.contains("message_id") && request["op"] != "GET_THREAD" &&
+        request["op"] != "MARK_READ")
         c.changing.insert(request["message_id"].get<int64_t>());
     if (request["op"] == "CREATE_ROOM" || request["op"] == "JOIN_ROOM")
         c.asked_to_join.insert(request["room"].get<std::string>());
@@ -549,14 +553,16 @@ void World::on_message_reply(Client& c, const json& msg, const Pending& p) {
     int64_t id = m["id"].get<int64_t>();
     // Durability: the acknowledged message must already be in storage.
     std::optional<MessageRow> row = store_->message(id);
-    if (!row || row->text != text) violation("message " + std::to_string(id) + " acknowledged before durable");
+    if (!row || row->text != text)
+        violation("message " + std::to_string(id) + " acknowledged before durable");
     if (m["text"] != text) violation("message " + std::to_string(id) + " text changed");
     if (acked_.contains(id)) violation("message id " + std::to_string(id) + " acknowledged twice");
     int peer = -1;
     if (p.request.contains("to"))
         for (const auto& o : clients_)
             if (o.name == p.request["to"]) peer = o.index;
-    acked_[id] = Acked{p.request.value("room", std::string()), c.index, p.issued_ms, epoch_, text, peer};
+    acked_[id] =
+        Acked{p.request.value("room", std::string()), c.index, p.issued_ms, epoch_, text, peer};
     expected_[id].texts = {text};
     maybe_finish(c);
 }
@@ -575,8 +581,11 @@ void World::on_history_reply(Client& c, const json& msg, const Pending& p) {
             violation("HISTORY page not ascending");
     msgs.insert(msgs.begin(), page.begin(), page.end());
     if (msg["has_more"].get<bool>() && !page.empty()) {
-        to_core(c, {{"op", "HISTORY"}, {"room", room}, {"before", page.front()["id"]},
-                    {"limit", 7}, {"paging", true}});
+        to_core(c, {{"op", "HISTORY"},
+                    {"room", room},
+                    {"before", page.front()["id"]},
+                    {"limit", 7},
+                    {"paging", true}});
     }
 }
 
@@ -648,26 +657,32 @@ void World::other_op(Client& c) {
                                {"text", c.name + " edits " + std::to_string(c.sent_count++)}});
         case 3:
             if (mine.empty() || !rng_.chance(0.3)) break;
-            return to_core(c, {{"op", "DELETE_MESSAGE"}, {"message_id", mine[rng_.below(mine.size())]}});
+            return to_core(
+                c, {{"op", "DELETE_MESSAGE"}, {"message_id", mine[rng_.below(mine.size())]}});
         case 4: {
             if (visible.empty()) break;
             int64_t id = visible[rng_.below(visible.size())];
             Maybe state = expected_[id].reacted[{c.index, "ok"}];
             if (state == Maybe::maybe) break;
             return to_core(c, {{"op", state == Maybe::yes ? "UNREACT" : "REACT"},
-                               {"message_id", id}, {"emoji", "ok"}});
+                               {"message_id", id},
+                               {"emoji", "ok"}});
         }
         case 5:
             if (visible.empty()) break;
-            return to_core(c, {{"op", "GET_THREAD"}, {"message_id", visible[rng_.below(visible.size())]}});
+            return to_core(
+                c, {{"op", "GET_THREAD"}, {"message_id", visible[rng_.below(visible.size())]}});
         case 6:
             return to_core(c, {{"op", "SEARCH"}, {"query", c.name + " says"}, {"limit", 5}});
         case 7:
-            if (!c.owned.contains(room)) return to_core(c, {{"op", "REQUEST_USER_LIST"}, {"room", room}});
-            return to_core(c, {{"op", "SET_TOPIC"}, {"room", room}, {"topic", "t" + std::to_string(now_ms_)}});
+            if (!c.owned.contains(room))
+                return to_core(c, {{"op", "REQUEST_USER_LIST"}, {"room", room}});
+            return to_core(
+                c, {{"op", "SET_TOPIC"}, {"room", room}, {"topic", "t" + std::to_string(now_ms_)}});
         case 8:
             if (acked_.empty()) break;
-            return to_core(c, {{"op", "MARK_READ"}, {"room", room}, {"message_id", acked_.rbegin()->first}});
+            return to_core(
+                c, {{"op", "MARK_READ"}, {"room", room}, {"message_id", acked_.rbegin()->first}});
         case 9:
             if (other.index == c.index) break;
             return to_core(c, {{"op", "INVITE_USER"}, {"room", room}, {"user", other.name}});
@@ -704,8 +719,10 @@ void World::on_change_reply(Client& c, const json& msg, const Pending& p) {
         // deletion's commit, so the deletion is durable.
         bool deleted_meanwhile = code == "CONFLICT" && op != "DELETE_MESSAGE" &&
                                  msg["error"]["message"] == "the message was deleted";
-        if (deleted_meanwhile) e.deleted = Maybe::yes;
-        else if (code != "UNAVAILABLE") violation(c.name + " " + op + " refused: " + msg.dump());
+        if (deleted_meanwhile)
+            e.deleted = Maybe::yes;
+        else if (code != "UNAVAILABLE")
+            violation(c.name + " " + op + " refused: " + msg.dump());
         if (op == "EDIT_MESSAGE") refused_texts_.insert(p.request["text"].get<std::string>());
         return maybe_finish(c);
     }
@@ -741,8 +758,9 @@ void World::check_messages_in_store() {
             bool present = false;
             if (it != row->reactions.end())
                 for (UserId u : it->second)
-                    present = present || (core_->state().users().contains(u) &&
-                                          core_->state().users().at(u).name == clients_[key.first].name);
+                    present =
+                        present || (core_->state().users().contains(u) &&
+                                    core_->state().users().at(u).name == clients_[key.first].name);
             if ((state == Maybe::yes && !present) || (state == Maybe::no && present))
                 violation("message " + std::to_string(id) + " reaction of " +
                           clients_[key.first].name + " is wrong");
@@ -788,7 +806,8 @@ void World::check_end() {
             std::map<std::string, int> texts;
             for (const auto& m : it->second) {
                 int64_t id = m["id"].get<int64_t>();
-                if (!ids.insert(id).second) violation(room + " history repeats id " + std::to_string(id));
+                if (!ids.insert(id).second)
+                    violation(room + " history repeats id " + std::to_string(id));
                 std::string text = m["text"].get<std::string>();
                 if (m["deleted"].get<bool>()) continue;
                 if (refused_texts_.contains(text))

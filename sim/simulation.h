@@ -55,9 +55,9 @@ struct SimReport {
     uint64_t batches = 0;
     int64_t end_ms = 0;  // simulated time at the end
     uint64_t crashes = 0;
-    uint64_t commit_faults = 0;       // injected commit failures (transient or permanent)
-    uint64_t unavailable = 0;         // UNAVAILABLE replies clients received
-    uint64_t in_doubt = 0;            // messages whose outcome a crash hid from the sender
+    uint64_t commit_faults = 0;  // injected commit failures (transient or permanent)
+    uint64_t unavailable = 0;    // UNAVAILABLE replies clients received
+    uint64_t in_doubt = 0;       // messages whose outcome a crash hid from the sender
     uint64_t breaker_opened = 0;
     bool breaker_closed_at_end = true;
     std::vector<std::string> violations;

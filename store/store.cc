@@ -125,13 +125,17 @@ const char* const stmt_sql[stmt_count] = {
     "DELETE FROM members WHERE room_id = ? AND user_id = ?",
     "INSERT INTO messages(id, room_id, author_id, text, ts_ms, reply_to, to_id, conv_lo, conv_hi) "
     "VALUES(?,?,?,?,?,?,?,?,?)",
-    "SELECT " MESSAGE_COLUMNS " FROM messages "
+    "SELECT " MESSAGE_COLUMNS
+    " FROM messages "
     "WHERE room_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
-    "SELECT " MESSAGE_COLUMNS " FROM messages "
+    "SELECT " MESSAGE_COLUMNS
+    " FROM messages "
     "WHERE room_id = ? AND id > ? ORDER BY id ASC LIMIT ?",
-    "SELECT " MESSAGE_COLUMNS " FROM messages "
+    "SELECT " MESSAGE_COLUMNS
+    " FROM messages "
     "WHERE room_id = 0 AND conv_lo = ? AND conv_hi = ? AND id < ? ORDER BY id DESC LIMIT ?",
-    "SELECT " MESSAGE_COLUMNS " FROM messages "
+    "SELECT " MESSAGE_COLUMNS
+    " FROM messages "
     "WHERE room_id = 0 AND conv_lo = ? AND conv_hi = ? AND id > ? ORDER BY id ASC LIMIT ?",
     "SELECT " MESSAGE_COLUMNS " FROM messages WHERE id = ?",
     "UPDATE rooms SET topic = ? WHERE id = ?",
@@ -501,9 +505,9 @@ Result<Snapshot> Store::load(size_t cache_per_room, int64_t now_wall_ms) {
             if (auto bad = check_record(Mutation{r})) return Status::corrupt(*bad);
         return Status::ok();
     };
-    for (Status c : {check_all(snap.users), check_all(snap.sessions), check_all(snap.rooms),
-                     check_all(snap.members), check_all(snap.recent_messages),
-                     check_all(snap.invitations)})
+    for (Status c :
+         {check_all(snap.users), check_all(snap.sessions), check_all(snap.rooms),
+          check_all(snap.members), check_all(snap.recent_messages), check_all(snap.invitations)})
         if (!c.is_ok()) return c;
     return snap;
 }
@@ -511,12 +515,18 @@ Result<Snapshot> Store::load(size_t cache_per_room, int64_t now_wall_ms) {
 QueryRows Store::run(const StoredQuery& q) {
     QueryRows out;
     switch (q.kind) {
-        case StoredQuery::Kind::history: out = history(q.history); break;
+        case StoredQuery::Kind::history:
+            out = history(q.history);
+            break;
         case StoredQuery::Kind::message:
             if (auto m = message(q.message)) out.rows.push_back(std::move(*m));
             return out;  // message() attached its reactions
-        case StoredQuery::Kind::thread: out = thread(q.message, q.limit); break;
-        case StoredQuery::Kind::search: out = search(q.search); break;
+        case StoredQuery::Kind::thread:
+            out = thread(q.message, q.limit);
+            break;
+        case StoredQuery::Kind::search:
+            out = search(q.search);
+            break;
     }
     if (out.ok && !fill_reactions(out.rows)) {
         out.ok = false;
@@ -563,11 +573,13 @@ QueryRows Store::search(const SearchQuery& q) {
     std::string scope;
     for (RoomId r : q.rooms) scope += (scope.empty() ? "" : ",") + std::to_string(r);
     std::string where = "m.room_id IN (" + scope + ")";
-    if (q.dm_user > 0) where = "(" + where + " OR (m.room_id = 0 AND (m.author_id = ?2 OR m.to_id = ?2)))";
-    std::string sql = "SELECT m.id, m.room_id, m.author_id, m.text, m.ts_ms, m.reply_to, m.to_id, "
-                      "m.edited_ms, m.deleted FROM messages_fts JOIN messages m ON m.id = "
-                      "messages_fts.rowid WHERE messages_fts MATCH ?1 AND m.deleted = 0 AND " +
-                      where + " ORDER BY m.id DESC LIMIT ?3";
+    if (q.dm_user > 0)
+        where = "(" + where + " OR (m.room_id = 0 AND (m.author_id = ?2 OR m.to_id = ?2)))";
+    std::string sql =
+        "SELECT m.id, m.room_id, m.author_id, m.text, m.ts_ms, m.reply_to, m.to_id, "
+        "m.edited_ms, m.deleted FROM messages_fts JOIN messages m ON m.id = "
+        "messages_fts.rowid WHERE messages_fts MATCH ?1 AND m.deleted = 0 AND " +
+        where + " ORDER BY m.id DESC LIMIT ?3";
     sqlite3_stmt* s = nullptr;
     if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &s, nullptr) != SQLITE_OK) {
         out.ok = false;

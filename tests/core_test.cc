@@ -489,9 +489,11 @@ TEST(Txn, BreakerOpensFailsFastKeepsReadsAndRecovers) {
     h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
     h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "before"}});
     h.fail_commits = 2;
-    EXPECT_EQ(code_of(h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "a"}})), "UNAVAILABLE");
+    EXPECT_EQ(code_of(h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "a"}})),
+              "UNAVAILABLE");
     EXPECT_EQ(h.core().breaker_state(), Breaker::State::closed);
-    EXPECT_EQ(code_of(h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "b"}})), "UNAVAILABLE");
+    EXPECT_EQ(code_of(h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "b"}})),
+              "UNAVAILABLE");
     EXPECT_EQ(h.core().breaker_state(), Breaker::State::open);
     size_t commits = h.commits;
     json refused = h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "c"}});
@@ -557,10 +559,14 @@ TEST(Direct, MessagesReachTheRecipientAndTheSendersOtherConnections) {
               "NOT_FOUND");
     EXPECT_EQ(h.call(1, {{"op", "DIRECT_MESSAGE"}, {"to", "b c"}, {"text", "x"}})["error"]["field"],
               "to");
-    json reply = h.call(2, {{"op", "DIRECT_MESSAGE"}, {"to", "alice"}, {"text", "ok"},
+    json reply = h.call(2, {{"op", "DIRECT_MESSAGE"},
+                            {"to", "alice"},
+                            {"text", "ok"},
                             {"reply_to", m["message"]["id"]}});
     EXPECT_EQ(reply["message"]["reply_to"], m["message"]["id"]);
-    EXPECT_EQ(h.call(4, {{"op", "DIRECT_MESSAGE"}, {"to", "alice"}, {"text", "x"},
+    EXPECT_EQ(h.call(4, {{"op", "DIRECT_MESSAGE"},
+                         {"to", "alice"},
+                         {"text", "x"},
                          {"reply_to", m["message"]["id"]}})["error"]["field"],
               "reply_to");  // a message of another conversation
     json hist = h.call(2, {{"op", "HISTORY"}, {"with", "alice"}});
@@ -599,7 +605,8 @@ TEST(Direct, ConversationHistoryPagesThroughStorageAndSurvivesEviction) {
     h.register_user(4, "dave");
     std::vector<int64_t> ids;
     for (int i = 0; i < 60; ++i) {
-        ids.push_back(h.call(1, {{"op", "DIRECT_MESSAGE"}, {"to", "bob"},
+        ids.push_back(h.call(1, {{"op", "DIRECT_MESSAGE"},
+                                 {"to", "bob"},
                                  {"text", "m" + std::to_string(i)}})["message"]["id"]);
         // Other conversations push alice-bob out of memory now and then.
         h.call(3, {{"op", "DIRECT_MESSAGE"}, {"to", i % 2 ? "dave" : "alice"}, {"text", "x"}});
@@ -640,10 +647,12 @@ TEST(Chat, TopicOwnerOnlyWithEvent) {
     EXPECT_EQ(t["room"]["topic"], "release day");
     auto ev = h.events(2);
     ASSERT_EQ(ev.size(), 1u);
-    EXPECT_EQ(ev[0], (json{{"ev", "TOPIC_CHANGED"}, {"room", "r"}, {"topic", "release day"},
-                           {"by", "alice"}}));
-    EXPECT_EQ(h.call(1, {{"op", "SET_TOPIC"}, {"room", "r"}, {"topic", std::string(201, 't')}})
-                  ["error"]["field"],
+    EXPECT_EQ(
+        ev[0],
+        (json{{"ev", "TOPIC_CHANGED"}, {"room", "r"}, {"topic", "release day"}, {"by", "alice"}}));
+    EXPECT_EQ(h.call(1, {{"op", "SET_TOPIC"},
+                         {"room", "r"},
+                         {"topic", std::string(201, 't')}})["error"]["field"],
               "topic");
     h.fail_commits = 1;
     EXPECT_EQ(code_of(h.call(1, {{"op", "SET_TOPIC"}, {"room", "r"}, {"topic", "lost"}})),
@@ -747,8 +756,9 @@ TEST(Invitations, InviteAcceptDeclineListAndEvents) {
     EXPECT_EQ(inv["invitation"]["room"], "ops");
     EXPECT_EQ(inv["invitation"]["from"], "alice");
     EXPECT_EQ(inv["invitation"]["to"], "bob");
-    EXPECT_EQ(inv["invitation"]["expires_ts"].get<int64_t>() - inv["invitation"]["ts"].get<int64_t>(),
-              7LL * 24 * 3600 * 1000);
+    EXPECT_EQ(
+        inv["invitation"]["expires_ts"].get<int64_t>() - inv["invitation"]["ts"].get<int64_t>(),
+        7LL * 24 * 3600 * 1000);
     EXPECT_EQ(code_of(h.call(1, {{"op", "INVITE_USER"}, {"room", "ops"}, {"user", "bob"}})),
               "CONFLICT");  // a second pending one
     auto ev = h.events(2);
@@ -758,7 +768,8 @@ TEST(Invitations, InviteAcceptDeclineListAndEvents) {
     json list = h.call(2, {{"op", "LIST_INVITATIONS"}});
     ASSERT_EQ(list["invitations"].size(), 1u);
     EXPECT_TRUE(h.call(3, {{"op", "LIST_INVITATIONS"}})["invitations"].empty());
-    EXPECT_EQ(code_of(h.call(3, {{"op", "ACCEPT_INVITATION"}, {"invitation_id", inv["invitation"]["id"]}})),
+    EXPECT_EQ(code_of(h.call(
+                  3, {{"op", "ACCEPT_INVITATION"}, {"invitation_id", inv["invitation"]["id"]}})),
               "NOT_FOUND");  // not carol's
     json acc = h.call(2, {{"op", "ACCEPT_INVITATION"}, {"invitation_id", inv["invitation"]["id"]}});
     ASSERT_EQ(acc["ok"], true) << acc;
@@ -785,7 +796,8 @@ TEST(Invitations, InviteAcceptDeclineListAndEvents) {
 }
 
 TEST(Invitations, ExpireOnTickDurablyAndSurviveRestartWhilePending) {
-    auto dir = std::filesystem::temp_directory_path() / ("warren-inv-" + std::to_string(::getpid()));
+    auto dir =
+        std::filesystem::temp_directory_path() / ("warren-inv-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
     std::string db = (dir / "w.db").string();
     Config c;
@@ -849,8 +861,9 @@ struct Trio {
         h.register_user(3, "carol");
         h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
         h.call(2, {{"op", "JOIN_ROOM"}, {"room", "r"}});
-        msg = h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "the original café"}})
-                  ["message"]["id"];
+        msg = h.call(1, {{"op", "SEND_MESSAGE"},
+                         {"room", "r"},
+                         {"text", "the original café"}})["message"]["id"];
         h.events(1);
         h.events(2);
     }
@@ -866,7 +879,8 @@ TEST(Messages, EditIsAuthorOnlyAndShowsEverywhere) {
     EXPECT_EQ(code_of(h.call(1, {{"op", "EDIT_MESSAGE"}, {"message_id", 999}, {"text", "x"}})),
               "NOT_FOUND");
     h.advance(5);
-    json e = h.call(1, {{"op", "EDIT_MESSAGE"}, {"message_id", t.msg}, {"text", "the revised text"}});
+    json e =
+        h.call(1, {{"op", "EDIT_MESSAGE"}, {"message_id", t.msg}, {"text", "the revised text"}});
     ASSERT_EQ(e["ok"], true) << e;
     EXPECT_EQ(e["message"]["text"], "the revised text");
     EXPECT_EQ(e["message"]["edited_ts"], h.now().wall_ms);
@@ -884,8 +898,8 @@ TEST(Messages, DeleteLeavesATombstoneForAuthorOwnerOrAdmin) {
     c.admin_usernames = {"Carol"};
     Trio t(c);
     auto& h = t.h;
-    int64_t bobs = h.call(2, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "bob here"}})
-                       ["message"]["id"];
+    int64_t bobs =
+        h.call(2, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "bob here"}})["message"]["id"];
     h.events(1);
     EXPECT_EQ(code_of(h.call(2, {{"op", "DELETE_MESSAGE"}, {"message_id", t.msg}})), "FORBIDDEN");
     ASSERT_EQ(h.call(1, {{"op", "DELETE_MESSAGE"}, {"message_id", bobs}})["ok"], true);  // owner
@@ -912,8 +926,8 @@ TEST(Messages, DeleteLeavesATombstoneForAuthorOwnerOrAdmin) {
 TEST(Messages, DeletingADirectMessageTellsEachSideTheOtherName) {
     Trio t;
     auto& h = t.h;
-    int64_t dm = h.call(1, {{"op", "DIRECT_MESSAGE"}, {"to", "bob"}, {"text", "secret"}})
-                     ["message"]["id"];
+    int64_t dm =
+        h.call(1, {{"op", "DIRECT_MESSAGE"}, {"to", "bob"}, {"text", "secret"}})["message"]["id"];
     h.events(2);
     EXPECT_EQ(code_of(h.call(3, {{"op", "DELETE_MESSAGE"}, {"message_id", dm}})), "NOT_FOUND");
     EXPECT_EQ(code_of(h.call(3, {{"op", "REACT"}, {"message_id", dm}, {"emoji", "x"}})),
@@ -931,16 +945,19 @@ TEST(Messages, ReactionsAddRemoveAndShow) {
     ASSERT_EQ(h.call(2, {{"op", "REACT"}, {"message_id", t.msg}, {"emoji", thumbs}})["ok"], true);
     auto ev = h.events(1);
     ASSERT_EQ(ev.size(), 1u);
-    EXPECT_EQ(ev[0], (json{{"ev", "REACTION_ADDED"}, {"message_id", t.msg}, {"emoji", thumbs},
-                           {"user", "bob"}}));
+    EXPECT_EQ(
+        ev[0],
+        (json{
+            {"ev", "REACTION_ADDED"}, {"message_id", t.msg}, {"emoji", thumbs}, {"user", "bob"}}));
     EXPECT_EQ(code_of(h.call(2, {{"op", "REACT"}, {"message_id", t.msg}, {"emoji", thumbs}})),
               "CONFLICT");
     h.call(1, {{"op", "REACT"}, {"message_id", t.msg}, {"emoji", thumbs}});
     h.call(1, {{"op", "REACT"}, {"message_id", t.msg}, {"emoji", "ok"}});
     json m = h.call(2, {{"op", "HISTORY"}, {"room", "r"}})["messages"][0];
     EXPECT_EQ(m["reactions"], (json{{thumbs, {"bob", "alice"}}, {"ok", {"alice"}}}));
-    EXPECT_EQ(h.call(2, {{"op", "REACT"}, {"message_id", t.msg}, {"emoji", "a b"}})["error"]["field"],
-              "emoji");
+    EXPECT_EQ(
+        h.call(2, {{"op", "REACT"}, {"message_id", t.msg}, {"emoji", "a b"}})["error"]["field"],
+        "emoji");
     EXPECT_EQ(code_of(h.call(2, {{"op", "UNREACT"}, {"message_id", t.msg}, {"emoji", "ok"}})),
               "NOT_FOUND");
     ASSERT_EQ(h.call(1, {{"op", "UNREACT"}, {"message_id", t.msg}, {"emoji", "ok"}})["ok"], true);
@@ -953,7 +970,9 @@ TEST(Messages, ThreadsListRepliesOldestFirst) {
     Trio t;
     auto& h = t.h;
     for (int i = 0; i < 3; ++i)
-        h.call(2, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "reply " + std::to_string(i)},
+        h.call(2, {{"op", "SEND_MESSAGE"},
+                   {"room", "r"},
+                   {"text", "reply " + std::to_string(i)},
                    {"reply_to", t.msg}});
     h.call(2, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "not a reply"}});
     json th = h.call(1, {{"op", "GET_THREAD"}, {"message_id", t.msg}});
@@ -980,7 +999,8 @@ TEST(Messages, SearchCoversMyRoomsAndMyDirectMessagesOnly) {
     EXPECT_EQ(res["results"][0]["text"], "newer CAFE mention");  // newest first
     EXPECT_EQ(res["results"][1]["text"], "the original café");
     EXPECT_EQ(h.call(2, {{"op", "SEARCH"}, {"query", "cafe"}})["results"].size(), 3u);
-    EXPECT_EQ(h.call(2, {{"op", "SEARCH"}, {"query", "cafe"}, {"room", "r"}})["results"].size(), 2u);
+    EXPECT_EQ(h.call(2, {{"op", "SEARCH"}, {"query", "cafe"}, {"room", "r"}})["results"].size(),
+              2u);
     EXPECT_EQ(code_of(h.call(2, {{"op", "SEARCH"}, {"query", "cafe"}, {"room", "other"}})),
               "FORBIDDEN");
     // FTS syntax in the query is just text.
@@ -994,7 +1014,8 @@ TEST(Messages, SearchCoversMyRoomsAndMyDirectMessagesOnly) {
 }
 
 TEST(Messages, OldMessagesAreFetchedFromStorageAndChangesPersist) {
-    auto dir = std::filesystem::temp_directory_path() / ("warren-old-" + std::to_string(::getpid()));
+    auto dir =
+        std::filesystem::temp_directory_path() / ("warren-old-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
     std::string db = (dir / "w.db").string();
     Config c;
@@ -1006,9 +1027,12 @@ TEST(Messages, OldMessagesAreFetchedFromStorageAndChangesPersist) {
         h.register_user(2, "bob");
         h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
         h.call(2, {{"op", "JOIN_ROOM"}, {"room", "r"}});
-        first = h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "first"}})["message"]["id"];
+        first =
+            h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "first"}})["message"]["id"];
         for (int i = 0; i < 150; ++i)
-            h.call(2, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "filler"}, {"reply_to", first}});
+            h.call(
+                2,
+                {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "filler"}, {"reply_to", first}});
     }
     CoreHarness h(c, db);  // after a restart, `first` is only in storage
     h.connect(1);
@@ -1016,7 +1040,8 @@ TEST(Messages, OldMessagesAreFetchedFromStorageAndChangesPersist) {
     h.call(1, {{"op", "LOGIN"}, {"username", "alice"}, {"password", "password1"}});
     size_t queries = h.queries;
     // Pipelined: the edit waits for the lookup; the reaction runs after it, in order.
-    h.send(1, {{"id", 1}, {"op", "EDIT_MESSAGE"}, {"message_id", first}, {"text", "first, edited"}});
+    h.send(1,
+           {{"id", 1}, {"op", "EDIT_MESSAGE"}, {"message_id", first}, {"text", "first, edited"}});
     h.send(1, {{"id", 2}, {"op", "REACT"}, {"message_id", first}, {"emoji", "ok"}});
     auto l = h.take(1);
     ASSERT_EQ(l.size(), 2u);
@@ -1051,8 +1076,10 @@ std::vector<json> page_all(CoreHarness& h, ConnId c, bool forwards, int limit) {
         EXPECT_EQ(page["ok"], true) << page;
         pages.push_back(page);
         if (!page["has_more"].get<bool>() || page["messages"].empty()) break;
-        if (forwards) req["after"] = page["messages"].back()["id"];
-        else req["before"] = page["messages"].front()["id"];
+        if (forwards)
+            req["after"] = page["messages"].back()["id"];
+        else
+            req["before"] = page["messages"].front()["id"];
     }
     return pages;
 }
@@ -1062,14 +1089,17 @@ std::vector<int64_t> ids_of(const std::vector<json>& pages, bool forwards) {
     for (const auto& p : pages) {
         std::vector<int64_t> page;
         for (const auto& m : p["messages"]) page.push_back(m["id"]);
-        if (forwards) ids.insert(ids.end(), page.begin(), page.end());
-        else ids.insert(ids.begin(), page.begin(), page.end());
+        if (forwards)
+            ids.insert(ids.end(), page.begin(), page.end());
+        else
+            ids.insert(ids.begin(), page.begin(), page.end());
     }
     return ids;
 }
 
 TEST(History, TenThousandMessagesPageBothWaysIdenticallyAcrossARestart) {
-    auto dir = std::filesystem::temp_directory_path() / ("warren-10k-" + std::to_string(::getpid()));
+    auto dir =
+        std::filesystem::temp_directory_path() / ("warren-10k-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
     std::string db = (dir / "w.db").string();
     std::vector<int64_t> sent;
@@ -1083,11 +1113,18 @@ TEST(History, TenThousandMessagesPageBothWaysIdenticallyAcrossARestart) {
         for (int i = 0; i < 10000; i += 64) {
             std::string lines;
             for (int k = i; k < std::min(i + 64, 10000); ++k) {
-                json req = {{"id", k + 100}, {"op", "SEND_MESSAGE"}, {"room", "big"},
+                json req = {{"id", k + 100},
+                            {"op", "SEND_MESSAGE"},
+                            {"room", "big"},
                             {"text", "message " + std::to_string(k)}};
                 lines += req.dump() + "\n";
                 if (k % 7 == 0)  // interleave another room so ids have gaps
-                    lines += json{{"id", k + 100000}, {"op", "SEND_MESSAGE"}, {"room", "noise"}, {"text", "n"}}.dump() + "\n";
+                    lines += json{{"id", k + 100000},
+                                  {"op", "SEND_MESSAGE"},
+                                  {"room", "noise"},
+                                  {"text", "n"}}
+                                 .dump() +
+                             "\n";
             }
             h.raw(1, lines);
             for (auto& l : h.take(1))

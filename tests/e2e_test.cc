@@ -176,9 +176,12 @@ TEST_F(Loopback, EveryOpAndEventEndToEnd) {
         }
         return json{};
     };
-    ASSERT_TRUE(ok(ann.call({{"op", "REGISTER"}, {"username", "ann"}, {"password", "ann-pass-1"}})));
-    ASSERT_TRUE(ok(ben.call({{"op", "REGISTER"}, {"username", "ben"}, {"password", "ben-pass-1"}})));
-    ASSERT_TRUE(ok(cid.call({{"op", "REGISTER"}, {"username", "cid"}, {"password", "cid-pass-1"}})));
+    ASSERT_TRUE(
+        ok(ann.call({{"op", "REGISTER"}, {"username", "ann"}, {"password", "ann-pass-1"}})));
+    ASSERT_TRUE(
+        ok(ben.call({{"op", "REGISTER"}, {"username", "ben"}, {"password", "ben-pass-1"}})));
+    ASSERT_TRUE(
+        ok(cid.call({{"op", "REGISTER"}, {"username", "cid"}, {"password", "cid-pass-1"}})));
 
     ASSERT_TRUE(ok(ann.call({{"op", "CREATE_ROOM"}, {"room", "pub"}})));
     ASSERT_TRUE(ok(ann.call({{"op", "CREATE_ROOM"}, {"room", "priv"}, {"visibility", "private"}})));
@@ -190,8 +193,10 @@ TEST_F(Loopback, EveryOpAndEventEndToEnd) {
     ASSERT_TRUE(ok(m));
     int64_t id = m["message"]["id"];
     EXPECT_EQ(next_event(ben, "MESSAGE")["message"]["text"], "hello café");
-    EXPECT_EQ(code(cid.call({{"op", "SEND_MESSAGE"}, {"room", "pub"}, {"text", "x"}})), "FORBIDDEN");
-    EXPECT_EQ(code(ben.call({{"op", "EDIT_MESSAGE"}, {"message_id", id}, {"text", "x"}})), "FORBIDDEN");
+    EXPECT_EQ(code(cid.call({{"op", "SEND_MESSAGE"}, {"room", "pub"}, {"text", "x"}})),
+              "FORBIDDEN");
+    EXPECT_EQ(code(ben.call({{"op", "EDIT_MESSAGE"}, {"message_id", id}, {"text", "x"}})),
+              "FORBIDDEN");
 
     json e = ann.call({{"op", "EDIT_MESSAGE"}, {"message_id", id}, {"text", "hello café, edited"}});
     ASSERT_TRUE(ok(e));
@@ -201,7 +206,8 @@ TEST_F(Loopback, EveryOpAndEventEndToEnd) {
     EXPECT_EQ(code(ben.call({{"op", "REACT"}, {"message_id", id}, {"emoji", "ok"}})), "CONFLICT");
     ASSERT_TRUE(ok(ben.call({{"op", "UNREACT"}, {"message_id", id}, {"emoji", "ok"}})));
     EXPECT_EQ(next_event(ann, "REACTION_REMOVED")["emoji"], "ok");
-    json reply = ben.call({{"op", "SEND_MESSAGE"}, {"room", "pub"}, {"text", "re"}, {"reply_to", id}});
+    json reply =
+        ben.call({{"op", "SEND_MESSAGE"}, {"room", "pub"}, {"text", "re"}, {"reply_to", id}});
     ASSERT_TRUE(ok(reply));
     json th = ann.call({{"op", "GET_THREAD"}, {"message_id", id}});
     ASSERT_EQ(th["replies"].size(), 1u);
@@ -215,11 +221,14 @@ TEST_F(Loopback, EveryOpAndEventEndToEnd) {
     ASSERT_TRUE(ok(inv));
     EXPECT_EQ(next_event(cid, "INVITATION")["invitation"]["room"], "priv");
     EXPECT_EQ(cid.call({{"op", "LIST_INVITATIONS"}})["invitations"].size(), 1u);
-    ASSERT_TRUE(ok(cid.call({{"op", "ACCEPT_INVITATION"}, {"invitation_id", inv["invitation"]["id"]}})));
+    ASSERT_TRUE(
+        ok(cid.call({{"op", "ACCEPT_INVITATION"}, {"invitation_id", inv["invitation"]["id"]}})));
     EXPECT_EQ(next_event(ann, "INVITATION_ACCEPTED")["invitation"]["to"], "cid");
     json priv_msg = cid.call({{"op", "SEND_MESSAGE"}, {"room", "priv"}, {"text", "in private"}});
     ASSERT_TRUE(ok(priv_msg));
-    json cross = ann.call({{"op", "SEND_MESSAGE"}, {"room", "pub"}, {"text", "x"},
+    json cross = ann.call({{"op", "SEND_MESSAGE"},
+                           {"room", "pub"},
+                           {"text", "x"},
                            {"reply_to", priv_msg["message"]["id"]}});
     EXPECT_EQ(code(cross), "BAD_REQUEST");  // a message of another room
     EXPECT_EQ(cross["error"]["field"], "reply_to");
@@ -336,8 +345,8 @@ TEST_F(Loopback, AcknowledgedMessagesSurviveRepeatedKill9UnderLoad) {
         EXPECT_EQ(text_count[text], 1) << text;
     }
     EXPECT_EQ(missing, 0u);
-    std::printf("%zu acknowledged messages, %zu stored, all present exactly once\n",
-                acked.size(), stored.size());
+    std::printf("%zu acknowledged messages, %zu stored, all present exactly once\n", acked.size(),
+                stored.size());
 }
 
 }  // namespace

@@ -156,9 +156,10 @@ class CoreHarness {
         } else if (auto* cm = std::get_if<Commit>(&o)) {
             ++commits;
             auto fn = [this, batch = cm->batch, muts = cm->mutations] {
-                Status st = fail_commits > 0       ? (--fail_commits, Status::failed("injected"))
-                            : transient_commits > 0 ? (--transient_commits, Status::transient("busy"))
-                                                    : store_->apply(*muts);
+                Status st = fail_commits > 0 ? (--fail_commits, Status::failed("injected"))
+                            : transient_commits > 0
+                                ? (--transient_commits, Status::transient("busy"))
+                                : store_->apply(*muts);
                 core_->committed(batch, st, now_);
             };
             if (hold_commits)

@@ -22,13 +22,29 @@ const char* const room_names[] = {"r0", "r1", "r2"};
 const char* const emojis[] = {"ok", "\xF0\x9F\x91\x8D"};
 
 enum class Kind {
-    create, join, leave, send, dm, edit, del, react, unreact, invite, accept, decline, topic,
-    history, dm_history, count
+    create,
+    join,
+    leave,
+    send,
+    dm,
+    edit,
+    del,
+    react,
+    unreact,
+    invite,
+    accept,
+    decline,
+    topic,
+    history,
+    dm_history,
+    count
 };
 
 // Connections 1..3 belong to users 0..2; connection 4 is user 0's second one.
 constexpr int conns_n = 4;
-int user_of(int conn) { return conn == 4 ? 0 : conn - 1; }
+int user_of(int conn) {
+    return conn == 4 ? 0 : conn - 1;
+}
 
 struct Cmd {
     Kind kind;
@@ -65,8 +81,8 @@ struct MMsg {
 
 struct Model {
     std::map<int, MRoom> rooms;
-    std::vector<MMsg> msgs;                           // in id order
-    std::map<std::pair<int, int>, int> invitations;   // (room, invitee) -> inviter
+    std::vector<MMsg> msgs;                          // in id order
+    std::map<std::pair<int, int>, int> invitations;  // (room, invitee) -> inviter
     int64_t next_id = 1;
 
     bool visible(const MMsg& m, int u) const {
@@ -82,7 +98,7 @@ struct Model {
 
 // Events go to every connection of the users named, except the requesting connection.
 struct Expect {
-    std::string code;                           // "" for ok
+    std::string code;                            // "" for ok
     std::map<int, std::vector<std::string>> ev;  // user -> event names, in order
 };
 
@@ -101,7 +117,9 @@ Expect predict(Model& m, const Cmd& c, json& req) {
     int other = c.other % users_n;
     switch (c.kind) {
         case Kind::create: {
-            req = {{"op", "CREATE_ROOM"}, {"room", room}, {"visibility", c.flag ? "private" : "public"}};
+            req = {{"op", "CREATE_ROOM"},
+                   {"room", room},
+                   {"visibility", c.flag ? "private" : "public"}};
             if (find_room()) return e.code = "CONFLICT", e;
             m.rooms[c.room] = MRoom{c.user, c.flag != 0, {c.user}, ""};
             return e;
@@ -133,25 +151,31 @@ Expect predict(Model& m, const Cmd& c, json& req) {
         }
         case Kind::send: {
             int64_t reply_to = c.flag && msg ? msg->id : 0;
-            req = {{"op", "SEND_MESSAGE"}, {"room", room}, {"text", "t" + std::to_string(m.next_id)}};
+            req = {
+                {"op", "SEND_MESSAGE"}, {"room", room}, {"text", "t" + std::to_string(m.next_id)}};
             if (reply_to) req["reply_to"] = reply_to;
             MRoom* r = find_room();
             if (!r) return e.code = "NOT_FOUND", e;
             if (!r->members.contains(c.user)) return e.code = "FORBIDDEN", e;
             if (reply_to && msg->room != c.room) return e.code = "BAD_REQUEST", e;
-            m.msgs.push_back(MMsg{m.next_id++, c.room, c.user, -1, req["text"], false, false, reply_to, {}});
+            m.msgs.push_back(
+                MMsg{m.next_id++, c.room, c.user, -1, req["text"], false, false, reply_to, {}});
             tell(r->members, "MESSAGE");
             return e;
         }
         case Kind::dm: {
             int64_t reply_to = c.flag && msg ? msg->id : 0;
-            req = {{"op", "DIRECT_MESSAGE"}, {"to", user_names[other]}, {"text", "d" + std::to_string(m.next_id)}};
+            req = {{"op", "DIRECT_MESSAGE"},
+                   {"to", user_names[other]},
+                   {"text", "d" + std::to_string(m.next_id)}};
             if (reply_to) req["reply_to"] = reply_to;
             if (reply_to) {
-                bool same = msg->room < 0 && std::set<int>{msg->author, msg->to} == std::set<int>{c.user, other};
+                bool same = msg->room < 0 &&
+                            std::set<int>{msg->author, msg->to} == std::set<int>{c.user, other};
                 if (!same) return e.code = "BAD_REQUEST", e;
             }
-            m.msgs.push_back(MMsg{m.next_id++, -1, c.user, other, req["text"], false, false, reply_to, {}});
+            m.msgs.push_back(
+                MMsg{m.next_id++, -1, c.user, other, req["text"], false, false, reply_to, {}});
             tell({c.user, other}, "DIRECT_MESSAGE");
             return e;
         }
@@ -164,11 +188,17 @@ Expect predict(Model& m, const Cmd& c, json& req) {
                 return e;
             }
             std::string emoji = emojis[c.flag % 2];
-            if (c.kind == Kind::edit) req = {{"op", "EDIT_MESSAGE"}, {"message_id", msg->id}, {"text", "e" + std::to_string(msg->id)}};
+            if (c.kind == Kind::edit)
+                req = {{"op", "EDIT_MESSAGE"},
+                       {"message_id", msg->id},
+                       {"text", "e" + std::to_string(msg->id)}};
             if (c.kind == Kind::del) req = {{"op", "DELETE_MESSAGE"}, {"message_id", msg->id}};
-            if (c.kind == Kind::react) req = {{"op", "REACT"}, {"message_id", msg->id}, {"emoji", emoji}};
-            if (c.kind == Kind::unreact) req = {{"op", "UNREACT"}, {"message_id", msg->id}, {"emoji", emoji}};
-            if (!m.visible(*msg, c.user)) return e.code = msg->room < 0 ? "NOT_FOUND" : "FORBIDDEN", e;
+            if (c.kind == Kind::react)
+                req = {{"op", "REACT"}, {"message_id", msg->id}, {"emoji", emoji}};
+            if (c.kind == Kind::unreact)
+                req = {{"op", "UNREACT"}, {"message_id", msg->id}, {"emoji", emoji}};
+            if (!m.visible(*msg, c.user))
+                return e.code = msg->room < 0 ? "NOT_FOUND" : "FORBIDDEN", e;
             std::set<int> aud = m.audience(*msg);
             if (c.kind == Kind::edit) {
                 if (msg->author != c.user) return e.code = "FORBIDDEN", e;
@@ -216,7 +246,8 @@ Expect predict(Model& m, const Cmd& c, json& req) {
         }
         case Kind::accept:
         case Kind::decline: {
-            req = {{"op", c.kind == Kind::accept ? "ACCEPT_INVITATION" : "DECLINE_INVITATION"}, {"room", room}};
+            req = {{"op", c.kind == Kind::accept ? "ACCEPT_INVITATION" : "DECLINE_INVITATION"},
+                   {"room", room}};
             auto inv = m.invitations.find({c.room, c.user});
             if (!find_room() || inv == m.invitations.end()) return e.code = "NOT_FOUND", e;
             int inviter = inv->second;
@@ -234,7 +265,8 @@ Expect predict(Model& m, const Cmd& c, json& req) {
             return e;
         }
         case Kind::topic: {
-            req = {{"op", "SET_TOPIC"}, {"room", room}, {"topic", "topic " + std::to_string(c.flag)}};
+            req = {
+                {"op", "SET_TOPIC"}, {"room", room}, {"topic", "topic " + std::to_string(c.flag)}};
             MRoom* r = find_room();
             if (!r) return e.code = "NOT_FOUND", e;
             if (r->owner != c.user) return e.code = "FORBIDDEN", e;
@@ -252,7 +284,8 @@ Expect predict(Model& m, const Cmd& c, json& req) {
         case Kind::dm_history:
             req = {{"op", "HISTORY"}, {"with", user_names[other]}, {"limit", 100}};
             return e;
-        case Kind::count: break;
+        case Kind::count:
+            break;
     }
     return e;
 }
@@ -262,9 +295,9 @@ json expected_history(const Model& m, const Cmd& c) {
     json out = json::array();
     int other = c.other % users_n;
     for (const auto& msg : m.msgs) {
-        bool in = c.kind == Kind::history
-                      ? msg.room == c.room
-                      : msg.room < 0 && std::set<int>{msg.author, msg.to} == std::set<int>{c.user, other};
+        bool in = c.kind == Kind::history ? msg.room == c.room
+                                          : msg.room < 0 && std::set<int>{msg.author, msg.to} ==
+                                                                std::set<int>{c.user, other};
         if (!in) continue;
         json reactions = json::object();
         for (const auto& [emoji, users] : msg.reactions) {
@@ -272,8 +305,11 @@ json expected_history(const Model& m, const Cmd& c) {
             for (int u : users) names.push_back(user_names[u]);
             reactions[emoji] = names;
         }
-        out.push_back({{"id", msg.id}, {"author", user_names[msg.author]}, {"text", msg.text},
-                       {"deleted", msg.deleted}, {"edited", msg.edited},
+        out.push_back({{"id", msg.id},
+                       {"author", user_names[msg.author]},
+                       {"text", msg.text},
+                       {"deleted", msg.deleted},
+                       {"edited", msg.edited},
                        {"reply_to", msg.reply_to ? json(msg.reply_to) : json(nullptr)},
                        {"reactions", reactions}});
     }
@@ -283,9 +319,13 @@ json expected_history(const Model& m, const Cmd& c) {
 json actual_history(const json& reply) {
     json out = json::array();
     for (const auto& msg : reply["messages"])
-        out.push_back({{"id", msg["id"]}, {"author", msg["author"]}, {"text", msg["text"]},
-                       {"deleted", msg["deleted"]}, {"edited", !msg["edited_ts"].is_null()},
-                       {"reply_to", msg["reply_to"]}, {"reactions", msg["reactions"]}});
+        out.push_back({{"id", msg["id"]},
+                       {"author", msg["author"]},
+                       {"text", msg["text"]},
+                       {"deleted", msg["deleted"]},
+                       {"edited", !msg["edited_ts"].is_null()},
+                       {"reply_to", msg["reply_to"]},
+                       {"reactions", msg["reactions"]}});
     return out;
 }
 
@@ -294,9 +334,10 @@ Cmd gen_cmd_value(int kind, int conn, int room, int other, int flag) {
 }
 
 RC_GTEST_PROP(ChatModel, CoreAgreesWithTheReferenceModel, ()) {
-    auto cmds = *rc::gen::container<std::vector<Cmd>>(rc::gen::apply(
-        gen_cmd_value, rc::gen::inRange(0, static_cast<int>(Kind::count)), rc::gen::inRange(1, conns_n + 1),
-        rc::gen::inRange(0, 3), rc::gen::inRange(0, 50), rc::gen::inRange(0, 2)));
+    auto cmds = *rc::gen::container<std::vector<Cmd>>(
+        rc::gen::apply(gen_cmd_value, rc::gen::inRange(0, static_cast<int>(Kind::count)),
+                       rc::gen::inRange(1, conns_n + 1), rc::gen::inRange(0, 3),
+                       rc::gen::inRange(0, 50), rc::gen::inRange(0, 2)));
     Config cfg;
     cfg.room_cache_messages_max = 100;
     cfg.conversation_cache_messages_max = 4;  // conversations page through storage early
@@ -323,7 +364,8 @@ RC_GTEST_PROP(ChatModel, CoreAgreesWithTheReferenceModel, ()) {
             std::vector<std::string> evs;
             for (const auto& ev : h.events(k)) evs.push_back(ev["ev"]);
             // The requesting connection has the reply instead of the event.
-            std::vector<std::string> expected = k == c.conn ? std::vector<std::string>{} : want.ev[user_of(k)];
+            std::vector<std::string> expected =
+                k == c.conn ? std::vector<std::string>{} : want.ev[user_of(k)];
             RC_ASSERT(evs == expected);
         }
     }

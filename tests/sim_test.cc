@@ -87,17 +87,16 @@ TEST(SimulationFaults, InvariantsHoldUnderStorageFaultsAndCrashes) {
         acked += r.acked_messages;
         unavailable += r.unavailable;
         for (const auto& v : r.violations)
-            ADD_FAILURE() << "seed=" << seed << ": " << v << "  (replay: warren-sim --seed "
-                          << seed << " --transient 0.1 --fail 0.03 --slow 0.05 --crash 0.03"
+            ADD_FAILURE() << "seed=" << seed << ": " << v << "  (replay: warren-sim --seed " << seed
+                          << " --transient 0.1 --fail 0.03 --slow 0.05 --crash 0.03"
                           << " --clients 6 --messages 12)";
     }
-    std::printf("%llu seeds: %llu acked, %llu commit faults, %llu UNAVAILABLE, %llu crashes, "
-                "%llu in doubt\n",
-                static_cast<unsigned long long>(seeds), static_cast<unsigned long long>(acked),
-                static_cast<unsigned long long>(faults),
-                static_cast<unsigned long long>(unavailable),
-                static_cast<unsigned long long>(crashes),
-                static_cast<unsigned long long>(in_doubt));
+    std::printf(
+        "%llu seeds: %llu acked, %llu commit faults, %llu UNAVAILABLE, %llu crashes, "
+        "%llu in doubt\n",
+        static_cast<unsigned long long>(seeds), static_cast<unsigned long long>(acked),
+        static_cast<unsigned long long>(faults), static_cast<unsigned long long>(unavailable),
+        static_cast<unsigned long long>(crashes), static_cast<unsigned long long>(in_doubt));
     EXPECT_GT(crashes, seeds / 10);
     EXPECT_GT(faults, seeds);
     EXPECT_GT(in_doubt, 0u);

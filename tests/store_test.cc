@@ -119,7 +119,8 @@ TEST_F(StoreFile, SnapshotCarriesReactionsEditsAndTombstones) {
     {
         auto s = open();
         ASSERT_TRUE(s->apply(seed_rows()).is_ok());
-        ASSERT_TRUE(s->apply({MessageRow{1, 1, 1, "one", 5}, MessageRow{2, 1, 1, "two", 6}}).is_ok());
+        ASSERT_TRUE(
+            s->apply({MessageRow{1, 1, 1, "one", 5}, MessageRow{2, 1, 1, "two", 6}}).is_ok());
         ASSERT_TRUE(s->apply({ReactionAdd{1, 1, "ok"}, MessageEdit{1, "uno", 7}, MessageDelete{2}})
                         .is_ok());
         // A change to a message that does not exist is refused, and the batch with it.

@@ -54,8 +54,10 @@ void Server::write_room(JsonWriter& w, const Room& room) {
 
 void Server::write_message(JsonWriter& w, const MessageRow& m) {
     auto name_or_null = [&](const std::string* name) {
-        if (name) w.value(*name);
-        else w.null();
+        if (name)
+            w.value(*name);
+        else
+            w.null();
     };
     const Room* room = m.room ? chat_.room(m.room) : nullptr;
     const User* to = m.to ? chat_.user(m.to) : nullptr;
@@ -69,11 +71,15 @@ void Server::write_message(JsonWriter& w, const MessageRow& m) {
     name_or_null(author ? &author->name : nullptr);
     w.key("text").value(m.text).key("ts").value(m.ts_ms);
     w.key("reply_to");
-    if (m.reply_to) w.value(m.reply_to);
-    else w.null();
+    if (m.reply_to)
+        w.value(m.reply_to);
+    else
+        w.null();
     w.key("edited_ts");
-    if (m.edited_ms) w.value(m.edited_ms);
-    else w.null();
+    if (m.edited_ms)
+        w.value(m.edited_ms);
+    else
+        w.null();
     w.key("deleted").value(m.deleted);
     w.key("reactions").begin_object();
     for (const auto& [emoji, users] : m.reactions) {
@@ -92,6 +98,13 @@ std::vector<ConnId> Server::member_conns(const Room& room, ConnId except) {
             for (ConnId c : u->conns)
                 if (c != except) to.push_back(c);
     return to;
+}
+
+// The room named, or nullptr after answering NOT_FOUND.
+Room* Server::room_or_reply(const Req& r, std::string_view name) {
+    Room* room = chat_.find_room(name);
+    if (!room) reply_error(r, ErrorCode::not_found, "no room named '" + std::string(name) + "'");
+    return room;
 }
 
 // ---- accounts and sessions ------------------------------------------------------------------
@@ -278,9 +291,8 @@ void Server::op_join_room(Req& r, Args& a) {
         return reply_error(r, ErrorCode::bad_request, a.error().message, a.error().field);
     if (auto why = check_room_name(name, config_))
         return reply_error(r, ErrorCode::bad_request, *why, "room");
-    Room* room = chat_.find_room(name);
-    if (!room)
-        return reply_error(r, ErrorCode::not_found, "no room named '" + std::string(name) + "'");
+    Room* room = room_or_reply(r, name);
+    if (!room) return;
     UserId me = *r.conn->user;
     auto room_reply = [&] {
         JsonWriter w;
@@ -315,9 +327,8 @@ void Server::op_leave_room(Req& r, Args& a) {
         return reply_error(r, ErrorCode::bad_request, a.error().message, a.error().field);
     if (auto why = check_room_name(name, config_))
         return reply_error(r, ErrorCode::bad_request, *why, "room");
-    Room* room = chat_.find_room(name);
-    if (!room)
-        return reply_error(r, ErrorCode::not_found, "no room named '" + std::string(name) + "'");
+    Room* room = room_or_reply(r, name);
+    if (!room) return;
     UserId me = *r.conn->user;
     if (!room->members.contains(me))
         return reply_error(r, ErrorCode::conflict, "not a member of '" + room->name + "'");
@@ -433,17 +444,16 @@ void Server::op_send_message(Req& r, Args& a) {
     if (auto why = check_room_name(name, config_))
         return reply_error(r, ErrorCode::bad_request, *why, "room");
     if (!check_message_args(r, a, text, reply_to)) return;
-    Room* room = chat_.find_room(name);
-    if (!room)
-        return reply_error(r, ErrorCode::not_found, "no room named '" + std::string(name) + "'");
+    Room* room = room_or_reply(r, name);
+    if (!room) return;
     UserId me = *r.conn->user;
     if (!room->members.contains(me))
         return reply_error(r, ErrorCode::forbidden, "not a member of '" + room->name + "'");
     if (!check_reply_to(r, room->id, {}, reply_to)) return;
     if (refuse_write(r)) return;
     post_message(r,
-                 MessageRow{chat_.take_message_id(), room->id, me, std::string(text),
-                            now_.wall_ms, reply_to.value_or(0), 0},
+                 MessageRow{chat_.take_message_id(), room->id, me, std::string(text), now_.wall_ms,
+                            reply_to.value_or(0), 0},
                  "MESSAGE", member_conns(*room, r.conn->id));
 }
 
@@ -506,17 +516,16 @@ void Server::op_history(Req& r, Args& a) {
         std::min<int64_t>(limit.value_or(config_.page_default), config_.history_page_max));
     UserId me = *r.conn->user;
     if (room_name) {
-        Room* room = chat_.find_room(*room_name);
-        if (!room)
-            return reply_error(r, ErrorCode::not_found,
-                               "no room named '" + std::string(*room_name) + "'");
+        Room* room = room_or_reply(r, *room_name);
+        if (!room) return;
         if (!room->members.contains(me))
             return reply_error(r, ErrorCode::forbidden, "not a member of '" + room->name + "'");
         q.room = room->id;
     } else {
         User* peer = chat_.find_user(*with);
         if (!peer)
-            return reply_error(r, ErrorCode::not_found, "no user named '" + std::string(*with) + "'");
+            return reply_error(r, ErrorCode::not_found,
+                               "no user named '" + std::string(*with) + "'");
         q.peers = peer_pair(me, peer->id);
     }
     QueryJob job{r.conn->id, r.slot, r.id, StoredQuery::Kind::history, q};
@@ -562,10 +571,18 @@ void Server::answered(QueryId query, QueryRows rows, Time now) {
                 }
             } else {
                 switch (job.kind) {
-                    case StoredQuery::Kind::history: answer_history(job, std::move(rows.rows)); break;
-                    case StoredQuery::Kind::message: answer_lookup(job, std::move(rows.rows)); break;
-                    case StoredQuery::Kind::thread: answer_thread(job, std::move(rows.rows)); break;
-                    case StoredQuery::Kind::search: answer_search(job, std::move(rows.rows)); break;
+                    case StoredQuery::Kind::history:
+                        answer_history(job, std::move(rows.rows));
+                        break;
+                    case StoredQuery::Kind::message:
+                        answer_lookup(job, std::move(rows.rows));
+                        break;
+                    case StoredQuery::Kind::thread:
+                        answer_thread(job, std::move(rows.rows));
+                        break;
+                    case StoredQuery::Kind::search:
+                        answer_search(job, std::move(rows.rows));
+                        break;
                 }
             }
         }
@@ -620,9 +637,8 @@ void Server::op_set_topic(Req& r, Args& a) {
         return reply_error(r, ErrorCode::bad_request, *why, "room");
     if (auto why = check_topic(topic, config_))
         return reply_error(r, ErrorCode::bad_request, *why, "topic");
-    Room* room = chat_.find_room(name);
-    if (!room)
-        return reply_error(r, ErrorCode::not_found, "no room named '" + std::string(name) + "'");
+    Room* room = room_or_reply(r, name);
+    if (!room) return;
     UserId me = *r.conn->user;
     if (room->owner != me)
         return reply_error(r, ErrorCode::forbidden, "only the owner may set the topic");
@@ -663,10 +679,8 @@ void Server::op_mark_read(Req& r, Args& a) {
     ReadMarkerRow marker{me, 0, 0, message_id};
     std::string where_key = room_name ? "room" : "with", where_name;
     if (room_name) {
-        Room* room = chat_.find_room(*room_name);
-        if (!room)
-            return reply_error(r, ErrorCode::not_found,
-                               "no room named '" + std::string(*room_name) + "'");
+        Room* room = room_or_reply(r, *room_name);
+        if (!room) return;
         if (!room->members.contains(me))
             return reply_error(r, ErrorCode::forbidden, "not a member of '" + room->name + "'");
         marker.room = room->id;
@@ -674,7 +688,8 @@ void Server::op_mark_read(Req& r, Args& a) {
     } else {
         User* peer = chat_.find_user(*with);
         if (!peer)
-            return reply_error(r, ErrorCode::not_found, "no user named '" + std::string(*with) + "'");
+            return reply_error(r, ErrorCode::not_found,
+                               "no user named '" + std::string(*with) + "'");
         marker.peer = peer->id;
         where_name = peer->name;
     }
@@ -705,10 +720,8 @@ void Server::op_request_user_list(Req& r, Args& a) {
             return reply_error(r, ErrorCode::bad_request, *why, "room");
     std::vector<const User*> users;
     if (room_name) {
-        Room* room = chat_.find_room(*room_name);
-        if (!room)
-            return reply_error(r, ErrorCode::not_found,
-                               "no room named '" + std::string(*room_name) + "'");
+        Room* room = room_or_reply(r, *room_name);
+        if (!room) return;
         if (room->is_private && !room->members.contains(*r.conn->user))
             return reply_error(r, ErrorCode::forbidden, "room '" + room->name + "' is private");
         for (UserId id : room->members)
@@ -717,9 +730,8 @@ void Server::op_request_user_list(Req& r, Args& a) {
         for (const auto& [id, u] : chat_.users())
             if (!u.conns.empty()) users.push_back(&u);
     }
-    std::sort(users.begin(), users.end(), [](const User* x, const User* y) {
-        return name_key(x->name) < name_key(y->name);
-    });
+    std::sort(users.begin(), users.end(),
+              [](const User* x, const User* y) { return name_key(x->name) < name_key(y->name); });
     if (users.size() > config_.user_list_max) users.resize(config_.user_list_max);
     JsonWriter w;
     begin_ok(w, r.id);
@@ -757,10 +769,8 @@ void Server::op_invite_user(Req& r, Args& a) {
         return reply_error(r, ErrorCode::bad_request, *why, "room");
     if (auto why = check_username(user_name, config_))
         return reply_error(r, ErrorCode::bad_request, *why, "user");
-    Room* room = chat_.find_room(room_name);
-    if (!room)
-        return reply_error(r, ErrorCode::not_found,
-                           "no room named '" + std::string(room_name) + "'");
+    Room* room = room_or_reply(r, room_name);
+    if (!room) return;
     User* invitee = chat_.find_user(user_name);
     if (!invitee)
         return reply_error(r, ErrorCode::not_found,
@@ -776,8 +786,12 @@ void Server::op_invite_user(Req& r, Args& a) {
         return reply_error(r, ErrorCode::conflict, invitee->name + " has too many invitations");
     if (refuse_write(r)) return;
     Batch& b = write_batch();
-    InvitationRow inv{chat_.take_invitation_id(), room->id,     me,
-                      invitee->id,                now_.wall_ms, now_.wall_ms + config_.invitation_ttl_ms};
+    InvitationRow inv{chat_.take_invitation_id(),
+                      room->id,
+                      me,
+                      invitee->id,
+                      now_.wall_ms,
+                      now_.wall_ms + config_.invitation_ttl_ms};
     apply(b, inv);
     JsonWriter obj;
     write_invitation(obj, inv);
@@ -813,9 +827,9 @@ void Server::accept_invitation(const Req& r, const InvitationRow& inv) {
     accepted.begin_object().key("ev").value("INVITATION_ACCEPTED").key("invitation");
     accepted.raw(obj.str()).end_object();
     if (const User* inviter = chat_.user(copy.from))
-        b.events.push_back(PendingEvent{std::vector<ConnId>(inviter->conns.begin(),
-                                                            inviter->conns.end()),
-                                        share(accepted.take_line())});
+        b.events.push_back(
+            PendingEvent{std::vector<ConnId>(inviter->conns.begin(), inviter->conns.end()),
+                         share(accepted.take_line())});
     if (!joins) return;
     JsonWriter joined;
     joined.begin_object().key("ev").value("MEMBER_JOINED").key("room").value(room.name);
@@ -859,9 +873,9 @@ void Server::op_answer_invitation(Req& r, Args& a, bool accept) {
     ev.begin_object().key("ev").value("INVITATION_DECLINED").key("invitation").raw(obj.str());
     ev.end_object();
     if (const User* inviter = chat_.user(copy.from))
-        b.events.push_back(PendingEvent{std::vector<ConnId>(inviter->conns.begin(),
-                                                            inviter->conns.end()),
-                                        share(ev.take_line())});
+        b.events.push_back(
+            PendingEvent{std::vector<ConnId>(inviter->conns.begin(), inviter->conns.end()),
+                         share(ev.take_line())});
 }
 
 void Server::op_list_invitations(Req& r) {
@@ -994,7 +1008,8 @@ void Server::op_edit_message(Req& r, Args& a) {
     int64_t id = 0;
     std::string why;
     std::string_view text;
-    if (!read_message_id(a, id, why)) return reply_error(r, ErrorCode::bad_request, why, "message_id");
+    if (!read_message_id(a, id, why))
+        return reply_error(r, ErrorCode::bad_request, why, "message_id");
     if (!a.req_string("text", text))
         return reply_error(r, ErrorCode::bad_request, a.error().message, a.error().field);
     if (auto bad = check_text(text, config_))
@@ -1022,14 +1037,16 @@ void Server::op_edit_message(Req& r, Args& a) {
 void Server::op_delete_message(Req& r, Args& a) {
     int64_t id = 0;
     std::string why;
-    if (!read_message_id(a, id, why)) return reply_error(r, ErrorCode::bad_request, why, "message_id");
+    if (!read_message_id(a, id, why))
+        return reply_error(r, ErrorCode::bad_request, why, "message_id");
     MessageRow* m = message_or_fetch(r, id);
     if (!m || !check_visible(r, *m)) return;
     UserId me = *r.conn->user;
     const Room* room = m->room ? chat_.room(m->room) : nullptr;
     const std::string& my_name = chat_.user(me)->name;
-    bool admin = std::any_of(config_.admin_usernames.begin(), config_.admin_usernames.end(),
-                             [&](const std::string& n) { return name_key(n) == name_key(my_name); });
+    bool admin =
+        std::any_of(config_.admin_usernames.begin(), config_.admin_usernames.end(),
+                    [&](const std::string& n) { return name_key(n) == name_key(my_name); });
     if (m->author != me && !(room && room->owner == me) && !admin)
         return reply_error(r, ErrorCode::forbidden,
                            "only the author, the room owner or an admin may delete a message");
@@ -1049,11 +1066,13 @@ void Server::op_delete_message(Req& r, Args& a) {
         return share(ev.take_line());
     };
     if (room) {
-        b.events.push_back(PendingEvent{member_conns(*room, r.conn->id), event("room", room->name)});
+        b.events.push_back(
+            PendingEvent{member_conns(*room, r.conn->id), event("room", room->name)});
         return;
     }
     // In a conversation each side is told the other party's name.
-    for (auto [side, other] : {std::pair{before.author, before.to}, std::pair{before.to, before.author}}) {
+    for (auto [side, other] :
+         {std::pair{before.author, before.to}, std::pair{before.to, before.author}}) {
         const User* u = chat_.user(side);
         const User* o = chat_.user(other);
         if (!u || !o) continue;
@@ -1069,7 +1088,8 @@ void Server::op_react(Req& r, Args& a, bool add) {
     int64_t id = 0;
     std::string why;
     std::string_view emoji;
-    if (!read_message_id(a, id, why)) return reply_error(r, ErrorCode::bad_request, why, "message_id");
+    if (!read_message_id(a, id, why))
+        return reply_error(r, ErrorCode::bad_request, why, "message_id");
     if (!a.req_string("emoji", emoji))
         return reply_error(r, ErrorCode::bad_request, a.error().message, a.error().field);
     if (auto bad = check_emoji(emoji, config_))
@@ -1087,8 +1107,10 @@ void Server::op_react(Req& r, Args& a, bool add) {
         return reply_error(r, ErrorCode::conflict, "too many different reactions on this message");
     if (refuse_write(r)) return;
     Batch& b = write_batch();
-    if (add) apply(b, ReactionAdd{id, me, std::string(emoji)});
-    else apply(b, ReactionRemove{id, me, std::string(emoji)});
+    if (add)
+        apply(b, ReactionAdd{id, me, std::string(emoji)});
+    else
+        apply(b, ReactionRemove{id, me, std::string(emoji)});
     JsonWriter w;
     begin_ok(w, r.id);
     w.end_object();
@@ -1097,15 +1119,16 @@ void Server::op_react(Req& r, Args& a, bool add) {
     ev.begin_object().key("ev").value(add ? "REACTION_ADDED" : "REACTION_REMOVED");
     ev.key("message_id").value(id).key("emoji").value(emoji);
     ev.key("user").value(chat_.user(me)->name).end_object();
-    b.events.push_back(PendingEvent{message_audience(*chat_.message(id), r.conn->id),
-                                    share(ev.take_line())});
+    b.events.push_back(
+        PendingEvent{message_audience(*chat_.message(id), r.conn->id), share(ev.take_line())});
 }
 
 void Server::op_get_thread(Req& r, Args& a) {
     int64_t id = 0;
     std::string why;
     std::optional<int64_t> limit;
-    if (!read_message_id(a, id, why)) return reply_error(r, ErrorCode::bad_request, why, "message_id");
+    if (!read_message_id(a, id, why))
+        return reply_error(r, ErrorCode::bad_request, why, "message_id");
     if (!a.opt_int("limit", limit))
         return reply_error(r, ErrorCode::bad_request, a.error().message, a.error().field);
     if (limit && *limit < 1)
@@ -1132,8 +1155,8 @@ void Server::answer_thread(const QueryJob& job, std::vector<MessageRow> rows) {
     Conn* c = conn(job.conn);
     if (!c) return;
     // Replies not yet durable are only in memory, in the root's log.
-    const MessageLog& log =
-        job.root.room ? chat_.room(job.root.room)->log : chat_.conversation(conversation_of(job.root));
+    const MessageLog& log = job.root.room ? chat_.room(job.root.room)->log
+                                          : chat_.conversation(conversation_of(job.root));
     for (const auto& m : log.recent)
         if (m.reply_to == job.root.id) rows.push_back(m);
     std::sort(rows.begin(), rows.end(),
@@ -1181,10 +1204,8 @@ void Server::op_search(Req& r, Args& a) {
     q.limit = static_cast<uint32_t>(
         std::min<int64_t>(limit.value_or(config_.page_default), config_.search_page_max));
     if (room_name) {
-        Room* room = chat_.find_room(*room_name);
-        if (!room)
-            return reply_error(r, ErrorCode::not_found,
-                               "no room named '" + std::string(*room_name) + "'");
+        Room* room = room_or_reply(r, *room_name);
+        if (!room) return;
         if (!room->members.contains(me))
             return reply_error(r, ErrorCode::forbidden, "not a member of '" + room->name + "'");
         q.rooms = {room->id};

@@ -63,8 +63,8 @@ struct MessageRow {
     int64_t ts_ms = 0;
     MessageId reply_to = 0;  // 0: not a reply
     UserId to = 0;
-    int64_t edited_ms = 0;   // 0: never edited
-    bool deleted = false;    // a tombstone: text empty, reactions gone
+    int64_t edited_ms = 0;  // 0: never edited
+    bool deleted = false;   // a tombstone: text empty, reactions gone
     // emoji -> users, in the order they reacted. Filled when loaded; empty in an insert.
     std::map<std::string, std::vector<UserId>> reactions;
 };
@@ -75,8 +75,12 @@ struct PeerPair {
     UserId hi = 0;
     auto operator<=>(const PeerPair&) const = default;
 };
-inline PeerPair peer_pair(UserId a, UserId b) { return a < b ? PeerPair{a, b} : PeerPair{b, a}; }
-inline PeerPair conversation_of(const MessageRow& m) { return peer_pair(m.author, m.to); }
+inline PeerPair peer_pair(UserId a, UserId b) {
+    return a < b ? PeerPair{a, b} : PeerPair{b, a};
+}
+inline PeerPair conversation_of(const MessageRow& m) {
+    return peer_pair(m.author, m.to);
+}
 
 struct MessageEdit {
     MessageId id = 0;
@@ -129,10 +133,9 @@ struct InvitationClose {
     Why why = Why::accepted;
 };
 
-using Mutation = std::variant<UserRow, SessionRow, SessionDelete, RoomRow, MemberRow,
-                              MemberDelete, MessageRow, RoomTopic, ReadMarkerRow, InvitationRow,
-                              InvitationClose, MessageEdit, MessageDelete, ReactionAdd,
-                              ReactionRemove>;
+using Mutation = std::variant<UserRow, SessionRow, SessionDelete, RoomRow, MemberRow, MemberDelete,
+                              MessageRow, RoomTopic, ReadMarkerRow, InvitationRow, InvitationClose,
+                              MessageEdit, MessageDelete, ReactionAdd, ReactionRemove>;
 
 // Everything the core keeps in memory, as loaded at start.
 struct Snapshot {
@@ -149,8 +152,8 @@ struct Snapshot {
     InvitationId max_invitation_id = 0;
 };
 
-// A page of a room's (or a conversation's) stored messages: id < before (newest first) or id > after (oldest
-// first), at most `limit` rows. The answer rows are always ascending by id.
+// A page of a room's (or a conversation's) stored messages: id < before (newest first) or id >
+// after (oldest first), at most `limit` rows. The answer rows are always ascending by id.
 struct HistoryQuery {
     RoomId room = 0;  // a room's messages, or, when 0, the conversation `peers`
     std::optional<MessageId> before;
@@ -173,10 +176,10 @@ struct SearchQuery {
 struct StoredQuery {
     enum class Kind { history, message, thread, search };
     Kind kind = Kind::history;
-    HistoryQuery history;     // history
-    MessageId message = 0;    // message (one row or none), thread (replies to it)
-    uint32_t limit = 0;       // thread
-    SearchQuery search;       // search
+    HistoryQuery history;   // history
+    MessageId message = 0;  // message (one row or none), thread (replies to it)
+    uint32_t limit = 0;     // thread
+    SearchQuery search;     // search
 };
 
 struct QueryRows {

@@ -226,7 +226,8 @@ Undo ChatState::apply_delete(const MessageDelete& r) {
 }
 
 Undo ChatState::apply_reaction_add(const ReactionAdd& r) {
-    return change_message(r.message, [&](MessageRow& m) { m.reactions[r.emoji].push_back(r.user); });
+    return change_message(r.message,
+                          [&](MessageRow& m) { m.reactions[r.emoji].push_back(r.user); });
 }
 
 Undo ChatState::apply_reaction_remove(const ReactionRemove& r) {
@@ -315,8 +316,8 @@ void ChatState::evict_conversation() {
         const auto& recent = it->second.log.recent;
         bool durable = recent.empty() || recent.back().id <= committed_through_;
         for (const auto& m : recent) durable = durable && !pending_.contains(m.id);
-        if (durable && (victim == conversations_.end() ||
-                        it->second.last_used < victim->second.last_used))
+        if (durable &&
+            (victim == conversations_.end() || it->second.last_used < victim->second.last_used))
             victim = it;
     }
     if (victim == conversations_.end()) return;

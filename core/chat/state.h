@@ -81,7 +81,9 @@ class ChatState {
     MessageLog& conversation(PeerPair peers);
     // Messages with ids up to this are durable; conversations holding only those may be
     // evicted from memory.
-    void set_committed_through(MessageId id) { committed_through_ = std::max(committed_through_, id); }
+    void set_committed_through(MessageId id) {
+        committed_through_ = std::max(committed_through_, id);
+    }
     size_t conversation_count() const { return conversations_.size(); }
     const std::map<UserId, User>& users() const { return users_; }
 
@@ -155,7 +157,7 @@ class ChatState {
     };
     std::map<MessageId, OldMessage> old_;
     std::unordered_map<MessageId, MessageLog*> where_;  // messages held in some log
-    std::unordered_map<MessageId, int> pending_;         // uncommitted changes per message
+    std::unordered_map<MessageId, int> pending_;        // uncommitted changes per message
     std::map<UserId, User> users_;
     std::unordered_map<std::string, UserId> user_by_key_;
     std::map<RoomId, Room> rooms_;

@@ -40,8 +40,8 @@ struct Batch {
     bool in_flight = false;
     // Once sent, the mutations move here so a retry can send the very same batch again.
     std::shared_ptr<const std::vector<Mutation>> sent;
-    uint32_t attempts = 0;                  // commits tried so far
-    std::optional<int64_t> retry_at_ms;     // waiting to be retried (mono ms)
+    uint32_t attempts = 0;               // commits tried so far
+    std::optional<int64_t> retry_at_ms;  // waiting to be retried (mono ms)
 };
 
 class BatchQueue {

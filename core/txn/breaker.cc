@@ -9,8 +9,10 @@ Breaker::State Breaker::state(int64_t now_ms) const {
 
 std::optional<int64_t> Breaker::refuse_for(int64_t now_ms, bool batch_pending) const {
     switch (state(now_ms)) {
-        case State::closed: return std::nullopt;
-        case State::open: return open_until_ms_ - now_ms;
+        case State::closed:
+            return std::nullopt;
+        case State::open:
+            return open_until_ms_ - now_ms;
         case State::half_open:
             // Only the probe batch may exist; others wait for its verdict.
             if (!batch_pending) return std::nullopt;
@@ -41,9 +43,12 @@ std::optional<int64_t> Breaker::deadline() const {
 
 std::string_view breaker_state_name(Breaker::State s) {
     switch (s) {
-        case Breaker::State::closed: return "closed";
-        case Breaker::State::open: return "open";
-        case Breaker::State::half_open: return "half_open";
+        case Breaker::State::closed:
+            return "closed";
+        case Breaker::State::open:
+            return "open";
+        case Breaker::State::half_open:
+            return "half_open";
     }
     return "closed";
 }

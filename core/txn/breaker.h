@@ -15,7 +15,7 @@
 namespace warren {
 
 class Breaker {
-public:
+  public:
     enum class State { closed, open, half_open };
 
     Breaker(uint32_t failures_max, int64_t open_ms)
@@ -32,7 +32,7 @@ public:
     // When the breaker may next change state by itself (open -> half-open), if it is open.
     std::optional<int64_t> deadline() const;
 
-private:
+  private:
     uint32_t failures_max_;
     int64_t open_ms_;
     uint32_t consecutive_failures_ = 0;
