@@ -1152,3 +1152,19 @@ TEST(History, TenThousandMessagesPageBothWaysIdenticallyAcrossARestart) {
 
 }  // namespace
 }  // namespace warren::test
+
+namespace warren::test {
+namespace {
+
+TEST(Messages, SearchWithNoRoomsStillFindsMyDirectMessages) {
+    CoreHarness h;
+    h.register_user(1, "alice");
+    h.register_user(2, "bob");
+    h.call(1, {{"op", "DIRECT_MESSAGE"}, {"to", "bob"}, {"text", "lonely words"}});
+    json r = h.call(2, {{"op", "SEARCH"}, {"query", "lonely"}});  // bob is in no room
+    ASSERT_EQ(r["ok"], true) << r;
+    EXPECT_EQ(r["results"].size(), 1u);
+}
+
+}  // namespace
+}  // namespace warren::test
