@@ -1168,3 +1168,32 @@ TEST(Messages, SearchWithNoRoomsStillFindsMyDirectMessages) {
 
 }  // namespace
 }  // namespace warren::test
+
+namespace warren::test {
+namespace {
+
+// Rolling back an insert that evicted a durable message, then an older insert that evicted
+// nothing, must leave the evicted message reachable (in storage), not hidden.
+TEST(Txn, RollbackAfterEvictionKeepsOlderMessagesReachable) {
+    Config c;
+    c.room_cache_messages_max = 3;
+    c.old_messages_cached_max = 1;
+    CoreHarness h(c);
+    h.register_user(1, "alice");
+    h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
+    for (std::string t : {"m1", "m2"}) h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", t}});
+    h.hold_commits = true;
+    h.send(1, {{"id", 50}, {"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "m3"}});  // fills
+    h.send(1, {{"id", 51}, {"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "m4"}});  // evicts m1
+    h.fail_commits = 2;
+    h.hold_commits = false;
+    h.release();
+    for (auto& l : h.take(1)) EXPECT_EQ(l["error"]["code"], "UNAVAILABLE");
+    json hist = h.call(1, {{"op", "HISTORY"}, {"room", "r"}});
+    ASSERT_EQ(hist["messages"].size(), 2u) << hist;
+    EXPECT_EQ(hist["messages"][0]["text"], "m1");
+    EXPECT_EQ(hist["messages"][1]["text"], "m2");
+}
+
+}  // namespace
+}  // namespace warren::test

@@ -19,6 +19,7 @@ void ChatState::load(const Snapshot& snap) {
     for (const auto& [id, u] : users_) next_user_id_ = std::max(next_user_id_, id + 1);
     for (const auto& [id, r] : rooms_) next_room_id_ = std::max(next_room_id_, id + 1);
     next_message_id_ = std::max(next_message_id_, snap.max_message_id + 1);
+    committed_through_ = snap.max_message_id;  // everything loaded is durable
     for (const auto& r : snap.invitations) discard(apply_invitation(r));
     next_invitation_id_ = std::max(next_invitation_id_, snap.max_invitation_id + 1);
 }
@@ -159,15 +160,23 @@ Undo ChatState::apply_message(const MessageRow& r) {
     return [this, log, id = r.id, evicted, older_before] {
         log->recent.pop_back();
         where_.erase(id);
-        if (evicted) {
+        // A log must stay a contiguous run of the newest messages. An evicted message that is
+        // not yet durable goes back in front (memory never drops those, and every message
+        // newer than it is not durable either, so this keeps the run contiguous). A durable
+        // one stays out: storage has it.
+        if (evicted && *evicted > committed_through_) {
             auto it = old_.find(*evicted);
-            if (it != old_.end()) {
-                where_[*evicted] = log;
-                log->recent.push_front(std::move(it->second.row));
-                old_.erase(it);
-            }
+            WARREN_CHECK(it != old_.end());
+            where_[*evicted] = log;
+            log->recent.push_front(std::move(it->second.row));
+            old_lru_.erase(it->second.lru);
+            old_.erase(it);
+            log->older_on_disk = older_before;
+        } else if (evicted) {
+            log->older_on_disk = true;
         }
-        log->older_on_disk = older_before;
+        // Without an eviction the insert did not change older_on_disk: leave it, since the
+        // undo of a newer insert may have set it.
     };
 }
 
@@ -175,22 +184,25 @@ MessageRow* ChatState::message(MessageId id) {
     if (auto w = where_.find(id); w != where_.end()) return w->second->find(id);
     auto it = old_.find(id);
     if (it == old_.end()) return nullptr;
-    it->second.last_used = ++use_clock_;
+    old_lru_.splice(old_lru_.end(), old_lru_, it->second.lru);
     return &it->second.row;
 }
 
 void ChatState::remember(MessageRow row) {
     if (where_.contains(row.id) || old_.contains(row.id)) return;
     if (old_.size() >= old_messages_max_) {
-        auto victim = old_.end();
-        for (auto it = old_.begin(); it != old_.end(); ++it)
-            if (!pending_.contains(it->first) &&
-                (victim == old_.end() || it->second.last_used < victim->second.last_used))
-                victim = it;
-        if (victim != old_.end()) old_.erase(victim);
+        // The least recently used durable one without uncommitted changes makes room (the
+        // others are few: bounded by the batches in flight).
+        for (auto it = old_lru_.begin(); it != old_lru_.end(); ++it) {
+            if (pending_.contains(*it) || *it > committed_through_) continue;
+            old_.erase(*it);
+            old_lru_.erase(it);
+            break;
+        }
     }
     MessageId id = row.id;
-    old_[id] = OldMessage{std::move(row), ++use_clock_};
+    auto pos = old_lru_.insert(old_lru_.end(), id);
+    old_[id] = OldMessage{std::move(row), pos};
 }
 
 void ChatState::settled(MessageId id) {

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <list>
 #include <functional>
 #include <map>
 #include <set>
@@ -153,9 +154,10 @@ class ChatState {
     size_t old_messages_max_;
     struct OldMessage {
         MessageRow row;
-        uint64_t last_used = 0;
+        std::list<MessageId>::iterator lru;  // position in old_lru_
     };
     std::map<MessageId, OldMessage> old_;
+    std::list<MessageId> old_lru_;  // least recently used first
     std::unordered_map<MessageId, MessageLog*> where_;  // messages held in some log
     std::unordered_map<MessageId, int> pending_;        // uncommitted changes per message
     std::map<UserId, User> users_;
