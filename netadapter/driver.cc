@@ -25,7 +25,9 @@ namespace {
 // A FIFO of jobs run by `threads` worker threads. push() refuses past `max_waiting`.
 class WorkQueue {
   public:
-    WorkQueue(int threads, size_t max_waiting) : max_waiting_(max_waiting) {
+    // `idle` runs on a worker whenever it finds the queue empty (and then waits).
+    WorkQueue(int threads, size_t max_waiting, std::function<void()> idle = {})
+        : max_waiting_(max_waiting), idle_(std::move(idle)) {
         for (int i = 0; i < threads; ++i) workers_.emplace_back([this] { work(); });
     }
     ~WorkQueue() { stop(); }
@@ -53,6 +55,11 @@ class WorkQueue {
             std::function<void()> job;
             {
                 std::unique_lock lock(mu_);
+                if (jobs_.empty() && idle_ && !stopping_) {
+                    lock.unlock();
+                    idle_();
+                    lock.lock();
+                }
                 cv_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
                 if (jobs_.empty()) return;
                 job = std::move(jobs_.front());
@@ -62,6 +69,7 @@ class WorkQueue {
         }
     }
     size_t max_waiting_;
+    std::function<void()> idle_;
     std::mutex mu_;
     std::condition_variable cv_;
     std::deque<std::function<void()>> jobs_;
@@ -90,7 +98,13 @@ struct Driver::State {
           acceptor(io),
           timer(io),
           signals(io, SIGINT, SIGTERM),
-          storage(1, SIZE_MAX),  // bounded by the core: one batch in flight, queries_max
+          // Bounded by the core: one batch in flight, queries_max. When idle, the storage
+          // thread brings the full-text index up to date, off the commit path.
+          storage(1, SIZE_MAX,
+                  [this] {
+                      if (Status st = store.index_pending(); !st.is_ok())
+                          spdlog::warn("full-text indexing: {}", st.message());
+                  }),
           hasher(opt.hash_threads, opt.hash_queue_max) {}
 
     Server& core;

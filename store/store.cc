@@ -77,9 +77,15 @@ const char* const migrations[] = {
       emoji TEXT NOT NULL,
       seq INTEGER PRIMARY KEY AUTOINCREMENT);  -- keeps the order users reacted in
     CREATE UNIQUE INDEX reactions_unique ON reactions(message_id, user_id, emoji);
-    -- Full-text index of live message text, maintained by the store itself (no triggers:
-    -- cheaper per commit); rowid = message id.
+    -- Full-text index of live message text; rowid = message id. Commits only append to
+    -- fts_queue (cheap); index_pending() folds the queue into the index in its own
+    -- transaction, off the commit path. Both are durable, so a crash loses no indexing.
     CREATE VIRTUAL TABLE messages_fts USING fts5(text, tokenize = 'unicode61 remove_diacritics 2');
+    CREATE TABLE fts_queue(
+      seq INTEGER PRIMARY KEY AUTOINCREMENT,
+      message_id INTEGER NOT NULL,
+      kind INTEGER NOT NULL,  -- 0 add, 1 replace (edit), 2 remove (delete)
+      text TEXT);
     )sql",
 };
 static_assert(std::size(migrations) == Store::current_schema_version);
@@ -108,8 +114,8 @@ enum Stmt {
     delete_reactions,
     put_reaction,
     delete_reaction,
-    fts_insert,
-    fts_delete,
+    fts_enqueue,
+    fts_pending,
     thread_replies,
     reactions_of,
     stmt_count
@@ -148,8 +154,8 @@ const char* const stmt_sql[stmt_count] = {
     "DELETE FROM reactions WHERE message_id = ?",
     "INSERT INTO reactions(message_id, user_id, emoji) VALUES(?,?,?)",
     "DELETE FROM reactions WHERE message_id = ? AND user_id = ? AND emoji = ?",
-    "INSERT INTO messages_fts(rowid, text) VALUES(?,?)",
-    "DELETE FROM messages_fts WHERE rowid = ?",
+    "INSERT INTO fts_queue(message_id, kind, text) VALUES(?,?,?)",
+    "SELECT seq, message_id, kind, text FROM fts_queue ORDER BY seq LIMIT ?",
     "SELECT " MESSAGE_COLUMNS " FROM messages WHERE reply_to = ? ORDER BY id LIMIT ?",
     "SELECT user_id, emoji FROM reactions WHERE message_id = ? ORDER BY seq",
 };
@@ -288,20 +294,21 @@ Status Store::step_message_change(const Mutation& m) {
         bind_text(u, 1, e->text);
         sqlite3_bind_int64(u, 2, e->edited_ms);
         sqlite3_bind_int64(u, 3, e->id);
-        sqlite3_stmt* d = stmt(fts_delete);
-        sqlite3_bind_int64(d, 1, e->id);
-        sqlite3_stmt* f = stmt(fts_insert);
+        sqlite3_stmt* f = stmt(fts_enqueue);
         sqlite3_bind_int64(f, 1, e->id);
-        bind_text(f, 2, e->text);
-        steps = {u, d, f};
+        sqlite3_bind_int(f, 2, 1);
+        bind_text(f, 3, e->text);
+        steps = {u, f};
     } else if (const auto* del = std::get_if<MessageDelete>(&m)) {
         sqlite3_stmt* u = stmt(delete_message);
         sqlite3_bind_int64(u, 1, del->id);
         sqlite3_stmt* r = stmt(delete_reactions);
         sqlite3_bind_int64(r, 1, del->id);
-        sqlite3_stmt* d = stmt(fts_delete);
-        sqlite3_bind_int64(d, 1, del->id);
-        steps = {u, r, d};
+        sqlite3_stmt* f = stmt(fts_enqueue);
+        sqlite3_bind_int64(f, 1, del->id);
+        sqlite3_bind_int(f, 2, 2);
+        sqlite3_bind_null(f, 3);
+        steps = {u, r, f};
     } else if (const auto* add = std::get_if<ReactionAdd>(&m)) {
         sqlite3_stmt* u = stmt(put_reaction);
         sqlite3_bind_int64(u, 1, add->message);
@@ -411,9 +418,10 @@ Status Store::step_mutation(const Mutation& m) {
     int rc = step_once(s);
     if (rc != SQLITE_DONE) return status_from(db_, rc, "apply");
     if (const auto* msg = std::get_if<MessageRow>(&m); msg && !msg->deleted) {
-        sqlite3_stmt* f = stmt(fts_insert);
+        sqlite3_stmt* f = stmt(fts_enqueue);
         sqlite3_bind_int64(f, 1, msg->id);
-        bind_text(f, 2, msg->text);
+        sqlite3_bind_int(f, 2, 0);
+        bind_text(f, 3, msg->text);
         if ((rc = step_once(f)) != SQLITE_DONE) return status_from(db_, rc, "index");
     }
     return Status::ok();
@@ -567,8 +575,64 @@ QueryRows Store::thread(MessageId root, uint32_t limit) {
     return out;
 }
 
+Status Store::index_pending(uint32_t max_items) {
+    struct Item {
+        int64_t seq, id;
+        int kind;
+        std::string text;
+    };
+    std::vector<Item> items;
+    sqlite3_stmt* s = stmt(fts_pending);
+    sqlite3_bind_int64(s, 1, max_items);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        items.push_back({sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
+                         sqlite3_column_int(s, 2), column_text(s, 3)});
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (rc != SQLITE_DONE) return status_from(db_, rc, "index queue");
+    if (items.empty()) return Status::ok();
+    if (Status st = exec("BEGIN IMMEDIATE"); !st.is_ok()) return st;
+    auto run_sql = [&](const char* sql, int64_t id, const std::string* text) {
+        sqlite3_stmt* q = nullptr;
+        if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &q, nullptr) != SQLITE_OK)
+            return false;
+        sqlite3_bind_int64(q, 1, id);
+        if (text) bind_text(q, 2, *text);
+        bool ok = sqlite3_step(q) == SQLITE_DONE;
+        sqlite3_finalize(q);
+        return ok;
+    };
+    bool ok = true;
+    for (const auto& it : items) {
+        if (it.kind != 0) ok = ok && run_sql("DELETE FROM messages_fts WHERE rowid = ?", it.id, nullptr);
+        if (it.kind != 2)
+            ok = ok && run_sql("INSERT INTO messages_fts(rowid, text) VALUES(?, ?)", it.id, &it.text);
+    }
+    ok = ok && run_sql("DELETE FROM fts_queue WHERE seq <= ?", items.back().seq, nullptr);
+    if (!ok) {
+        Status st = status_from(db_, sqlite3_errcode(db_), "index");
+        (void)exec("ROLLBACK");
+        return st;
+    }
+    return exec("COMMIT");
+}
+
 QueryRows Store::search(const SearchQuery& q) {
     QueryRows out;
+    // Search sees every committed message: fold what is still queued into the index first.
+    for (int rounds = 0; rounds < 1000; ++rounds) {
+        sqlite3_stmt* s = stmt(fts_pending);
+        sqlite3_bind_int64(s, 1, 1);
+        bool more = sqlite3_step(s) == SQLITE_ROW;
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+        if (!more) break;
+        if (!index_pending(4096).is_ok()) {
+            out.ok = false;
+            return out;
+        }
+    }
     // Room ids are integers from the core, so they are safe to splice into the SQL.
     std::string scope;
     for (RoomId r : q.rooms) scope += (scope.empty() ? "" : ",") + std::to_string(r);

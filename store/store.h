@@ -35,6 +35,10 @@ class Store {
     // Everything the core keeps in memory; sessions that expired before now_wall_ms are
     // left out. `cache_per_room` newest messages of each room are included.
     Result<Snapshot> load(size_t cache_per_room, int64_t now_wall_ms);
+    // Moves up to max_items queued changes into the full-text index, in one transaction.
+    // Commits only queue them; the storage thread calls this when idle, and search first
+    // drains the queue, so search always sees every committed message.
+    Status index_pending(uint32_t max_items = 4096);
     // Answers any StoredQuery (history pages, one message, thread replies, search).
     QueryRows run(const StoredQuery& q);
     QueryRows history(const HistoryQuery& q);

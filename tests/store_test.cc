@@ -141,3 +141,35 @@ TEST_F(StoreFile, SnapshotCarriesReactionsEditsAndTombstones) {
 
 }  // namespace
 }  // namespace warren
+
+namespace warren {
+namespace {
+
+TEST_F(StoreFile, QueuedIndexingSurvivesReopenAndSearchDrainsIt) {
+    {
+        auto s = open();
+        ASSERT_TRUE(s->apply(seed_rows()).is_ok());
+        ASSERT_TRUE(s->apply({MessageRow{1, 1, 1, "alpha beta", 5}, MessageRow{2, 1, 1, "gamma", 6},
+                              MessageRow{3, 1, 1, "delta", 7}})
+                        .is_ok());
+        ASSERT_TRUE(s->apply({MessageEdit{2, "gamma epsilon", 8}, MessageDelete{3}}).is_ok());
+        // Closed without indexing: the queue is in the file.
+    }
+    auto s = open();
+    auto search = [&](const std::string& match) {
+        StoredQuery q;
+        q.kind = StoredQuery::Kind::search;
+        q.search = SearchQuery{match, {1}, 0, 10};
+        std::vector<MessageId> ids;
+        for (const auto& r : s->run(q).rows) ids.push_back(r.id);
+        return ids;
+    };
+    EXPECT_EQ(search("\"beta\""), std::vector<MessageId>{1});
+    EXPECT_EQ(search("\"epsilon\""), std::vector<MessageId>{2});
+    EXPECT_TRUE(search("\"delta\"").empty());
+    EXPECT_TRUE(s->index_pending().is_ok());  // nothing left: a no-op
+    EXPECT_EQ(search("\"gamma\""), std::vector<MessageId>{2});
+}
+
+}  // namespace
+}  // namespace warren
