@@ -156,7 +156,9 @@ const char* const stmt_sql[stmt_count] = {
     "DELETE FROM reactions WHERE message_id = ? AND user_id = ? AND emoji = ?",
     "INSERT INTO fts_queue(message_id, kind, text) VALUES(?,?,?)",
     "SELECT seq, message_id, kind, text FROM fts_queue ORDER BY seq LIMIT ?",
-    "SELECT " MESSAGE_COLUMNS " FROM messages WHERE reply_to = ? ORDER BY id LIMIT ?",
+    // "reply_to > 0" lets SQLite use the partial index messages_by_reply.
+    "SELECT " MESSAGE_COLUMNS " FROM messages WHERE reply_to = ?1 AND reply_to > 0 "
+    "ORDER BY id LIMIT ?2",
     "SELECT user_id, emoji FROM reactions WHERE message_id = ? ORDER BY seq",
 };
 
