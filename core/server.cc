@@ -347,7 +347,6 @@ void Server::apply(Batch& b, Mutation m) {
 }
 
 void Server::commit_reply(Batch& b, const Req& r, std::shared_ptr<const std::string> bytes) {
-    ++b.requests;
     b.replies.push_back(PendingReply{r.conn->id, r.slot, std::move(bytes), r.id});
 }
 

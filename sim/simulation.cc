@@ -86,7 +86,7 @@ class World {
         WARREN_CHECK(st.is_ok());
         store_ = std::move(st.value());
         cfg_.room_cache_messages_max = o.room_cache_messages_max;
-        cfg_.invitation_ttl_ms = 3000;  // short, so runs see invitations expire
+        cfg_.invitation_ttl_ms = 3000;     // short, so runs see invitations expire
         cfg_.old_messages_cached_max = 4;  // tiny, so messages leave memory often
         start_core();
     }

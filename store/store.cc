@@ -116,6 +116,9 @@ enum Stmt {
     delete_reaction,
     fts_enqueue,
     fts_pending,
+    fts_add,
+    fts_remove,
+    fts_dequeue,
     thread_replies,
     reactions_of,
     stmt_count
@@ -156,8 +159,12 @@ const char* const stmt_sql[stmt_count] = {
     "DELETE FROM reactions WHERE message_id = ? AND user_id = ? AND emoji = ?",
     "INSERT INTO fts_queue(message_id, kind, text) VALUES(?,?,?)",
     "SELECT seq, message_id, kind, text FROM fts_queue ORDER BY seq LIMIT ?",
+    "INSERT INTO messages_fts(rowid, text) VALUES(?, ?)",
+    "DELETE FROM messages_fts WHERE rowid = ?",
+    "DELETE FROM fts_queue WHERE seq <= ?",
     // "reply_to > 0" lets SQLite use the partial index messages_by_reply.
-    "SELECT " MESSAGE_COLUMNS " FROM messages WHERE reply_to = ?1 AND reply_to > 0 "
+    "SELECT " MESSAGE_COLUMNS
+    " FROM messages WHERE reply_to = ?1 AND reply_to > 0 "
     "ORDER BY id LIMIT ?2",
     "SELECT user_id, emoji FROM reactions WHERE message_id = ? ORDER BY seq",
 };
@@ -595,23 +602,18 @@ Status Store::index_pending(uint32_t max_items) {
     if (rc != SQLITE_DONE) return status_from(db_, rc, "index queue");
     if (items.empty()) return Status::ok();
     if (Status st = exec("BEGIN IMMEDIATE"); !st.is_ok()) return st;
-    auto run_sql = [&](const char* sql, int64_t id, const std::string* text) {
-        sqlite3_stmt* q = nullptr;
-        if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &q, nullptr) != SQLITE_OK)
-            return false;
+    auto run_stmt = [&](int which, int64_t id, const std::string* text) {
+        sqlite3_stmt* q = stmt(which);
         sqlite3_bind_int64(q, 1, id);
         if (text) bind_text(q, 2, *text);
-        bool ok = sqlite3_step(q) == SQLITE_DONE;
-        sqlite3_finalize(q);
-        return ok;
+        return step_once(q) == SQLITE_DONE;
     };
     bool ok = true;
     for (const auto& it : items) {
-        if (it.kind != 0) ok = ok && run_sql("DELETE FROM messages_fts WHERE rowid = ?", it.id, nullptr);
-        if (it.kind != 2)
-            ok = ok && run_sql("INSERT INTO messages_fts(rowid, text) VALUES(?, ?)", it.id, &it.text);
+        if (it.kind != 0) ok = ok && run_stmt(fts_remove, it.id, nullptr);
+        if (it.kind != 2) ok = ok && run_stmt(fts_add, it.id, &it.text);
     }
-    ok = ok && run_sql("DELETE FROM fts_queue WHERE seq <= ?", items.back().seq, nullptr);
+    ok = ok && run_stmt(fts_dequeue, items.back().seq, nullptr);
     if (!ok) {
         Status st = status_from(db_, sqlite3_errcode(db_), "index");
         (void)exec("ROLLBACK");

@@ -1181,7 +1181,8 @@ TEST(Txn, RollbackAfterEvictionKeepsOlderMessagesReachable) {
     CoreHarness h(c);
     h.register_user(1, "alice");
     h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
-    for (std::string t : {"m1", "m2"}) h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", t}});
+    for (std::string t : {"m1", "m2"})
+        h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", t}});
     h.hold_commits = true;
     h.send(1, {{"id", 50}, {"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "m3"}});  // fills
     h.send(1, {{"id", 51}, {"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "m4"}});  // evicts m1

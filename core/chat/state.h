@@ -9,8 +9,8 @@
 
 #include <algorithm>
 #include <deque>
-#include <list>
 #include <functional>
+#include <list>
 #include <map>
 #include <set>
 #include <string>
@@ -96,7 +96,6 @@ class ChatState {
     void remember(MessageRow row);
     // A batch changing message `id` (edit, delete, reaction) was committed.
     void settled(MessageId id);
-    size_t old_message_count() const { return old_.size(); }
 
     const InvitationRow* invitation(InvitationId id) const;
     // The pending invitation of `to` into `room`, if any.
@@ -115,9 +114,6 @@ class ChatState {
     UserId take_user_id() { return next_user_id_++; }
     RoomId take_room_id() { return next_room_id_++; }
     MessageId take_message_id() { return next_message_id_++; }
-
-    size_t user_count() const { return users_.size(); }
-    size_t room_count() const { return rooms_.size(); }
 
   private:
     Undo apply_user(const UserRow& r);
@@ -157,7 +153,7 @@ class ChatState {
         std::list<MessageId>::iterator lru;  // position in old_lru_
     };
     std::map<MessageId, OldMessage> old_;
-    std::list<MessageId> old_lru_;  // least recently used first
+    std::list<MessageId> old_lru_;                      // least recently used first
     std::unordered_map<MessageId, MessageLog*> where_;  // messages held in some log
     std::unordered_map<MessageId, int> pending_;        // uncommitted changes per message
     std::map<UserId, User> users_;

@@ -36,7 +36,6 @@ struct Batch {
     std::vector<Undo> undo;
     std::vector<PendingReply> replies;
     std::vector<PendingEvent> events;
-    size_t requests = 0;  // state-changing requests in this batch
     bool in_flight = false;
     // Once sent, the mutations move here so a retry can send the very same batch again.
     std::shared_ptr<const std::vector<Mutation>> sent;
