@@ -5,6 +5,8 @@
 #include <charconv>
 #include <set>
 
+#include "core/security/address.h"
+
 namespace warren {
 
 bool parse_host_port(const std::string& text, std::string& host, uint16_t& port) {
@@ -40,6 +42,88 @@ std::optional<std::string> check_keys(const toml::table& t, const std::string& t
     return std::nullopt;
 }
 
+// [rate], [connections], [security] and [alerts]: the core's security and alert knobs.
+std::optional<std::string> load_security(const toml::table& root, Config& c) {
+    if (auto* rate = root["rate"].as_table()) {
+        if (auto bad =
+                check_keys(*rate, "rate", {"user_per_min", "user_burst", "ip_per_min", "ip_burst"}))
+            return bad;
+        for (auto bad : {read_int(*rate, "user_per_min", c.rate_user_per_min),
+                         read_int(*rate, "user_burst", c.rate_user_burst),
+                         read_int(*rate, "ip_per_min", c.rate_ip_per_min),
+                         read_int(*rate, "ip_burst", c.rate_ip_burst)})
+            if (bad) return "rate." + *bad;
+        if (c.rate_user_burst < 5 || c.rate_ip_burst < 5)
+            return std::string("rate bursts must be at least 5 (REGISTER and SEARCH weigh 5)");
+    }
+    if (auto* conns = root["connections"].as_table()) {
+        if (auto bad = check_keys(*conns, "connections",
+                                  {"per_ip_max", "login_timeout_ms", "idle_timeout_ms",
+                                   "new_per_ip_max", "new_window_ms", "max"}))
+            return bad;
+        for (auto bad : {read_int(*conns, "per_ip_max", c.conns_per_ip_max),
+                         read_int(*conns, "login_timeout_ms", c.login_timeout_ms),
+                         read_int(*conns, "idle_timeout_ms", c.idle_timeout_ms),
+                         read_int(*conns, "new_per_ip_max", c.connects_per_ip_window_max),
+                         read_int(*conns, "new_window_ms", c.connects_window_ms),
+                         read_int(*conns, "max", c.connections_max)})
+            if (bad) return "connections." + *bad;
+        if (c.login_timeout_ms < 1000 || c.idle_timeout_ms < 1000)
+            return std::string("connection timeouts must be at least 1000 ms");
+    }
+    if (auto* sec = root["security"].as_table()) {
+        if (auto bad = check_keys(*sec, "security",
+                                  {"allowlist", "name_failures_max", "name_lock_ms",
+                                   "ip_login_failures_max", "registrations_per_ip_max",
+                                   "audit_retention_ms", "audit_rows_max", "block_ladder_ms"}))
+            return bad;
+        if (auto* list = (*sec)["allowlist"].as_array()) {
+            for (const auto& e : *list) {
+                auto cidr = e.value<std::string>();
+                Cidrs probe;
+                if (!cidr || !probe.add(*cidr))
+                    return std::string(
+                        "security.allowlist must be a list of CIDRs like "
+                        "\"10.0.0.0/8\" or \"::1/128\"");
+                c.allowlist.push_back(*cidr);
+            }
+        }
+        if (auto* ladder = (*sec)["block_ladder_ms"].as_array()) {
+            c.block_ladder_ms.clear();
+            for (const auto& e : *ladder) {
+                auto v = e.value<int64_t>();
+                if (!v || *v < 1000)
+                    return std::string("security.block_ladder_ms must list durations >= 1000");
+                c.block_ladder_ms.push_back(*v);
+            }
+            if (c.block_ladder_ms.empty())
+                return std::string("security.block_ladder_ms must not be empty");
+        }
+        for (auto bad : {read_int(*sec, "name_failures_max", c.name_failures_max),
+                         read_int(*sec, "name_lock_ms", c.name_lock_ms),
+                         read_int(*sec, "ip_login_failures_max", c.ip_login_failures_max),
+                         read_int(*sec, "registrations_per_ip_max", c.registrations_per_ip_max),
+                         read_int(*sec, "audit_retention_ms", c.audit_retention_ms),
+                         read_int(*sec, "audit_rows_max", c.audit_rows_max)})
+            if (bad) return "security." + *bad;
+        if (c.audit_rows_max < 1) return std::string("security.audit_rows_max must be at least 1");
+    }
+    if (auto* alerts = root["alerts"].as_table()) {
+        if (auto bad = check_keys(*alerts, "alerts",
+                                  {"p99_warning_ms", "p99_critical_ms", "error_rate_pct",
+                                   "rss_bytes", "block_surge", "connections_pct"}))
+            return bad;
+        for (auto bad : {read_int(*alerts, "p99_warning_ms", c.alert_p99_warning_ms),
+                         read_int(*alerts, "p99_critical_ms", c.alert_p99_critical_ms),
+                         read_int(*alerts, "error_rate_pct", c.alert_error_rate_pct),
+                         read_int(*alerts, "rss_bytes", c.alert_rss_bytes),
+                         read_int(*alerts, "block_surge", c.alert_block_surge),
+                         read_int(*alerts, "connections_pct", c.alert_connections_pct)})
+            if (bad) return "alerts." + *bad;
+    }
+    return std::nullopt;
+}
+
 }  // namespace
 
 std::optional<std::string> load_settings_file(const std::string& path, Settings& s) {
@@ -49,10 +133,28 @@ std::optional<std::string> load_settings_file(const std::string& path, Settings&
     } catch (const toml::parse_error& e) {
         return "cannot read " + path + ": " + std::string(e.description());
     }
-    if (auto bad = check_keys(root, "", {"server", "storage", "limits", "hashing", "auth"}))
+    if (auto bad = check_keys(root, "",
+                              {"server", "storage", "limits", "hashing", "auth", "rate",
+                               "connections", "security", "admin", "alerts"}))
         return bad;
+    if (auto bad = load_security(root, s.core)) return bad;
+    if (auto* admin = root["admin"].as_table()) {
+        if (auto bad = check_keys(*admin, "admin", {"token", "listen"})) return bad;
+        if (auto token = (*admin)["token"].value<std::string>()) s.driver.admin.token = *token;
+        if (auto listen = (*admin)["listen"].value<std::string>()) {
+            if (*listen == "off")
+                s.driver.admin_enabled = false;
+            else if (!parse_host_port(*listen, s.driver.admin.host, s.driver.admin.port))
+                return "admin.listen must be HOST:PORT or \"off\"";
+        }
+    }
     if (auto* auth = root["auth"].as_table()) {
-        if (auto bad = check_keys(*auth, "auth", {"admins"})) return bad;
+        if (auto bad = check_keys(*auth, "auth", {"admins", "registration"})) return bad;
+        if (auto reg = (*auth)["registration"].value<std::string>()) {
+            if (*reg != "open" && *reg != "closed")
+                return "auth.registration must be \"open\" or \"closed\"";
+            s.core.registration_open = *reg == "open";
+        }
         if (auto* admins = (*auth)["admins"].as_array()) {
             for (const auto& a : *admins) {
                 auto name = a.value<std::string>();
@@ -62,8 +164,13 @@ std::optional<std::string> load_settings_file(const std::string& path, Settings&
         }
     }
     if (auto* server = root["server"].as_table()) {
-        if (auto bad = check_keys(*server, "server", {"listen", "data_dir", "log_level"}))
+        if (auto bad =
+                check_keys(*server, "server", {"listen", "data_dir", "log_level", "log_format"}))
             return bad;
+        if (auto fmt = (*server)["log_format"].value<std::string>()) {
+            if (*fmt != "text" && *fmt != "json") return "server.log_format must be text or json";
+            s.log_format = *fmt;
+        }
         if (auto listen = (*server)["listen"].value<std::string>())
             if (!parse_host_port(*listen, s.driver.listen_host, s.driver.listen_port))
                 return "server.listen must be HOST:PORT";
@@ -83,10 +190,11 @@ std::optional<std::string> load_settings_file(const std::string& path, Settings&
     }
     if (auto* limits = root["limits"].as_table()) {
         Config& c = s.core;
-        if (auto bad = check_keys(
-                *limits, "limits",
-                {"max_frame_bytes", "bad_frames_max", "text_max_bytes", "outbound_bytes_max",
-                 "conn_pending_max", "room_cache_messages_max", "session_ttl_ms"}))
+        if (auto bad =
+                check_keys(*limits, "limits",
+                           {"max_frame_bytes", "bad_frames_max", "text_max_bytes",
+                            "outbound_bytes_max", "conn_pending_max", "room_cache_messages_max",
+                            "session_ttl_ms", "invitation_ttl_ms"}))
             return bad;
         for (auto bad : {read_int(*limits, "max_frame_bytes", c.max_frame_bytes),
                          read_int(*limits, "bad_frames_max", c.bad_frames_max),
@@ -94,7 +202,8 @@ std::optional<std::string> load_settings_file(const std::string& path, Settings&
                          read_int(*limits, "outbound_bytes_max", c.outbound_bytes_max),
                          read_int(*limits, "conn_pending_max", c.conn_pending_max),
                          read_int(*limits, "room_cache_messages_max", c.room_cache_messages_max),
-                         read_int(*limits, "session_ttl_ms", c.session_ttl_ms)})
+                         read_int(*limits, "session_ttl_ms", c.session_ttl_ms),
+                         read_int(*limits, "invitation_ttl_ms", c.invitation_ttl_ms)})
             if (bad) return "limits." + *bad;
         if (c.max_frame_bytes < 1024 || c.text_max_bytes + 512 > c.max_frame_bytes)
             return "limits.max_frame_bytes must be at least 1024 and exceed text_max_bytes by 512";

@@ -19,6 +19,7 @@ struct Settings {
     std::string data_dir = "./data";
     Synchronous synchronous = Synchronous::normal;
     std::string log_level = "info";
+    std::string log_format = "text";
 };
 
 // Returns nullopt on success, else what is wrong with the file.

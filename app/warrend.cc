@@ -1,17 +1,16 @@
 // warrend: the Warren chat server. Wiring only: flags and config, the database, the core,
 // and the production driver.
 #include <sodium.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
-
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <span>
 
 #include "app/settings.h"
 #include "core/server.h"
+#include "netadapter/log.h"
 
 namespace {
 
@@ -30,13 +29,19 @@ int64_t wall_now_ms() {
 
 int main(int argc, char** argv) {
     CLI::App app{"warrend: the Warren chat server"};
-    std::string listen, data_dir, config_path, log_level, sync;
+    std::string listen, data_dir, config_path, log_level, sync, log_format, admin_listen;
     app.add_option("--listen", listen,
                    "HOST:PORT to accept clients on (default 127.0.0.1:7070; "
                    "port 0 picks a free port)");
     app.add_option("--data-dir", data_dir, "directory for the SQLite database (default ./data)");
     app.add_option("--config", config_path, "TOML configuration file")->check(CLI::ExistingFile);
     app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
+    app.add_option("--log-format", log_format, "text or json")
+        ->check(CLI::IsMember({"text", "json"}));
+    app.add_option("--admin-listen", admin_listen,
+                   "HOST:PORT of the admin HTTP API (default 127.0.0.1:7071; port 0 picks a "
+                   "free port; 'off' disables it). Beyond loopback it needs a token "
+                   "(WARREN_ADMIN_TOKEN or [admin] token)");
     app.add_option("--synchronous", sync, "storage durability: normal or full")
         ->check(CLI::IsMember({"normal", "full"}));
     app.set_version_flag("--version", WARREN_VERSION);
@@ -58,39 +63,67 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "--listen must be HOST:PORT\n");
         return 2;
     }
+    if (admin_listen == "off") {
+        s.driver.admin_enabled = false;
+    } else if (!admin_listen.empty() &&
+               !warren::parse_host_port(admin_listen, s.driver.admin.host, s.driver.admin.port)) {
+        std::fprintf(stderr, "--admin-listen must be HOST:PORT or off\n");
+        return 2;
+    }
+    // The environment wins over the file, so a token need not be written to disk.
+    if (const char* token = std::getenv("WARREN_ADMIN_TOKEN"); token && *token)
+        s.driver.admin.token = token;
     if (!data_dir.empty()) s.data_dir = data_dir;
     if (!log_level.empty()) s.log_level = log_level;
+    if (!log_format.empty()) s.log_format = log_format;
     if (!sync.empty())
         s.synchronous = sync == "full" ? warren::Synchronous::full : warren::Synchronous::normal;
-    spdlog::set_level(spdlog::level::from_str(s.log_level));
-    spdlog::set_default_logger(spdlog::stderr_color_mt("warrend"));
-    spdlog::set_level(spdlog::level::from_str(s.log_level));
+    if (!warren::configure_logging(
+            s.log_format == "json" ? warren::LogFormat::json : warren::LogFormat::text,
+            s.log_level)) {
+        std::fprintf(stderr, "--log-level must be one of trace, debug, info, warn, error\n");
+        return 2;
+    }
+    using warren::log_always;
+    using warren::LogLevel;
 
     std::error_code ec;
     std::filesystem::create_directories(s.data_dir, ec);
     if (ec) {
-        spdlog::error("cannot create data directory {}: {}", s.data_dir, ec.message());
+        log_always(LogLevel::error, "data_dir_failed",
+                   {{"dir", s.data_dir}, {"error", ec.message()}});
         return 1;
     }
     std::string db_path = (std::filesystem::path(s.data_dir) / "warren.db").string();
     auto store = warren::Store::open(db_path, s.synchronous);
     if (!store.is_ok()) {
-        spdlog::error("{}", store.status().message());
+        log_always(LogLevel::error, "store_open_failed", {{"error", store.status().message()}});
         return 1;
     }
     auto snap = store.value()->load(s.core.room_cache_messages_max, wall_now_ms());
     if (!snap.is_ok()) {
-        spdlog::error("cannot load {}: {}", db_path, snap.status().message());
+        log_always(LogLevel::error, "load_failed",
+                   {{"db", db_path}, {"error", snap.status().message()}});
         return 1;
     }
-    spdlog::info("loaded {}: {} users, {} rooms, newest message id {}", db_path,
-                 snap.value().users.size(), snap.value().rooms.size(), snap.value().max_message_id);
+    log_always(LogLevel::info, "loaded",
+               {{"db", db_path},
+                {"users", std::to_string(snap.value().users.size())},
+                {"rooms", std::to_string(snap.value().rooms.size())},
+                {"newest_message_id", std::to_string(snap.value().max_message_id)},
+                {"active_blocks", std::to_string(snap.value().blocks.size())}});
 
     SodiumEntropy entropy;
     warren::Server core(s.core, entropy, snap.value());
     s.driver.on_listening = [](const std::string& host, uint16_t port) {
         bool v6 = host.find(':') != std::string::npos;
         std::printf("listening on %s%s%s:%u\n", v6 ? "[" : "", host.c_str(), v6 ? "]" : "", port);
+        std::fflush(stdout);
+    };
+    s.driver.on_admin_listening = [](const std::string& host, uint16_t port) {
+        bool v6 = host.find(':') != std::string::npos;
+        std::printf("admin listening on %s%s%s:%u\n", v6 ? "[" : "", host.c_str(), v6 ? "]" : "",
+                    port);
         std::fflush(stdout);
     };
     warren::Driver driver(core, *store.value(), s.driver);

@@ -31,7 +31,7 @@ class FileRoom {
         store_ = std::move(st.value());
         auto snap = store_->load(256, 0);
         WARREN_CHECK(snap.is_ok());
-        core_ = std::make_unique<Server>(Config{}, entropy_, snap.value());
+        core_ = std::make_unique<Server>(without_abuse_limits(Config{}), entropy_, snap.value());
         for (int i = 1; i <= 10; ++i) {
             core_->connect(i, "127.0.0.1", now_);
             core_->receive(i,

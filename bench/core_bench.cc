@@ -23,7 +23,7 @@ const std::string send_line =
 class Room10 {
   public:
     explicit Room10(int members) {
-        core_ = std::make_unique<Server>(Config{}, entropy_, Snapshot{});
+        core_ = std::make_unique<Server>(without_abuse_limits(Config{}), entropy_, Snapshot{});
         for (int i = 1; i <= members; ++i) {
             core_->connect(i, "127.0.0.1", now_);
             std::string reg = "{\"id\":1,\"op\":\"REGISTER\",\"username\":\"user" +

@@ -90,7 +90,107 @@ struct Config {
     int64_t commit_backoff_cap_ms = 2000;
     uint32_t breaker_failures_max = 3;
     int64_t breaker_open_ms = 5000;
+
+    // ---- security (core/security) ----
+    // Token buckets: tokens refill at *_per_min, hold at most *_burst. A request weighs 1
+    // unless op_weight() (validate/requests.h) says otherwise.
+    uint32_t rate_user_per_min = 60, rate_user_burst = 30;
+    uint32_t rate_ip_per_min = 100, rate_ip_burst = 50;
+    // Connections per IP (IPv6 per /64): open at once, and new ones per window.
+    uint32_t conns_per_ip_max = 16;
+    uint32_t connects_per_ip_window_max = 30;
+    int64_t connects_window_ms = 10'000;
+    // A connection must log in within login_timeout_ms; a logged-in one that sends no request
+    // for idle_timeout_ms is closed (DISCONNECT IDLE_TIMEOUT).
+    int64_t login_timeout_ms = 30'000;
+    int64_t idle_timeout_ms = 15LL * 60 * 1000;
+    // Login throttling: name_failures_max failures for one name (existing or not) within
+    // name_failures_window_ms lock password logins for that name for name_lock_ms;
+    // ip_login_failures_max failures from one IP within ip_login_failures_window_ms block it.
+    uint32_t name_failures_max = 5;
+    int64_t name_failures_window_ms = 15LL * 60 * 1000;
+    int64_t name_lock_ms = 15LL * 60 * 1000;
+    uint32_t ip_login_failures_max = 10;
+    int64_t ip_login_failures_window_ms = 10LL * 60 * 1000;
+    // Registration: open or closed; at most registrations_per_ip_max per IP per window.
+    bool registration_open = true;
+    uint32_t registrations_per_ip_max = 5;
+    int64_t registrations_window_ms = 60LL * 60 * 1000;
+    // Threat scores (per IP and per account) decay linearly; levels are thresholds on them.
+    // Reaching the critical level blocks the IP or suspends the account for the next step of
+    // the ladder (repeat offences within offence_memory_ms climb it).
+    uint32_t threat_medium = 25, threat_high = 50, threat_critical = 100;
+    uint32_t threat_decay_per_min = 10;
+    uint32_t points_bad_frame = 10, points_signature = 25, points_rate_limited = 2,
+             points_login_failure = 5, points_conn_refused = 5, points_repeated_text = 20,
+             points_dm_spread = 15, points_churn = 10, points_invite_spam = 20;
+    std::vector<int64_t> block_ladder_ms = {15LL * 60 * 1000, 60LL * 60 * 1000,
+                                            4LL * 60 * 60 * 1000, 24LL * 60 * 60 * 1000};
+    int64_t offence_memory_ms = 7LL * 24 * 60 * 60 * 1000;
+    // Behaviour: the same text in repeated_text_rooms distinct rooms within behaviour_window_ms;
+    // direct messages to more than dm_recipients_max distinct users within the window from an
+    // account younger than new_account_ms; more than churn_max joins and leaves, or
+    // invitations_max invitations, within the window.
+    uint32_t repeated_text_rooms = 3;
+    uint32_t dm_recipients_max = 10;
+    int64_t new_account_ms = 24LL * 60 * 60 * 1000;
+    uint32_t churn_max = 10;
+    uint32_t invitations_max = 10;
+    int64_t behaviour_window_ms = 10LL * 60 * 1000;
+    // CIDRs never blocked or connection-capped (rate limits still apply).
+    std::vector<std::string> allowlist;
+    // Tracked security state: IPs, login names and accounts kept in memory. Past the limit,
+    // idle entries are dropped; if none is idle, new IPs share one overflow entry (throttled
+    // together) and new names are not tracked.
+    size_t security_ips_max = 65536;
+    size_t security_names_max = 65536;
+    size_t blocks_max = 65536;
+    // Audit log: rows older than audit_retention_ms, or beyond the newest audit_rows_max, are
+    // pruned. Admin reads page at most audit_page_max rows.
+    int64_t audit_retention_ms = 90LL * 24 * 60 * 60 * 1000;
+    int64_t audit_rows_max = 1'000'000;
+    uint32_t audit_page_max = 500;
+    // Security housekeeping (timeouts, pruning) runs this often while connections are open.
+    int64_t sweep_interval_ms = 1000;
+    // Connections open at once, from everyone; past it new ones get TOO_MANY_CONNECTIONS.
+    size_t connections_max = 10'000;
+
+    // ---- monitoring (core/monitor) ----
+    // The alert rule table is evaluated this often (while there is anything to watch).
+    int64_t alert_eval_ms = 5000;
+    size_t alert_history_max = 256;
+    // Per op, over the last minute, with at least alert_min_samples requests: p99 latency
+    // (Warning, Critical) and the share of server-side errors (UNAVAILABLE, INTERNAL).
+    int64_t alert_p99_warning_ms = 500;
+    int64_t alert_p99_critical_ms = 5000;
+    uint32_t alert_min_samples = 20;
+    uint32_t alert_error_rate_pct = 5;
+    // Open connections above this share of connections_max (Warning).
+    uint32_t alert_connections_pct = 90;
+    // Resident memory (Warning), blocks made in the last minute (Warning), breaker open for
+    // this long (Emergency; Critical from the moment it opens).
+    uint64_t alert_rss_bytes = 2ULL * 1024 * 1024 * 1024;
+    uint32_t alert_block_surge = 10;
+    int64_t alert_breaker_emergency_ms = 60'000;
 };
+
+// The same config with every abuse limit out of the way: rate limits and connection caps
+// too large to reach, threat scoring off, every address allowlisted. For workloads that
+// measure or check something else (fault simulations, the chat model, fuzzing the chat
+// logic, throughput benchmarks); never for a deployed server.
+inline Config without_abuse_limits(Config c) {
+    constexpr uint32_t huge = 1'000'000'000;
+    c.rate_user_per_min = c.rate_ip_per_min = huge;
+    c.rate_user_burst = c.rate_ip_burst = huge;
+    c.conns_per_ip_max = c.connects_per_ip_window_max = huge;
+    c.registrations_per_ip_max = huge;
+    c.name_failures_max = c.ip_login_failures_max = huge;
+    c.points_bad_frame = c.points_signature = c.points_rate_limited = c.points_login_failure =
+        c.points_conn_refused = c.points_repeated_text = c.points_dm_spread = c.points_churn =
+            c.points_invite_spam = 0;
+    c.allowlist = {"0.0.0.0/0", "::/0"};
+    return c;
+}
 
 static_assert(Config{}.page_default <= Config{}.search_page_max);
 static_assert(Config{}.page_default <= Config{}.rooms_page_max);
@@ -99,5 +199,8 @@ static_assert(Config{}.text_max_bytes < Config{}.max_frame_bytes);
 static_assert(Config{}.history_page_max <= Config{}.room_cache_messages_max);
 static_assert(Config{}.commit_attempts_max >= 1);
 static_assert(Config{}.commit_backoff_base_ms <= Config{}.commit_backoff_cap_ms);
+static_assert(Config{}.threat_medium < Config{}.threat_high);
+static_assert(Config{}.threat_high < Config{}.threat_critical);
+static_assert(Config{}.rate_user_burst >= 1 && Config{}.rate_ip_burst >= 1);
 
 }  // namespace warren

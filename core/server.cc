@@ -5,6 +5,9 @@
 #include <algorithm>
 
 #include "core/protocol/json_writer.h"
+#include "core/security/address.h"
+#include "core/validate/requests.h"
+#include "core/validate/rules.h"
 
 namespace warren {
 
@@ -14,10 +17,23 @@ std::shared_ptr<const std::string> share(std::string s) {
     return std::make_shared<const std::string>(std::move(s));
 }
 
-std::shared_ptr<const std::string> disconnect_line(std::string_view reason) {
+std::shared_ptr<const std::string> disconnect_line(std::string_view reason,
+                                                   std::optional<int64_t> retry_after_ms = {}) {
     JsonWriter w;
-    w.begin_object().key("ev").value("DISCONNECT").key("reason").value(reason).end_object();
+    w.begin_object().key("ev").value("DISCONNECT").key("reason").value(reason);
+    if (retry_after_ms) w.key("retry_after_ms").value(*retry_after_ms);
+    w.end_object();
     return share(w.take_line());
+}
+
+// The error code of a reply line the core wrote, if it is an error. Replies begin
+// {"re":ID,"ok":..., so the marker is near the start.
+std::optional<ErrorCode> reply_error_code(std::string_view line) {
+    static constexpr std::string_view marker = "\"ok\":false,\"error\":{\"code\":\"";
+    size_t at = line.substr(0, 48).find(marker);
+    if (at == std::string_view::npos) return std::nullopt;
+    std::string_view rest = line.substr(at + marker.size());
+    return error_code_from_name(rest.substr(0, rest.find('"')));
 }
 
 }  // namespace
@@ -25,11 +41,15 @@ std::shared_ptr<const std::string> disconnect_line(std::string_view reason) {
 Server::Server(Config config, Entropy& entropy, const Snapshot& snapshot)
     : config_(config),
       entropy_(entropy),
+      guard_(config_),
+      monitor_(config_),
       breaker_(config.breaker_failures_max, config.breaker_open_ms),
       chat_(config.room_cache_messages_max, config.conversation_cache_messages_max,
             config.conversations_cached_max, config.old_messages_cached_max),
       batches_(config.batch_mutations_max, config.batches_queued_max) {
     chat_.load(snapshot);
+    guard_.load(snapshot);
+    next_audit_id_ = snapshot.max_audit_id + 1;
     JsonWriter w;
     w.begin_object().key("ev").value("HELLO").key("server").value("warren");
     w.key("version").value(WARREN_VERSION).key("protocol").value(int64_t{1});
@@ -48,9 +68,17 @@ void Server::begin_input(Time now) {
     // Time never goes back for the core, whatever the driver's clock does.
     now_.mono_ms = std::max(now_.mono_ms, now.mono_ms);
     now_.wall_ms = std::max(now_.wall_ms, now.wall_ms);
+    if (!clock_started_) {
+        // Periodic work is scheduled from the first input, not from time zero.
+        clock_started_ = true;
+        next_sweep_ms_ = now_.mono_ms + config_.sweep_interval_ms;
+        next_eval_ms_ = now_.mono_ms + config_.alert_eval_ms;
+        next_housekeeping_ms_ = now_.mono_ms + 60'000;
+    }
 }
 
 void Server::end_input() {
+    carry_out_decisions();
     maybe_send_batch();
     for (ConnId id : closed_) {
         auto it = conns_.find(id);
@@ -71,7 +99,22 @@ void Server::connect(ConnId id, std::string_view peer_ip, Time now) {
         outputs_.push_back(Close{id, "SHUTDOWN"});
         return end_input();
     }
-    auto [it, inserted] = conns_.try_emplace(id, id, peer_ip, config_.max_frame_bytes);
+    std::string key = address_key(peer_ip);
+    std::optional<Guard::ConnRefusal> refusal;
+    if (conns_.size() >= config_.connections_max)
+        refusal = Guard::ConnRefusal{"TOO_MANY_CONNECTIONS", config_.retry_after_ms};
+    else
+        refusal = guard_.admit_connection(key, now_);
+    if (refusal) {
+        // No state is kept for a refused connection: one line, then the close.
+        monitor_.connection_refused(refusal->reason);
+        outputs_.push_back(Send{id, disconnect_line(refusal->reason, refusal->retry_after_ms)});
+        outputs_.push_back(Close{id, refusal->reason});
+        return end_input();
+    }
+    monitor_.connection_accepted();
+    auto [it, inserted] =
+        conns_.try_emplace(id, id, peer_ip, std::move(key), config_.max_frame_bytes, now_.mono_ms);
     send_bytes(it->second, hello_);
     end_input();
 }
@@ -108,6 +151,10 @@ std::optional<int64_t> Server::next_deadline() const {
     if (const InvitationRow* inv = chat_.next_to_expire())
         earliest(std::max(expiry_blocked_until_ms_,
                           now_.mono_ms + std::max<int64_t>(0, inv->expires_ms - now_.wall_ms)));
+    // Timeouts are checked while connections are open; alerts are evaluated while there is
+    // anything to watch (so an idle server with no alerts sleeps).
+    if (!conns_.empty()) earliest(next_sweep_ms_);
+    if (!conns_.empty() || !batches_.empty() || !monitor_.active().empty()) earliest(next_eval_ms_);
     return at;
 }
 
@@ -137,6 +184,7 @@ void Server::process_lines(Conn& c) {
                 auto err = error_line(
                     std::nullopt, ErrorCode::frame_too_large,
                     "line longer than " + std::to_string(config_.max_frame_bytes) + " bytes");
+                guard_.offence(c.ip_key, c.user, Guard::Offence::bad_frame, now_);
                 fill_slot(c.id, slot, err, "FRAME_TOO_LARGE");
                 c.closing = true;  // no further input; the slot queue closes it in order
                 return;
@@ -157,6 +205,7 @@ void Server::handle_bad_frame(Conn& c, std::string detail) {
            c.bad_frame_ms.front() <= now_.mono_ms - config_.bad_frames_window_ms)
         c.bad_frame_ms.pop_front();
     c.bad_frame_ms.push_back(now_.mono_ms);
+    guard_.offence(c.ip_key, c.user, Guard::Offence::bad_frame, now_);
     uint64_t slot = open_slot(c);
     auto err = error_line(std::nullopt, ErrorCode::bad_frame, detail);
     if (c.bad_frame_ms.size() >= config_.bad_frames_max) {
@@ -169,9 +218,11 @@ void Server::handle_bad_frame(Conn& c, std::string detail) {
 
 void Server::handle_line(Conn& c, std::string_view line) {
     if (c.slots.size() >= config_.conn_pending_max) return close_with(c, "SLOW_CONSUMER");
+    c.active_ms = now_.mono_ms;
     DecodedRequest d = decoder_.decode(line);
     if (d.kind == DecodedRequest::Kind::bad_frame) return handle_bad_frame(c, std::move(d.detail));
     Req r{&c, open_slot(c), d.id, line};
+    r.received_ms = now_.mono_ms;
     if (d.kind == DecodedRequest::Kind::bad_id) {
         fill_slot(c.id, r.slot, error_line(std::nullopt, ErrorCode::bad_request, d.detail, "id"));
         return;
@@ -180,10 +231,42 @@ void Server::handle_line(Conn& c, std::string_view line) {
         return reply_error(r, ErrorCode::bad_request, d.detail, "op");
     std::optional<Op> op = op_from_name(d.op);
     if (!op) return reply_error(r, ErrorCode::unknown_op, "unknown op '" + std::string(d.op) + "'");
-    if (op_needs_session(*op) && !c.user)
-        return reply_error(r, ErrorCode::unauthenticated, "log in first");
+    r.op = *op;
+    c.slots[r.slot - c.slot_base].op = static_cast<int8_t>(*op);
     Args args(d.args);
+    if (!admit_request(r, args)) return;
     dispatch(r, *op, args);
+}
+
+// PROTOCOL.md's check order after the op is known: blocked, rate limits, logged in,
+// arguments. Only a request that passes reaches the chat logic.
+bool Server::admit_request(Req& r, Args& args) {
+    Conn& c = *r.conn;
+    if (auto barred = guard_.ip_barred(c.ip_key, now_)) {
+        reply_error(r, ErrorCode::blocked, "this address is blocked", {}, barred->retry_after_ms);
+        return false;
+    }
+    if (c.user)
+        if (auto barred = guard_.account_barred(*c.user, now_)) {
+            reply_error(r, ErrorCode::blocked, "this account is suspended", {},
+                        barred->retry_after_ms);
+            return false;
+        }
+    const OpRule& rule = op_rule(r.op);
+    if (auto wait = guard_.take_tokens(c.ip_key, c.user, rule.weight, now_)) {
+        reply_error(r, ErrorCode::rate_limited, "too many requests; slow down", {}, *wait);
+        return false;
+    }
+    if (op_needs_session(r.op) && !c.user) {
+        reply_error(r, ErrorCode::unauthenticated, "log in first");
+        return false;
+    }
+    if (auto bad = validate_request(r.op, args, config_)) {
+        if (bad->signature) guard_.offence(c.ip_key, c.user, Guard::Offence::signature, now_);
+        reply_error(r, ErrorCode::bad_request, bad->message, bad->field);
+        return false;
+    }
+    return true;
 }
 
 void Server::dispatch(Req& r, Op op, Args& a) {
@@ -247,6 +330,7 @@ void Server::dispatch(Req& r, Op op, Args& a) {
 
 uint64_t Server::open_slot(Conn& c) {
     c.slots.emplace_back();
+    c.slots.back().received_ms = now_.mono_ms;
     return c.slot_base + c.slots.size() - 1;
 }
 
@@ -269,6 +353,9 @@ void Server::flush_slots(Conn& c) {
         Slot s = std::move(c.slots.front());
         c.slots.pop_front();
         ++c.slot_base;
+        monitor_.request_done(s.op >= 0 ? std::optional<Op>(static_cast<Op>(s.op)) : std::nullopt,
+                              reply_error_code(*s.bytes), now_.mono_ms - s.received_ms,
+                              now_.mono_ms);
         if (!closed_.empty() && std::find(closed_.begin(), closed_.end(), c.id) != closed_.end())
             return;
         send_bytes(c, std::move(s.bytes));
@@ -282,15 +369,17 @@ void Server::send_bytes(Conn& c, std::shared_ptr<const std::string> bytes) {
     if (c.outbound_bytes > config_.outbound_bytes_max) close_with(c, "SLOW_CONSUMER");
 }
 
-void Server::close_with(Conn& c, std::string_view reason) {
+void Server::close_with(Conn& c, std::string_view reason, std::optional<int64_t> retry_after_ms) {
     if (std::find(closed_.begin(), closed_.end(), c.id) != closed_.end()) return;
     c.closing = true;
-    outputs_.push_back(Send{c.id, disconnect_line(reason)});
+    monitor_.connection_closed(reason);
+    outputs_.push_back(Send{c.id, disconnect_line(reason, retry_after_ms)});
     outputs_.push_back(Close{c.id, reason});
     closed_.push_back(c.id);
 }
 
 void Server::forget_conn(Conn& c) {
+    guard_.connection_closed(c.ip_key);
     unbind_user(c);
 }
 
@@ -412,6 +501,7 @@ void Server::maybe_send_batch() {
 
 void Server::send_batch(Batch& b) {
     ++b.attempts;
+    b.sent_ms = now_.mono_ms;
     b.retry_at_ms.reset();
     outputs_.push_back(Commit{b.id, b.sent});
 }
@@ -421,6 +511,12 @@ void Server::tick(Time now) {
     if (Batch* b = batches_.front(); b && b->retry_at_ms && *b->retry_at_ms <= now_.mono_ms)
         send_batch(*b);
     expire_invitations();
+    if (now_.mono_ms >= next_sweep_ms_) sweep();
+    if (now_.mono_ms >= next_eval_ms_) {
+        next_eval_ms_ = now_.mono_ms + config_.alert_eval_ms;
+        for (auto& n : monitor_.evaluate(gauges(), now_.mono_ms))
+            outputs_.push_back(Notice{n.level, std::move(n.text)});
+    }
     end_input();
 }
 
@@ -428,6 +524,8 @@ void Server::committed(BatchId batch, const Status& status, Time now) {
     begin_input(now);
     Batch* front = batches_.front();
     WARREN_CHECK(front && front->id == batch && front->in_flight && !front->retry_at_ms);
+    monitor_.commit_done(status.is_ok(), now_.mono_ms - front->sent_ms, front->sent->size(),
+                         now_.mono_ms);
     if (status.is_ok()) {
         Batch b = batches_.pop_committed(batch);
         breaker_.on_success();
@@ -447,6 +545,7 @@ void Server::committed(BatchId batch, const Status& status, Time now) {
                 },
                 m);
         for (auto& rep : b.replies) fill_slot(rep.conn, rep.slot, std::move(rep.bytes));
+        for (auto& [id, body] : b.admin_replies) admin_reply(id, 200, std::move(body));
         for (auto& ev : b.events)
             for (ConnId to : ev.to)
                 if (Conn* c = conn(to)) send_bytes(*c, ev.bytes);
@@ -478,11 +577,14 @@ void Server::batch_failed(BatchId batch) {
         for (auto u = it->undo.rbegin(); u != it->undo.rend(); ++u) (*u)();
     int64_t retry_after = std::max<int64_t>(config_.retry_after_ms,
                                             breaker_.refuse_for(now_.mono_ms, false).value_or(0));
-    for (auto& b : all)
+    for (auto& b : all) {
         for (auto& rep : b.replies)
             fill_slot(rep.conn, rep.slot,
                       error_line(rep.request_id, ErrorCode::unavailable,
                                  "storage unavailable; nothing was changed", {}, retry_after));
+        for (auto& [id, body] : b.admin_replies)
+            admin_error(id, 503, "storage unavailable; nothing was changed");
+    }
 }
 
 // ---- shutdown ---------------------------------------------------------------------------------
@@ -496,6 +598,7 @@ void Server::shutdown(Time now) {
                   error_line(h.request_id, ErrorCode::unavailable, "server shutting down", {},
                              config_.retry_after_ms));
         names_reserved_.erase(h.username);
+        if (h.op == Op::login) guard_.login_finished(name_key(h.username));
     }
     hash_jobs_.clear();
     end_input();

@@ -19,6 +19,10 @@
 //             report answered(query, rows).
 //   Hash    - hash (create) or verify a password with argon2id off the event loop and report
 //             hashed(job, result).
+//   Audit   - a security decision or admin action, for the log (it is also committed).
+//   AdminReply - the answer to an admin() request: an HTTP status and a JSON (or text) body.
+// admin() serves the admin API: reads answer at once, actions (block, suspend) take effect at
+// once in memory and answer after their commit.
 // A reply or event that depends on a change is released only after committed(ok) for it.
 #pragma once
 
@@ -37,9 +41,11 @@
 #include "core/chat/state.h"
 #include "core/config.h"
 #include "core/entropy.h"
+#include "core/monitor/monitor.h"
 #include "core/protocol/codes.h"
 #include "core/protocol/framer.h"
 #include "core/protocol/request.h"
+#include "core/security/guard.h"
 #include "core/txn/batches.h"
 #include "core/txn/breaker.h"
 
@@ -84,7 +90,61 @@ struct HashResult {
     std::string phc;          // create: the new PHC string
 };
 
-using Output = std::variant<Send, Close, Commit, Query, Hash>;
+struct Audit {
+    AuditRow record;
+};
+
+// A line for the operator's log: an alert raised or resolved.
+struct Notice {
+    AlertLevel level = AlertLevel::info;
+    std::string text;
+};
+
+using AdminId = uint64_t;
+
+struct AdminRequest {
+    enum class Kind {
+        blocks,        // list active blocks and suspensions
+        block,         // ip, duration_ms?, reason
+        unblock,       // ip
+        suspend,       // username, duration_ms?, reason
+        unsuspend,     // username
+        audit,         // before (0: newest), limit
+        metrics,       // JSON metrics
+        report,        // JSON performance report
+        alerts,        // active alerts and history
+        clear_alerts,  // rule? (empty: all)
+        prometheus,    // text exposition format
+        health,
+        ready,
+    };
+    Kind kind = Kind::blocks;
+    std::string ip;
+    std::string username;
+    std::optional<int64_t> duration_ms;
+    std::string reason;
+    int64_t before = 0;
+    uint32_t limit = 50;
+    std::string rule;
+};
+
+struct AdminReply {
+    AdminId id = 0;
+    int status = 200;
+    std::string body;
+    std::string_view content_type = "application/json";
+};
+
+// Process resources the driver measures and passes in (the core reads no /proc).
+struct ProcessStats {
+    uint64_t rss_bytes = 0;
+    double cpu_seconds = 0;
+    uint64_t open_files = 0;
+    uint64_t hash_queue_depth = 0;
+    uint64_t storage_queue_depth = 0;
+};
+
+using Output = std::variant<Send, Close, Commit, Query, Hash, Audit, Notice, AdminReply>;
 
 class Server {
   public:
@@ -104,6 +164,10 @@ class Server {
     void hashed(JobId job, HashResult result, Time now);
     // Stop taking requests, let in-flight work finish, then DISCONNECT SHUTDOWN everyone.
     void shutdown(Time now);
+    // The admin API. The answer comes out of poll() as an AdminReply with the returned id.
+    AdminId admin(const AdminRequest& request, Time now);
+    // Latest process figures from the driver, for monitoring and alerts.
+    void process_stats(const ProcessStats& stats, Time now);
 
     // Outputs.
     std::optional<Output> poll();
@@ -123,20 +187,30 @@ class Server {
     Breaker::State breaker_state() const { return breaker_.state(now_.mono_ms); }
     uint64_t breaker_opened_count() const { return breaker_.opened_count(); }
     size_t connection_count() const { return conns_.size(); }
+    const Guard& guard() const { return guard_; }
+    const Monitor& monitor() const { return monitor_; }
     const ChatState& state() const { return chat_; }
     const Config& config() const { return config_; }
 
   private:
     struct Slot {
+        int64_t received_ms = 0;
+        int8_t op = -1;  // the request's Op, or -1 while (or if) it is not known
         bool ready = false;
         std::shared_ptr<const std::string> bytes;
         std::string_view close_reason;  // non-empty: close the connection after this line
     };
     struct Conn {
-        Conn(ConnId i, std::string_view peer, size_t max_frame)
-            : id(i), ip(peer), framer(max_frame) {}
+        Conn(ConnId i, std::string_view peer, std::string key, size_t max_frame, int64_t now_ms)
+            : id(i),
+              ip(peer),
+              ip_key(std::move(key)),
+              framer(max_frame),
+              opened_ms(now_ms),
+              active_ms(now_ms) {}
         ConnId id;
         std::string ip;
+        std::string ip_key;  // what security state is tracked under (IPv6: the /64)
         LineFramer framer;
         std::optional<UserId> user;
         std::string token_hash;  // the session this connection is logged in with
@@ -146,6 +220,8 @@ class Server {
         bool closing = false;
         size_t outbound_bytes = 0;
         std::deque<int64_t> bad_frame_ms;
+        int64_t opened_ms = 0;
+        int64_t active_ms = 0;  // the last complete request (idle timeout)
     };
     // The request being handled: where its reply goes.
     struct Req {
@@ -153,6 +229,8 @@ class Server {
         uint64_t slot;
         int64_t id;
         std::string_view line = {};  // the request as received, to run it again later
+        Op op = Op::ping;
+        int64_t received_ms = 0;  // for the latency histogram
     };
     struct HashJob {
         ConnId conn = 0;
@@ -160,6 +238,8 @@ class Server {
         int64_t request_id = 0;
         Op op = Op::register_;
         std::string username;
+        std::string ip_key;
+        int64_t received_ms = 0;
     };
     struct QueryJob {
         ConnId conn = 0;
@@ -170,6 +250,9 @@ class Server {
         std::string line;    // message: the request to run again once it is in memory
         MessageRow root;     // thread
         uint32_t limit = 0;  // thread, search
+        AdminId admin = 0;   // audit
+        Op op = Op::ping;
+        int64_t received_ms = 0;
     };
 
     // Input plumbing (server.cc).
@@ -185,7 +268,33 @@ class Server {
                    std::string_view close_reason = {});
     void flush_slots(Conn& c);
     void send_bytes(Conn& c, std::shared_ptr<const std::string> bytes);
-    void close_with(Conn& c, std::string_view reason);
+    void close_with(Conn& c, std::string_view reason, std::optional<int64_t> retry_after_ms = {});
+    // Security (security in server.cc): decisions the Guard made, carried out; persisted rows
+    // ride in the open batch (or are only logged if storage refuses writes).
+    bool admit_request(Req& r, Args& args);
+    void carry_out_decisions();
+    void close_ip(const std::string& ip_key, std::optional<int64_t> retry_after_ms);
+    void close_user(UserId user, std::optional<int64_t> retry_after_ms);
+    void audit(std::string actor, std::string ip, std::string account, std::string action,
+               std::string reason, std::string details = {}, Batch* batch = nullptr);
+    bool persist(Mutation m);
+    Gauges gauges() const;
+    std::string user_name(UserId id);
+    void sweep(bool force_housekeeping = false);
+    // Admin (admin.cc).
+    void admin_reply(AdminId id, int status, std::string body,
+                     std::string_view content_type = "application/json");
+    void admin_error(AdminId id, int status, std::string_view message);
+    void admin_blocks(AdminId id);
+    void admin_block(AdminId id, const AdminRequest& q);
+    void admin_suspend(AdminId id, const AdminRequest& q);
+    void admin_unsuspend(AdminId id, const AdminRequest& q);
+    void admin_unblock(AdminId id, const AdminRequest& q);
+    void admin_audit(AdminId id, const AdminRequest& q);
+    bool admin_commit(AdminId id, std::vector<Mutation> rows, std::string body, Undo undo);
+    AuditRow audit_row(std::string ip, std::string account, std::string action, std::string reason,
+                       std::string details = {});
+    void answer_audit(const QueryJob& job, const QueryRows& rows);
     void forget_conn(Conn& c);
     void maybe_send_batch();
     void finish_shutdown_if_idle();
@@ -272,6 +381,8 @@ class Server {
 
     Config config_;
     Entropy& entropy_;
+    Guard guard_;
+    Monitor monitor_;
     Breaker breaker_;
     StorageStats storage_stats_;
     ChatState chat_;
@@ -288,6 +399,15 @@ class Server {
     QueryId next_query_ = 1;
     std::shared_ptr<const std::string> hello_;
     int64_t expiry_blocked_until_ms_ = 0;  // expiry was refused a write; try again then
+    bool clock_started_ = false;
+    int64_t next_sweep_ms_ = 0;
+    int64_t next_eval_ms_ = 0;
+    int64_t next_prune_ms_ = 0;
+    ProcessStats process_{};
+    int64_t next_housekeeping_ms_ = 0;
+    int64_t next_audit_id_ = 1;
+    AdminId next_admin_ = 1;
+    uint64_t audit_unpersisted_ = 0;  // audit rows only logged: storage refused writes
     bool shutting_down_ = false;
     bool stopped_ = false;
 };

@@ -3,16 +3,19 @@
 #include "netadapter/asio.h"
 
 #include <sodium.h>
-#include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <thread>
 
 #include "core/server.h"
+#include "netadapter/log.h"
 #include "store/store.h"
 
 namespace warren {
@@ -37,6 +40,10 @@ class WorkQueue {
         jobs_.push_back(std::move(job));
         cv_.notify_one();
         return true;
+    }
+    size_t waiting() {
+        std::lock_guard lock(mu_);
+        return jobs_.size();
     }
     // Finishes the queued jobs, then joins the threads.
     void stop() {
@@ -83,6 +90,7 @@ struct Connection {
     asio::steady_timer close_timer;
     std::array<char, 16 * 1024> rbuf;
     std::deque<std::shared_ptr<const std::string>> wq;
+    std::string peer;
     size_t writing = 0;      // buffers in the write in flight (0: none)
     bool core_knows = true;  // false once the core has said Close
     bool closed = false;
@@ -103,9 +111,10 @@ struct Driver::State {
           storage(1, SIZE_MAX,
                   [this] {
                       if (Status st = store.index_pending(); !st.is_ok())
-                          spdlog::warn("full-text indexing: {}", st.message());
+                          log_always(LogLevel::warn, "fts_index_failed", {{"error", st.message()}});
                   }),
-          hasher(opt.hash_threads, opt.hash_queue_max) {}
+          hasher(opt.hash_threads, opt.hash_queue_max),
+          stats_timer(io) {}
 
     Server& core;
     Store& store;
@@ -118,6 +127,9 @@ struct Driver::State {
     WorkQueue hasher;
     std::string dummy_phc;
     std::map<ConnId, std::shared_ptr<Connection>> conns;
+    std::unique_ptr<AdminHttp> admin;
+    std::map<AdminId, std::function<void(const AdminReply&)>> admin_waiting;
+    asio::steady_timer stats_timer;
     ConnId next_conn = 1;
     bool shutting_down = false;
     std::chrono::steady_clock::time_point mono_epoch = std::chrono::steady_clock::now();
@@ -139,6 +151,7 @@ struct Driver::State {
     void carry_out(Send& s) {
         auto it = conns.find(s.conn);
         if (it == conns.end() || it->second->closed) return;
+        log_if_error(s.conn, *it->second, *s.bytes);
         it->second->wq.push_back(std::move(s.bytes));
         start_write(s.conn, it->second);
     }
@@ -157,12 +170,108 @@ struct Driver::State {
         if (conn->writing == 0 && conn->wq.empty()) close_now(c.conn);
     }
 
+    // Request errors go to the log with their fields (rate-limited by log_event).
+    static void log_if_error(ConnId id, const Connection& conn, std::string_view line) {
+        if (line.substr(0, 48).find("\"ok\":false") == std::string_view::npos) return;
+        auto field = [&](std::string_view key) -> std::string_view {
+            std::string k = "\"" + std::string(key) + "\":\"";
+            size_t at = line.find(k);
+            if (at == std::string_view::npos) return {};
+            std::string_view rest = line.substr(at + k.size());
+            return rest.substr(0, std::min<size_t>(rest.find('"'), 120));
+        };
+        std::string conn_id = std::to_string(id);
+        log_event(LogLevel::info, "request_error",
+                  {{"conn", conn_id},
+                   {"peer", conn.peer},
+                   {"code", field("code")},
+                   {"field", field("field")},
+                   {"message", field("message")}});
+    }
+
+    void carry_out(Audit& a) {
+        const AuditRow& r = a.record;
+        std::string id = std::to_string(r.id);
+        log_event(LogLevel::warn, "security",
+                  {{"audit_id", id},
+                   {"actor", r.actor},
+                   {"action", r.action},
+                   {"ip", r.ip},
+                   {"account", r.account},
+                   {"reason", r.reason},
+                   {"details", r.details}});
+    }
+
+    void carry_out(Notice& n) {
+        LogLevel l = n.level == AlertLevel::info      ? LogLevel::info
+                     : n.level == AlertLevel::warning ? LogLevel::warn
+                                                      : LogLevel::error;
+        log_always(l, "alert", {{"level", alert_level_name(n.level)}, {"text", n.text}});
+    }
+
+    void carry_out(AdminReply& r) {
+        auto it = admin_waiting.find(r.id);
+        if (it == admin_waiting.end()) return;
+        auto done = std::move(it->second);
+        admin_waiting.erase(it);
+        done(r);
+    }
+
+    void submit_admin(const AdminRequest& q, std::function<void(const AdminReply&)> done) {
+        AdminId id = core.admin(q, now());
+        admin_waiting[id] = std::move(done);
+        drain();
+    }
+
+    ProcessStats read_process_stats() {
+        ProcessStats p;
+        long page = sysconf(_SC_PAGESIZE);
+        long ticks = sysconf(_SC_CLK_TCK);
+        std::ifstream statm("/proc/self/statm");
+        uint64_t size = 0, resident = 0;
+        if (statm >> size >> resident) p.rss_bytes = resident * static_cast<uint64_t>(page);
+        std::ifstream stat("/proc/self/stat");
+        std::string line;
+        if (std::getline(stat, line)) {
+            // Fields after the command name (which may contain spaces): utime is the 14th
+            // field overall, stime the 15th.
+            size_t close = line.rfind(')');
+            std::istringstream rest(close == std::string::npos ? "" : line.substr(close + 2));
+            std::string f;
+            uint64_t utime = 0, stime = 0;
+            for (int i = 3; i <= 15 && rest >> f; ++i) {
+                if (i == 14) utime = std::stoull(f);
+                if (i == 15) stime = std::stoull(f);
+            }
+            if (ticks > 0)
+                p.cpu_seconds = static_cast<double>(utime + stime) / static_cast<double>(ticks);
+        }
+        std::error_code ec;
+        for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec);
+             !ec && it != std::filesystem::directory_iterator(); it.increment(ec))
+            ++p.open_files;
+        p.hash_queue_depth = hasher.waiting();
+        p.storage_queue_depth = storage.waiting();
+        return p;
+    }
+
+    void arm_stats_timer() {
+        stats_timer.expires_after(std::chrono::milliseconds(opt.process_stats_interval_ms));
+        stats_timer.async_wait([this](boost::system::error_code ec) {
+            if (ec || shutting_down) return;
+            core.process_stats(read_process_stats(), now());
+            drain();
+            arm_stats_timer();
+        });
+    }
+
     void carry_out(Commit& c) {
         storage.push([this, batch = c.batch, muts = c.mutations] {
             Status st = store.apply(*muts);
             asio::post(io, [this, batch, st] {
                 if (!st.is_ok())
-                    spdlog::error("commit of batch {} failed: {}", batch, st.message());
+                    log_event(LogLevel::error, "commit_failed",
+                              {{"batch", std::to_string(batch)}, {"error", st.message()}});
                 core.committed(batch, st, now());
                 drain();
             });
@@ -236,7 +345,7 @@ struct Driver::State {
         acceptor.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
             if (ec) {
                 if (ec != asio::error::operation_aborted) {
-                    spdlog::warn("accept failed: {}", ec.message());
+                    log_event(LogLevel::warn, "accept_failed", {{"error", ec.message()}});
                     start_accept();
                 }
                 return;
@@ -246,6 +355,7 @@ struct Driver::State {
             auto ep = socket.remote_endpoint(ignored);
             ConnId id = next_conn++;
             auto conn = std::make_shared<Connection>(std::move(socket));
+            conn->peer = ep.address().to_string();
             conns[id] = conn;
             core.connect(id, ep.address().to_string(), now());
             drain();
@@ -320,9 +430,11 @@ struct Driver::State {
     void begin_shutdown() {
         if (shutting_down) return;
         shutting_down = true;
-        spdlog::info("shutting down: finishing in-flight work");
+        log_always(LogLevel::info, "shutting_down", {{"text", "finishing in-flight work"}});
         boost::system::error_code ignored;
         acceptor.close(ignored);
+        stats_timer.cancel();
+        if (admin) admin->stop();
         core.shutdown(now());
         drain();
     }
@@ -365,14 +477,29 @@ int Driver::run() {
                              std::string(reinterpret_cast<char*>(random_pw), sizeof random_pw), "")
                       .phc;
     if (Status st = s.listen(); !st.is_ok()) {
-        spdlog::error("{}", st.message());
+        log_always(LogLevel::error, "listen_failed", {{"error", st.message()}});
         return 1;
+    }
+    if (s.opt.admin_enabled) {
+        s.admin = std::make_unique<AdminHttp>(
+            s.io, s.opt.admin,
+            [&s](const AdminRequest& q, std::function<void(const AdminReply&)> done) {
+                s.submit_admin(q, std::move(done));
+            });
+        if (std::string err = s.admin->start(); !err.empty()) {
+            log_always(LogLevel::error, "admin_listen_failed", {{"error", err}});
+            return 1;
+        }
+        if (s.opt.on_admin_listening)
+            s.opt.on_admin_listening(s.admin->local_host(), s.admin->local_port());
     }
     s.signals.async_wait([&s](boost::system::error_code ec, int sig) {
         if (ec) return;
-        spdlog::info("signal {} received", sig);
+        log_always(LogLevel::info, "signal", {{"signal", std::to_string(sig)}});
         s.begin_shutdown();
     });
+    s.core.process_stats(s.read_process_stats(), s.now());
+    s.arm_stats_timer();
     s.start_accept();
     auto local = s.acceptor.local_endpoint();
     if (s.opt.on_listening) s.opt.on_listening(local.address().to_string(), local.port());
@@ -380,7 +507,8 @@ int Driver::run() {
     s.io.run();
     s.hasher.stop();
     s.storage.stop();
-    spdlog::info("stopped cleanly");
+    s.admin.reset();
+    log_always(LogLevel::info, "stopped", {{"text", "stopped cleanly"}});
     return 0;
 }
 

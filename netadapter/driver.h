@@ -14,6 +14,8 @@
 #include <memory>
 #include <string>
 
+#include "netadapter/admin_http.h"
+
 namespace warren {
 
 class Server;
@@ -29,6 +31,12 @@ struct DriverOptions {
     size_t argon2_mem_bytes = 19 * 1024 * 1024;
     // Called once the listener is bound, with the real host and port.
     std::function<void(const std::string& host, uint16_t port)> on_listening;
+    // The admin HTTP API; on_admin_listening is called once it is bound.
+    bool admin_enabled = true;
+    AdminHttpOptions admin;
+    std::function<void(const std::string& host, uint16_t port)> on_admin_listening;
+    // How often process figures (RSS, CPU, open files, queue depths) go to the core.
+    int64_t process_stats_interval_ms = 5000;
 };
 
 class Driver {

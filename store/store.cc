@@ -87,6 +87,31 @@ const char* const migrations[] = {
       kind INTEGER NOT NULL,  -- 0 add, 1 replace (edit), 2 remove (delete)
       text TEXT);
     )sql",
+    // v3: security state and the audit log.
+    R"sql(
+    CREATE TABLE blocks(
+      ip TEXT PRIMARY KEY,
+      since_ms INTEGER NOT NULL,
+      until_ms INTEGER NOT NULL,  -- 0: until lifted
+      offences INTEGER NOT NULL,
+      reason TEXT NOT NULL);
+    CREATE TABLE suspensions(
+      user_id INTEGER PRIMARY KEY REFERENCES users(id),
+      since_ms INTEGER NOT NULL,
+      until_ms INTEGER NOT NULL,
+      offences INTEGER NOT NULL,
+      reason TEXT NOT NULL);
+    CREATE TABLE audit(
+      id INTEGER PRIMARY KEY,
+      ts_ms INTEGER NOT NULL,
+      actor TEXT NOT NULL,
+      ip TEXT NOT NULL,
+      account TEXT NOT NULL,
+      action TEXT NOT NULL,
+      reason TEXT NOT NULL,
+      details TEXT NOT NULL);
+    CREATE INDEX audit_by_ts ON audit(ts_ms);
+    )sql",
 };
 static_assert(std::size(migrations) == Store::current_schema_version);
 
@@ -121,6 +146,11 @@ enum Stmt {
     fts_dequeue,
     thread_replies,
     reactions_of,
+    put_block,
+    put_suspension,
+    put_audit,
+    prune_audit,
+    audit_page,
     stmt_count
 };
 
@@ -167,6 +197,14 @@ const char* const stmt_sql[stmt_count] = {
     " FROM messages WHERE reply_to = ?1 AND reply_to > 0 "
     "ORDER BY id LIMIT ?2",
     "SELECT user_id, emoji FROM reactions WHERE message_id = ? ORDER BY seq",
+    "INSERT OR REPLACE INTO blocks(ip, since_ms, until_ms, offences, reason) VALUES(?,?,?,?,?)",
+    "INSERT OR REPLACE INTO suspensions(user_id, since_ms, until_ms, offences, reason) "
+    "VALUES(?,?,?,?,?)",
+    "INSERT INTO audit(id, ts_ms, actor, ip, account, action, reason, details) "
+    "VALUES(?,?,?,?,?,?,?,?)",
+    "DELETE FROM audit WHERE ts_ms < ?1 OR id <= (SELECT COALESCE(MAX(id), 0) FROM audit) - ?2",
+    "SELECT id, ts_ms, actor, ip, account, action, reason, details FROM audit "
+    "WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
 };
 
 Status status_from(sqlite3* db, int rc, const char* what) {
@@ -408,6 +446,34 @@ Status Store::step_mutation(const Mutation& m) {
                 sqlite3_bind_int64(s, 2, r.room);
                 sqlite3_bind_int64(s, 3, r.peer);
                 sqlite3_bind_int64(s, 4, r.message);
+            } else if constexpr (std::is_same_v<T, BlockRow>) {
+                s = stmt(put_block);
+                bind_text(s, 1, r.ip);
+                sqlite3_bind_int64(s, 2, r.since_ms);
+                sqlite3_bind_int64(s, 3, r.until_ms);
+                sqlite3_bind_int64(s, 4, r.offences);
+                bind_text(s, 5, r.reason);
+            } else if constexpr (std::is_same_v<T, SuspensionRow>) {
+                s = stmt(put_suspension);
+                sqlite3_bind_int64(s, 1, r.user);
+                sqlite3_bind_int64(s, 2, r.since_ms);
+                sqlite3_bind_int64(s, 3, r.until_ms);
+                sqlite3_bind_int64(s, 4, r.offences);
+                bind_text(s, 5, r.reason);
+            } else if constexpr (std::is_same_v<T, AuditRow>) {
+                s = stmt(put_audit);
+                sqlite3_bind_int64(s, 1, r.id);
+                sqlite3_bind_int64(s, 2, r.ts_ms);
+                bind_text(s, 3, r.actor);
+                bind_text(s, 4, r.ip);
+                bind_text(s, 5, r.account);
+                bind_text(s, 6, r.action);
+                bind_text(s, 7, r.reason);
+                bind_text(s, 8, r.details);
+            } else if constexpr (std::is_same_v<T, AuditPrune>) {
+                s = stmt(prune_audit);
+                sqlite3_bind_int64(s, 1, r.before_ms);
+                sqlite3_bind_int64(s, 2, r.keep_rows);
             } else if constexpr (std::is_same_v<T, MessageRow>) {
                 s = stmt(put_message);
                 sqlite3_bind_int64(s, 1, r.id);
@@ -504,6 +570,27 @@ Result<Snapshot> Store::load(size_t cache_per_room, int64_t now_wall_ms) {
                             sqlite3_column_int64(s, 2), sqlite3_column_int64(s, 3),
                             sqlite3_column_int64(s, 4), sqlite3_column_int64(s, 5)});
                    });
+    if (st.is_ok())
+        st = query("SELECT ip, since_ms, until_ms, offences, reason FROM blocks ORDER BY ip",
+                   [&](auto* s) {
+                       snap.blocks.push_back({column_text(s, 0), sqlite3_column_int64(s, 1),
+                                              sqlite3_column_int64(s, 2),
+                                              static_cast<uint32_t>(sqlite3_column_int64(s, 3)),
+                                              column_text(s, 4)});
+                   });
+    if (st.is_ok())
+        st = query(
+            "SELECT user_id, since_ms, until_ms, offences, reason FROM suspensions ORDER BY "
+            "user_id",
+            [&](auto* s) {
+                snap.suspensions.push_back({sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
+                                            sqlite3_column_int64(s, 2),
+                                            static_cast<uint32_t>(sqlite3_column_int64(s, 3)),
+                                            column_text(s, 4)});
+            });
+    if (st.is_ok())
+        st = query("SELECT COALESCE(MAX(id), 0) FROM audit",
+                   [&](auto* s) { snap.max_audit_id = sqlite3_column_int64(s, 0); });
     if (!st.is_ok()) return st;
     for (const auto& room : snap.rooms) {
         QueryRows page = history(HistoryQuery{room.id, std::nullopt, std::nullopt,
@@ -524,7 +611,8 @@ Result<Snapshot> Store::load(size_t cache_per_room, int64_t now_wall_ms) {
     };
     for (Status c :
          {check_all(snap.users), check_all(snap.sessions), check_all(snap.rooms),
-          check_all(snap.members), check_all(snap.recent_messages), check_all(snap.invitations)})
+          check_all(snap.members), check_all(snap.recent_messages), check_all(snap.invitations),
+          check_all(snap.blocks), check_all(snap.suspensions)})
         if (!c.is_ok()) return c;
     return snap;
 }
@@ -544,6 +632,8 @@ QueryRows Store::run(const StoredQuery& q) {
         case StoredQuery::Kind::search:
             out = search(q.search);
             break;
+        case StoredQuery::Kind::audit:
+            return audit(q.audit_before, q.limit);
     }
     if (out.ok && !fill_reactions(out.rows)) {
         out.ok = false;
@@ -663,6 +753,23 @@ QueryRows Store::search(const SearchQuery& q) {
         out.ok = false;
         out.rows.clear();
     }
+    return out;
+}
+
+QueryRows Store::audit(int64_t before, uint32_t limit) {
+    QueryRows out;
+    sqlite3_stmt* s = stmt(audit_page);
+    sqlite3_bind_int64(s, 1, before > 0 ? before : INT64_MAX);
+    sqlite3_bind_int64(s, 2, limit);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        out.audit.push_back({sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
+                             column_text(s, 2), column_text(s, 3), column_text(s, 4),
+                             column_text(s, 5), column_text(s, 6), column_text(s, 7)});
+    out.ok = rc == SQLITE_DONE;
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (!out.ok) out.audit.clear();
     return out;
 }
 

@@ -47,7 +47,7 @@ class Store {
     int schema_version() const;
 
     // The schema version this build writes; older databases are migrated forward.
-    static constexpr int current_schema_version = 2;
+    static constexpr int current_schema_version = 3;
 
   private:
     explicit Store(sqlite3* db) : db_(db) {}
@@ -61,6 +61,8 @@ class Store {
     bool fill_reactions(std::vector<MessageRow>& rows);
     QueryRows thread(MessageId root, uint32_t limit);
     QueryRows search(const SearchQuery& q);
+    // Audit rows with id < before (before <= 0: the newest), newest first.
+    QueryRows audit(int64_t before, uint32_t limit);
     sqlite3_stmt* stmt(int which) { return stmts_[which]; }
 
     sqlite3* db_ = nullptr;

@@ -78,7 +78,8 @@ TEST_F(Loopback, MessageDeliveredAndSurvivesKill9) {
         alice.call({{"op", "LOGIN"}, {"username", "alice"}, {"password", "alice-pw-1"}})["ok"],
         true);
     EXPECT_EQ(
-        alice.call({{"op", "LOGIN"}, {"username", "alice"}, {"password", "x"}})["error"]["code"],
+        alice.call(
+            {{"op", "LOGIN"}, {"username", "alice"}, {"password", "another-pw"}})["error"]["code"],
         "CONFLICT");
 }
 

@@ -28,8 +28,16 @@ class CoreHarness {
   public:
     // Each instance draws a new entropy seed, so a "restarted" harness on the same database
     // does not repeat the session tokens of the previous one.
-    explicit CoreHarness(Config cfg = {}, const std::string& db = ":memory:")
+    // Abuse limits (rate limits, connection caps, threat scoring) are off unless a test asks
+    // for them: most tests drive many requests from one address on purpose.
+    explicit CoreHarness(Config cfg = {},
+                         const std::string& db = ":memory:", bool abuse_limits = false)
         : entropy_(42 + instances_++) {
+        if (!abuse_limits) {
+            cfg = without_abuse_limits(cfg);
+            // Housekeeping and alert ticks far away, so next_deadline() is the feature's own.
+            cfg.sweep_interval_ms = cfg.alert_eval_ms = 24LL * 3600 * 1000;
+        }
         auto st = Store::open(db, Synchronous::normal);
         if (!st.is_ok()) throw std::runtime_error(st.status().message());
         store_ = std::move(st.value());
@@ -112,9 +120,11 @@ class CoreHarness {
     size_t queries = 0;
 
     // Advances time to the core's next deadline (if any) and ticks; false if none.
-    bool tick_to_deadline() {
+    // Ticks at the next deadline if there is one within `within_ms` (the core's periodic
+    // housekeeping always has one, far away, while connections are open).
+    bool tick_to_deadline(int64_t within_ms = 60'000) {
         auto d = core_->next_deadline();
-        if (!d) return false;
+        if (!d || *d > now_.mono_ms + within_ms) return false;
         if (*d > now_.mono_ms) advance(*d - now_.mono_ms);
         core_->tick(now_);
         run();

@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
@@ -29,9 +31,27 @@ namespace warren::test {
 
 using json = nlohmann::json;
 
+// Abuse limits out of the way, for tests that drive many requests and connections from
+// 127.0.0.1 on purpose; security tests pass a --config of their own.
+inline constexpr const char* unlimited_config = R"toml(
+[rate]
+user_per_min = 1000000000
+user_burst = 1000000000
+ip_per_min = 1000000000
+ip_burst = 1000000000
+[connections]
+per_ip_max = 1000000
+new_per_ip_max = 1000000
+[security]
+allowlist = ["127.0.0.0/8", "::1/128"]
+registrations_per_ip_max = 1000000
+)toml";
+
 class Daemon {
   public:
-    // Starts warrend and waits (up to 20 s) for its "listening on" line.
+    // Starts warrend (client port and admin port both 0) and waits (up to 20 s) for its
+    // "admin listening on" and "listening on" lines. Without a --config in `extra`, it runs
+    // with unlimited_config.
     explicit Daemon(const std::string& data_dir, std::vector<std::string> extra = {}) {
         std::vector<std::string> args = {WARREN_BIN_DIR "/warrend",
                                          "--listen",
@@ -40,6 +60,18 @@ class Daemon {
                                          data_dir,
                                          "--log-level",
                                          "warn"};
+        bool own_config = false, own_admin = false;
+        for (const auto& e : extra) {
+            own_config = own_config || e == "--config";
+            own_admin = own_admin || e == "--admin-listen";
+        }
+        if (!own_config) {
+            std::filesystem::create_directories(data_dir);
+            std::string path = data_dir + "/unlimited.toml";
+            std::ofstream(path) << unlimited_config;
+            args.insert(args.end(), {"--config", path});
+        }
+        if (!own_admin) args.insert(args.end(), {"--admin-listen", "127.0.0.1:0"});
         args.insert(args.end(), extra.begin(), extra.end());
         std::vector<char*> argv;
         for (auto& a : args) argv.push_back(a.data());
@@ -55,11 +87,21 @@ class Daemon {
         posix_spawn_file_actions_destroy(&fa);
         close(out[1]);
         out_ = out[0];
-        std::string line = read_stdout_line(20'000);
-        auto colon = line.rfind(':');
-        if (line.rfind("listening on ", 0) != 0 || colon == std::string::npos)
-            throw std::runtime_error("warrend did not report listening: '" + line + "'");
-        port = static_cast<uint16_t>(std::stoi(line.substr(colon + 1)));
+        for (;;) {
+            std::string line = read_stdout_line(20'000);
+            auto colon = line.rfind(':');
+            if (colon == std::string::npos)
+                throw std::runtime_error("warrend did not report listening: '" + line + "'");
+            auto p = static_cast<uint16_t>(std::stoi(line.substr(colon + 1)));
+            if (line.rfind("admin listening on ", 0) == 0) {
+                admin_port = p;
+            } else if (line.rfind("listening on ", 0) == 0) {
+                port = p;
+                break;
+            } else {
+                throw std::runtime_error("unexpected output from warrend: '" + line + "'");
+            }
+        }
     }
     ~Daemon() {
         if (pid_ > 0) {
@@ -83,6 +125,7 @@ class Daemon {
         return -1;
     }
     uint16_t port = 0;
+    uint16_t admin_port = 0;  // 0 when the admin API is off
 
   private:
     std::string read_stdout_line(int timeout_ms) {

@@ -33,6 +33,16 @@ std::string to_hex(const uint8_t* p, size_t n) {
     return s;
 }
 
+// FNV-1a: a cheap fingerprint of message text for the repeated-text detector.
+uint64_t text_fingerprint(std::string_view text) {
+    uint64_t h = 1469598103934665603ULL;
+    for (char c : text) {
+        h ^= static_cast<unsigned char>(c);
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
 // Session tokens are stored only as this hash, so a leaked database grants no session.
 std::string token_hash(std::string_view token) {
     uint8_t out[32];
@@ -111,12 +121,15 @@ Room* Server::room_or_reply(const Req& r, std::string_view name) {
 
 void Server::op_register(Req& r, Args& a) {
     std::string_view name, password;
-    if (!a.req_string("username", name) || !a.req_string("password", password))
-        return reply_error(r, ErrorCode::bad_request, a.error().message, a.error().field);
-    if (auto why = check_username(name, config_))
-        return reply_error(r, ErrorCode::bad_request, *why, "username");
-    if (auto why = check_password(password, config_))
-        return reply_error(r, ErrorCode::bad_request, *why, "password");
+    WARREN_CHECK(!(!a.req_string("username", name) ||
+                   !a.req_string("password", password)));  // validate_request checked the types
+    WARREN_CHECK(!check_username(name, config_));
+    WARREN_CHECK(!check_password(password, config_));
+    if (!config_.registration_open)
+        return reply_error(r, ErrorCode::forbidden, "registration is closed on this server");
+    if (auto wait = guard_.registration_refused_for(r.conn->ip_key, now_))
+        return reply_error(r, ErrorCode::rate_limited, "too many registrations from this address",
+                           {}, *wait);
     if (r.conn->user) return reply_error(r, ErrorCode::conflict, "already logged in");
     std::string key = name_key(name);
     if (chat_.name_taken(name) || names_reserved_.contains(key))
@@ -124,17 +137,18 @@ void Server::op_register(Req& r, Args& a) {
     if (hash_jobs_.size() >= config_.hash_jobs_max)
         return reply_error(r, ErrorCode::unavailable, "server busy", {}, config_.retry_after_ms);
     names_reserved_.insert(key);
+    guard_.registered(r.conn->ip_key, now_);
     JobId job = next_job_++;
-    hash_jobs_[job] = HashJob{r.conn->id, r.slot, r.id, Op::register_, std::string(name)};
+    hash_jobs_[job] = HashJob{r.conn->id,        r.slot,         r.id,         Op::register_,
+                              std::string(name), r.conn->ip_key, r.received_ms};
     r.conn->paused = true;
     outputs_.push_back(Hash{job, HashMode::create, std::string(password), {}});
 }
 
 void Server::op_login(Req& r, Args& a) {
     std::optional<std::string_view> name, password, token;
-    if (!a.opt_string("username", name) || !a.opt_string("password", password) ||
-        !a.opt_string("token", token))
-        return reply_error(r, ErrorCode::bad_request, a.error().message, a.error().field);
+    WARREN_CHECK(!(!a.opt_string("username", name) || !a.opt_string("password", password) ||
+                   !a.opt_string("token", token)));  // validate_request checked the types
     if (!token && !name)
         return reply_error(r, ErrorCode::bad_request, "give username and password, or token",
                            "username");
@@ -147,6 +161,9 @@ void Server::op_login(Req& r, Args& a) {
         User* u = s ? chat_.user(s->user) : nullptr;
         if (!u || s->expires_ms <= now_.wall_ms)
             return reply_error(r, ErrorCode::invalid_credentials, "invalid or expired token");
+        if (auto barred = guard_.account_barred(u->id, now_))
+            return reply_error(r, ErrorCode::blocked, "this account is suspended", {},
+                               barred->retry_after_ms);
         int64_t expires = s->expires_ms;
         bind_user(*r.conn, u->id, h);
         JsonWriter w;
@@ -157,12 +174,18 @@ void Server::op_login(Req& r, Args& a) {
         w.key("expires_ts").value(expires).end_object().end_object();
         return reply(r, share(w.take_line()));
     }
+    // A locked name answers the same whether or not the account exists.
+    if (auto wait = guard_.name_locked_for(name_key(*name), now_))
+        return reply_error(r, ErrorCode::rate_limited,
+                           "too many failed logins for this name; try again later", {}, *wait);
     if (hash_jobs_.size() >= config_.hash_jobs_max)
         return reply_error(r, ErrorCode::unavailable, "server busy", {}, config_.retry_after_ms);
     // Unknown names are verified against a dummy hash: same answer, same time.
     User* u = chat_.find_user(*name);
+    guard_.login_started(name_key(*name));
     JobId job = next_job_++;
-    hash_jobs_[job] = HashJob{r.conn->id, r.slot, r.id, Op::login, std::string(*name)};
+    hash_jobs_[job] = HashJob{r.conn->id,         r.slot,         r.id,         Op::login,
+                              std::string(*name), r.conn->ip_key, r.received_ms};
     r.conn->paused = true;
     outputs_.push_back(Hash{job, HashMode::verify, std::string(*password), u ? u->phc : ""});
 }
@@ -218,6 +241,7 @@ void Server::finish_register(HashJob& job, const HashResult& result) {
 }
 
 void Server::finish_login(HashJob& job, const HashResult& result) {
+    guard_.login_finished(name_key(job.username));
     Conn* c = conn(job.conn);
     if (!c) return;
     Req r{c, job.slot, job.request_id};
@@ -225,8 +249,14 @@ void Server::finish_login(HashJob& job, const HashResult& result) {
         return reply_error(r, ErrorCode::unavailable, "server busy; try again", {},
                            config_.retry_after_ms);
     User* u = chat_.find_user(job.username);
-    if (!result.ok || !u)
+    if (!result.ok || !u) {
+        guard_.login_failed(job.ip_key, name_key(job.username), now_);
         return reply_error(r, ErrorCode::invalid_credentials, "invalid username or password");
+    }
+    guard_.login_succeeded(name_key(job.username));
+    if (auto barred = guard_.account_barred(u->id, now_))
+        return reply_error(r, ErrorCode::blocked, "this account is suspended", {},
+                           barred->retry_after_ms);
     if (refuse_write(r)) return;
     start_session(write_batch(), r, *u);
 }
@@ -239,6 +269,7 @@ void Server::op_logout(Req& r) {
     UserId user = *c.user;
     std::string h = c.token_hash;
     unbind_user(c);
+    c.opened_ms = now_.mono_ms;  // the login deadline starts again
     b.undo.push_back([this, id = c.id, user, h] {
         if (Conn* cc = conn(id)) {
             cc->user = user;
@@ -257,17 +288,11 @@ void Server::op_logout(Req& r) {
 void Server::op_create_room(Req& r, Args& a) {
     std::string_view name;
     std::optional<std::string_view> visibility, topic;
-    if (!a.req_string("room", name) || !a.opt_string("visibility", visibility) ||
-        !a.opt_string("topic", topic))
-        return reply_error(r, ErrorCode::bad_request, a.error().message, a.error().field);
-    if (auto why = check_room_name(name, config_))
-        return reply_error(r, ErrorCode::bad_request, *why, "room");
-    if (visibility && *visibility != "public" && *visibility != "private")
-        return reply_error(r, ErrorCode::bad_request, "visibility must be 'public' or 'private'",
-                           "visibility");
-    if (topic)
-        if (auto why = check_topic(*topic, config_))
-            return reply_error(r, ErrorCode::bad_request, *why, "topic");
+    WARREN_CHECK(!(!a.req_string("room", name) || !a.opt_string("visibility", visibility) ||
+                   !a.opt_string("topic", topic)));  // validate_request checked the types
+    WARREN_CHECK(!check_room_name(name, config_));
+    WARREN_CHECK(!visibility || *visibility == "public" || *visibility == "private");
+    if (topic) WARREN_CHECK(!check_topic(*topic, config_));
     if (chat_.find_room(name))
         return reply_error(r, ErrorCode::conflict, "room '" + std::string(name) + "' exists");
     if (refuse_write(r)) return;
@@ -287,10 +312,8 @@ void Server::op_create_room(Req& r, Args& a) {
 
 void Server::op_join_room(Req& r, Args& a) {
     std::string_view name;
-    if (!a.req_string("room", name))
-        return reply_error(r, ErrorCode::bad_request, a.error().message, a.error().field);
-    if (auto why = check_room_name(name, config_))
-        return reply_error(r, ErrorCode::bad_request, *why, "room");
+    WARREN_CHECK(a.req_string("room", name));  // validate_request checked the types
+    WARREN_CHECK(!check_room_name(name, config_));
     Room* room = room_or_reply(r, name);
     if (!room) return;
     UserId me = *r.conn->user;
@@ -312,6 +335,7 @@ void Server::op_join_room(Req& r, Args& a) {
     if (room->is_private)
         return reply_error(r, ErrorCode::forbidden, "room '" + room->name + "' is private");
     if (refuse_write(r)) return;
+    guard_.membership_change(r.conn->ip_key, me, now_);
     Batch& b = write_batch();
     apply(b, MemberRow{room->id, me, now_.wall_ms});
     commit_reply(b, r, room_reply());
@@ -323,16 +347,15 @@ void Server::op_join_room(Req& r, Args& a) {
 
 void Server::op_leave_room(Req& r, Args& a) {
     std::string_view name;
-    if (!a.req_string("room", name))
-        return reply_error(r, ErrorCode::bad_request, a.error().message, a.error().field);
-    if (auto why = check_room_name(name, config_))
-        return reply_error(r, ErrorCode::bad_request, *why, "room");
+    WARREN_CHECK(a.req_string("room", name));  // validate_request checked the types
+    WARREN_CHECK(!check_room_name(name, config_));
     Room* room = room_or_reply(r, name);
     if (!room) return;
     UserId me = *r.conn->user;
     if (!room->members.contains(me))
         return reply_error(r, ErrorCode::conflict, "not a member of '" + room->name + "'");
     if (refuse_write(r)) return;
+    guard_.membership_change(r.conn->ip_key, me, now_);
     Batch& b = write_batch();
     // Recipients include the leaver's other connections, computed before the removal.
     std::vector<ConnId> to = member_conns(*room, r.conn->id);
@@ -350,10 +373,9 @@ void Server::op_leave_room(Req& r, Args& a) {
 void Server::op_list_rooms(Req& r, Args& a) {
     std::optional<std::string_view> cursor;
     std::optional<int64_t> limit;
-    if (!a.opt_string("cursor", cursor) || !a.opt_int("limit", limit))
-        return reply_error(r, ErrorCode::bad_request, a.error().message, a.error().field);
-    if (limit && *limit < 1)
-        return reply_error(r, ErrorCode::bad_request, "limit must be at least 1", "limit");
+    WARREN_CHECK(!(!a.opt_string("cursor", cursor) ||
+                   !a.opt_int("limit", limit)));  // validate_request checked the types
+    WARREN_CHECK(!limit || *limit >= 1);
     size_t n = std::min<int64_t>(limit.value_or(config_.page_default), config_.rooms_page_max);
     UserId me = *r.conn->user;
     const auto& by_key = chat_.rooms_by_key();
@@ -404,18 +426,11 @@ void Server::post_message(const Req& r, MessageRow m, std::string_view event,
 // Common argument checks of SEND_MESSAGE / DIRECT_MESSAGE: text and reply_to.
 bool Server::check_message_args(const Req& r, Args& a, std::string_view& text,
                                 std::optional<int64_t>& reply_to) {
-    if (!a.req_string("text", text) || !a.opt_int("reply_to", reply_to)) {
-        reply_error(r, ErrorCode::bad_request, a.error().message, a.error().field);
-        return false;
-    }
-    if (auto why = check_text(text, config_)) {
-        reply_error(r, ErrorCode::bad_request, *why, "text");
-        return false;
-    }
-    if (reply_to && *reply_to <= 0) {
-        reply_error(r, ErrorCode::bad_request, "reply_to must be a message id", "reply_to");
-        return false;
-    }
+    // validate_request has checked every argument; these hold or the core is wrong.
+    WARREN_CHECK(a.req_string("text", text) && a.opt_int("reply_to", reply_to));
+    WARREN_CHECK(!check_text(text, config_));
+    WARREN_CHECK(!reply_to || *reply_to > 0);
+    (void)r;
     return true;
 }
 
@@ -439,10 +454,8 @@ bool Server::check_reply_to(Req& r, RoomId room, PeerPair peers, std::optional<i
 void Server::op_send_message(Req& r, Args& a) {
     std::string_view name, text;
     std::optional<int64_t> reply_to;
-    if (!a.req_string("room", name))
-        return reply_error(r, ErrorCode::bad_request, a.error().message, a.error().field);
-    if (auto why = check_room_name(name, config_))
-        return reply_error(r, ErrorCode::bad_request, *why, "room");
+    WARREN_CHECK(a.req_string("room", name));  // validate_request checked the types
+    WARREN_CHECK(!check_room_name(name, config_));
     if (!check_message_args(r, a, text, reply_to)) return;
     Room* room = room_or_reply(r, name);
     if (!room) return;
@@ -451,6 +464,7 @@ void Server::op_send_message(Req& r, Args& a) {
         return reply_error(r, ErrorCode::forbidden, "not a member of '" + room->name + "'");
     if (!check_reply_to(r, room->id, {}, reply_to)) return;
     if (refuse_write(r)) return;
+    guard_.room_message(r.conn->ip_key, me, room->id, text_fingerprint(text), now_);
     post_message(r,
                  MessageRow{chat_.take_message_id(), room->id, me, std::string(text), now_.wall_ms,
                             reply_to.value_or(0), 0},
@@ -460,10 +474,8 @@ void Server::op_send_message(Req& r, Args& a) {
 void Server::op_direct_message(Req& r, Args& a) {
     std::string_view to_name, text;
     std::optional<int64_t> reply_to;
-    if (!a.req_string("to", to_name))
-        return reply_error(r, ErrorCode::bad_request, a.error().message, a.error().field);
-    if (auto why = check_username(to_name, config_))
-        return reply_error(r, ErrorCode::bad_request, *why, "to");
+    WARREN_CHECK(a.req_string("to", to_name));  // validate_request checked the types
+    WARREN_CHECK(!check_username(to_name, config_));
     if (!check_message_args(r, a, text, reply_to)) return;
     User* to = chat_.find_user(to_name);
     if (!to)
@@ -471,6 +483,7 @@ void Server::op_direct_message(Req& r, Args& a) {
     UserId me = *r.conn->user;
     if (!check_reply_to(r, 0, peer_pair(me, to->id), reply_to)) return;
     if (refuse_write(r)) return;
+    guard_.direct_message(r.conn->ip_key, me, to->id, chat_.user(me)->created_ms, now_);
     // The recipient's connections and the sender's other ones (one set if writing to oneself).
     std::set<ConnId> recipients(to->conns.begin(), to->conns.end());
     const User* self = chat_.user(me);
@@ -490,25 +503,18 @@ MessageLog& Server::log_for(const QueryJob& job) {
 void Server::op_history(Req& r, Args& a) {
     std::optional<std::string_view> room_name, with;
     std::optional<int64_t> before, after, limit;
-    if (!a.opt_string("room", room_name) || !a.opt_string("with", with) ||
-        !a.opt_int("before", before) || !a.opt_int("after", after) || !a.opt_int("limit", limit))
-        return reply_error(r, ErrorCode::bad_request, a.error().message, a.error().field);
+    WARREN_CHECK(!(!a.opt_string("room", room_name) || !a.opt_string("with", with) ||
+                   !a.opt_int("before", before) || !a.opt_int("after", after) ||
+                   !a.opt_int("limit", limit)));  // validate_request checked the types
     if (!room_name == !with)
         return reply_error(r, ErrorCode::bad_request, "give room or with (a username), not both",
                            "room");
-    if (room_name)
-        if (auto why = check_room_name(*room_name, config_))
-            return reply_error(r, ErrorCode::bad_request, *why, "room");
-    if (with)
-        if (auto why = check_username(*with, config_))
-            return reply_error(r, ErrorCode::bad_request, *why, "with");
+    if (room_name) WARREN_CHECK(!check_room_name(*room_name, config_));
+    if (with) WARREN_CHECK(!check_username(*with, config_));
     if (before && after)
         return reply_error(r, ErrorCode::bad_request, "give before or after, not both", "after");
-    if ((before && *before < 0) || (after && *after < 0))
-        return reply_error(r, ErrorCode::bad_request, "message ids are not negative",
-                           before ? "before" : "after");
-    if (limit && *limit < 1)
-        return reply_error(r, ErrorCode::bad_request, "limit must be at least 1", "limit");
+    WARREN_CHECK((!before || *before >= 0) && (!after || *after >= 0));
+    WARREN_CHECK(!limit || *limit >= 1);
     HistoryQuery q;
     q.before = before;
     q.after = after;
@@ -560,7 +566,9 @@ void Server::answered(QueryId query, QueryRows rows, Time now) {
     if (it != query_jobs_.end()) {
         QueryJob job = std::move(it->second);
         query_jobs_.erase(it);
-        if (Conn* c = conn(job.conn)) {
+        if (job.kind == StoredQuery::Kind::audit) {
+            answer_audit(job, rows);
+        } else if (Conn* c = conn(job.conn)) {
             Req r{c, job.slot, job.request_id};
             if (!rows.ok) {
                 reply_error(r, ErrorCode::unavailable, "storage unavailable", {},
@@ -583,6 +591,8 @@ void Server::answered(QueryId query, QueryRows rows, Time now) {
                     case StoredQuery::Kind::search:
                         answer_search(job, std::move(rows.rows));
                         break;
+                    case StoredQuery::Kind::audit:
+                        break;  // answered above
                 }
             }
         }
@@ -631,12 +641,10 @@ namespace warren {
 
 void Server::op_set_topic(Req& r, Args& a) {
     std::string_view name, topic;
-    if (!a.req_string("room", name) || !a.req_string("topic", topic))
-        return reply_error(r, ErrorCode::bad_request, a.error().message, a.error().field);
-    if (auto why = check_room_name(name, config_))
-        return reply_error(r, ErrorCode::bad_request, *why, "room");
-    if (auto why = check_topic(topic, config_))
-        return reply_error(r, ErrorCode::bad_request, *why, "topic");
+    WARREN_CHECK(!(!a.req_string("room", name) ||
+                   !a.req_string("topic", topic)));  // validate_request checked the types
+    WARREN_CHECK(!check_room_name(name, config_));
+    WARREN_CHECK(!check_topic(topic, config_));
     Room* room = room_or_reply(r, name);
     if (!room) return;
     UserId me = *r.conn->user;
@@ -660,21 +668,14 @@ void Server::op_set_topic(Req& r, Args& a) {
 void Server::op_mark_read(Req& r, Args& a) {
     std::optional<std::string_view> room_name, with;
     int64_t message_id = 0;
-    if (!a.opt_string("room", room_name) || !a.opt_string("with", with) ||
-        !a.req_int("message_id", message_id))
-        return reply_error(r, ErrorCode::bad_request, a.error().message, a.error().field);
+    WARREN_CHECK(!(!a.opt_string("room", room_name) || !a.opt_string("with", with) ||
+                   !a.req_int("message_id", message_id)));  // validate_request checked the types
     if (!room_name == !with)
         return reply_error(r, ErrorCode::bad_request, "give room or with (a username), not both",
                            "room");
-    if (room_name)
-        if (auto why = check_room_name(*room_name, config_))
-            return reply_error(r, ErrorCode::bad_request, *why, "room");
-    if (with)
-        if (auto why = check_username(*with, config_))
-            return reply_error(r, ErrorCode::bad_request, *why, "with");
-    if (message_id < 1)
-        return reply_error(r, ErrorCode::bad_request, "message_id must be a message id",
-                           "message_id");
+    if (room_name) WARREN_CHECK(!check_room_name(*room_name, config_));
+    if (with) WARREN_CHECK(!check_username(*with, config_));
+    WARREN_CHECK(message_id >= 1);
     UserId me = *r.conn->user;
     ReadMarkerRow marker{me, 0, 0, message_id};
     std::string where_key = room_name ? "room" : "with", where_name;
@@ -713,11 +714,8 @@ void Server::op_mark_read(Req& r, Args& a) {
 
 void Server::op_request_user_list(Req& r, Args& a) {
     std::optional<std::string_view> room_name;
-    if (!a.opt_string("room", room_name))
-        return reply_error(r, ErrorCode::bad_request, a.error().message, a.error().field);
-    if (room_name)
-        if (auto why = check_room_name(*room_name, config_))
-            return reply_error(r, ErrorCode::bad_request, *why, "room");
+    WARREN_CHECK(a.opt_string("room", room_name));  // validate_request checked the types
+    if (room_name) WARREN_CHECK(!check_room_name(*room_name, config_));
     std::vector<const User*> users;
     if (room_name) {
         Room* room = room_or_reply(r, *room_name);
@@ -763,12 +761,10 @@ void Server::write_invitation(JsonWriter& w, const InvitationRow& inv) {
 
 void Server::op_invite_user(Req& r, Args& a) {
     std::string_view room_name, user_name;
-    if (!a.req_string("room", room_name) || !a.req_string("user", user_name))
-        return reply_error(r, ErrorCode::bad_request, a.error().message, a.error().field);
-    if (auto why = check_room_name(room_name, config_))
-        return reply_error(r, ErrorCode::bad_request, *why, "room");
-    if (auto why = check_username(user_name, config_))
-        return reply_error(r, ErrorCode::bad_request, *why, "user");
+    WARREN_CHECK(!(!a.req_string("room", room_name) ||
+                   !a.req_string("user", user_name)));  // validate_request checked the types
+    WARREN_CHECK(!check_room_name(room_name, config_));
+    WARREN_CHECK(!check_username(user_name, config_));
     Room* room = room_or_reply(r, room_name);
     if (!room) return;
     User* invitee = chat_.find_user(user_name);
@@ -776,6 +772,8 @@ void Server::op_invite_user(Req& r, Args& a) {
         return reply_error(r, ErrorCode::not_found,
                            "no user named '" + std::string(user_name) + "'");
     UserId me = *r.conn->user;
+    // Attempts count, refused ones too: spamming invitations is the behaviour scored.
+    guard_.invitation_sent(r.conn->ip_key, me, now_);
     if (!room->members.contains(me))
         return reply_error(r, ErrorCode::forbidden, "not a member of '" + room->name + "'");
     if (room->members.contains(invitee->id))
@@ -840,14 +838,12 @@ void Server::accept_invitation(const Req& r, const InvitationRow& inv) {
 void Server::op_answer_invitation(Req& r, Args& a, bool accept) {
     std::optional<int64_t> id;
     std::optional<std::string_view> room_name;
-    if (!a.opt_int("invitation_id", id) || !a.opt_string("room", room_name))
-        return reply_error(r, ErrorCode::bad_request, a.error().message, a.error().field);
+    WARREN_CHECK(!(!a.opt_int("invitation_id", id) ||
+                   !a.opt_string("room", room_name)));  // validate_request checked the types
     if (!id == !room_name)
         return reply_error(r, ErrorCode::bad_request, "give invitation_id or room, not both",
                            "invitation_id");
-    if (room_name)
-        if (auto why = check_room_name(*room_name, config_))
-            return reply_error(r, ErrorCode::bad_request, *why, "room");
+    if (room_name) WARREN_CHECK(!check_room_name(*room_name, config_));
     UserId me = *r.conn->user;
     const InvitationRow* inv = nullptr;
     if (id) {
@@ -990,30 +986,20 @@ void Server::prefer_memory(std::vector<MessageRow>& rows) {
 
 namespace {
 
-bool read_message_id(Args& a, int64_t& id, std::string& why) {
-    if (!a.req_int("message_id", id)) {
-        why = a.error().message;
-        return false;
-    }
-    if (id < 1) {
-        why = "message_id must be a message id";
-        return false;
-    }
-    return true;
+// validate_request has checked message_id: present, an integer, 1 or more.
+int64_t read_message_id(Args& a) {
+    int64_t id = 0;
+    WARREN_CHECK(a.req_int("message_id", id) && id >= 1);
+    return id;
 }
 
 }  // namespace
 
 void Server::op_edit_message(Req& r, Args& a) {
-    int64_t id = 0;
-    std::string why;
+    int64_t id = read_message_id(a);
     std::string_view text;
-    if (!read_message_id(a, id, why))
-        return reply_error(r, ErrorCode::bad_request, why, "message_id");
-    if (!a.req_string("text", text))
-        return reply_error(r, ErrorCode::bad_request, a.error().message, a.error().field);
-    if (auto bad = check_text(text, config_))
-        return reply_error(r, ErrorCode::bad_request, *bad, "text");
+    WARREN_CHECK(a.req_string("text", text));  // validate_request checked the types
+    WARREN_CHECK(!check_text(text, config_));
     MessageRow* m = message_or_fetch(r, id);
     if (!m || !check_visible(r, *m)) return;
     if (m->author != *r.conn->user)
@@ -1035,10 +1021,7 @@ void Server::op_edit_message(Req& r, Args& a) {
 }
 
 void Server::op_delete_message(Req& r, Args& a) {
-    int64_t id = 0;
-    std::string why;
-    if (!read_message_id(a, id, why))
-        return reply_error(r, ErrorCode::bad_request, why, "message_id");
+    int64_t id = read_message_id(a);
     MessageRow* m = message_or_fetch(r, id);
     if (!m || !check_visible(r, *m)) return;
     UserId me = *r.conn->user;
@@ -1085,15 +1068,10 @@ void Server::op_delete_message(Req& r, Args& a) {
 }
 
 void Server::op_react(Req& r, Args& a, bool add) {
-    int64_t id = 0;
-    std::string why;
+    int64_t id = read_message_id(a);
     std::string_view emoji;
-    if (!read_message_id(a, id, why))
-        return reply_error(r, ErrorCode::bad_request, why, "message_id");
-    if (!a.req_string("emoji", emoji))
-        return reply_error(r, ErrorCode::bad_request, a.error().message, a.error().field);
-    if (auto bad = check_emoji(emoji, config_))
-        return reply_error(r, ErrorCode::bad_request, *bad, "emoji");
+    WARREN_CHECK(a.req_string("emoji", emoji));  // validate_request checked the types
+    WARREN_CHECK(!check_emoji(emoji, config_));
     MessageRow* m = message_or_fetch(r, id);
     if (!m || !check_visible(r, *m)) return;
     UserId me = *r.conn->user;
@@ -1124,15 +1102,10 @@ void Server::op_react(Req& r, Args& a, bool add) {
 }
 
 void Server::op_get_thread(Req& r, Args& a) {
-    int64_t id = 0;
-    std::string why;
+    int64_t id = read_message_id(a);
     std::optional<int64_t> limit;
-    if (!read_message_id(a, id, why))
-        return reply_error(r, ErrorCode::bad_request, why, "message_id");
-    if (!a.opt_int("limit", limit))
-        return reply_error(r, ErrorCode::bad_request, a.error().message, a.error().field);
-    if (limit && *limit < 1)
-        return reply_error(r, ErrorCode::bad_request, "limit must be at least 1", "limit");
+    WARREN_CHECK(a.opt_int("limit", limit));  // validate_request checked the types
+    WARREN_CHECK(!limit || *limit >= 1);
     MessageRow* m = message_or_fetch(r, id);
     if (!m || !check_visible(r, *m)) return;
     if (query_jobs_.size() >= config_.queries_max)
@@ -1183,21 +1156,13 @@ void Server::op_search(Req& r, Args& a) {
     std::string_view text;
     std::optional<std::string_view> room_name;
     std::optional<int64_t> limit;
-    if (!a.req_string("query", text) || !a.opt_string("room", room_name) ||
-        !a.opt_int("limit", limit))
-        return reply_error(r, ErrorCode::bad_request, a.error().message, a.error().field);
-    if (text.size() > config_.search_query_max_bytes || !is_valid_utf8(text))
-        return reply_error(r, ErrorCode::bad_request,
-                           "query must be valid UTF-8 of at most " +
-                               std::to_string(config_.search_query_max_bytes) + " bytes",
-                           "query");
+    WARREN_CHECK(!(!a.req_string("query", text) || !a.opt_string("room", room_name) ||
+                   !a.opt_int("limit", limit)));  // validate_request checked the types
+    WARREN_CHECK(text.size() <= config_.search_query_max_bytes && is_valid_utf8(text));
     std::string match = fts_match(text);
-    if (match.empty()) return reply_error(r, ErrorCode::bad_request, "query has no words", "query");
-    if (room_name)
-        if (auto why = check_room_name(*room_name, config_))
-            return reply_error(r, ErrorCode::bad_request, *why, "room");
-    if (limit && *limit < 1)
-        return reply_error(r, ErrorCode::bad_request, "limit must be at least 1", "limit");
+    WARREN_CHECK(!match.empty());
+    if (room_name) WARREN_CHECK(!check_room_name(*room_name, config_));
+    WARREN_CHECK(!limit || *limit >= 1);
     UserId me = *r.conn->user;
     SearchQuery q;
     q.match = std::move(match);

@@ -67,6 +67,25 @@ struct Checker {
         if (r.id <= 0) return bad("invitation close malformed");
         return std::nullopt;
     }
+    std::optional<std::string> operator()(const BlockRow& r) const {
+        if (r.ip.empty() || r.since_ms <= 0 || (r.until_ms != 0 && r.until_ms < r.since_ms))
+            return bad("block row malformed");
+        return std::nullopt;
+    }
+    std::optional<std::string> operator()(const SuspensionRow& r) const {
+        if (r.user <= 0 || r.since_ms <= 0 || (r.until_ms != 0 && r.until_ms < r.since_ms))
+            return bad("suspension row malformed");
+        return std::nullopt;
+    }
+    std::optional<std::string> operator()(const AuditRow& r) const {
+        if (r.id <= 0 || r.ts_ms <= 0 || r.actor.empty() || r.action.empty())
+            return bad("audit row malformed");
+        return std::nullopt;
+    }
+    std::optional<std::string> operator()(const AuditPrune& r) const {
+        if (r.keep_rows <= 0) return bad("audit prune keeps nothing");
+        return std::nullopt;
+    }
     std::optional<std::string> operator()(const ReadMarkerRow& r) const {
         if (r.user <= 0 || r.message <= 0 || (r.room > 0) == (r.peer > 0))
             return bad("read marker malformed");

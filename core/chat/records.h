@@ -133,9 +133,46 @@ struct InvitationClose {
     Why why = Why::accepted;
 };
 
+// Security state (core/security). A block or suspension row is upserted by key; lifting it
+// writes until_ms = the lift time, so the offence count (the escalation ladder) survives.
+struct BlockRow {
+    std::string ip;        // an address key: IPv4 dotted, or an IPv6 /64 ("2001:db8:0:1::/64")
+    int64_t since_ms = 0;  // wall ms
+    int64_t until_ms = 0;  // wall ms; 0 = until lifted
+    uint32_t offences = 0;
+    std::string reason;
+};
+
+struct SuspensionRow {
+    UserId user = 0;
+    int64_t since_ms = 0;
+    int64_t until_ms = 0;  // wall ms; 0 = until lifted
+    uint32_t offences = 0;
+    std::string reason;
+};
+
+// One security decision or admin action. Ids increase; the log is pruned by AuditPrune.
+struct AuditRow {
+    int64_t id = 0;
+    int64_t ts_ms = 0;
+    std::string actor;    // "system" or "admin"
+    std::string ip;       // may be empty
+    std::string account;  // may be empty
+    std::string action;   // e.g. ip_blocked, account_suspended, name_locked
+    std::string reason;
+    std::string details;  // a JSON object, or empty
+};
+
+// Drops audit rows with ts_ms < before_ms, and all but the newest keep_rows.
+struct AuditPrune {
+    int64_t before_ms = 0;
+    int64_t keep_rows = 0;
+};
+
 using Mutation = std::variant<UserRow, SessionRow, SessionDelete, RoomRow, MemberRow, MemberDelete,
                               MessageRow, RoomTopic, ReadMarkerRow, InvitationRow, InvitationClose,
-                              MessageEdit, MessageDelete, ReactionAdd, ReactionRemove>;
+                              MessageEdit, MessageDelete, ReactionAdd, ReactionRemove, BlockRow,
+                              SuspensionRow, AuditRow, AuditPrune>;
 
 // Everything the core keeps in memory, as loaded at start.
 struct Snapshot {
@@ -150,6 +187,9 @@ struct Snapshot {
     MessageId max_message_id = 0;
     std::vector<InvitationRow> invitations;  // pending and unexpired
     InvitationId max_invitation_id = 0;
+    std::vector<BlockRow> blocks;  // every stored row, lifted or expired ones included
+    std::vector<SuspensionRow> suspensions;
+    int64_t max_audit_id = 0;
 };
 
 // A page of a room's (or a conversation's) stored messages: id < before (newest first) or id >
@@ -174,17 +214,19 @@ struct SearchQuery {
 // What the core asks storage to read. Answers are QueryRows, messages ascending by id
 // (search: newest first).
 struct StoredQuery {
-    enum class Kind { history, message, thread, search };
+    enum class Kind { history, message, thread, search, audit };
     Kind kind = Kind::history;
-    HistoryQuery history;   // history
-    MessageId message = 0;  // message (one row or none), thread (replies to it)
-    uint32_t limit = 0;     // thread
-    SearchQuery search;     // search
+    HistoryQuery history;      // history
+    MessageId message = 0;     // message (one row or none), thread (replies to it)
+    uint32_t limit = 0;        // thread, audit
+    SearchQuery search;        // search
+    int64_t audit_before = 0;  // audit: rows with id < this (0: the newest), newest first
 };
 
 struct QueryRows {
     bool ok = true;
     std::vector<MessageRow> rows;
+    std::vector<AuditRow> audit;  // audit
 };
 
 // Returns a description of the first broken invariant, or nullopt. Used before a record is

@@ -57,8 +57,10 @@ Undo ChatState::apply(const Mutation& m) {
                 return apply_reaction_remove(r);
             else if constexpr (std::is_same_v<T, ReadMarkerRow>)
                 return [] {};  // kept in storage only: nothing reads markers back
-            else
+            else if constexpr (std::is_same_v<T, MessageRow>)
                 return apply_message(r);
+            else
+                return [] {};  // security rows: core/security keeps their memory state
         },
         m);
 }

@@ -82,11 +82,14 @@ class ChatState {
     MessageLog& conversation(PeerPair peers);
     // Messages with ids up to this are durable; conversations holding only those may be
     // evicted from memory.
+    MessageId committed_through() const { return committed_through_; }
     void set_committed_through(MessageId id) {
         committed_through_ = std::max(committed_through_, id);
     }
     size_t conversation_count() const { return conversations_.size(); }
     const std::map<UserId, User>& users() const { return users_; }
+    size_t room_count() const { return rooms_.size(); }
+    size_t session_count() const { return sessions_.size(); }
 
     // Any message held in memory: in a room's or conversation's log, or an older one fetched
     // from storage (or pushed out of a log). nullptr: only storage knows.

@@ -72,6 +72,12 @@ std::string_view op_name(Op op) {
     return "?";
 }
 
+std::optional<ErrorCode> error_code_from_name(std::string_view name) {
+    for (int i = 0; i <= static_cast<int>(ErrorCode::internal); ++i)
+        if (error_code_name(static_cast<ErrorCode>(i)) == name) return static_cast<ErrorCode>(i);
+    return std::nullopt;
+}
+
 std::optional<Op> op_from_name(std::string_view name) {
     for (const auto& [o, n] : op_names)
         if (n == name) return o;

@@ -53,6 +53,7 @@ enum class Op {
 std::string_view error_code_name(ErrorCode c);
 std::string_view op_name(Op op);
 std::optional<Op> op_from_name(std::string_view name);
+std::optional<ErrorCode> error_code_from_name(std::string_view name);
 
 // Ops that need a logged-in session (all but REGISTER, LOGIN, PING).
 bool op_needs_session(Op op);

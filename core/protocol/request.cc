@@ -19,6 +19,13 @@ bool Args::opt_string(std::string_view key, std::optional<std::string_view>& out
     return true;
 }
 
+std::optional<std::string_view> Args::string_of(std::string_view key) const {
+    simdjson::dom::element el;
+    std::string_view s;
+    if (obj_.at_key(key).get(el) != simdjson::SUCCESS || el.get_string().get(s)) return {};
+    return s;
+}
+
 bool Args::req_string(std::string_view key, std::string_view& out) {
     std::optional<std::string_view> v;
     if (!opt_string(key, v)) return false;

@@ -30,6 +30,9 @@ class Args {
     bool req_string(std::string_view key, std::string_view& out);
     bool opt_int(std::string_view key, std::optional<int64_t>& out);
     bool req_int(std::string_view key, int64_t& out);
+    // The value of `key` when it is a JSON string, whatever type the op expects (so that a
+    // string sent where a number belongs can still be inspected for attack signatures).
+    std::optional<std::string_view> string_of(std::string_view key) const;
     const ArgError& error() const { return error_; }
 
   private:

@@ -39,7 +39,10 @@ struct Batch {
     bool in_flight = false;
     // Once sent, the mutations move here so a retry can send the very same batch again.
     std::shared_ptr<const std::vector<Mutation>> sent;
-    uint32_t attempts = 0;               // commits tried so far
+    uint32_t attempts = 0;  // commits tried so far
+    int64_t sent_ms = 0;    // mono ms of the latest attempt (commit latency)
+    // Admin actions answered once the batch is durable (or with 503 if it fails).
+    std::vector<std::pair<uint64_t, std::string>> admin_replies;
     std::optional<int64_t> retry_at_ms;  // waiting to be retried (mono ms)
 };
 

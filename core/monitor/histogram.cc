@@ -1,0 +1,64 @@
+#include "core/monitor/histogram.h"
+
+#include <algorithm>
+
+namespace warren {
+
+void Histogram::record(int64_t value) {
+    value = std::max<int64_t>(0, value);
+    size_t i =
+        static_cast<size_t>(std::lower_bound(bounds.begin(), bounds.end(), value) - bounds.begin());
+    ++counts_[i];
+    ++count_;
+    sum_ += value;
+    max_ = std::max(max_, value);
+}
+
+void Histogram::merge(const Histogram& o) {
+    for (size_t i = 0; i < counts_.size(); ++i) counts_[i] += o.counts_[i];
+    count_ += o.count_;
+    sum_ += o.sum_;
+    max_ = std::max(max_, o.max_);
+}
+
+int64_t Histogram::percentile(double p) const {
+    if (count_ == 0) return 0;
+    auto rank = static_cast<uint64_t>(p * static_cast<double>(count_ - 1)) + 1;
+    uint64_t seen = 0;
+    for (size_t i = 0; i < counts_.size(); ++i) {
+        seen += counts_[i];
+        if (seen >= rank) return i < bounds.size() ? std::min(bounds[i], max_) : max_;
+    }
+    return max_;
+}
+
+uint64_t Histogram::cumulative(size_t i) const {
+    uint64_t n = 0;
+    for (size_t k = 0; k <= i && k < counts_.size(); ++k) n += counts_[k];
+    return n;
+}
+
+void WindowHistogram::record(int64_t value, int64_t now_ms) {
+    if (!init_) {
+        epoch_.fill(-1);
+        init_ = true;
+    }
+    int64_t period = now_ms / slot_ms;
+    auto i = static_cast<size_t>(period % slots);
+    if (epoch_[i] != period) {
+        ring_[i].clear();
+        epoch_[i] = period;
+    }
+    ring_[i].record(value);
+}
+
+Histogram WindowHistogram::window(int64_t now_ms) const {
+    Histogram h;
+    if (!init_) return h;
+    int64_t period = now_ms / slot_ms;
+    for (size_t i = 0; i < ring_.size(); ++i)
+        if (epoch_[i] > period - slots && epoch_[i] <= period) h.merge(ring_[i]);
+    return h;
+}
+
+}  // namespace warren

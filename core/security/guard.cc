@@ -1,0 +1,536 @@
+#include "core/security/guard.h"
+
+#include <algorithm>
+
+namespace warren {
+
+namespace {
+constexpr int64_t unit = 60'000;  // units per token (and per point)
+}
+
+std::string_view threat_level_name(ThreatLevel l) {
+    switch (l) {
+        case ThreatLevel::low:
+            return "low";
+        case ThreatLevel::medium:
+            return "medium";
+        case ThreatLevel::high:
+            return "high";
+        case ThreatLevel::critical:
+            return "critical";
+    }
+    return "low";
+}
+
+Guard::Guard(const Config& config) : config_(config) {
+    for (const auto& cidr : config.allowlist) WARREN_CHECK(allowlist_.add(cidr));
+}
+
+void Guard::load(const Snapshot& snapshot) {
+    for (const BlockRow& b : snapshot.blocks) blocks_[b.ip] = b;
+    for (const SuspensionRow& s : snapshot.suspensions) suspensions_[s.user] = s;
+}
+
+// ---- state lookup -------------------------------------------------------------------------
+
+Guard::IpState& Guard::ip_state(const std::string& ip, Time now) {
+    auto it = ips_.find(ip);
+    if (it == ips_.end()) {
+        // A full table is swept at most once a second, so a flood of new addresses cannot
+        // make every connect cost a full sweep.
+        if (ips_.size() >= config_.security_ips_max && now.mono_ms - swept_ms_ >= 1000) sweep(now);
+        if (ips_.size() >= config_.security_ips_max) return overflow_;
+        it = ips_.emplace(ip, IpState{}).first;
+    }
+    it->second.seen_ms = now.mono_ms;
+    return it->second;
+}
+
+Guard::AccountState& Guard::account_state(UserId user, Time now) {
+    AccountState& a = accounts_[user];  // bounded by the number of accounts
+    a.seen_ms = now.mono_ms;
+    return a;
+}
+
+// ---- buckets and windows ------------------------------------------------------------------
+
+std::optional<int64_t> Guard::bucket_wait(Bucket& b, uint32_t per_min, uint32_t burst,
+                                          uint32_t weight, int64_t now_ms) const {
+    int64_t cap = int64_t{burst} * unit;
+    if (b.units < 0) {
+        b.units = cap;
+    } else {
+        b.units = std::min(cap, b.units + (now_ms - b.last_ms) * int64_t{per_min});
+    }
+    b.last_ms = now_ms;
+    int64_t need = int64_t{weight} * unit;
+    if (b.units >= need) return std::nullopt;
+    if (per_min == 0) return config_.retry_after_ms;
+    return (need - b.units + per_min - 1) / per_min;  // ms until the tokens are there
+}
+
+void Guard::take(Bucket& b, uint32_t weight) {
+    b.units -= int64_t{weight} * unit;
+}
+
+void Guard::trim(std::deque<int64_t>& d, int64_t window_ms, int64_t now_ms) const {
+    while (!d.empty() && d.front() <= now_ms - window_ms) d.pop_front();
+}
+
+// ---- connections --------------------------------------------------------------------------
+
+std::optional<Guard::ConnRefusal> Guard::admit_connection(const std::string& ip, Time now) {
+    if (auto barred = ip_barred(ip, now)) {
+        ++counters_.conns_refused_blocked;
+        return ConnRefusal{"BLOCKED", barred->retry_after_ms};
+    }
+    if (allowlisted(ip)) {
+        ++ip_state(ip, now).conns;
+        return std::nullopt;
+    }
+    IpState& s = ip_state(ip, now);
+    trim(s.connects, config_.connects_window_ms, now.mono_ms);
+    std::optional<int64_t> wait;
+    if (s.conns >= config_.conns_per_ip_max) wait = config_.retry_after_ms;
+    if (s.connects.size() >= config_.connects_per_ip_window_max)
+        wait = s.connects.front() + config_.connects_window_ms - now.mono_ms;
+    if (wait) {
+        ++counters_.conns_refused_too_many;
+        add_ip_points(ip, config_.points_conn_refused, "connection flood", now);
+        return ConnRefusal{"TOO_MANY_CONNECTIONS", std::max<int64_t>(*wait, 1)};
+    }
+    ++s.conns;
+    s.connects.push_back(now.mono_ms);
+    return std::nullopt;
+}
+
+void Guard::connection_closed(const std::string& ip) {
+    auto it = ips_.find(ip);
+    IpState& s = it == ips_.end() ? overflow_ : it->second;
+    if (s.conns > 0) --s.conns;
+}
+
+// ---- requests -----------------------------------------------------------------------------
+
+std::optional<Barred> Guard::ip_barred(const std::string& ip, Time now) const {
+    auto it = blocks_.find(ip);
+    if (it == blocks_.end() || allowlisted(ip)) return std::nullopt;
+    const BlockRow& b = it->second;
+    if (b.until_ms == 0) return Barred{};
+    if (b.until_ms <= now.wall_ms) return std::nullopt;
+    return Barred{b.until_ms - now.wall_ms};
+}
+
+std::optional<Barred> Guard::account_barred(UserId user, Time now) const {
+    auto it = suspensions_.find(user);
+    if (it == suspensions_.end()) return std::nullopt;
+    const SuspensionRow& s = it->second;
+    if (s.until_ms == 0) return Barred{};
+    if (s.until_ms <= now.wall_ms) return std::nullopt;
+    return Barred{s.until_ms - now.wall_ms};
+}
+
+std::optional<int64_t> Guard::take_tokens(const std::string& ip, std::optional<UserId> user,
+                                          uint32_t weight, Time now) {
+    IpState& s = ip_state(ip, now);
+    auto wait =
+        bucket_wait(s.bucket, config_.rate_ip_per_min, config_.rate_ip_burst, weight, now.mono_ms);
+    AccountState* a = user ? &account_state(*user, now) : nullptr;
+    if (a) {
+        auto wait_user = bucket_wait(a->bucket, config_.rate_user_per_min, config_.rate_user_burst,
+                                     weight, now.mono_ms);
+        if (wait_user) wait = std::max(wait.value_or(0), *wait_user);
+    }
+    if (wait) {
+        ++counters_.rate_limited;
+        add_ip_points(ip, config_.points_rate_limited, "rate limited", now);
+        if (user) add_account_points(ip, *user, config_.points_rate_limited, "rate limited", now);
+        return std::max<int64_t>(*wait, 1);
+    }
+    take(s.bucket, weight);
+    if (a) take(a->bucket, weight);
+    return std::nullopt;
+}
+
+// ---- logins and registration --------------------------------------------------------------
+
+std::optional<int64_t> Guard::name_locked_for(const std::string& name_key, Time now) const {
+    auto it = names_.find(name_key);
+    size_t failures = 0;
+    if (it != names_.end()) {
+        if (it->second.locked_until_ms > now.mono_ms)
+            return it->second.locked_until_ms - now.mono_ms;
+        int64_t window = config_.name_failures_window_ms;
+        failures = static_cast<size_t>(
+            std::count_if(it->second.failures.begin(), it->second.failures.end(),
+                          [&](int64_t t) { return t > now.mono_ms - window; }));
+    }
+    auto running = logins_running_.find(name_key);
+    size_t in_flight = running == logins_running_.end() ? 0 : running->second;
+    // Guesses running in parallel must not add up to more failures than the lock allows.
+    if (in_flight > 0 && failures + in_flight >= config_.name_failures_max)
+        return config_.retry_after_ms;
+    return std::nullopt;
+}
+
+void Guard::login_finished(const std::string& name_key) {
+    auto it = logins_running_.find(name_key);
+    if (it != logins_running_.end() && --it->second == 0) logins_running_.erase(it);
+}
+
+void Guard::login_failed(const std::string& ip, const std::string& name_key, Time now) {
+    ++counters_.login_failures;
+    if (names_.size() >= config_.security_names_max && !names_.contains(name_key) &&
+        now.mono_ms - swept_ms_ >= 1000)
+        sweep(now);
+    if (names_.size() < config_.security_names_max || names_.contains(name_key)) {
+        NameState& n = names_[name_key];
+        n.seen_ms = now.mono_ms;
+        trim(n.failures, config_.name_failures_window_ms, now.mono_ms);
+        n.failures.push_back(now.mono_ms);
+        if (n.failures.size() >= config_.name_failures_max) {
+            n.failures.clear();
+            n.locked_until_ms = now.mono_ms + config_.name_lock_ms;
+            ++counters_.name_locks;
+            SecurityDecision d;
+            d.kind = SecurityDecision::Kind::name_locked;
+            d.ip = ip;
+            d.name = name_key;
+            d.reason = std::to_string(config_.name_failures_max) + " failed logins";
+            decisions_.push_back(std::move(d));
+        }
+    }
+    IpState& s = ip_state(ip, now);
+    trim(s.login_failures, config_.ip_login_failures_window_ms, now.mono_ms);
+    s.login_failures.push_back(now.mono_ms);
+    if (s.login_failures.size() >= config_.ip_login_failures_max) {
+        s.login_failures.clear();
+        auto_block(ip, std::to_string(config_.ip_login_failures_max) + " failed logins", now);
+        return;
+    }
+    add_ip_points(ip, config_.points_login_failure, "failed login", now);
+}
+
+void Guard::login_succeeded(const std::string& name_key) {
+    auto it = names_.find(name_key);
+    if (it != names_.end() && it->second.locked_until_ms == 0) it->second.failures.clear();
+}
+
+std::optional<int64_t> Guard::registration_refused_for(const std::string& ip, Time now) const {
+    if (allowlisted(ip)) return std::nullopt;
+    auto it = ips_.find(ip);
+    if (it == ips_.end()) return std::nullopt;
+    const auto& regs = it->second.registrations;
+    int64_t window = config_.registrations_window_ms;
+    size_t recent = static_cast<size_t>(std::count_if(
+        regs.begin(), regs.end(), [&](int64_t t) { return t > now.mono_ms - window; }));
+    if (recent < config_.registrations_per_ip_max) return std::nullopt;
+    return std::max<int64_t>(1, regs[regs.size() - recent] + window - now.mono_ms);
+}
+
+void Guard::registered(const std::string& ip, Time now) {
+    IpState& s = ip_state(ip, now);
+    trim(s.registrations, config_.registrations_window_ms, now.mono_ms);
+    s.registrations.push_back(now.mono_ms);
+}
+
+// ---- threat scoring -----------------------------------------------------------------------
+
+int64_t Guard::points_now(const Score& s, int64_t now_ms) const {
+    int64_t decayed = s.units - (now_ms - s.last_ms) * int64_t{config_.threat_decay_per_min};
+    return std::max<int64_t>(0, decayed);
+}
+
+ThreatLevel Guard::level_of(int64_t units) const {
+    if (units >= int64_t{config_.threat_critical} * unit) return ThreatLevel::critical;
+    if (units >= int64_t{config_.threat_high} * unit) return ThreatLevel::high;
+    if (units >= int64_t{config_.threat_medium} * unit) return ThreatLevel::medium;
+    return ThreatLevel::low;
+}
+
+std::optional<ThreatLevel> Guard::add_points(Score& s, uint32_t points, int64_t now_ms) {
+    s.units = points_now(s, now_ms) + int64_t{points} * unit;
+    s.last_ms = now_ms;
+    ThreatLevel l = level_of(s.units);
+    if (l < s.reported || l == ThreatLevel::low) s.reported = l;
+    if (l <= s.reported) return std::nullopt;
+    s.reported = l;
+    return l;
+}
+
+void Guard::add_ip_points(const std::string& ip, uint32_t points, std::string_view reason,
+                          Time now) {
+    if (points == 0 || allowlisted(ip)) return;
+    IpState& s = ip_state(ip, now);
+    auto reached = add_points(s.score, points, now.mono_ms);
+    if (!reached) return;
+    if (*reached == ThreatLevel::critical) {
+        s.score = Score{};
+        return auto_block(ip, "threat score critical (last: " + std::string(reason) + ")", now);
+    }
+    if (*reached < ThreatLevel::high) return;  // medium is counted, not audited
+    SecurityDecision d;
+    d.kind = SecurityDecision::Kind::threat_level;
+    d.ip = ip;
+    d.level = *reached;
+    d.reason = std::string(reason);
+    decisions_.push_back(std::move(d));
+}
+
+void Guard::add_account_points(const std::string& ip, UserId user, uint32_t points,
+                               std::string_view reason, Time now) {
+    if (points == 0) return;
+    AccountState& a = account_state(user, now);
+    auto reached = add_points(a.score, points, now.mono_ms);
+    if (!reached) return;
+    SecurityDecision d;
+    d.ip = ip;
+    d.user = user;
+    d.reason = std::string(reason);
+    d.level = *reached;
+    if (*reached == ThreatLevel::critical) {
+        a.score = Score{};
+        d.kind = SecurityDecision::Kind::account_suspended;
+        d.suspension = suspend(user, std::nullopt,
+                               "threat score critical (last: " + std::string(reason) + ")", now);
+        d.reason = d.suspension.reason;
+        // suspend() with no duration means "until lifted"; automatic ones climb the ladder.
+        d.suspension.until_ms = now.wall_ms + ladder_ms(d.suspension.offences);
+        suspensions_[user] = d.suspension;
+        ++counters_.suspensions;
+    } else if (*reached < ThreatLevel::high) {
+        return;
+    } else {
+        d.kind = SecurityDecision::Kind::threat_level;
+    }
+    decisions_.push_back(std::move(d));
+}
+
+void Guard::offence(const std::string& ip, std::optional<UserId> user, Offence what, Time now) {
+    uint32_t points = 0;
+    std::string_view reason;
+    switch (what) {
+        case Offence::bad_frame:
+            ++counters_.bad_frames;
+            points = config_.points_bad_frame;
+            reason = "malformed frame";
+            break;
+        case Offence::signature:
+            ++counters_.signatures;
+            points = config_.points_signature;
+            reason = "attack signature in a request";
+            break;
+        case Offence::conn_refused:
+            points = config_.points_conn_refused;
+            reason = "connection refused";
+            break;
+    }
+    add_ip_points(ip, points, reason, now);
+    if (user) add_account_points(ip, *user, points, reason, now);
+}
+
+void Guard::room_message(const std::string& ip, UserId user, RoomId room, uint64_t text_hash,
+                         Time now) {
+    AccountState& a = account_state(user, now);
+    int64_t window = config_.behaviour_window_ms;
+    while (!a.said.empty() && (a.said.front().at_ms <= now.mono_ms - window ||
+                               a.said.size() >= 4 * size_t{config_.repeated_text_rooms}))
+        a.said.pop_front();
+    a.said.push_back({text_hash, room, now.mono_ms});
+    std::vector<RoomId> rooms;
+    for (const auto& s : a.said)
+        if (s.hash == text_hash && std::find(rooms.begin(), rooms.end(), s.room) == rooms.end())
+            rooms.push_back(s.room);
+    if (rooms.size() >= config_.repeated_text_rooms)
+        add_account_points(ip, user, config_.points_repeated_text, "same text in many rooms", now);
+}
+
+void Guard::direct_message(const std::string& ip, UserId user, UserId to,
+                           int64_t account_created_ms, Time now) {
+    if (now.wall_ms - account_created_ms >= config_.new_account_ms) return;
+    AccountState& a = account_state(user, now);
+    int64_t window = config_.behaviour_window_ms;
+    while (!a.dm_to.empty() && a.dm_to.front().second <= now.mono_ms - window) a.dm_to.pop_front();
+    auto it = std::find_if(a.dm_to.begin(), a.dm_to.end(), [&](auto& p) { return p.first == to; });
+    if (it != a.dm_to.end()) return;  // already counted in this window
+    a.dm_to.emplace_back(to, now.mono_ms);
+    if (a.dm_to.size() > config_.dm_recipients_max) {
+        a.dm_to.pop_front();  // keep the deque bounded; the score remembers
+        add_account_points(ip, user, config_.points_dm_spread, "new account messaging many users",
+                           now);
+    }
+}
+
+void Guard::membership_change(const std::string& ip, UserId user, Time now) {
+    AccountState& a = account_state(user, now);
+    trim(a.churn, config_.behaviour_window_ms, now.mono_ms);
+    a.churn.push_back(now.mono_ms);
+    if (a.churn.size() > config_.churn_max) {
+        a.churn.pop_front();
+        add_account_points(ip, user, config_.points_churn, "join/leave churn", now);
+    }
+}
+
+void Guard::invitation_sent(const std::string& ip, UserId user, Time now) {
+    AccountState& a = account_state(user, now);
+    trim(a.invitations, config_.behaviour_window_ms, now.mono_ms);
+    a.invitations.push_back(now.mono_ms);
+    if (a.invitations.size() > config_.invitations_max) {
+        a.invitations.pop_front();
+        add_account_points(ip, user, config_.points_invite_spam, "invitation spam", now);
+    }
+}
+
+ThreatLevel Guard::ip_level(const std::string& ip, Time now) const {
+    auto it = ips_.find(ip);
+    return it == ips_.end() ? ThreatLevel::low
+                            : level_of(points_now(it->second.score, now.mono_ms));
+}
+
+ThreatLevel Guard::account_level(UserId user, Time now) const {
+    auto it = accounts_.find(user);
+    return it == accounts_.end() ? ThreatLevel::low
+                                 : level_of(points_now(it->second.score, now.mono_ms));
+}
+
+// ---- blocks and suspensions ---------------------------------------------------------------
+
+bool Guard::allowlisted(const std::string& ip) const {
+    return !allowlist_.empty() && allowlist_.contains(ip);
+}
+
+int64_t Guard::ladder_ms(uint32_t offences) const {
+    const auto& l = config_.block_ladder_ms;
+    if (l.empty()) return 15LL * 60 * 1000;
+    return l[std::min<size_t>(offences == 0 ? 0 : offences - 1, l.size() - 1)];
+}
+
+BlockRow Guard::block(const std::string& ip_key, std::optional<int64_t> duration_ms,
+                      std::string reason, Time now) {
+    BlockRow row{ip_key, now.wall_ms, 0, 1, std::move(reason)};
+    if (auto it = blocks_.find(ip_key);
+        it != blocks_.end() && now.wall_ms - it->second.since_ms < config_.offence_memory_ms)
+        row.offences = it->second.offences + 1;
+    if (duration_ms) row.until_ms = now.wall_ms + std::max<int64_t>(1, *duration_ms);
+    blocks_[ip_key] = row;  // admin blocks may exceed blocks_max; automatic ones check first
+    return row;
+}
+
+void Guard::auto_block(const std::string& ip, std::string reason, Time now) {
+    if (allowlisted(ip) || ip_barred(ip, now)) return;
+    if (blocks_.size() >= config_.blocks_max && !blocks_.contains(ip) &&
+        now.mono_ms - swept_ms_ >= 1000)
+        sweep(now);
+    if (blocks_.size() >= config_.blocks_max && !blocks_.contains(ip)) return;
+    BlockRow row = block(ip, std::nullopt, std::move(reason), now);
+    row.until_ms = now.wall_ms + ladder_ms(row.offences);
+    blocks_[ip] = row;
+    ++counters_.blocks;
+    SecurityDecision d;
+    d.kind = SecurityDecision::Kind::ip_blocked;
+    d.ip = ip;
+    d.block = row;
+    d.reason = row.reason;
+    d.level = ThreatLevel::critical;
+    decisions_.push_back(std::move(d));
+}
+
+std::optional<BlockRow> Guard::unblock(const std::string& ip_key, Time now) {
+    auto it = blocks_.find(ip_key);
+    if (it == blocks_.end() || !ip_barred(ip_key, now)) return std::nullopt;
+    it->second.until_ms = now.wall_ms;
+    if (auto s = ips_.find(ip_key); s != ips_.end()) {
+        s->second.score = Score{};
+        s->second.login_failures.clear();
+    }
+    return it->second;
+}
+
+SuspensionRow Guard::suspend(UserId user, std::optional<int64_t> duration_ms, std::string reason,
+                             Time now) {
+    SuspensionRow row{user, now.wall_ms, 0, 1, std::move(reason)};
+    if (auto it = suspensions_.find(user);
+        it != suspensions_.end() && now.wall_ms - it->second.since_ms < config_.offence_memory_ms)
+        row.offences = it->second.offences + 1;
+    if (duration_ms) row.until_ms = now.wall_ms + std::max<int64_t>(1, *duration_ms);
+    suspensions_[user] = row;
+    return row;
+}
+
+std::optional<SuspensionRow> Guard::unsuspend(UserId user, Time now) {
+    auto it = suspensions_.find(user);
+    if (it == suspensions_.end() || !account_barred(user, now)) return std::nullopt;
+    it->second.until_ms = now.wall_ms;
+    if (auto a = accounts_.find(user); a != accounts_.end()) a->second.score = Score{};
+    return it->second;
+}
+
+void Guard::restore_block(const std::string& ip_key, std::optional<BlockRow> previous) {
+    if (previous)
+        blocks_[ip_key] = *previous;
+    else
+        blocks_.erase(ip_key);
+}
+
+void Guard::restore_suspension(UserId user, std::optional<SuspensionRow> previous) {
+    if (previous)
+        suspensions_[user] = *previous;
+    else
+        suspensions_.erase(user);
+}
+
+std::optional<BlockRow> Guard::block_row(const std::string& ip_key) const {
+    auto it = blocks_.find(ip_key);
+    if (it == blocks_.end()) return std::nullopt;
+    return it->second;
+}
+
+std::optional<SuspensionRow> Guard::suspension_row(UserId user) const {
+    auto it = suspensions_.find(user);
+    if (it == suspensions_.end()) return std::nullopt;
+    return it->second;
+}
+
+std::vector<BlockRow> Guard::active_blocks(Time now) const {
+    std::vector<BlockRow> out;
+    for (const auto& [ip, b] : blocks_)
+        if (b.until_ms == 0 || b.until_ms > now.wall_ms) out.push_back(b);
+    return out;
+}
+
+std::vector<SuspensionRow> Guard::active_suspensions(Time now) const {
+    std::vector<SuspensionRow> out;
+    for (const auto& [user, s] : suspensions_)
+        if (s.until_ms == 0 || s.until_ms > now.wall_ms) out.push_back(s);
+    return out;
+}
+
+std::vector<SecurityDecision> Guard::take_decisions() {
+    std::vector<SecurityDecision> out;
+    out.swap(decisions_);
+    return out;
+}
+
+void Guard::sweep(Time now) {
+    swept_ms_ = now.mono_ms;
+    int64_t quiet = std::max({config_.name_failures_window_ms, config_.ip_login_failures_window_ms,
+                              config_.registrations_window_ms, config_.connects_window_ms});
+    auto idle = [&](int64_t seen_ms) { return seen_ms <= now.mono_ms - quiet; };
+    std::erase_if(ips_, [&](const auto& kv) {
+        const IpState& s = kv.second;
+        return s.conns == 0 && idle(s.seen_ms) && points_now(s.score, now.mono_ms) == 0;
+    });
+    std::erase_if(names_, [&](const auto& kv) {
+        return idle(kv.second.seen_ms) && kv.second.locked_until_ms <= now.mono_ms;
+    });
+    std::erase_if(accounts_, [&](const auto& kv) {
+        return idle(kv.second.seen_ms) && points_now(kv.second.score, now.mono_ms) == 0;
+    });
+    std::erase_if(blocks_, [&](const auto& kv) {
+        const BlockRow& b = kv.second;
+        return b.until_ms != 0 && b.until_ms <= now.wall_ms &&
+               now.wall_ms - b.since_ms >= config_.offence_memory_ms;
+    });
+}
+
+}  // namespace warren

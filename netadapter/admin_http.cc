@@ -1,0 +1,410 @@
+#include "netadapter/admin_http.h"
+
+#include "netadapter/asio.h"
+
+#include <sodium.h>
+
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <charconv>
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "core/server.h"
+#include "netadapter/log.h"
+
+namespace warren {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+bool is_loopback_host(const std::string& host) {
+    if (host == "localhost") return true;
+    boost::system::error_code ec;
+    auto addr = asio::ip::make_address(host, ec);
+    return !ec && addr.is_loopback();
+}
+
+namespace {
+
+std::string error_body(int status, std::string_view message) {
+    nlohmann::json j = {{"error", {{"status", status}, {"message", message}}}};
+    return j.dump();
+}
+
+std::string percent_decode(std::string_view s) {
+    std::string out;
+    for (size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '%' && i + 2 < s.size()) {
+            unsigned v = 0;
+            auto [p, ec] = std::from_chars(s.data() + i + 1, s.data() + i + 3, v, 16);
+            if (ec == std::errc() && p == s.data() + i + 3) {
+                out.push_back(static_cast<char>(v));
+                i += 2;
+                continue;
+            }
+        }
+        out.push_back(s[i]);
+    }
+    return out;
+}
+
+std::optional<int64_t> query_int(std::string_view query, std::string_view key) {
+    while (!query.empty()) {
+        size_t amp = query.find('&');
+        std::string_view kv = query.substr(0, amp);
+        size_t eq = kv.find('=');
+        if (kv.substr(0, eq) == key && eq != std::string_view::npos) {
+            std::string_view v = kv.substr(eq + 1);
+            int64_t n = 0;
+            auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+            if (ec != std::errc() || p != v.data() + v.size()) return std::nullopt;
+            return n;
+        }
+        if (amp == std::string_view::npos) break;
+        query.remove_prefix(amp + 1);
+    }
+    return std::nullopt;
+}
+
+bool has_query_key(std::string_view query, std::string_view key) {
+    std::string k = std::string(key) + "=";
+    return query.starts_with(k) || query.find("&" + k) != std::string_view::npos;
+}
+
+// A route: the method it accepts, or the methods that path allows (for 405).
+struct Routed {
+    std::optional<AdminRequest> request;
+    int status = 200;  // not 200: answer this error at once
+    std::string message;
+    std::string allow;  // 405: the Allow header
+};
+
+bool read_body_fields(const std::string& body, AdminRequest& q, Routed& out, bool needs_ip) {
+    if (body.empty() && !needs_ip) return true;
+    auto j = nlohmann::json::parse(body, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+        out.status = 400;
+        out.message = "the body must be a JSON object";
+        return false;
+    }
+    auto fail = [&](std::string m) {
+        out.status = 400;
+        out.message = std::move(m);
+        return false;
+    };
+    if (needs_ip) {
+        if (!j.contains("ip") || !j["ip"].is_string()) return fail("'ip' (a string) is required");
+        q.ip = j["ip"].get<std::string>();
+    }
+    if (j.contains("duration_ms") && !j["duration_ms"].is_null()) {
+        if (!j["duration_ms"].is_number_integer()) return fail("'duration_ms' must be an integer");
+        q.duration_ms = j["duration_ms"].get<int64_t>();
+    }
+    if (j.contains("reason") && !j["reason"].is_null()) {
+        if (!j["reason"].is_string()) return fail("'reason' must be a string");
+        q.reason = j["reason"].get<std::string>();
+        if (q.reason.size() > 200) return fail("'reason' must be at most 200 bytes");
+    }
+    if (j.contains("rule") && !j["rule"].is_null()) {
+        if (!j["rule"].is_string()) return fail("'rule' must be a string");
+        q.rule = j["rule"].get<std::string>();
+    }
+    return true;
+}
+
+Routed route(http::verb method, std::string_view target, const std::string& body) {
+    Routed out;
+    size_t qm = target.find('?');
+    std::string_view path = target.substr(0, qm);
+    std::string_view query = qm == std::string_view::npos ? "" : target.substr(qm + 1);
+    using K = AdminRequest::Kind;
+    auto only = [&](http::verb want, K kind, std::string_view allow) {
+        if (method != want) {
+            out.status = 405;
+            out.message = "method not allowed";
+            out.allow = allow;
+            return;
+        }
+        AdminRequest q;
+        q.kind = kind;
+        out.request = q;
+    };
+    const std::string_view perf = "/api/v1/admin/performance/";
+    const std::string_view blocks = "/api/v1/admin/security/blocks";
+    const std::string_view users = "/api/v1/admin/users/";
+    if (path == "/metrics") {
+        only(http::verb::get, K::prometheus, "GET");
+    } else if (path == "/healthz") {
+        only(http::verb::get, K::health, "GET");
+    } else if (path == "/readyz") {
+        only(http::verb::get, K::ready, "GET");
+    } else if (path.starts_with(perf) && path.substr(perf.size()) == "metrics") {
+        only(http::verb::get, K::metrics, "GET");
+    } else if (path.starts_with(perf) && path.substr(perf.size()) == "report") {
+        only(http::verb::get, K::report, "GET");
+    } else if (path.starts_with(perf) && path.substr(perf.size()) == "alerts") {
+        if (method == http::verb::post) {
+            AdminRequest q;
+            q.kind = K::clear_alerts;
+            if (read_body_fields(body, q, out, false)) out.request = q;
+        } else {
+            only(http::verb::get, K::alerts, "GET, POST");
+        }
+    } else if (path == blocks) {
+        if (method == http::verb::post) {
+            AdminRequest q;
+            q.kind = K::block;
+            if (read_body_fields(body, q, out, true)) out.request = q;
+        } else {
+            only(http::verb::get, K::blocks, "GET, POST");
+        }
+    } else if (path.starts_with(std::string(blocks) + "/") && path.size() > blocks.size() + 1) {
+        only(http::verb::delete_, K::unblock, "DELETE");
+        if (out.request) out.request->ip = percent_decode(path.substr(blocks.size() + 1));
+    } else if (path.starts_with(users)) {
+        std::string_view rest = path.substr(users.size());
+        size_t slash = rest.find('/');
+        std::string_view action = slash == std::string_view::npos ? "" : rest.substr(slash + 1);
+        if (slash == 0 || (action != "suspend" && action != "unsuspend")) {
+            out.status = 404;
+            out.message = "no such endpoint";
+            return out;
+        }
+        only(http::verb::post, action == "suspend" ? K::suspend : K::unsuspend, "POST");
+        if (out.request) {
+            out.request->username = percent_decode(rest.substr(0, slash));
+            if (!read_body_fields(body, *out.request, out, false)) out.request.reset();
+        }
+    } else if (path == "/api/v1/admin/audit") {
+        only(http::verb::get, K::audit, "GET");
+        if (out.request) {
+            auto before = query_int(query, "before");
+            auto limit = query_int(query, "limit");
+            if ((has_query_key(query, "before") && (!before || *before < 1)) ||
+                (has_query_key(query, "limit") && (!limit || *limit < 1))) {
+                out.request.reset();
+                out.status = 400;
+                out.message = "before and limit must be positive integers";
+                return out;
+            }
+            out.request->before = before.value_or(0);
+            out.request->limit =
+                static_cast<uint32_t>(std::min<int64_t>(limit.value_or(50), 100000));
+        }
+    } else {
+        out.status = 404;
+        out.message = "no such endpoint";
+    }
+    return out;
+}
+
+}  // namespace
+
+struct AdminHttp::State : std::enable_shared_from_this<AdminHttp::State> {
+    State(asio::io_context& io, AdminHttpOptions o, Submit s)
+        : io(io), opt(std::move(o)), submit(std::move(s)), acceptor(io) {
+        if (!opt.token.empty())
+            crypto_generichash(token_hash, sizeof token_hash,
+                               reinterpret_cast<const uint8_t*>(opt.token.data()), opt.token.size(),
+                               nullptr, 0);
+        tokens = opt.requests_burst;
+    }
+    asio::io_context& io;
+    AdminHttpOptions opt;
+    Submit submit;
+    tcp::acceptor acceptor;
+    uint8_t token_hash[32]{};
+    size_t sessions = 0;
+    double tokens = 0;
+    std::chrono::steady_clock::time_point last = std::chrono::steady_clock::now();
+    bool stopped = false;
+
+    bool take_token() {
+        auto now = std::chrono::steady_clock::now();
+        double elapsed = std::chrono::duration<double>(now - last).count();
+        last = now;
+        tokens = std::min(opt.requests_burst, tokens + elapsed * opt.requests_per_second);
+        if (tokens < 1) return false;
+        tokens -= 1;
+        return true;
+    }
+
+    bool authorized(std::string_view header) const {
+        if (opt.token.empty()) return true;
+        constexpr std::string_view scheme = "Bearer ";
+        if (!header.starts_with(scheme)) return false;
+        std::string_view given = header.substr(scheme.size());
+        uint8_t h[32];
+        crypto_generichash(h, sizeof h, reinterpret_cast<const uint8_t*>(given.data()),
+                           given.size(), nullptr, 0);
+        return sodium_memcmp(h, token_hash, sizeof h) == 0;
+    }
+
+    void accept();
+};
+
+namespace {
+
+struct Session : std::enable_shared_from_this<Session> {
+    Session(tcp::socket s, std::shared_ptr<AdminHttp::State> o)
+        : stream(std::move(s)), owner(std::move(o)) {}
+    ~Session() { --owner->sessions; }
+
+    beast::tcp_stream stream;
+    beast::flat_buffer buffer;
+    std::optional<http::request_parser<http::string_body>> parser;
+    std::shared_ptr<AdminHttp::State> owner;
+
+    void read() {
+        parser.emplace();
+        parser->header_limit(static_cast<uint32_t>(owner->opt.header_bytes_max));
+        parser->body_limit(owner->opt.body_bytes_max);
+        stream.expires_after(std::chrono::milliseconds(owner->opt.request_timeout_ms));
+        http::async_read(
+            stream, buffer, *parser,
+            [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
+    }
+
+    void on_read(beast::error_code ec) {
+        if (ec == http::error::body_limit)
+            return respond(413, error_body(413, "request body too large"), "application/json",
+                           false);
+        if (ec == http::error::header_limit)
+            return respond(431, error_body(431, "request headers too large"), "application/json",
+                           false);
+        if (ec == http::error::end_of_stream || ec) return close();
+        handle(parser->release());
+    }
+
+    void handle(http::request<http::string_body> req) {
+        bool keep = req.keep_alive();
+        if (!owner->take_token())
+            return respond(429, error_body(429, "too many admin requests"), "application/json",
+                           keep, "1");
+        auto auth = req[http::field::authorization];
+        if (!owner->authorized(std::string_view(auth.data(), auth.size()))) {
+            log_event(LogLevel::warn, "admin_auth_failed",
+                      {{"peer", peer()},
+                       {"target", std::string_view(req.target().data(), req.target().size())}});
+            return respond(401, error_body(401, "missing or wrong bearer token"),
+                           "application/json", keep);
+        }
+        Routed r = route(req.method(), std::string_view(req.target().data(), req.target().size()),
+                         req.body());
+        if (!r.request) {
+            if (r.status == 405) allow = r.allow;
+            return respond(r.status, error_body(r.status, r.message), "application/json", keep);
+        }
+        owner->submit(*r.request, [self = shared_from_this(), keep](const AdminReply& reply) {
+            self->respond(reply.status, reply.body, reply.content_type, keep);
+        });
+    }
+
+    std::string peer() const {
+        boost::system::error_code ec;
+        auto ep = stream.socket().remote_endpoint(ec);
+        return ec ? std::string("?") : ep.address().to_string();
+    }
+
+    void respond(int status, std::string body, std::string_view type, bool keep,
+                 std::string_view retry_after = {}) {
+        auto res = std::make_shared<http::response<http::string_body>>(
+            static_cast<http::status>(status), 11);
+        res->set(http::field::server, "warren-admin");
+        res->set(http::field::content_type, beast::string_view(type.data(), type.size()));
+        res->set(http::field::cache_control, "no-store");
+        if (status == 401) res->set(http::field::www_authenticate, "Bearer");
+        if (!allow.empty()) res->set(http::field::allow, allow);
+        if (!retry_after.empty())
+            res->set(http::field::retry_after,
+                     beast::string_view(retry_after.data(), retry_after.size()));
+        res->keep_alive(keep);
+        res->body() = std::move(body);
+        if (type.starts_with("application/json")) res->body() += "\n";
+        res->prepare_payload();
+        allow.clear();
+        stream.expires_after(std::chrono::milliseconds(owner->opt.request_timeout_ms));
+        http::async_write(stream, *res,
+                          [self = shared_from_this(), res, keep](beast::error_code ec, size_t) {
+                              if (ec || !keep || self->owner->stopped) return self->close();
+                              self->read();
+                          });
+    }
+
+    void close() {
+        beast::error_code ignored;
+        stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+        stream.close();
+    }
+
+    std::string allow;
+};
+
+}  // namespace
+
+void AdminHttp::State::accept() {
+    acceptor.async_accept(
+        [self = shared_from_this()](boost::system::error_code ec, tcp::socket socket) {
+            if (ec) {
+                if (ec != asio::error::operation_aborted && !self->stopped) self->accept();
+                return;
+            }
+            if (self->sessions >= self->opt.sessions_max) {
+                boost::system::error_code ignored;
+                socket.close(ignored);  // over the bound: costs one accept and one close
+            } else {
+                ++self->sessions;
+                std::make_shared<Session>(std::move(socket), self)->read();
+            }
+            self->accept();
+        });
+}
+
+AdminHttp::AdminHttp(asio::io_context& io, AdminHttpOptions options, Submit submit)
+    : s_(std::make_shared<State>(io, std::move(options), std::move(submit))) {}
+
+AdminHttp::~AdminHttp() {
+    stop();
+}
+
+std::string AdminHttp::start() {
+    State& s = *s_;
+    if (s.opt.token.empty() && !is_loopback_host(s.opt.host))
+        return "the admin API needs a token (WARREN_ADMIN_TOKEN or [admin] token) to listen on " +
+               s.opt.host;
+    boost::system::error_code ec;
+    auto addr = asio::ip::make_address(s.opt.host == "localhost" ? "127.0.0.1" : s.opt.host, ec);
+    if (ec) return "bad admin listen address '" + s.opt.host + "'";
+    tcp::endpoint ep(addr, s.opt.port);
+    s.acceptor.open(ep.protocol(), ec);
+    if (!ec) s.acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) s.acceptor.bind(ep, ec);
+    if (!ec) s.acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec)
+        return "cannot listen on " + s.opt.host + ":" + std::to_string(s.opt.port) + ": " +
+               ec.message();
+    s.accept();
+    return {};
+}
+
+std::string AdminHttp::local_host() const {
+    boost::system::error_code ec;
+    return s_->acceptor.local_endpoint(ec).address().to_string();
+}
+
+uint16_t AdminHttp::local_port() const {
+    boost::system::error_code ec;
+    return s_->acceptor.local_endpoint(ec).port();
+}
+
+void AdminHttp::stop() {
+    s_->stopped = true;
+    boost::system::error_code ignored;
+    s_->acceptor.close(ignored);
+}
+
+}  // namespace warren

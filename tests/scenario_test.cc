@@ -1,0 +1,183 @@
+// Attack and failure scenarios (sim/scenarios.h) as tests, each over many seeds with 50
+// legitimate clients alongside. The bounds below are the product's promises: how many
+// attempts an attacker gets before being throttled and blocked, that legitimate clients see
+// no error and a p99 reply under 200 ms of simulated time, and that server state stays
+// bounded. Every failure names its seed; replay with
+// `warren-sim --scenario NAME --seed N`. WARREN_SCENARIO_SEEDS sets the seed count (default 10).
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+#include "sim/scenarios.h"
+
+namespace warren::sim {
+namespace {
+
+uint64_t seed_count() {
+    const char* env = std::getenv("WARREN_SCENARIO_SEEDS");
+    return env ? std::strtoull(env, nullptr, 10) : 10;
+}
+
+struct Bounds {
+    uint64_t throttled_within = 0;  // 0: not checked
+    uint64_t blocked_within = 0;    // 0: not checked
+    size_t peak_connections = 51;   // the host and 50 legitimate clients, plus the attacker's
+};
+
+// Runs `scenario` over the seeds and checks what every attack scenario promises, then the
+// scenario's own bounds; `extra` checks the rest.
+void check_attack(Scenario scenario, Bounds b,
+                  const std::function<void(const ScenarioReport&)>& extra = {}) {
+    for (uint64_t seed = 1; seed <= seed_count(); ++seed) {
+        ScenarioOptions o;
+        o.scenario = scenario;
+        o.seed = seed;
+        ScenarioReport r = run_scenario(o);
+        SCOPED_TRACE("replay with: warren-sim --scenario " + std::string(scenario_name(scenario)) +
+                     " --seed " + std::to_string(seed));
+        EXPECT_TRUE(r.violations.empty()) << r.violations.front();
+        EXPECT_GT(r.legit_requests, 1000u);
+        EXPECT_EQ(r.legit_errors, 0u)
+            << (r.legit_error_samples.empty() ? "" : r.legit_error_samples[0]);
+        EXPECT_EQ(r.legit_disconnects, 0u);
+        EXPECT_LT(r.legit_p99_ms, 200);
+        EXPECT_EQ(r.attacker_successes, 0u);
+        EXPECT_LE(r.peak_connections, b.peak_connections);
+        EXPECT_LE(r.peak_tracked_ips, 51u + 200u + 1u);
+        EXPECT_EQ(r.end_connections, 51u);  // every attacker connection is gone
+        if (b.throttled_within) {
+            ASSERT_TRUE(r.throttled_at.has_value());
+            EXPECT_LE(*r.throttled_at, b.throttled_within);
+        }
+        if (b.blocked_within) {
+            ASSERT_TRUE(r.blocked_at.has_value());
+            EXPECT_LE(*r.blocked_at, b.blocked_within);
+            EXPECT_GT(r.audit_records, 0u);  // the block is in the audit log
+        }
+        if (extra) extra(r);
+    }
+}
+
+// 5 failures lock the name; once locked, LOGIN is RATE_LIMITED; the IP's bucket then runs dry
+// and its refusals push its threat score to a block.
+TEST(Attack, BruteForceOnOneAccount) {
+    check_attack(Scenario::brute_force,
+                 {.throttled_within = 6, .blocked_within = 120, .peak_connections = 52});
+}
+
+// 200 addresses, 3 tries each: no address is blockable, but no name gets more than 5 wrong
+// guesses.
+TEST(Attack, CredentialStuffingFrom200Addresses) {
+    check_attack(Scenario::credential_stuffing, {.throttled_within = 100, .peak_connections = 251},
+                 [](const ScenarioReport& r) { EXPECT_LE(r.worst_name_failures, 5u); });
+}
+
+// 16 open connections per address; refusals score; the address is blocked.
+TEST(Attack, ConnectionFlood) {
+    check_attack(Scenario::connection_flood,
+                 {.throttled_within = 17, .blocked_within = 40, .peak_connections = 51 + 16});
+}
+
+// The burst of 30, then RATE_LIMITED; sustained refusals block the address and suspend the
+// account.
+TEST(Attack, MessageFlood) {
+    check_attack(Scenario::message_flood,
+                 {.throttled_within = 31, .blocked_within = 100, .peak_connections = 52});
+}
+
+// A connection that never completes a line is closed at the 30 s login deadline.
+TEST(Attack, Slowloris) {
+    check_attack(Scenario::slowloris, {.peak_connections = 51 + 10}, [](const ScenarioReport& r) {
+        EXPECT_GE(r.slowest_close_ms, 30'000);
+        EXPECT_LE(r.slowest_close_ms, 31'000);
+    });
+}
+
+// Each malformed or oversized frame scores 10: the tenth or so blocks the address.
+TEST(Attack, MalformedAndOversizedFrames) {
+    check_attack(Scenario::bad_frames,
+                 {.throttled_within = 20, .blocked_within = 20, .peak_connections = 52});
+}
+
+// 10 invitations a window are free; each one past that scores 20: suspended by the 16th.
+TEST(Attack, InvitationSpam) {
+    check_attack(Scenario::invitation_spam, {.blocked_within = 16, .peak_connections = 52});
+}
+
+// A day-old account messaging an 11th distinct user scores 15 per new recipient.
+TEST(Attack, DirectMessageSpamFromAFreshAccount) {
+    check_attack(Scenario::dm_spam, {.blocked_within = 18, .peak_connections = 52});
+}
+
+TEST(Attack, SameSeedSameTrace) {
+    ScenarioOptions o;
+    o.scenario = Scenario::message_flood;
+    o.seed = 3;
+    ScenarioReport a = run_scenario(o), b = run_scenario(o);
+    EXPECT_EQ(a.trace_hash, b.trace_hash);
+    o.seed = 4;
+    EXPECT_NE(run_scenario(o).trace_hash, a.trace_hash);
+}
+
+// ---- alerts --------------------------------------------------------------------------------
+
+const AlertEvent* first(const ScenarioReport& r, std::string_view rule, bool raised,
+                        int64_t after_ms = 0) {
+    for (const auto& a : r.alerts)
+        if (a.rule == rule && a.raised == raised && a.at_ms >= after_ms) return &a;
+    return nullptr;
+}
+
+// Every commit fails from 30 s to 60 s: Critical within 10 s, resolved after recovery, never
+// duplicated.
+TEST(Alerts, StorageOutageRaisesCriticalAndResolves) {
+    for (uint64_t seed = 1; seed <= seed_count(); ++seed) {
+        SCOPED_TRACE("replay with: warren-sim --scenario storage_outage --seed " +
+                     std::to_string(seed));
+        ScenarioOptions o;
+        o.scenario = Scenario::storage_outage;
+        o.seed = seed;
+        ScenarioReport r = run_scenario(o);
+        const AlertEvent* raised = nullptr;
+        for (const auto& a : r.alerts)
+            if (a.raised && a.level == "critical" && !raised) raised = &a;
+        ASSERT_NE(raised, nullptr);
+        EXPECT_GE(raised->at_ms, 30'000);
+        EXPECT_LE(raised->at_ms, 40'000);
+        const AlertEvent* resolved = first(r, raised->rule, false);
+        ASSERT_NE(resolved, nullptr);
+        EXPECT_GT(resolved->at_ms, 60'000);
+        size_t raises = 0, resolves = 0;
+        for (const auto& a : r.alerts) (a.raised ? raises : resolves)++;
+        EXPECT_EQ(raises, resolves);  // everything raised was resolved by the end
+        EXPECT_EQ(r.duplicate_raises, 0u);
+    }
+}
+
+// Commits take ~800 ms from 30 s to 90 s: p99 Warning; at 60 s an operator clears the
+// alerts, which stay cleared while the condition lasts.
+TEST(Alerts, LatencyRegressionRaisesWarningAndClearingHolds) {
+    for (uint64_t seed = 1; seed <= seed_count(); ++seed) {
+        SCOPED_TRACE("replay with: warren-sim --scenario slow_storage --seed " +
+                     std::to_string(seed));
+        ScenarioOptions o;
+        o.scenario = Scenario::slow_storage;
+        o.seed = seed;
+        ScenarioReport r = run_scenario(o);
+        const AlertEvent* raised = first(r, "latency_p99", true);
+        ASSERT_NE(raised, nullptr);
+        EXPECT_EQ(raised->level, "warning");
+        EXPECT_GE(raised->at_ms, 30'000);
+        EXPECT_LE(raised->at_ms, 45'000);
+        for (const auto& a : r.alerts) {
+            if (a.at_ms > 60'000 && a.at_ms <= 90'000)
+                ADD_FAILURE() << "alert change at " << a.at_ms << " " << a.rule;
+            if (a.raised) continue;
+            EXPECT_EQ(a.at_ms, 60'000) << a.rule;  // resolved by the clear, not before
+        }
+        EXPECT_EQ(r.duplicate_raises, 0u);
+    }
+}
+
+}  // namespace
+}  // namespace warren::sim
