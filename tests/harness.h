@@ -100,8 +100,9 @@ class CoreHarness {
         for (auto& l : take(c)) out.push_back(std::move(l));
         return out;
     }
-    json register_user(ConnId c, const std::string& name, const std::string& pw = "password1") {
-        connect(c);
+    json register_user(ConnId c, const std::string& name, const std::string& pw = "password1",
+                       const std::string& ip = "127.0.0.1") {
+        connect(c, ip);
         take(c);  // HELLO
         return call(c, {{"op", "REGISTER"}, {"username", name}, {"password", pw}});
     }
@@ -134,6 +135,20 @@ class CoreHarness {
         core_->tick(now_);
         run();
     }
+    // An admin request; its reply (reads answer at once, actions after their commit).
+    std::optional<AdminReply> admin(const AdminRequest& q) {
+        AdminId id = core_->admin(q, now_);
+        run();
+        for (auto it = admin_replies.begin(); it != admin_replies.end(); ++it)
+            if (it->id == id) {
+                AdminReply r = *it;
+                admin_replies.erase(it);
+                return r;
+            }
+        return std::nullopt;
+    }
+    std::vector<AdminReply> admin_replies;
+    std::vector<AuditRow> audits;  // Audit outputs, in order
 
     // Completes held commits in order.
     void release() {
@@ -181,6 +196,10 @@ class CoreHarness {
             completions_.push_back([this, id = q->query, what = q->what] {
                 core_->answered(id, store_->run(what), now_);
             });
+        } else if (auto* a = std::get_if<AdminReply>(&o)) {
+            admin_replies.push_back(*a);
+        } else if (auto* au = std::get_if<Audit>(&o)) {
+            audits.push_back(au->record);
         } else if (auto* h = std::get_if<Hash>(&o)) {
             HashResult r;
             std::string phc = "$test$" + h->password;
