@@ -52,19 +52,18 @@ class Daemon {
     // Starts warrend (client port and admin port both 0) and waits (up to 20 s) for its
     // "admin listening on" and "listening on" lines. Without a --config in `extra`, it runs
     // with unlimited_config.
-    explicit Daemon(const std::string& data_dir, std::vector<std::string> extra = {}) {
-        std::vector<std::string> args = {WARREN_BIN_DIR "/warrend",
-                                         "--listen",
-                                         "127.0.0.1:0",
-                                         "--data-dir",
-                                         data_dir,
-                                         "--log-level",
-                                         "warn"};
-        bool own_config = false, own_admin = false;
+    // stderr_file: where warrend's stderr (its log) goes; empty: inherited.
+    explicit Daemon(const std::string& data_dir, std::vector<std::string> extra = {},
+                    const std::string& stderr_file = {}) {
+        std::vector<std::string> args = {WARREN_BIN_DIR "/warrend", "--listen", "127.0.0.1:0",
+                                         "--data-dir", data_dir};
+        bool own_config = false, own_admin = false, own_level = false;
         for (const auto& e : extra) {
             own_config = own_config || e == "--config";
             own_admin = own_admin || e == "--admin-listen";
+            own_level = own_level || e == "--log-level";
         }
+        if (!own_level) args.insert(args.end(), {"--log-level", "warn"});
         if (!own_config) {
             std::filesystem::create_directories(data_dir);
             std::string path = data_dir + "/unlimited.toml";
@@ -82,6 +81,9 @@ class Daemon {
         posix_spawn_file_actions_init(&fa);
         posix_spawn_file_actions_adddup2(&fa, out[1], 1);
         posix_spawn_file_actions_addclose(&fa, out[0]);
+        if (!stderr_file.empty())
+            posix_spawn_file_actions_addopen(&fa, 2, stderr_file.c_str(),
+                                             O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ) != 0)
             throw std::runtime_error("cannot start warrend");
         posix_spawn_file_actions_destroy(&fa);
@@ -147,8 +149,17 @@ class Daemon {
 
 class Client {
   public:
-    explicit Client(uint16_t port) {
+    // source_ip: bind to this local address first (any 127.x.y.z works on Linux), so tests
+    // can speak from several "addresses".
+    explicit Client(uint16_t port, const char* source_ip = nullptr) {
         fd_ = socket(AF_INET, SOCK_STREAM, 0);
+        if (source_ip) {
+            sockaddr_in src{};
+            src.sin_family = AF_INET;
+            inet_pton(AF_INET, source_ip, &src.sin_addr);
+            if (bind(fd_, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0)
+                throw std::runtime_error("cannot bind to " + std::string(source_ip));
+        }
         sockaddr_in a{};
         a.sin_family = AF_INET;
         a.sin_port = htons(port);
@@ -224,5 +235,62 @@ class Client {
     int64_t next_id_ = 1;
     std::string buf_;
 };
+
+struct HttpResponse {
+    int status = 0;
+    std::string headers;  // raw, lower-cased
+    std::string body;
+};
+
+// One HTTP/1.1 request over a fresh connection (Connection: close), read to the end. Bounded
+// by timeout_ms; status 0 when the server closed without answering.
+inline HttpResponse http(uint16_t port, const std::string& method, const std::string& target,
+                         const std::string& body = {}, const std::string& token = {},
+                         int timeout_ms = 10'000) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+        close(fd);
+        throw std::runtime_error("cannot connect to the admin API");
+    }
+    std::string req =
+        method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
+    if (!token.empty()) req += "Authorization: Bearer " + token + "\r\n";
+    if (!body.empty() || method == "POST")
+        req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+               "\r\n";
+    req += "\r\n" + body;
+    size_t off = 0;
+    while (off < req.size()) {
+        ssize_t n = ::send(fd, req.data() + off, req.size() - off, MSG_NOSIGNAL);
+        if (n <= 0) break;
+        off += static_cast<size_t>(n);
+    }
+    std::string in;
+    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    for (;;) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        until - std::chrono::steady_clock::now())
+                        .count();
+        pollfd p{fd, POLLIN, 0};
+        if (left <= 0 || poll(&p, 1, static_cast<int>(left)) <= 0) break;
+        char buf[65536];
+        ssize_t n = recv(fd, buf, sizeof buf, 0);
+        if (n <= 0) break;
+        in.append(buf, static_cast<size_t>(n));
+    }
+    close(fd);
+    HttpResponse r;
+    auto end = in.find("\r\n\r\n");
+    if (in.size() < 12 || end == std::string::npos) return r;
+    r.status = std::stoi(in.substr(9, 3));
+    r.headers = in.substr(0, end);
+    for (auto& c : r.headers) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    r.body = in.substr(end + 4);
+    return r;
+}
 
 }  // namespace warren::test

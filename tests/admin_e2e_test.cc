@@ -1,0 +1,288 @@
+// The admin HTTP API and the security refusals against the real `warrend` over 127.0.0.1:
+// every endpoint, authentication, bad requests (400, 401, 404, 405, 413), blocks and
+// suspensions acting on open connections, persistence across a restart, the Prometheus
+// exposition checked by `promtool check metrics`, JSON logs, and the refusals of issue 5 with
+// config overrides. Clients speak from several loopback addresses (127.0.0.x) to look like
+// several hosts.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "loopback.h"
+
+namespace warren::test {
+namespace {
+
+const std::string token = "test-admin-token-0123456789";
+
+std::string fresh_dir(const std::string& name) {
+    auto dir = std::filesystem::temp_directory_path() / ("warren-admin-e2e-" + name);
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    return dir.string();
+}
+
+std::string write_config(const std::string& dir, const std::string& text) {
+    std::string path = dir + "/warren.toml";
+    std::ofstream(path) << text;
+    return path;
+}
+
+// Generous limits, but only 127.0.0.1 allowlisted: other loopback addresses can be blocked.
+const char* admin_config = R"toml(
+[rate]
+user_per_min = 100000
+user_burst = 100000
+ip_per_min = 100000
+ip_burst = 100000
+[security]
+allowlist = ["127.0.0.1/32"]
+)toml";
+
+json body_json(const HttpResponse& r) {
+    return json::parse(r.body);
+}
+
+void hello(Client& c) {
+    auto h = c.line();
+    ASSERT_TRUE(h);
+    ASSERT_EQ((*h)["ev"], "HELLO");
+}
+
+class AdminApi : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        setenv("WARREN_ADMIN_TOKEN", token.c_str(), 1);
+        dir = fresh_dir("api");
+        cfg = write_config(dir, admin_config);
+        d = std::make_unique<Daemon>(dir, std::vector<std::string>{"--config", cfg});
+        unsetenv("WARREN_ADMIN_TOKEN");
+        ASSERT_NE(d->admin_port, 0);
+    }
+    HttpResponse get(const std::string& target) {
+        return http(d->admin_port, "GET", target, {}, token);
+    }
+    HttpResponse post(const std::string& target, const std::string& body = "{}") {
+        return http(d->admin_port, "POST", target, body, token);
+    }
+    std::string dir, cfg;
+    std::unique_ptr<Daemon> d;
+};
+
+TEST_F(AdminApi, HealthReadyMetricsReportAlerts) {
+    EXPECT_EQ(get("/healthz").status, 200);
+    auto ready = get("/readyz");
+    EXPECT_EQ(ready.status, 200);
+    EXPECT_EQ(body_json(ready)["status"], "ready");
+    Client c(d->port);
+    hello(c);
+    c.call({{"op", "REGISTER"}, {"username", "alice"}, {"password", "password1"}});
+    c.call({{"op", "JOIN_ROOM"}, {"room", "nowhere"}});
+    auto m = get("/api/v1/admin/performance/metrics");
+    ASSERT_EQ(m.status, 200);
+    EXPECT_NE(m.headers.find("content-type: application/json"), std::string::npos);
+    auto j = body_json(m);
+    EXPECT_EQ(j["ops"]["REGISTER"]["count"], 1);
+    EXPECT_EQ(j["ops"]["JOIN_ROOM"]["errors"]["NOT_FOUND"], 1);
+    EXPECT_EQ(j["connections"]["open"], 1);
+    EXPECT_GT(j["process"]["rss_bytes"].get<int64_t>(), 0);
+    EXPECT_GT(j["process"]["open_files"].get<int64_t>(), 0);
+    auto report = get("/api/v1/admin/performance/report");
+    ASSERT_EQ(report.status, 200);
+    EXPECT_EQ(body_json(report)["status"], "ok");
+    auto alerts = get("/api/v1/admin/performance/alerts");
+    ASSERT_EQ(alerts.status, 200);
+    EXPECT_TRUE(body_json(alerts)["active"].is_array());
+    auto cleared = post("/api/v1/admin/performance/alerts", R"({"rule":"latency_p99"})");
+    ASSERT_EQ(cleared.status, 200);
+    EXPECT_EQ(body_json(cleared)["cleared"], 0);
+}
+
+TEST_F(AdminApi, PrometheusExpositionPassesPromtool) {
+    Client c(d->port);
+    hello(c);
+    c.call({{"op", "REGISTER"}, {"username", "alice"}, {"password", "password1"}});
+    c.call({{"op", "PING"}});
+    auto m = get("/metrics");
+    ASSERT_EQ(m.status, 200);
+    EXPECT_NE(m.headers.find("content-type: text/plain; version=0.0.4"), std::string::npos);
+    EXPECT_NE(m.body.find("warren_requests_total{op=\"PING\"} 1"), std::string::npos);
+    std::string file = dir + "/metrics.txt";
+    std::ofstream(file) << m.body;
+    ASSERT_EQ(std::system("command -v promtool >/dev/null"), 0)
+        << "promtool is missing: scripts/deps.sh test installs Debian's prometheus package";
+    std::string cmd = "promtool check metrics < " + file + " > " + dir + "/promtool.out 2>&1";
+    int rc = std::system(cmd.c_str());
+    std::ifstream out(dir + "/promtool.out");
+    std::stringstream ss;
+    ss << out.rdbuf();
+    EXPECT_EQ(rc, 0) << ss.str();
+    EXPECT_EQ(ss.str(), "") << "promtool has lint findings";
+}
+
+TEST_F(AdminApi, AuthenticationAndBadRequests) {
+    EXPECT_EQ(http(d->admin_port, "GET", "/metrics").status, 401);
+    auto wrong = http(d->admin_port, "GET", "/metrics", {}, "not-the-token");
+    EXPECT_EQ(wrong.status, 401);
+    EXPECT_NE(wrong.headers.find("www-authenticate: bearer"), std::string::npos);
+    EXPECT_EQ(body_json(wrong)["error"]["status"], 401);
+    EXPECT_EQ(get("/api/v1/admin/nothing-here").status, 404);
+    auto method = http(d->admin_port, "PUT", "/metrics", "x", token);
+    EXPECT_EQ(method.status, 405);
+    EXPECT_NE(method.headers.find("allow: get"), std::string::npos);
+    EXPECT_EQ(post("/api/v1/admin/security/blocks", "{not json").status, 400);
+    EXPECT_EQ(post("/api/v1/admin/security/blocks", R"({"duration_ms": 5})").status, 400);
+    EXPECT_EQ(post("/api/v1/admin/security/blocks", R"({"ip":"999.1.1.1"})").status, 400);
+    EXPECT_EQ(
+        post("/api/v1/admin/security/blocks", R"({"ip":"127.0.0.9","duration_ms":-1})").status,
+        400);
+    EXPECT_EQ(get("/api/v1/admin/audit?limit=abc").status, 400);
+    EXPECT_EQ(post("/api/v1/admin/users/nobody/suspend").status, 404);
+    auto big = post("/api/v1/admin/security/blocks", std::string(20 * 1024, ' '));
+    EXPECT_EQ(big.status, 413);
+    // The chat port kept working throughout.
+    Client c(d->port);
+    hello(c);
+    EXPECT_EQ(c.call({{"op", "PING"}})["ok"], true);
+}
+
+TEST_F(AdminApi, BlockActsOnOpenConnectionsAndIsListedAuditedAndLifted) {
+    Client victim(d->port, "127.0.0.2");
+    hello(victim);
+    auto r = post("/api/v1/admin/security/blocks",
+                  R"({"ip":"127.0.0.2","duration_ms":600000,"reason":"abuse report"})");
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(body_json(r)["block"]["ip"], "127.0.0.2");
+    auto bye = victim.line(5000);
+    ASSERT_TRUE(bye);
+    EXPECT_EQ((*bye)["ev"], "DISCONNECT");
+    EXPECT_EQ((*bye)["reason"], "BLOCKED");
+    EXPECT_GT((*bye)["retry_after_ms"].get<int64_t>(), 590'000);
+    EXPECT_TRUE(victim.closed_by_peer(5000));
+    Client again(d->port, "127.0.0.2");
+    auto refused = again.line(5000);
+    ASSERT_TRUE(refused);
+    EXPECT_EQ((*refused)["reason"], "BLOCKED");  // no HELLO
+    auto list = body_json(get("/api/v1/admin/security/blocks"));
+    ASSERT_EQ(list["blocks"].size(), 1u);
+    EXPECT_EQ(list["blocks"][0]["reason"], "abuse report");
+    EXPECT_EQ(post("/api/v1/admin/security/blocks", R"({"ip":"127.0.0.1"})").status, 409);
+    EXPECT_EQ(
+        http(d->admin_port, "DELETE", "/api/v1/admin/security/blocks/127.0.0.2", {}, token).status,
+        200);
+    EXPECT_EQ(
+        http(d->admin_port, "DELETE", "/api/v1/admin/security/blocks/127.0.0.2", {}, token).status,
+        404);
+    Client back(d->port, "127.0.0.2");
+    hello(back);
+    auto audit = body_json(get("/api/v1/admin/audit?limit=1"));
+    ASSERT_EQ(audit["entries"].size(), 1u);
+    EXPECT_EQ(audit["entries"][0]["action"], "ip_unblocked");
+    auto older = body_json(
+        get("/api/v1/admin/audit?before=" + std::to_string(audit["next_before"].get<int64_t>())));
+    EXPECT_EQ(older["entries"][0]["action"], "ip_blocked");
+    EXPECT_EQ(older["entries"][0]["actor"], "admin");
+}
+
+TEST_F(AdminApi, SuspensionClosesTheAccountsConnectionsAndSurvivesRestart) {
+    Client alice(d->port, "127.0.0.3");
+    hello(alice);
+    ASSERT_EQ(
+        alice.call({{"op", "REGISTER"}, {"username", "alice"}, {"password", "password1"}})["ok"],
+        true);
+    auto r =
+        post("/api/v1/admin/users/alice/suspend", R"({"duration_ms":3600000,"reason":"spam"})");
+    ASSERT_EQ(r.status, 200) << r.body;
+    auto bye = alice.line(5000);
+    ASSERT_TRUE(bye);
+    EXPECT_EQ((*bye)["reason"], "BLOCKED");
+    ASSERT_EQ(d->stop(SIGTERM), 0);
+    setenv("WARREN_ADMIN_TOKEN", token.c_str(), 1);
+    d = std::make_unique<Daemon>(dir, std::vector<std::string>{"--config", cfg});
+    unsetenv("WARREN_ADMIN_TOKEN");
+    Client again(d->port, "127.0.0.4");
+    hello(again);
+    json login = again.call({{"op", "LOGIN"}, {"username", "alice"}, {"password", "password1"}});
+    EXPECT_EQ(login["error"]["code"], "BLOCKED");
+    EXPECT_GT(login["error"]["retry_after_ms"].get<int64_t>(), 3'000'000);
+    ASSERT_EQ(post("/api/v1/admin/users/alice/unsuspend").status, 200);
+    EXPECT_EQ(again.call({{"op", "LOGIN"}, {"username", "alice"}, {"password", "password1"}})["ok"],
+              true);
+}
+
+TEST(AdminListen, RefusesBeyondLoopbackWithoutAToken) {
+    std::string dir = fresh_dir("no-token");
+    unsetenv("WARREN_ADMIN_TOKEN");
+    EXPECT_THROW(Daemon(dir, {"--admin-listen", "0.0.0.0:0"}), std::runtime_error);
+    Daemon ok(dir, {"--admin-listen", "127.0.0.1:0"});  // loopback: allowed without a token
+    EXPECT_EQ(http(ok.admin_port, "GET", "/healthz").status, 200);
+}
+
+TEST(SecurityLoopback, RefusalsWithConfigOverrides) {
+    std::string dir = fresh_dir("refusals");
+    std::string cfg = write_config(dir, R"toml(
+[rate]
+user_per_min = 60
+user_burst = 5
+[connections]
+per_ip_max = 2
+login_timeout_ms = 1000
+[auth]
+registration = "open"
+)toml");
+    Daemon d(dir, {"--config", cfg});
+    // Rate limit: the burst of 5, then RATE_LIMITED with retry_after_ms.
+    Client a(d.port, "127.0.0.5");
+    hello(a);
+    ASSERT_EQ(a.call({{"op", "REGISTER"}, {"username", "alice"}, {"password", "password1"}})["ok"],
+              true);
+    for (int i = 0; i < 5; ++i) ASSERT_EQ(a.call({{"op", "PING"}})["ok"], true) << i;
+    json limited = a.call({{"op", "PING"}});
+    EXPECT_EQ(limited["error"]["code"], "RATE_LIMITED");
+    EXPECT_GT(limited["error"]["retry_after_ms"].get<int64_t>(), 0);
+    EXPECT_LE(limited["error"]["retry_after_ms"].get<int64_t>(), 1000);
+    // Two connections per address; the third is refused with no HELLO.
+    Client b(d.port, "127.0.0.6"), c(d.port, "127.0.0.6"), e(d.port, "127.0.0.6");
+    hello(b);
+    hello(c);
+    auto refused = e.line(5000);
+    ASSERT_TRUE(refused);
+    EXPECT_EQ((*refused)["reason"], "TOO_MANY_CONNECTIONS");
+    // The login deadline (1 s here): a connection that never logs in is closed.
+    auto idle = b.line(5000);
+    ASSERT_TRUE(idle);
+    EXPECT_EQ((*idle)["reason"], "IDLE_TIMEOUT");
+}
+
+TEST(SecurityLoopback, ClosedRegistrationAndJsonLogs) {
+    std::string dir = fresh_dir("closed");
+    std::string cfg = write_config(dir, "[auth]\nregistration = \"closed\"\n");
+    std::string log = dir + "/stderr.log";
+    {
+        Daemon d(dir, {"--config", cfg, "--log-format", "json", "--log-level", "info"}, log);
+        Client a(d.port, "127.0.0.7");
+        hello(a);
+        json r = a.call({{"op", "REGISTER"}, {"username", "alice"}, {"password", "password1"}});
+        EXPECT_EQ(r["error"]["code"], "FORBIDDEN");
+        a.raw("not json\n");
+        a.line(5000);
+        EXPECT_EQ(d.stop(SIGTERM), 0);
+    }
+    std::ifstream in(log);
+    std::string line;
+    int lines = 0;
+    bool saw_error = false;
+    while (std::getline(in, line)) {
+        ++lines;
+        json j = json::parse(line);  // every line is one JSON object
+        EXPECT_TRUE(j.contains("ts") && j.contains("level") && j.contains("event")) << line;
+        if (j["event"] == "request_error" && j["code"] == "FORBIDDEN") saw_error = true;
+    }
+    EXPECT_GT(lines, 2);
+    EXPECT_TRUE(saw_error);
+}
+
+}  // namespace
+}  // namespace warren::test
