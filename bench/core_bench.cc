@@ -4,11 +4,20 @@
 //                                and 9 MESSAGE events, in a room of 10 members.
 //   BM_SendMessageRoom10Batch64 - the same with 64 requests per commit (group commit), per
 //                                request.
+//   BM_ValidateSendMessage     - the rule table on a decoded SEND_MESSAGE (types, lengths,
+//                                UTF-8, controls, signatures).
+//   BM_RateLimitAndScore       - the IP and account token buckets plus the repeated-text
+//                                detector, with default limits (never reached: time advances).
+//   BM_SecurityPerRequest      - the two above together: what every request pays for issue 5.
+//   BM_MonitorRecord           - one request into the per-op counters and latency histograms.
 // Budgets for these live in bench/budgets and are checked by bench/check_budgets.py.
 #include <benchmark/benchmark.h>
 
+#include "core/monitor/monitor.h"
 #include "core/protocol/request.h"
+#include "core/security/guard.h"
 #include "core/server.h"
+#include "core/validate/requests.h"
 #include "sim/rng.h"
 
 namespace {
@@ -108,6 +117,73 @@ void BM_SendMessageRoom10Batch64(benchmark::State& state) {
     state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * 64);
 }
 BENCHMARK(BM_SendMessageRoom10Batch64);
+
+void BM_ValidateSendMessage(benchmark::State& state) {
+    RequestDecoder d;
+    Config config;
+    std::string_view line(send_line.data(), send_line.size() - 1);
+    auto r = d.decode(line);
+    for (auto _ : state) {
+        Args args(r.args);
+        auto bad = validate_request(Op::send_message, args, config);
+        benchmark::DoNotOptimize(bad);
+    }
+}
+BENCHMARK(BM_ValidateSendMessage);
+
+// Default limits; each iteration is one second later, so the buckets never run dry and the
+// measured path is the common one (admitted).
+void BM_RateLimitAndScore(benchmark::State& state) {
+    Config config;
+    Guard guard(config);
+    Time now{1000, 1764000000000};
+    std::string ip = "203.0.113.7";
+    uint64_t n = 0;
+    for (auto _ : state) {
+        now.mono_ms += 1000;
+        now.wall_ms += 1000;
+        auto wait = guard.take_tokens(ip, UserId{7}, 1, now);
+        guard.room_message(ip, 7, 1, ++n, now);
+        benchmark::DoNotOptimize(wait);
+    }
+}
+BENCHMARK(BM_RateLimitAndScore);
+
+void BM_SecurityPerRequest(benchmark::State& state) {
+    Config config;
+    Guard guard(config);
+    RequestDecoder d;
+    std::string_view line(send_line.data(), send_line.size() - 1);
+    auto r = d.decode(line);
+    Time now{1000, 1764000000000};
+    std::string ip = "203.0.113.7";
+    uint64_t n = 0;
+    for (auto _ : state) {
+        now.mono_ms += 1000;
+        now.wall_ms += 1000;
+        Args args(r.args);
+        auto barred = guard.ip_barred(ip, now);
+        auto wait = guard.take_tokens(ip, UserId{7}, op_rule(Op::send_message).weight, now);
+        auto bad = validate_request(Op::send_message, args, config);
+        guard.room_message(ip, 7, 1, ++n, now);
+        benchmark::DoNotOptimize(barred);
+        benchmark::DoNotOptimize(wait);
+        benchmark::DoNotOptimize(bad);
+    }
+}
+BENCHMARK(BM_SecurityPerRequest);
+
+void BM_MonitorRecord(benchmark::State& state) {
+    Config config;
+    Monitor monitor(config);
+    int64_t now = 1000;
+    for (auto _ : state) {
+        ++now;
+        monitor.request_done(Op::send_message, std::nullopt, now % 7, now);
+    }
+    benchmark::DoNotOptimize(monitor.requests());
+}
+BENCHMARK(BM_MonitorRecord);
 
 }  // namespace
 

@@ -220,6 +220,15 @@ TEST(AdminListen, RefusesBeyondLoopbackWithoutAToken) {
     EXPECT_EQ(http(ok.admin_port, "GET", "/healthz").status, 200);
 }
 
+TEST(Config, TheExampleFileLoadsAndServes) {
+    std::string dir = fresh_dir("example");
+    Daemon d(dir, {"--config", WARREN_SOURCE_DIR "/docs/warren.example.toml"});
+    EXPECT_EQ(http(d.admin_port, "GET", "/healthz").status, 200);
+    Client c(d.port);
+    hello(c);
+    EXPECT_EQ(c.call({{"op", "PING"}})["ok"], true);
+}
+
 TEST(SecurityLoopback, RefusalsWithConfigOverrides) {
     std::string dir = fresh_dir("refusals");
     std::string cfg = write_config(dir, R"toml(

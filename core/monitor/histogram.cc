@@ -1,6 +1,7 @@
 #include "core/monitor/histogram.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace warren {
 
@@ -23,7 +24,9 @@ void Histogram::merge(const Histogram& o) {
 
 int64_t Histogram::percentile(double p) const {
     if (count_ == 0) return 0;
-    auto rank = static_cast<uint64_t>(p * static_cast<double>(count_ - 1)) + 1;
+    // Nearest rank: the smallest value with at least p of the values at or below it.
+    auto rank = static_cast<uint64_t>(std::ceil(p * static_cast<double>(count_)));
+    rank = std::clamp<uint64_t>(rank, 1, count_);
     uint64_t seen = 0;
     for (size_t i = 0; i < counts_.size(); ++i) {
         seen += counts_[i];

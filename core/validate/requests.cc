@@ -176,9 +176,22 @@ bool has_attack_signature(std::string_view value) {
         "<img",       "<iframe", "' or ",  "\" or ",  "or 1=1",      "union select",
         "drop table", "--",      ";",      "/*",      "*/",          "xp_cmdshell",
         "sleep(",     "${",      "<",      ">",       "'",           "`"};
-    std::string v = lower(value);
+    // Structural values are short: lower-case them on the stack.
+    char small[256];
+    std::string large;
+    std::string_view v;
+    if (value.size() <= sizeof small) {
+        for (size_t i = 0; i < value.size(); ++i) {
+            char c = value[i];
+            small[i] = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+        }
+        v = std::string_view(small, value.size());
+    } else {
+        large = lower(value);
+        v = large;
+    }
     return std::any_of(std::begin(fragments), std::end(fragments),
-                       [&](std::string_view f) { return v.find(f) != std::string::npos; });
+                       [&](std::string_view f) { return v.find(f) != std::string_view::npos; });
 }
 
 std::optional<Rejection> validate_request(Op op, Args& args, const Config& config) {
