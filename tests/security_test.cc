@@ -415,6 +415,40 @@ TEST(Threat, BadFramesBlockTheAddressAndTheLevelIsReported) {
     EXPECT_EQ(h.core().guard().counters().blocks, 1u);
 }
 
+TEST(Threat, SameTextAcrossRoomsSuspendsTheAccount) {
+    auto h = secured();
+    h.register_user(1, "spammer", "password1", "198.51.100.20");
+    for (const char* r : {"r1", "r2", "r3"}) h.call(1, {{"op", "CREATE_ROOM"}, {"room", r}});
+    int sent = 0;
+    for (int i = 0; i < 10 && !h.closed(1); ++i, ++sent)
+        h.call(1, {{"op", "SEND_MESSAGE"},
+                   {"room", "r" + std::to_string(1 + i % 3)},
+                   {"text", "BUY NOW"}});
+    EXPECT_EQ(h.close_reason(1), "BLOCKED");
+    EXPECT_EQ(sent, 7);  // the 3rd room scores 20, and every copy after it: 5 copies reach 100
+    EXPECT_EQ(h.core().guard().counters().suspensions, 1u);
+    // Different texts in many rooms are fine.
+    h.register_user(2, "chatty", "password1", "198.51.100.21");
+    for (const char* r : {"r1", "r2", "r3"}) h.call(2, {{"op", "JOIN_ROOM"}, {"room", r}});
+    for (int i = 0; i < 15; ++i)
+        EXPECT_EQ(h.call(2, {{"op", "SEND_MESSAGE"},
+                             {"room", "r" + std::to_string(1 + i % 3)},
+                             {"text", "message " + std::to_string(i)}})["ok"],
+                  true);
+}
+
+TEST(Threat, JoinLeaveChurnSuspendsTheAccount) {
+    auto h = secured();
+    h.register_user(1, "owner", "password1", "198.51.100.30");
+    h.call(1, {{"op", "CREATE_ROOM"}, {"room", "lobby"}});
+    h.register_user(2, "churner", "password1", "198.51.100.31");
+    int changes = 0;
+    for (int i = 0; i < 30 && !h.closed(2); ++i, ++changes)
+        h.call(2, {{"op", i % 2 ? "LEAVE_ROOM" : "JOIN_ROOM"}, {"room", "lobby"}});
+    EXPECT_EQ(h.close_reason(2), "BLOCKED");
+    EXPECT_EQ(changes, 20);  // 10 free, then 10 points each
+}
+
 TEST(Monitor, CountsErrorsLatencyAndRendersPrometheus) {
     auto h = secured();
     h.register_user(1, "alice");

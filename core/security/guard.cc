@@ -361,24 +361,27 @@ void Guard::direct_message(const std::string& ip, UserId user, UserId to,
     }
 }
 
+// Counts one event in the behaviour window; each one past `free` scores `points`. The deque
+// never holds more than free + 1 entries: the score remembers the rest.
+void Guard::count_behaviour(const std::string& ip, UserId user,
+                            std::deque<int64_t> AccountState::*events, uint32_t free,
+                            uint32_t points, std::string_view reason, Time now) {
+    std::deque<int64_t>& d = account_state(user, now).*events;
+    trim(d, config_.behaviour_window_ms, now.mono_ms);
+    d.push_back(now.mono_ms);
+    if (d.size() <= free) return;
+    d.pop_front();
+    add_account_points(ip, user, points, reason, now);
+}
+
 void Guard::membership_change(const std::string& ip, UserId user, Time now) {
-    AccountState& a = account_state(user, now);
-    trim(a.churn, config_.behaviour_window_ms, now.mono_ms);
-    a.churn.push_back(now.mono_ms);
-    if (a.churn.size() > config_.churn_max) {
-        a.churn.pop_front();
-        add_account_points(ip, user, config_.points_churn, "join/leave churn", now);
-    }
+    count_behaviour(ip, user, &AccountState::churn, config_.churn_max, config_.points_churn,
+                    "join/leave churn", now);
 }
 
 void Guard::invitation_sent(const std::string& ip, UserId user, Time now) {
-    AccountState& a = account_state(user, now);
-    trim(a.invitations, config_.behaviour_window_ms, now.mono_ms);
-    a.invitations.push_back(now.mono_ms);
-    if (a.invitations.size() > config_.invitations_max) {
-        a.invitations.pop_front();
-        add_account_points(ip, user, config_.points_invite_spam, "invitation spam", now);
-    }
+    count_behaviour(ip, user, &AccountState::invitations, config_.invitations_max,
+                    config_.points_invite_spam, "invitation spam", now);
 }
 
 ThreatLevel Guard::ip_level(const std::string& ip, Time now) const {

@@ -188,6 +188,9 @@ class Guard {
     // Adds points to a score; returns the level newly reached, if it went up.
     std::optional<ThreatLevel> add_points(Score& s, uint32_t points, int64_t now_ms);
     void auto_block(const std::string& ip, std::string reason, Time now);
+    void count_behaviour(const std::string& ip, UserId user,
+                         std::deque<int64_t> AccountState::*events, uint32_t free, uint32_t points,
+                         std::string_view reason, Time now);
     int64_t ladder_ms(uint32_t offences) const;
 
     const Config& config_;
