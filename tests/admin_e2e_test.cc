@@ -212,6 +212,19 @@ TEST_F(AdminApi, SuspensionClosesTheAccountsConnectionsAndSurvivesRestart) {
               true);
 }
 
+TEST_F(AdminApi, StalledHttpClientsDoNotHurtChatOrTheApi) {
+    // Connections that send half a request, or nothing, and hold the socket.
+    std::vector<std::unique_ptr<Client>> stalled;
+    for (int i = 0; i < 5; ++i) {
+        stalled.push_back(std::make_unique<Client>(d->admin_port));
+        if (i % 2) stalled.back()->raw("GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ");
+    }
+    Client c(d->port);
+    hello(c);
+    EXPECT_EQ(c.call({{"op", "PING"}})["ok"], true);
+    EXPECT_EQ(get("/healthz").status, 200);
+}
+
 TEST(AdminListen, RefusesBeyondLoopbackWithoutAToken) {
     std::string dir = fresh_dir("no-token");
     unsetenv("WARREN_ADMIN_TOKEN");

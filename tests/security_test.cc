@@ -449,6 +449,20 @@ TEST(Threat, JoinLeaveChurnSuspendsTheAccount) {
     EXPECT_EQ(changes, 20);  // 10 free, then 10 points each
 }
 
+TEST(Housekeeping, ExpiredSessionsLeaveMemory) {
+    Config c;
+    c.session_ttl_ms = 120'000;
+    auto h = secured(c);
+    std::string token = h.register_user(1, "alice")["session"]["token"];
+    EXPECT_EQ(h.core().state().session_count(), 1u);
+    h.advance(200'000);
+    h.tick();  // housekeeping runs once a minute
+    EXPECT_EQ(h.core().state().session_count(), 0u);
+    h.connect(2, "10.0.0.2");
+    h.take(2);
+    EXPECT_EQ(code_of(h.call(2, {{"op", "LOGIN"}, {"token", token}})), "INVALID_CREDENTIALS");
+}
+
 TEST(Monitor, CountsErrorsLatencyAndRendersPrometheus) {
     auto h = secured();
     h.register_user(1, "alice");

@@ -82,6 +82,11 @@ Undo ChatState::apply_session(const SessionRow& r) {
     return [this, h = r.token_hash] { sessions_.erase(h); };
 }
 
+size_t ChatState::drop_expired_sessions(int64_t now_wall_ms) {
+    return std::erase_if(sessions_,
+                         [&](const auto& kv) { return kv.second.expires_ms <= now_wall_ms; });
+}
+
 Undo ChatState::apply_session_delete(const SessionDelete& r) {
     auto it = sessions_.find(r.token_hash);
     WARREN_CHECK(it != sessions_.end());

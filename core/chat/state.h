@@ -90,6 +90,9 @@ class ChatState {
     const std::map<UserId, User>& users() const { return users_; }
     size_t room_count() const { return rooms_.size(); }
     size_t session_count() const { return sessions_.size(); }
+    // Forgets sessions that expired (their rows stay in storage, which never loads them
+    // again); returns how many.
+    size_t drop_expired_sessions(int64_t now_wall_ms);
 
     // Any message held in memory: in a room's or conversation's log, or an older one fetched
     // from storage (or pushed out of a log). nullptr: only storage knows.

@@ -104,6 +104,7 @@ void Server::sweep(bool) {
     if (now_.mono_ms >= next_housekeeping_ms_) {
         next_housekeeping_ms_ = now_.mono_ms + 60'000;
         guard_.sweep(now_);
+        chat_.drop_expired_sessions(now_.wall_ms);
     }
     if (now_.mono_ms >= next_prune_ms_) {
         next_prune_ms_ = now_.mono_ms + 3'600'000;
