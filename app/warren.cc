@@ -347,7 +347,14 @@ int interactive(Link& link, std::string room) {
     std::string with, in;
     for (;;) {
         pollfd fds[2] = {{0, POLLIN, 0}, {link.fd(), POLLIN, 0}};
-        if (poll(fds, 2, -1) < 0) return 2;
+        // The server closes logged-in connections idle for 15 minutes: a quiet session
+        // PINGs every 5 (its reply is skipped like any other non-event line).
+        int ready = poll(fds, 2, 5 * 60 * 1000);
+        if (ready < 0) return 2;
+        if (ready == 0) {
+            link.send({{"op", "PING"}});
+            continue;
+        }
         if (fds[1].revents) {
             if (!link.fill()) {
                 while (auto l = link.buffered_line()) print_event(*l);
