@@ -20,6 +20,7 @@
 //   Hash    - hash (create) or verify a password with argon2id off the event loop and report
 //             hashed(job, result).
 //   Audit   - a security decision or admin action, for the log (it is also committed).
+//   Notice  - an alert raised, changed or resolved, for the log.
 //   AdminReply - the answer to an admin() request: an HTTP status and a JSON (or text) body.
 // admin() serves the admin API: reads answer at once, actions (block, suspend) take effect at
 // once in memory and answer after their commit.

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "core/server.h"
+#include "sim/events.h"
 #include "sim/rng.h"
 #include "store/store.h"
 
@@ -57,7 +58,6 @@ struct Legit {
 class World {
   public:
     explicit World(const ScenarioOptions& o) : opt_(o), rng_(o.seed), entropy_(o.seed ^ 0x5eed) {
-        crypto_generichash_init(&trace_, nullptr, 0, 32);
         auto st = Store::open(":memory:", Synchronous::normal);
         WARREN_CHECK(st.is_ok());
         store_ = std::move(st.value());
@@ -69,20 +69,11 @@ class World {
     ScenarioReport run();
 
   private:
-    struct Event {
-        int64_t t;
-        uint64_t seq;
-        std::function<void()> fn;
-        bool operator>(const Event& o) const { return t != o.t ? t > o.t : seq > o.seq; }
-    };
-    Time now() const { return Time{now_, wall_base_ms + now_}; }
-    void at(int64_t t, std::function<void()> fn) { events_.push({t, seq_++, std::move(fn)}); }
+    Time now() const { return Time{now_ms(), wall_base_ms + now_ms()}; }
+    int64_t now_ms() const { return clock_.now_ms(); }
+    void at(int64_t t, std::function<void()> fn) { clock_.at(t, std::move(fn)); }
     void trace(std::string_view tag, uint64_t a, std::string_view bytes = {}) {
-        crypto_generichash_update(&trace_, reinterpret_cast<const uint8_t*>(tag.data()),
-                                  tag.size());
-        crypto_generichash_update(&trace_, reinterpret_cast<const uint8_t*>(&a), sizeof a);
-        crypto_generichash_update(&trace_, reinterpret_cast<const uint8_t*>(bytes.data()),
-                                  bytes.size());
+        trace_.add(tag, a, now_ms(), bytes);
     }
     int64_t net_delay() { return rng_.between(1, 5); }
 
@@ -118,12 +109,10 @@ class World {
     Config config_;
     Rng rng_;
     SeededEntropy entropy_;
-    crypto_generichash_state trace_{};
+    TraceHash trace_;
     std::unique_ptr<Store> store_;
     std::unique_ptr<Server> core_;
-    std::priority_queue<Event, std::vector<Event>, std::greater<>> events_;
-    uint64_t seq_ = 0;
-    int64_t now_ = 0;
+    EventQueue clock_;
     int64_t tick_at_ = INT64_MAX;
     std::map<ConnId, Peer> peers_;
     ConnId next_conn_ = 1;
@@ -151,7 +140,7 @@ ConnId World::open(std::string ip, std::function<void(const json&)> on_line,
 }
 
 void World::send(ConnId id, std::string bytes) {
-    at(now_ + net_delay(), [this, id, bytes = std::move(bytes)] {
+    at(now_ms() + net_delay(), [this, id, bytes = std::move(bytes)] {
         auto it = peers_.find(id);
         if (it == peers_.end() || !it->second.open) return;
         trace("receive", id, bytes);
@@ -169,9 +158,9 @@ void World::hang_up(ConnId id) {
 }
 
 void World::on_commit(const Commit& c) {
-    bool faulty = now_ >= fault_from_ && now_ < fault_to_;
+    bool faulty = now_ms() >= fault_from_ && now_ms() < fault_to_;
     int64_t latency = slow_ && faulty ? rng_.between(700, 900) : rng_.between(1, 8);
-    at(now_ + latency, [this, c, faulty] {
+    at(now_ms() + latency, [this, c, faulty] {
         Status st =
             faulty && !slow_ ? Status::transient("simulated outage") : store_->apply(*c.mutations);
         core_->committed(c.batch, st, now());
@@ -186,7 +175,7 @@ void World::drain() {
             auto it = peers_.find(s->conn);
             if (it == peers_.end() || !it->second.open) continue;
             core_->sent(s->conn, s->bytes->size(), now());  // a prompt reader
-            at(now_ + net_delay(), [this, id = s->conn, bytes = s->bytes] {
+            at(now_ms() + net_delay(), [this, id = s->conn, bytes = s->bytes] {
                 auto p = peers_.find(id);
                 if (p == peers_.end()) return;
                 p->second.framer.feed(*bytes);
@@ -203,19 +192,19 @@ void World::drain() {
             if (it == peers_.end()) continue;
             it->second.open = false;
             // After the bytes already on their way.
-            at(now_ + 6, [this, id = c->conn] {
+            at(now_ms() + 6, [this, id = c->conn] {
                 Peer& p = peers_[id];
                 if (p.on_close) p.on_close(p.close_reason);
             });
         } else if (auto* cm = std::get_if<Commit>(&*out)) {
             on_commit(*cm);
         } else if (auto* q = std::get_if<Query>(&*out)) {
-            at(now_ + rng_.between(1, 8), [this, id = q->query, what = q->what] {
+            at(now_ms() + rng_.between(1, 8), [this, id = q->query, what = q->what] {
                 core_->answered(id, store_->run(what), now());
                 drain();
             });
         } else if (auto* h = std::get_if<Hash>(&*out)) {
-            at(now_ + rng_.between(20, 40),
+            at(now_ms() + rng_.between(20, 40),
                [this, job = h->job, mode = h->mode, pw = h->password, phc = h->phc] {
                    HashResult r;
                    r.ok = mode == HashMode::create || (!phc.empty() && phc == "sim$" + pw);
@@ -231,7 +220,7 @@ void World::drain() {
     rep_.peak_tracked_ips = std::max(rep_.peak_tracked_ips, core_->guard().tracked_ips());
     observe_alerts();
     if (auto d = core_->next_deadline(); d && *d < tick_at_) {
-        tick_at_ = std::max(*d, now_);
+        tick_at_ = std::max(*d, now_ms());
         at(tick_at_, [this] {
             tick_at_ = INT64_MAX;
             core_->tick(now());
@@ -246,11 +235,11 @@ void World::observe_alerts() {
         now_active.insert(key);
         if (!active_alerts_.contains(key))
             rep_.alerts.push_back(
-                {now_, true, a.rule, a.subject, std::string(alert_level_name(a.level))});
+                {now_ms(), true, a.rule, a.subject, std::string(alert_level_name(a.level))});
     }
     for (const auto& key : active_alerts_)
         if (!now_active.contains(key))
-            rep_.alerts.push_back({now_, false, key.first, key.second, ""});
+            rep_.alerts.push_back({now_ms(), false, key.first, key.second, ""});
     active_alerts_ = std::move(now_active);
 }
 
@@ -282,7 +271,7 @@ void World::start_legit(Legit& c) {
 void World::legit_request(Legit& c, json req) {
     int64_t id = c.next_id++;
     req["id"] = id;
-    c.pending[id] = {now_, req.value("op", "")};
+    c.pending[id] = {now_ms(), req.value("op", "")};
     send(c.conn, req.dump() + "\n");
 }
 
@@ -295,7 +284,7 @@ void World::legit_line(Legit& c, const json& m) {
     if (it == c.pending.end()) return;
     auto [sent, op] = it->second;
     c.pending.erase(it);
-    int64_t latency = now_ - sent;
+    int64_t latency = now_ms() - sent;
     if (c.index >= 0) {
         ++rep_.legit_requests;
         latencies_.push_back(latency);
@@ -311,13 +300,13 @@ void World::legit_line(Legit& c, const json& m) {
     }
     if (op == "JOIN_ROOM" && m.value("ok", false) && !c.ready) {
         c.ready = true;
-        at(now_ + rng_.between(2000, 6000),
+        at(now_ms() + rng_.between(2000, 6000),
            [this, i = &c - legit_.data()] { legit_loop(legit_[i]); });
     }
 }
 
 void World::legit_loop(Legit& c) {
-    if (!peers_[c.conn].open || now_ >= opt_.duration_ms - 2000) return;
+    if (!peers_[c.conn].open || now_ms() >= opt_.duration_ms - 2000) return;
     uint64_t roll = rng_.below(100);
     if (roll < 70)
         legit_request(c, {{"op", "SEND_MESSAGE"},
@@ -329,7 +318,8 @@ void World::legit_loop(Legit& c) {
         legit_request(c, {{"op", "PING"}});
     else
         legit_request(c, {{"op", "LIST_ROOMS"}});
-    at(now_ + rng_.between(2000, 6000), [this, i = &c - legit_.data()] { legit_loop(legit_[i]); });
+    at(now_ms() + rng_.between(2000, 6000),
+       [this, i = &c - legit_.data()] { legit_loop(legit_[i]); });
 }
 
 // ---- attackers ----------------------------------------------------------------------------
@@ -360,7 +350,7 @@ void World::attack_brute_force() {
         send(*conn, req.dump() + "\n");
     };
     *connect = [this, conn, guess, connect] {
-        if (rep_.attempts >= 400 || now_ > opt_.duration_ms - 5000) return;
+        if (rep_.attempts >= 400 || now_ms() > opt_.duration_ms - 5000) return;
         *conn = open(
             "203.0.113.66",
             [this, guess](const json& m) {
@@ -377,7 +367,7 @@ void World::attack_brute_force() {
                     ++rep_.attempts;
                     attacker_refused(reason == "BLOCKED" ? "BLOCKED" : "RATE_LIMITED");
                 }
-                at(now_ + 1000, *connect);
+                at(now_ms() + 1000, *connect);
             });
     };
     (*connect)();
@@ -391,7 +381,7 @@ void World::attack_stuffing() {
     for (int k = 0; k < 200; ++k) {
         std::string ip =
             "198.51." + std::to_string(100 + k / 250) + "." + std::to_string(k % 250 + 1);
-        at(now_ + rng_.between(0, 20000), [this, ip, targets] {
+        at(now_ms() + rng_.between(0, 20000), [this, ip, targets] {
             auto left = std::make_shared<int>(3);
             auto conn = std::make_shared<ConnId>(0);
             auto next = std::make_shared<std::function<void()>>();
@@ -417,7 +407,7 @@ void World::attack_stuffing() {
                              if (code == "INVALID_CREDENTIALS")
                                  ++name_failures_[(*names)[m["re"].get<int64_t>()]];
                              if (!code.empty()) attacker_refused(code);
-                             at(now_ + 1000, *next);
+                             at(now_ms() + 1000, *next);
                          },
                          {});
         });
@@ -436,7 +426,7 @@ void World::attack_connection_flood() {
             if (reason == "TOO_MANY_CONNECTIONS" && !rep_.throttled_at) rep_.throttled_at = attempt;
             if (reason == "BLOCKED" && !rep_.blocked_at) rep_.blocked_at = rep_.attempts;
         });
-        at(now_ + 10, *step);
+        at(now_ms() + 10, *step);
     };
     (*step)();
 }
@@ -484,34 +474,34 @@ void World::attack_message_flood() {
                         {"room", "lobby"},
                         {"text", "BUY NOW " + std::to_string(rep_.attempts)}};
             send(conn, req.dump() + "\n");
-            at(now_ + 10, *step);
+            at(now_ms() + 10, *step);
         };
-        at(now_ + 100, *step);
+        at(now_ms() + 100, *step);
     });
 }
 
 void World::attack_slowloris() {
     for (int k = 0; k < 10; ++k) {
-        auto opened = std::make_shared<int64_t>(now_);
+        auto opened = std::make_shared<int64_t>(now_ms());
         auto conn = std::make_shared<ConnId>(0);
         auto drip = std::make_shared<std::function<void()>>();
         *drip = [this, conn, drip] {
             if (!peers_[*conn].open) return;
             ++rep_.attempts;
             send(*conn, rep_.attempts % 7 == 1 ? "{" : "a");  // a line that never ends
-            at(now_ + 1000, *drip);
+            at(now_ms() + 1000, *drip);
         };
         *conn = open("203.0.113.99", {}, [this, opened](const std::string&) {
-            rep_.slowest_close_ms = std::max(rep_.slowest_close_ms, now_ - *opened);
+            rep_.slowest_close_ms = std::max(rep_.slowest_close_ms, now_ms() - *opened);
         });
-        at(now_ + 1000, *drip);
+        at(now_ms() + 1000, *drip);
     }
 }
 
 void World::attack_bad_frames() {
     auto connect = std::make_shared<std::function<void()>>();
     *connect = [this, connect] {
-        if (rep_.attempts >= 200 || now_ > opt_.duration_ms - 5000) return;
+        if (rep_.attempts >= 200 || now_ms() > opt_.duration_ms - 5000) return;
         auto conn = std::make_shared<ConnId>(0);
         *conn = open(
             "203.0.113.111",
@@ -531,7 +521,7 @@ void World::attack_bad_frames() {
                     ++rep_.attempts;
                     attacker_refused("BLOCKED");
                 }
-                at(now_ + 200, *connect);
+                at(now_ms() + 200, *connect);
             });
     };
     (*connect)();
@@ -565,9 +555,9 @@ void World::attack_spam(bool invitations) {
                                           {"to", legit_[target].name},
                                           {"text", "click my link"}};
             send(conn, req.dump() + "\n");
-            at(now_ + 200, *step);
+            at(now_ms() + 200, *step);
         };
-        at(now_ + 100, *step);
+        at(now_ms() + 100, *step);
     });
 }
 
@@ -623,13 +613,7 @@ ScenarioReport World::run() {
             core_->admin(q, now());
             drain();
         });
-    while (!events_.empty()) {
-        Event e = events_.top();
-        if (e.t > opt_.duration_ms) break;
-        events_.pop();
-        now_ = std::max(now_, e.t);
-        e.fn();
-    }
+    clock_.run(opt_.duration_ms);
     std::sort(latencies_.begin(), latencies_.end());
     if (!latencies_.empty()) {
         rep_.legit_p99_ms = latencies_[(latencies_.size() - 1) * 99 / 100];
@@ -644,13 +628,7 @@ ScenarioReport World::run() {
         if (a.raised && !open_alerts.insert(key).second) ++rep_.duplicate_raises;
         if (!a.raised) open_alerts.erase(key);
     }
-    uint8_t h[32];
-    crypto_generichash_final(&trace_, h, sizeof h);
-    static constexpr char hex[] = "0123456789abcdef";
-    for (uint8_t b : h) {
-        rep_.trace_hash.push_back(hex[b >> 4]);
-        rep_.trace_hash.push_back(hex[b & 0xF]);
-    }
+    rep_.trace_hash = trace_.hex();
     return rep_;
 }
 

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "core/server.h"
+#include "sim/events.h"
 #include "sim/rng.h"
 #include "store/store.h"
 
@@ -81,7 +82,6 @@ struct Expected {
 class World {
   public:
     explicit World(const SimOptions& o) : opt_(o), rng_(o.seed), entropy_(o.seed ^ 0xE17) {
-        crypto_generichash_init(&trace_, nullptr, 0, 32);
         auto st = Store::open(":memory:", Synchronous::normal);
         WARREN_CHECK(st.is_ok());
         store_ = std::move(st.value());
@@ -94,17 +94,8 @@ class World {
     SimReport run();
 
   private:
-    struct Event {
-        int64_t t;
-        uint64_t seq;
-        std::function<void()> fn;
-        bool operator>(const Event& o) const { return t != o.t ? t > o.t : seq > o.seq; }
-    };
-
-    Time now() const { return Time{now_ms_, wall_base_ms + now_ms_}; }
-    void at(int64_t t, std::function<void()> fn) {
-        queue_.push(Event{std::max(t, now_ms_), seq_++, std::move(fn)});
-    }
+    Time now() const { return Time{clock_.now_ms(), wall_base_ms + clock_.now_ms()}; }
+    void at(int64_t t, std::function<void()> fn) { clock_.at(t, std::move(fn)); }
     // Like at(), but dropped if the server crashed in between (the work died with it).
     void at_epoch(int64_t t, std::function<void()> fn) {
         at(t, [this, e = epoch_, fn = std::move(fn)] {
@@ -112,12 +103,7 @@ class World {
         });
     }
     void trace(std::string_view tag, uint64_t a, std::string_view bytes = {}) {
-        std::string head =
-            std::string(tag) + ":" + std::to_string(a) + "@" + std::to_string(now_ms_) + ":";
-        crypto_generichash_update(&trace_, reinterpret_cast<const uint8_t*>(head.data()),
-                                  head.size());
-        crypto_generichash_update(&trace_, reinterpret_cast<const uint8_t*>(bytes.data()),
-                                  bytes.size());
+        trace_.add(tag, a, clock_.now_ms(), bytes);
         ++inputs_;
     }
     void violation(std::string what) {
@@ -159,11 +145,9 @@ class World {
     SeededEntropy entropy_;
     std::unique_ptr<Store> store_;
     std::unique_ptr<Server> core_;
-    crypto_generichash_state trace_;
-    std::priority_queue<Event, std::vector<Event>, std::greater<>> queue_;
-    int64_t now_ms_ = 0;
+    TraceHash trace_;
+    EventQueue clock_;
     int64_t tick_at_ = INT64_MAX;
-    uint64_t seq_ = 0;
     uint64_t inputs_ = 0;
     uint64_t epoch_ = 0;
     int64_t last_crash_ms_ = -1;
@@ -184,7 +168,7 @@ class World {
 };
 
 void World::start_core() {
-    auto snap = store_->load(cfg_.room_cache_messages_max, wall_base_ms + now_ms_);
+    auto snap = store_->load(cfg_.room_cache_messages_max, wall_base_ms + clock_.now_ms());
     WARREN_CHECK(snap.is_ok());
     // This workload checks durability and ordering under faults; abuse limits would only
     // refuse its deliberately fast clients (sim/scenarios.cc exercises them).
@@ -204,7 +188,7 @@ void World::crash() {
     core_.reset();
     ++epoch_;
     tick_at_ = INT64_MAX;  // the pending tick belonged to the old epoch
-    last_crash_ms_ = now_ms_;
+    last_crash_ms_ = clock_.now_ms();
     for (auto& c : clients_) {
         for (auto& [id, p] : c.pending) {
             std::string op = p.request["op"];
@@ -232,11 +216,12 @@ void World::crash() {
         c.sending = false;
         c.framer = LineFramer(1 << 20);
     }
-    at(now_ms_ + opt_.restart_ms, [this] {
+    at(clock_.now_ms() + opt_.restart_ms, [this] {
         trace("restart", epoch_);
         start_core();
         for (auto& c : clients_)
-            at(now_ms_ + rng_.between(0, 100), [this, i = c.index] { connect(clients_[i]); });
+            at(clock_.now_ms() + rng_.between(0, 100),
+               [this, i = c.index] { connect(clients_[i]); });
     });
 }
 
@@ -250,7 +235,7 @@ void World::transmit(std::map<ConnId, int64_t>& last, ConnId conn, const std::st
             i + 1 == pieces
                 ? bytes.size() - pos
                 : static_cast<size_t>(rng_.between(1, static_cast<int64_t>(bytes.size() - pos)));
-        int64_t t = std::max(last[conn], now_ms_ + rng_.between(0, opt_.net_delay_max_ms));
+        int64_t t = std::max(last[conn], clock_.now_ms() + rng_.between(0, opt_.net_delay_max_ms));
         last[conn] = t;
         at_epoch(t, [deliver, chunk = bytes.substr(pos, n)] { deliver(chunk); });
         pos += n;
@@ -277,8 +262,8 @@ void World::drain() {
             on_commit(*cm);
         } else if (auto* q = std::get_if<Query>(&*out)) {
             trace("query", q->query);
-            store_free_ms_ =
-                std::max(store_free_ms_, now_ms_) + rng_.between(1, opt_.store_latency_max_ms);
+            store_free_ms_ = std::max(store_free_ms_, clock_.now_ms()) +
+                             rng_.between(1, opt_.store_latency_max_ms);
             at_epoch(store_free_ms_, [this, id = q->query, what = q->what] {
                 QueryRows rows = store_->run(what);
                 trace("answered", id, std::to_string(rows.rows.size()));
@@ -291,7 +276,7 @@ void World::drain() {
     }
     // One tick pending at a time, at the earliest deadline. Housekeeping deadlines are pushed
     // out of reach (see start_core), so the run ends when the workload does.
-    if (auto d = core_->next_deadline(); d && *d < tick_at_ && *d <= now_ms_ + 600'000) {
+    if (auto d = core_->next_deadline(); d && *d < tick_at_ && *d <= clock_.now_ms() + 600'000) {
         tick_at_ = *d;
         at_epoch(*d, [this] {
             tick_at_ = INT64_MAX;
@@ -303,7 +288,7 @@ void World::drain() {
 }
 
 Status World::commit_outcome(const std::vector<Mutation>& muts) {
-    bool outage = now_ms_ >= opt_.outage_from_ms && now_ms_ < opt_.outage_to_ms;
+    bool outage = clock_.now_ms() >= opt_.outage_from_ms && clock_.now_ms() < opt_.outage_to_ms;
     if (outage || rng_.chance(opt_.commit_transient_p)) {
         ++report_.commit_faults;
         return Status::transient("injected: database busy");
@@ -320,10 +305,10 @@ void World::on_commit(const Commit& cm) {
     ++report_.batches;
     int64_t latency = rng_.between(1, opt_.store_latency_max_ms);
     if (rng_.chance(opt_.commit_slow_p)) latency *= 20;
-    store_free_ms_ = std::max(store_free_ms_, now_ms_) + latency;
+    store_free_ms_ = std::max(store_free_ms_, clock_.now_ms()) + latency;
     inflight_commit_ = cm.mutations;
     if (static_cast<int>(report_.crashes) < opt_.crashes_max && rng_.chance(opt_.crash_p))
-        at(rng_.between(now_ms_, store_free_ms_), [this, e = epoch_] {
+        at(rng_.between(clock_.now_ms(), store_free_ms_), [this, e = epoch_] {
             if (e == epoch_ && core_) crash();
         });
     at_epoch(store_free_ms_, [this, batch = cm.batch, muts = cm.mutations] {
@@ -349,7 +334,7 @@ void World::on_hash(const Hash& h) {
     } else {
         r.ok = !h.phc.empty() && h.phc == phc;
     }
-    at_epoch(now_ms_ + rng_.between(5, opt_.hash_latency_max_ms), [this, job = h.job, r] {
+    at_epoch(clock_.now_ms() + rng_.between(5, opt_.hash_latency_max_ms), [this, job = h.job, r] {
         trace("hashed", job, r.ok ? "1" : "0");
         core_->hashed(job, r, now());
         drain();
@@ -369,7 +354,8 @@ void World::connect(Client& c) {
 void World::to_core(Client& c, json request) {
     // Between a LOGOUT and its LOGIN a client sends nothing else (it would be refused).
     if (c.relogging && request["op"] != "LOGIN" && request["op"] != "LOGOUT") {
-        at_epoch(now_ms_ + 50, [this, i = c.index, request] { to_core(clients_[i], request); });
+        at_epoch(clock_.now_ms() + 50,
+                 [this, i = c.index, request] { to_core(clients_[i], request); });
         return;
     }
     int64_t id = c.next_id++;
@@ -380,7 +366,7 @@ void World::to_core(Client& c, json request) {
     if (request["op"] == "CREATE_ROOM" || request["op"] == "JOIN_ROOM")
         c.asked_to_join.insert(request["room"].get<std::string>());
     std::string line = request.dump() + "\n";
-    c.pending[id] = Pending{std::move(request), now_ms_};
+    c.pending[id] = Pending{std::move(request), clock_.now_ms()};
     c.reply_order.push_back(id);
     ConnId conn = c.conn;
     transmit(c2s_last_, conn, line, [this, conn](std::string chunk) {
@@ -394,7 +380,8 @@ void World::to_core(Client& c, json request) {
 void World::retry_later(Client& c, json request, const json& reply) {
     int64_t wait = reply["error"].value("retry_after_ms", int64_t{1000});
     request.erase("id");
-    at_epoch(now_ms_ + wait, [this, i = c.index, request] { to_core(clients_[i], request); });
+    at_epoch(clock_.now_ms() + wait,
+             [this, i = c.index, request] { to_core(clients_[i], request); });
 }
 
 void World::client_bytes(Client& c, std::string chunk) {
@@ -492,7 +479,7 @@ void World::client_reply(Client& c, const json& msg, const Pending& p) {
     if (op == "LOGOUT" && code == "UNAVAILABLE") return;
     if (op == "LOGIN" && code == "CONFLICT" && c.relogging) {
         c.relogging = false;
-        for (const auto& room : c.joined) c.join_acked_ms[room] = now_ms_;
+        for (const auto& room : c.joined) c.join_acked_ms[room] = clock_.now_ms();
         return maybe_finish(c);
     }
     if (code == "UNAVAILABLE") return retry_later(c, p.request, msg);
@@ -504,7 +491,7 @@ void World::client_reply(Client& c, const json& msg, const Pending& p) {
             // flow again from this commit on.
             if (!c.joined.empty()) {
                 c.relogging = false;
-                for (const auto& room : c.joined) c.join_acked_ms[room] = now_ms_;
+                for (const auto& room : c.joined) c.join_acked_ms[room] = clock_.now_ms();
                 return maybe_finish(c);
             }
             return logged_in(c);
@@ -537,12 +524,13 @@ void World::logged_in(Client& c) {
 
 void World::joined(Client& c, const std::string& room) {
     c.joined.insert(room);
-    c.join_acked_ms[room] = now_ms_;
+    c.join_acked_ms[room] = clock_.now_ms();
     if (c.joined.size() != c.want_rooms.size()) return;
     if (paging_) return page_rooms(c);  // rejoined after a late crash: read back again
     if (c.to_send == 0) return maybe_finish(c);
     c.sending = true;
-    at_epoch(now_ms_ + rng_.between(1, 50), [this, i = c.index] { send_some(clients_[i]); });
+    at_epoch(clock_.now_ms() + rng_.between(1, 50),
+             [this, i = c.index] { send_some(clients_[i]); });
 }
 
 void World::on_message_reply(Client& c, const json& msg, const Pending& p) {
@@ -553,7 +541,7 @@ void World::on_message_reply(Client& c, const json& msg, const Pending& p) {
         // The user sends it again later, as a new message; this one must never appear.
         refused_texts_.insert(text);
         ++c.to_send;
-        c.paused_until_ms = now_ms_ + msg["error"].value("retry_after_ms", int64_t{1000});
+        c.paused_until_ms = clock_.now_ms() + msg["error"].value("retry_after_ms", int64_t{1000});
         if (!c.sending) {
             c.sending = true;
             at_epoch(c.paused_until_ms, [this, i = c.index] { send_some(clients_[i]); });
@@ -601,8 +589,8 @@ void World::on_history_reply(Client& c, const json& msg, const Pending& p) {
 }
 
 void World::send_some(Client& c) {
-    if (c.relogging) c.paused_until_ms = std::max(c.paused_until_ms, now_ms_ + 50);
-    if (now_ms_ < c.paused_until_ms) {
+    if (c.relogging) c.paused_until_ms = std::max(c.paused_until_ms, clock_.now_ms() + 50);
+    if (clock_.now_ms() < c.paused_until_ms) {
         at_epoch(c.paused_until_ms, [this, i = c.index] { send_some(clients_[i]); });
         return;
     }
@@ -629,7 +617,8 @@ void World::send_some(Client& c) {
         }
     }
     if (c.to_send > 0) {
-        at_epoch(now_ms_ + rng_.between(1, 60), [this, i = c.index] { send_some(clients_[i]); });
+        at_epoch(clock_.now_ms() + rng_.between(1, 60),
+                 [this, i = c.index] { send_some(clients_[i]); });
     } else {
         c.sending = false;
         maybe_finish(c);
@@ -688,8 +677,9 @@ void World::other_op(Client& c) {
         case 7:
             if (!c.owned.contains(room))
                 return to_core(c, {{"op", "REQUEST_USER_LIST"}, {"room", room}});
-            return to_core(
-                c, {{"op", "SET_TOPIC"}, {"room", room}, {"topic", "t" + std::to_string(now_ms_)}});
+            return to_core(c, {{"op", "SET_TOPIC"},
+                               {"room", room},
+                               {"topic", "t" + std::to_string(clock_.now_ms())}});
         case 8:
             if (acked_.empty()) break;
             return to_core(
@@ -872,26 +862,15 @@ SimReport World::run() {
     }
     for (auto& c : clients_)
         at(rng_.between(0, 100), [this, i = c.index] { connect(clients_[i]); });
-    while (!queue_.empty()) {
-        Event e = queue_.top();
-        queue_.pop();
-        now_ms_ = e.t;
-        e.fn();
-    }
+    clock_.run();
     check_end();
     check_messages_in_store();
     SimReport& rep = report_;
     rep.seed = opt_.seed;
-    uint8_t digest[32];
-    crypto_generichash_final(&trace_, digest, sizeof digest);
-    static constexpr char hex[] = "0123456789abcdef";
-    for (uint8_t b : digest) {
-        rep.trace_hash.push_back(hex[b >> 4]);
-        rep.trace_hash.push_back(hex[b & 0xF]);
-    }
+    rep.trace_hash = trace_.hex();
     rep.inputs = inputs_;
     rep.acked_messages = acked_.size();
-    rep.end_ms = now_ms_;
+    rep.end_ms = clock_.now_ms();
     rep.breaker_opened += core_->breaker_opened_count();
     rep.breaker_closed_at_end = core_->breaker_state() == Breaker::State::closed;
     rep.violations = violations_;

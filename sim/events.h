@@ -1,0 +1,75 @@
+// The simulators' virtual time and trace: EventQueue runs scheduled work in time order (ties
+// in the order scheduled), so a run is a pure function of its seed; TraceHash folds every
+// input to and output of the core into one BLAKE2b digest that names the run.
+#pragma once
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <functional>
+#include <queue>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace warren::sim {
+
+class EventQueue {
+  public:
+    int64_t now_ms() const { return now_ms_; }
+    // Schedules `fn` at `t` (never in the past).
+    void at(int64_t t, std::function<void()> fn) {
+        queue_.push(Event{std::max(t, now_ms_), seq_++, std::move(fn)});
+    }
+    // Runs events until none is left or the next one is later than until_ms.
+    void run(int64_t until_ms = INT64_MAX) {
+        while (!queue_.empty() && queue_.top().t <= until_ms) {
+            Event e = queue_.top();
+            queue_.pop();
+            now_ms_ = e.t;
+            e.fn();
+        }
+    }
+
+  private:
+    struct Event {
+        int64_t t;
+        uint64_t seq;
+        std::function<void()> fn;
+        bool operator>(const Event& o) const { return t != o.t ? t > o.t : seq > o.seq; }
+    };
+    std::priority_queue<Event, std::vector<Event>, std::greater<>> queue_;
+    uint64_t seq_ = 0;
+    int64_t now_ms_ = 0;
+};
+
+class TraceHash {
+  public:
+    TraceHash() { crypto_generichash_init(&state_, nullptr, 0, 32); }
+    void add(std::string_view tag, uint64_t a, int64_t at_ms, std::string_view bytes = {}) {
+        std::string head =
+            std::string(tag) + ":" + std::to_string(a) + "@" + std::to_string(at_ms) + ":";
+        crypto_generichash_update(&state_, reinterpret_cast<const uint8_t*>(head.data()),
+                                  head.size());
+        crypto_generichash_update(&state_, reinterpret_cast<const uint8_t*>(bytes.data()),
+                                  bytes.size());
+    }
+    // The digest in hex; call once, at the end of the run.
+    std::string hex() {
+        uint8_t digest[32];
+        crypto_generichash_final(&state_, digest, sizeof digest);
+        static constexpr char digits[] = "0123456789abcdef";
+        std::string out;
+        for (uint8_t b : digest) {
+            out.push_back(digits[b >> 4]);
+            out.push_back(digits[b & 0xF]);
+        }
+        return out;
+    }
+
+  private:
+    crypto_generichash_state state_{};
+};
+
+}  // namespace warren::sim
