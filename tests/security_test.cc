@@ -164,6 +164,23 @@ TEST(Connections, PerAddressCapWithIpv6PerSlash64AndAllowlist) {
     for (ConnId i = 200; i < 240; ++i) EXPECT_FALSE(h.closed(i));
 }
 
+TEST(Connections, NewConnectionsPerAddressPerWindow) {
+    auto h = secured();
+    for (ConnId i = 1; i <= 30; ++i) {
+        h.connect(i, "10.0.0.8");
+        ASSERT_FALSE(h.closed(i)) << i;
+        h.disconnect(i);  // never more than one open: only the rate is at stake
+    }
+    h.connect(31, "10.0.0.8");
+    EXPECT_EQ(h.close_reason(31), "TOO_MANY_CONNECTIONS");
+    auto refusal = h.take(31);
+    ASSERT_EQ(refusal.size(), 1u);
+    EXPECT_EQ(refusal[0]["retry_after_ms"], 10'000);  // when the oldest leaves the window
+    h.advance(10'000);
+    h.connect(32, "10.0.0.8");
+    EXPECT_FALSE(h.closed(32));
+}
+
 TEST(Connections, LoginDeadlineAndIdleTimeout) {
     auto h = secured();
     h.connect(1);
