@@ -55,7 +55,8 @@ class AdminApi : public ::testing::Test {
   protected:
     void SetUp() override {
         setenv("WARREN_ADMIN_TOKEN", token.c_str(), 1);
-        dir = fresh_dir("api");
+        // One directory per test: ctest runs tests in parallel.
+        dir = fresh_dir(::testing::UnitTest::GetInstance()->current_test_info()->name());
         cfg = write_config(dir, admin_config);
         d = std::make_unique<Daemon>(dir, std::vector<std::string>{"--config", cfg});
         unsetenv("WARREN_ADMIN_TOKEN");
