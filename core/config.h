@@ -148,6 +148,9 @@ struct Config {
     // Audit log: rows older than audit_retention_ms, or beyond the newest audit_rows_max, are
     // pruned. Admin reads page at most audit_page_max rows.
     int64_t audit_retention_ms = 90LL * 24 * 60 * 60 * 1000;
+    // Automatic security rows waiting while storage refuses writes; past it the oldest are
+    // dropped (counted as audit_unpersisted). They are written when storage takes writes again.
+    size_t security_backlog_max = 10'000;
     int64_t audit_rows_max = 1'000'000;
     uint32_t audit_page_max = 500;
     // Security housekeeping (timeouts, pruning) runs this often while connections are open.

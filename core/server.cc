@@ -79,6 +79,7 @@ void Server::begin_input(Time now) {
 
 void Server::end_input() {
     carry_out_decisions();
+    flush_security_backlog();
     maybe_send_batch();
     for (ConnId id : closed_) {
         auto it = conns_.find(id);
@@ -154,6 +155,9 @@ std::optional<int64_t> Server::next_deadline() const {
     // Timeouts are checked while connections are open; alerts are evaluated while there is
     // anything to watch (so an idle server with no alerts sleeps).
     if (!conns_.empty()) earliest(next_sweep_ms_);
+    // Security rows waiting for storage: try again when the breaker lets a write through.
+    if (!security_backlog_.empty())
+        earliest(breaker_.deadline().value_or(now_.mono_ms + config_.retry_after_ms));
     if (!conns_.empty() || !batches_.empty() || !monitor_.active().empty()) earliest(next_eval_ms_);
     return at;
 }
@@ -573,8 +577,12 @@ void Server::batch_failed(BatchId batch) {
     std::deque<Batch> all = batches_.take_all();
     WARREN_CHECK(!all.empty() && all.front().id == batch);
     storage_stats_.batches_failed += all.size();
-    for (auto it = all.rbegin(); it != all.rend(); ++it)
+    for (auto it = all.rbegin(); it != all.rend(); ++it) {
         for (auto u = it->undo.rbegin(); u != it->undo.rend(); ++u) (*u)();
+        // Newest batch first, each put in front: the backlog keeps the original order.
+        security_backlog_.insert(security_backlog_.begin(), it->security_rows.begin(),
+                                 it->security_rows.end());
+    }
     int64_t retry_after = std::max<int64_t>(config_.retry_after_ms,
                                             breaker_.refuse_for(now_.mono_ms, false).value_or(0));
     for (auto& b : all) {

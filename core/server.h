@@ -278,7 +278,9 @@ class Server {
     void close_user(UserId user, std::optional<int64_t> retry_after_ms);
     void audit(std::string actor, std::string ip, std::string account, std::string action,
                std::string reason, std::string details = {}, Batch* batch = nullptr);
-    bool persist(Mutation m);
+    void persist(Mutation m);
+    // Moves the backlog of security rows into the open batch when storage takes writes.
+    void flush_security_backlog();
     Gauges gauges() const;
     std::string user_name(UserId id);
     void sweep(bool force_housekeeping = false);
@@ -408,7 +410,8 @@ class Server {
     int64_t next_housekeeping_ms_ = 0;
     int64_t next_audit_id_ = 1;
     AdminId next_admin_ = 1;
-    uint64_t audit_unpersisted_ = 0;  // audit rows only logged: storage refused writes
+    uint64_t audit_unpersisted_ = 0;  // security rows dropped from a full backlog
+    std::deque<Mutation> security_backlog_;
     bool shutting_down_ = false;
     bool stopped_ = false;
 };

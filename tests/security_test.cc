@@ -348,6 +348,38 @@ TEST(Admin, BlockTakesEffectAtOnceSurvivesRestartAndUnblocks) {
     }
 }
 
+TEST(Persistence, AutomaticBlocksWaitForStorageAndAreWrittenWhenItRecovers) {
+    std::string db = temp_db("backlog");
+    {
+        auto h = secured({}, db);
+        h.register_user(1, "alice", "password1", "10.0.0.1");
+        h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
+        h.fail_commits = 3;  // three rolled-back batches open the breaker
+        for (int i = 0; i < 3; ++i)
+            h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "lost"}});
+        ASSERT_EQ(h.core().breaker_state(), Breaker::State::open);
+        for (ConnId c = 10; c < 14; ++c) {
+            h.connect(c, "203.0.113.50");
+            h.raw(c, "x\nx\nx\n");
+        }
+        h.connect(20, "203.0.113.50");
+        EXPECT_EQ(h.close_reason(20), "BLOCKED");  // in force at once, storage or not
+        size_t commits = h.commits;
+        while (h.tick_to_deadline(10'000) && h.commits == commits) {
+        }
+        EXPECT_GT(h.commits, commits);  // the backlog went out as the half-open probe
+        EXPECT_EQ(h.core().breaker_state(), Breaker::State::closed);
+    }
+    auto h = secured({}, db);  // restarted from the database
+    h.connect(1, "203.0.113.50");
+    EXPECT_EQ(h.close_reason(1), "BLOCKED");
+    AdminRequest a;
+    a.kind = AdminRequest::Kind::audit;
+    auto j = json::parse(h.admin(a)->body);
+    ASSERT_FALSE(j["entries"].empty());
+    EXPECT_EQ(j["entries"][0]["action"], "ip_blocked");
+}
+
 TEST(Admin, BlockExpiresOnItsOwn) {
     auto h = secured();
     h.admin(block_req("192.0.2.20", 60'000));

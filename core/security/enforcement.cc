@@ -13,14 +13,28 @@ std::string Server::user_name(UserId id) {
     return u ? u->name : std::string();
 }
 
-// Security rows ride in the open batch without an undo: if that batch fails, memory keeps
-// the block (the server fails closed) and only its persistence is lost. When storage
-// refuses writes, nothing is queued and the caller only logs.
-bool Server::persist(Mutation m) {
+// Security rows ride in the open batch without an undo: memory keeps the block whatever
+// storage does (the server fails closed). While storage refuses writes they wait in a
+// bounded backlog; a batch that fails hands its rows back to it.
+void Server::persist(Mutation m) {
     WARREN_CHECK(!check_record(m).has_value());
-    if (breaker_.refuse_for(now_.mono_ms, !batches_.empty()) || batches_.full()) return false;
-    batches_.open().mutations.push_back(std::move(m));
-    return true;
+    security_backlog_.push_back(std::move(m));
+    while (security_backlog_.size() > config_.security_backlog_max) {
+        security_backlog_.pop_front();
+        ++audit_unpersisted_;
+    }
+    flush_security_backlog();
+}
+
+void Server::flush_security_backlog() {
+    if (security_backlog_.empty()) return;
+    if (breaker_.refuse_for(now_.mono_ms, !batches_.empty()) || batches_.full()) return;
+    Batch& b = batches_.open();
+    for (auto& m : security_backlog_) {
+        b.security_rows.push_back(m);
+        b.mutations.push_back(std::move(m));
+    }
+    security_backlog_.clear();
 }
 
 void Server::audit(std::string actor, std::string ip, std::string account, std::string action,
@@ -28,7 +42,7 @@ void Server::audit(std::string actor, std::string ip, std::string account, std::
     AuditRow row{next_audit_id_++,   now_.wall_ms,      std::move(actor),  std::move(ip),
                  std::move(account), std::move(action), std::move(reason), std::move(details)};
     outputs_.push_back(Audit{row});
-    if (!persist(std::move(row))) ++audit_unpersisted_;
+    persist(std::move(row));
 }
 
 void Server::close_ip(const std::string& ip_key, std::optional<int64_t> retry_after_ms) {
@@ -109,8 +123,7 @@ void Server::sweep(bool) {
     if (now_.mono_ms >= next_prune_ms_) {
         next_prune_ms_ = now_.mono_ms + 3'600'000;
         if (next_audit_id_ > 1)
-            (void)persist(
-                AuditPrune{now_.wall_ms - config_.audit_retention_ms, config_.audit_rows_max});
+            persist(AuditPrune{now_.wall_ms - config_.audit_retention_ms, config_.audit_rows_max});
     }
 }
 

@@ -43,6 +43,9 @@ struct Batch {
     int64_t sent_ms = 0;    // mono ms of the latest attempt (commit latency)
     // Admin actions answered once the batch is durable (or with 503 if it fails).
     std::vector<std::pair<uint64_t, std::string>> admin_replies;
+    // Automatic security rows (blocks, suspensions, audit) in this batch: if it fails they go
+    // back to the server's backlog instead of being lost.
+    std::vector<Mutation> security_rows;
     std::optional<int64_t> retry_at_ms;  // waiting to be retried (mono ms)
 };
 
