@@ -108,6 +108,41 @@ std::optional<std::string> load_security(const toml::table& root, Config& c) {
             if (bad) return "security." + *bad;
         if (c.audit_rows_max < 1) return std::string("security.audit_rows_max must be at least 1");
     }
+    if (auto* t = root["threat"].as_table()) {
+        if (auto bad = check_keys(
+                *t, "threat",
+                {"medium", "high", "critical", "decay_per_min", "points_bad_frame",
+                 "points_signature", "points_rate_limited", "points_login_failure",
+                 "points_conn_refused", "points_repeated_text", "points_dm_spread", "points_churn",
+                 "points_invite_spam", "repeated_text_rooms", "dm_recipients_max", "new_account_ms",
+                 "churn_max", "invitations_max", "behaviour_window_ms"}))
+            return bad;
+        for (auto bad :
+             {read_int(*t, "medium", c.threat_medium), read_int(*t, "high", c.threat_high),
+              read_int(*t, "critical", c.threat_critical),
+              read_int(*t, "decay_per_min", c.threat_decay_per_min),
+              read_int(*t, "points_bad_frame", c.points_bad_frame),
+              read_int(*t, "points_signature", c.points_signature),
+              read_int(*t, "points_rate_limited", c.points_rate_limited),
+              read_int(*t, "points_login_failure", c.points_login_failure),
+              read_int(*t, "points_conn_refused", c.points_conn_refused),
+              read_int(*t, "points_repeated_text", c.points_repeated_text),
+              read_int(*t, "points_dm_spread", c.points_dm_spread),
+              read_int(*t, "points_churn", c.points_churn),
+              read_int(*t, "points_invite_spam", c.points_invite_spam),
+              read_int(*t, "repeated_text_rooms", c.repeated_text_rooms),
+              read_int(*t, "dm_recipients_max", c.dm_recipients_max),
+              read_int(*t, "new_account_ms", c.new_account_ms),
+              read_int(*t, "churn_max", c.churn_max),
+              read_int(*t, "invitations_max", c.invitations_max),
+              read_int(*t, "behaviour_window_ms", c.behaviour_window_ms)})
+            if (bad) return "threat." + *bad;
+        if (!(0 < c.threat_medium && c.threat_medium < c.threat_high &&
+              c.threat_high < c.threat_critical))
+            return std::string("threat levels must satisfy 0 < medium < high < critical");
+        if (c.repeated_text_rooms < 2)
+            return std::string("threat.repeated_text_rooms must be at least 2");
+    }
     if (auto* alerts = root["alerts"].as_table()) {
         if (auto bad = check_keys(*alerts, "alerts",
                                   {"p99_warning_ms", "p99_critical_ms", "error_rate_pct",
@@ -135,7 +170,7 @@ std::optional<std::string> load_settings_file(const std::string& path, Settings&
     }
     if (auto bad = check_keys(root, "",
                               {"server", "storage", "limits", "hashing", "auth", "rate",
-                               "connections", "security", "admin", "alerts"}))
+                               "connections", "security", "admin", "alerts", "threat"}))
         return bad;
     if (auto bad = load_security(root, s.core)) return bad;
     if (auto* admin = root["admin"].as_table()) {
@@ -164,9 +199,17 @@ std::optional<std::string> load_settings_file(const std::string& path, Settings&
         }
     }
     if (auto* server = root["server"].as_table()) {
-        if (auto bad =
-                check_keys(*server, "server", {"listen", "data_dir", "log_level", "log_format"}))
+        if (auto bad = check_keys(*server, "server",
+                                  {"listen", "data_dir", "log_level", "log_format",
+                                   "log_lines_per_second", "log_burst"}))
             return bad;
+        for (auto [key, out] : {std::pair{"log_lines_per_second", &s.log_lines_per_second},
+                                std::pair{"log_burst", &s.log_burst}}) {
+            if (!server->contains(key)) continue;
+            auto v = (*server)[key].value<double>();
+            if (!v || *v < 1) return "server." + std::string(key) + " must be a number >= 1";
+            *out = *v;
+        }
         if (auto fmt = (*server)["log_format"].value<std::string>()) {
             if (*fmt != "text" && *fmt != "json") return "server.log_format must be text or json";
             s.log_format = *fmt;

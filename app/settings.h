@@ -20,6 +20,9 @@ struct Settings {
     Synchronous synchronous = Synchronous::normal;
     std::string log_level = "info";
     std::string log_format = "text";
+    // Rate limit of request-error and security log lines (log_event): lines a second, burst.
+    double log_lines_per_second = 200;
+    double log_burst = 1000;
 };
 
 // Returns nullopt on success, else what is wrong with the file.

@@ -79,8 +79,8 @@ int main(int argc, char** argv) {
     if (!sync.empty())
         s.synchronous = sync == "full" ? warren::Synchronous::full : warren::Synchronous::normal;
     if (!warren::configure_logging(
-            s.log_format == "json" ? warren::LogFormat::json : warren::LogFormat::text,
-            s.log_level)) {
+            s.log_format == "json" ? warren::LogFormat::json : warren::LogFormat::text, s.log_level,
+            s.log_lines_per_second, s.log_burst)) {
         std::fprintf(stderr, "--log-level must be one of trace, debug, info, warn, error\n");
         return 2;
     }

@@ -279,6 +279,34 @@ registration = "open"
     EXPECT_EQ((*idle)["reason"], "IDLE_TIMEOUT");
 }
 
+TEST(Logs, RequestErrorLinesAreRateLimitedAndTheSuppressedCounted) {
+    std::string dir = fresh_dir("log-limit");
+    std::string cfg = write_config(dir, "[server]\nlog_lines_per_second = 1\nlog_burst = 5\n");
+    std::string log = dir + "/stderr.log";
+    {
+        Daemon d(dir, {"--config", cfg, "--log-level", "info"}, log);
+        Client a(d.port, "127.0.0.8");
+        hello(a);
+        for (int i = 0; i < 50; ++i)
+            a.call({{"op", "JOIN_ROOM"}, {"room", "r"}});  // UNAUTHENTICATED
+        std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+        a.call({{"op", "JOIN_ROOM"}, {"room", "r"}});
+        EXPECT_EQ(d.stop(SIGTERM), 0);
+    }
+    std::ifstream in(log);
+    std::string line;
+    int errors = 0;
+    bool suppressed = false;
+    while (std::getline(in, line)) {
+        if (line.find("request_error") == std::string::npos) continue;
+        ++errors;
+        suppressed = suppressed || line.find("log_lines_suppressed=") != std::string::npos;
+    }
+    EXPECT_GE(errors, 5);
+    EXPECT_LE(errors, 8);  // the burst, what refilled meanwhile, and the line after the pause
+    EXPECT_TRUE(suppressed);
+}
+
 TEST(SecurityLoopback, ClosedRegistrationAndJsonLogs) {
     std::string dir = fresh_dir("closed");
     std::string cfg = write_config(dir, "[auth]\nregistration = \"closed\"\n");
