@@ -307,6 +307,29 @@ TEST(Logs, RequestErrorLinesAreRateLimitedAndTheSuppressedCounted) {
     EXPECT_TRUE(suppressed);
 }
 
+// warren-load against the real server: every message acknowledged and delivered to every
+// other member.
+TEST(Load, GeneratorDeliversEverything) {
+    std::string load = WARREN_BIN_DIR "/warren-load";
+    if (access(load.c_str(), X_OK) != 0)
+        GTEST_SKIP() << "warren-load not built (WARREN_BUILD_BENCH=OFF)";
+    std::string dir = fresh_dir("load");
+    Daemon d(dir, {"--config", WARREN_SOURCE_DIR "/bench/load.toml"});
+    std::string cmd = load + " --server 127.0.0.1:" + std::to_string(d.port) +
+                      " --clients 20 --senders 5 --messages 40 --timeout 60 --json > " + dir +
+                      "/load.out 2>&1";
+    int rc = std::system(cmd.c_str());
+    std::ifstream out(dir + "/load.out");
+    std::stringstream ss;
+    ss << out.rdbuf();
+    ASSERT_EQ(rc, 0) << ss.str();
+    std::string text = ss.str();
+    json result = json::parse(text.substr(text.find("{\"acked\"")));
+    EXPECT_EQ(result["acked"], 200);
+    EXPECT_EQ(result["deliveries"], 200 * 19);
+    EXPECT_EQ(result["refused"], 0);
+}
+
 TEST(SecurityLoopback, ClosedRegistrationAndJsonLogs) {
     std::string dir = fresh_dir("closed");
     std::string cfg = write_config(dir, "[auth]\nregistration = \"closed\"\n");
