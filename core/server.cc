@@ -226,7 +226,6 @@ void Server::handle_line(Conn& c, std::string_view line) {
     DecodedRequest d = decoder_.decode(line);
     if (d.kind == DecodedRequest::Kind::bad_frame) return handle_bad_frame(c, std::move(d.detail));
     Req r{&c, open_slot(c), d.id, line};
-    r.received_ms = now_.mono_ms;
     if (d.kind == DecodedRequest::Kind::bad_id) {
         fill_slot(c.id, r.slot, error_line(std::nullopt, ErrorCode::bad_request, d.detail, "id"));
         return;

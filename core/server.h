@@ -230,8 +230,7 @@ class Server {
         uint64_t slot;
         int64_t id;
         std::string_view line = {};  // the request as received, to run it again later
-        Op op = Op::ping;
-        int64_t received_ms = 0;  // for the latency histogram
+        Op op = Op::ping;            // known once the op name is
     };
     struct HashJob {
         ConnId conn = 0;
@@ -239,8 +238,7 @@ class Server {
         int64_t request_id = 0;
         Op op = Op::register_;
         std::string username;
-        std::string ip_key;
-        int64_t received_ms = 0;
+        std::string ip_key;  // whose failure a failed login counts as
     };
     struct QueryJob {
         ConnId conn = 0;
@@ -252,8 +250,6 @@ class Server {
         MessageRow root;     // thread
         uint32_t limit = 0;  // thread, search
         AdminId admin = 0;   // audit
-        Op op = Op::ping;
-        int64_t received_ms = 0;
     };
 
     // Input plumbing (server.cc).
@@ -277,13 +273,15 @@ class Server {
     void close_ip(const std::string& ip_key, std::optional<int64_t> retry_after_ms);
     void close_user(UserId user, std::optional<int64_t> retry_after_ms);
     void audit(std::string actor, std::string ip, std::string account, std::string action,
-               std::string reason, std::string details = {}, Batch* batch = nullptr);
+               std::string reason, std::string details = {});
     void persist(Mutation m);
     // Moves the backlog of security rows into the open batch when storage takes writes.
     void flush_security_backlog();
     Gauges gauges() const;
     std::string user_name(UserId id);
-    void sweep(bool force_housekeeping = false);
+    // Timeouts every sweep_interval_ms; Guard pruning and expired sessions every minute; audit
+    // pruning every hour.
+    void sweep();
     // Admin (admin.cc).
     void admin_reply(AdminId id, int status, std::string body,
                      std::string_view content_type = "application/json");

@@ -18,7 +18,8 @@ namespace {
 const std::string token = "test-admin-token-0123456789";
 
 std::string fresh_dir(const std::string& name) {
-    auto dir = std::filesystem::temp_directory_path() / ("warren-admin-e2e-" + name);
+    auto dir = std::filesystem::temp_directory_path() /
+               ("warren-admin-e2e-" + name + "-" + std::to_string(::getpid()));
     std::filesystem::remove_all(dir);
     std::filesystem::create_directories(dir);
     return dir.string();

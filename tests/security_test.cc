@@ -22,7 +22,8 @@ CoreHarness secured(Config c = {}, const std::string& db = ":memory:") {
 }
 
 std::string temp_db(const std::string& name) {
-    auto p = std::filesystem::temp_directory_path() / ("warren-security-" + name + ".db");
+    auto p = std::filesystem::temp_directory_path() /
+             ("warren-security-" + name + "-" + std::to_string(::getpid()) + ".db");
     std::filesystem::remove(p);
     std::filesystem::remove(p.string() + "-wal");
     std::filesystem::remove(p.string() + "-shm");

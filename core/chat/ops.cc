@@ -139,8 +139,8 @@ void Server::op_register(Req& r, Args& a) {
     names_reserved_.insert(key);
     guard_.registered(r.conn->ip_key, now_);
     JobId job = next_job_++;
-    hash_jobs_[job] = HashJob{r.conn->id,        r.slot,         r.id,         Op::register_,
-                              std::string(name), r.conn->ip_key, r.received_ms};
+    hash_jobs_[job] =
+        HashJob{r.conn->id, r.slot, r.id, Op::register_, std::string(name), r.conn->ip_key};
     r.conn->paused = true;
     outputs_.push_back(Hash{job, HashMode::create, std::string(password), {}});
 }
@@ -184,8 +184,8 @@ void Server::op_login(Req& r, Args& a) {
     User* u = chat_.find_user(*name);
     guard_.login_started(name_key(*name));
     JobId job = next_job_++;
-    hash_jobs_[job] = HashJob{r.conn->id,         r.slot,         r.id,         Op::login,
-                              std::string(*name), r.conn->ip_key, r.received_ms};
+    hash_jobs_[job] =
+        HashJob{r.conn->id, r.slot, r.id, Op::login, std::string(*name), r.conn->ip_key};
     r.conn->paused = true;
     outputs_.push_back(Hash{job, HashMode::verify, std::string(*password), u ? u->phc : ""});
 }

@@ -38,7 +38,7 @@ void Server::flush_security_backlog() {
 }
 
 void Server::audit(std::string actor, std::string ip, std::string account, std::string action,
-                   std::string reason, std::string details, Batch*) {
+                   std::string reason, std::string details) {
     AuditRow row{next_audit_id_++,   now_.wall_ms,      std::move(actor),  std::move(ip),
                  std::move(account), std::move(action), std::move(reason), std::move(details)};
     outputs_.push_back(Audit{row});
@@ -107,7 +107,7 @@ void Server::carry_out_decisions() {
     }
 }
 
-void Server::sweep(bool) {
+void Server::sweep() {
     next_sweep_ms_ = now_.mono_ms + config_.sweep_interval_ms;
     for (auto& [id, c] : conns_) {
         if (c.closing || c.paused) continue;
