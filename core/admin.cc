@@ -107,12 +107,6 @@ void Server::admin_error(AdminId id, int status, std::string_view message) {
     admin_reply(id, status, body_of(w));
 }
 
-AuditRow Server::audit_row(std::string ip, std::string account, std::string action,
-                           std::string reason, std::string details) {
-    return AuditRow{next_audit_id_++,   now_.wall_ms,      "admin",           std::move(ip),
-                    std::move(account), std::move(action), std::move(reason), std::move(details)};
-}
-
 bool Server::admin_commit(AdminId id, std::vector<Mutation> rows, std::string body, Undo undo) {
     if (breaker_.refuse_for(now_.mono_ms, !batches_.empty()) || batches_.full()) {
         undo();
@@ -164,8 +158,8 @@ void Server::admin_block(AdminId id, const AdminRequest& q) {
     std::string body = body_of(w);
     JsonWriter d;
     write_block(d, row);
-    admin_commit(id, {row, audit_row(key, "", "ip_blocked", row.reason, d.str())}, std::move(body),
-                 [this, key, previous] { guard_.restore_block(key, previous); });
+    admin_commit(id, {row, audit_row("admin", key, "", "ip_blocked", row.reason, d.str())},
+                 std::move(body), [this, key, previous] { guard_.restore_block(key, previous); });
 }
 
 void Server::admin_unblock(AdminId id, const AdminRequest& q) {
@@ -177,7 +171,7 @@ void Server::admin_unblock(AdminId id, const AdminRequest& q) {
     if (!row) return admin_error(id, 404, "no block in force for " + key);
     JsonWriter w;
     w.begin_object().key("unblocked").value(key).end_object();
-    admin_commit(id, {*row, audit_row(key, "", "ip_unblocked", q.reason)}, body_of(w),
+    admin_commit(id, {*row, audit_row("admin", key, "", "ip_unblocked", q.reason)}, body_of(w),
                  [this, key, previous] { guard_.restore_block(key, previous); });
 }
 
@@ -199,7 +193,8 @@ void Server::admin_suspend(AdminId id, const AdminRequest& q) {
     write_until(w, row.until_ms);
     w.key("offences").value(static_cast<int64_t>(row.offences)).key("reason").value(row.reason);
     w.end_object().end_object();
-    admin_commit(id, {row, audit_row("", u->name, "account_suspended", row.reason)}, body_of(w),
+    admin_commit(id, {row, audit_row("admin", "", u->name, "account_suspended", row.reason)},
+                 body_of(w),
                  [this, user = u->id, previous] { guard_.restore_suspension(user, previous); });
 }
 
@@ -211,7 +206,8 @@ void Server::admin_unsuspend(AdminId id, const AdminRequest& q) {
     if (!row) return admin_error(id, 404, u->name + " is not suspended");
     JsonWriter w;
     w.begin_object().key("unsuspended").value(u->name).end_object();
-    admin_commit(id, {*row, audit_row("", u->name, "account_unsuspended", q.reason)}, body_of(w),
+    admin_commit(id, {*row, audit_row("admin", "", u->name, "account_unsuspended", q.reason)},
+                 body_of(w),
                  [this, user = u->id, previous] { guard_.restore_suspension(user, previous); });
 }
 

@@ -293,8 +293,9 @@ class Server {
     void admin_unblock(AdminId id, const AdminRequest& q);
     void admin_audit(AdminId id, const AdminRequest& q);
     bool admin_commit(AdminId id, std::vector<Mutation> rows, std::string body, Undo undo);
-    AuditRow audit_row(std::string ip, std::string account, std::string action, std::string reason,
-                       std::string details = {});
+    // A new audit row (the next id, now) by "system" or "admin".
+    AuditRow audit_row(std::string actor, std::string ip, std::string account, std::string action,
+                       std::string reason, std::string details = {});
     void answer_audit(const QueryJob& job, const QueryRows& rows);
     void forget_conn(Conn& c);
     void maybe_send_batch();

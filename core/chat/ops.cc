@@ -1,5 +1,7 @@
-// The chat ops of PROTOCOL.md as Server members: argument checks, existence and permission
-// checks, then mutations into the open batch with the reply and events held until durable.
+// The chat ops of PROTOCOL.md as Server members: existence and permission checks, then
+// mutations into the open batch with the reply and events held until durable. Arguments
+// arrive checked by validate_request (validate/requests.h); the WARREN_CHECKs on them here
+// are the always-on proof that nothing invalid got past it (the fuzzer relies on them).
 // Each handler validates everything before its first mutation, so a refused request changes
 // nothing.
 #include <sodium.h>
@@ -121,8 +123,7 @@ Room* Server::room_or_reply(const Req& r, std::string_view name) {
 
 void Server::op_register(Req& r, Args& a) {
     std::string_view name, password;
-    WARREN_CHECK(!(!a.req_string("username", name) ||
-                   !a.req_string("password", password)));  // validate_request checked the types
+    WARREN_CHECK(a.req_string("username", name) && a.req_string("password", password));
     WARREN_CHECK(!check_username(name, config_));
     WARREN_CHECK(!check_password(password, config_));
     if (!config_.registration_open)
@@ -147,8 +148,8 @@ void Server::op_register(Req& r, Args& a) {
 
 void Server::op_login(Req& r, Args& a) {
     std::optional<std::string_view> name, password, token;
-    WARREN_CHECK(!(!a.opt_string("username", name) || !a.opt_string("password", password) ||
-                   !a.opt_string("token", token)));  // validate_request checked the types
+    WARREN_CHECK(a.opt_string("username", name) && a.opt_string("password", password) &&
+                 a.opt_string("token", token));
     if (!token && !name)
         return reply_error(r, ErrorCode::bad_request, "give username and password, or token",
                            "username");
@@ -288,8 +289,8 @@ void Server::op_logout(Req& r) {
 void Server::op_create_room(Req& r, Args& a) {
     std::string_view name;
     std::optional<std::string_view> visibility, topic;
-    WARREN_CHECK(!(!a.req_string("room", name) || !a.opt_string("visibility", visibility) ||
-                   !a.opt_string("topic", topic)));  // validate_request checked the types
+    WARREN_CHECK(a.req_string("room", name) && a.opt_string("visibility", visibility) &&
+                 a.opt_string("topic", topic));
     WARREN_CHECK(!check_room_name(name, config_));
     WARREN_CHECK(!visibility || *visibility == "public" || *visibility == "private");
     if (topic) WARREN_CHECK(!check_topic(*topic, config_));
@@ -312,7 +313,7 @@ void Server::op_create_room(Req& r, Args& a) {
 
 void Server::op_join_room(Req& r, Args& a) {
     std::string_view name;
-    WARREN_CHECK(a.req_string("room", name));  // validate_request checked the types
+    WARREN_CHECK(a.req_string("room", name));
     WARREN_CHECK(!check_room_name(name, config_));
     Room* room = room_or_reply(r, name);
     if (!room) return;
@@ -347,7 +348,7 @@ void Server::op_join_room(Req& r, Args& a) {
 
 void Server::op_leave_room(Req& r, Args& a) {
     std::string_view name;
-    WARREN_CHECK(a.req_string("room", name));  // validate_request checked the types
+    WARREN_CHECK(a.req_string("room", name));
     WARREN_CHECK(!check_room_name(name, config_));
     Room* room = room_or_reply(r, name);
     if (!room) return;
@@ -373,8 +374,7 @@ void Server::op_leave_room(Req& r, Args& a) {
 void Server::op_list_rooms(Req& r, Args& a) {
     std::optional<std::string_view> cursor;
     std::optional<int64_t> limit;
-    WARREN_CHECK(!(!a.opt_string("cursor", cursor) ||
-                   !a.opt_int("limit", limit)));  // validate_request checked the types
+    WARREN_CHECK(a.opt_string("cursor", cursor) && a.opt_int("limit", limit));
     WARREN_CHECK(!limit || *limit >= 1);
     size_t n = std::min<int64_t>(limit.value_or(config_.page_default), config_.rooms_page_max);
     UserId me = *r.conn->user;
@@ -454,7 +454,7 @@ bool Server::check_reply_to(Req& r, RoomId room, PeerPair peers, std::optional<i
 void Server::op_send_message(Req& r, Args& a) {
     std::string_view name, text;
     std::optional<int64_t> reply_to;
-    WARREN_CHECK(a.req_string("room", name));  // validate_request checked the types
+    WARREN_CHECK(a.req_string("room", name));
     WARREN_CHECK(!check_room_name(name, config_));
     if (!check_message_args(r, a, text, reply_to)) return;
     Room* room = room_or_reply(r, name);
@@ -474,7 +474,7 @@ void Server::op_send_message(Req& r, Args& a) {
 void Server::op_direct_message(Req& r, Args& a) {
     std::string_view to_name, text;
     std::optional<int64_t> reply_to;
-    WARREN_CHECK(a.req_string("to", to_name));  // validate_request checked the types
+    WARREN_CHECK(a.req_string("to", to_name));
     WARREN_CHECK(!check_username(to_name, config_));
     if (!check_message_args(r, a, text, reply_to)) return;
     User* to = chat_.find_user(to_name);
@@ -503,9 +503,9 @@ MessageLog& Server::log_for(const QueryJob& job) {
 void Server::op_history(Req& r, Args& a) {
     std::optional<std::string_view> room_name, with;
     std::optional<int64_t> before, after, limit;
-    WARREN_CHECK(!(!a.opt_string("room", room_name) || !a.opt_string("with", with) ||
-                   !a.opt_int("before", before) || !a.opt_int("after", after) ||
-                   !a.opt_int("limit", limit)));  // validate_request checked the types
+    WARREN_CHECK(a.opt_string("room", room_name) && a.opt_string("with", with) &&
+                 a.opt_int("before", before) && a.opt_int("after", after) &&
+                 a.opt_int("limit", limit));
     if (!room_name == !with)
         return reply_error(r, ErrorCode::bad_request, "give room or with (a username), not both",
                            "room");
@@ -641,8 +641,7 @@ namespace warren {
 
 void Server::op_set_topic(Req& r, Args& a) {
     std::string_view name, topic;
-    WARREN_CHECK(!(!a.req_string("room", name) ||
-                   !a.req_string("topic", topic)));  // validate_request checked the types
+    WARREN_CHECK(a.req_string("room", name) && a.req_string("topic", topic));
     WARREN_CHECK(!check_room_name(name, config_));
     WARREN_CHECK(!check_topic(topic, config_));
     Room* room = room_or_reply(r, name);
@@ -668,8 +667,8 @@ void Server::op_set_topic(Req& r, Args& a) {
 void Server::op_mark_read(Req& r, Args& a) {
     std::optional<std::string_view> room_name, with;
     int64_t message_id = 0;
-    WARREN_CHECK(!(!a.opt_string("room", room_name) || !a.opt_string("with", with) ||
-                   !a.req_int("message_id", message_id)));  // validate_request checked the types
+    WARREN_CHECK(a.opt_string("room", room_name) && a.opt_string("with", with) &&
+                 a.req_int("message_id", message_id));
     if (!room_name == !with)
         return reply_error(r, ErrorCode::bad_request, "give room or with (a username), not both",
                            "room");
@@ -714,7 +713,7 @@ void Server::op_mark_read(Req& r, Args& a) {
 
 void Server::op_request_user_list(Req& r, Args& a) {
     std::optional<std::string_view> room_name;
-    WARREN_CHECK(a.opt_string("room", room_name));  // validate_request checked the types
+    WARREN_CHECK(a.opt_string("room", room_name));
     if (room_name) WARREN_CHECK(!check_room_name(*room_name, config_));
     std::vector<const User*> users;
     if (room_name) {
@@ -761,8 +760,7 @@ void Server::write_invitation(JsonWriter& w, const InvitationRow& inv) {
 
 void Server::op_invite_user(Req& r, Args& a) {
     std::string_view room_name, user_name;
-    WARREN_CHECK(!(!a.req_string("room", room_name) ||
-                   !a.req_string("user", user_name)));  // validate_request checked the types
+    WARREN_CHECK(a.req_string("room", room_name) && a.req_string("user", user_name));
     WARREN_CHECK(!check_room_name(room_name, config_));
     WARREN_CHECK(!check_username(user_name, config_));
     Room* room = room_or_reply(r, room_name);
@@ -838,8 +836,7 @@ void Server::accept_invitation(const Req& r, const InvitationRow& inv) {
 void Server::op_answer_invitation(Req& r, Args& a, bool accept) {
     std::optional<int64_t> id;
     std::optional<std::string_view> room_name;
-    WARREN_CHECK(!(!a.opt_int("invitation_id", id) ||
-                   !a.opt_string("room", room_name)));  // validate_request checked the types
+    WARREN_CHECK(a.opt_int("invitation_id", id) && a.opt_string("room", room_name));
     if (!id == !room_name)
         return reply_error(r, ErrorCode::bad_request, "give invitation_id or room, not both",
                            "invitation_id");
@@ -998,7 +995,7 @@ int64_t read_message_id(Args& a) {
 void Server::op_edit_message(Req& r, Args& a) {
     int64_t id = read_message_id(a);
     std::string_view text;
-    WARREN_CHECK(a.req_string("text", text));  // validate_request checked the types
+    WARREN_CHECK(a.req_string("text", text));
     WARREN_CHECK(!check_text(text, config_));
     MessageRow* m = message_or_fetch(r, id);
     if (!m || !check_visible(r, *m)) return;
@@ -1070,7 +1067,7 @@ void Server::op_delete_message(Req& r, Args& a) {
 void Server::op_react(Req& r, Args& a, bool add) {
     int64_t id = read_message_id(a);
     std::string_view emoji;
-    WARREN_CHECK(a.req_string("emoji", emoji));  // validate_request checked the types
+    WARREN_CHECK(a.req_string("emoji", emoji));
     WARREN_CHECK(!check_emoji(emoji, config_));
     MessageRow* m = message_or_fetch(r, id);
     if (!m || !check_visible(r, *m)) return;
@@ -1104,7 +1101,7 @@ void Server::op_react(Req& r, Args& a, bool add) {
 void Server::op_get_thread(Req& r, Args& a) {
     int64_t id = read_message_id(a);
     std::optional<int64_t> limit;
-    WARREN_CHECK(a.opt_int("limit", limit));  // validate_request checked the types
+    WARREN_CHECK(a.opt_int("limit", limit));
     WARREN_CHECK(!limit || *limit >= 1);
     MessageRow* m = message_or_fetch(r, id);
     if (!m || !check_visible(r, *m)) return;
@@ -1156,8 +1153,8 @@ void Server::op_search(Req& r, Args& a) {
     std::string_view text;
     std::optional<std::string_view> room_name;
     std::optional<int64_t> limit;
-    WARREN_CHECK(!(!a.req_string("query", text) || !a.opt_string("room", room_name) ||
-                   !a.opt_int("limit", limit)));  // validate_request checked the types
+    WARREN_CHECK(a.req_string("query", text) && a.opt_string("room", room_name) &&
+                 a.opt_int("limit", limit));
     WARREN_CHECK(text.size() <= config_.search_query_max_bytes && is_valid_utf8(text));
     std::string match = fts_match(text);
     WARREN_CHECK(!match.empty());

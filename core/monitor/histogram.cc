@@ -41,27 +41,4 @@ uint64_t Histogram::cumulative(size_t i) const {
     return n;
 }
 
-void WindowHistogram::record(int64_t value, int64_t now_ms) {
-    if (!init_) {
-        epoch_.fill(-1);
-        init_ = true;
-    }
-    int64_t period = now_ms / slot_ms;
-    auto i = static_cast<size_t>(period % slots);
-    if (epoch_[i] != period) {
-        ring_[i].clear();
-        epoch_[i] = period;
-    }
-    ring_[i].record(value);
-}
-
-Histogram WindowHistogram::window(int64_t now_ms) const {
-    Histogram h;
-    if (!init_) return h;
-    int64_t period = now_ms / slot_ms;
-    for (size_t i = 0; i < ring_.size(); ++i)
-        if (epoch_[i] > period - slots && epoch_[i] <= period) h.merge(ring_[i]);
-    return h;
-}
-
 }  // namespace warren

@@ -34,20 +34,62 @@ class Histogram {
     int64_t max_ = 0;
 };
 
-// A histogram of the last `slots * slot_ms` milliseconds, kept as a ring of slots; old
-// slots are cleared lazily when the ring comes round to them.
-class WindowHistogram {
+// The last minute of something (a histogram, a count) as a ring of six 10 s slots; a slot
+// is reset lazily when the ring comes round to it.
+template <typename T>
+class MinuteRing {
   public:
     static constexpr int slots = 6;
     static constexpr int64_t slot_ms = 10'000;
 
-    void record(int64_t value, int64_t now_ms);
-    Histogram window(int64_t now_ms) const;
+    MinuteRing() { epoch_.fill(-1); }
+    // The slot for `now_ms`, reset if it last held an older period.
+    T& current(int64_t now_ms) {
+        int64_t period = now_ms / slot_ms;
+        auto i = static_cast<size_t>(period % slots);
+        if (epoch_[i] != period) {
+            ring_[i] = T{};
+            epoch_[i] = period;
+        }
+        return ring_[i];
+    }
+    // Calls f on every slot within the last minute of `now_ms`.
+    template <typename F>
+    void each(int64_t now_ms, F&& f) const {
+        int64_t period = now_ms / slot_ms;
+        for (size_t i = 0; i < ring_.size(); ++i)
+            if (epoch_[i] > period - slots && epoch_[i] <= period) f(ring_[i]);
+    }
 
   private:
-    std::array<Histogram, slots> ring_{};
-    std::array<int64_t, slots> epoch_{};  // which slot-period each slot holds (-1: none)
-    bool init_ = false;
+    std::array<T, slots> ring_{};
+    std::array<int64_t, slots> epoch_{};  // which period each slot holds (-1: none)
+};
+
+class WindowHistogram {
+  public:
+    void record(int64_t value, int64_t now_ms) { ring_.current(now_ms).record(value); }
+    Histogram window(int64_t now_ms) const {
+        Histogram h;
+        ring_.each(now_ms, [&](const Histogram& slot) { h.merge(slot); });
+        return h;
+    }
+
+  private:
+    MinuteRing<Histogram> ring_;
+};
+
+class WindowCounter {
+  public:
+    void add(uint64_t n, int64_t now_ms) { ring_.current(now_ms) += n; }
+    uint64_t sum(int64_t now_ms) const {
+        uint64_t n = 0;
+        ring_.each(now_ms, [&](uint64_t slot) { n += slot; });
+        return n;
+    }
+
+  private:
+    MinuteRing<uint64_t> ring_;
 };
 
 }  // namespace warren

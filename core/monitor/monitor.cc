@@ -9,30 +9,6 @@ namespace warren {
 
 namespace {
 
-constexpr int64_t slot_ms = WindowHistogram::slot_ms;
-constexpr int slots = WindowHistogram::slots;
-
-// Adds n to the current slot of a ring of per-slot counters.
-void bump(std::array<uint64_t, slots>& counts, std::array<int64_t, slots>& epochs, uint64_t n,
-          int64_t now_ms) {
-    int64_t period = now_ms / slot_ms;
-    auto i = static_cast<size_t>(period % slots);
-    if (epochs[i] != period) {
-        counts[i] = 0;
-        epochs[i] = period;
-    }
-    counts[i] += n;
-}
-
-uint64_t window_sum(const std::array<uint64_t, slots>& counts,
-                    const std::array<int64_t, slots>& epochs, int64_t now_ms) {
-    int64_t period = now_ms / slot_ms;
-    uint64_t n = 0;
-    for (size_t i = 0; i < counts.size(); ++i)
-        if (epochs[i] > period - slots && epochs[i] <= period) n += counts[i];
-    return n;
-}
-
 std::string op_label(size_t i) {
     return i < op_count ? std::string(op_name(static_cast<Op>(i))) : std::string("UNKNOWN");
 }
@@ -65,12 +41,7 @@ std::string_view alert_level_name(AlertLevel l) {
     return "info";
 }
 
-Monitor::Monitor(const Config& config) : config_(config) {
-    for (auto& s : ops_) s.recent_epoch.fill(-1);
-    other_.recent_epoch.fill(-1);
-    recent_blocks_epoch_.fill(-1);
-    recent_failed_epoch_.fill(-1);
-}
+Monitor::Monitor(const Config& config) : config_(config) {}
 
 void Monitor::request_done(std::optional<Op> op, std::optional<ErrorCode> error, int64_t latency_ms,
                            int64_t now_ms) {
@@ -84,7 +55,7 @@ void Monitor::request_done(std::optional<Op> op, std::optional<ErrorCode> error,
         ++s.errors[static_cast<size_t>(*error)];
         server_error = *error == ErrorCode::unavailable || *error == ErrorCode::internal;
     }
-    bump(s.recent_server_errors, s.recent_epoch, server_error ? 1 : 0, now_ms);
+    s.recent_server_errors.add(server_error ? 1 : 0, now_ms);
 }
 
 void Monitor::commit_done(bool ok, int64_t latency_ms, size_t mutations, int64_t now_ms) {
@@ -92,10 +63,6 @@ void Monitor::commit_done(bool ok, int64_t latency_ms, size_t mutations, int64_t
     commit_recent_.record(latency_ms, now_ms);
     batch_size_.record(static_cast<int64_t>(mutations));
     if (!ok) ++commits_failed_;
-}
-
-uint64_t Monitor::recent_server_errors(const OpStats& s, int64_t now_ms) const {
-    return window_sum(s.recent_server_errors, s.recent_epoch, now_ms);
 }
 
 // ---- alerts -------------------------------------------------------------------------------
@@ -115,7 +82,7 @@ std::vector<Monitor::Condition> Monitor::conditions(const Gauges& g, int64_t now
             out.push_back(
                 {"latency_p99", op, AlertLevel::warning,
                  op + " p99 latency " + std::to_string(p99) + " ms over the last minute"});
-        uint64_t errors = recent_server_errors(ops_[i], now_ms);
+        uint64_t errors = ops_[i].recent_server_errors.sum(now_ms);
         if (errors * 100 > h.count() * config_.alert_error_rate_pct)
             out.push_back({"error_rate", op, AlertLevel::warning,
                            op + ": " + std::to_string(errors) + " of " + std::to_string(h.count()) +
@@ -128,7 +95,7 @@ std::vector<Monitor::Condition> Monitor::conditions(const Gauges& g, int64_t now
             {"breaker_open", "", long_open ? AlertLevel::emergency : AlertLevel::critical,
              "storage circuit breaker is " + std::string(g.breaker) + ": writes are refused"});
     }
-    if (window_sum(recent_failed_, recent_failed_epoch_, now_ms) > 0)
+    if (recent_failed_.sum(now_ms) > 0)
         out.push_back({"storage_failing", "", AlertLevel::critical,
                        "storage commits failed and were rolled back in the last minute"});
     if (g.connections_max > 0 &&
@@ -139,7 +106,7 @@ std::vector<Monitor::Condition> Monitor::conditions(const Gauges& g, int64_t now
     if (g.rss_bytes > config_.alert_rss_bytes)
         out.push_back({"memory", "", AlertLevel::warning,
                        "resident memory " + std::to_string(g.rss_bytes / (1024 * 1024)) + " MiB"});
-    uint64_t blocks = window_sum(recent_blocks_, recent_blocks_epoch_, now_ms);
+    uint64_t blocks = recent_blocks_.sum(now_ms);
     if (blocks >= config_.alert_block_surge)
         out.push_back({"block_surge", "", AlertLevel::warning,
                        std::to_string(blocks) + " IP blocks in the last minute"});
@@ -148,11 +115,9 @@ std::vector<Monitor::Condition> Monitor::conditions(const Gauges& g, int64_t now
 
 std::vector<AlertNotice> Monitor::evaluate(const Gauges& g, int64_t now_ms) {
     // Turn running totals into per-minute windows.
-    bump(recent_blocks_, recent_blocks_epoch_,
-         g.blocks_total - std::min(blocks_seen_, g.blocks_total), now_ms);
+    recent_blocks_.add(g.blocks_total - std::min(blocks_seen_, g.blocks_total), now_ms);
     blocks_seen_ = g.blocks_total;
-    bump(recent_failed_, recent_failed_epoch_,
-         g.batches_failed - std::min(failed_seen_, g.batches_failed), now_ms);
+    recent_failed_.add(g.batches_failed - std::min(failed_seen_, g.batches_failed), now_ms);
     failed_seen_ = g.batches_failed;
     if (g.breaker == "closed")
         breaker_open_since_ms_ = -1;
@@ -320,7 +285,8 @@ std::string Monitor::report_json(const Gauges& g, int64_t now_ms) const {
         w.begin_object().key("op").value(op_label(i));
         w.key("count").value(static_cast<int64_t>(h.count()));
         w.key("p99_ms").value(slow[k].first);
-        w.key("server_errors").value(static_cast<int64_t>(recent_server_errors(ops_[i], now_ms)));
+        w.key("server_errors")
+            .value(static_cast<int64_t>(ops_[i].recent_server_errors.sum(now_ms)));
         w.end_object();
     }
     w.end_array();

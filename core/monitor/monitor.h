@@ -115,8 +115,7 @@ class Monitor {
         std::array<uint64_t, error_code_count> errors{};
         Histogram latency;
         WindowHistogram recent;
-        std::array<uint64_t, WindowHistogram::slots> recent_server_errors{};
-        std::array<int64_t, WindowHistogram::slots> recent_epoch{};
+        WindowCounter recent_server_errors;
     };
     struct Condition {
         std::string rule;
@@ -125,7 +124,6 @@ class Monitor {
         std::string message;
     };
     OpStats& stats_of(std::optional<Op> op) { return op ? ops_[static_cast<size_t>(*op)] : other_; }
-    uint64_t recent_server_errors(const OpStats& s, int64_t now_ms) const;
     std::vector<Condition> conditions(const Gauges& g, int64_t now_ms) const;
     void write_ops_json(class JsonWriter& w, int64_t now_ms) const;
 
@@ -147,11 +145,9 @@ class Monitor {
     uint64_t next_alert_id_ = 1;
     int64_t breaker_open_since_ms_ = -1;
     uint64_t blocks_seen_ = 0;
-    std::array<uint64_t, WindowHistogram::slots> recent_blocks_{};
-    std::array<int64_t, WindowHistogram::slots> recent_blocks_epoch_{};
+    WindowCounter recent_blocks_;
     uint64_t failed_seen_ = 0;
-    std::array<uint64_t, WindowHistogram::slots> recent_failed_{};
-    std::array<int64_t, WindowHistogram::slots> recent_failed_epoch_{};
+    WindowCounter recent_failed_;
 };
 
 }  // namespace warren

@@ -37,10 +37,16 @@ void Server::flush_security_backlog() {
     security_backlog_.clear();
 }
 
+AuditRow Server::audit_row(std::string actor, std::string ip, std::string account,
+                           std::string action, std::string reason, std::string details) {
+    return AuditRow{next_audit_id_++,   now_.wall_ms,      std::move(actor),  std::move(ip),
+                    std::move(account), std::move(action), std::move(reason), std::move(details)};
+}
+
 void Server::audit(std::string actor, std::string ip, std::string account, std::string action,
                    std::string reason, std::string details) {
-    AuditRow row{next_audit_id_++,   now_.wall_ms,      std::move(actor),  std::move(ip),
-                 std::move(account), std::move(action), std::move(reason), std::move(details)};
+    AuditRow row = audit_row(std::move(actor), std::move(ip), std::move(account), std::move(action),
+                             std::move(reason), std::move(details));
     outputs_.push_back(Audit{row});
     persist(std::move(row));
 }
