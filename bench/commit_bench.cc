@@ -76,7 +76,7 @@ class FileRoom {
         }
     }
     Server& core() { return *core_; }
-    Time now_{1000, 1764000000000};
+    Time now_{1'000'000, 1764000000000};
 
   private:
     static inline int counter_ = 0;

@@ -1,7 +1,10 @@
 // Vocabulary shared by every layer: time, ids, the internal Status/Result, and WARREN_CHECK.
 //
-// Time is always supplied by a driver (never read here): `mono_ms` orders deadlines and never
-// goes back; `wall_ms` is Unix epoch milliseconds and only stamps data shown to users.
+// Time is always supplied by a driver (never read here): `mono_us` is monotonic microseconds,
+// orders deadlines and never goes back (microseconds so that sub-millisecond work shows in
+// the latency histograms); `wall_ms` is Unix epoch milliseconds and only stamps data shown to
+// users and stored. Durations in Config are milliseconds (what operators write); code that
+// compares them with mono_us converts with us_from_ms().
 // Status carries internal failures between layers. Its codes are few and named for what the
 // caller does about them (see Status::Code). Wire errors are a separate closed set
 // (protocol/codes.h). WARREN_CHECK is always on: it guards programmer errors and aborts loudly.
@@ -18,9 +21,19 @@
 namespace warren {
 
 struct Time {
-    int64_t mono_ms = 0;
+    int64_t mono_us = 0;
     int64_t wall_ms = 0;
+    int64_t mono_ms() const { return mono_us / 1000; }
 };
+
+constexpr int64_t us_from_ms(int64_t ms) {
+    return ms * 1000;
+}
+// A wait in microseconds as the whole milliseconds a client is told (retry_after_ms), rounded
+// up so that waiting that long is always enough.
+constexpr int64_t ms_ceil(int64_t us) {
+    return us <= 0 ? 0 : (us + 999) / 1000;
+}
 
 using ConnId = uint64_t;
 using UserId = int64_t;

@@ -1,165 +1,181 @@
-// The facade's plumbing: connections, framing, reply ordering, batches and completions.
-// Op handlers live in chat/ops.cc.
+// The facade: inputs in, parts called in PROTOCOL.md's order, their results routed, outputs
+// out. Nothing here decides chat, security or storage matters; each part owns its own.
 #include "core/server.h"
 
 #include <algorithm>
 
-#include "core/protocol/json_writer.h"
 #include "core/security/address.h"
+#include "core/security/admission.h"
 #include "core/validate/requests.h"
-#include "core/validate/rules.h"
 
 namespace warren {
 
-namespace {
-
-std::shared_ptr<const std::string> share(std::string s) {
-    return std::make_shared<const std::string>(std::move(s));
-}
-
-std::shared_ptr<const std::string> disconnect_line(std::string_view reason,
-                                                   std::optional<int64_t> retry_after_ms = {}) {
-    JsonWriter w;
-    w.begin_object().key("ev").value("DISCONNECT").key("reason").value(reason);
-    if (retry_after_ms) w.key("retry_after_ms").value(*retry_after_ms);
-    w.end_object();
-    return share(w.take_line());
-}
-
-// The error code of a reply line the core wrote, if it is an error. Replies begin
-// {"re":ID,"ok":..., so the marker is near the start.
-std::optional<ErrorCode> reply_error_code(std::string_view line) {
-    static constexpr std::string_view marker = "\"ok\":false,\"error\":{\"code\":\"";
-    size_t at = line.substr(0, 48).find(marker);
-    if (at == std::string_view::npos) return std::nullopt;
-    std::string_view rest = line.substr(at + marker.size());
-    return error_code_from_name(rest.substr(0, rest.find('"')));
-}
-
-}  // namespace
-
 Server::Server(Config config, Entropy& entropy, const Snapshot& snapshot)
-    : config_(config),
+    : config_(std::move(config)),
       entropy_(entropy),
-      guard_(config_),
       monitor_(config_),
-      breaker_(config.breaker_failures_max, config.breaker_open_ms),
-      chat_(config.room_cache_messages_max, config.conversation_cache_messages_max,
-            config.conversations_cached_max, config.old_messages_cached_max),
-      batches_(config.batch_mutations_max, config.batches_queued_max) {
-    chat_.load(snapshot);
+      guard_(config_),
+      chat_(config_, guard_, entropy_, snapshot),
+      conns_(config_, monitor_, outputs_),
+      txn_(config_, entropy_, monitor_, outputs_),
+      enforcement_(config_, guard_, txn_, conns_, chat_, outputs_, snapshot.max_audit_id),
+      admin_(config_, guard_, chat_, txn_, enforcement_, monitor_, outputs_) {
     guard_.load(snapshot);
-    next_audit_id_ = snapshot.max_audit_id + 1;
-    JsonWriter w;
-    w.begin_object().key("ev").value("HELLO").key("server").value("warren");
-    w.key("version").value(WARREN_VERSION).key("protocol").value(int64_t{1});
-    w.key("limits").begin_object();
-    w.key("max_frame_bytes").value(static_cast<int64_t>(config_.max_frame_bytes));
-    w.key("max_text_bytes").value(static_cast<int64_t>(config_.text_max_bytes));
-    w.end_object().end_object();
-    hello_ = share(w.take_line());
 }
 
 Server::~Server() = default;
 
-// ---- inputs ---------------------------------------------------------------------------------
+// ---- input plumbing ---------------------------------------------------------------------------
 
 void Server::begin_input(Time now) {
     // Time never goes back for the core, whatever the driver's clock does.
-    now_.mono_ms = std::max(now_.mono_ms, now.mono_ms);
+    now_.mono_us = std::max(now_.mono_us, now.mono_us);
     now_.wall_ms = std::max(now_.wall_ms, now.wall_ms);
     if (!clock_started_) {
         // Periodic work is scheduled from the first input, not from time zero.
         clock_started_ = true;
-        next_sweep_ms_ = now_.mono_ms + config_.sweep_interval_ms;
-        next_eval_ms_ = now_.mono_ms + config_.alert_eval_ms;
-        next_housekeeping_ms_ = now_.mono_ms + 60'000;
+        next_sweep_us_ = now_.mono_us + us_from_ms(config_.sweep_interval_ms);
+        next_eval_us_ = now_.mono_us + us_from_ms(config_.alert_eval_ms);
+        next_housekeeping_us_ = now_.mono_us + us_from_ms(60'000);
     }
 }
 
 void Server::end_input() {
-    carry_out_decisions();
-    flush_security_backlog();
-    maybe_send_batch();
-    for (ConnId id : closed_) {
-        auto it = conns_.find(id);
-        if (it != conns_.end()) {
-            forget_conn(it->second);
-            conns_.erase(it);
-        }
-    }
-    closed_.clear();
+    enforcement_.carry_out_decisions(now_);
+    txn_.flush_backlog(now_);
+    txn_.send_ready(now_);
+    forget_closed();
     finish_shutdown_if_idle();
 }
 
+// Forgetting a connection may announce its user offline, which may close a slow reader: keep
+// going until no closed connection is left. No container is iterated while it changes.
+void Server::forget_closed() {
+    for (std::vector<ConnId> ids = conns_.take_closed(); !ids.empty(); ids = conns_.take_closed()) {
+        for (ConnId id : ids) {
+            auto it = conns_.all().find(id);
+            if (it == conns_.all().end()) continue;
+            guard_.connection_closed(it->second.ip_key);
+            conns_.forget(id);
+            Outcome out = chat_.connection_closed(id);
+            for (auto& a : out.events) emit(std::move(a));
+        }
+    }
+}
+
+// ---- inputs -----------------------------------------------------------------------------------
+
 void Server::connect(ConnId id, std::string_view peer_ip, Time now) {
     begin_input(now);
-    WARREN_CHECK(!conns_.contains(id));
+    WARREN_CHECK(!conns_.all().contains(id));
     if (shutting_down_) {
-        outputs_.push_back(Send{id, disconnect_line("SHUTDOWN")});
-        outputs_.push_back(Close{id, "SHUTDOWN"});
+        conns_.refuse(id, DisconnectReason::shutdown, std::nullopt);
         return end_input();
     }
     std::string key = address_key(peer_ip);
     std::optional<Guard::ConnRefusal> refusal;
     if (conns_.size() >= config_.connections_max)
-        refusal = Guard::ConnRefusal{"TOO_MANY_CONNECTIONS", config_.retry_after_ms};
+        refusal =
+            Guard::ConnRefusal{DisconnectReason::too_many_connections, config_.retry_after_ms};
     else
         refusal = guard_.admit_connection(key, now_);
     if (refusal) {
-        // No state is kept for a refused connection: one line, then the close.
-        monitor_.connection_refused(refusal->reason);
-        outputs_.push_back(Send{id, disconnect_line(refusal->reason, refusal->retry_after_ms)});
-        outputs_.push_back(Close{id, refusal->reason});
+        monitor_.connection_refused(disconnect_reason_name(refusal->reason));
+        conns_.refuse(id, refusal->reason, refusal->retry_after_ms);
         return end_input();
     }
     monitor_.connection_accepted();
-    auto [it, inserted] =
-        conns_.try_emplace(id, id, peer_ip, std::move(key), config_.max_frame_bytes, now_.mono_ms);
-    send_bytes(it->second, hello_);
+    conns_.open(id, peer_ip, std::move(key), now_);
+    chat_.connection_opened(id);
     end_input();
 }
 
 void Server::receive(ConnId id, std::string_view bytes, Time now) {
     begin_input(now);
-    if (Conn* c = conn(id); c && !shutting_down_) {
+    if (Connections::Conn* c = conns_.live(id); c && !shutting_down_) {
         c->framer.feed(bytes);
-        process_lines(*c);
+        read_lines(*c);
     }
     end_input();
 }
 
 void Server::sent(ConnId id, size_t n_bytes, Time now) {
     begin_input(now);
-    if (Conn* c = conn(id)) c->outbound_bytes -= std::min(c->outbound_bytes, n_bytes);
+    conns_.sent(id, n_bytes);
     end_input();
 }
 
 void Server::disconnect(ConnId id, Time now) {
     begin_input(now);
-    if (Conn* c = conn(id)) {
-        c->closing = true;
-        closed_.push_back(id);
+    conns_.dropped(id);
+    end_input();
+}
+
+void Server::tick(Time now) {
+    begin_input(now);
+    txn_.tick(now_);
+    expire_invitations();
+    if (now_.mono_us >= next_sweep_us_) housekeeping();
+    if (now_.mono_us >= next_eval_us_) {
+        next_eval_us_ = now_.mono_us + us_from_ms(config_.alert_eval_ms);
+        for (auto& n : monitor_.evaluate(gauges(), now_.mono_us))
+            outputs_.push_back(Notice{n.level, std::move(n.text)});
     }
     end_input();
 }
 
-std::optional<int64_t> Server::next_deadline() const {
-    std::optional<int64_t> at;
-    auto earliest = [&](int64_t t) { at = at ? std::min(*at, t) : t; };
-    if (const Batch* b = batches_.front(); b && b->retry_at_ms) earliest(*b->retry_at_ms);
-    // Invitations expire in wall time; convert to the driver's monotonic clock.
-    if (const InvitationRow* inv = chat_.next_to_expire())
-        earliest(std::max(expiry_blocked_until_ms_,
-                          now_.mono_ms + std::max<int64_t>(0, inv->expires_ms - now_.wall_ms)));
-    // Timeouts are checked while connections are open; alerts are evaluated while there is
-    // anything to watch (so an idle server with no alerts sleeps).
-    if (!conns_.empty()) earliest(next_sweep_ms_);
-    // Security rows waiting for storage: try again when the breaker lets a write through.
-    if (!security_backlog_.empty())
-        earliest(breaker_.deadline().value_or(now_.mono_ms + config_.retry_after_ms));
-    if (!conns_.empty() || !batches_.empty() || !monitor_.active().empty()) earliest(next_eval_ms_);
-    return at;
+void Server::committed(BatchId batch, const Status& status, Time now) {
+    begin_input(now);
+    Transactions::Settled s = txn_.committed(batch, status, now_);
+    if (s.durable)
+        release(*s.durable);
+    else if (!s.rolled_back.empty())
+        roll_back(s);
+    end_input();
+}
+
+void Server::answered(QueryId query, QueryRows rows, Time now) {
+    begin_input(now);
+    if (auto a = audit_reads_.find(query); a != audit_reads_.end()) {
+        auto [admin, limit] = a->second;
+        audit_reads_.erase(a);
+        admin_.answer_audit(admin, limit, rows);
+    } else if (auto it = query_jobs_.find(query); it != query_jobs_.end()) {
+        Job job = std::move(it->second);
+        query_jobs_.erase(it);
+        resume(std::move(job), std::move(rows));
+    }
+    end_input();
+}
+
+void Server::hashed(JobId job_id, HashResult result, Time now) {
+    begin_input(now);
+    if (auto it = hash_jobs_.find(job_id); it != hash_jobs_.end()) {
+        Job job = std::move(it->second);
+        hash_jobs_.erase(it);
+        resume(std::move(job), std::move(result));
+    }
+    end_input();
+}
+
+AdminId Server::admin(const AdminRequest& request, Time now) {
+    begin_input(now);
+    AdminId id = next_admin_++;
+    Admin::View view{[this] { return gauges(); }, shutting_down_,
+                     query_jobs_.size() + audit_reads_.size() >= config_.queries_max};
+    if (std::optional<StoredQuery> read = admin_.handle(id, request, now_, view)) {
+        QueryId q = next_query_++;
+        audit_reads_[q] = {id, read->limit};
+        outputs_.push_back(Query{q, std::move(*read)});
+    }
+    end_input();
+    return id;
+}
+
+void Server::process_stats(const ProcessStats& stats, Time now) {
+    begin_input(now);
+    process_ = stats;
+    end_input();
 }
 
 std::optional<Output> Server::poll() {
@@ -169,428 +185,220 @@ std::optional<Output> Server::poll() {
     return o;
 }
 
-// ---- framing and dispatch ---------------------------------------------------------------------
-
-Server::Conn* Server::conn(ConnId id) {
-    auto it = conns_.find(id);
-    if (it == conns_.end() || it->second.closing) return nullptr;
-    return &it->second;
+std::optional<int64_t> Server::next_deadline() const {
+    std::optional<int64_t> at = txn_.deadline(now_);
+    auto earliest = [&](int64_t t) { at = at ? std::min(*at, t) : t; };
+    // Invitations expire in wall time; convert to the driver's monotonic clock.
+    if (std::optional<int64_t> expires = chat_.next_expiry_wall_ms())
+        earliest(
+            std::max(expiry_blocked_until_us_,
+                     now_.mono_us + us_from_ms(std::max<int64_t>(0, *expires - now_.wall_ms))));
+    // Timeouts are checked while connections are open; alerts are evaluated while there is
+    // anything to watch (so an idle server with no alerts sleeps).
+    if (conns_.size() > 0) earliest(next_sweep_us_);
+    if (conns_.size() > 0 || !txn_.idle() || !monitor_.active().empty()) earliest(next_eval_us_);
+    return at;
 }
 
-void Server::process_lines(Conn& c) {
+// ---- requests ---------------------------------------------------------------------------------
+
+void Server::read_lines(Connections::Conn& c) {
     std::string_view line;
-    while (!c.paused && !c.closing) {
+    while (!c.paused && c.state == Connections::State::open) {
         switch (c.framer.next(line)) {
             case LineFramer::Status::need_more:
                 return;
             case LineFramer::Status::too_large: {
-                uint64_t slot = open_slot(c);
-                auto err = error_line(
-                    std::nullopt, ErrorCode::frame_too_large,
-                    "line longer than " + std::to_string(config_.max_frame_bytes) + " bytes");
-                guard_.offence(c.ip_key, c.user, Guard::Offence::bad_frame, now_);
-                fill_slot(c.id, slot, err, "FRAME_TOO_LARGE");
-                c.closing = true;  // no further input; the slot queue closes it in order
-                return;
+                uint64_t slot = conns_.open_slot(c, now_);
+                guard_.offence(c.ip_key, chat_.user_of(c.id), Guard::Offence::bad_frame, now_);
+                c.state = Connections::State::draining;  // no further input
+                Error err{ErrorCode::frame_too_large,
+                          "line longer than " + std::to_string(config_.max_frame_bytes) + " bytes",
+                          {},
+                          {}};
+                return conns_.answer(c.id, slot, std::nullopt, err, now_,
+                                     DisconnectReason::frame_too_large);
             }
             case LineFramer::Status::line:
                 handle_line(c, line);
                 break;
         }
     }
-    // Lines that arrive while a hash runs stay in the framer; bound what it may hold.
-    if (c.paused && c.framer.buffered_bytes() > config_.max_frame_bytes * 4) {
-        close_with(c, "SLOW_CONSUMER");
-    }
+    // Lines that arrive while an effect runs stay in the framer; bound what it may hold.
+    if (c.paused && c.framer.buffered_bytes() > config_.max_frame_bytes * 4)
+        conns_.close(c, DisconnectReason::slow_consumer);
 }
 
-void Server::handle_bad_frame(Conn& c, std::string detail) {
-    while (!c.bad_frame_ms.empty() &&
-           c.bad_frame_ms.front() <= now_.mono_ms - config_.bad_frames_window_ms)
-        c.bad_frame_ms.pop_front();
-    c.bad_frame_ms.push_back(now_.mono_ms);
-    guard_.offence(c.ip_key, c.user, Guard::Offence::bad_frame, now_);
-    uint64_t slot = open_slot(c);
-    auto err = error_line(std::nullopt, ErrorCode::bad_frame, detail);
-    if (c.bad_frame_ms.size() >= config_.bad_frames_max) {
-        fill_slot(c.id, slot, err, "BAD_FRAMES");
-        c.closing = true;
-        return;
-    }
-    fill_slot(c.id, slot, err);
-}
-
-void Server::handle_line(Conn& c, std::string_view line) {
-    if (c.slots.size() >= config_.conn_pending_max) return close_with(c, "SLOW_CONSUMER");
-    c.active_ms = now_.mono_ms;
+// Frame, id and op, in PROTOCOL.md's order; then the request itself.
+void Server::handle_line(Connections::Conn& c, std::string_view line) {
+    if (c.slots.size() >= config_.conn_pending_max)
+        return conns_.close(c, DisconnectReason::slow_consumer);
+    c.active_us = now_.mono_us;
     DecodedRequest d = decoder_.decode(line);
-    if (d.kind == DecodedRequest::Kind::bad_frame) return handle_bad_frame(c, std::move(d.detail));
-    Req r{&c, open_slot(c), d.id, line};
-    if (d.kind == DecodedRequest::Kind::bad_id) {
-        fill_slot(c.id, r.slot, error_line(std::nullopt, ErrorCode::bad_request, d.detail, "id"));
-        return;
+    if (d.kind == DecodedRequest::Kind::bad_frame) {
+        guard_.offence(c.ip_key, chat_.user_of(c.id), Guard::Offence::bad_frame, now_);
+        return conns_.bad_frame(c, std::move(d.detail), now_);
     }
+    uint64_t slot = conns_.open_slot(c, now_);
+    if (d.kind == DecodedRequest::Kind::bad_id)
+        return conns_.answer(c.id, slot, std::nullopt,
+                             Error{ErrorCode::bad_request, std::move(d.detail), "id", {}}, now_);
+    Route route{c.id, slot, d.id};
     if (d.kind == DecodedRequest::Kind::bad_op)
-        return reply_error(r, ErrorCode::bad_request, d.detail, "op");
+        return reply(route, Error{ErrorCode::bad_request, std::move(d.detail), "op", {}});
     std::optional<Op> op = op_from_name(d.op);
-    if (!op) return reply_error(r, ErrorCode::unknown_op, "unknown op '" + std::string(d.op) + "'");
-    r.op = *op;
-    c.slots[r.slot - c.slot_base].op = static_cast<int8_t>(*op);
+    if (!op)
+        return reply(
+            route, Error{ErrorCode::unknown_op, "unknown op '" + std::string(d.op) + "'", {}, {}});
+    conns_.set_op(c, slot, *op);
     Args args(d.args);
-    if (!admit_request(r, args)) return;
-    dispatch(r, *op, args);
+    run_request(c, route, *op, args);
 }
 
-// PROTOCOL.md's check order after the op is known: blocked, rate limits, logged in,
-// arguments. Only a request that passes reaches the chat logic.
-bool Server::admit_request(Req& r, Args& args) {
-    Conn& c = *r.conn;
-    if (auto barred = guard_.ip_barred(c.ip_key, now_)) {
-        reply_error(r, ErrorCode::blocked, "this address is blocked", {}, barred->retry_after_ms);
-        return false;
+// Security admission, then validation, then the chat machine.
+void Server::run_request(Connections::Conn& c, const Route& route, Op op, Args& args) {
+    std::optional<UserId> user = chat_.user_of(c.id);
+    if (std::optional<Error> refused = admit_request(guard_, c.ip_key, user, op, now_))
+        return reply(route, std::move(*refused));
+    std::variant<Validated, Rejection> checked = decode_request(op, args, config_);
+    if (auto* bad = std::get_if<Rejection>(&checked)) {
+        if (bad->signature) guard_.offence(c.ip_key, user, Guard::Offence::signature, now_);
+        return reply(
+            route,
+            Error{ErrorCode::bad_request, std::move(bad->message), std::move(bad->field), {}});
     }
-    if (c.user)
-        if (auto barred = guard_.account_barred(*c.user, now_)) {
-            reply_error(r, ErrorCode::blocked, "this account is suspended", {},
-                        barred->retry_after_ms);
-            return false;
-        }
-    const OpRule& rule = op_rule(r.op);
-    if (auto wait = guard_.take_tokens(c.ip_key, c.user, rule.weight, now_)) {
-        reply_error(r, ErrorCode::rate_limited, "too many requests; slow down", {}, *wait);
-        return false;
-    }
-    if (op_needs_session(r.op) && !c.user) {
-        reply_error(r, ErrorCode::unauthenticated, "log in first");
-        return false;
-    }
-    if (auto bad = validate_request(r.op, args, config_)) {
-        if (bad->signature) guard_.offence(c.ip_key, c.user, Guard::Offence::signature, now_);
-        reply_error(r, ErrorCode::bad_request, bad->message, bad->field);
-        return false;
-    }
-    return true;
+    Caller caller{c.id, user, c.ip_key, now_};
+    Outcome out = chat_.execute(caller, std::get<Validated>(checked), gate(op_info(op).writes));
+    route_outcome(route, c.ip_key, user, std::move(out));
 }
 
-void Server::dispatch(Req& r, Op op, Args& a) {
-    switch (op) {
-        case Op::register_:
-            return op_register(r, a);
-        case Op::login:
-            return op_login(r, a);
-        case Op::logout:
-            return op_logout(r);
-        case Op::ping: {
-            JsonWriter w;
-            w.begin_object().key("re").value(r.id).key("ok").value(true);
-            w.key("pong").value(true).end_object();
-            return reply(r, share(w.take_line()));
-        }
-        case Op::create_room:
-            return op_create_room(r, a);
-        case Op::join_room:
-            return op_join_room(r, a);
-        case Op::leave_room:
-            return op_leave_room(r, a);
-        case Op::list_rooms:
-            return op_list_rooms(r, a);
-        case Op::send_message:
-            return op_send_message(r, a);
-        case Op::history:
-            return op_history(r, a);
-        case Op::direct_message:
-            return op_direct_message(r, a);
-        case Op::set_topic:
-            return op_set_topic(r, a);
-        case Op::mark_read:
-            return op_mark_read(r, a);
-        case Op::request_user_list:
-            return op_request_user_list(r, a);
-        case Op::invite_user:
-            return op_invite_user(r, a);
-        case Op::accept_invitation:
-            return op_answer_invitation(r, a, true);
-        case Op::decline_invitation:
-            return op_answer_invitation(r, a, false);
-        case Op::list_invitations:
-            return op_list_invitations(r);
-        case Op::edit_message:
-            return op_edit_message(r, a);
-        case Op::delete_message:
-            return op_delete_message(r, a);
-        case Op::react:
-            return op_react(r, a, true);
-        case Op::unreact:
-            return op_react(r, a, false);
-        case Op::get_thread:
-            return op_get_thread(r, a);
-        case Op::search:
-            return op_search(r, a);
-    }
+Gate Server::gate(bool writes) const {
+    Gate g;
+    if (writes) g.write_refusal = txn_.write_refusal(now_);
+    g.hashes_full = hash_jobs_.size() >= config_.hash_jobs_max;
+    g.queries_full = query_jobs_.size() + audit_reads_.size() >= config_.queries_max;
+    return g;
 }
 
-// ---- reply ordering ---------------------------------------------------------------------------
+// ---- routing what the chat machine returned
+// ------------------------------------------------------
 
-uint64_t Server::open_slot(Conn& c) {
-    c.slots.emplace_back();
-    c.slots.back().received_ms = now_.mono_ms;
-    return c.slot_base + c.slots.size() - 1;
+void Server::route_outcome(const Route& route, const std::string& ip_key,
+                           std::optional<UserId> user, Outcome out) {
+    for (const Signal& s : out.signals) observe(guard_, s, ip_key, user, now_);
+    if (out.write_refused) txn_.count_refused();
+    hold_changes(out);
+    if (out.logged_out)
+        if (Connections::Conn* c = conns_.live(route.conn)) c->opened_us = now_.mono_us;
+    if (out.reply) reply(route, std::move(*out.reply));
+    for (auto& a : out.events) emit(std::move(a));
+    if (out.effect) start_effect(route, ip_key, std::move(*out.effect));
 }
 
-void Server::fill_slot(ConnId id, uint64_t slot, std::shared_ptr<const std::string> bytes,
-                       std::string_view close_reason) {
-    auto it = conns_.find(id);
-    if (it == conns_.end()) return;  // closed meanwhile: nobody to answer
-    Conn& c = it->second;
-    WARREN_CHECK(slot >= c.slot_base && slot < c.slot_base + c.slots.size());
-    Slot& s = c.slots[slot - c.slot_base];
-    WARREN_CHECK(!s.ready);
-    s.ready = true;
-    s.bytes = std::move(bytes);
-    s.close_reason = close_reason;
-    flush_slots(c);
-}
-
-void Server::flush_slots(Conn& c) {
-    while (!c.slots.empty() && c.slots.front().ready) {
-        Slot s = std::move(c.slots.front());
-        c.slots.pop_front();
-        ++c.slot_base;
-        monitor_.request_done(s.op >= 0 ? std::optional<Op>(static_cast<Op>(s.op)) : std::nullopt,
-                              reply_error_code(*s.bytes), now_.mono_ms - s.received_ms,
-                              now_.mono_ms);
-        if (!closed_.empty() && std::find(closed_.begin(), closed_.end(), c.id) != closed_.end())
-            return;
-        send_bytes(c, std::move(s.bytes));
-        if (!s.close_reason.empty()) return close_with(c, s.close_reason);
-    }
-}
-
-void Server::send_bytes(Conn& c, std::shared_ptr<const std::string> bytes) {
-    c.outbound_bytes += bytes->size();
-    outputs_.push_back(Send{c.id, std::move(bytes)});
-    if (c.outbound_bytes > config_.outbound_bytes_max) close_with(c, "SLOW_CONSUMER");
-}
-
-void Server::close_with(Conn& c, std::string_view reason, std::optional<int64_t> retry_after_ms) {
-    if (std::find(closed_.begin(), closed_.end(), c.id) != closed_.end()) return;
-    c.closing = true;
-    monitor_.connection_closed(reason);
-    outputs_.push_back(Send{c.id, disconnect_line(reason, retry_after_ms)});
-    outputs_.push_back(Close{c.id, reason});
-    closed_.push_back(c.id);
-}
-
-void Server::forget_conn(Conn& c) {
-    guard_.connection_closed(c.ip_key);
-    unbind_user(c);
-}
-
-void Server::reply(const Req& r, std::shared_ptr<const std::string> bytes) {
-    if (Batch* b = batches_.newest()) {
-        b->replies.push_back(PendingReply{r.conn->id, r.slot, std::move(bytes), r.id});
-        return;
-    }
-    fill_slot(r.conn->id, r.slot, std::move(bytes));
-}
-
-std::shared_ptr<const std::string> Server::error_line(std::optional<int64_t> re, ErrorCode code,
-                                                      std::string_view message,
-                                                      std::string_view field,
-                                                      std::optional<int64_t> retry_after_ms) {
-    JsonWriter w;
-    w.begin_object().key("re");
-    if (re)
-        w.value(*re);
-    else
-        w.null();
-    w.key("ok").value(false).key("error").begin_object();
-    w.key("code").value(error_code_name(code)).key("message").value(message);
-    if (!field.empty()) w.key("field").value(field);
-    if (retry_after_ms) w.key("retry_after_ms").value(*retry_after_ms);
-    w.end_object().end_object();
-    return share(w.take_line());
-}
-
-void Server::reply_error(const Req& r, ErrorCode code, std::string_view message,
-                         std::string_view field, std::optional<int64_t> retry_after_ms) {
-    reply(r, error_line(r.id, code, message, field, retry_after_ms));
-}
-
-// ---- write path and completions ---------------------------------------------------------------
-
-bool Server::refuse_write(const Req& r) {
-    std::optional<int64_t> wait = breaker_.refuse_for(now_.mono_ms, !batches_.empty());
-    if (!wait && !batches_.full()) return false;
-    ++storage_stats_.writes_refused;
-    reply_error(r, ErrorCode::unavailable,
-                wait ? "storage unavailable; nothing was changed" : "server busy; try again", {},
-                wait ? std::max<int64_t>(*wait, 1) : config_.retry_after_ms);
-    return true;
-}
-
-Batch& Server::write_batch() {
-    return batches_.open();
-}
-
-void Server::apply(Batch& b, Mutation m) {
-    b.undo.push_back(chat_.apply(m));
-    b.mutations.push_back(std::move(m));
-}
-
-void Server::commit_reply(Batch& b, const Req& r, std::shared_ptr<const std::string> bytes) {
-    b.replies.push_back(PendingReply{r.conn->id, r.slot, std::move(bytes), r.id});
-}
-
-void Server::bind_user(Conn& c, UserId user, std::string token_hash) {
-    c.user = user;
-    c.token_hash = std::move(token_hash);
-    User* u = chat_.user(user);
-    u->conns.insert(c.id);
-    if (u->conns.size() == 1) announce_presence(*u, true);
-    if (Batch* b = batches_.newest()) {
-        b->undo.push_back([this, id = c.id, user] {
-            if (Conn* cc = conn(id))
-                unbind_user(*cc, false);
-            else if (User* u = chat_.user(user))
-                u->conns.erase(id);
-        });
-    }
-}
-
-void Server::unbind_user(Conn& c, bool announce) {
-    if (!c.user) return;
-    if (User* u = chat_.user(*c.user)) {
-        u->conns.erase(c.id);
-        if (u->conns.empty() && announce) announce_presence(*u, false);
-    }
-    c.user.reset();
-    c.token_hash.clear();
-}
-
-void Server::emit_event(std::vector<ConnId> to, std::shared_ptr<const std::string> bytes) {
-    if (to.empty()) return;
-    if (Batch* b = batches_.newest()) {
-        b->events.push_back(PendingEvent{std::move(to), std::move(bytes)});
-        return;
-    }
-    for (ConnId id : to)
-        if (Conn* c = conn(id)) send_bytes(*c, bytes);
-}
-
-// PRESENCE goes to the connections of every other user sharing a room with `u`.
-void Server::announce_presence(const User& u, bool online) {
-    std::set<ConnId> to;
-    for (RoomId rid : u.rooms)
-        if (const Room* room = chat_.room(rid))
-            for (UserId m : room->members)
-                if (m != u.id)
-                    if (const User* other = chat_.user(m))
-                        to.insert(other->conns.begin(), other->conns.end());
-    JsonWriter w;
-    w.begin_object().key("ev").value("PRESENCE").key("user").value(u.name);
-    w.key("online").value(online).end_object();
-    emit_event(std::vector<ConnId>(to.begin(), to.end()), share(w.take_line()));
-}
-
-void Server::maybe_send_batch() {
-    Batch* b = batches_.sendable();
+// Mutations go into the open batch with their undo. Undo without mutations (a token login's
+// session binding) rides with the newest batch, whose failure must revert it too.
+void Server::hold_changes(Outcome& out) {
+    Batch* b = nullptr;
+    if (!out.mutations.empty())
+        b = &txn_.open(now_);
+    else if (!out.undo.empty())
+        b = txn_.newest();
     if (!b) return;
-    b->in_flight = true;
-    b->sent = std::make_shared<const std::vector<Mutation>>(std::move(b->mutations));
-    b->mutations.clear();
-    send_batch(*b);
+    std::move(out.mutations.begin(), out.mutations.end(), std::back_inserter(b->mutations));
+    std::move(out.undo.begin(), out.undo.end(), std::back_inserter(b->undo));
 }
 
-void Server::send_batch(Batch& b) {
-    ++b.attempts;
-    b.sent_ms = now_.mono_ms;
-    b.retry_at_ms.reset();
-    outputs_.push_back(Commit{b.id, b.sent});
-}
-
-void Server::tick(Time now) {
-    begin_input(now);
-    if (Batch* b = batches_.front(); b && b->retry_at_ms && *b->retry_at_ms <= now_.mono_ms)
-        send_batch(*b);
-    expire_invitations();
-    if (now_.mono_ms >= next_sweep_ms_) sweep();
-    if (now_.mono_ms >= next_eval_ms_) {
-        next_eval_ms_ = now_.mono_ms + config_.alert_eval_ms;
-        for (auto& n : monitor_.evaluate(gauges(), now_.mono_ms))
-            outputs_.push_back(Notice{n.level, std::move(n.text)});
+// A reply waits behind the newest batch (the read barrier), or goes out now.
+void Server::reply(const Route& route, ReplyBody body) {
+    if (Batch* b = txn_.newest()) {
+        b->replies.push_back(
+            PendingReply{route.conn, route.slot, route.request_id, std::move(body)});
+        return;
     }
-    end_input();
+    conns_.answer(route.conn, route.slot, route.request_id, body, now_);
 }
 
-void Server::committed(BatchId batch, const Status& status, Time now) {
-    begin_input(now);
-    Batch* front = batches_.front();
-    WARREN_CHECK(front && front->id == batch && front->in_flight && !front->retry_at_ms);
-    monitor_.commit_done(status.is_ok(), now_.mono_ms - front->sent_ms, front->sent->size(),
-                         now_.mono_ms);
-    if (status.is_ok()) {
-        Batch b = batches_.pop_committed(batch);
-        breaker_.on_success();
-        ++storage_stats_.batches_committed;
-        storage_stats_.mutations_committed += b.sent->size();
-        for (const auto& m : *b.sent)
-            std::visit(
-                [this](const auto& r) {
-                    using T = std::decay_t<decltype(r)>;
-                    if constexpr (std::is_same_v<T, MessageRow>) chat_.set_committed_through(r.id);
-                    if constexpr (std::is_same_v<T, MessageEdit> ||
-                                  std::is_same_v<T, MessageDelete>)
-                        chat_.settled(r.id);
-                    if constexpr (std::is_same_v<T, ReactionAdd> ||
-                                  std::is_same_v<T, ReactionRemove>)
-                        chat_.settled(r.message);
-                },
-                m);
-        for (auto& rep : b.replies) fill_slot(rep.conn, rep.slot, std::move(rep.bytes));
-        for (auto& [id, body] : b.admin_replies) admin_reply(id, 200, std::move(body));
-        for (auto& ev : b.events)
-            for (ConnId to : ev.to)
-                if (Conn* c = conn(to)) send_bytes(*c, ev.bytes);
-    } else if (status.code() == Status::Code::transient &&
-               front->attempts < config_.commit_attempts_max) {
-        // Full jitter: uniform in [0, min(cap, base * 2^(attempt-1))].
-        int64_t ceiling = std::min<int64_t>(
-            config_.commit_backoff_cap_ms,
-            config_.commit_backoff_base_ms << std::min<uint32_t>(front->attempts - 1, 20));
-        uint64_t r = 0;
-        entropy_.fill({reinterpret_cast<uint8_t*>(&r), sizeof r});
-        front->retry_at_ms =
-            now_.mono_ms + static_cast<int64_t>(r % static_cast<uint64_t>(ceiling + 1));
-        ++storage_stats_.commit_retries;
-    } else {
-        batch_failed(batch);
+// An event waits with the newest batch (never ahead of state that is not yet durable).
+void Server::emit(Addressed a) {
+    if (a.to.empty()) return;
+    if (Batch* b = txn_.newest()) {
+        b->events.push_back(std::move(a));
+        return;
     }
-    end_input();
+    conns_.deliver(a.to, *a.event);
 }
 
-// The failed batch and every later one are undone newest first; their requests changed
-// nothing, and their replies become UNAVAILABLE.
-void Server::batch_failed(BatchId batch) {
-    breaker_.on_failure(now_.mono_ms);
-    std::deque<Batch> all = batches_.take_all();
-    WARREN_CHECK(!all.empty() && all.front().id == batch);
-    storage_stats_.batches_failed += all.size();
-    for (auto it = all.rbegin(); it != all.rend(); ++it) {
-        for (auto u = it->undo.rbegin(); u != it->undo.rend(); ++u) (*u)();
-        // Newest batch first, each put in front: the backlog keeps the original order.
-        security_backlog_.insert(security_backlog_.begin(), it->security_rows.begin(),
-                                 it->security_rows.end());
+void Server::start_effect(const Route& route, const std::string& ip_key, Effect effect) {
+    if (effect.pause)
+        if (Connections::Conn* c = conns_.live(route.conn)) c->paused = true;
+    Job job{route, ip_key, std::move(effect.then), effect.pause};
+    if (auto* h = std::get_if<HashSpec>(&effect.what)) {
+        JobId id = next_job_++;
+        outputs_.push_back(Hash{id, h->mode, std::move(h->password), std::move(h->phc)});
+        hash_jobs_.emplace(id, std::move(job));
+        return;
     }
-    int64_t retry_after = std::max<int64_t>(config_.retry_after_ms,
-                                            breaker_.refuse_for(now_.mono_ms, false).value_or(0));
-    for (auto& b : all) {
+    QueryId id = next_query_++;
+    outputs_.push_back(Query{id, std::move(std::get<StoredQuery>(effect.what))});
+    query_jobs_.emplace(id, std::move(job));
+}
+
+void Server::resume(Job job, EffectResult result) {
+    Connections::Conn* c = conns_.live(job.route.conn);
+    if (c && job.paused) c->paused = false;
+    std::optional<UserId> user = chat_.user_of(job.route.conn);
+    Caller caller{job.route.conn, user, job.ip_key, now_, c != nullptr};
+    Outcome out = chat_.resume(caller, std::move(job.then), std::move(result), gate(true));
+    route_outcome(job.route, job.ip_key, user, std::move(out));
+    if (c && job.paused && !c->paused) read_lines(*c);
+}
+
+// ---- completions ------------------------------------------------------------------------------
+
+void Server::release(Batch& b) {
+    chat_.committed(*b.sent);
+    for (auto& rep : b.replies) conns_.answer(rep.conn, rep.slot, rep.request_id, rep.body, now_);
+    admin_.committed(b.admin_replies);
+    for (auto& ev : b.events) conns_.deliver(ev.to, *ev.event);
+}
+
+// Every undone request changed nothing; its reply becomes UNAVAILABLE.
+void Server::roll_back(Transactions::Settled& s) {
+    for (auto& b : s.rolled_back) {
         for (auto& rep : b.replies)
-            fill_slot(rep.conn, rep.slot,
-                      error_line(rep.request_id, ErrorCode::unavailable,
-                                 "storage unavailable; nothing was changed", {}, retry_after));
-        for (auto& [id, body] : b.admin_replies)
-            admin_error(id, 503, "storage unavailable; nothing was changed");
+            conns_.answer(rep.conn, rep.slot, rep.request_id, s.unavailable, now_);
+        admin_.failed(b.admin_replies);
+    }
+}
+
+// ---- periodic work ----------------------------------------------------------------------------
+
+// Expired invitations are closed durably on tick. While writes are refused they wait for a
+// later tick; they are already invisible to every op.
+void Server::expire_invitations() {
+    std::optional<int64_t> expires = chat_.next_expiry_wall_ms();
+    if (!expires || *expires > now_.wall_ms) return;
+    if (!txn_.writable(now_)) {
+        expiry_blocked_until_us_ = now_.mono_us + us_from_ms(config_.retry_after_ms);
+        return;
+    }
+    Outcome out = chat_.expire_invitations(now_);
+    hold_changes(out);
+}
+
+// Timeouts every sweep_interval_ms; Guard pruning and expired sessions every minute; audit
+// pruning every hour.
+void Server::housekeeping() {
+    next_sweep_us_ = now_.mono_us + us_from_ms(config_.sweep_interval_ms);
+    conns_.close_idle(now_, [this](ConnId id) { return chat_.user_of(id).has_value(); });
+    if (now_.mono_us >= next_housekeeping_us_) {
+        next_housekeeping_us_ = now_.mono_us + us_from_ms(60'000);
+        guard_.sweep(now_);
+        chat_.drop_expired_sessions(now_.wall_ms);
+    }
+    if (now_.mono_us >= next_prune_us_) {
+        next_prune_us_ = now_.mono_us + us_from_ms(3'600'000);
+        enforcement_.prune_audit(now_);
     }
 }
 
@@ -600,24 +408,66 @@ void Server::shutdown(Time now) {
     begin_input(now);
     shutting_down_ = true;
     // Requests waiting for a hash will not be finished: answer them now.
-    for (auto& [job, h] : hash_jobs_) {
-        fill_slot(h.conn, h.slot,
-                  error_line(h.request_id, ErrorCode::unavailable, "server shutting down", {},
-                             config_.retry_after_ms));
-        names_reserved_.erase(h.username);
-        if (h.op == Op::login) guard_.login_finished(name_key(h.username));
+    for (auto& [id, job] : hash_jobs_) {
+        conns_.answer(
+            job.route.conn, job.route.slot, job.route.request_id,
+            Error{ErrorCode::unavailable, "server shutting down", {}, config_.retry_after_ms},
+            now_);
+        Outcome out = chat_.abandon(job.then);
+        for (const Signal& s : out.signals) observe(guard_, s, job.ip_key, std::nullopt, now_);
     }
     hash_jobs_.clear();
     end_input();
 }
 
 void Server::finish_shutdown_if_idle() {
-    if (!shutting_down_ || stopped_ || !batches_.empty() || !query_jobs_.empty()) return;
-    for (auto& [id, c] : conns_)
-        if (!c.closing) close_with(c, "SHUTDOWN");
-    for (ConnId id : closed_) conns_.erase(id);
-    closed_.clear();
+    if (!shutting_down_ || stopped_ || !txn_.idle() || !query_jobs_.empty() ||
+        !audit_reads_.empty())
+        return;
+    conns_.close_all(DisconnectReason::shutdown);
+    forget_closed();
     stopped_ = true;
+}
+
+Gauges Server::gauges() const {
+    Gauges g;
+    const ChatState& s = chat_.state();
+    g.wall_ms = now_.wall_ms;
+    g.connections_open = conns_.size();
+    g.connections_max = config_.connections_max;
+    g.sessions = s.session_count();
+    g.users = s.users().size();
+    g.online_users = static_cast<uint64_t>(std::count_if(
+        s.users().begin(), s.users().end(), [](auto& kv) { return !kv.second.conns.empty(); }));
+    g.rooms = s.room_count();
+    g.messages_stored = s.committed_through();
+    g.batches_queued = txn_.queued();
+    g.hash_jobs = hash_jobs_.size();
+    g.queries = query_jobs_.size() + audit_reads_.size();
+    const Transactions::Stats& st = txn_.stats();
+    g.breaker = breaker_state_name(txn_.breaker().state(now_.mono_us));
+    g.breaker_opened = txn_.breaker().opened_count();
+    g.batches_committed = st.batches_committed;
+    g.batches_failed = st.batches_failed;
+    g.commit_retries = st.commit_retries;
+    g.writes_refused = st.writes_refused;
+    g.active_blocks = guard_.active_blocks(now_).size();
+    g.active_suspensions = guard_.active_suspensions(now_).size();
+    const Guard::Counters& k = guard_.counters();
+    g.login_failures = k.login_failures;
+    g.rate_limited = k.rate_limited;
+    g.bad_frames = k.bad_frames;
+    g.signatures = k.signatures;
+    g.blocks_total = k.blocks;
+    g.suspensions_total = k.suspensions;
+    g.name_locks = k.name_locks;
+    g.audit_unpersisted = txn_.security_rows_dropped();
+    g.rss_bytes = process_.rss_bytes;
+    g.cpu_seconds = process_.cpu_seconds;
+    g.open_files = process_.open_files;
+    g.hash_queue_depth = process_.hash_queue_depth;
+    g.storage_queue_depth = process_.storage_queue_depth;
+    return g;
 }
 
 }  // namespace warren

@@ -20,7 +20,7 @@ struct Driver {
     warren::Snapshot snap;
     warren::Config cfg;
     std::unique_ptr<warren::Server> core;
-    warren::Time now{1000, 1764000000000};
+    warren::Time now{1'000'000, 1764000000000};
     std::deque<std::function<void()>> done;
     bool fail_commits = false;
 
@@ -82,7 +82,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     d.fail_commits = data[1] % 8 == 0;
     std::string_view bytes(reinterpret_cast<const char*>(data + 2), size - 2);
     for (size_t pos = 0; pos < bytes.size(); pos += chunk) {
-        d.now.mono_ms += 7;
+        d.now.mono_us += 7'000;
         d.now.wall_ms += 7;
         d.say(1, bytes.substr(pos, chunk));
     }

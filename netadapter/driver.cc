@@ -137,7 +137,7 @@ struct Driver::State {
     Time now() const {
         auto mono = std::chrono::steady_clock::now() - mono_epoch;
         auto wall = std::chrono::system_clock::now().time_since_epoch();
-        return Time{std::chrono::duration_cast<std::chrono::milliseconds>(mono).count(),
+        return Time{std::chrono::duration_cast<std::chrono::microseconds>(mono).count(),
                     std::chrono::duration_cast<std::chrono::milliseconds>(wall).count()};
     }
 
@@ -151,7 +151,6 @@ struct Driver::State {
     void carry_out(Send& s) {
         auto it = conns.find(s.conn);
         if (it == conns.end() || it->second->closed) return;
-        log_if_error(s.conn, *it->second, *s.bytes);
         it->second->wq.push_back(std::move(s.bytes));
         start_write(s.conn, it->second);
     }
@@ -171,22 +170,16 @@ struct Driver::State {
     }
 
     // Request errors go to the log with their fields (rate-limited by log_event).
-    static void log_if_error(ConnId id, const Connection& conn, std::string_view line) {
-        if (line.substr(0, 48).find("\"ok\":false") == std::string_view::npos) return;
-        auto field = [&](std::string_view key) -> std::string_view {
-            std::string k = "\"" + std::string(key) + "\":\"";
-            size_t at = line.find(k);
-            if (at == std::string_view::npos) return {};
-            std::string_view rest = line.substr(at + k.size());
-            return rest.substr(0, std::min<size_t>(rest.find('"'), 120));
-        };
-        std::string conn_id = std::to_string(id);
+    void carry_out(Refused& r) {
+        auto it = conns.find(r.conn);
+        std::string conn_id = std::to_string(r.conn);
         log_event(LogLevel::info, "request_error",
                   {{"conn", conn_id},
-                   {"peer", conn.peer},
-                   {"code", field("code")},
-                   {"field", field("field")},
-                   {"message", field("message")}});
+                   {"peer", it == conns.end() ? std::string_view() : it->second->peer},
+                   {"op", r.op ? op_name(*r.op) : std::string_view("?")},
+                   {"code", error_code_name(r.error.code)},
+                   {"field", r.error.field},
+                   {"message", r.error.message}});
     }
 
     void carry_out(Audit& a) {
@@ -333,7 +326,7 @@ struct Driver::State {
             timer.cancel();
             return;
         }
-        timer.expires_at(mono_epoch + std::chrono::milliseconds(*deadline));
+        timer.expires_at(mono_epoch + std::chrono::microseconds(*deadline));
         timer.async_wait([this](boost::system::error_code ec) {
             if (ec) return;
             core.tick(now());

@@ -1,6 +1,8 @@
 // The simulators' virtual time and trace: EventQueue runs scheduled work in time order (ties
-// in the order scheduled), so a run is a pure function of its seed; TraceHash folds every
-// input to and output of the core into one BLAKE2b digest that names the run.
+// in the order scheduled), so a run is a pure function of its seed. Virtual time is in
+// microseconds, like the core's monotonic clock; at() and now_ms() are conveniences for
+// workloads written in milliseconds. TraceHash folds every input to and output of the core
+// into one BLAKE2b digest that names the run.
 #pragma once
 
 #include <sodium.h>
@@ -17,31 +19,34 @@ namespace warren::sim {
 
 class EventQueue {
   public:
-    int64_t now_ms() const { return now_ms_; }
-    // Schedules `fn` at `t` (never in the past).
-    void at(int64_t t, std::function<void()> fn) {
-        queue_.push(Event{std::max(t, now_ms_), seq_++, std::move(fn)});
+    int64_t now_us() const { return now_us_; }
+    int64_t now_ms() const { return now_us_ / 1000; }
+    // Schedules `fn` at `t_us` (never in the past).
+    void at_us(int64_t t_us, std::function<void()> fn) {
+        queue_.push(Event{std::max(t_us, now_us_), seq_++, std::move(fn)});
     }
+    // Schedules `fn` at millisecond `t_ms`.
+    void at(int64_t t_ms, std::function<void()> fn) { at_us(t_ms * 1000, std::move(fn)); }
     // Runs events until none is left or the next one is later than until_ms.
-    void run(int64_t until_ms = INT64_MAX) {
-        while (!queue_.empty() && queue_.top().t <= until_ms) {
+    void run(int64_t until_ms = INT64_MAX / 1000) {
+        while (!queue_.empty() && queue_.top().t <= until_ms * 1000) {
             Event e = queue_.top();
             queue_.pop();
-            now_ms_ = e.t;
+            now_us_ = e.t;
             e.fn();
         }
     }
 
   private:
     struct Event {
-        int64_t t;
+        int64_t t;  // µs
         uint64_t seq;
         std::function<void()> fn;
         bool operator>(const Event& o) const { return t != o.t ? t > o.t : seq > o.seq; }
     };
     std::priority_queue<Event, std::vector<Event>, std::greater<>> queue_;
     uint64_t seq_ = 0;
-    int64_t now_ms_ = 0;
+    int64_t now_us_ = 0;
 };
 
 class TraceHash {

@@ -69,11 +69,11 @@ class World {
     ScenarioReport run();
 
   private:
-    Time now() const { return Time{now_ms(), wall_base_ms + now_ms()}; }
+    Time now() const { return Time{clock_.now_us(), wall_base_ms + now_ms()}; }
     int64_t now_ms() const { return clock_.now_ms(); }
     void at(int64_t t, std::function<void()> fn) { clock_.at(t, std::move(fn)); }
     void trace(std::string_view tag, uint64_t a, std::string_view bytes = {}) {
-        trace_.add(tag, a, now_ms(), bytes);
+        trace_.add(tag, a, clock_.now_us(), bytes);
     }
     int64_t net_delay() { return rng_.between(1, 5); }
 
@@ -220,8 +220,8 @@ void World::drain() {
     rep_.peak_tracked_ips = std::max(rep_.peak_tracked_ips, core_->guard().tracked_ips());
     observe_alerts();
     if (auto d = core_->next_deadline(); d && *d < tick_at_) {
-        tick_at_ = std::max(*d, now_ms());
-        at(tick_at_, [this] {
+        tick_at_ = std::max(*d, clock_.now_us());
+        clock_.at_us(tick_at_, [this] {
             tick_at_ = INT64_MAX;
             core_->tick(now());
             drain();

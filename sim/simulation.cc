@@ -94,16 +94,19 @@ class World {
     SimReport run();
 
   private:
-    Time now() const { return Time{clock_.now_ms(), wall_base_ms + clock_.now_ms()}; }
+    Time now() const { return Time{clock_.now_us(), wall_base_ms + clock_.now_ms()}; }
     void at(int64_t t, std::function<void()> fn) { clock_.at(t, std::move(fn)); }
     // Like at(), but dropped if the server crashed in between (the work died with it).
-    void at_epoch(int64_t t, std::function<void()> fn) {
-        at(t, [this, e = epoch_, fn = std::move(fn)] {
+    void at_epoch(int64_t t_ms, std::function<void()> fn) {
+        at_epoch_us(t_ms * 1000, std::move(fn));
+    }
+    void at_epoch_us(int64_t t_us, std::function<void()> fn) {
+        clock_.at_us(t_us, [this, e = epoch_, fn = std::move(fn)] {
             if (e == epoch_ && core_) fn();
         });
     }
     void trace(std::string_view tag, uint64_t a, std::string_view bytes = {}) {
-        trace_.add(tag, a, clock_.now_ms(), bytes);
+        trace_.add(tag, a, clock_.now_us(), bytes);
         ++inputs_;
     }
     void violation(std::string what) {
@@ -276,9 +279,10 @@ void World::drain() {
     }
     // One tick pending at a time, at the earliest deadline. Housekeeping deadlines are pushed
     // out of reach (see start_core), so the run ends when the workload does.
-    if (auto d = core_->next_deadline(); d && *d < tick_at_ && *d <= clock_.now_ms() + 600'000) {
+    if (auto d = core_->next_deadline();
+        d && *d < tick_at_ && *d <= clock_.now_us() + 600'000'000) {
         tick_at_ = *d;
-        at_epoch(*d, [this] {
+        at_epoch_us(*d, [this] {
             tick_at_ = INT64_MAX;
             trace("tick", 0);
             core_->tick(now());

@@ -448,12 +448,12 @@ TEST(Txn, TransientFailuresAreRetriedWithBackoffThenSucceed) {
     h.transient_commits = 2;
     h.send(1, {{"id", 50}, {"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "eventually"}});
     EXPECT_TRUE(h.take(1).empty());  // waiting for a retry, not answered
-    int64_t start = h.now().mono_ms;
+    int64_t start = h.now().mono_ms();
     int ticks = 0;
     while (h.tick_to_deadline()) ++ticks;
     EXPECT_EQ(ticks, 2);
     // Two waits of at most 20 and 40 ms (full jitter).
-    EXPECT_LE(h.now().mono_ms - start, 60);
+    EXPECT_LE(h.now().mono_ms() - start, 60);
     auto l = h.take(1);
     ASSERT_EQ(l.size(), 1u);
     EXPECT_EQ(l[0]["ok"], true) << l[0];
@@ -813,7 +813,7 @@ TEST(Invitations, ExpireOnTickDurablyAndSurviveRestartWhilePending) {
         h.call(1, {{"op", "INVITE_USER"}, {"room", "ops"}, {"user", "carol"}});
         auto d = h.core().next_deadline();
         ASSERT_TRUE(d.has_value());
-        EXPECT_EQ(*d, h.now().mono_ms + 30'000);  // bob's expires first
+        EXPECT_EQ(*d, h.now().mono_us + 30'000'000);  // bob's expires first
         size_t commits = h.commits;
         ASSERT_TRUE(h.tick_to_deadline());
         EXPECT_EQ(h.commits, commits + 1);  // the expiry is a durable change

@@ -49,9 +49,11 @@ class CoreHarness {
     Server& core() { return *core_; }
     Store& store() { return *store_; }
     Time now() const { return now_; }
-    void advance(int64_t ms) {
-        now_.mono_ms += ms;
-        now_.wall_ms += ms;
+    void advance(int64_t ms) { advance_us(ms * 1000); }
+    // Wall time follows the monotonic clock, to the millisecond.
+    void advance_us(int64_t us) {
+        now_.mono_us += us;
+        now_.wall_ms = wall_start_ms_ + (now_.mono_us - mono_start_us_) / 1000;
     }
 
     void connect(ConnId c, const std::string& ip = "127.0.0.1") {
@@ -125,8 +127,8 @@ class CoreHarness {
     // housekeeping always has one, far away, while connections are open).
     bool tick_to_deadline(int64_t within_ms = 60'000) {
         auto d = core_->next_deadline();
-        if (!d || *d > now_.mono_ms + within_ms) return false;
-        if (*d > now_.mono_ms) advance(*d - now_.mono_ms);
+        if (!d || *d > now_.mono_us + within_ms * 1000) return false;
+        if (*d > now_.mono_us) advance_us(*d - now_.mono_us);
         core_->tick(now_);
         run();
         return true;
@@ -215,7 +217,9 @@ class CoreHarness {
     sim::SeededEntropy entropy_;
     std::unique_ptr<Store> store_;
     std::unique_ptr<Server> core_;
-    Time now_{1000, 1764000000000};
+    static constexpr int64_t mono_start_us_ = 1'000'000;
+    static constexpr int64_t wall_start_ms_ = 1764000000000;
+    Time now_{mono_start_us_, wall_start_ms_};
     int64_t next_id_ = 1;
     std::map<ConnId, std::string> inbox_;
     std::map<ConnId, std::vector<json>> pending_events_;

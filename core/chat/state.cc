@@ -351,21 +351,37 @@ const MessageRow* MessageLog::find(MessageId id) const {
 }
 
 User* ChatState::find_user(std::string_view name) {
+    return const_cast<User*>(std::as_const(*this).find_user(name));
+}
+
+const User* ChatState::find_user(std::string_view name) const {
     auto it = user_by_key_.find(name_key(name));
     return it == user_by_key_.end() ? nullptr : user(it->second);
 }
 
 User* ChatState::user(UserId id) {
+    return const_cast<User*>(std::as_const(*this).user(id));
+}
+
+const User* ChatState::user(UserId id) const {
     auto it = users_.find(id);
     return it == users_.end() ? nullptr : &it->second;
 }
 
 Room* ChatState::find_room(std::string_view name) {
+    return const_cast<Room*>(std::as_const(*this).find_room(name));
+}
+
+const Room* ChatState::find_room(std::string_view name) const {
     auto it = room_by_key_.find(name_key(name));
     return it == room_by_key_.end() ? nullptr : room(it->second);
 }
 
 Room* ChatState::room(RoomId id) {
+    return const_cast<Room*>(std::as_const(*this).room(id));
+}
+
+const Room* ChatState::room(RoomId id) const {
     auto it = rooms_.find(id);
     return it == rooms_.end() ? nullptr : &it->second;
 }

@@ -73,9 +73,13 @@ class ChatState {
     [[nodiscard]] Undo apply(const Mutation& m);
 
     User* find_user(std::string_view name);
+    const User* find_user(std::string_view name) const;
     User* user(UserId id);
+    const User* user(UserId id) const;
     Room* find_room(std::string_view name);
+    const Room* find_room(std::string_view name) const;
     Room* room(RoomId id);
+    const Room* room(RoomId id) const;
     const SessionRow* session(const std::string& token_hash) const;
     // The cached log of a conversation, created empty (older_on_disk) on first use. Creating
     // one may evict the least recently used conversation whose messages are all committed.

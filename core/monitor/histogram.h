@@ -1,6 +1,10 @@
-// Histogram: counts of millisecond values in fixed log-linear buckets, with percentiles.
-// Recording is a binary search over ~40 bounds and three adds: a few nanoseconds. A
-// percentile is reported as the upper bound of the bucket it falls in (max for the last).
+// Histogram: counts of non-negative values (latencies in microseconds, batch sizes) in fixed
+// log-linear buckets from 1 to 60,000,000, with percentiles. Recording is a binary search
+// over ~70 bounds and three adds: a few nanoseconds. A percentile is reported as the upper
+// bound of the bucket it falls in, or the largest value seen if that is smaller.
+//
+// MinuteRing and the window types keep the last minute in six 10 s slots; their time
+// arguments are mono milliseconds (a slot is far coarser than a millisecond).
 #pragma once
 
 #include <array>
@@ -11,10 +15,21 @@ namespace warren {
 
 class Histogram {
   public:
-    static constexpr std::array<int64_t, 38> bounds = {
-        0,   1,   2,    3,    4,    5,    6,    8,    10,    12,    15,    20,   25,
-        30,  40,  50,   60,   80,   100,  120,  150,  200,   250,   300,   400,  500,
-        600, 800, 1000, 1500, 2000, 3000, 5000, 7500, 10000, 20000, 30000, 60000};
+    static constexpr std::array<int64_t, 69> bounds = {
+        1,        2,        3,        4,        5,        6,       8,       10,      12,
+        15,       20,       25,       30,       40,       50,      60,      80,      100,
+        120,      150,      200,      250,      300,      400,     500,     600,     800,
+        1000,     1200,     1500,     2000,     2500,     3000,    4000,    5000,    6000,
+        8000,     10000,    12000,    15000,    20000,    25000,   30000,   40000,   50000,
+        60000,    80000,    100000,   150000,   200000,   250000,  300000,  400000,  500000,
+        750000,   1000000,  1500000,  2000000,  2500000,  3000000, 5000000, 7500000, 10000000,
+        15000000, 20000000, 25000000, 30000000, 45000000, 60000000};
+    // Whether bounds[i] is one of the buckets Prometheus is shown (a 1-2.5-5 ladder).
+    static constexpr bool exposed(int64_t bound) {
+        for (int64_t decade = 1; decade <= 10'000'000; decade *= 10)
+            if (bound == decade || bound == 5 * decade || bound == 25 * decade / 10) return true;
+        return bound == 30'000'000 || bound == 60'000'000;
+    }
 
     void record(int64_t value);
     void merge(const Histogram& other);

@@ -1,5 +1,6 @@
 // Monitor: what the server is doing, in injected time. Per op: request count, errors by code,
-// latency (request received -> reply released) since start and over the last minute;
+// latency in microseconds (request received -> reply released) since start and over the last
+// minute;
 // connections accepted, refused and closed by reason; commit latency and batch sizes; and an
 // alert engine with a rule table evaluated every alert_eval_ms on tick.
 //
@@ -20,14 +21,12 @@
 
 #include "core/config.h"
 #include "core/monitor/histogram.h"
-#include "core/protocol/codes.h"
+#include "core/ops/codes.h"
+#include "core/ops/ops.h"
+#include "core/outputs.h"
 
 namespace warren {
 
-inline constexpr size_t op_count = 24;
-inline constexpr size_t error_code_count = 13;
-
-enum class AlertLevel { info, warning, critical, emergency };
 std::string_view alert_level_name(AlertLevel l);
 
 struct Gauges {
@@ -86,26 +85,27 @@ class Monitor {
   public:
     explicit Monitor(const Config& config);
 
-    // Recording.
-    void request_done(std::optional<Op> op, std::optional<ErrorCode> error, int64_t latency_ms,
-                      int64_t now_ms);
+    // Recording. Times are mono microseconds.
+    void request_done(std::optional<Op> op, std::optional<ErrorCode> error, int64_t latency_us,
+                      int64_t now_us);
     void connection_accepted() { ++accepted_; }
     void connection_refused(std::string_view reason) { ++refused_[std::string(reason)]; }
     void connection_closed(std::string_view reason) { ++closed_[std::string(reason)]; }
-    void commit_done(bool ok, int64_t latency_ms, size_t mutations, int64_t now_ms);
+    void commit_done(bool ok, int64_t latency_us, size_t mutations, int64_t now_us);
 
     // Alerts: evaluates the rule table; returns what was raised or resolved.
-    std::vector<AlertNotice> evaluate(const Gauges& g, int64_t now_ms);
+    std::vector<AlertNotice> evaluate(const Gauges& g, int64_t now_us);
     // Acknowledges the active alerts of `rule` (every rule when empty); returns how many.
     // An acknowledged alert is not raised again until its condition has cleared once.
     size_t acknowledge(std::string_view rule, int64_t wall_ms);
     const std::map<std::pair<std::string, std::string>, Alert>& active() const { return active_; }
 
-    // Renderers.
-    std::string metrics_json(const Gauges& g, int64_t now_ms) const;
-    std::string report_json(const Gauges& g, int64_t now_ms) const;
+    // Renderers. Latencies are shown in milliseconds with microsecond precision (JSON) and in
+    // seconds (Prometheus).
+    std::string metrics_json(const Gauges& g, int64_t now_us) const;
+    std::string report_json(const Gauges& g, int64_t now_us) const;
     std::string alerts_json() const;
-    std::string prometheus(const Gauges& g, int64_t now_ms) const;
+    std::string prometheus(const Gauges& g, int64_t now_us) const;
 
     uint64_t requests() const { return requests_; }
 
@@ -124,8 +124,16 @@ class Monitor {
         std::string message;
     };
     OpStats& stats_of(std::optional<Op> op) { return op ? ops_[static_cast<size_t>(*op)] : other_; }
+    const OpStats& stats_at(size_t i) const { return i < op_count ? ops_[i] : other_; }
     std::vector<Condition> conditions(const Gauges& g, int64_t now_ms) const;
+    void op_conditions(std::vector<Condition>& out, int64_t now_ms) const;
     void write_ops_json(class JsonWriter& w, int64_t now_ms) const;
+    void write_storage_json(class JsonWriter& w, const Gauges& g, int64_t now_ms) const;
+    void write_security_json(class JsonWriter& w, const Gauges& g) const;
+    void retire(std::map<std::pair<std::string, std::string>, Alert>::iterator it, int64_t wall_ms,
+                std::string how, std::vector<AlertNotice>* notices);
+    void raise(std::map<std::pair<std::string, std::string>, Condition>& now_true, int64_t wall_ms,
+               std::vector<AlertNotice>& notices);
 
     const Config& config_;
     std::array<OpStats, op_count> ops_{};

@@ -107,6 +107,14 @@ JsonWriter& JsonWriter::null() {
     return *this;
 }
 
+JsonWriter& JsonWriter::value_or_null(const std::optional<std::string>& s) {
+    return s ? value(std::string_view(*s)) : null();
+}
+
+JsonWriter& JsonWriter::value_or_null(int64_t n) {
+    return n ? value(n) : null();
+}
+
 JsonWriter& JsonWriter::raw(std::string_view json) {
     separate();
     out_.append(json);

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -26,6 +27,10 @@ class JsonWriter {
     JsonWriter& value(int64_t n);
     JsonWriter& value(bool b);
     JsonWriter& null();
+    // The string, or null when absent.
+    JsonWriter& value_or_null(const std::optional<std::string>& s);
+    // The number, or null when it is 0 (ids and times where 0 means "none").
+    JsonWriter& value_or_null(int64_t n);
     JsonWriter& raw(std::string_view json);
 
     // Finishes the line (appends '\n') and hands over the buffer.

@@ -5,8 +5,9 @@
 namespace warren {
 
 namespace {
-constexpr int64_t unit = 60'000;  // units per token (and per point)
-}
+constexpr int64_t unit = 60'000'000;         // units per token (and per point)
+constexpr int64_t sweep_gap_us = 1'000'000;  // a full table is swept at most this often
+}  // namespace
 
 std::string_view threat_level_name(ThreatLevel l) {
     switch (l) {
@@ -38,43 +39,48 @@ Guard::IpState& Guard::ip_state(const std::string& ip, Time now) {
     if (it == ips_.end()) {
         // A full table is swept at most once a second, so a flood of new addresses cannot
         // make every connect cost a full sweep.
-        if (ips_.size() >= config_.security_ips_max && now.mono_ms - swept_ms_ >= 1000) sweep(now);
+        if (ips_.size() >= config_.security_ips_max && now.mono_us - swept_us_ >= sweep_gap_us)
+            sweep(now);
         if (ips_.size() >= config_.security_ips_max) return overflow_;
         it = ips_.emplace(ip, IpState{}).first;
     }
-    it->second.seen_ms = now.mono_ms;
+    it->second.seen_us = now.mono_us;
     return it->second;
 }
 
 Guard::AccountState& Guard::account_state(UserId user, Time now) {
     AccountState& a = accounts_[user];  // bounded by the number of accounts
-    a.seen_ms = now.mono_ms;
+    a.seen_us = now.mono_us;
     return a;
 }
 
 // ---- buckets and windows ------------------------------------------------------------------
 
 std::optional<int64_t> Guard::bucket_wait(Bucket& b, uint32_t per_min, uint32_t burst,
-                                          uint32_t weight, int64_t now_ms) const {
+                                          uint32_t weight, int64_t now_us) const {
     int64_t cap = int64_t{burst} * unit;
     if (b.units < 0) {
         b.units = cap;
-    } else {
-        b.units = std::min(cap, b.units + (now_ms - b.last_ms) * int64_t{per_min});
+    } else if (per_min > 0) {
+        // Saturate before multiplying: a long-idle bucket is simply full.
+        int64_t elapsed = std::max<int64_t>(0, now_us - b.last_us);
+        int64_t to_full = (cap - b.units) / per_min + 1;
+        b.units = elapsed >= to_full ? cap : std::min(cap, b.units + elapsed * int64_t{per_min});
     }
-    b.last_ms = now_ms;
+    b.last_us = now_us;
     int64_t need = int64_t{weight} * unit;
     if (b.units >= need) return std::nullopt;
-    if (per_min == 0) return config_.retry_after_ms;
-    return (need - b.units + per_min - 1) / per_min;  // ms until the tokens are there
+    if (per_min == 0) return us_from_ms(config_.retry_after_ms);
+    return (need - b.units + per_min - 1) / per_min;  // µs until the tokens are there
 }
 
 void Guard::take(Bucket& b, uint32_t weight) {
     b.units -= int64_t{weight} * unit;
 }
 
-void Guard::trim(std::deque<int64_t>& d, int64_t window_ms, int64_t now_ms) const {
-    while (!d.empty() && d.front() <= now_ms - window_ms) d.pop_front();
+void Guard::trim(std::deque<int64_t>& d, int64_t window_ms, int64_t now_us) const {
+    int64_t since = now_us - us_from_ms(window_ms);
+    while (!d.empty() && d.front() <= since) d.pop_front();
 }
 
 // ---- connections --------------------------------------------------------------------------
@@ -82,25 +88,25 @@ void Guard::trim(std::deque<int64_t>& d, int64_t window_ms, int64_t now_ms) cons
 std::optional<Guard::ConnRefusal> Guard::admit_connection(const std::string& ip, Time now) {
     if (auto barred = ip_barred(ip, now)) {
         ++counters_.conns_refused_blocked;
-        return ConnRefusal{"BLOCKED", barred->retry_after_ms};
+        return ConnRefusal{DisconnectReason::blocked, barred->retry_after_ms};
     }
     if (allowlisted(ip)) {
         ++ip_state(ip, now).conns;
         return std::nullopt;
     }
     IpState& s = ip_state(ip, now);
-    trim(s.connects, config_.connects_window_ms, now.mono_ms);
+    trim(s.connects, config_.connects_window_ms, now.mono_us);
     std::optional<int64_t> wait;
     if (s.conns >= config_.conns_per_ip_max) wait = config_.retry_after_ms;
     if (s.connects.size() >= config_.connects_per_ip_window_max)
-        wait = s.connects.front() + config_.connects_window_ms - now.mono_ms;
+        wait = ms_ceil(s.connects.front() + us_from_ms(config_.connects_window_ms) - now.mono_us);
     if (wait) {
         ++counters_.conns_refused_too_many;
         add_ip_points(ip, config_.points_conn_refused, "connection flood", now);
-        return ConnRefusal{"TOO_MANY_CONNECTIONS", std::max<int64_t>(*wait, 1)};
+        return ConnRefusal{DisconnectReason::too_many_connections, std::max<int64_t>(*wait, 1)};
     }
     ++s.conns;
-    s.connects.push_back(now.mono_ms);
+    s.connects.push_back(now.mono_us);
     return std::nullopt;
 }
 
@@ -134,18 +140,18 @@ std::optional<int64_t> Guard::take_tokens(const std::string& ip, std::optional<U
                                           uint32_t weight, Time now) {
     IpState& s = ip_state(ip, now);
     auto wait =
-        bucket_wait(s.bucket, config_.rate_ip_per_min, config_.rate_ip_burst, weight, now.mono_ms);
+        bucket_wait(s.bucket, config_.rate_ip_per_min, config_.rate_ip_burst, weight, now.mono_us);
     AccountState* a = user ? &account_state(*user, now) : nullptr;
     if (a) {
         auto wait_user = bucket_wait(a->bucket, config_.rate_user_per_min, config_.rate_user_burst,
-                                     weight, now.mono_ms);
+                                     weight, now.mono_us);
         if (wait_user) wait = std::max(wait.value_or(0), *wait_user);
     }
     if (wait) {
         ++counters_.rate_limited;
         add_ip_points(ip, config_.points_rate_limited, "rate limited", now);
         if (user) add_account_points(ip, *user, config_.points_rate_limited, "rate limited", now);
-        return std::max<int64_t>(*wait, 1);
+        return std::max<int64_t>(ms_ceil(*wait), 1);
     }
     take(s.bucket, weight);
     if (a) take(a->bucket, weight);
@@ -158,12 +164,12 @@ std::optional<int64_t> Guard::name_locked_for(const std::string& name_key, Time 
     auto it = names_.find(name_key);
     size_t failures = 0;
     if (it != names_.end()) {
-        if (it->second.locked_until_ms > now.mono_ms)
-            return it->second.locked_until_ms - now.mono_ms;
-        int64_t window = config_.name_failures_window_ms;
-        failures = static_cast<size_t>(
-            std::count_if(it->second.failures.begin(), it->second.failures.end(),
-                          [&](int64_t t) { return t > now.mono_ms - window; }));
+        if (it->second.locked_until_us > now.mono_us)
+            return ms_ceil(it->second.locked_until_us - now.mono_us);
+        int64_t since = now.mono_us - us_from_ms(config_.name_failures_window_ms);
+        failures = static_cast<size_t>(std::count_if(it->second.failures.begin(),
+                                                     it->second.failures.end(),
+                                                     [&](int64_t t) { return t > since; }));
     }
     auto running = logins_running_.find(name_key);
     size_t in_flight = running == logins_running_.end() ? 0 : running->second;
@@ -181,16 +187,16 @@ void Guard::login_finished(const std::string& name_key) {
 void Guard::login_failed(const std::string& ip, const std::string& name_key, Time now) {
     ++counters_.login_failures;
     if (names_.size() >= config_.security_names_max && !names_.contains(name_key) &&
-        now.mono_ms - swept_ms_ >= 1000)
+        now.mono_us - swept_us_ >= sweep_gap_us)
         sweep(now);
     if (names_.size() < config_.security_names_max || names_.contains(name_key)) {
         NameState& n = names_[name_key];
-        n.seen_ms = now.mono_ms;
-        trim(n.failures, config_.name_failures_window_ms, now.mono_ms);
-        n.failures.push_back(now.mono_ms);
+        n.seen_us = now.mono_us;
+        trim(n.failures, config_.name_failures_window_ms, now.mono_us);
+        n.failures.push_back(now.mono_us);
         if (n.failures.size() >= config_.name_failures_max) {
             n.failures.clear();
-            n.locked_until_ms = now.mono_ms + config_.name_lock_ms;
+            n.locked_until_us = now.mono_us + us_from_ms(config_.name_lock_ms);
             ++counters_.name_locks;
             SecurityDecision d;
             d.kind = SecurityDecision::Kind::name_locked;
@@ -201,8 +207,8 @@ void Guard::login_failed(const std::string& ip, const std::string& name_key, Tim
         }
     }
     IpState& s = ip_state(ip, now);
-    trim(s.login_failures, config_.ip_login_failures_window_ms, now.mono_ms);
-    s.login_failures.push_back(now.mono_ms);
+    trim(s.login_failures, config_.ip_login_failures_window_ms, now.mono_us);
+    s.login_failures.push_back(now.mono_us);
     if (s.login_failures.size() >= config_.ip_login_failures_max) {
         s.login_failures.clear();
         auto_block(ip, std::to_string(config_.ip_login_failures_max) + " failed logins", now);
@@ -213,7 +219,7 @@ void Guard::login_failed(const std::string& ip, const std::string& name_key, Tim
 
 void Guard::login_succeeded(const std::string& name_key) {
     auto it = names_.find(name_key);
-    if (it != names_.end() && it->second.locked_until_ms == 0) it->second.failures.clear();
+    if (it != names_.end() && it->second.locked_until_us == 0) it->second.failures.clear();
 }
 
 std::optional<int64_t> Guard::registration_refused_for(const std::string& ip, Time now) const {
@@ -221,24 +227,27 @@ std::optional<int64_t> Guard::registration_refused_for(const std::string& ip, Ti
     auto it = ips_.find(ip);
     if (it == ips_.end()) return std::nullopt;
     const auto& regs = it->second.registrations;
-    int64_t window = config_.registrations_window_ms;
+    int64_t window = us_from_ms(config_.registrations_window_ms);
     size_t recent = static_cast<size_t>(std::count_if(
-        regs.begin(), regs.end(), [&](int64_t t) { return t > now.mono_ms - window; }));
+        regs.begin(), regs.end(), [&](int64_t t) { return t > now.mono_us - window; }));
     if (recent < config_.registrations_per_ip_max) return std::nullopt;
-    return std::max<int64_t>(1, regs[regs.size() - recent] + window - now.mono_ms);
+    return std::max<int64_t>(1, ms_ceil(regs[regs.size() - recent] + window - now.mono_us));
 }
 
 void Guard::registered(const std::string& ip, Time now) {
     IpState& s = ip_state(ip, now);
-    trim(s.registrations, config_.registrations_window_ms, now.mono_ms);
-    s.registrations.push_back(now.mono_ms);
+    trim(s.registrations, config_.registrations_window_ms, now.mono_us);
+    s.registrations.push_back(now.mono_us);
 }
 
 // ---- threat scoring -----------------------------------------------------------------------
 
-int64_t Guard::points_now(const Score& s, int64_t now_ms) const {
-    int64_t decayed = s.units - (now_ms - s.last_ms) * int64_t{config_.threat_decay_per_min};
-    return std::max<int64_t>(0, decayed);
+int64_t Guard::points_now(const Score& s, int64_t now_us) const {
+    int64_t decay = config_.threat_decay_per_min;
+    if (decay == 0) return s.units;
+    int64_t elapsed = std::max<int64_t>(0, now_us - s.last_us);
+    if (elapsed >= s.units / decay + 1) return 0;  // saturate before multiplying
+    return std::max<int64_t>(0, s.units - elapsed * decay);
 }
 
 ThreatLevel Guard::level_of(int64_t units) const {
@@ -248,9 +257,9 @@ ThreatLevel Guard::level_of(int64_t units) const {
     return ThreatLevel::low;
 }
 
-std::optional<ThreatLevel> Guard::add_points(Score& s, uint32_t points, int64_t now_ms) {
-    s.units = points_now(s, now_ms) + int64_t{points} * unit;
-    s.last_ms = now_ms;
+std::optional<ThreatLevel> Guard::add_points(Score& s, uint32_t points, int64_t now_us) {
+    s.units = points_now(s, now_us) + int64_t{points} * unit;
+    s.last_us = now_us;
     ThreatLevel l = level_of(s.units);
     if (l < s.reported || l == ThreatLevel::low) s.reported = l;
     if (l <= s.reported) return std::nullopt;
@@ -262,7 +271,7 @@ void Guard::add_ip_points(const std::string& ip, uint32_t points, std::string_vi
                           Time now) {
     if (points == 0 || allowlisted(ip)) return;
     IpState& s = ip_state(ip, now);
-    auto reached = add_points(s.score, points, now.mono_ms);
+    auto reached = add_points(s.score, points, now.mono_us);
     if (!reached) return;
     if (*reached == ThreatLevel::critical) {
         s.score = Score{};
@@ -281,7 +290,7 @@ void Guard::add_account_points(const std::string& ip, UserId user, uint32_t poin
                                std::string_view reason, Time now) {
     if (points == 0) return;
     AccountState& a = account_state(user, now);
-    auto reached = add_points(a.score, points, now.mono_ms);
+    auto reached = add_points(a.score, points, now.mono_us);
     if (!reached) return;
     SecurityDecision d;
     d.ip = ip;
@@ -332,11 +341,11 @@ void Guard::offence(const std::string& ip, std::optional<UserId> user, Offence w
 void Guard::room_message(const std::string& ip, UserId user, RoomId room, uint64_t text_hash,
                          Time now) {
     AccountState& a = account_state(user, now);
-    int64_t window = config_.behaviour_window_ms;
-    while (!a.said.empty() && (a.said.front().at_ms <= now.mono_ms - window ||
+    int64_t since = now.mono_us - us_from_ms(config_.behaviour_window_ms);
+    while (!a.said.empty() && (a.said.front().at_us <= since ||
                                a.said.size() >= 4 * size_t{config_.repeated_text_rooms}))
         a.said.pop_front();
-    a.said.push_back({text_hash, room, now.mono_ms});
+    a.said.push_back({text_hash, room, now.mono_us});
     std::vector<RoomId> rooms;
     for (const auto& s : a.said)
         if (s.hash == text_hash && std::find(rooms.begin(), rooms.end(), s.room) == rooms.end())
@@ -349,11 +358,11 @@ void Guard::direct_message(const std::string& ip, UserId user, UserId to,
                            int64_t account_created_ms, Time now) {
     if (now.wall_ms - account_created_ms >= config_.new_account_ms) return;
     AccountState& a = account_state(user, now);
-    int64_t window = config_.behaviour_window_ms;
-    while (!a.dm_to.empty() && a.dm_to.front().second <= now.mono_ms - window) a.dm_to.pop_front();
+    int64_t since = now.mono_us - us_from_ms(config_.behaviour_window_ms);
+    while (!a.dm_to.empty() && a.dm_to.front().second <= since) a.dm_to.pop_front();
     auto it = std::find_if(a.dm_to.begin(), a.dm_to.end(), [&](auto& p) { return p.first == to; });
     if (it != a.dm_to.end()) return;  // already counted in this window
-    a.dm_to.emplace_back(to, now.mono_ms);
+    a.dm_to.emplace_back(to, now.mono_us);
     if (a.dm_to.size() > config_.dm_recipients_max) {
         a.dm_to.pop_front();  // keep the deque bounded; the score remembers
         add_account_points(ip, user, config_.points_dm_spread, "new account messaging many users",
@@ -367,8 +376,8 @@ void Guard::count_behaviour(const std::string& ip, UserId user,
                             std::deque<int64_t> AccountState::*events, uint32_t free,
                             uint32_t points, std::string_view reason, Time now) {
     std::deque<int64_t>& d = account_state(user, now).*events;
-    trim(d, config_.behaviour_window_ms, now.mono_ms);
-    d.push_back(now.mono_ms);
+    trim(d, config_.behaviour_window_ms, now.mono_us);
+    d.push_back(now.mono_us);
     if (d.size() <= free) return;
     d.pop_front();
     add_account_points(ip, user, points, reason, now);
@@ -387,13 +396,13 @@ void Guard::invitation_sent(const std::string& ip, UserId user, Time now) {
 ThreatLevel Guard::ip_level(const std::string& ip, Time now) const {
     auto it = ips_.find(ip);
     return it == ips_.end() ? ThreatLevel::low
-                            : level_of(points_now(it->second.score, now.mono_ms));
+                            : level_of(points_now(it->second.score, now.mono_us));
 }
 
 ThreatLevel Guard::account_level(UserId user, Time now) const {
     auto it = accounts_.find(user);
     return it == accounts_.end() ? ThreatLevel::low
-                                 : level_of(points_now(it->second.score, now.mono_ms));
+                                 : level_of(points_now(it->second.score, now.mono_us));
 }
 
 // ---- blocks and suspensions ---------------------------------------------------------------
@@ -422,7 +431,7 @@ BlockRow Guard::block(const std::string& ip_key, std::optional<int64_t> duration
 void Guard::auto_block(const std::string& ip, std::string reason, Time now) {
     if (allowlisted(ip) || ip_barred(ip, now)) return;
     if (blocks_.size() >= config_.blocks_max && !blocks_.contains(ip) &&
-        now.mono_ms - swept_ms_ >= 1000)
+        now.mono_us - swept_us_ >= sweep_gap_us)
         sweep(now);
     if (blocks_.size() >= config_.blocks_max && !blocks_.contains(ip)) return;
     BlockRow row = block(ip, std::nullopt, std::move(reason), now);
@@ -515,19 +524,20 @@ std::vector<SecurityDecision> Guard::take_decisions() {
 }
 
 void Guard::sweep(Time now) {
-    swept_ms_ = now.mono_ms;
-    int64_t quiet = std::max({config_.name_failures_window_ms, config_.ip_login_failures_window_ms,
-                              config_.registrations_window_ms, config_.connects_window_ms});
-    auto idle = [&](int64_t seen_ms) { return seen_ms <= now.mono_ms - quiet; };
+    swept_us_ = now.mono_us;
+    int64_t quiet =
+        us_from_ms(std::max({config_.name_failures_window_ms, config_.ip_login_failures_window_ms,
+                             config_.registrations_window_ms, config_.connects_window_ms}));
+    auto idle = [&](int64_t seen_us) { return seen_us <= now.mono_us - quiet; };
     std::erase_if(ips_, [&](const auto& kv) {
         const IpState& s = kv.second;
-        return s.conns == 0 && idle(s.seen_ms) && points_now(s.score, now.mono_ms) == 0;
+        return s.conns == 0 && idle(s.seen_us) && points_now(s.score, now.mono_us) == 0;
     });
     std::erase_if(names_, [&](const auto& kv) {
-        return idle(kv.second.seen_ms) && kv.second.locked_until_ms <= now.mono_ms;
+        return idle(kv.second.seen_us) && kv.second.locked_until_us <= now.mono_us;
     });
     std::erase_if(accounts_, [&](const auto& kv) {
-        return idle(kv.second.seen_ms) && points_now(kv.second.score, now.mono_ms) == 0;
+        return idle(kv.second.seen_us) && points_now(kv.second.score, now.mono_us) == 0;
     });
     std::erase_if(blocks_, [&](const auto& kv) {
         const BlockRow& b = kv.second;

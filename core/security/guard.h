@@ -9,8 +9,9 @@
 // server drains after every input to persist them, audit them and close connections. Every
 // container is bounded (Config security_*_max); sweep() drops idle state.
 //
-// Time: buckets, windows, name locks and scores use mono_ms; blocks and suspensions use
-// wall_ms because they are stored and outlive the process.
+// Time: buckets, windows, name locks and scores use mono_us; blocks and suspensions use
+// wall_ms because they are stored and outlive the process. Waits are answered in whole
+// milliseconds, rounded up (retry_after_ms).
 #pragma once
 
 #include <cstdint>
@@ -25,6 +26,7 @@
 #include "core/base.h"
 #include "core/chat/records.h"
 #include "core/config.h"
+#include "core/ops/codes.h"
 #include "core/security/address.h"
 
 namespace warren {
@@ -56,7 +58,7 @@ class Guard {
 
     // ---- connections -------------------------------------------------------------------
     struct ConnRefusal {
-        std::string_view reason;  // BLOCKED or TOO_MANY_CONNECTIONS
+        DisconnectReason reason;  // blocked or too_many_connections
         std::optional<int64_t> retry_after_ms;
     };
     // Counts the connection when it is admitted.
@@ -134,30 +136,30 @@ class Guard {
     size_t tracked_accounts() const { return accounts_.size(); }
 
   private:
-    // Tokens are counted in units of 1/60000 token, so that refilling `per_min` tokens a
-    // minute adds exactly `per_min` units a millisecond: integer arithmetic, no drift.
+    // Tokens are counted in units of 1/60,000,000 token, so that refilling `per_min` tokens
+    // a minute adds exactly `per_min` units a microsecond: integer arithmetic, no drift.
     struct Bucket {
         int64_t units = -1;  // -1: never used (full)
-        int64_t last_ms = 0;
+        int64_t last_us = 0;
     };
     struct Score {
-        int64_t units = 0;  // points * 60000
-        int64_t last_ms = 0;
+        int64_t units = 0;  // points * 60,000,000
+        int64_t last_us = 0;
         ThreatLevel reported = ThreatLevel::low;
     };
     struct IpState {
         Bucket bucket;
         uint32_t conns = 0;
-        std::deque<int64_t> connects;        // mono ms of recent accepted connects
-        std::deque<int64_t> login_failures;  // mono ms
-        std::deque<int64_t> registrations;   // mono ms
+        std::deque<int64_t> connects;        // mono µs of recent accepted connects
+        std::deque<int64_t> login_failures;  // mono µs
+        std::deque<int64_t> registrations;   // mono µs
         Score score;
-        int64_t seen_ms = 0;
+        int64_t seen_us = 0;
     };
     struct NameState {
         std::deque<int64_t> failures;
-        int64_t locked_until_ms = 0;  // mono
-        int64_t seen_ms = 0;
+        int64_t locked_until_us = 0;  // mono
+        int64_t seen_us = 0;
     };
     struct AccountState {
         Bucket bucket;
@@ -165,28 +167,29 @@ class Guard {
         struct Said {
             uint64_t hash;
             RoomId room;
-            int64_t at_ms;
+            int64_t at_us;
         };
         std::deque<Said> said;
         std::deque<std::pair<UserId, int64_t>> dm_to;
         std::deque<int64_t> churn;
         std::deque<int64_t> invitations;
-        int64_t seen_ms = 0;
+        int64_t seen_us = 0;
     };
 
     IpState& ip_state(const std::string& ip, Time now);
     AccountState& account_state(UserId user, Time now);
+    // µs until `weight` tokens are there (nullopt: now), after refilling.
     std::optional<int64_t> bucket_wait(Bucket& b, uint32_t per_min, uint32_t burst, uint32_t weight,
-                                       int64_t now_ms) const;
+                                       int64_t now_us) const;
     static void take(Bucket& b, uint32_t weight);
-    void trim(std::deque<int64_t>& d, int64_t window_ms, int64_t now_ms) const;
-    int64_t points_now(const Score& s, int64_t now_ms) const;
+    void trim(std::deque<int64_t>& d, int64_t window_ms, int64_t now_us) const;
+    int64_t points_now(const Score& s, int64_t now_us) const;
     ThreatLevel level_of(int64_t points) const;
     void add_ip_points(const std::string& ip, uint32_t points, std::string_view reason, Time now);
     void add_account_points(const std::string& ip, UserId user, uint32_t points,
                             std::string_view reason, Time now);
     // Adds points to a score; returns the level newly reached, if it went up.
-    std::optional<ThreatLevel> add_points(Score& s, uint32_t points, int64_t now_ms);
+    std::optional<ThreatLevel> add_points(Score& s, uint32_t points, int64_t now_us);
     void auto_block(const std::string& ip, std::string reason, Time now);
     void count_behaviour(const std::string& ip, UserId user,
                          std::deque<int64_t> AccountState::*events, uint32_t free, uint32_t points,
@@ -204,7 +207,7 @@ class Guard {
     std::map<UserId, SuspensionRow> suspensions_;
     std::vector<SecurityDecision> decisions_;
     Counters counters_;
-    int64_t swept_ms_ = -1'000'000;
+    int64_t swept_us_ = -1'000'000'000;
 };
 
 }  // namespace warren

@@ -10,24 +10,23 @@
 
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/chat/records.h"
 #include "core/chat/state.h"
+#include "core/ops/events.h"
+#include "core/ops/replies.h"
 
 namespace warren {
 
 struct PendingReply {
     ConnId conn = 0;
-    uint64_t slot = 0;  // the connection's reply slot, so replies keep request order
-    std::shared_ptr<const std::string> bytes;
-    int64_t request_id = 0;  // for the UNAVAILABLE answer if the batch fails
-};
-
-struct PendingEvent {
-    std::vector<ConnId> to;
-    std::shared_ptr<const std::string> bytes;
+    uint64_t slot = 0;       // the connection's reply slot, so replies keep request order
+    int64_t request_id = 0;  // the id it answers
+    ReplyBody body;
 };
 
 struct Batch {
@@ -35,18 +34,18 @@ struct Batch {
     std::vector<Mutation> mutations;
     std::vector<Undo> undo;
     std::vector<PendingReply> replies;
-    std::vector<PendingEvent> events;
+    std::vector<Addressed> events;
     bool in_flight = false;
     // Once sent, the mutations move here so a retry can send the very same batch again.
     std::shared_ptr<const std::vector<Mutation>> sent;
     uint32_t attempts = 0;  // commits tried so far
-    int64_t sent_ms = 0;    // mono ms of the latest attempt (commit latency)
+    int64_t sent_us = 0;    // mono time of the latest attempt (commit latency)
     // Admin actions answered once the batch is durable (or with 503 if it fails).
     std::vector<std::pair<uint64_t, std::string>> admin_replies;
     // Automatic security rows (blocks, suspensions, audit) in this batch: if it fails they go
-    // back to the server's backlog instead of being lost.
+    // back to the backlog instead of being lost.
     std::vector<Mutation> security_rows;
-    std::optional<int64_t> retry_at_ms;  // waiting to be retried (mono ms)
+    std::optional<int64_t> retry_at_us;  // waiting to be retried (mono)
 };
 
 class BatchQueue {
@@ -68,7 +67,6 @@ class BatchQueue {
     std::deque<Batch> take_all();
     bool empty() const { return batches_.empty(); }
     size_t size() const { return batches_.size(); }
-    bool in_flight() const { return !batches_.empty() && batches_.front().in_flight; }
     // The in-flight batch, if any.
     Batch* front() { return batches_.empty() ? nullptr : &batches_.front(); }
     const Batch* front() const { return batches_.empty() ? nullptr : &batches_.front(); }

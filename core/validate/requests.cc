@@ -1,7 +1,7 @@
 #include "core/validate/requests.h"
 
 #include <algorithm>
-#include <array>
+#include <type_traits>
 
 #include "core/base.h"
 #include "core/validate/rules.h"
@@ -11,63 +11,6 @@ namespace warren {
 namespace {
 
 using K = FieldKind;
-constexpr FieldRule register_f[] = {{"username", K::username, true},
-                                    {"password", K::password, true}};
-constexpr FieldRule login_f[] = {
-    {"username", K::username}, {"password", K::password}, {"token", K::token}};
-constexpr FieldRule create_room_f[] = {
-    {"room", K::room, true}, {"visibility", K::visibility}, {"topic", K::topic}};
-constexpr FieldRule room_f[] = {{"room", K::room, true}};
-constexpr FieldRule list_rooms_f[] = {{"cursor", K::cursor}, {"limit", K::limit}};
-constexpr FieldRule send_f[] = {
-    {"room", K::room, true}, {"text", K::text, true}, {"reply_to", K::message_id}};
-constexpr FieldRule direct_f[] = {
-    {"to", K::username, true}, {"text", K::text, true}, {"reply_to", K::message_id}};
-constexpr FieldRule history_f[] = {{"room", K::room},
-                                   {"with", K::username},
-                                   {"before", K::position},
-                                   {"after", K::position},
-                                   {"limit", K::limit}};
-constexpr FieldRule topic_f[] = {{"room", K::room, true}, {"topic", K::topic, true}};
-constexpr FieldRule mark_read_f[] = {
-    {"room", K::room}, {"with", K::username}, {"message_id", K::message_id, true}};
-constexpr FieldRule user_list_f[] = {{"room", K::room}};
-constexpr FieldRule invite_f[] = {{"room", K::room, true}, {"user", K::username, true}};
-constexpr FieldRule answer_f[] = {{"invitation_id", K::invitation}, {"room", K::room}};
-constexpr FieldRule edit_f[] = {{"message_id", K::message_id, true}, {"text", K::text, true}};
-constexpr FieldRule delete_f[] = {{"message_id", K::message_id, true}};
-constexpr FieldRule react_f[] = {{"message_id", K::message_id, true}, {"emoji", K::emoji, true}};
-constexpr FieldRule thread_f[] = {{"message_id", K::message_id, true}, {"limit", K::limit}};
-constexpr FieldRule search_f[] = {
-    {"query", K::query, true}, {"room", K::room}, {"limit", K::limit}};
-
-// In the order of enum Op; checked below.
-const std::array<OpRule, 24> rules = {{
-    {Op::register_, register_f, 5},  // a password hash: expensive
-    {Op::login, login_f, 1},
-    {Op::logout, {}, 1},
-    {Op::ping, {}, 1},
-    {Op::create_room, create_room_f, 1},
-    {Op::join_room, room_f, 1},
-    {Op::leave_room, room_f, 1},
-    {Op::list_rooms, list_rooms_f, 1},
-    {Op::send_message, send_f, 1},
-    {Op::history, history_f, 2},  // may read storage
-    {Op::direct_message, direct_f, 1},
-    {Op::set_topic, topic_f, 1},
-    {Op::mark_read, mark_read_f, 1},
-    {Op::request_user_list, user_list_f, 1},
-    {Op::invite_user, invite_f, 1},
-    {Op::accept_invitation, answer_f, 1},
-    {Op::decline_invitation, answer_f, 1},
-    {Op::list_invitations, {}, 1},
-    {Op::edit_message, edit_f, 1},
-    {Op::delete_message, delete_f, 1},
-    {Op::react, react_f, 1},
-    {Op::unreact, react_f, 1},
-    {Op::get_thread, thread_f, 1},
-    {Op::search, search_f, 5},  // full-text query in storage
-}};
 
 bool is_structural(FieldKind k) {
     switch (k) {
@@ -91,10 +34,6 @@ bool is_structural(FieldKind k) {
     return false;
 }
 
-bool is_integer(FieldKind k) {
-    return k == K::message_id || k == K::position || k == K::invitation || k == K::limit;
-}
-
 Refusal check_token(std::string_view s) {
     if (s.empty() || s.size() > 256) return "token must be 1 to 256 characters";
     for (char c : s)
@@ -102,7 +41,7 @@ Refusal check_token(std::string_view s) {
     return std::nullopt;
 }
 
-Refusal check_string(FieldKind k, std::string_view name, std::string_view v, const Config& c) {
+Refusal check_value(FieldKind k, std::string_view name, std::string_view v, const Config& c) {
     switch (k) {
         case K::username:
             return check_username(v, c);
@@ -133,7 +72,7 @@ Refusal check_string(FieldKind k, std::string_view name, std::string_view v, con
     }
 }
 
-Refusal check_integer(FieldKind k, std::string_view name, int64_t v) {
+Refusal check_value(FieldKind k, std::string_view name, int64_t v, const Config&) {
     switch (k) {
         case K::message_id:
         case K::invitation:
@@ -157,13 +96,114 @@ std::string lower(std::string_view s) {
     return out;
 }
 
-}  // namespace
+template <class M>
+struct Member;  // what a member type says about its argument
+template <>
+struct Member<std::string> {
+    using Value = std::string;
+    static constexpr bool required = true;
+};
+template <>
+struct Member<std::optional<std::string>> {
+    using Value = std::string;
+    static constexpr bool required = false;
+};
+template <>
+struct Member<int64_t> {
+    using Value = int64_t;
+    static constexpr bool required = true;
+};
+template <>
+struct Member<std::optional<int64_t>> {
+    using Value = int64_t;
+    static constexpr bool required = false;
+};
 
-const OpRule& op_rule(Op op) {
-    const OpRule& r = rules[static_cast<size_t>(op)];
-    WARREN_CHECK(r.op == op);
-    return r;
+template <class M>
+const typename Member<M>::Value* present(const M& m) {
+    if constexpr (Member<M>::required)
+        return &m;
+    else
+        return m ? &*m : nullptr;
 }
+
+std::optional<Rejection> signature_rejection(std::string_view name) {
+    return Rejection{std::string(name),
+                     std::string(name) + " contains characters it may not contain", true};
+}
+
+// The rules every present value obeys, whichever front door filled it.
+template <class V>
+std::optional<Rejection> check_field(std::string_view name, FieldKind kind, const V& v,
+                                     const Config& config) {
+    if constexpr (std::is_same_v<V, std::string>)
+        if (is_structural(kind) && has_attack_signature(v)) return signature_rejection(name);
+    if (Refusal why = check_value(kind, name, v, config))
+        return Rejection{std::string(name), std::move(*why), false};
+    return std::nullopt;
+}
+
+// Reads one JSON argument into its member. An integer sent as a string that carries a
+// signature ("1; DROP TABLE") is a probe, not a plain type error.
+template <class M>
+std::optional<Rejection> read_field(Args& args, std::string_view name, M& out) {
+    using V = typename Member<M>::Value;
+    bool ok;
+    if constexpr (std::is_same_v<V, int64_t>) {
+        std::optional<int64_t> v;
+        ok = args.opt_int(name, v);
+        if (!ok) {
+            auto s = args.string_of(name);
+            if (s && has_attack_signature(*s)) return signature_rejection(name);
+        }
+        if (ok && v) out = *v;
+        if (ok && !v && Member<M>::required)
+            return Rejection{std::string(name), "'" + std::string(name) + "' is required"};
+    } else {
+        std::optional<std::string_view> v;
+        ok = args.opt_string(name, v);
+        if (ok && v) out = std::string(*v);
+        if (ok && !v && Member<M>::required)
+            return Rejection{std::string(name), "'" + std::string(name) + "' is required"};
+    }
+    if (!ok) return Rejection{args.error().field, args.error().message, false};
+    return std::nullopt;
+}
+
+template <class T>
+std::optional<Rejection> cross_check(const T& r) {
+    if constexpr (requires { T::cross_check(r); }) {
+        if (auto bad = T::cross_check(r))
+            return Rejection{std::string(bad->field), std::string(bad->message), false};
+    }
+    return std::nullopt;
+}
+
+template <class T>
+std::optional<Rejection> decode_fields(Args& args, T& r, const Config& config) {
+    std::optional<Rejection> bad;
+    auto one = [&](const auto& f) {
+        if (bad) return;
+        bad = read_field(args, f.name, r.*f.member);
+        if (!bad)
+            if (const auto* v = present(r.*f.member)) bad = check_field(f.name, f.kind, *v, config);
+    };
+    std::apply([&](const auto&... f) { (one(f), ...); }, T::fields);
+    return bad ? bad : cross_check(r);
+}
+
+template <class T>
+std::optional<Rejection> check_fields(const T& r, const Config& config) {
+    std::optional<Rejection> bad;
+    auto one = [&](const auto& f) {
+        if (bad) return;
+        if (const auto* v = present(r.*f.member)) bad = check_field(f.name, f.kind, *v, config);
+    };
+    std::apply([&](const auto&... f) { (one(f), ...); }, T::fields);
+    return bad ? bad : cross_check(r);
+}
+
+}  // namespace
 
 bool has_attack_signature(std::string_view value) {
     for (char ch : value) {
@@ -194,39 +234,19 @@ bool has_attack_signature(std::string_view value) {
                        [&](std::string_view f) { return v.find(f) != std::string_view::npos; });
 }
 
-std::optional<Rejection> validate_request(Op op, Args& args, const Config& config) {
-    auto signature = [](const FieldRule& f) {
-        return Rejection{std::string(f.name),
-                         std::string(f.name) + " contains characters it may not contain", true};
-    };
-    // Each argument is looked up once; only a wrongly typed integer is looked at again, to
-    // tell a probe ("1; DROP TABLE") from a plain type error.
-    for (const FieldRule& f : op_rule(op).fields) {
-        Refusal why;
-        if (is_integer(f.kind)) {
-            std::optional<int64_t> v;
-            if (!args.opt_int(f.name, v)) {
-                auto s = args.string_of(f.name);
-                if (s && has_attack_signature(*s)) return signature(f);
-                return Rejection{args.error().field, args.error().message, false};
-            }
-            if (v)
-                why = check_integer(f.kind, f.name, *v);
-            else if (f.required)
-                why = "'" + std::string(f.name) + "' is required";
-        } else {
-            std::optional<std::string_view> v;
-            if (!args.opt_string(f.name, v))
-                return Rejection{args.error().field, args.error().message, false};
-            if (v && is_structural(f.kind) && has_attack_signature(*v)) return signature(f);
-            if (v)
-                why = check_string(f.kind, f.name, *v, config);
-            else if (f.required)
-                why = "'" + std::string(f.name) + "' is required";
-        }
-        if (why) return Rejection{std::string(f.name), std::move(*why), false};
-    }
-    return std::nullopt;
+std::variant<Validated, Rejection> decode_request(Op op, Args& args, const Config& config) {
+    Request request = empty_request(op);
+    std::optional<Rejection> bad =
+        std::visit([&](auto& r) { return decode_fields(args, r, config); }, request);
+    if (bad) return std::move(*bad);
+    return Validated(std::move(request));
+}
+
+std::variant<Validated, Rejection> validate(Request request, const Config& config) {
+    std::optional<Rejection> bad =
+        std::visit([&](const auto& r) { return check_fields(r, config); }, request);
+    if (bad) return std::move(*bad);
+    return Validated(std::move(request));
 }
 
 }  // namespace warren

@@ -1,56 +1,27 @@
-// The request rule table: for every op, its arguments, each with a kind (username, room
-// name, text, message id, ...), whether it is required, and the op's rate-limit weight.
+// Request validation: a decoded request becomes a `Validated` one, or a Rejection.
 //
-// validate_request() runs before an op reaches the chat logic (PROTOCOL.md check order:
-// after login, before existence and permission). It returns the first refusal: the field,
-// a message for the BAD_REQUEST answer, and whether the value carries an attack signature
-// (which adds to the sender's threat score). Only structural fields (names, ids, emoji,
-// cursors, tokens) are inspected for signatures; message text, topics, passwords and search
-// queries are data and never are. Pure; limits come from Config.
+// The rules per argument come from the request structs' field lists (core/ops/requests.h):
+// each argument's kind names its rule (rules.h: usernames, room names, text, ...); a plain
+// member is required; cross-field rules run last. PROTOCOL.md's order holds: validation runs
+// after the blocked / rate-limit / logged-in checks, before existence and permission.
+// Structural values (names, ids, emoji, cursors, tokens) are also scanned for attack
+// signatures, which makes the Rejection score against the sender; message text, topics,
+// passwords and search queries are data and never are.
+//
+// A `Validated` can only be made here, so a handler never sees an argument that broke a rule:
+// the type is the check at the boundary. Pure; limits come from Config.
 #pragma once
 
-#include <cstdint>
 #include <optional>
-#include <span>
 #include <string>
 #include <string_view>
+#include <variant>
 
 #include "core/config.h"
-#include "core/protocol/codes.h"
+#include "core/ops/requests.h"
 #include "core/protocol/request.h"
 
 namespace warren {
-
-enum class FieldKind {
-    username,
-    password,
-    room,
-    text,
-    topic,
-    emoji,
-    visibility,
-    token,
-    query,
-    cursor,      // a room name key
-    message_id,  // >= 1
-    position,    // a message id bound for paging, >= 0
-    invitation,  // >= 1
-    limit,       // >= 1; clamped later
-};
-
-struct FieldRule {
-    std::string_view name;
-    FieldKind kind;
-    bool required = false;
-};
-
-struct OpRule {
-    Op op;
-    std::span<const FieldRule> fields;
-    uint32_t weight = 1;  // tokens a request takes from the rate-limit buckets
-};
-
-const OpRule& op_rule(Op op);
 
 struct Rejection {
     std::string field;
@@ -58,7 +29,24 @@ struct Rejection {
     bool signature = false;
 };
 
-std::optional<Rejection> validate_request(Op op, Args& args, const Config& config);
+class Validated {
+  public:
+    const Request& request() const { return request_; }
+    Op op() const { return op_of(request_); }
+
+  private:
+    explicit Validated(Request r) : request_(std::move(r)) {}
+    Request request_;
+    friend std::variant<Validated, Rejection> decode_request(Op op, Args& args,
+                                                             const Config& config);
+    friend std::variant<Validated, Rejection> validate(Request request, const Config& config);
+};
+
+// JSON front door: reads the op's arguments from `args` into its struct, checking each one as
+// it is read (the first bad argument answers).
+std::variant<Validated, Rejection> decode_request(Op op, Args& args, const Config& config);
+// Typed front doors (a request struct already filled): the same value and cross-field rules.
+std::variant<Validated, Rejection> validate(Request request, const Config& config);
 
 // NUL or other controls, path traversal, SQL or script fragments: never part of a valid
 // structural value, typical of probes.

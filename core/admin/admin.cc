@@ -1,0 +1,250 @@
+#include "core/admin/admin.h"
+
+#include <algorithm>
+
+#include "core/protocol/json_writer.h"
+#include "core/security/address.h"
+
+namespace warren {
+
+namespace {
+
+void write_block(JsonWriter& w, const BlockRow& b) {
+    w.begin_object().key("ip").value(b.ip).key("since_ts").value(b.since_ms);
+    w.key("until_ts").value_or_null(b.until_ms);
+    w.key("offences").value(static_cast<int64_t>(b.offences)).key("reason").value(b.reason);
+    w.end_object();
+}
+
+void write_suspension(JsonWriter& w, std::string_view username, const SuspensionRow& s) {
+    w.begin_object().key("username").value(username).key("since_ts").value(s.since_ms);
+    w.key("until_ts").value_or_null(s.until_ms);
+    w.key("offences").value(static_cast<int64_t>(s.offences)).key("reason").value(s.reason);
+    w.end_object();
+}
+
+std::string body_of(JsonWriter& w) {
+    std::string s = w.take_line();
+    s.pop_back();
+    return s;
+}
+
+std::optional<int64_t> retry_until(int64_t until_ms, Time now) {
+    if (!until_ms) return std::nullopt;
+    return until_ms - now.wall_ms;
+}
+
+}  // namespace
+
+Admin::Admin(const Config& config, Guard& guard, const Chat& chat, Transactions& txn,
+             Enforcement& enforcement, Monitor& monitor, Outputs& outputs)
+    : config_(config),
+      guard_(guard),
+      chat_(chat),
+      txn_(txn),
+      enforcement_(enforcement),
+      monitor_(monitor),
+      outputs_(outputs) {}
+
+std::optional<StoredQuery> Admin::handle(AdminId id, const AdminRequest& q, Time now,
+                                         const View& v) {
+    using K = AdminRequest::Kind;
+    switch (q.kind) {
+        case K::block:
+            return block(id, q, now), std::nullopt;
+        case K::unblock:
+            return unblock(id, q, now), std::nullopt;
+        case K::suspend:
+            return suspend(id, q, now), std::nullopt;
+        case K::unsuspend:
+            return unsuspend(id, q, now), std::nullopt;
+        case K::audit: {
+            if (q.before < 0) return error(id, 400, "before must be an audit id"), std::nullopt;
+            if (v.queries_full) return error(id, 503, "server busy"), std::nullopt;
+            StoredQuery what;
+            what.kind = StoredQuery::Kind::audit;
+            what.audit_before = q.before;
+            what.limit = std::clamp<uint32_t>(q.limit, 1, config_.audit_page_max);
+            return what;
+        }
+        default:
+            read(id, q, now, v);
+            return std::nullopt;
+    }
+}
+
+void Admin::read(AdminId id, const AdminRequest& q, Time now, const View& v) {
+    using K = AdminRequest::Kind;
+    switch (q.kind) {
+        case K::blocks:
+            return blocks(id, now);
+        case K::metrics:
+            return reply(id, 200, monitor_.metrics_json(v.gauges(), now.mono_us));
+        case K::report:
+            return reply(id, 200, monitor_.report_json(v.gauges(), now.mono_us));
+        case K::alerts:
+            return reply(id, 200, monitor_.alerts_json());
+        case K::clear_alerts: {
+            JsonWriter w;
+            size_t n = monitor_.acknowledge(q.rule, now.wall_ms);
+            w.begin_object().key("cleared").value(static_cast<int64_t>(n)).end_object();
+            return reply(id, 200, body_of(w));
+        }
+        case K::prometheus:
+            return reply(id, 200, monitor_.prometheus(v.gauges(), now.mono_us),
+                         "text/plain; version=0.0.4; charset=utf-8");
+        case K::health:
+            return reply(id, 200, R"({"status":"ok"})");
+        case K::ready:
+            if (v.shutting_down)
+                return reply(id, 503, R"({"status":"not ready","reason":"shutting down"})");
+            if (txn_.breaker().state(now.mono_us) != Breaker::State::closed)
+                return reply(id, 503, R"({"status":"not ready","reason":"storage unavailable"})");
+            return reply(id, 200, R"({"status":"ready"})");
+        default:
+            return error(id, 400, "not a read");
+    }
+}
+
+void Admin::reply(AdminId id, int status, std::string body, std::string_view content_type) {
+    outputs_.push_back(AdminReply{id, status, std::move(body), content_type});
+}
+
+void Admin::error(AdminId id, int status, std::string_view message) {
+    JsonWriter w;
+    w.begin_object().key("error").begin_object().key("status").value(int64_t{status});
+    w.key("message").value(message).end_object().end_object();
+    reply(id, status, body_of(w));
+}
+
+bool Admin::commit(AdminId id, std::vector<Mutation> rows, std::string body, Undo undo, Time now) {
+    if (!txn_.writable(now)) {
+        undo();
+        error(id, 503, "storage unavailable; nothing was changed");
+        return false;
+    }
+    Batch& b = txn_.open(now);
+    for (auto& m : rows) {
+        WARREN_CHECK(!check_record(m).has_value());
+        if (auto* a = std::get_if<AuditRow>(&m)) outputs_.push_back(Audit{*a});
+        b.mutations.push_back(std::move(m));
+    }
+    b.undo.push_back(std::move(undo));
+    b.admin_replies.emplace_back(id, std::move(body));
+    return true;
+}
+
+void Admin::committed(std::vector<std::pair<AdminId, std::string>>& answers) {
+    for (auto& [id, body] : answers) reply(id, 200, std::move(body));
+}
+
+void Admin::failed(const std::vector<std::pair<AdminId, std::string>>& answers) {
+    for (const auto& [id, body] : answers)
+        error(id, 503, "storage unavailable; nothing was changed");
+}
+
+void Admin::blocks(AdminId id, Time now) {
+    JsonWriter w;
+    w.begin_object().key("blocks").begin_array();
+    for (const BlockRow& b : guard_.active_blocks(now)) write_block(w, b);
+    w.end_array().key("suspensions").begin_array();
+    for (const SuspensionRow& s : guard_.active_suspensions(now))
+        write_suspension(w, chat_.user_name(s.user), s);
+    w.end_array().end_object();
+    reply(id, 200, body_of(w));
+}
+
+void Admin::block(AdminId id, const AdminRequest& q, Time now) {
+    if (!parse_ip(q.ip)) return error(id, 400, "ip must be an IPv4 or IPv6 address");
+    if (q.duration_ms && *q.duration_ms <= 0)
+        return error(id, 400, "duration_ms must be positive (omit it to block until lifted)");
+    std::string key = address_key(q.ip);
+    if (guard_.allowlisted(key)) return error(id, 409, "the address is allowlisted");
+    std::optional<BlockRow> previous = guard_.block_row(key);
+    BlockRow row = guard_.block(key, q.duration_ms, q.reason.empty() ? "admin" : q.reason, now);
+    enforcement_.close_ip(key, retry_until(row.until_ms, now));
+    JsonWriter w;
+    w.begin_object().key("block");
+    write_block(w, row);
+    w.end_object();
+    std::string body = body_of(w);
+    JsonWriter d;
+    write_block(d, row);
+    commit(
+        id, {row, enforcement_.audit_row("admin", key, "", "ip_blocked", row.reason, now, d.str())},
+        std::move(body), [this, key, previous] { guard_.restore_block(key, previous); }, now);
+}
+
+void Admin::unblock(AdminId id, const AdminRequest& q, Time now) {
+    if (!parse_ip(q.ip) && q.ip.find('/') == std::string::npos)
+        return error(id, 400, "ip must be an IPv4 or IPv6 address");
+    std::string key = q.ip.find('/') == std::string::npos ? address_key(q.ip) : q.ip;
+    std::optional<BlockRow> previous = guard_.block_row(key);
+    std::optional<BlockRow> row = guard_.unblock(key, now);
+    if (!row) return error(id, 404, "no block in force for " + key);
+    JsonWriter w;
+    w.begin_object().key("unblocked").value(key).end_object();
+    commit(
+        id, {*row, enforcement_.audit_row("admin", key, "", "ip_unblocked", q.reason, now)},
+        body_of(w), [this, key, previous] { guard_.restore_block(key, previous); }, now);
+}
+
+void Admin::suspend(AdminId id, const AdminRequest& q, Time now) {
+    if (q.duration_ms && *q.duration_ms <= 0)
+        return error(id, 400, "duration_ms must be positive (omit it to suspend until lifted)");
+    const User* u = chat_.state().find_user(q.username);
+    if (!u) return error(id, 404, "no user named '" + q.username + "'");
+    std::optional<SuspensionRow> previous = guard_.suspension_row(u->id);
+    SuspensionRow row =
+        guard_.suspend(u->id, q.duration_ms, q.reason.empty() ? "admin" : q.reason, now);
+    enforcement_.close_user(u->id, retry_until(row.until_ms, now));
+    JsonWriter w;
+    w.begin_object().key("suspension");
+    write_suspension(w, u->name, row);
+    w.end_object();
+    commit(
+        id,
+        {row, enforcement_.audit_row("admin", "", u->name, "account_suspended", row.reason, now)},
+        body_of(w), [this, user = u->id, previous] { guard_.restore_suspension(user, previous); },
+        now);
+}
+
+void Admin::unsuspend(AdminId id, const AdminRequest& q, Time now) {
+    const User* u = chat_.state().find_user(q.username);
+    if (!u) return error(id, 404, "no user named '" + q.username + "'");
+    std::optional<SuspensionRow> previous = guard_.suspension_row(u->id);
+    std::optional<SuspensionRow> row = guard_.unsuspend(u->id, now);
+    if (!row) return error(id, 404, u->name + " is not suspended");
+    JsonWriter w;
+    w.begin_object().key("unsuspended").value(u->name).end_object();
+    commit(
+        id,
+        {*row, enforcement_.audit_row("admin", "", u->name, "account_unsuspended", q.reason, now)},
+        body_of(w), [this, user = u->id, previous] { guard_.restore_suspension(user, previous); },
+        now);
+}
+
+void Admin::answer_audit(AdminId id, uint32_t limit, const QueryRows& rows) {
+    if (!rows.ok) return error(id, 503, "storage unavailable");
+    JsonWriter w;
+    w.begin_object().key("entries").begin_array();
+    for (const AuditRow& a : rows.audit) {
+        w.begin_object().key("id").value(a.id).key("ts").value(a.ts_ms);
+        w.key("actor").value(a.actor).key("ip").value(a.ip).key("account").value(a.account);
+        w.key("action").value(a.action).key("reason").value(a.reason).key("details");
+        if (a.details.empty())
+            w.null();
+        else
+            w.raw(a.details);
+        w.end_object();
+    }
+    w.end_array().key("next_before");
+    if (rows.audit.size() == limit && !rows.audit.empty())
+        w.value(rows.audit.back().id);
+    else
+        w.null();
+    w.end_object();
+    reply(id, 200, body_of(w));
+}
+
+}  // namespace warren

@@ -1,0 +1,149 @@
+// Accounts and sessions: REGISTER, LOGIN (password or token), LOGOUT, PING, and the
+// completions of the password hashes they start. A password never stays in the core beyond
+// the Hash effect; session tokens are stored only as their BLAKE2b hash.
+#include <sodium.h>
+
+#include "core/chat/context.h"
+#include "core/validate/rules.h"
+
+namespace warren {
+
+namespace {
+
+std::string to_hex(const uint8_t* p, size_t n) {
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string s(n * 2, '0');
+    for (size_t i = 0; i < n; ++i) {
+        s[2 * i] = hex[p[i] >> 4];
+        s[2 * i + 1] = hex[p[i] & 0xF];
+    }
+    return s;
+}
+
+// Session tokens are stored only as this hash, so a leaked database grants no session.
+std::string token_hash(std::string_view token) {
+    uint8_t out[32];
+    crypto_generichash(out, sizeof out, reinterpret_cast<const uint8_t*>(token.data()),
+                       token.size(), nullptr, 0);
+    return to_hex(out, sizeof out);
+}
+
+void hash(OpContext& ctx, HashSpec spec, Op op, std::string username) {
+    ctx.out.effect = Effect{std::move(spec), after::Hash{op, std::move(username)}, true};
+}
+
+Signal name_signal(Signal::Kind kind, std::string_view name) {
+    return Signal{kind, name_key(name)};
+}
+
+bool suspended(OpContext& ctx, UserId user) {
+    auto barred = ctx.guard.account_barred(user, ctx.now());
+    if (!barred) return false;
+    ctx.fail(ErrorCode::blocked, "this account is suspended", {}, barred->retry_after_ms);
+    return true;
+}
+
+// Logs the connection in as `u` with `token`; the reply says so.
+void logged_in(OpContext& ctx, const User& u, std::string token, std::string hash,
+               int64_t expires_ms) {
+    ctx.emit(ctx.sessions.bind(ctx.caller.conn, u.id, std::move(hash)));
+    ctx.undo_with(ctx.sessions.undo_bind(ctx.caller.conn));
+    ctx.ok(reply::LoggedIn{UserView{u.name, true}, SessionView{std::move(token), expires_ms}});
+}
+
+void start_session(OpContext& ctx, const User& u) {
+    std::vector<uint8_t> raw(ctx.config.token_bytes);
+    ctx.entropy.fill(raw);
+    std::string token = to_hex(raw.data(), raw.size());
+    std::string h = token_hash(token);
+    int64_t expires = ctx.now().wall_ms + ctx.config.session_ttl_ms;
+    ctx.apply(SessionRow{h, u.id, expires});
+    logged_in(ctx, u, std::move(token), std::move(h), expires);
+}
+
+void token_login(OpContext& ctx, const std::string& token) {
+    std::string h = token_hash(token);
+    const SessionRow* s = ctx.state.session(h);
+    const User* u = s ? ctx.state.user(s->user) : nullptr;
+    if (!u || s->expires_ms <= ctx.now().wall_ms)
+        return ctx.fail(ErrorCode::invalid_credentials, "invalid or expired token");
+    if (suspended(ctx, u->id)) return;
+    logged_in(ctx, *u, token, std::move(h), s->expires_ms);
+}
+
+}  // namespace
+
+void register_account(OpContext& ctx, const Register& r) {
+    if (!ctx.config.registration_open)
+        return ctx.fail(ErrorCode::forbidden, "registration is closed on this server");
+    if (auto wait = ctx.guard.registration_refused_for(std::string(ctx.caller.ip_key), ctx.now()))
+        return ctx.fail(ErrorCode::rate_limited, "too many registrations from this address", {},
+                        *wait);
+    if (ctx.caller.user) return ctx.fail(ErrorCode::conflict, "already logged in");
+    std::string key = name_key(r.username);
+    if (ctx.state.name_taken(r.username) || ctx.sessions.reserved(key))
+        return ctx.fail(ErrorCode::conflict, "username '" + r.username + "' is taken");
+    if (ctx.gate.hashes_full) return ctx.busy();
+    ctx.sessions.reserve(key);
+    ctx.signal(Signal{Signal::Kind::registered});
+    hash(ctx, HashSpec{HashMode::create, r.password, {}}, Op::register_, r.username);
+}
+
+void login(OpContext& ctx, const Login& r) {
+    if (ctx.caller.user) return ctx.fail(ErrorCode::conflict, "already logged in");
+    if (r.token) return token_login(ctx, *r.token);
+    // A locked name answers the same whether or not the account exists.
+    if (auto wait = ctx.guard.name_locked_for(name_key(*r.username), ctx.now()))
+        return ctx.fail(ErrorCode::rate_limited,
+                        "too many failed logins for this name; try again later", {}, *wait);
+    if (ctx.gate.hashes_full) return ctx.busy();
+    // Unknown names are verified against a dummy hash: same answer, same time.
+    const User* u = ctx.state.find_user(*r.username);
+    ctx.signal(name_signal(Signal::Kind::login_started, *r.username));
+    hash(ctx, HashSpec{HashMode::verify, *r.password, u ? u->phc : ""}, Op::login, *r.username);
+}
+
+void finish_register(OpContext& ctx, const after::Hash& job, const HashResult& result) {
+    ctx.sessions.release(name_key(job.username));
+    if (!ctx.caller.connected) return;
+    if (!result.ok)
+        return ctx.fail(ErrorCode::unavailable, "server busy; try again", {},
+                        ctx.config.retry_after_ms);
+    if (ctx.refuse_write()) return;
+    UserId id = ctx.state.take_user_id();
+    ctx.apply(UserRow{id, job.username, result.phc, ctx.now().wall_ms});
+    start_session(ctx, *ctx.state.user(id));
+}
+
+void finish_login(OpContext& ctx, const after::Hash& job, const HashResult& result) {
+    ctx.signal(name_signal(Signal::Kind::login_finished, job.username));
+    if (!ctx.caller.connected) return;
+    if (result.overloaded)
+        return ctx.fail(ErrorCode::unavailable, "server busy; try again", {},
+                        ctx.config.retry_after_ms);
+    const User* u = ctx.state.find_user(job.username);
+    if (!result.ok || !u) {
+        ctx.signal(name_signal(Signal::Kind::login_failed, job.username));
+        return ctx.fail(ErrorCode::invalid_credentials, "invalid username or password");
+    }
+    ctx.signal(name_signal(Signal::Kind::login_succeeded, job.username));
+    if (suspended(ctx, u->id) || ctx.refuse_write()) return;
+    start_session(ctx, *u);
+}
+
+void logout(OpContext& ctx, const Logout&) {
+    if (ctx.refuse_write()) return;
+    ConnId conn = ctx.caller.conn;
+    std::string h = ctx.sessions.token_hash_of(conn);
+    if (ctx.state.session(h)) ctx.apply(SessionDelete{h});
+    ctx.emit(ctx.sessions.unbind(conn));
+    ctx.undo_with(ctx.sessions.undo_unbind(conn, ctx.me(), std::move(h)));
+    ctx.out.logged_out = true;
+    ctx.ok(reply::Done{});
+}
+
+void ping(OpContext& ctx, const Ping&) {
+    ctx.ok(reply::Pong{});
+}
+
+}  // namespace warren

@@ -1,0 +1,138 @@
+#include "core/chat/chat.h"
+
+#include "core/chat/context.h"
+#include "core/validate/rules.h"
+
+namespace warren {
+
+namespace {
+
+// Dispatch, derived from the op table: the request's op names its handler.
+void dispatch(OpContext& ctx, const Request& r) {
+    switch (op_of(r)) {
+#define WARREN_OP(id, wire, type, weight, access, effect, handler) \
+    case Op::id:                                                   \
+        return handler(ctx, std::get<type>(r));
+#include "core/ops/ops.def"
+#undef WARREN_OP
+    }
+}
+
+}  // namespace
+
+Chat::Chat(const Config& config, const Guard& guard, Entropy& entropy, const Snapshot& snapshot)
+    : config_(config),
+      guard_(guard),
+      entropy_(entropy),
+      state_(config.room_cache_messages_max, config.conversation_cache_messages_max,
+             config.conversations_cached_max, config.old_messages_cached_max),
+      sessions_(state_) {
+    state_.load(snapshot);
+}
+
+Outcome Chat::execute(const Caller& caller, const Validated& request, const Gate& gate) {
+    OpContext ctx(config_, guard_, entropy_, state_, sessions_, caller, gate, &request);
+    WARREN_CHECK(caller.user || !op_needs_session(request.op()));
+    dispatch(ctx, request.request());
+    // Exactly one of: an answer, or an effect that will answer.
+    WARREN_CHECK(ctx.out.reply.has_value() != ctx.out.effect.has_value());
+    WARREN_CHECK(ctx.out.mutations.empty() || op_info(request.op()).writes);
+    return std::move(ctx.out);
+}
+
+Outcome Chat::resume(const Caller& caller, Continuation then, EffectResult result,
+                     const Gate& gate) {
+    if (!caller.connected) return abandon(then);
+    if (auto* rerun = std::get_if<after::Rerun>(&then)) {
+        const QueryRows& rows = std::get<QueryRows>(result);
+        if (!rows.ok || rows.rows.empty()) {
+            Outcome out;
+            out.reply = rows.ok ? Error{ErrorCode::not_found, "no such message", {}, {}}
+                                : Error{ErrorCode::unavailable,
+                                        "storage unavailable",
+                                        {},
+                                        config_.retry_after_ms};
+            return out;
+        }
+        state_.remember(rows.rows.front());
+        // Run the request again, now that the message is in memory.
+        return execute(caller, *rerun->request, gate);
+    }
+    OpContext ctx(config_, guard_, entropy_, state_, sessions_, caller, gate, nullptr);
+    if (auto* job = std::get_if<after::Hash>(&then)) {
+        const HashResult& r = std::get<HashResult>(result);
+        if (job->op == Op::register_)
+            finish_register(ctx, *job, r);
+        else
+            finish_login(ctx, *job, r);
+        return std::move(ctx.out);
+    }
+    QueryRows& rows = std::get<QueryRows>(result);
+    if (!rows.ok) {
+        ctx.fail(ErrorCode::unavailable, "storage unavailable", {}, config_.retry_after_ms);
+    } else if (auto* h = std::get_if<after::History>(&then)) {
+        finish_history(ctx, *h, std::move(rows.rows));
+    } else if (auto* t = std::get_if<after::Thread>(&then)) {
+        finish_thread(ctx, *t, std::move(rows.rows));
+    } else if (auto* s = std::get_if<after::Search>(&then)) {
+        finish_search(ctx, *s, std::move(rows.rows));
+    }
+    return std::move(ctx.out);
+}
+
+Outcome Chat::abandon(const Continuation& then) {
+    Outcome out;
+    if (const auto* job = std::get_if<after::Hash>(&then)) {
+        if (job->op == Op::register_)
+            sessions_.release(name_key(job->username));
+        else
+            out.signals.push_back(Signal{Signal::Kind::login_finished, name_key(job->username)});
+    }
+    return out;
+}
+
+Outcome Chat::connection_closed(ConnId conn) {
+    Outcome out;
+    if (auto p = sessions_.closed(conn))
+        out.events.push_back(
+            Addressed{std::move(p->to), std::make_shared<const Event>(std::move(p->presence))});
+    return out;
+}
+
+Outcome Chat::expire_invitations(Time now) {
+    Outcome out;
+    while (const InvitationRow* inv = state_.next_to_expire()) {
+        if (inv->expires_ms > now.wall_ms) break;
+        Mutation m = InvitationClose{inv->id, InvitationClose::Why::expired};
+        out.undo.push_back(state_.apply(m));
+        out.mutations.push_back(std::move(m));
+    }
+    return out;
+}
+
+void Chat::committed(const std::vector<Mutation>& mutations) {
+    for (const auto& m : mutations)
+        std::visit(
+            [this](const auto& r) {
+                using T = std::decay_t<decltype(r)>;
+                if constexpr (std::is_same_v<T, MessageRow>) state_.set_committed_through(r.id);
+                if constexpr (std::is_same_v<T, MessageEdit> || std::is_same_v<T, MessageDelete>)
+                    state_.settled(r.id);
+                if constexpr (std::is_same_v<T, ReactionAdd> || std::is_same_v<T, ReactionRemove>)
+                    state_.settled(r.message);
+            },
+            m);
+}
+
+std::optional<int64_t> Chat::next_expiry_wall_ms() const {
+    const InvitationRow* inv = state_.next_to_expire();
+    if (!inv) return std::nullopt;
+    return inv->expires_ms;
+}
+
+std::string Chat::user_name(UserId id) const {
+    const User* u = state_.user(id);
+    return u ? u->name : std::string();
+}
+
+}  // namespace warren

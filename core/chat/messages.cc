@@ -1,0 +1,172 @@
+// Messages: SEND_MESSAGE, DIRECT_MESSAGE, EDIT_MESSAGE, DELETE_MESSAGE, REACT, UNREACT.
+// A message older than memory holds is read from storage first (message_or_fetch), and the
+// request runs again once it is in memory.
+#include <algorithm>
+
+#include "core/chat/context.h"
+#include "core/validate/rules.h"
+
+namespace warren {
+
+namespace {
+
+// FNV-1a: a cheap fingerprint of message text for the repeated-text detector.
+uint64_t text_fingerprint(std::string_view text) {
+    uint64_t h = 1469598103934665603ULL;
+    for (char c : text) {
+        h ^= static_cast<unsigned char>(c);
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+// reply_to must name a message of the same room (room > 0) or conversation. An old one may
+// have to be read from storage first, in which case the request runs again (false, no reply).
+bool reply_to_ok(OpContext& ctx, const std::optional<int64_t>& reply_to, RoomId room,
+                 PeerPair peers) {
+    if (!reply_to) return true;
+    if (*reply_to > ctx.state.last_message_id()) {
+        ctx.fail(ErrorCode::bad_request, "reply_to names no message", "reply_to");
+        return false;
+    }
+    const MessageRow* m = ctx.message_or_fetch(*reply_to);
+    if (!m) return false;
+    bool same = room ? m->room == room : (m->room == 0 && conversation_of(*m) == peers);
+    if (same) return true;
+    ctx.fail(ErrorCode::bad_request,
+             "reply_to must name a message of the same room or conversation", "reply_to");
+    return false;
+}
+
+// Every check has passed: the message goes to memory and the commit; the reply and the event
+// share one view of it.
+void post(OpContext& ctx, MessageRow m, std::vector<ConnId> to) {
+    bool direct = m.room == 0;
+    auto view = std::make_shared<const MessageView>(message_view(ctx.state, m));
+    ctx.apply(std::move(m));
+    ctx.ok(reply::Message{view});
+    ctx.emit(std::move(to), event::MessagePosted{std::move(view), direct});
+}
+
+// The message a change names, if the caller may see it and it is not deleted.
+MessageRow* changeable(OpContext& ctx, MessageId id) {
+    MessageRow* m = ctx.message_or_fetch(id);
+    if (!m || !ctx.visible_or_fail(*m)) return nullptr;
+    if (m->deleted) {
+        ctx.fail(ErrorCode::conflict, "the message was deleted");
+        return nullptr;
+    }
+    return m;
+}
+
+bool is_admin(const OpContext& ctx) {
+    std::string me = name_key(ctx.my_user().name);
+    const auto& admins = ctx.config.admin_usernames;
+    return std::any_of(admins.begin(), admins.end(),
+                       [&](const std::string& n) { return name_key(n) == me; });
+}
+
+// MESSAGE_DELETED tells each side of a conversation the other party's name.
+void announce_deleted_dm(OpContext& ctx, const MessageRow& m) {
+    for (auto [side, other] : {std::pair{m.author, m.to}, std::pair{m.to, m.author}}) {
+        const User* o = ctx.state.user(other);
+        if (!ctx.state.user(side) || !o) continue;
+        ctx.emit(user_conns(ctx.state, side, ctx.caller.conn),
+                 event::MessageDeleted{m.id, {}, o->name});
+        if (side == other) break;  // a note to oneself: one audience
+    }
+}
+
+void change_reaction(OpContext& ctx, const Reaction& r, bool add) {
+    MessageRow* m = changeable(ctx, r.message_id);
+    if (!m) return;
+    UserId me = ctx.me();
+    auto it = m->reactions.find(r.emoji);
+    bool mine = it != m->reactions.end() &&
+                std::find(it->second.begin(), it->second.end(), me) != it->second.end();
+    if (add && mine) return ctx.fail(ErrorCode::conflict, "already reacted with that emoji");
+    if (!add && !mine) return ctx.fail(ErrorCode::not_found, "no such reaction");
+    if (add && it == m->reactions.end() && m->reactions.size() >= ctx.config.emoji_per_message_max)
+        return ctx.fail(ErrorCode::conflict, "too many different reactions on this message");
+    if (ctx.refuse_write()) return;
+    if (add)
+        ctx.apply(ReactionAdd{r.message_id, me, r.emoji});
+    else
+        ctx.apply(ReactionRemove{r.message_id, me, r.emoji});
+    ctx.ok(reply::Done{});
+    ctx.emit(message_audience(ctx.state, *ctx.state.message(r.message_id), ctx.caller.conn),
+             event::ReactionChanged{r.message_id, r.emoji, ctx.my_user().name, add});
+}
+
+}  // namespace
+
+void send_message(OpContext& ctx, const SendMessage& r) {
+    Room* room = ctx.my_room_or_fail(r.room);
+    if (!room || !reply_to_ok(ctx, r.reply_to, room->id, {}) || ctx.refuse_write()) return;
+    ctx.signal(Signal{Signal::Kind::room_message, {}, room->id, text_fingerprint(r.text)});
+    post(ctx,
+         MessageRow{ctx.state.take_message_id(), room->id, ctx.me(), r.text, ctx.now().wall_ms,
+                    r.reply_to.value_or(0), 0},
+         member_conns(ctx.state, *room, ctx.caller.conn));
+}
+
+void direct_message(OpContext& ctx, const DirectMessage& r) {
+    User* to = ctx.user_or_fail(r.to);
+    if (!to) return;
+    UserId me = ctx.me();
+    if (!reply_to_ok(ctx, r.reply_to, 0, peer_pair(me, to->id)) || ctx.refuse_write()) return;
+    Signal dm{Signal::Kind::direct_message};
+    dm.to = to->id;
+    dm.account_created_ms = ctx.my_user().created_ms;
+    ctx.signal(std::move(dm));
+    // The recipient's connections and the sender's other ones (one set if writing to oneself).
+    std::set<ConnId> recipients(to->conns.begin(), to->conns.end());
+    recipients.insert(ctx.my_user().conns.begin(), ctx.my_user().conns.end());
+    recipients.erase(ctx.caller.conn);
+    post(ctx,
+         MessageRow{ctx.state.take_message_id(), 0, me, r.text, ctx.now().wall_ms,
+                    r.reply_to.value_or(0), to->id},
+         {recipients.begin(), recipients.end()});
+}
+
+void edit_message(OpContext& ctx, const EditMessage& r) {
+    MessageRow* m = ctx.message_or_fetch(r.message_id);
+    if (!m || !ctx.visible_or_fail(*m)) return;
+    if (m->author != ctx.me())
+        return ctx.fail(ErrorCode::forbidden, "only the author may edit a message");
+    if (m->deleted) return ctx.fail(ErrorCode::conflict, "the message was deleted");
+    if (ctx.refuse_write()) return;
+    ctx.apply(MessageEdit{r.message_id, r.text, ctx.now().wall_ms});
+    m = ctx.state.message(r.message_id);
+    MessageView view = message_view(ctx.state, *m);
+    ctx.ok(reply::Message{std::make_shared<const MessageView>(view)});
+    ctx.emit(message_audience(ctx.state, *m, ctx.caller.conn), event::MessageEdited{view});
+}
+
+void delete_message(OpContext& ctx, const DeleteMessage& r) {
+    MessageRow* m = ctx.message_or_fetch(r.message_id);
+    if (!m || !ctx.visible_or_fail(*m)) return;
+    const Room* room = m->room ? ctx.state.room(m->room) : nullptr;
+    UserId me = ctx.me();
+    if (m->author != me && !(room && room->owner == me) && !is_admin(ctx))
+        return ctx.fail(ErrorCode::forbidden,
+                        "only the author, the room owner or an admin may delete a message");
+    if (m->deleted) return ctx.fail(ErrorCode::conflict, "the message was already deleted");
+    if (ctx.refuse_write()) return;
+    MessageRow before = *m;
+    ctx.apply(MessageDelete{r.message_id});
+    ctx.ok(reply::Done{});
+    if (!room) return announce_deleted_dm(ctx, before);
+    ctx.emit(member_conns(ctx.state, *room, ctx.caller.conn),
+             event::MessageDeleted{r.message_id, room->name, {}});
+}
+
+void react(OpContext& ctx, const React& r) {
+    change_reaction(ctx, r, true);
+}
+
+void unreact(OpContext& ctx, const Unreact& r) {
+    change_reaction(ctx, r, false);
+}
+
+}  // namespace warren

@@ -1,0 +1,139 @@
+#include "core/conn/connections.h"
+
+#include <algorithm>
+
+#include "core/protocol/json_codec.h"
+
+namespace warren {
+
+namespace {
+
+std::shared_ptr<const std::string> share(std::string s) {
+    return std::make_shared<const std::string>(std::move(s));
+}
+
+std::shared_ptr<const std::string> disconnect_line(DisconnectReason reason,
+                                                   std::optional<int64_t> retry_after_ms) {
+    return share(encode_json_event(event::Disconnect{reason, retry_after_ms}));
+}
+
+}  // namespace
+
+Connections::Connections(const Config& config, Monitor& monitor, Outputs& outputs)
+    : config_(config), monitor_(monitor), outputs_(outputs) {
+    hello_ = share(encode_json_event(event::Hello{"warren", WARREN_VERSION, 1,
+                                                  static_cast<int64_t>(config.max_frame_bytes),
+                                                  static_cast<int64_t>(config.text_max_bytes)}));
+}
+
+Connections::Conn& Connections::open(ConnId id, std::string_view peer_ip, std::string ip_key,
+                                     Time now) {
+    auto [it, inserted] = conns_.try_emplace(id, id, peer_ip, std::move(ip_key),
+                                             config_.max_frame_bytes, now.mono_us);
+    WARREN_CHECK(inserted);
+    send(it->second, hello_);
+    return it->second;
+}
+
+void Connections::refuse(ConnId id, DisconnectReason reason,
+                         std::optional<int64_t> retry_after_ms) {
+    outputs_.push_back(Send{id, disconnect_line(reason, retry_after_ms)});
+    outputs_.push_back(Close{id, disconnect_reason_name(reason)});
+}
+
+Connections::Conn* Connections::live(ConnId id) {
+    auto it = conns_.find(id);
+    if (it == conns_.end() || it->second.state != State::open) return nullptr;
+    return &it->second;
+}
+
+uint64_t Connections::open_slot(Conn& c, Time now) {
+    c.slots.emplace_back();
+    c.slots.back().received_us = now.mono_us;
+    return c.slot_base + c.slots.size() - 1;
+}
+
+void Connections::answer(ConnId id, uint64_t slot, std::optional<int64_t> re, const ReplyBody& body,
+                         Time now, std::optional<DisconnectReason> close_after) {
+    auto it = conns_.find(id);
+    if (it == conns_.end()) return;  // gone meanwhile: nobody to answer
+    Conn& c = it->second;
+    WARREN_CHECK(slot >= c.slot_base && slot < c.slot_base + c.slots.size());
+    Slot& s = c.slots[slot - c.slot_base];
+    WARREN_CHECK(!s.ready);
+    s.ready = true;
+    if (const Error* e = std::get_if<Error>(&body)) s.error = *e;
+    s.bytes = share(encode_json_reply(re, body));
+    s.close_after = close_after;
+    flush(c, now);
+}
+
+void Connections::flush(Conn& c, Time now) {
+    while (!c.slots.empty() && c.slots.front().ready) {
+        Slot s = std::move(c.slots.front());
+        c.slots.pop_front();
+        ++c.slot_base;
+        std::optional<ErrorCode> code;
+        if (s.error) code = s.error->code;
+        monitor_.request_done(s.op, code, now.mono_us - s.received_us, now.mono_us);
+        if (c.state == State::closed) return;
+        if (s.error) outputs_.push_back(Refused{c.id, s.op, std::move(*s.error)});
+        send(c, std::move(s.bytes));
+        if (s.close_after) return close(c, *s.close_after);
+    }
+}
+
+void Connections::send(Conn& c, std::shared_ptr<const std::string> bytes) {
+    c.outbound_bytes += bytes->size();
+    outputs_.push_back(Send{c.id, std::move(bytes)});
+    if (c.outbound_bytes > config_.outbound_bytes_max) close(c, DisconnectReason::slow_consumer);
+}
+
+void Connections::deliver(const std::vector<ConnId>& to, const Event& event) {
+    std::shared_ptr<const std::string> json;  // encoded for the first recipient, then shared
+    for (ConnId id : to) {
+        Conn* c = live(id);
+        if (!c) continue;
+        if (!json) json = share(encode_json_event(event));
+        send(*c, json);
+    }
+}
+
+void Connections::close(Conn& c, DisconnectReason reason, std::optional<int64_t> retry_after_ms) {
+    if (c.state == State::closed) return;
+    c.state = State::closed;
+    monitor_.connection_closed(disconnect_reason_name(reason));
+    outputs_.push_back(Send{c.id, disconnect_line(reason, retry_after_ms)});
+    outputs_.push_back(Close{c.id, disconnect_reason_name(reason)});
+    closed_.push_back(c.id);
+}
+
+void Connections::sent(ConnId id, size_t n_bytes) {
+    if (Conn* c = live(id)) c->outbound_bytes -= std::min(c->outbound_bytes, n_bytes);
+}
+
+void Connections::dropped(ConnId id) {
+    auto it = conns_.find(id);
+    if (it == conns_.end() || it->second.state == State::closed) return;
+    it->second.state = State::closed;
+    closed_.push_back(id);
+}
+
+void Connections::close_all(DisconnectReason reason) {
+    for (auto& [id, c] : conns_)
+        if (c.state != State::closed) close(c, reason);
+}
+
+void Connections::bad_frame(Conn& c, std::string detail, Time now) {
+    int64_t window = us_from_ms(config_.bad_frames_window_ms);
+    while (!c.bad_frame_us.empty() && c.bad_frame_us.front() <= now.mono_us - window)
+        c.bad_frame_us.pop_front();
+    c.bad_frame_us.push_back(now.mono_us);
+    uint64_t slot = open_slot(c, now);
+    Error err{ErrorCode::bad_frame, std::move(detail), {}, {}};
+    if (c.bad_frame_us.size() < config_.bad_frames_max) return answer(c.id, slot, {}, err, now);
+    c.state = State::draining;
+    answer(c.id, slot, {}, err, now, DisconnectReason::bad_frames);
+}
+
+}  // namespace warren

@@ -1,0 +1,135 @@
+// Connections: every connection the core knows, its inbound framing, the reply slots that
+// keep its replies in request order, and the bounds on what it may hold (pending replies,
+// outbound bytes not yet reported sent, bad frames). Replies and events are typed here and
+// encoded for the connection's wire protocol (JSON lines) on the way out; an event is encoded
+// once and its bytes shared by every recipient.
+//
+// A connection is open (reads and answers), draining (reads nothing more; closes once its
+// pending replies are out: FRAME_TOO_LARGE, BAD_FRAMES) or closed (DISCONNECT and Close
+// emitted; it is forgotten at the end of the current input). close() only marks and records:
+// nothing here is erased while a caller may be iterating, and take_closed() hands over the
+// ids closed since the last call, which the caller forgets one by one (forgetting one may
+// close another: the caller loops until none is left). Single-threaded; outputs go to the
+// core's output queue.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/base.h"
+#include "core/config.h"
+#include "core/monitor/monitor.h"
+#include "core/ops/events.h"
+#include "core/ops/ops.h"
+#include "core/ops/replies.h"
+#include "core/outputs.h"
+#include "core/protocol/framer.h"
+
+namespace warren {
+
+class Connections {
+  public:
+    struct Slot {
+        int64_t received_us = 0;
+        std::optional<Op> op;  // unknown while (or if) the op name is not known
+        bool ready = false;
+        std::optional<Error> error;  // the refusal, for the monitor and the log
+        std::shared_ptr<const std::string> bytes;
+        std::optional<DisconnectReason> close_after;  // close once this line is out
+    };
+    enum class State { open, draining, closed };
+    struct Conn {
+        Conn(ConnId i, std::string_view peer, std::string key, size_t max_frame, int64_t now_us)
+            : id(i),
+              ip(peer),
+              ip_key(std::move(key)),
+              framer(max_frame),
+              opened_us(now_us),
+              active_us(now_us) {}
+        ConnId id;
+        std::string ip;
+        std::string ip_key;  // what security state is tracked under (IPv6: the /64)
+        LineFramer framer;
+        State state = State::open;
+        std::deque<Slot> slots;  // replies in request order
+        uint64_t slot_base = 0;  // sequence number of slots.front()
+        bool paused = false;     // an effect this connection waits for runs; lines wait
+        size_t outbound_bytes = 0;
+        std::deque<int64_t> bad_frame_us;
+        int64_t opened_us = 0;  // also reset by LOGOUT: the login deadline starts again
+        int64_t active_us = 0;  // the last complete request (idle timeout)
+    };
+
+    Connections(const Config& config, Monitor& monitor, Outputs& outputs);
+
+    // A new connection, greeted with HELLO.
+    Conn& open(ConnId id, std::string_view peer_ip, std::string ip_key, Time now);
+    // A connection refused at accept: one DISCONNECT line, then the close; no state is kept.
+    void refuse(ConnId id, DisconnectReason reason, std::optional<int64_t> retry_after_ms);
+    // The connection if it is open (nullptr if unknown, draining or closed).
+    Conn* live(ConnId id);
+    size_t size() const { return conns_.size(); }
+    const std::map<ConnId, Conn>& all() const { return conns_; }
+
+    // ---- replies in request order --------------------------------------------------------
+    uint64_t open_slot(Conn& c, Time now);
+    void set_op(Conn& c, uint64_t slot, Op op) { c.slots[slot - c.slot_base].op = op; }
+    // Fills a slot (if the connection is still there) and sends what is ready in order.
+    void answer(ConnId id, uint64_t slot, std::optional<int64_t> re, const ReplyBody& body,
+                Time now, std::optional<DisconnectReason> close_after = {});
+
+    // ---- events and closes ------------------------------------------------------------------
+    void deliver(const std::vector<ConnId>& to, const Event& event);
+    void close(Conn& c, DisconnectReason reason, std::optional<int64_t> retry_after_ms = {});
+    // Closes the open connections matching `pred`.
+    template <class Pred>
+    void close_if(Pred pred, DisconnectReason reason, std::optional<int64_t> retry_after_ms) {
+        for (auto& [id, c] : conns_)
+            if (c.state == State::open && pred(c)) close(c, reason, retry_after_ms);
+    }
+    // Bytes the driver reported written.
+    void sent(ConnId id, size_t n_bytes);
+    // The peer went away: closed without a word, forgotten at the end of the input.
+    void dropped(ConnId id);
+    // Closes every connection not closed yet (shutdown).
+    void close_all(DisconnectReason reason);
+    // Ids closed since the last call; the caller forgets each with forget().
+    std::vector<ConnId> take_closed() { return std::exchange(closed_, {}); }
+    void forget(ConnId id) { conns_.erase(id); }
+
+    // A malformed line: answers BAD_FRAME and closes on the bad_frames_max-th in the window.
+    void bad_frame(Conn& c, std::string detail, Time now);
+    // Closes connections past the login deadline or idle too long.
+    template <class LoggedIn>
+    void close_idle(Time now, LoggedIn logged_in) {
+        close_if(
+            [&](const Conn& c) {
+                if (c.paused) return false;
+                int64_t since_open = now.mono_us - c.opened_us;
+                int64_t since_active = now.mono_us - c.active_us;
+                bool user = logged_in(c.id);
+                return (!user && since_open >= us_from_ms(config_.login_timeout_ms)) ||
+                       (user && since_active >= us_from_ms(config_.idle_timeout_ms));
+            },
+            DisconnectReason::idle_timeout, std::nullopt);
+    }
+
+  private:
+    void flush(Conn& c, Time now);
+    void send(Conn& c, std::shared_ptr<const std::string> bytes);
+
+    const Config& config_;
+    Monitor& monitor_;
+    Outputs& outputs_;
+    std::map<ConnId, Conn> conns_;
+    std::vector<ConnId> closed_;  // closed during the current input, not yet forgotten
+    std::shared_ptr<const std::string> hello_;
+};
+
+}  // namespace warren

@@ -1,0 +1,89 @@
+// Typed events: what the server pushes, before any wire encoding (PROTOCOL.md "Events").
+// The core addresses each event to a list of connections and keeps it as one shared value;
+// every encoding (JSON lines now) renders it once and shares the bytes among the recipients
+// that speak it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "core/ops/codes.h"
+#include "core/ops/replies.h"
+
+namespace warren::event {
+
+struct Hello {
+    std::string_view server;
+    std::string_view version;
+    int64_t protocol = 1;
+    int64_t max_frame_bytes = 0;
+    int64_t max_text_bytes = 0;
+};
+// MESSAGE (room) or DIRECT_MESSAGE.
+struct MessagePosted {
+    std::shared_ptr<const MessageView> message;
+    bool direct = false;
+};
+struct MessageEdited {
+    MessageView message;
+};
+// In a room (room set) or a conversation (with: the other party, from the receiver's side).
+struct MessageDeleted {
+    MessageId message_id = 0;
+    std::string room;
+    std::string with;
+};
+struct ReactionChanged {
+    MessageId message_id = 0;
+    std::string emoji;
+    std::string user;
+    bool added = true;
+};
+struct MembershipChanged {
+    std::string room;
+    std::string user;
+    bool joined = true;
+};
+struct Presence {
+    std::string user;
+    bool online = true;
+};
+struct InvitationChanged {
+    enum class What { received, accepted, declined };
+    What what = What::received;
+    InvitationView invitation;
+};
+struct TopicChanged {
+    std::string room, topic, by;
+};
+// In a room (room set) or a conversation (with set).
+struct ReadMarker {
+    std::string room, with;
+    MessageId message_id = 0;
+};
+struct Disconnect {
+    DisconnectReason reason = DisconnectReason::shutdown;
+    std::optional<int64_t> retry_after_ms;
+};
+
+}  // namespace warren::event
+
+namespace warren {
+
+using Event = std::variant<event::Hello, event::MessagePosted, event::MessageEdited,
+                           event::MessageDeleted, event::ReactionChanged, event::MembershipChanged,
+                           event::Presence, event::InvitationChanged, event::TopicChanged,
+                           event::ReadMarker, event::Disconnect>;
+
+// An event and the connections it goes to.
+struct Addressed {
+    std::vector<ConnId> to;
+    std::shared_ptr<const Event> event;
+};
+
+}  // namespace warren

@@ -1,0 +1,94 @@
+// Outputs: what the core asks its driver to do, drained with Server::poll() after every input
+// (server.h has the call order). Parts of the core append to one shared queue, in the order
+// the driver must carry them out.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "core/base.h"
+#include "core/chat/records.h"
+#include "core/effects.h"
+#include "core/ops/ops.h"
+#include "core/ops/replies.h"
+
+namespace warren {
+
+enum class AlertLevel { info, warning, critical, emergency };
+
+using AdminId = uint64_t;
+
+// Write these bytes to the connection (the bytes may be shared by many Sends). Report
+// progress with sent(conn, n).
+struct Send {
+    ConnId conn = 0;
+    std::shared_ptr<const std::string> bytes;
+};
+
+// Flush what was sent to the connection, then close it. The core has already forgotten the
+// connection; a later disconnect() for it is ignored.
+struct Close {
+    ConnId conn = 0;
+    std::string_view reason;  // the DISCONNECT reason already sent, for logs
+};
+
+// Apply these mutations in one storage transaction, in order of batch id, and report
+// committed(batch, status). Only one batch is in flight at a time.
+struct Commit {
+    BatchId batch = 0;
+    std::shared_ptr<const std::vector<Mutation>> mutations;
+};
+
+// Read stored messages (a history page, one message, a thread, a search) or audit rows, and
+// report answered(query, rows).
+struct Query {
+    QueryId query = 0;
+    StoredQuery what;
+};
+
+// Hash (create) or verify a password with argon2id off the event loop, and report
+// hashed(job, result).
+struct Hash {
+    JobId job = 0;
+    HashMode mode = HashMode::create;
+    std::string password;
+    std::string phc;  // verify: the PHC string; empty: no such user (verify a dummy, fail)
+};
+
+// A request answered with an error, for the log (the reply itself goes out as a Send). The
+// code comes from the typed reply, never from its bytes.
+struct Refused {
+    ConnId conn = 0;
+    std::optional<Op> op;  // unknown when the op name was not known
+    Error error;
+};
+
+// A security decision or admin action, for the log (it is also committed).
+struct Audit {
+    AuditRow record;
+};
+
+// A line for the operator's log: an alert raised, changed or resolved.
+struct Notice {
+    AlertLevel level = AlertLevel::info;
+    std::string text;
+};
+
+// The answer to an admin() request: an HTTP status and a JSON (or text) body.
+struct AdminReply {
+    AdminId id = 0;
+    int status = 200;
+    std::string body;
+    std::string_view content_type = "application/json";
+};
+
+using Output = std::variant<Send, Close, Commit, Query, Hash, Refused, Audit, Notice, AdminReply>;
+using Outputs = std::deque<Output>;
+
+}  // namespace warren

@@ -1,0 +1,137 @@
+#include "core/txn/transactions.h"
+
+#include <algorithm>
+
+namespace warren {
+
+Transactions::Transactions(const Config& config, Entropy& entropy, Monitor& monitor,
+                           Outputs& outputs)
+    : config_(config),
+      entropy_(entropy),
+      monitor_(monitor),
+      outputs_(outputs),
+      batches_(config.batch_mutations_max, config.batches_queued_max),
+      breaker_(config.breaker_failures_max, config.breaker_open_ms) {}
+
+std::optional<Error> Transactions::write_refusal(Time now) const {
+    std::optional<int64_t> wait = breaker_.refuse_for(now.mono_us, !batches_.empty());
+    if (!wait && !batches_.full()) return std::nullopt;
+    if (wait)
+        return Error{ErrorCode::unavailable,
+                     "storage unavailable; nothing was changed",
+                     {},
+                     std::max<int64_t>(ms_ceil(*wait), 1)};
+    return Error{ErrorCode::unavailable, "server busy; try again", {}, config_.retry_after_ms};
+}
+
+bool Transactions::writable(Time now) const {
+    return !breaker_.refuse_for(now.mono_us, !batches_.empty()) && !batches_.full();
+}
+
+Batch& Transactions::open(Time now) {
+    WARREN_CHECK(writable(now));
+    return batches_.open();
+}
+
+// Security rows ride in the open batch without an undo: memory keeps the block whatever
+// storage does (the server fails closed). A batch that fails hands its rows back.
+void Transactions::persist(Mutation m, Time now) {
+    WARREN_CHECK(!check_record(m).has_value());
+    backlog_.push_back(std::move(m));
+    while (backlog_.size() > config_.security_backlog_max) {
+        backlog_.pop_front();
+        ++backlog_dropped_;
+    }
+    flush_backlog(now);
+}
+
+void Transactions::flush_backlog(Time now) {
+    if (backlog_.empty() || !writable(now)) return;
+    Batch& b = batches_.open();
+    for (auto& m : backlog_) {
+        b.security_rows.push_back(m);
+        b.mutations.push_back(std::move(m));
+    }
+    backlog_.clear();
+}
+
+void Transactions::send_ready(Time now) {
+    Batch* b = batches_.sendable();
+    if (!b) return;
+    b->in_flight = true;
+    b->sent = std::make_shared<const std::vector<Mutation>>(std::move(b->mutations));
+    b->mutations.clear();
+    send(*b, now);
+}
+
+void Transactions::send(Batch& b, Time now) {
+    ++b.attempts;
+    b.sent_us = now.mono_us;
+    b.retry_at_us.reset();
+    outputs_.push_back(Commit{b.id, b.sent});
+}
+
+void Transactions::tick(Time now) {
+    if (Batch* b = batches_.front(); b && b->retry_at_us && *b->retry_at_us <= now.mono_us)
+        send(*b, now);
+}
+
+std::optional<int64_t> Transactions::deadline(Time now) const {
+    std::optional<int64_t> at;
+    if (const Batch* b = batches_.front(); b && b->retry_at_us) at = *b->retry_at_us;
+    // Security rows waiting for storage: try again when the breaker lets a write through.
+    if (!backlog_.empty()) {
+        int64_t t = breaker_.deadline().value_or(now.mono_us + us_from_ms(config_.retry_after_ms));
+        at = at ? std::min(*at, t) : t;
+    }
+    return at;
+}
+
+Transactions::Settled Transactions::committed(BatchId batch, const Status& status, Time now) {
+    Batch* front = batches_.front();
+    WARREN_CHECK(front && front->id == batch && front->in_flight && !front->retry_at_us);
+    monitor_.commit_done(status.is_ok(), now.mono_us - front->sent_us, front->sent->size(),
+                         now.mono_us);
+    Settled out;
+    if (status.is_ok()) {
+        out.durable = batches_.pop_committed(batch);
+        breaker_.on_success();
+        ++stats_.batches_committed;
+        stats_.mutations_committed += out.durable->sent->size();
+        return out;
+    }
+    if (status.code() == Status::Code::transient && front->attempts < config_.commit_attempts_max) {
+        // Full jitter: uniform in [0, min(cap, base * 2^(attempt-1))].
+        int64_t ceiling_us = us_from_ms(std::min<int64_t>(
+            config_.commit_backoff_cap_ms,
+            config_.commit_backoff_base_ms << std::min<uint32_t>(front->attempts - 1, 20)));
+        uint64_t r = 0;
+        entropy_.fill({reinterpret_cast<uint8_t*>(&r), sizeof r});
+        front->retry_at_us =
+            now.mono_us + static_cast<int64_t>(r % static_cast<uint64_t>(ceiling_us + 1));
+        ++stats_.commit_retries;
+        return out;
+    }
+    return fail_all(now);
+}
+
+// The failed batch and every later one are undone newest first; their requests changed
+// nothing.
+Transactions::Settled Transactions::fail_all(Time now) {
+    breaker_.on_failure(now.mono_us);
+    Settled out;
+    out.rolled_back = batches_.take_all();
+    stats_.batches_failed += out.rolled_back.size();
+    for (auto it = out.rolled_back.rbegin(); it != out.rolled_back.rend(); ++it) {
+        for (auto u = it->undo.rbegin(); u != it->undo.rend(); ++u) (*u)();
+        // Newest batch first, each put in front: the backlog keeps the original order.
+        backlog_.insert(backlog_.begin(), it->security_rows.begin(), it->security_rows.end());
+    }
+    int64_t retry_after = std::max<int64_t>(
+        config_.retry_after_ms, ms_ceil(breaker_.refuse_for(now.mono_us, false).value_or(0)));
+    out.unavailable =
+        Error{ErrorCode::unavailable, "storage unavailable; nothing was changed", {}, retry_after};
+    return out;
+}
+
+}  // namespace warren
