@@ -268,8 +268,8 @@ void Server::run_request(Connections::Conn& c, const Route& route, Op op, Args& 
             Error{ErrorCode::bad_request, std::move(bad->message), std::move(bad->field), {}});
     }
     Caller caller{c.id, user, c.ip_key, now_};
-    Outcome out = chat_.execute(caller, std::get<Validated>(checked), gate(op_info(op).writes));
-    route_outcome(route, c.ip_key, user, std::move(out));
+    Outcome& out = chat_.execute(caller, std::get<Validated>(checked), gate(op_info(op).writes));
+    route_outcome(route, c.ip_key, user, out);
 }
 
 Gate Server::gate(bool writes) const {
@@ -283,8 +283,9 @@ Gate Server::gate(bool writes) const {
 // ---- routing what the chat machine returned
 // ------------------------------------------------------
 
+// Moves out what it keeps, leaving `out` empty with its capacity (it is the chat machine's).
 void Server::route_outcome(const Route& route, const std::string& ip_key,
-                           std::optional<UserId> user, Outcome out) {
+                           std::optional<UserId> user, Outcome& out) {
     for (const Signal& s : out.signals) observe(guard_, s, ip_key, user, now_);
     if (out.write_refused) txn_.count_refused();
     hold_changes(out);
@@ -306,6 +307,8 @@ void Server::hold_changes(Outcome& out) {
     if (!b) return;
     std::move(out.mutations.begin(), out.mutations.end(), std::back_inserter(b->mutations));
     std::move(out.undo.begin(), out.undo.end(), std::back_inserter(b->undo));
+    out.mutations.clear();
+    out.undo.clear();
 }
 
 // A reply waits behind the newest batch (the read barrier), or goes out now.
@@ -325,7 +328,7 @@ void Server::emit(Addressed a) {
         b->events.push_back(std::move(a));
         return;
     }
-    conns_.deliver(a.to, *a.event);
+    conns_.deliver(a.to, a.event);
 }
 
 void Server::start_effect(const Route& route, const std::string& ip_key, Effect effect) {
@@ -348,8 +351,8 @@ void Server::resume(Job job, EffectResult result) {
     if (c && job.paused) c->paused = false;
     std::optional<UserId> user = chat_.user_of(job.route.conn);
     Caller caller{job.route.conn, user, job.ip_key, now_, c != nullptr};
-    Outcome out = chat_.resume(caller, std::move(job.then), std::move(result), gate(true));
-    route_outcome(job.route, job.ip_key, user, std::move(out));
+    Outcome& out = chat_.resume(caller, std::move(job.then), std::move(result), gate(true));
+    route_outcome(job.route, job.ip_key, user, out);
     if (c && job.paused && !c->paused) read_lines(*c);
 }
 
@@ -359,7 +362,7 @@ void Server::release(Batch& b) {
     chat_.committed(*b.sent);
     for (auto& rep : b.replies) conns_.answer(rep.conn, rep.slot, rep.request_id, rep.body, now_);
     admin_.committed(b.admin_replies);
-    for (auto& ev : b.events) conns_.deliver(ev.to, *ev.event);
+    for (auto& ev : b.events) conns_.deliver(ev.to, ev.event);
 }
 
 // Every undone request changed nothing; its reply becomes UNAVAILABLE.

@@ -120,7 +120,7 @@ class Server {
     Gate gate(bool writes) const;
     // Carries out what the chat machine returned for the request at `route`.
     void route_outcome(const Route& route, const std::string& ip_key, std::optional<UserId> user,
-                       Outcome out);
+                       Outcome& out);
     void hold_changes(Outcome& out);
     void reply(const Route& route, ReplyBody body);
     void emit(Addressed a);

@@ -73,7 +73,7 @@ void token_login(OpContext& ctx, const std::string& token) {
 
 }  // namespace
 
-void register_account(OpContext& ctx, const Register& r) {
+void register_account(OpContext& ctx, Register& r) {
     if (!ctx.config.registration_open)
         return ctx.fail(ErrorCode::forbidden, "registration is closed on this server");
     if (auto wait = ctx.guard.registration_refused_for(std::string(ctx.caller.ip_key), ctx.now()))
@@ -89,7 +89,7 @@ void register_account(OpContext& ctx, const Register& r) {
     hash(ctx, HashSpec{HashMode::create, r.password, {}}, Op::register_, r.username);
 }
 
-void login(OpContext& ctx, const Login& r) {
+void login(OpContext& ctx, Login& r) {
     if (ctx.caller.user) return ctx.fail(ErrorCode::conflict, "already logged in");
     if (r.token) return token_login(ctx, *r.token);
     // A locked name answers the same whether or not the account exists.
@@ -131,7 +131,7 @@ void finish_login(OpContext& ctx, const after::Hash& job, const HashResult& resu
     start_session(ctx, *u);
 }
 
-void logout(OpContext& ctx, const Logout&) {
+void logout(OpContext& ctx, Logout&) {
     if (ctx.refuse_write()) return;
     ConnId conn = ctx.caller.conn;
     std::string h = ctx.sessions.token_hash_of(conn);
@@ -142,7 +142,7 @@ void logout(OpContext& ctx, const Logout&) {
     ctx.ok(reply::Done{});
 }
 
-void ping(OpContext& ctx, const Ping&) {
+void ping(OpContext& ctx, Ping&) {
     ctx.ok(reply::Pong{});
 }
 

@@ -8,7 +8,7 @@ namespace warren {
 namespace {
 
 // Dispatch, derived from the op table: the request's op names its handler.
-void dispatch(OpContext& ctx, const Request& r) {
+void dispatch(OpContext& ctx, Request& r) {
     switch (op_of(r)) {
 #define WARREN_OP(id, wire, type, weight, access, effect, handler) \
     case Op::id:                                                   \
@@ -30,23 +30,34 @@ Chat::Chat(const Config& config, const Guard& guard, Entropy& entropy, const Sna
     state_.load(snapshot);
 }
 
-Outcome Chat::execute(const Caller& caller, const Validated& request, const Gate& gate) {
-    OpContext ctx(config_, guard_, entropy_, state_, sessions_, caller, gate, &request);
+void Outcome::clear() {
+    reply.reset();
+    mutations.clear();
+    undo.clear();
+    events.clear();
+    signals.clear();
+    effect.reset();
+    write_refused = false;
+    logged_out = false;
+}
+
+Outcome& Chat::execute(const Caller& caller, Validated& request, const Gate& gate) {
+    OpContext ctx(config_, guard_, entropy_, state_, sessions_, caller, gate, fresh(), &request);
     WARREN_CHECK(caller.user || !op_needs_session(request.op()));
     dispatch(ctx, request.request());
     // Exactly one of: an answer, or an effect that will answer.
     WARREN_CHECK(ctx.out.reply.has_value() != ctx.out.effect.has_value());
     WARREN_CHECK(ctx.out.mutations.empty() || op_info(request.op()).writes);
-    return std::move(ctx.out);
+    return ctx.out;
 }
 
-Outcome Chat::resume(const Caller& caller, Continuation then, EffectResult result,
-                     const Gate& gate) {
-    if (!caller.connected) return abandon(then);
+Outcome& Chat::resume(const Caller& caller, Continuation then, EffectResult result,
+                      const Gate& gate) {
+    if (!caller.connected) return scratch_ = abandon(then);
     if (auto* rerun = std::get_if<after::Rerun>(&then)) {
         const QueryRows& rows = std::get<QueryRows>(result);
         if (!rows.ok || rows.rows.empty()) {
-            Outcome out;
+            Outcome& out = fresh();
             out.reply = rows.ok ? Error{ErrorCode::not_found, "no such message", {}, {}}
                                 : Error{ErrorCode::unavailable,
                                         "storage unavailable",
@@ -58,14 +69,14 @@ Outcome Chat::resume(const Caller& caller, Continuation then, EffectResult resul
         // Run the request again, now that the message is in memory.
         return execute(caller, *rerun->request, gate);
     }
-    OpContext ctx(config_, guard_, entropy_, state_, sessions_, caller, gate, nullptr);
+    OpContext ctx(config_, guard_, entropy_, state_, sessions_, caller, gate, fresh(), nullptr);
     if (auto* job = std::get_if<after::Hash>(&then)) {
         const HashResult& r = std::get<HashResult>(result);
         if (job->op == Op::register_)
             finish_register(ctx, *job, r);
         else
             finish_login(ctx, *job, r);
-        return std::move(ctx.out);
+        return ctx.out;
     }
     QueryRows& rows = std::get<QueryRows>(result);
     if (!rows.ok) {
@@ -77,7 +88,7 @@ Outcome Chat::resume(const Caller& caller, Continuation then, EffectResult resul
     } else if (auto* s = std::get_if<after::Search>(&then)) {
         finish_search(ctx, *s, std::move(rows.rows));
     }
-    return std::move(ctx.out);
+    return ctx.out;
 }
 
 Outcome Chat::abandon(const Continuation& then) {
@@ -94,8 +105,7 @@ Outcome Chat::abandon(const Continuation& then) {
 Outcome Chat::connection_closed(ConnId conn) {
     Outcome out;
     if (auto p = sessions_.closed(conn))
-        out.events.push_back(
-            Addressed{std::move(p->to), std::make_shared<const Event>(std::move(p->presence))});
+        out.events.push_back(Addressed{std::move(p->to), std::move(p->presence)});
     return out;
 }
 

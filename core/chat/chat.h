@@ -1,7 +1,7 @@
 // Chat: the chat machine. It owns the chat state (users, sessions, rooms, messages,
 // invitations, which connection is logged in as whom) and runs the ops on it:
 //
-//   execute(caller, validated request, gate) -> Outcome
+//   execute(caller, validated request, gate) -> Outcome&
 //
 // An Outcome is everything the request did, as values: the typed reply, the mutations
 // (already applied to memory, with the undo actions that revert them exactly), the events
@@ -75,7 +75,7 @@ struct Search {
 };
 // A message older than memory holds was read for this request: run it again.
 struct Rerun {
-    std::shared_ptr<const Validated> request;
+    std::shared_ptr<Validated> request;
 };
 }  // namespace after
 using Continuation =
@@ -98,6 +98,9 @@ struct Outcome {
     std::optional<Effect> effect;
     bool write_refused = false;  // answered UNAVAILABLE because writes are refused
     bool logged_out = false;     // the connection's login deadline starts again
+
+    // Empties it, keeping the vectors' capacity.
+    void clear();
 };
 
 class Chat {
@@ -106,9 +109,12 @@ class Chat {
     Chat(const Chat&) = delete;
     Chat& operator=(const Chat&) = delete;
 
-    Outcome execute(const Caller& caller, const Validated& request, const Gate& gate);
+    // The Outcome returned by execute() and resume() is the chat machine's own scratch value,
+    // valid until the next call into Chat: the caller moves out what it keeps, so its vectors
+    // keep their capacity and a request allocates nothing for them.
+    Outcome& execute(const Caller& caller, Validated& request, const Gate& gate);
     // An effect of an earlier Outcome completed.
-    Outcome resume(const Caller& caller, Continuation then, EffectResult result, const Gate& gate);
+    Outcome& resume(const Caller& caller, Continuation then, EffectResult result, const Gate& gate);
     // An effect will not complete (shutdown) or nobody waits for it: release what it held.
     Outcome abandon(const Continuation& then);
     // A new connection (not logged in yet).
@@ -133,13 +139,17 @@ class Chat {
     }
 
   private:
-    Outcome run(const Caller& caller, const Validated& request, const Gate& gate);
+    Outcome& fresh() {
+        scratch_.clear();
+        return scratch_;
+    }
 
     const Config& config_;
     const Guard& guard_;
     Entropy& entropy_;
     ChatState state_;
     Sessions sessions_;
+    Outcome scratch_;
 };
 
 }  // namespace warren

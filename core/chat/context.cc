@@ -30,7 +30,7 @@ void OpContext::apply(Mutation m) {
 
 void OpContext::emit(std::vector<ConnId> to, Event e) {
     if (to.empty()) return;
-    out.events.push_back(Addressed{std::move(to), std::make_shared<const Event>(std::move(e))});
+    out.events.push_back(Addressed{std::move(to), std::move(e)});
 }
 
 void OpContext::emit(std::optional<PresenceChange> p) {
@@ -73,7 +73,7 @@ MessageRow* OpContext::message_or_fetch(MessageId id) {
     StoredQuery what;
     what.kind = StoredQuery::Kind::message;
     what.message = id;
-    query(std::move(what), after::Rerun{std::make_shared<const Validated>(*request_)}, true);
+    query(std::move(what), after::Rerun{std::make_shared<Validated>(*request_)}, true);
     return nullptr;
 }
 

@@ -19,7 +19,8 @@ namespace warren {
 class OpContext {
   public:
     OpContext(const Config& config, const Guard& guard, Entropy& entropy, ChatState& state,
-              Sessions& sessions, const Caller& caller, const Gate& gate, const Validated* request)
+              Sessions& sessions, const Caller& caller, const Gate& gate, Outcome& out,
+              const Validated* request)
         : config(config),
           guard(guard),
           entropy(entropy),
@@ -27,6 +28,7 @@ class OpContext {
           sessions(sessions),
           caller(caller),
           gate(gate),
+          out(out),
           request_(request) {}
 
     const Config& config;
@@ -36,7 +38,7 @@ class OpContext {
     Sessions& sessions;
     const Caller& caller;
     const Gate& gate;
-    Outcome out;
+    Outcome& out;
 
     UserId me() const {
         WARREN_CHECK(caller.user.has_value());
@@ -81,9 +83,11 @@ class OpContext {
     const Validated* request_;  // the request running (nullptr for a continuation)
 };
 
-// One handler per op (the op table names them), and the continuations of effects.
+// One handler per op (the op table names them), and the continuations of effects. A handler
+// may move strings out of its request once every check has passed (a request that waits for
+// a message from storage is copied before that).
 #define WARREN_OP(id, wire, type, weight, access, effect, handler) \
-    void handler(OpContext& ctx, const type& r);
+    void handler(OpContext& ctx, type& r);
 #include "core/ops/ops.def"
 #undef WARREN_OP
 

@@ -48,7 +48,7 @@ bool page_needs_storage(const MessageLog& log, const HistoryQuery& q) {
 
 }  // namespace
 
-void history(OpContext& ctx, const History& r) {
+void history(OpContext& ctx, History& r) {
     HistoryQuery q;
     q.before = r.before;
     q.after = r.after;
@@ -90,7 +90,7 @@ void finish_history(OpContext& ctx, const after::History& job, std::vector<Messa
     ctx.ok(reply::MessagePage{views(ctx.state, rows, from, to), has_more});
 }
 
-void get_thread(OpContext& ctx, const GetThread& r) {
+void get_thread(OpContext& ctx, GetThread& r) {
     MessageRow* m = ctx.message_or_fetch(r.message_id);
     if (!m || !ctx.visible_or_fail(*m)) return;
     uint32_t limit = ctx.page_limit(r.limit, ctx.config.history_page_max);
@@ -118,7 +118,7 @@ void finish_thread(OpContext& ctx, const after::Thread& job, std::vector<Message
                          views(ctx.state, rows, 0, rows.size()), has_more});
 }
 
-void search(OpContext& ctx, const Search& r) {
+void search(OpContext& ctx, Search& r) {
     SearchQuery q;
     q.match = fts_match(r.query);
     q.limit = ctx.page_limit(r.limit, ctx.config.search_page_max);

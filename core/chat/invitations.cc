@@ -30,7 +30,7 @@ void tell_inviter(OpContext& ctx, const InvitationRow& inv, event::InvitationCha
 
 }  // namespace
 
-void invite_user(OpContext& ctx, const InviteUser& r) {
+void invite_user(OpContext& ctx, InviteUser& r) {
     Room* room = ctx.room_or_fail(r.room);
     if (!room) return;
     User* invitee = ctx.user_or_fail(r.user);
@@ -73,13 +73,13 @@ void accept_pending(OpContext& ctx, const InvitationRow& pending) {
              event::MembershipChanged{room.name, ctx.name_of(me), true});
 }
 
-void accept_invitation(OpContext& ctx, const AcceptInvitation& r) {
+void accept_invitation(OpContext& ctx, AcceptInvitation& r) {
     const InvitationRow* inv = my_invitation_or_fail(ctx, r);
     if (!inv || ctx.refuse_write()) return;
     accept_pending(ctx, *inv);
 }
 
-void decline_invitation(OpContext& ctx, const DeclineInvitation& r) {
+void decline_invitation(OpContext& ctx, DeclineInvitation& r) {
     const InvitationRow* pending = my_invitation_or_fail(ctx, r);
     if (!pending || ctx.refuse_write()) return;
     InvitationRow inv = *pending;
@@ -88,7 +88,7 @@ void decline_invitation(OpContext& ctx, const DeclineInvitation& r) {
     tell_inviter(ctx, inv, event::InvitationChanged::What::declined);
 }
 
-void list_invitations(OpContext& ctx, const ListInvitations&) {
+void list_invitations(OpContext& ctx, ListInvitations&) {
     reply::Invitations out;
     for (const InvitationRow* inv : ctx.state.invitations_of(ctx.me()))
         if (inv->expires_ms > ctx.now().wall_ms)

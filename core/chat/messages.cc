@@ -42,7 +42,7 @@ bool reply_to_ok(OpContext& ctx, const std::optional<int64_t>& reply_to, RoomId 
 // share one view of it.
 void post(OpContext& ctx, MessageRow m, std::vector<ConnId> to) {
     bool direct = m.room == 0;
-    auto view = std::make_shared<const MessageView>(message_view(ctx.state, m));
+    auto view = std::make_shared<const SharedMessage>(message_view(ctx.state, m));
     ctx.apply(std::move(m));
     ctx.ok(reply::Message{view});
     ctx.emit(std::move(to), event::MessagePosted{std::move(view), direct});
@@ -100,17 +100,17 @@ void change_reaction(OpContext& ctx, const Reaction& r, bool add) {
 
 }  // namespace
 
-void send_message(OpContext& ctx, const SendMessage& r) {
+void send_message(OpContext& ctx, SendMessage& r) {
     Room* room = ctx.my_room_or_fail(r.room);
     if (!room || !reply_to_ok(ctx, r.reply_to, room->id, {}) || ctx.refuse_write()) return;
     ctx.signal(Signal{Signal::Kind::room_message, {}, room->id, text_fingerprint(r.text)});
     post(ctx,
-         MessageRow{ctx.state.take_message_id(), room->id, ctx.me(), r.text, ctx.now().wall_ms,
-                    r.reply_to.value_or(0), 0},
+         MessageRow{ctx.state.take_message_id(), room->id, ctx.me(), std::move(r.text),
+                    ctx.now().wall_ms, r.reply_to.value_or(0), 0},
          member_conns(ctx.state, *room, ctx.caller.conn));
 }
 
-void direct_message(OpContext& ctx, const DirectMessage& r) {
+void direct_message(OpContext& ctx, DirectMessage& r) {
     User* to = ctx.user_or_fail(r.to);
     if (!to) return;
     UserId me = ctx.me();
@@ -124,12 +124,12 @@ void direct_message(OpContext& ctx, const DirectMessage& r) {
     recipients.insert(ctx.my_user().conns.begin(), ctx.my_user().conns.end());
     recipients.erase(ctx.caller.conn);
     post(ctx,
-         MessageRow{ctx.state.take_message_id(), 0, me, r.text, ctx.now().wall_ms,
+         MessageRow{ctx.state.take_message_id(), 0, me, std::move(r.text), ctx.now().wall_ms,
                     r.reply_to.value_or(0), to->id},
          {recipients.begin(), recipients.end()});
 }
 
-void edit_message(OpContext& ctx, const EditMessage& r) {
+void edit_message(OpContext& ctx, EditMessage& r) {
     MessageRow* m = ctx.message_or_fetch(r.message_id);
     if (!m || !ctx.visible_or_fail(*m)) return;
     if (m->author != ctx.me())
@@ -138,12 +138,13 @@ void edit_message(OpContext& ctx, const EditMessage& r) {
     if (ctx.refuse_write()) return;
     ctx.apply(MessageEdit{r.message_id, r.text, ctx.now().wall_ms});
     m = ctx.state.message(r.message_id);
-    MessageView view = message_view(ctx.state, *m);
-    ctx.ok(reply::Message{std::make_shared<const MessageView>(view)});
-    ctx.emit(message_audience(ctx.state, *m, ctx.caller.conn), event::MessageEdited{view});
+    auto view = std::make_shared<const SharedMessage>(message_view(ctx.state, *m));
+    ctx.ok(reply::Message{view});
+    ctx.emit(message_audience(ctx.state, *m, ctx.caller.conn),
+             event::MessageEdited{std::move(view)});
 }
 
-void delete_message(OpContext& ctx, const DeleteMessage& r) {
+void delete_message(OpContext& ctx, DeleteMessage& r) {
     MessageRow* m = ctx.message_or_fetch(r.message_id);
     if (!m || !ctx.visible_or_fail(*m)) return;
     const Room* room = m->room ? ctx.state.room(m->room) : nullptr;
@@ -161,11 +162,11 @@ void delete_message(OpContext& ctx, const DeleteMessage& r) {
              event::MessageDeleted{r.message_id, room->name, {}});
 }
 
-void react(OpContext& ctx, const React& r) {
+void react(OpContext& ctx, React& r) {
     change_reaction(ctx, r, true);
 }
 
-void unreact(OpContext& ctx, const Unreact& r) {
+void unreact(OpContext& ctx, Unreact& r) {
     change_reaction(ctx, r, false);
 }
 

@@ -4,7 +4,7 @@
 
 namespace warren {
 
-void mark_read(OpContext& ctx, const MarkRead& r) {
+void mark_read(OpContext& ctx, MarkRead& r) {
     UserId me = ctx.me();
     ReadMarkerRow marker{me, 0, 0, r.message_id};
     event::ReadMarker moved{{}, {}, r.message_id};

@@ -8,7 +8,7 @@
 
 namespace warren {
 
-void create_room(OpContext& ctx, const CreateRoom& r) {
+void create_room(OpContext& ctx, CreateRoom& r) {
     if (ctx.state.find_room(r.room))
         return ctx.fail(ErrorCode::conflict, "room '" + r.room + "' exists");
     if (ctx.refuse_write()) return;
@@ -19,7 +19,7 @@ void create_room(OpContext& ctx, const CreateRoom& r) {
     ctx.ok(reply::Room{room_view(ctx.state, *ctx.state.room(id))});
 }
 
-void join_room(OpContext& ctx, const JoinRoom& r) {
+void join_room(OpContext& ctx, JoinRoom& r) {
     Room* room = ctx.room_or_fail(r.room);
     if (!room) return;
     UserId me = ctx.me();
@@ -40,7 +40,7 @@ void join_room(OpContext& ctx, const JoinRoom& r) {
              event::MembershipChanged{room->name, ctx.my_user().name, true});
 }
 
-void leave_room(OpContext& ctx, const LeaveRoom& r) {
+void leave_room(OpContext& ctx, LeaveRoom& r) {
     Room* room = ctx.room_or_fail(r.room);
     if (!room) return;
     UserId me = ctx.me();
@@ -55,7 +55,7 @@ void leave_room(OpContext& ctx, const LeaveRoom& r) {
     ctx.emit(std::move(to), event::MembershipChanged{room->name, ctx.my_user().name, false});
 }
 
-void list_rooms(OpContext& ctx, const ListRooms& r) {
+void list_rooms(OpContext& ctx, ListRooms& r) {
     size_t n = ctx.page_limit(r.limit, ctx.config.rooms_page_max);
     UserId me = ctx.me();
     const auto& by_key = ctx.state.rooms_by_key();
@@ -73,7 +73,7 @@ void list_rooms(OpContext& ctx, const ListRooms& r) {
     ctx.ok(std::move(page));
 }
 
-void set_topic(OpContext& ctx, const SetTopic& r) {
+void set_topic(OpContext& ctx, SetTopic& r) {
     Room* room = ctx.room_or_fail(r.room);
     if (!room) return;
     if (room->owner != ctx.me())
@@ -85,7 +85,7 @@ void set_topic(OpContext& ctx, const SetTopic& r) {
              event::TopicChanged{room->name, r.topic, ctx.my_user().name});
 }
 
-void request_user_list(OpContext& ctx, const RequestUserList& r) {
+void request_user_list(OpContext& ctx, RequestUserList& r) {
     std::vector<const User*> users;
     if (r.room) {
         Room* room = ctx.room_or_fail(*r.room);

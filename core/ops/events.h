@@ -26,11 +26,11 @@ struct Hello {
 };
 // MESSAGE (room) or DIRECT_MESSAGE.
 struct MessagePosted {
-    std::shared_ptr<const MessageView> message;
+    std::shared_ptr<const SharedMessage> message;
     bool direct = false;
 };
 struct MessageEdited {
-    MessageView message;
+    std::shared_ptr<const SharedMessage> message;
 };
 // In a room (room set) or a conversation (with: the other party, from the receiver's side).
 struct MessageDeleted {
@@ -83,7 +83,7 @@ using Event = std::variant<event::Hello, event::MessagePosted, event::MessageEdi
 // An event and the connections it goes to.
 struct Addressed {
     std::vector<ConnId> to;
-    std::shared_ptr<const Event> event;
+    Event event;
 };
 
 }  // namespace warren

@@ -48,6 +48,15 @@ struct MessageView {
     std::vector<std::pair<std::string, std::vector<std::string>>> reactions;
 };
 
+// A message view shared by a reply and the event that announces it. An encoding renders the
+// message object once and keeps the text for the next use of the same value (the core is
+// single-threaded, and the view never changes once shared).
+struct SharedMessage {
+    explicit SharedMessage(MessageView v) : view(std::move(v)) {}
+    MessageView view;
+    mutable std::string json;  // the JSON-lines rendering of `view`, once made
+};
+
 struct InvitationView {
     InvitationId id = 0;
     std::string room, from, to;
@@ -82,7 +91,7 @@ struct RoomPage {
     std::optional<std::string> next_cursor;
 };
 struct Message {
-    std::shared_ptr<const MessageView> message;  // shared with the event announcing it
+    std::shared_ptr<const SharedMessage> message;  // shared with the event announcing it
 };
 struct MessagePage {
     std::vector<MessageView> messages;

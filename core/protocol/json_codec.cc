@@ -35,6 +35,15 @@ void write(JsonWriter& w, const MessageView& m) {
     w.end_object().end_object();
 }
 
+void write(JsonWriter& w, const SharedMessage& m) {
+    if (m.json.empty()) {
+        JsonWriter obj;
+        write(obj, m.view);
+        m.json = obj.take();
+    }
+    w.raw(m.json);
+}
+
 void write(JsonWriter& w, const InvitationView& i) {
     w.begin_object().key("id").value(i.id).key("room").value(i.room);
     w.key("from").value(i.from).key("to").value(i.to);
@@ -117,7 +126,7 @@ struct EventFields {
     void operator()(const event::MessageEdited& e) const {
         ev("MESSAGE_EDITED");
         w.key("message");
-        write(w, e.message);
+        write(w, *e.message);
     }
     void operator()(const event::MessageDeleted& e) const {
         ev("MESSAGE_DELETED");

@@ -1,39 +1,57 @@
 #include "core/protocol/json_writer.h"
 
+#include <algorithm>
+#include <array>
 #include <charconv>
 
 namespace warren {
 
-void append_json_string(std::string& out, std::string_view s) {
+namespace {
+
+// Bytes a JSON string must escape: C0 controls, the quote and the backslash.
+constexpr auto escapes = [] {
+    std::array<bool, 256> t{};
+    for (int c = 0; c < 0x20; ++c) t[c] = true;
+    t['"'] = t['\\'] = true;
+    return t;
+}();
+
+void append_escape(std::string& out, unsigned char c) {
     static constexpr char hex[] = "0123456789abcdef";
+    switch (c) {
+        case '"':
+            out.append("\\\"");
+            break;
+        case '\\':
+            out.append("\\\\");
+            break;
+        case '\n':
+            out.append("\\n");
+            break;
+        case '\t':
+            out.append("\\t");
+            break;
+        case '\r':
+            out.append("\\r");
+            break;
+        default: {
+            char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xF]};
+            out.append(u, sizeof u);
+        }
+    }
+}
+
+}  // namespace
+
+void append_json_string(std::string& out, std::string_view s) {
     out.push_back('"');
     size_t run = 0;  // start of the pending run of bytes that need no escape
     for (size_t i = 0; i < s.size(); ++i) {
         auto c = static_cast<unsigned char>(s[i]);
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        if (!escapes[c]) continue;
         out.append(s.data() + run, i - run);
         run = i + 1;
-        switch (c) {
-            case '"':
-                out.append("\\\"");
-                break;
-            case '\\':
-                out.append("\\\\");
-                break;
-            case '\n':
-                out.append("\\n");
-                break;
-            case '\t':
-                out.append("\\t");
-                break;
-            case '\r':
-                out.append("\\r");
-                break;
-            default:
-                out.append("\\u00");
-                out.push_back(hex[c >> 4]);
-                out.push_back(hex[c & 0xF]);
-        }
+        append_escape(out, c);
     }
     out.append(s.data() + run, s.size() - run);
     out.push_back('"');
@@ -71,8 +89,16 @@ JsonWriter& JsonWriter::end_array() {
 
 JsonWriter& JsonWriter::key(std::string_view k) {
     separate();
-    append_json_string(out_, k);
-    out_.push_back(':');
+    // Keys are nearly always the protocol's own plain names: one append when nothing needs
+    // escaping.
+    if (std::none_of(k.begin(), k.end(),
+                     [](char c) { return escapes[static_cast<unsigned char>(c)]; })) {
+        char quote = '"';
+        out_.append(&quote, 1).append(k).append("\":", 2);
+    } else {
+        append_json_string(out_, k);
+        out_.push_back(':');
+    }
     need_comma_ = false;
     return *this;
 }

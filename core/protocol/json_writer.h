@@ -35,6 +35,8 @@ class JsonWriter {
 
     // Finishes the line (appends '\n') and hands over the buffer.
     std::string take_line();
+    // Hands over the buffer as it is (a value to splice elsewhere).
+    std::string take() { return std::move(out_); }
     const std::string& str() const { return out_; }
 
   private:

@@ -235,18 +235,20 @@ bool has_attack_signature(std::string_view value) {
 }
 
 std::variant<Validated, Rejection> decode_request(Op op, Args& args, const Config& config) {
-    Request request = empty_request(op);
+    std::variant<Validated, Rejection> out(std::in_place_type<Validated>, Validated::Key(), op);
     std::optional<Rejection> bad =
-        std::visit([&](auto& r) { return decode_fields(args, r, config); }, request);
-    if (bad) return std::move(*bad);
-    return Validated(std::move(request));
+        std::visit([&](auto& r) { return decode_fields(args, r, config); },
+                   std::get<Validated>(out).request());
+    if (bad) out = std::move(*bad);
+    return out;
 }
 
 std::variant<Validated, Rejection> validate(Request request, const Config& config) {
     std::optional<Rejection> bad =
         std::visit([&](const auto& r) { return check_fields(r, config); }, request);
     if (bad) return std::move(*bad);
-    return Validated(std::move(request));
+    return std::variant<Validated, Rejection>(std::in_place_type<Validated>, Validated::Key(),
+                                              std::move(request));
 }
 
 }  // namespace warren

@@ -31,15 +31,23 @@ struct Rejection {
 
 class Validated {
   public:
+    // Only this file's functions can make a Key, so only they can make a Validated.
+    class Key {
+        Key() = default;
+        friend std::variant<Validated, Rejection> decode_request(Op op, Args& args,
+                                                                 const Config& config);
+        friend std::variant<Validated, Rejection> validate(Request request, const Config& config);
+    };
+
+    Validated(Key, Op op) : request_(empty_request(op)) {}
+    Validated(Key, Request r) : request_(std::move(r)) {}
     const Request& request() const { return request_; }
+    // The handler that runs it may move strings out once every check has passed.
+    Request& request() { return request_; }
     Op op() const { return op_of(request_); }
 
   private:
-    explicit Validated(Request r) : request_(std::move(r)) {}
     Request request_;
-    friend std::variant<Validated, Rejection> decode_request(Op op, Args& args,
-                                                             const Config& config);
-    friend std::variant<Validated, Rejection> validate(Request request, const Config& config);
 };
 
 // JSON front door: reads the op's arguments from `args` into its struct, checking each one as
