@@ -7,7 +7,7 @@
 // compares them with mono_us converts with us_from_ms().
 // Status carries internal failures between layers. Its codes are few and named for what the
 // caller does about them (see Status::Code). Wire errors are a separate closed set
-// (protocol/codes.h). WARREN_CHECK is always on: it guards programmer errors and aborts loudly.
+// (ops/codes.h). WARREN_CHECK is always on: it guards programmer errors and aborts loudly.
 #pragma once
 
 #include <cstdint>

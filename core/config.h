@@ -76,7 +76,8 @@ struct Config {
     size_t batches_queued_max = 64;
     // Hash jobs (argon2id) waiting or running; past it REGISTER/LOGIN answer UNAVAILABLE.
     size_t hash_jobs_max = 256;
-    // Storage queries (HISTORY pages) in flight; past it HISTORY answers UNAVAILABLE.
+    // Storage reads in flight (history pages, old messages, threads, searches, audit pages);
+    // past it the request answers UNAVAILABLE.
     size_t queries_max = 256;
     int64_t retry_after_ms = 1000;
 
@@ -92,8 +93,8 @@ struct Config {
     int64_t breaker_open_ms = 5000;
 
     // ---- security (core/security) ----
-    // Token buckets: tokens refill at *_per_min, hold at most *_burst. A request weighs 1
-    // unless op_weight() (validate/requests.h) says otherwise.
+    // Token buckets: tokens refill at *_per_min, hold at most *_burst. A request takes as
+    // many tokens as its op's weight in the op table (core/ops/ops.def).
     uint32_t rate_user_per_min = 60, rate_user_burst = 30;
     uint32_t rate_ip_per_min = 100, rate_ip_burst = 50;
     // Connections per IP (IPv6 per /64): open at once, and new ones per window.

@@ -85,7 +85,7 @@ void Server::connect(ConnId id, std::string_view peer_ip, Time now) {
         return end_input();
     }
     monitor_.connection_accepted();
-    conns_.open(id, peer_ip, std::move(key), now_);
+    conns_.open(id, peer_ip, key, now_);
     chat_.connection_opened(id);
     end_input();
 }

@@ -64,14 +64,14 @@ class Server {
     ~Server();
 
     // Inputs.
-    void connect(ConnId conn, std::string_view peer_ip, Time now);
-    void receive(ConnId conn, std::string_view bytes, Time now);
-    void sent(ConnId conn, size_t n_bytes, Time now);
-    void disconnect(ConnId conn, Time now);
+    void connect(ConnId id, std::string_view peer_ip, Time now);
+    void receive(ConnId id, std::string_view bytes, Time now);
+    void sent(ConnId id, size_t n_bytes, Time now);
+    void disconnect(ConnId id, Time now);
     void tick(Time now);
     void committed(BatchId batch, const Status& status, Time now);
     void answered(QueryId query, QueryRows rows, Time now);
-    void hashed(JobId job, HashResult result, Time now);
+    void hashed(JobId job_id, HashResult result, Time now);
     // Stop taking requests, let in-flight work finish, then DISCONNECT SHUTDOWN everyone.
     void shutdown(Time now);
     // The admin API. The answer comes out of poll() as an AdminReply with the returned id.

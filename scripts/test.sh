@@ -2,7 +2,8 @@
 # Sets everything up and runs the whole test suite: installs missing packages, builds
 # (build/), runs every test with ctest (unit, property, simulation seeds, loopback
 # end-to-end), builds the libFuzzer targets with clang (build-fuzz/) and runs each on its
-# seed corpus for a short smoke, then checks the benchmark budgets.
+# seed corpus for a short smoke, runs clang-tidy over core/ (scripts/tidy.sh), then checks
+# the benchmark budgets.
 # FUZZ_SECONDS (default 20) sets the smoke length per fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +40,9 @@ for pair in frame_decoder:frame core_session:core; do
   echo "fuzz_$target: $(grep -E '^Done' "$log")"
   rm -rf "$work" "$log"
 done
+
+echo "== clang-tidy"
+bash scripts/tidy.sh
 
 echo "== benchmark budgets"
 python3 bench/check_budgets.py build/bin/warren-bench-core bench/budgets

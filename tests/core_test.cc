@@ -1198,3 +1198,86 @@ TEST(Txn, RollbackAfterEvictionKeepsOlderMessagesReachable) {
 
 }  // namespace
 }  // namespace warren::test
+
+namespace warren::test {
+namespace {
+
+// Leaves the stalled readers (which have taken nothing since they stalled, so they hold the
+// same bytes) within `slack` bytes of their outbound bound, with messages from `writer` into
+// room r, sized exactly: the first one measures the event's overhead.
+void fill_to_slack(CoreHarness& h, ConnId writer, const std::vector<ConnId>& readers,
+                   size_t bound, size_t slack) {
+    ConnId reader = readers.front();
+    size_t before = h.unread_bytes(reader);
+    h.call(writer, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "0123456789"}});
+    size_t overhead = h.unread_bytes(reader) - before - 10;
+    while (h.unread_bytes(reader) + overhead + 4000 < bound - slack)
+        h.call(writer, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", std::string(4000, 'a')}});
+    size_t text = bound - slack - h.unread_bytes(reader) - overhead;
+    ASSERT_GE(text, 1u);
+    h.call(writer, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", std::string(text, 'b')}});
+    for (ConnId c : readers) {
+        ASSERT_EQ(h.unread_bytes(c), bound - slack) << c;
+        ASSERT_FALSE(h.closed(c));
+    }
+}
+
+// alice (1) and `readers`, stalled members of room r, each left 10 bytes short of the
+// bound: alice's offline PRESENCE (longer than that) overflows every one of them.
+void presence_overflows(CoreHarness& h, const std::vector<ConnId>& readers) {
+    h.register_user(1, "alice");
+    h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
+    for (ConnId c : readers) {
+        h.register_user(c, "reader" + std::to_string(c));
+        h.call(c, {{"op", "JOIN_ROOM"}, {"room", "r"}});
+    }
+    h.events(1);
+    for (ConnId c : readers) {
+        h.stalled.insert(c);
+        h.events(c);
+    }
+    fill_to_slack(h, 1, readers, h.core().config().outbound_bytes_max, 10);
+}
+
+Config small_outbound() {
+    Config c;
+    c.outbound_bytes_max = 16 * 1024;
+    return c;
+}
+
+// A connection closed by the PRESENCE its neighbour's departure caused is forgotten like any
+// other: its address slot, its place under connections.max and its "online" are released.
+TEST(Lifecycle, PresenceThatOverflowsASlowReaderOnDisconnectForgetsIt) {
+    CoreHarness h(small_outbound());
+    presence_overflows(h, {2});
+    h.disconnect(1);
+    EXPECT_TRUE(h.closed(2));
+    EXPECT_EQ(h.close_reason(2), "SLOW_CONSUMER");
+    EXPECT_EQ(h.core().connection_count(), 0u);
+    h.register_user(9, "carol");
+    json online = h.call(9, {{"op", "REQUEST_USER_LIST"}});
+    EXPECT_EQ(online["users"], (json{{{"username", "carol"}, {"online", true}}}));
+}
+
+TEST(Lifecycle, TwoReadersClosedByOnePresenceAreBothForgotten) {
+    CoreHarness h(small_outbound());
+    presence_overflows(h, {2, 3});
+    h.disconnect(1);
+    EXPECT_EQ(h.close_reason(2), "SLOW_CONSUMER");
+    EXPECT_EQ(h.close_reason(3), "SLOW_CONSUMER");
+    EXPECT_EQ(h.core().connection_count(), 0u);
+}
+
+// The same when the server itself closes the departing connection (its third bad frame).
+TEST(Lifecycle, PresenceAfterAServerCloseOverflowsAndForgetsTheReaders) {
+    CoreHarness h(small_outbound());
+    presence_overflows(h, {2, 3});
+    for (int i = 0; i < 3; ++i) h.raw(1, "not json\n");
+    EXPECT_EQ(h.close_reason(1), "BAD_FRAMES");
+    EXPECT_EQ(h.close_reason(2), "SLOW_CONSUMER");
+    EXPECT_EQ(h.close_reason(3), "SLOW_CONSUMER");
+    EXPECT_EQ(h.core().connection_count(), 0u);
+}
+
+}  // namespace
+}  // namespace warren::test

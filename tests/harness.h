@@ -110,6 +110,12 @@ class CoreHarness {
     }
 
     bool closed(ConnId c) const { return closed_.contains(c); }
+    // Bytes delivered to the connection and not yet taken (for a stalled one: all the bytes
+    // the core counts as not yet sent since the last take()).
+    size_t unread_bytes(ConnId c) const {
+        auto it = inbox_.find(c);
+        return it == inbox_.end() ? 0 : it->second.size();
+    }
     std::string close_reason(ConnId c) const {
         auto it = closed_.find(c);
         return it == closed_.end() ? "" : it->second;

@@ -33,3 +33,22 @@ TEST(Purity, CoreHasNoForbiddenIncludesOrCalls) {
 }
 
 }  // namespace
+
+namespace {
+
+// The facade wires the parts; no part may depend on it (docs/ARCHITECTURE.md).
+TEST(Purity, NoPartIncludesTheFacade) {
+    int files = 0;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(WARREN_SOURCE_DIR "/core")) {
+        if (!e.is_regular_file() || e.path().parent_path().filename() == "core") continue;
+        ++files;
+        std::ifstream in(e.path());
+        std::string line;
+        for (int n = 1; std::getline(in, line); ++n)
+            if (line.find("#include \"core/server.h\"") != std::string::npos)
+                ADD_FAILURE() << e.path().string() << ":" << n << " includes the facade";
+    }
+    EXPECT_GT(files, 20);
+}
+
+}  // namespace

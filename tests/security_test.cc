@@ -552,3 +552,70 @@ TEST(Monitor, HistogramPercentiles) {
 
 }  // namespace
 }  // namespace warren::test
+
+namespace warren::test {
+namespace {
+
+// The error code is read from the typed reply, so the length of the request id cannot hide it.
+TEST(Monitor, ErrorsAreCountedWhateverTheRequestIdsLength) {
+    CoreHarness h;
+    h.connect(1);
+    h.take(1);
+    for (int64_t id : {int64_t{5}, int64_t{12345678901234}, int64_t{9007199254740991}}) {
+        h.send(1, {{"id", id}, {"op", "JOIN_ROOM"}, {"room", "r"}});
+        auto lines = h.take(1);
+        ASSERT_EQ(lines.size(), 1u);
+        EXPECT_EQ(lines[0]["re"], id);
+        EXPECT_EQ(lines[0]["error"]["code"], "UNAUTHENTICATED");
+    }
+    auto p = h.admin(AdminRequest{AdminRequest::Kind::prometheus});
+    EXPECT_NE(p->body.find(
+                  "warren_request_errors_total{op=\"JOIN_ROOM\",code=\"UNAUTHENTICATED\"} 3\n"),
+              std::string::npos)
+        << p->body;
+    auto m = json::parse(h.admin(AdminRequest{AdminRequest::Kind::metrics})->body);
+    EXPECT_EQ(m["ops"]["JOIN_ROOM"]["errors"]["UNAUTHENTICATED"], 3);
+}
+
+// The cumulative count of `series` at bucket `le`, from the exposition text.
+std::optional<uint64_t> bucket(const std::string& text, const std::string& series,
+                               const std::string& le) {
+    std::string head = series + ",le=\"" + le + "\"} ";
+    size_t at = text.find(head);
+    if (at == std::string::npos) return std::nullopt;
+    return std::stoull(text.substr(at + head.size()));
+}
+
+// A request answered 250 µs after it arrived is recorded as 250 µs: in the buckets of
+// Prometheus (which start at or below 10 µs and ascend) and in the JSON metrics.
+TEST(Monitor, SubMillisecondLatenciesLandInMicrosecondBuckets) {
+    CoreHarness h;
+    h.register_user(1, "alice");
+    h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
+    h.hold_commits = true;
+    h.send(1, {{"id", 77}, {"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "quick"}});
+    h.advance_us(250);
+    h.release();
+    ASSERT_EQ(h.take(1).at(0)["re"], 77);
+    std::string text = h.admin(AdminRequest{AdminRequest::Kind::prometheus})->body;
+    std::string series = "warren_request_latency_seconds_bucket{op=\"SEND_MESSAGE\"";
+    EXPECT_EQ(bucket(text, series, "0.0001"), 0u) << text;
+    EXPECT_EQ(bucket(text, series, "0.00025"), 1u);
+    EXPECT_EQ(bucket(text, series, "+Inf"), 1u);
+    // Bounds ascend from at most 10 µs; every one is a number.
+    std::vector<double> les;
+    for (size_t at = text.find(series); at != std::string::npos; at = text.find(series, at + 1)) {
+        std::string le = text.substr(text.find("le=\"", at) + 4);
+        le = le.substr(0, le.find('"'));
+        if (le != "+Inf") les.push_back(std::stod(le));
+    }
+    ASSERT_GE(les.size(), 10u);
+    EXPECT_LE(les.front(), 10e-6);
+    EXPECT_TRUE(std::is_sorted(les.begin(), les.end()) &&
+                std::adjacent_find(les.begin(), les.end()) == les.end());
+    auto m = json::parse(h.admin(AdminRequest{AdminRequest::Kind::metrics})->body);
+    EXPECT_DOUBLE_EQ(m["ops"]["SEND_MESSAGE"]["latency_ms"]["max"].get<double>(), 0.25);
+}
+
+}  // namespace
+}  // namespace warren::test

@@ -87,12 +87,12 @@ class OpContext {
 // may move strings out of its request once every check has passed (a request that waits for
 // a message from storage is copied before that).
 #define WARREN_OP(id, wire, type, weight, access, effect, handler) \
-    void handler(OpContext& ctx, type& r);
+    void handler(OpContext& ctx, type& r);  // NOLINT(bugprone-macro-parentheses): a type
 #include "core/ops/ops.def"
 #undef WARREN_OP
 
 // Joins the invitee to the room (ACCEPT_INVITATION, or JOIN_ROOM of a private room).
-void accept_pending(OpContext& ctx, const InvitationRow& inv);
+void accept_pending(OpContext& ctx, const InvitationRow& pending);
 
 void finish_register(OpContext& ctx, const after::Hash& job, const HashResult& result);
 void finish_login(OpContext& ctx, const after::Hash& job, const HashResult& result);

@@ -73,7 +73,7 @@ struct MessageRow {
 struct PeerPair {
     UserId lo = 0;
     UserId hi = 0;
-    auto operator<=>(const PeerPair&) const = default;
+    auto operator<=>(const PeerPair&) const = default;  // NOLINT(modernize-use-nullptr)
 };
 inline PeerPair peer_pair(UserId a, UserId b) {
     return a < b ? PeerPair{a, b} : PeerPair{b, a};

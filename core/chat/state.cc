@@ -8,7 +8,7 @@
 namespace warren {
 
 void ChatState::load(const Snapshot& snap) {
-    auto discard = [](Undo) {};
+    auto discard = [](const Undo&) {};
     for (const auto& r : snap.users) discard(apply_user(r));
     for (const auto& r : snap.sessions) discard(apply_session(r));
     for (const auto& r : snap.rooms) discard(apply_room(r));

@@ -136,7 +136,7 @@ class ChatState {
     void evict_conversation();
     Undo apply_topic(const RoomTopic& r);
     Undo apply_invitation(const InvitationRow& r);
-    Undo apply_invitation_close(const InvitationClose& r);
+    Undo apply_invitation_close(const InvitationClose& c);
     Undo apply_edit(const MessageEdit& r);
     Undo apply_delete(const MessageDelete& r);
     Undo apply_reaction_add(const ReactionAdd& r);

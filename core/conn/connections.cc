@@ -26,10 +26,10 @@ Connections::Connections(const Config& config, Monitor& monitor, Outputs& output
                                                   static_cast<int64_t>(config.text_max_bytes)}));
 }
 
-Connections::Conn& Connections::open(ConnId id, std::string_view peer_ip, std::string ip_key,
+Connections::Conn& Connections::open(ConnId id, std::string_view peer_ip, const std::string& ip_key,
                                      Time now) {
-    auto [it, inserted] = conns_.try_emplace(id, id, peer_ip, std::move(ip_key),
-                                             config_.max_frame_bytes, now.mono_us);
+    auto [it, inserted] =
+        conns_.try_emplace(id, id, peer_ip, ip_key, config_.max_frame_bytes, now.mono_us);
     WARREN_CHECK(inserted);
     send(it->second, hello_);
     return it->second;

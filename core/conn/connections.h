@@ -69,7 +69,7 @@ class Connections {
     Connections(const Config& config, Monitor& monitor, Outputs& outputs);
 
     // A new connection, greeted with HELLO.
-    Conn& open(ConnId id, std::string_view peer_ip, std::string ip_key, Time now);
+    Conn& open(ConnId id, std::string_view peer_ip, const std::string& ip_key, Time now);
     // A connection refused at accept: one DISCONNECT line, then the close; no state is kept.
     void refuse(ConnId id, DisconnectReason reason, std::optional<int64_t> retry_after_ms);
     // The connection if it is open (nullptr if unknown, draining or closed).

@@ -91,8 +91,12 @@ class Exposition {
         for (size_t b = 0; b < Histogram::bounds.size(); ++b) {
             int64_t bound = Histogram::bounds[b];
             if (!Histogram::exposed(bound)) continue;
-            std::string le = seconds ? le_seconds(bound) : std::to_string(bound);
-            line(bucket, labels + sep + "le=\"" + le + "\"", std::to_string(h.cumulative(b)));
+            std::string le = labels;
+            le += sep;
+            le += "le=\"";
+            le += seconds ? le_seconds(bound) : std::to_string(bound);
+            le += '"';
+            line(bucket, le, std::to_string(h.cumulative(b)));
         }
         line(bucket, labels + sep + "le=\"+Inf\"", std::to_string(h.count()));
         line(std::string(name) + "_sum", labels,

@@ -32,7 +32,7 @@ enum class ErrorCode : uint8_t {
 };
 
 inline constexpr std::array<std::string_view, 0
-#define WARREN_X(id, wire) +1
+#define WARREN_X(id, wire) +1  // NOLINT(bugprone-macro-parentheses): a count
                             WARREN_ERROR_CODES(WARREN_X)
 #undef WARREN_X
                             >
@@ -66,7 +66,7 @@ enum class DisconnectReason : uint8_t {
 };
 
 inline constexpr std::array<std::string_view, 0
-#define WARREN_X(id, wire) +1
+#define WARREN_X(id, wire) +1  // NOLINT(bugprone-macro-parentheses): a count
                             WARREN_DISCONNECT_REASONS(WARREN_X)
 #undef WARREN_X
                             >

@@ -20,7 +20,7 @@ enum class Op : uint8_t {
 };
 
 inline constexpr size_t op_count = 0
-#define WARREN_OP(...) +1
+#define WARREN_OP(...) +1  // NOLINT(bugprone-macro-parentheses): a count
 #include "core/ops/ops.def"
 #undef WARREN_OP
     ;

@@ -8,7 +8,9 @@ LineFramer::Status LineFramer::next(std::string_view& line) {
     for (;;) {
         const char* base = buf_.data();
         const void* nl =
-            scan_ < buf_.size() ? std::memchr(base + scan_, '\n', buf_.size() - scan_) : nullptr;
+            scan_ < buf_.size()
+                ? std::memchr(base + scan_, '\n', buf_.size() - scan_)  // NOLINT: not a C string
+                : nullptr;
         if (nl == nullptr) {
             scan_ = buf_.size();
             size_t pending = buf_.size() - pos_;

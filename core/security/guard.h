@@ -184,7 +184,7 @@ class Guard {
     static void take(Bucket& b, uint32_t weight);
     void trim(std::deque<int64_t>& d, int64_t window_ms, int64_t now_us) const;
     int64_t points_now(const Score& s, int64_t now_us) const;
-    ThreatLevel level_of(int64_t points) const;
+    ThreatLevel level_of(int64_t units) const;
     void add_ip_points(const std::string& ip, uint32_t points, std::string_view reason, Time now);
     void add_account_points(const std::string& ip, UserId user, uint32_t points,
                             std::string_view reason, Time now);
