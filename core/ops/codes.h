@@ -3,8 +3,9 @@
 // monitor's per-code slots can never be indexed out of bounds.
 #pragma once
 
-#include <array>
 #include <cstddef>
+#include <cstdint>
+#include <iterator>
 #include <optional>
 #include <string_view>
 
@@ -25,23 +26,13 @@ namespace warren {
     X(unavailable, "UNAVAILABLE")                 \
     X(internal, "INTERNAL")
 
-enum class ErrorCode : uint8_t {
-#define WARREN_X(id, wire) id,
-    WARREN_ERROR_CODES(WARREN_X)
-#undef WARREN_X
-};
+// Expanders for the lists: each entry is (id, wire name).
+#define WARREN_ENUM_ID(id, wire) id,
+#define WARREN_ENUM_WIRE(id, wire) wire,
 
-inline constexpr std::array<std::string_view, 0
-#define WARREN_X(id, wire) +1  // NOLINT(bugprone-macro-parentheses): a count
-                            WARREN_ERROR_CODES(WARREN_X)
-#undef WARREN_X
-                            >
-    error_code_names = {
-#define WARREN_X(id, wire) wire,
-        WARREN_ERROR_CODES(WARREN_X)
-#undef WARREN_X
-};
-inline constexpr size_t error_code_count = error_code_names.size();
+enum class ErrorCode : uint8_t { WARREN_ERROR_CODES(WARREN_ENUM_ID) };
+inline constexpr std::string_view error_code_names[] = {WARREN_ERROR_CODES(WARREN_ENUM_WIRE)};
+inline constexpr size_t error_code_count = std::size(error_code_names);
 
 constexpr std::string_view error_code_name(ErrorCode c) {
     return error_code_names[static_cast<size_t>(c)];
@@ -59,22 +50,9 @@ std::optional<ErrorCode> error_code_from_name(std::string_view name);
     X(shutdown, "SHUTDOWN")                         \
     X(session_revoked, "SESSION_REVOKED")
 
-enum class DisconnectReason : uint8_t {
-#define WARREN_X(id, wire) id,
-    WARREN_DISCONNECT_REASONS(WARREN_X)
-#undef WARREN_X
-};
-
-inline constexpr std::array<std::string_view, 0
-#define WARREN_X(id, wire) +1  // NOLINT(bugprone-macro-parentheses): a count
-                            WARREN_DISCONNECT_REASONS(WARREN_X)
-#undef WARREN_X
-                            >
-    disconnect_reason_names = {
-#define WARREN_X(id, wire) wire,
-        WARREN_DISCONNECT_REASONS(WARREN_X)
-#undef WARREN_X
-};
+enum class DisconnectReason : uint8_t { WARREN_DISCONNECT_REASONS(WARREN_ENUM_ID) };
+inline constexpr std::string_view disconnect_reason_names[] = {
+    WARREN_DISCONNECT_REASONS(WARREN_ENUM_WIRE)};
 
 constexpr std::string_view disconnect_reason_name(DisconnectReason r) {
     return disconnect_reason_names[static_cast<size_t>(r)];
