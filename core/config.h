@@ -45,7 +45,7 @@ struct Config {
     // Sessions.
     int64_t session_ttl_ms = 30LL * 24 * 3600 * 1000;
 
-    // Invitations: lifetime, and pending ones per invitee (past it INVITE_USER is CONFLICT).
+    // Invitations: lifetime, and pending ones per inviter (past it INVITE_USER is CONFLICT).
     int64_t invitation_ttl_ms = 7LL * 24 * 3600 * 1000;
     size_t invitations_pending_max = 100;
     size_t token_bytes = 32;  // 256 bits of entropy per session token
@@ -138,7 +138,11 @@ struct Config {
     uint32_t churn_max = 10;
     uint32_t invitations_max = 10;
     int64_t behaviour_window_ms = 10LL * 60 * 1000;
-    // CIDRs never blocked or connection-capped (rate limits still apply).
+    // Longest block or suspension an admin may order with a duration (longer ones are refused;
+    // omitting the duration means "until lifted").
+    int64_t admin_duration_max_ms = 10LL * 366 * 24 * 3600 * 1000;
+    // CIDRs never blocked or connection-capped (rate limits still apply). An IPv6 entry
+    // narrower than /64 covers its whole /64, since security state is kept per /64.
     std::vector<std::string> allowlist;
     // Tracked security state: IPs, login names and accounts kept in memory. Past the limit,
     // idle entries are dropped; if none is idle, new IPs share one overflow entry (throttled

@@ -130,6 +130,7 @@ enum Stmt {
     conv_before,
     conv_after,
     message_by_id,
+    message_visible,
     set_topic,
     put_read_marker,
     put_invitation,
@@ -177,6 +178,13 @@ const char* const stmt_sql[stmt_count] = {
     " FROM messages "
     "WHERE room_id = 0 AND conv_lo = ? AND conv_hi = ? AND id > ? ORDER BY id ASC LIMIT ?",
     "SELECT " MESSAGE_COLUMNS " FROM messages WHERE id = ?",
+    // A message the reader may see: in a public room, or in the rooms listed (as a JSON
+    // array, one bound value), or a direct message of theirs.
+    "SELECT " MESSAGE_COLUMNS
+    " FROM messages WHERE id = ?1 AND ("
+    "(room_id > 0 AND (room_id IN (SELECT value FROM json_each(?2))"
+    " OR room_id IN (SELECT id FROM rooms WHERE is_private = 0)))"
+    " OR (room_id = 0 AND (author_id = ?3 OR to_id = ?3)))",
     "UPDATE rooms SET topic = ? WHERE id = ?",
     "INSERT INTO read_markers(user_id, room_id, peer_id, message_id) VALUES(?,?,?,?) "
     "ON CONFLICT(user_id, room_id, peer_id) DO UPDATE SET message_id = excluded.message_id",
@@ -624,6 +632,7 @@ QueryRows Store::run(const StoredQuery& q) {
             out = history(q.history);
             break;
         case StoredQuery::Kind::message:
+            if (q.search.dm_user > 0) return visible_message(q.message, q.search);
             if (auto m = message(q.message)) out.rows.push_back(std::move(*m));
             return out;  // message() attached its reactions
         case StoredQuery::Kind::thread:
@@ -782,6 +791,25 @@ std::optional<MessageRow> Store::message(MessageId id) {
     sqlite3_clear_bindings(s);
     if (rows.empty() || !fill_reactions(rows)) return std::nullopt;
     return std::move(rows.front());
+}
+
+QueryRows Store::visible_message(MessageId id, const SearchQuery& reader) {
+    QueryRows out;
+    std::string rooms = "[";
+    for (RoomId r : reader.rooms) rooms += (rooms.size() > 1 ? "," : "") + std::to_string(r);
+    rooms += "]";
+    sqlite3_stmt* s = stmt(message_visible);
+    sqlite3_bind_int64(s, 1, id);
+    bind_text(s, 2, rooms);
+    sqlite3_bind_int64(s, 3, reader.dm_user);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) out.rows.push_back(read_message(s));
+    out.ok = rc == SQLITE_ROW || rc == SQLITE_DONE;
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (out.ok && !fill_reactions(out.rows)) out.ok = false;
+    if (!out.ok) out.rows.clear();
+    return out;
 }
 
 QueryRows Store::history(const HistoryQuery& q) {

@@ -60,6 +60,8 @@ class Store {
     // Attaches stored reactions to rows just read.
     bool fill_reactions(std::vector<MessageRow>& rows);
     QueryRows thread(MessageId root, uint32_t limit);
+    // One message, only if `reader` (its rooms and dm_user) may see it.
+    QueryRows visible_message(MessageId id, const SearchQuery& reader);
     QueryRows search(const SearchQuery& q);
     // Audit rows with id < before (before <= 0: the newest), newest first.
     QueryRows audit(int64_t before, uint32_t limit);

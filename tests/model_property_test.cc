@@ -197,8 +197,11 @@ Expect predict(Model& m, const Cmd& c, json& req) {
                 req = {{"op", "REACT"}, {"message_id", msg->id}, {"emoji", emoji}};
             if (c.kind == Kind::unreact)
                 req = {{"op", "UNREACT"}, {"message_id", msg->id}, {"emoji", emoji}};
+            // A private room one is not in does not exist for its messages either.
             if (!m.visible(*msg, c.user))
-                return e.code = msg->room < 0 ? "NOT_FOUND" : "FORBIDDEN", e;
+                return e.code =
+                           msg->room < 0 || m.rooms.at(msg->room).priv ? "NOT_FOUND" : "FORBIDDEN",
+                       e;
             std::set<int> aud = m.audience(*msg);
             if (c.kind == Kind::edit) {
                 if (msg->author != c.user) return e.code = "FORBIDDEN", e;
@@ -269,7 +272,8 @@ Expect predict(Model& m, const Cmd& c, json& req) {
                 {"op", "SET_TOPIC"}, {"room", room}, {"topic", "topic " + std::to_string(c.flag)}};
             MRoom* r = find_room();
             if (!r) return e.code = "NOT_FOUND", e;
-            if (r->owner != c.user) return e.code = "FORBIDDEN", e;
+            // The owner, while a member.
+            if (r->owner != c.user || !r->members.contains(c.user)) return e.code = "FORBIDDEN", e;
             r->topic = req["topic"];
             tell(r->members, "TOPIC_CHANGED");
             return e;

@@ -154,10 +154,16 @@ void Admin::blocks(AdminId id, Time now) {
     reply(id, 200, body_of(w));
 }
 
+std::optional<std::string> Admin::bad_duration(const std::optional<int64_t>& duration_ms) const {
+    if (!duration_ms || (*duration_ms > 0 && *duration_ms <= config_.admin_duration_max_ms))
+        return std::nullopt;
+    return "duration_ms must be from 1 to " + std::to_string(config_.admin_duration_max_ms) +
+           " (omit it for \"until lifted\")";
+}
+
 void Admin::block(AdminId id, const AdminRequest& q, Time now) {
     if (!parse_ip(q.ip)) return error(id, 400, "ip must be an IPv4 or IPv6 address");
-    if (q.duration_ms && *q.duration_ms <= 0)
-        return error(id, 400, "duration_ms must be positive (omit it to block until lifted)");
+    if (auto bad = bad_duration(q.duration_ms)) return error(id, 400, *bad);
     std::string key = address_key(q.ip);
     if (guard_.allowlisted(key)) return error(id, 409, "the address is allowlisted");
     std::optional<BlockRow> previous = guard_.block_row(key);
@@ -190,8 +196,7 @@ void Admin::unblock(AdminId id, const AdminRequest& q, Time now) {
 }
 
 void Admin::suspend(AdminId id, const AdminRequest& q, Time now) {
-    if (q.duration_ms && *q.duration_ms <= 0)
-        return error(id, 400, "duration_ms must be positive (omit it to suspend until lifted)");
+    if (auto bad = bad_duration(q.duration_ms)) return error(id, 400, *bad);
     const User* u = chat_.state().find_user(q.username);
     if (!u) return error(id, 404, "no user named '" + q.username + "'");
     std::optional<SuspensionRow> previous = guard_.suspension_row(u->id);

@@ -73,6 +73,8 @@ class Admin {
                std::string_view content_type = "application/json");
     void error(AdminId id, int status, std::string_view message);
     bool commit(AdminId id, std::vector<Mutation> rows, std::string body, Undo undo, Time now);
+    // Why an ordered duration is refused, if it is.
+    std::optional<std::string> bad_duration(const std::optional<int64_t>& duration_ms) const;
     void read(AdminId id, const AdminRequest& q, Time now, const View& v);
     void blocks(AdminId id, Time now);
     void block(AdminId id, const AdminRequest& q, Time now);

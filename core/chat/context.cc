@@ -70,9 +70,15 @@ MessageRow* OpContext::message_or_fetch(MessageId id) {
         return nullptr;
     }
     WARREN_CHECK(request_ != nullptr);
+    // Storage answers only if the caller may see the message (one of their rooms, a public
+    // room, or their own conversation), so a probe of other rooms' ids reads nothing more
+    // than a probe of missing ones.
     StoredQuery what;
     what.kind = StoredQuery::Kind::message;
     what.message = id;
+    const User& u = my_user();
+    what.search.rooms.assign(u.rooms.begin(), u.rooms.end());
+    what.search.dm_user = u.id;
     query(std::move(what), after::Rerun{std::make_shared<Validated>(*request_)}, true);
     return nullptr;
 }
@@ -85,7 +91,11 @@ bool OpContext::visible_or_fail(const MessageRow& m) {
     }
     const Room* room = state.room(m.room);
     if (room && room->members.contains(me())) return true;
-    fail(ErrorCode::forbidden, "not a member of '" + (room ? room->name : std::string()) + "'");
+    // A private room one is not in is not named: its messages do not exist for the caller.
+    if (!room || room->is_private)
+        fail(ErrorCode::not_found, "no message " + std::to_string(m.id));
+    else
+        fail(ErrorCode::forbidden, "not a member of '" + room->name + "'");
     return false;
 }
 

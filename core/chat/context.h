@@ -73,7 +73,8 @@ class OpContext {
     // UNAVAILABLE) or asking storage for it, in which case the request runs again once the
     // message is in memory.
     MessageRow* message_or_fetch(MessageId id);
-    // NOT_FOUND for someone else's direct message, FORBIDDEN for a room one is not in.
+    // NOT_FOUND for someone else's direct message or a private room one is not in, FORBIDDEN
+    // for a public room one is not in.
     bool visible_or_fail(const MessageRow& m);
 
     std::string name_of(UserId id) const;

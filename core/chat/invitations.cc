@@ -44,8 +44,8 @@ void invite_user(OpContext& ctx, InviteUser& r) {
         return ctx.fail(ErrorCode::conflict, invitee->name + " is already a member");
     if (ctx.state.invitation_to(room->id, invitee->id))
         return ctx.fail(ErrorCode::conflict, invitee->name + " is already invited");
-    if (ctx.state.pending_invitations_of(invitee->id) >= ctx.config.invitations_pending_max)
-        return ctx.fail(ErrorCode::conflict, invitee->name + " has too many invitations");
+    if (ctx.state.pending_invitations_by(me) >= ctx.config.invitations_pending_max)
+        return ctx.fail(ErrorCode::conflict, "you have too many pending invitations");
     if (ctx.refuse_write()) return;
     int64_t now = ctx.now().wall_ms;
     InvitationRow inv{ctx.state.take_invitation_id(),    room->id, me, invitee->id, now,

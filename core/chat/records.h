@@ -216,8 +216,10 @@ struct SearchQuery {
 struct StoredQuery {
     enum class Kind { history, message, thread, search, audit };
     Kind kind = Kind::history;
-    HistoryQuery history;      // history
-    MessageId message = 0;     // message (one row or none), thread (replies to it)
+    HistoryQuery history;  // history
+    // message (one row or none; only if it is in search.rooms, in a public room, or a direct
+    // message of search.dm_user), thread (replies to it)
+    MessageId message = 0;
     uint32_t limit = 0;        // thread, audit
     SearchQuery search;        // search
     int64_t audit_before = 0;  // audit: rows with id < this (0: the newest), newest first

@@ -76,8 +76,8 @@ void list_rooms(OpContext& ctx, ListRooms& r) {
 void set_topic(OpContext& ctx, SetTopic& r) {
     Room* room = ctx.room_or_fail(r.room);
     if (!room) return;
-    if (room->owner != ctx.me())
-        return ctx.fail(ErrorCode::forbidden, "only the owner may set the topic");
+    if (room->owner != ctx.me() || !room->members.contains(ctx.me()))
+        return ctx.fail(ErrorCode::forbidden, "only the owner, while a member, may set the topic");
     if (ctx.refuse_write()) return;
     ctx.apply(RoomTopic{room->id, r.topic});
     ctx.ok(reply::Room{room_view(ctx.state, *room)});

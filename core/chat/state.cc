@@ -271,11 +271,13 @@ Undo ChatState::apply_invitation(const InvitationRow& r) {
     by_expiry_.insert({r.expires_ms, r.id});
     by_room_invitee_[{r.room, r.to}] = r.id;
     by_invitee_.insert({r.to, r.id});
+    ++sent_by_[r.from];
     return [this, r] {
         invitations_.erase(r.id);
         by_expiry_.erase({r.expires_ms, r.id});
         by_room_invitee_.erase({r.room, r.to});
         by_invitee_.erase({r.to, r.id});
+        forget_sent(r.from);
     };
 }
 
@@ -287,7 +289,13 @@ Undo ChatState::apply_invitation_close(const InvitationClose& c) {
     by_expiry_.erase({r.expires_ms, r.id});
     by_room_invitee_.erase({r.room, r.to});
     by_invitee_.erase({r.to, r.id});
+    forget_sent(r.from);
     return [this, r] { (void)apply_invitation(r); };
+}
+
+void ChatState::forget_sent(UserId from) {
+    auto it = sent_by_.find(from);
+    if (it != sent_by_.end() && --it->second == 0) sent_by_.erase(it);
 }
 
 const InvitationRow* ChatState::invitation(InvitationId id) const {
@@ -308,10 +316,9 @@ std::vector<const InvitationRow*> ChatState::invitations_of(UserId to) const {
     return out;
 }
 
-size_t ChatState::pending_invitations_of(UserId to) const {
-    auto from = by_invitee_.lower_bound({to, 0});
-    auto until = by_invitee_.lower_bound({to + 1, 0});
-    return static_cast<size_t>(std::distance(from, until));
+size_t ChatState::pending_invitations_by(UserId from) const {
+    auto it = sent_by_.find(from);
+    return it == sent_by_.end() ? 0 : it->second;
 }
 
 const InvitationRow* ChatState::next_to_expire() const {

@@ -112,7 +112,8 @@ class ChatState {
     const InvitationRow* invitation_to(RoomId room, UserId to) const;
     // Pending invitations addressed to `to`, by id.
     std::vector<const InvitationRow*> invitations_of(UserId to) const;
-    size_t pending_invitations_of(UserId to) const;
+    // Pending invitations `from` has sent.
+    size_t pending_invitations_by(UserId from) const;
     // The pending invitation that expires first, if any.
     const InvitationRow* next_to_expire() const;
     InvitationId take_invitation_id() { return next_invitation_id_++; }
@@ -137,6 +138,7 @@ class ChatState {
     Undo apply_topic(const RoomTopic& r);
     Undo apply_invitation(const InvitationRow& r);
     Undo apply_invitation_close(const InvitationClose& c);
+    void forget_sent(UserId from);
     Undo apply_edit(const MessageEdit& r);
     Undo apply_delete(const MessageDelete& r);
     Undo apply_reaction_add(const ReactionAdd& r);
@@ -156,6 +158,7 @@ class ChatState {
     std::set<std::pair<int64_t, InvitationId>> by_expiry_;
     std::map<std::pair<RoomId, UserId>, InvitationId> by_room_invitee_;
     std::set<std::pair<UserId, InvitationId>> by_invitee_;
+    std::map<UserId, size_t> sent_by_;  // pending invitations per inviter
     InvitationId next_invitation_id_ = 1;
     size_t old_messages_max_;
     struct OldMessage {

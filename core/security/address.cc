@@ -1,5 +1,6 @@
 #include "core/security/address.h"
 
+#include <algorithm>
 #include <charconv>
 
 namespace warren {
@@ -130,11 +131,15 @@ bool Cidrs::add(std::string_view cidr) {
 }
 
 bool Cidrs::contains(std::string_view ip) const {
-    auto a = parse_ip(ip);
+    // An address key of a /64 ("2001:db8:0:1::/64") stands for its whole network: a range
+    // narrower than /64 matches when it lies inside it.
+    bool network = ip.ends_with("/64");
+    auto a = parse_ip(network ? ip.substr(0, ip.size() - 3) : ip);
     if (!a) return false;
     for (const Range& r : ranges_) {
         if (r.base.v4 != a->v4) continue;
-        uint32_t full = r.prefix / 8, rest = r.prefix % 8;
+        uint32_t prefix = network ? std::min<uint32_t>(r.prefix, 64) : r.prefix;
+        uint32_t full = prefix / 8, rest = prefix % 8;
         bool match =
             std::equal(r.base.bytes.begin(), r.base.bytes.begin() + full, a->bytes.begin());
         if (match && rest) {

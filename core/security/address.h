@@ -30,6 +30,7 @@ class Cidrs {
   public:
     // Returns false (adding nothing) when `cidr` is malformed.
     bool add(std::string_view cidr);
+    // `ip` is an address or an address key (address_key(): an IPv6 key stands for its /64).
     bool contains(std::string_view ip) const;
     bool empty() const { return ranges_.empty(); }
 

@@ -132,15 +132,17 @@ std::optional<Rejection> signature_rejection(std::string_view name) {
                      std::string(name) + " contains characters it may not contain", true};
 }
 
-// The rules every present value obeys, whichever front door filled it.
+// The rules every present value obeys, whichever front door filled it. Only a value that
+// breaks its field's own grammar can be an attack: then a structural one carrying a
+// signature scores (a name with "--" or an emoji "<3" obeys the grammar and is just data).
 template <class V>
 std::optional<Rejection> check_field(std::string_view name, FieldKind kind, const V& v,
                                      const Config& config) {
+    Refusal why = check_value(kind, name, v, config);
+    if (!why) return std::nullopt;
     if constexpr (std::is_same_v<V, std::string>)
         if (is_structural(kind) && has_attack_signature(v)) return signature_rejection(name);
-    if (Refusal why = check_value(kind, name, v, config))
-        return Rejection{std::string(name), std::move(*why), false};
-    return std::nullopt;
+    return Rejection{std::string(name), std::move(*why), false};
 }
 
 // Reads one JSON argument into its member. An integer sent as a string that carries a

@@ -4,9 +4,10 @@
 // each argument's kind names its rule (rules.h: usernames, room names, text, ...); a plain
 // member is required; cross-field rules run last. PROTOCOL.md's order holds: validation runs
 // after the blocked / rate-limit / logged-in checks, before existence and permission.
-// Structural values (names, ids, emoji, cursors, tokens) are also scanned for attack
-// signatures, which makes the Rejection score against the sender; message text, topics,
-// passwords and search queries are data and never are.
+// A structural value (names, ids, emoji, cursors, tokens) that breaks its field's grammar is
+// also scanned for attack signatures, which makes the Rejection score against the sender; a
+// value that obeys its grammar never scores, and message text, topics, passwords and search
+// queries are data and never do.
 //
 // A `Validated` can only be made here, so a handler never sees an argument that broke a rule:
 // the type is the check at the boundary. Pure; limits come from Config.
