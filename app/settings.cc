@@ -4,6 +4,8 @@
 
 #include <charconv>
 #include <set>
+#include <type_traits>
+#include <variant>
 
 #include "core/security/address.h"
 
@@ -25,12 +27,111 @@ bool parse_host_port(const std::string& text, std::string& host, uint16_t& port)
 
 namespace {
 
-template <typename T>
-std::optional<std::string> read_int(const toml::table& t, const char* key, T& out) {
-    if (!t.contains(key)) return std::nullopt;
-    auto v = t[key].value<int64_t>();
-    if (!v || *v < 0) return std::string(key) + " must be a non-negative integer";
-    out = static_cast<T>(*v);
+constexpr int64_t second = 1000, minute = 60 * second, hour = 60 * minute, day = 24 * hour;
+constexpr int64_t year = 366 * day;
+
+// Where a key is stored: a Config field of one of these types, or a process setting.
+// (size_t and uint64_t are one type here, which a static_assert checks.)
+static_assert(std::is_same_v<size_t, uint64_t>);
+using IntTarget = std::variant<uint32_t Config::*, int64_t Config::*, size_t Config::*,
+                               int DriverOptions::*, size_t DriverOptions::*>;
+
+// Every integer key of the file, with the range the server can run with. A value outside it
+// is refused with the key's name and place, never truncated or wrapped.
+struct IntKey {
+    std::string_view table, key;
+    IntTarget target;
+    int64_t min, max;
+};
+
+const IntKey int_keys[] = {
+    {"rate", "user_per_min", &Config::rate_user_per_min, 1, 1'000'000},
+    {"rate", "user_burst", &Config::rate_user_burst, 5, 1'000'000},
+    {"rate", "ip_per_min", &Config::rate_ip_per_min, 1, 10'000'000},
+    {"rate", "ip_burst", &Config::rate_ip_burst, 5, 10'000'000},
+    {"connections", "per_ip_max", &Config::conns_per_ip_max, 1, 1'000'000},
+    {"connections", "login_timeout_ms", &Config::login_timeout_ms, second, day},
+    {"connections", "idle_timeout_ms", &Config::idle_timeout_ms, second, 30 * day},
+    {"connections", "new_per_ip_max", &Config::connects_per_ip_window_max, 1, 1'000'000},
+    {"connections", "new_window_ms", &Config::connects_window_ms, second, day},
+    {"connections", "max", &Config::connections_max, 1, 1'000'000},
+    {"security", "name_failures_max", &Config::name_failures_max, 1, 1000},
+    {"security", "name_lock_ms", &Config::name_lock_ms, second, 30 * day},
+    {"security", "ip_login_failures_max", &Config::ip_login_failures_max, 1, 100'000},
+    {"security", "registrations_per_ip_max", &Config::registrations_per_ip_max, 1, 1'000'000},
+    {"security", "audit_retention_ms", &Config::audit_retention_ms, day, 10 * year},
+    {"security", "audit_rows_max", &Config::audit_rows_max, 1, 1'000'000'000},
+    {"security", "ipv6_prefix_bits", &Config::ipv6_prefix_bits, 16, 64},
+    {"security", "ipv6_prefix_factor", &Config::ipv6_prefix_factor, 1, 4096},
+    {"threat", "medium", &Config::threat_medium, 1, 1'000'000},
+    {"threat", "high", &Config::threat_high, 1, 1'000'000},
+    {"threat", "critical", &Config::threat_critical, 1, 1'000'000},
+    {"threat", "decay_per_min", &Config::threat_decay_per_min, 0, 1'000'000},
+    {"threat", "points_bad_frame", &Config::points_bad_frame, 0, 1'000'000},
+    {"threat", "points_signature", &Config::points_signature, 0, 1'000'000},
+    {"threat", "points_rate_limited", &Config::points_rate_limited, 0, 1'000'000},
+    {"threat", "points_login_failure", &Config::points_login_failure, 0, 1'000'000},
+    {"threat", "points_conn_refused", &Config::points_conn_refused, 0, 1'000'000},
+    {"threat", "points_repeated_text", &Config::points_repeated_text, 0, 1'000'000},
+    {"threat", "points_dm_spread", &Config::points_dm_spread, 0, 1'000'000},
+    {"threat", "points_churn", &Config::points_churn, 0, 1'000'000},
+    {"threat", "points_invite_spam", &Config::points_invite_spam, 0, 1'000'000},
+    {"threat", "repeated_text_rooms", &Config::repeated_text_rooms, 2, 1000},
+    {"threat", "dm_recipients_max", &Config::dm_recipients_max, 1, 1'000'000},
+    {"threat", "new_account_ms", &Config::new_account_ms, 0, 10 * year},
+    {"threat", "churn_max", &Config::churn_max, 1, 1'000'000},
+    {"threat", "invitations_max", &Config::invitations_max, 1, 1'000'000},
+    {"threat", "behaviour_window_ms", &Config::behaviour_window_ms, second, day},
+    {"alerts", "p99_warning_ms", &Config::alert_p99_warning_ms, 1, day},
+    {"alerts", "p99_critical_ms", &Config::alert_p99_critical_ms, 1, day},
+    {"alerts", "error_rate_pct", &Config::alert_error_rate_pct, 1, 100},
+    {"alerts", "rss_bytes", &Config::alert_rss_bytes, 1 << 20, int64_t{1} << 40},
+    {"alerts", "block_surge", &Config::alert_block_surge, 1, 1'000'000},
+    {"alerts", "connections_pct", &Config::alert_connections_pct, 1, 100},
+    {"limits", "max_frame_bytes", &Config::max_frame_bytes, 1024, 16 << 20},
+    {"limits", "bad_frames_max", &Config::bad_frames_max, 1, 1000},
+    {"limits", "text_max_bytes", &Config::text_max_bytes, 1, 1 << 20},
+    {"limits", "outbound_bytes_max", &Config::outbound_bytes_max, 64 << 10, 1 << 30},
+    {"limits", "conn_pending_max", &Config::conn_pending_max, 16, 100'000},
+    {"limits", "room_cache_messages_max", &Config::room_cache_messages_max, 100, 100'000},
+    {"limits", "session_ttl_ms", &Config::session_ttl_ms, minute, 10 * year},
+    {"limits", "invitation_ttl_ms", &Config::invitation_ttl_ms, second, year},
+    {"hashing", "threads", &DriverOptions::hash_threads, 1, 64},
+    {"hashing", "queue_max", &DriverOptions::hash_queue_max, 1, 100'000},
+};
+
+// "FILE:LINE:COL: " for a node of the file.
+std::string where(const toml::node& n) {
+    const toml::source_region& src = n.source();
+    std::string out = src.path ? *src.path : std::string("config");
+    return out + ":" + std::to_string(src.begin.line) + ":" + std::to_string(src.begin.column) +
+           ": ";
+}
+
+std::optional<std::string> read_int_key(const toml::table& root, const IntKey& k, Settings& s) {
+    const toml::node* n = root.at_path(std::string(k.table) + "." + std::string(k.key)).node();
+    if (!n) return std::nullopt;
+    auto v = n->value_exact<int64_t>();
+    if (!v || *v < k.min || *v > k.max)
+        return where(*n) + std::string(k.table) + "." + std::string(k.key) +
+               " must be an integer from " + std::to_string(k.min) + " to " + std::to_string(k.max);
+    std::visit(
+        [&](auto member) {
+            if constexpr (std::is_member_object_pointer_v<decltype(member)>) {
+                using Owner = std::conditional_t<
+                    std::is_same_v<decltype(member), int DriverOptions::*> ||
+                        std::is_same_v<decltype(member), size_t DriverOptions::*>,
+                    DriverOptions, Config>;
+                Owner& o = [&]() -> Owner& {
+                    if constexpr (std::is_same_v<Owner, Config>)
+                        return s.core;
+                    else
+                        return s.driver;
+                }();
+                o.*member = static_cast<std::remove_reference_t<decltype(o.*member)>>(*v);
+            }
+        },
+        k.target);
     return std::nullopt;
 }
 
@@ -38,123 +139,156 @@ std::optional<std::string> check_keys(const toml::table& t, const std::string& t
                                       const std::set<std::string>& known) {
     for (const auto& [k, v] : t)
         if (!known.contains(std::string(k.str())))
-            return "unknown key '" + std::string(k.str()) + "' in [" + table + "]";
+            return where(v) + "unknown key '" + std::string(k.str()) + "' in [" + table + "]";
     return std::nullopt;
 }
 
-// [rate], [connections], [security] and [alerts]: the core's security and alert knobs.
-std::optional<std::string> load_security(const toml::table& root, Config& c) {
-    if (auto* rate = root["rate"].as_table()) {
-        if (auto bad =
-                check_keys(*rate, "rate", {"user_per_min", "user_burst", "ip_per_min", "ip_burst"}))
-            return bad;
-        for (auto bad : {read_int(*rate, "user_per_min", c.rate_user_per_min),
-                         read_int(*rate, "user_burst", c.rate_user_burst),
-                         read_int(*rate, "ip_per_min", c.rate_ip_per_min),
-                         read_int(*rate, "ip_burst", c.rate_ip_burst)})
-            if (bad) return "rate." + *bad;
-        if (c.rate_user_burst < 5 || c.rate_ip_burst < 5)
-            return std::string("rate bursts must be at least 5 (REGISTER and SEARCH weigh 5)");
-    }
-    if (auto* conns = root["connections"].as_table()) {
-        if (auto bad = check_keys(*conns, "connections",
-                                  {"per_ip_max", "login_timeout_ms", "idle_timeout_ms",
-                                   "new_per_ip_max", "new_window_ms", "max"}))
-            return bad;
-        for (auto bad : {read_int(*conns, "per_ip_max", c.conns_per_ip_max),
-                         read_int(*conns, "login_timeout_ms", c.login_timeout_ms),
-                         read_int(*conns, "idle_timeout_ms", c.idle_timeout_ms),
-                         read_int(*conns, "new_per_ip_max", c.connects_per_ip_window_max),
-                         read_int(*conns, "new_window_ms", c.connects_window_ms),
-                         read_int(*conns, "max", c.connections_max)})
-            if (bad) return "connections." + *bad;
-        if (c.login_timeout_ms < 1000 || c.idle_timeout_ms < 1000)
-            return std::string("connection timeouts must be at least 1000 ms");
-    }
-    if (auto* sec = root["security"].as_table()) {
-        if (auto bad = check_keys(*sec, "security",
-                                  {"allowlist", "name_failures_max", "name_lock_ms",
-                                   "ip_login_failures_max", "registrations_per_ip_max",
-                                   "audit_retention_ms", "audit_rows_max", "block_ladder_ms"}))
-            return bad;
-        if (auto* list = (*sec)["allowlist"].as_array()) {
-            for (const auto& e : *list) {
-                auto cidr = e.value<std::string>();
-                Cidrs probe;
-                if (!cidr || !probe.add(*cidr))
-                    return std::string(
-                        "security.allowlist must be a list of CIDRs like "
-                        "\"10.0.0.0/8\" or \"::1/128\"");
-                c.allowlist.push_back(*cidr);
-            }
+// The keys a table may hold: its integer keys from int_keys plus `others`.
+std::set<std::string> known_keys(std::string_view table, std::set<std::string> others) {
+    for (const IntKey& k : int_keys)
+        if (k.table == table) others.insert(std::string(k.key));
+    return others;
+}
+
+// Rules between keys, after every key is in range.
+std::optional<std::string> check_relations(const Config& c) {
+    if (!(c.threat_medium < c.threat_high && c.threat_high < c.threat_critical))
+        return std::string("threat levels must satisfy medium < high < critical");
+    if (c.text_max_bytes + 512 > c.max_frame_bytes)
+        return std::string("limits.max_frame_bytes must exceed text_max_bytes by 512");
+    if (c.room_cache_messages_max < c.history_page_max)
+        return "limits.room_cache_messages_max must be at least " +
+               std::to_string(c.history_page_max);
+    if (c.alert_p99_warning_ms > c.alert_p99_critical_ms)
+        return std::string("alerts.p99_warning_ms must not exceed alerts.p99_critical_ms");
+    return std::nullopt;
+}
+
+// [security]'s lists: the allowlist and the block ladder.
+std::optional<std::string> load_security_lists(const toml::table& sec, Config& c) {
+    if (auto* list = sec["allowlist"].as_array()) {
+        for (const auto& e : *list) {
+            auto cidr = e.value<std::string>();
+            Cidrs probe;
+            if (!cidr || !probe.add(*cidr))
+                return where(e) +
+                       "security.allowlist must be a list of CIDRs like \"10.0.0.0/8\" or "
+                       "\"::1/128\"";
+            c.allowlist.push_back(*cidr);
         }
-        if (auto* ladder = (*sec)["block_ladder_ms"].as_array()) {
-            c.block_ladder_ms.clear();
-            for (const auto& e : *ladder) {
-                auto v = e.value<int64_t>();
-                if (!v || *v < 1000)
-                    return std::string("security.block_ladder_ms must list durations >= 1000");
-                c.block_ladder_ms.push_back(*v);
-            }
-            if (c.block_ladder_ms.empty())
-                return std::string("security.block_ladder_ms must not be empty");
+    }
+    if (auto* ladder = sec["block_ladder_ms"].as_array()) {
+        c.block_ladder_ms.clear();
+        for (const auto& e : *ladder) {
+            auto v = e.value_exact<int64_t>();
+            if (!v || *v < second || *v > 10 * year)
+                return where(e) + "security.block_ladder_ms must list durations from " +
+                       std::to_string(second) + " to " + std::to_string(10 * year);
+            c.block_ladder_ms.push_back(*v);
         }
-        for (auto bad : {read_int(*sec, "name_failures_max", c.name_failures_max),
-                         read_int(*sec, "name_lock_ms", c.name_lock_ms),
-                         read_int(*sec, "ip_login_failures_max", c.ip_login_failures_max),
-                         read_int(*sec, "registrations_per_ip_max", c.registrations_per_ip_max),
-                         read_int(*sec, "audit_retention_ms", c.audit_retention_ms),
-                         read_int(*sec, "audit_rows_max", c.audit_rows_max)})
-            if (bad) return "security." + *bad;
-        if (c.audit_rows_max < 1) return std::string("security.audit_rows_max must be at least 1");
+        if (c.block_ladder_ms.empty())
+            return where(*ladder) + "security.block_ladder_ms must not be empty";
     }
-    if (auto* t = root["threat"].as_table()) {
-        if (auto bad = check_keys(
-                *t, "threat",
-                {"medium", "high", "critical", "decay_per_min", "points_bad_frame",
-                 "points_signature", "points_rate_limited", "points_login_failure",
-                 "points_conn_refused", "points_repeated_text", "points_dm_spread", "points_churn",
-                 "points_invite_spam", "repeated_text_rooms", "dm_recipients_max", "new_account_ms",
-                 "churn_max", "invitations_max", "behaviour_window_ms"}))
-            return bad;
-        for (auto bad :
-             {read_int(*t, "medium", c.threat_medium), read_int(*t, "high", c.threat_high),
-              read_int(*t, "critical", c.threat_critical),
-              read_int(*t, "decay_per_min", c.threat_decay_per_min),
-              read_int(*t, "points_bad_frame", c.points_bad_frame),
-              read_int(*t, "points_signature", c.points_signature),
-              read_int(*t, "points_rate_limited", c.points_rate_limited),
-              read_int(*t, "points_login_failure", c.points_login_failure),
-              read_int(*t, "points_conn_refused", c.points_conn_refused),
-              read_int(*t, "points_repeated_text", c.points_repeated_text),
-              read_int(*t, "points_dm_spread", c.points_dm_spread),
-              read_int(*t, "points_churn", c.points_churn),
-              read_int(*t, "points_invite_spam", c.points_invite_spam),
-              read_int(*t, "repeated_text_rooms", c.repeated_text_rooms),
-              read_int(*t, "dm_recipients_max", c.dm_recipients_max),
-              read_int(*t, "new_account_ms", c.new_account_ms),
-              read_int(*t, "churn_max", c.churn_max),
-              read_int(*t, "invitations_max", c.invitations_max),
-              read_int(*t, "behaviour_window_ms", c.behaviour_window_ms)})
-            if (bad) return "threat." + *bad;
-        if (!(0 < c.threat_medium && c.threat_medium < c.threat_high &&
-              c.threat_high < c.threat_critical))
-            return std::string("threat levels must satisfy 0 < medium < high < critical");
-        if (c.repeated_text_rooms < 2)
-            return std::string("threat.repeated_text_rooms must be at least 2");
+    return std::nullopt;
+}
+
+// The tables whose keys are all integers (plus [security]'s lists): every key is known, every
+// value in range.
+std::optional<std::string> load_int_tables(const toml::table& root, Settings& s) {
+    for (std::string_view table :
+         {"rate", "connections", "security", "threat", "alerts", "limits", "hashing"}) {
+        const toml::table* t = root[table].as_table();
+        if (!t) continue;
+        std::set<std::string> lists;
+        if (table == "security") lists = {"allowlist", "block_ladder_ms"};
+        if (auto bad = check_keys(*t, std::string(table), known_keys(table, lists))) return bad;
     }
-    if (auto* alerts = root["alerts"].as_table()) {
-        if (auto bad = check_keys(*alerts, "alerts",
-                                  {"p99_warning_ms", "p99_critical_ms", "error_rate_pct",
-                                   "rss_bytes", "block_surge", "connections_pct"}))
+    for (const IntKey& k : int_keys)
+        if (auto bad = read_int_key(root, k, s)) return bad;
+    if (const toml::table* sec = root["security"].as_table())
+        if (auto bad = load_security_lists(*sec, s.core)) return bad;
+    return check_relations(s.core);
+}
+
+// The string at table.key, with its node for error messages; absent keys give nullptr.
+std::pair<const toml::node*, std::optional<std::string>> string_key(const toml::table& root,
+                                                                    std::string_view path) {
+    const toml::node* n = root.at_path(path).node();
+    if (!n) return {nullptr, std::nullopt};
+    return {n, n->value<std::string>()};
+}
+
+// A key that must be a string: nullopt when absent, else its value or why it is refused.
+std::optional<std::string> bad_string(const toml::table& root, std::string_view path,
+                                      const char* rule) {
+    auto [n, v] = string_key(root, path);
+    if (n && !v) return where(*n) + std::string(path) + " must be " + rule;
+    return std::nullopt;
+}
+
+std::optional<std::string> load_admin_and_auth(const toml::table& root, Settings& s) {
+    if (auto* admin = root["admin"].as_table())
+        if (auto bad = check_keys(*admin, "admin", {"token", "listen"})) return bad;
+    if (auto* auth = root["auth"].as_table())
+        if (auto bad = check_keys(*auth, "auth", {"admins", "registration"})) return bad;
+    for (const char* path : {"admin.token", "admin.listen", "auth.registration"})
+        if (auto bad = bad_string(root, path, "a string")) return bad;
+    if (auto [n, token] = string_key(root, "admin.token"); token) s.driver.admin.token = *token;
+    if (auto [n, listen] = string_key(root, "admin.listen"); listen) {
+        if (*listen == "off")
+            s.driver.admin_enabled = false;
+        else if (!parse_host_port(*listen, s.driver.admin.host, s.driver.admin.port))
+            return where(*n) + "admin.listen must be HOST:PORT or \"off\"";
+    }
+    if (auto [n, reg] = string_key(root, "auth.registration"); reg) {
+        if (*reg != "open" && *reg != "closed")
+            return where(*n) + "auth.registration must be \"open\" or \"closed\"";
+        s.core.registration_open = *reg == "open";
+    }
+    if (auto* admins = root.at_path("auth.admins").as_array()) {
+        for (const auto& a : *admins) {
+            auto name = a.value<std::string>();
+            if (!name) return where(a) + "auth.admins must be a list of usernames";
+            s.core.admin_usernames.push_back(*name);
+        }
+    }
+    return std::nullopt;
+}
+
+std::optional<std::string> load_server_and_storage(const toml::table& root, Settings& s) {
+    if (auto* server = root["server"].as_table())
+        if (auto bad = check_keys(*server, "server",
+                                  {"listen", "data_dir", "log_level", "log_format",
+                                   "log_lines_per_second", "log_burst"}))
             return bad;
-        for (auto bad : {read_int(*alerts, "p99_warning_ms", c.alert_p99_warning_ms),
-                         read_int(*alerts, "p99_critical_ms", c.alert_p99_critical_ms),
-                         read_int(*alerts, "error_rate_pct", c.alert_error_rate_pct),
-                         read_int(*alerts, "rss_bytes", c.alert_rss_bytes),
-                         read_int(*alerts, "block_surge", c.alert_block_surge),
-                         read_int(*alerts, "connections_pct", c.alert_connections_pct)})
-            if (bad) return "alerts." + *bad;
+    if (auto* storage = root["storage"].as_table())
+        if (auto bad = check_keys(*storage, "storage", {"synchronous"})) return bad;
+    for (auto [path, out] : {std::pair{"server.log_lines_per_second", &s.log_lines_per_second},
+                             std::pair{"server.log_burst", &s.log_burst}}) {
+        const toml::node* n = root.at_path(path).node();
+        if (!n) continue;
+        auto v = n->value<double>();
+        if (!v || *v < 1 || *v > 1e9)
+            return where(*n) + std::string(path) + " must be a number from 1 to 1e9";
+        *out = *v;
+    }
+    for (const char* path : {"server.listen", "server.data_dir", "server.log_level",
+                             "server.log_format", "storage.synchronous"})
+        if (auto bad = bad_string(root, path, "a string")) return bad;
+    if (auto [n, fmt] = string_key(root, "server.log_format"); fmt) {
+        if (*fmt != "text" && *fmt != "json")
+            return where(*n) + "server.log_format must be text or json";
+        s.log_format = *fmt;
+    }
+    if (auto [n, listen] = string_key(root, "server.listen"); listen)
+        if (!parse_host_port(*listen, s.driver.listen_host, s.driver.listen_port))
+            return where(*n) + "server.listen must be HOST:PORT";
+    if (auto [n, dir] = string_key(root, "server.data_dir"); dir) s.data_dir = *dir;
+    if (auto [n, lvl] = string_key(root, "server.log_level"); lvl) s.log_level = *lvl;
+    if (auto [n, sync] = string_key(root, "storage.synchronous"); sync) {
+        if (*sync != "normal" && *sync != "full")
+            return where(*n) + "storage.synchronous must be \"normal\" or \"full\"";
+        s.synchronous = *sync == "full" ? Synchronous::full : Synchronous::normal;
     }
     return std::nullopt;
 }
@@ -166,103 +300,16 @@ std::optional<std::string> load_settings_file(const std::string& path, Settings&
     try {
         root = toml::parse_file(path);
     } catch (const toml::parse_error& e) {
-        return "cannot read " + path + ": " + std::string(e.description());
+        return path + ":" + std::to_string(e.source().begin.line) + ":" +
+               std::to_string(e.source().begin.column) + ": " + std::string(e.description());
     }
     if (auto bad = check_keys(root, "",
                               {"server", "storage", "limits", "hashing", "auth", "rate",
                                "connections", "security", "admin", "alerts", "threat"}))
         return bad;
-    if (auto bad = load_security(root, s.core)) return bad;
-    if (auto* admin = root["admin"].as_table()) {
-        if (auto bad = check_keys(*admin, "admin", {"token", "listen"})) return bad;
-        if (auto token = (*admin)["token"].value<std::string>()) s.driver.admin.token = *token;
-        if (auto listen = (*admin)["listen"].value<std::string>()) {
-            if (*listen == "off")
-                s.driver.admin_enabled = false;
-            else if (!parse_host_port(*listen, s.driver.admin.host, s.driver.admin.port))
-                return "admin.listen must be HOST:PORT or \"off\"";
-        }
-    }
-    if (auto* auth = root["auth"].as_table()) {
-        if (auto bad = check_keys(*auth, "auth", {"admins", "registration"})) return bad;
-        if (auto reg = (*auth)["registration"].value<std::string>()) {
-            if (*reg != "open" && *reg != "closed")
-                return "auth.registration must be \"open\" or \"closed\"";
-            s.core.registration_open = *reg == "open";
-        }
-        if (auto* admins = (*auth)["admins"].as_array()) {
-            for (const auto& a : *admins) {
-                auto name = a.value<std::string>();
-                if (!name) return std::string("auth.admins must be a list of usernames");
-                s.core.admin_usernames.push_back(*name);
-            }
-        }
-    }
-    if (auto* server = root["server"].as_table()) {
-        if (auto bad = check_keys(*server, "server",
-                                  {"listen", "data_dir", "log_level", "log_format",
-                                   "log_lines_per_second", "log_burst"}))
-            return bad;
-        for (auto [key, out] : {std::pair{"log_lines_per_second", &s.log_lines_per_second},
-                                std::pair{"log_burst", &s.log_burst}}) {
-            if (!server->contains(key)) continue;
-            auto v = (*server)[key].value<double>();
-            if (!v || *v < 1) return "server." + std::string(key) + " must be a number >= 1";
-            *out = *v;
-        }
-        if (auto fmt = (*server)["log_format"].value<std::string>()) {
-            if (*fmt != "text" && *fmt != "json") return "server.log_format must be text or json";
-            s.log_format = *fmt;
-        }
-        if (auto listen = (*server)["listen"].value<std::string>())
-            if (!parse_host_port(*listen, s.driver.listen_host, s.driver.listen_port))
-                return "server.listen must be HOST:PORT";
-        if (auto dir = (*server)["data_dir"].value<std::string>()) s.data_dir = *dir;
-        if (auto lvl = (*server)["log_level"].value<std::string>()) s.log_level = *lvl;
-    }
-    if (auto* storage = root["storage"].as_table()) {
-        if (auto bad = check_keys(*storage, "storage", {"synchronous"})) return bad;
-        if (auto sync = (*storage)["synchronous"].value<std::string>()) {
-            if (*sync == "normal")
-                s.synchronous = Synchronous::normal;
-            else if (*sync == "full")
-                s.synchronous = Synchronous::full;
-            else
-                return "storage.synchronous must be \"normal\" or \"full\"";
-        }
-    }
-    if (auto* limits = root["limits"].as_table()) {
-        Config& c = s.core;
-        if (auto bad =
-                check_keys(*limits, "limits",
-                           {"max_frame_bytes", "bad_frames_max", "text_max_bytes",
-                            "outbound_bytes_max", "conn_pending_max", "room_cache_messages_max",
-                            "session_ttl_ms", "invitation_ttl_ms"}))
-            return bad;
-        for (auto bad : {read_int(*limits, "max_frame_bytes", c.max_frame_bytes),
-                         read_int(*limits, "bad_frames_max", c.bad_frames_max),
-                         read_int(*limits, "text_max_bytes", c.text_max_bytes),
-                         read_int(*limits, "outbound_bytes_max", c.outbound_bytes_max),
-                         read_int(*limits, "conn_pending_max", c.conn_pending_max),
-                         read_int(*limits, "room_cache_messages_max", c.room_cache_messages_max),
-                         read_int(*limits, "session_ttl_ms", c.session_ttl_ms),
-                         read_int(*limits, "invitation_ttl_ms", c.invitation_ttl_ms)})
-            if (bad) return "limits." + *bad;
-        if (c.max_frame_bytes < 1024 || c.text_max_bytes + 512 > c.max_frame_bytes)
-            return "limits.max_frame_bytes must be at least 1024 and exceed text_max_bytes by 512";
-        if (c.room_cache_messages_max < c.history_page_max)
-            return "limits.room_cache_messages_max must be at least " +
-                   std::to_string(c.history_page_max);
-    }
-    if (auto* hashing = root["hashing"].as_table()) {
-        if (auto bad = check_keys(*hashing, "hashing", {"threads", "queue_max"})) return bad;
-        if (auto bad = read_int(*hashing, "threads", s.driver.hash_threads))
-            return "hashing." + *bad;
-        if (auto bad = read_int(*hashing, "queue_max", s.driver.hash_queue_max))
-            return "hashing." + *bad;
-        if (s.driver.hash_threads < 1) return "hashing.threads must be at least 1";
-    }
-    return std::nullopt;
+    if (auto bad = load_int_tables(root, s)) return bad;
+    if (auto bad = load_admin_and_auth(root, s)) return bad;
+    return load_server_and_storage(root, s);
 }
 
 }  // namespace warren

@@ -144,11 +144,16 @@ struct Config {
     // CIDRs never blocked or connection-capped (rate limits still apply). An IPv6 entry
     // narrower than /64 covers its whole /64, since security state is kept per /64.
     std::vector<std::string> allowlist;
-    // Tracked security state: IPs, login names and accounts kept in memory. Past the limit,
-    // idle entries are dropped; if none is idle, new IPs share one overflow entry (throttled
-    // together) and new names are not tracked.
+    // Tracked security state: addresses and login names kept in memory. Past the limit the
+    // least recently seen entry leaves (an address with open connections never does: the
+    // table may exceed its bound by the addresses connected, at most 2 x connections_max).
     size_t security_ips_max = 65536;
     size_t security_names_max = 65536;
+    // IPv6's second tier: every address also counts against its /ipv6_prefix_bits network,
+    // whose limits (connections, new connections, requests, registrations, login failures)
+    // are ipv6_prefix_factor times an address's.
+    uint32_t ipv6_prefix_bits = 48;
+    uint32_t ipv6_prefix_factor = 8;
     size_t blocks_max = 65536;
     // Audit log: rows older than audit_retention_ms, or beyond the newest audit_rows_max, are
     // pruned. Admin reads page at most audit_page_max rows.

@@ -150,3 +150,113 @@ TEST(Hardening, InvitationsAreCappedPerInviterNotPerInvitee) {
 
 }  // namespace
 }  // namespace warren::test
+
+namespace warren::test {
+namespace {
+
+std::string v4(uint32_t n) {
+    return "10." + std::to_string((n >> 16) & 0xFF) + "." + std::to_string((n >> 8) & 0xFF) + "." +
+           std::to_string(n & 0xFF);
+}
+
+// H2: more distinct addresses than the table holds never make strangers share state: the
+// least recently seen idle ones leave, and a newcomer gets its own bucket, caps and
+// registration cap.
+TEST(Hardening, AddressTableNeverSharesStateBetweenStrangers) {
+    auto h = secured();
+    size_t table = h.core().config().security_ips_max;
+    ConnId id = 1;
+    for (uint32_t n = 0; n < table + 500; ++n, ++id) {
+        h.connect(id, v4(n));
+        ASSERT_FALSE(h.closed(id)) << v4(n);
+        h.disconnect(id);
+        h.take(id);
+    }
+    EXPECT_LE(h.core().guard().tracked_ips(), table);
+    json reg = h.register_user(++id, "newcomer", "password1", "192.0.2.200");
+    ASSERT_EQ(reg["ok"], true) << reg;
+    for (int i = 0; i < 30; ++i) ASSERT_EQ(h.call(id, {{"op", "PING"}})["ok"], true) << i;
+    EXPECT_EQ(code_of(h.call(id, {{"op", "PING"}})), "RATE_LIMITED");  // its own 30, no more
+    // The registration cap holds for a fresh address too.
+    for (int i = 0; i < 5; ++i)
+        EXPECT_EQ(
+            h.register_user(++id, "reg" + std::to_string(i), "password1", "192.0.2.201")["ok"],
+            true)
+            << i;
+    EXPECT_EQ(code_of(h.register_user(++id, "reg5", "password1", "192.0.2.201")), "RATE_LIMITED");
+}
+
+// H2: addresses with open connections are never forgotten, so their per-address cap holds
+// however many other addresses come and go.
+TEST(Hardening, OpenConnectionCountsSurviveTableChurn) {
+    Config c;
+    c.security_ips_max = 1000;
+    c.connections_max = 800;
+    auto h = secured(c);
+    ConnId id = 1;
+    for (int i = 0; i < 16; ++i) h.connect(id++, "192.0.2.77");
+    for (uint32_t n = 0; n < 5000; ++n, ++id) {
+        h.connect(id, v4(n));
+        h.disconnect(id);
+        h.take(id);
+    }
+    h.connect(id, "192.0.2.77");
+    EXPECT_EQ(h.close_reason(id), "TOO_MANY_CONNECTIONS");
+}
+
+// H2: an IPv6 /48 is a second tier: /64s rotated inside it share the /48's (larger) caps.
+TEST(Hardening, Ipv6PrefixTierCapsRotatedSubnets) {
+    auto h = secured();
+    const Config& c = h.core().config();
+    uint32_t cap = c.conns_per_ip_max * c.ipv6_prefix_factor;
+    ConnId id = 1;
+    auto addr = [](int prefix, uint32_t subnet) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "2001:db8:%x:%x::1", prefix, subnet);
+        return std::string(buf);
+    };
+    for (uint32_t s = 0; s < cap; ++s) {
+        h.connect(id, addr(1, s));
+        ASSERT_FALSE(h.closed(id)) << s;
+        ++id;
+    }
+    h.connect(id, addr(1, cap));
+    EXPECT_EQ(h.close_reason(id), "TOO_MANY_CONNECTIONS");
+    h.connect(++id, addr(2, 0));  // another /48 is not affected
+    EXPECT_FALSE(h.closed(id));
+}
+
+// M9: an account's name lock holds however many other names have failed meanwhile.
+TEST(Hardening, NameLockOfAnAccountSurvivesNameTableChurn) {
+    Config c;
+    c.security_names_max = 50;
+    auto h = secured(c);
+    h.register_user(1, "alice", "password1", "192.0.2.90");
+    ConnId id = 10;
+    uint32_t junk_addr = 0;
+    int junk_name = 0;
+    // Junk names fail from ever new addresses (5 per address, under the address's limit).
+    auto junk = [&](int count) {
+        for (int n = 0; n < count; ++n) {
+            if (n % 5 == 0) {
+                h.connect(++id, v4(junk_addr++));
+                h.take(id);
+            }
+            h.call(id, {{"op", "LOGIN"},
+                        {"username", "junk" + std::to_string(junk_name++)},
+                        {"password", "nopenope"}});
+        }
+    };
+    junk(200);
+    h.connect(2, "192.0.2.91");
+    h.take(2);
+    for (int i = 0; i < 5; ++i) {
+        h.call(2, {{"op", "LOGIN"}, {"username", "alice"}, {"password", "wrongpass"}});
+        junk(60);  // churns the name table between the guesses
+    }
+    json r = h.call(2, {{"op", "LOGIN"}, {"username", "alice"}, {"password", "password1"}});
+    EXPECT_EQ(code_of(r), "RATE_LIMITED") << r;
+}
+
+}  // namespace
+}  // namespace warren::test

@@ -32,8 +32,13 @@ void hash(OpContext& ctx, HashSpec spec, Op op, std::string username) {
     ctx.out.effect = Effect{std::move(spec), after::Hash{op, std::move(username)}, true};
 }
 
-Signal name_signal(Signal::Kind kind, std::string_view name) {
-    return Signal{kind, name_key(name)};
+Signal name_signal(Signal::Kind kind, std::string_view name, const User* account = nullptr) {
+    return Signal{kind, name_key(name), account ? account->id : 0};
+}
+
+std::optional<UserId> id_of(const User* u) {
+    if (!u) return std::nullopt;
+    return u->id;
 }
 
 bool suspended(OpContext& ctx, UserId user) {
@@ -92,13 +97,13 @@ void register_account(OpContext& ctx, Register& r) {
 void login(OpContext& ctx, Login& r) {
     if (ctx.caller.user) return ctx.fail(ErrorCode::conflict, "already logged in");
     if (r.token) return token_login(ctx, *r.token);
+    const User* u = ctx.state.find_user(*r.username);
     // A locked name answers the same whether or not the account exists.
-    if (auto wait = ctx.guard.name_locked_for(name_key(*r.username), ctx.now()))
+    if (auto wait = ctx.guard.name_locked_for(name_key(*r.username), id_of(u), ctx.now()))
         return ctx.fail(ErrorCode::rate_limited,
                         "too many failed logins for this name; try again later", {}, *wait);
     if (ctx.gate.hashes_full) return ctx.busy();
     // Unknown names are verified against a dummy hash: same answer, same time.
-    const User* u = ctx.state.find_user(*r.username);
     ctx.signal(name_signal(Signal::Kind::login_started, *r.username));
     hash(ctx, HashSpec{HashMode::verify, *r.password, u ? u->phc : ""}, Op::login, *r.username);
 }
@@ -123,10 +128,10 @@ void finish_login(OpContext& ctx, const after::Hash& job, const HashResult& resu
                         ctx.config.retry_after_ms);
     const User* u = ctx.state.find_user(job.username);
     if (!result.ok || !u) {
-        ctx.signal(name_signal(Signal::Kind::login_failed, job.username));
+        ctx.signal(name_signal(Signal::Kind::login_failed, job.username, u));
         return ctx.fail(ErrorCode::invalid_credentials, "invalid username or password");
     }
-    ctx.signal(name_signal(Signal::Kind::login_succeeded, job.username));
+    ctx.signal(name_signal(Signal::Kind::login_succeeded, job.username, u));
     if (suspended(ctx, u->id) || ctx.refuse_write()) return;
     start_session(ctx, *u);
 }

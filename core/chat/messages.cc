@@ -103,7 +103,9 @@ void change_reaction(OpContext& ctx, const Reaction& r, bool add) {
 void send_message(OpContext& ctx, SendMessage& r) {
     Room* room = ctx.my_room_or_fail(r.room);
     if (!room || !reply_to_ok(ctx, r.reply_to, room->id, {}) || ctx.refuse_write()) return;
-    ctx.signal(Signal{Signal::Kind::room_message, {}, room->id, text_fingerprint(r.text)});
+    ctx.signal(Signal{.kind = Signal::Kind::room_message,
+                      .room = room->id,
+                      .text_hash = text_fingerprint(r.text)});
     post(ctx,
          MessageRow{ctx.state.take_message_id(), room->id, ctx.me(), std::move(r.text),
                     ctx.now().wall_ms, r.reply_to.value_or(0), 0},

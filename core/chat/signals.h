@@ -25,6 +25,7 @@ struct Signal {
     };
     Kind kind;
     std::string name_key;
+    UserId account = 0;  // login_*: the account of that name, if one exists
     RoomId room = 0;
     uint64_t text_hash = 0;
     UserId to = 0;

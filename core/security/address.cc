@@ -115,6 +115,27 @@ std::string address_key(std::string_view peer_ip) {
     return key + ":/64";
 }
 
+std::string prefix_key(std::string_view ip_or_key, uint32_t bits) {
+    if (ip_or_key.ends_with("/64")) ip_or_key.remove_suffix(3);
+    auto a = parse_ip(ip_or_key);
+    if (!a || a->v4 || bits < 16 || bits > 64) return {};
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string key;
+    for (uint32_t g = 0; g * 16 < bits; ++g) {
+        unsigned v = (a->bytes[2 * g] << 8) | a->bytes[2 * g + 1];
+        uint32_t keep = std::min<uint32_t>(16, bits - g * 16);
+        v &= 0xFFFFu << (16 - keep);
+        std::string part;
+        do {
+            part.insert(part.begin(), hex[v & 0xF]);
+            v >>= 4;
+        } while (v);
+        key += part;
+        key += ':';
+    }
+    return key + ":/" + std::to_string(bits);
+}
+
 bool Cidrs::add(std::string_view cidr) {
     size_t slash = cidr.find('/');
     auto base = parse_ip(cidr.substr(0, slash));

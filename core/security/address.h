@@ -24,6 +24,9 @@ std::optional<IpAddress> parse_ip(std::string_view text);
 
 // The security key of a peer address; text that is not an address is its own key.
 std::string address_key(std::string_view peer_ip);
+// The key of the /`bits` network holding an IPv6 address or /64 key ("2001:db8:1::/48" for
+// bits = 48); "" for IPv4 and for text that is not an address. bits is 16 to 64.
+std::string prefix_key(std::string_view ip_or_key, uint32_t bits);
 
 // A set of CIDR ranges ("10.0.0.0/8", "::1/128", or a bare address).
 class Cidrs {

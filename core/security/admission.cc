@@ -17,6 +17,13 @@ std::optional<Error> admit_request(Guard& guard, const std::string& ip_key,
     return std::nullopt;
 }
 
+namespace {
+std::optional<UserId> account_of(const Signal& s) {
+    if (s.account == 0) return std::nullopt;
+    return s.account;
+}
+}  // namespace
+
 void observe(Guard& guard, const Signal& s, const std::string& ip_key, std::optional<UserId> user,
              Time now) {
     using K = Signal::Kind;
@@ -33,9 +40,9 @@ void observe(Guard& guard, const Signal& s, const std::string& ip_key, std::opti
         case K::login_finished:
             return guard.login_finished(s.name_key);
         case K::login_failed:
-            return guard.login_failed(ip_key, s.name_key, now);
+            return guard.login_failed(ip_key, s.name_key, account_of(s), now);
         case K::login_succeeded:
-            return guard.login_succeeded(s.name_key);
+            return guard.login_succeeded(s.name_key, account_of(s));
         case K::room_message:
             return guard.room_message(ip_key, account(), s.room, s.text_hash, now);
         case K::direct_message:

@@ -23,7 +23,8 @@ std::string_view threat_level_name(ThreatLevel l) {
     return "low";
 }
 
-Guard::Guard(const Config& config) : config_(config) {
+Guard::Guard(const Config& config)
+    : config_(config), ips_(config.security_ips_max), names_(config.security_names_max) {
     for (const auto& cidr : config.allowlist) WARREN_CHECK(allowlist_.add(cidr));
 }
 
@@ -35,17 +36,24 @@ void Guard::load(const Snapshot& snapshot) {
 // ---- state lookup -------------------------------------------------------------------------
 
 Guard::IpState& Guard::ip_state(const std::string& ip, Time now) {
-    auto it = ips_.find(ip);
-    if (it == ips_.end()) {
-        // A full table is swept at most once a second, so a flood of new addresses cannot
-        // make every connect cost a full sweep.
-        if (ips_.size() >= config_.security_ips_max && now.mono_us - swept_us_ >= sweep_gap_us)
-            sweep(now);
-        if (ips_.size() >= config_.security_ips_max) return overflow_;
-        it = ips_.emplace(ip, IpState{}).first;
-    }
-    it->second.seen_us = now.mono_us;
-    return it->second;
+    IpState& s = ips_.get(ip);
+    if (s.seen_us == 0) s.prefix = prefix_key(ip, config_.ipv6_prefix_bits);
+    s.seen_us = now.mono_us;
+    return s;
+}
+
+Guard::IpState* Guard::prefix_state(const IpState& s, Time now) {
+    if (s.prefix.empty()) return nullptr;
+    std::string key = s.prefix;  // s may move nowhere, but get() may evict: copy the key first
+    IpState& p = ips_.get(key);
+    p.seen_us = now.mono_us;
+    return &p;
+}
+
+const Guard::IpState* Guard::prefix_state(const std::string& ip) const {
+    const IpState* s = ips_.find(ip);
+    std::string key = s ? s->prefix : prefix_key(ip, config_.ipv6_prefix_bits);
+    return key.empty() ? nullptr : ips_.find(key);
 }
 
 Guard::AccountState& Guard::account_state(UserId user, Time now) {
@@ -85,46 +93,73 @@ void Guard::trim(std::deque<int64_t>& d, int64_t window_ms, int64_t now_us) cons
 
 // ---- connections --------------------------------------------------------------------------
 
+std::optional<int64_t> Guard::connection_wait(IpState& s, uint32_t factor, Time now) const {
+    trim(s.connects, config_.connects_window_ms, now.mono_us);
+    std::optional<int64_t> wait;
+    if (s.conns >= config_.conns_per_ip_max * factor) wait = config_.retry_after_ms;
+    if (s.connects.size() >= config_.connects_per_ip_window_max * factor)
+        wait = ms_ceil(s.connects.front() + us_from_ms(config_.connects_window_ms) - now.mono_us);
+    return wait;
+}
+
+// Counts an open connection; an entry with open connections never leaves the table.
+void Guard::admit(IpState& s, const std::string& key, Time now) {
+    if (s.conns++ == 0) ips_.pin(key, true);
+    s.connects.push_back(now.mono_us);
+}
+
+void Guard::release(const std::string& key) {
+    IpState* s = ips_.find(key);
+    if (!s || s->conns == 0) return;
+    if (--s->conns == 0) ips_.pin(key, false);
+}
+
 std::optional<Guard::ConnRefusal> Guard::admit_connection(const std::string& ip, Time now) {
     if (auto barred = ip_barred(ip, now)) {
         ++counters_.conns_refused_blocked;
         return ConnRefusal{DisconnectReason::blocked, barred->retry_after_ms};
     }
-    if (allowlisted(ip)) {
-        ++ip_state(ip, now).conns;
-        return std::nullopt;
-    }
     IpState& s = ip_state(ip, now);
-    trim(s.connects, config_.connects_window_ms, now.mono_us);
-    std::optional<int64_t> wait;
-    if (s.conns >= config_.conns_per_ip_max) wait = config_.retry_after_ms;
-    if (s.connects.size() >= config_.connects_per_ip_window_max)
-        wait = ms_ceil(s.connects.front() + us_from_ms(config_.connects_window_ms) - now.mono_us);
-    if (wait) {
-        ++counters_.conns_refused_too_many;
-        add_ip_points(ip, config_.points_conn_refused, "connection flood", now);
-        return ConnRefusal{DisconnectReason::too_many_connections, std::max<int64_t>(*wait, 1)};
+    IpState* p = prefix_state(s, now);
+    if (!allowlisted(ip)) {
+        std::optional<int64_t> wait = connection_wait(s, 1, now);
+        if (!wait && p) wait = connection_wait(*p, config_.ipv6_prefix_factor, now);
+        if (wait) {
+            ++counters_.conns_refused_too_many;
+            add_ip_points(ip, config_.points_conn_refused, "connection flood", now);
+            return ConnRefusal{DisconnectReason::too_many_connections, std::max<int64_t>(*wait, 1)};
+        }
     }
-    ++s.conns;
-    s.connects.push_back(now.mono_us);
+    admit(s, ip, now);
+    if (p) admit(*p, s.prefix, now);
     return std::nullopt;
 }
 
 void Guard::connection_closed(const std::string& ip) {
-    auto it = ips_.find(ip);
-    IpState& s = it == ips_.end() ? overflow_ : it->second;
-    if (s.conns > 0) --s.conns;
+    const IpState* s = ips_.find(ip);
+    std::string prefix = s ? s->prefix : std::string();
+    release(ip);
+    if (!prefix.empty()) release(prefix);
 }
 
 // ---- requests -----------------------------------------------------------------------------
 
+// A block of the address itself or, for IPv6, of its /48.
 std::optional<Barred> Guard::ip_barred(const std::string& ip, Time now) const {
-    auto it = blocks_.find(ip);
-    if (it == blocks_.end() || allowlisted(ip)) return std::nullopt;
-    const BlockRow& b = it->second;
-    if (b.until_ms == 0) return Barred{};
-    if (b.until_ms <= now.wall_ms) return std::nullopt;
-    return Barred{b.until_ms - now.wall_ms};
+    if (blocks_.empty() || allowlisted(ip)) return std::nullopt;
+    auto barred = [&](const std::string& key) -> std::optional<Barred> {
+        auto it = blocks_.find(key);
+        if (it == blocks_.end()) return std::nullopt;
+        const BlockRow& b = it->second;
+        if (b.until_ms == 0) return Barred{};
+        if (b.until_ms <= now.wall_ms) return std::nullopt;
+        return Barred{b.until_ms - now.wall_ms};
+    };
+    if (auto b = barred(ip)) return b;
+    if (ip.find(':') == std::string::npos) return std::nullopt;
+    const IpState* s = ips_.find(ip);
+    std::string prefix = s ? s->prefix : prefix_key(ip, config_.ipv6_prefix_bits);
+    return prefix.empty() ? std::nullopt : barred(prefix);
 }
 
 std::optional<Barred> Guard::account_barred(UserId user, Time now) const {
@@ -139,8 +174,15 @@ std::optional<Barred> Guard::account_barred(UserId user, Time now) const {
 std::optional<int64_t> Guard::take_tokens(const std::string& ip, std::optional<UserId> user,
                                           uint32_t weight, Time now) {
     IpState& s = ip_state(ip, now);
+    IpState* p = prefix_state(s, now);
     auto wait =
         bucket_wait(s.bucket, config_.rate_ip_per_min, config_.rate_ip_burst, weight, now.mono_us);
+    if (p) {
+        uint32_t f = config_.ipv6_prefix_factor;
+        auto wait_p = bucket_wait(p->bucket, config_.rate_ip_per_min * f, config_.rate_ip_burst * f,
+                                  weight, now.mono_us);
+        if (wait_p) wait = std::max(wait.value_or(0), *wait_p);
+    }
     AccountState* a = user ? &account_state(*user, now) : nullptr;
     if (a) {
         auto wait_user = bucket_wait(a->bucket, config_.rate_user_per_min, config_.rate_user_burst,
@@ -154,21 +196,20 @@ std::optional<int64_t> Guard::take_tokens(const std::string& ip, std::optional<U
         return std::max<int64_t>(ms_ceil(*wait), 1);
     }
     take(s.bucket, weight);
+    if (p) take(p->bucket, weight);
     if (a) take(a->bucket, weight);
     return std::nullopt;
 }
 
 // ---- logins and registration --------------------------------------------------------------
 
-std::optional<int64_t> Guard::name_locked_for(const std::string& name_key, Time now) const {
-    auto it = names_.find(name_key);
+std::optional<int64_t> Guard::lock_wait(const Lock* l, const std::string& name_key,
+                                        Time now) const {
     size_t failures = 0;
-    if (it != names_.end()) {
-        if (it->second.locked_until_us > now.mono_us)
-            return ms_ceil(it->second.locked_until_us - now.mono_us);
+    if (l) {
+        if (l->locked_until_us > now.mono_us) return ms_ceil(l->locked_until_us - now.mono_us);
         int64_t since = now.mono_us - us_from_ms(config_.name_failures_window_ms);
-        failures = static_cast<size_t>(std::count_if(it->second.failures.begin(),
-                                                     it->second.failures.end(),
+        failures = static_cast<size_t>(std::count_if(l->failures.begin(), l->failures.end(),
                                                      [&](int64_t t) { return t > since; }));
     }
     auto running = logins_running_.find(name_key);
@@ -179,65 +220,103 @@ std::optional<int64_t> Guard::name_locked_for(const std::string& name_key, Time 
     return std::nullopt;
 }
 
+// An existing account's lock lives on the account (never evicted); other names' in the
+// bounded name table.
+std::optional<int64_t> Guard::name_locked_for(const std::string& name_key,
+                                              std::optional<UserId> account, Time now) const {
+    const Lock* l = nullptr;
+    if (account) {
+        auto it = accounts_.find(*account);
+        if (it != accounts_.end()) l = &it->second.lock;
+    } else if (const NameState* n = names_.find(name_key)) {
+        l = &n->lock;
+    }
+    return lock_wait(l, name_key, now);
+}
+
 void Guard::login_finished(const std::string& name_key) {
     auto it = logins_running_.find(name_key);
     if (it != logins_running_.end() && --it->second == 0) logins_running_.erase(it);
 }
 
-void Guard::login_failed(const std::string& ip, const std::string& name_key, Time now) {
-    ++counters_.login_failures;
-    if (names_.size() >= config_.security_names_max && !names_.contains(name_key) &&
-        now.mono_us - swept_us_ >= sweep_gap_us)
-        sweep(now);
-    if (names_.size() < config_.security_names_max || names_.contains(name_key)) {
-        NameState& n = names_[name_key];
-        n.seen_us = now.mono_us;
-        trim(n.failures, config_.name_failures_window_ms, now.mono_us);
-        n.failures.push_back(now.mono_us);
-        if (n.failures.size() >= config_.name_failures_max) {
-            n.failures.clear();
-            n.locked_until_us = now.mono_us + us_from_ms(config_.name_lock_ms);
-            ++counters_.name_locks;
-            SecurityDecision d;
-            d.kind = SecurityDecision::Kind::name_locked;
-            d.ip = ip;
-            d.name = name_key;
-            d.reason = std::to_string(config_.name_failures_max) + " failed logins";
-            decisions_.push_back(std::move(d));
-        }
-    }
-    IpState& s = ip_state(ip, now);
-    trim(s.login_failures, config_.ip_login_failures_window_ms, now.mono_us);
-    s.login_failures.push_back(now.mono_us);
-    if (s.login_failures.size() >= config_.ip_login_failures_max) {
-        s.login_failures.clear();
-        auto_block(ip, std::to_string(config_.ip_login_failures_max) + " failed logins", now);
-        return;
-    }
-    add_ip_points(ip, config_.points_login_failure, "failed login", now);
+bool Guard::lock_failure(Lock& l, Time now) {
+    trim(l.failures, config_.name_failures_window_ms, now.mono_us);
+    l.failures.push_back(now.mono_us);
+    if (l.failures.size() < config_.name_failures_max) return false;
+    l.failures.clear();
+    l.locked_until_us = now.mono_us + us_from_ms(config_.name_lock_ms);
+    return true;
 }
 
-void Guard::login_succeeded(const std::string& name_key) {
-    auto it = names_.find(name_key);
-    if (it != names_.end() && it->second.locked_until_us == 0) it->second.failures.clear();
+// Failed logins from one address (and, for IPv6, its /48) block it.
+void Guard::login_failed_at(const std::string& key, uint32_t factor, Time now) {
+    IpState& s = ip_state(key, now);
+    trim(s.login_failures, config_.ip_login_failures_window_ms, now.mono_us);
+    s.login_failures.push_back(now.mono_us);
+    if (s.login_failures.size() < config_.ip_login_failures_max * factor) return;
+    s.login_failures.clear();
+    auto_block(key, std::to_string(config_.ip_login_failures_max * factor) + " failed logins", now);
+}
+
+void Guard::login_failed(const std::string& ip, const std::string& name_key,
+                         std::optional<UserId> account, Time now) {
+    ++counters_.login_failures;
+    NameState* n = account ? nullptr : &names_.get(name_key);
+    if (n) n->seen_us = now.mono_us;
+    if (lock_failure(account ? account_state(*account, now).lock : n->lock, now)) {
+        ++counters_.name_locks;
+        SecurityDecision d;
+        d.kind = SecurityDecision::Kind::name_locked;
+        d.ip = ip;
+        d.name = name_key;
+        d.reason = std::to_string(config_.name_failures_max) + " failed logins";
+        decisions_.push_back(std::move(d));
+    }
+    std::string prefix = ip_state(ip, now).prefix;
+    bool blocked_before = ip_barred(ip, now).has_value();
+    login_failed_at(ip, 1, now);
+    if (!prefix.empty()) login_failed_at(prefix, config_.ipv6_prefix_factor, now);
+    if (!blocked_before && !ip_barred(ip, now))
+        add_ip_points(ip, config_.points_login_failure, "failed login", now);
+}
+
+void Guard::login_succeeded(const std::string& name_key, std::optional<UserId> account) {
+    Lock* l = nullptr;
+    if (account) {
+        auto it = accounts_.find(*account);
+        if (it != accounts_.end()) l = &it->second.lock;
+    } else if (NameState* n = names_.find(name_key)) {
+        l = &n->lock;
+    }
+    if (l && l->locked_until_us == 0) l->failures.clear();
+}
+
+std::optional<int64_t> Guard::registration_wait(const IpState& s, uint32_t factor, Time now) const {
+    const auto& regs = s.registrations;
+    int64_t window = us_from_ms(config_.registrations_window_ms);
+    size_t recent = static_cast<size_t>(std::count_if(
+        regs.begin(), regs.end(), [&](int64_t t) { return t > now.mono_us - window; }));
+    if (recent < config_.registrations_per_ip_max * factor) return std::nullopt;
+    return std::max<int64_t>(1, ms_ceil(regs[regs.size() - recent] + window - now.mono_us));
 }
 
 std::optional<int64_t> Guard::registration_refused_for(const std::string& ip, Time now) const {
     if (allowlisted(ip)) return std::nullopt;
-    auto it = ips_.find(ip);
-    if (it == ips_.end()) return std::nullopt;
-    const auto& regs = it->second.registrations;
-    int64_t window = us_from_ms(config_.registrations_window_ms);
-    size_t recent = static_cast<size_t>(std::count_if(
-        regs.begin(), regs.end(), [&](int64_t t) { return t > now.mono_us - window; }));
-    if (recent < config_.registrations_per_ip_max) return std::nullopt;
-    return std::max<int64_t>(1, ms_ceil(regs[regs.size() - recent] + window - now.mono_us));
+    std::optional<int64_t> wait;
+    if (const IpState* s = ips_.find(ip)) wait = registration_wait(*s, 1, now);
+    if (const IpState* p = prefix_state(ip); p && !wait)
+        wait = registration_wait(*p, config_.ipv6_prefix_factor, now);
+    return wait;
 }
 
 void Guard::registered(const std::string& ip, Time now) {
     IpState& s = ip_state(ip, now);
     trim(s.registrations, config_.registrations_window_ms, now.mono_us);
     s.registrations.push_back(now.mono_us);
+    if (IpState* p = prefix_state(s, now)) {
+        trim(p->registrations, config_.registrations_window_ms, now.mono_us);
+        p->registrations.push_back(now.mono_us);
+    }
 }
 
 // ---- threat scoring -----------------------------------------------------------------------
@@ -394,9 +473,8 @@ void Guard::invitation_sent(const std::string& ip, UserId user, Time now) {
 }
 
 ThreatLevel Guard::ip_level(const std::string& ip, Time now) const {
-    auto it = ips_.find(ip);
-    return it == ips_.end() ? ThreatLevel::low
-                            : level_of(points_now(it->second.score, now.mono_us));
+    const IpState* s = ips_.find(ip);
+    return s ? level_of(points_now(s->score, now.mono_us)) : ThreatLevel::low;
 }
 
 ThreatLevel Guard::account_level(UserId user, Time now) const {
@@ -451,9 +529,9 @@ std::optional<BlockRow> Guard::unblock(const std::string& ip_key, Time now) {
     auto it = blocks_.find(ip_key);
     if (it == blocks_.end() || !ip_barred(ip_key, now)) return std::nullopt;
     it->second.until_ms = now.wall_ms;
-    if (auto s = ips_.find(ip_key); s != ips_.end()) {
-        s->second.score = Score{};
-        s->second.login_failures.clear();
+    if (IpState* s = ips_.find(ip_key)) {
+        s->score = Score{};
+        s->login_failures.clear();
     }
     return it->second;
 }
@@ -529,15 +607,16 @@ void Guard::sweep(Time now) {
         us_from_ms(std::max({config_.name_failures_window_ms, config_.ip_login_failures_window_ms,
                              config_.registrations_window_ms, config_.connects_window_ms}));
     auto idle = [&](int64_t seen_us) { return seen_us <= now.mono_us - quiet; };
-    std::erase_if(ips_, [&](const auto& kv) {
-        const IpState& s = kv.second;
+    ips_.erase_if([&](const std::string&, const IpState& s) {
         return s.conns == 0 && idle(s.seen_us) && points_now(s.score, now.mono_us) == 0;
     });
-    std::erase_if(names_, [&](const auto& kv) {
-        return idle(kv.second.seen_us) && kv.second.locked_until_us <= now.mono_us;
+    names_.erase_if([&](const std::string&, const NameState& n) {
+        return idle(n.seen_us) && n.lock.locked_until_us <= now.mono_us;
     });
     std::erase_if(accounts_, [&](const auto& kv) {
-        return idle(kv.second.seen_us) && points_now(kv.second.score, now.mono_us) == 0;
+        const AccountState& a = kv.second;
+        return idle(a.seen_us) && points_now(a.score, now.mono_us) == 0 &&
+               a.lock.locked_until_us <= now.mono_us;
     });
     std::erase_if(blocks_, [&](const auto& kv) {
         const BlockRow& b = kv.second;

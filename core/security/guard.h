@@ -7,7 +7,13 @@
 // connection open?", "may this request run?") and records what it decided to do on its own
 // (a block, a suspension, a name lock, a threat level reached) as SecurityDecisions, which the
 // server drains after every input to persist them, audit them and close connections. Every
-// container is bounded (Config security_*_max); sweep() drops idle state.
+// container is bounded (Config security_*_max) without ever sharing state between strangers:
+// past the bound the least recently seen idle entry leaves (an address with open connections
+// never does), and sweep() drops idle state. IPv6 addresses have a second tier: besides its
+// /64, each counts against its /48 (ipv6_prefix_bits), whose caps, bucket, registration and
+// login-failure limits are ipv6_prefix_factor times an address's, so /64s rotated inside one
+// /48 cannot escape the limits. An existing account's login failures are kept on the account,
+// so its lock holds however many other names fail.
 //
 // Time: buckets, windows, name locks and scores use mono_us; blocks and suspensions use
 // wall_ms because they are stored and outlive the process. Waits are answered in whole
@@ -28,6 +34,7 @@
 #include "core/config.h"
 #include "core/ops/codes.h"
 #include "core/security/address.h"
+#include "core/security/lru_map.h"
 
 namespace warren {
 
@@ -76,12 +83,15 @@ class Guard {
     // ---- logins and registration ---------------------------------------------------------
     // How long password logins for the name must wait: it is locked, or its failures in the
     // window plus the verifications still running would reach the lock.
-    std::optional<int64_t> name_locked_for(const std::string& name_key, Time now) const;
+    // `account` is the account of that name, if one exists.
+    std::optional<int64_t> name_locked_for(const std::string& name_key,
+                                           std::optional<UserId> account, Time now) const;
     // A password verification for the name started or ended (bounded by the hash jobs).
     void login_started(const std::string& name_key) { ++logins_running_[name_key]; }
     void login_finished(const std::string& name_key);
-    void login_failed(const std::string& ip, const std::string& name_key, Time now);
-    void login_succeeded(const std::string& name_key);
+    void login_failed(const std::string& ip, const std::string& name_key,
+                      std::optional<UserId> account, Time now);
+    void login_succeeded(const std::string& name_key, std::optional<UserId> account);
     std::optional<int64_t> registration_refused_for(const std::string& ip, Time now) const;
     void registered(const std::string& ip, Time now);
 
@@ -148,6 +158,7 @@ class Guard {
         ThreatLevel reported = ThreatLevel::low;
     };
     struct IpState {
+        std::string prefix;  // an IPv6 /64's /48 key ("" for IPv4 and for the /48 itself)
         Bucket bucket;
         uint32_t conns = 0;
         std::deque<int64_t> connects;        // mono µs of recent accepted connects
@@ -156,9 +167,13 @@ class Guard {
         Score score;
         int64_t seen_us = 0;
     };
-    struct NameState {
+    // Failed password logins for a name, and its lock.
+    struct Lock {
         std::deque<int64_t> failures;
         int64_t locked_until_us = 0;  // mono
+    };
+    struct NameState {
+        Lock lock;
         int64_t seen_us = 0;
     };
     struct AccountState {
@@ -173,10 +188,23 @@ class Guard {
         std::deque<std::pair<UserId, int64_t>> dm_to;
         std::deque<int64_t> churn;
         std::deque<int64_t> invitations;
+        Lock lock;  // the account's name
         int64_t seen_us = 0;
     };
 
     IpState& ip_state(const std::string& ip, Time now);
+    // The /48 tier of an IPv6 address's entry (nullptr for IPv4), marked seen.
+    IpState* prefix_state(const IpState& s, Time now);
+    const IpState* prefix_state(const std::string& ip) const;
+    // How long a new connection must wait under `s`'s caps (limits times `factor`).
+    std::optional<int64_t> connection_wait(IpState& s, uint32_t factor, Time now) const;
+    void admit(IpState& s, const std::string& key, Time now);
+    void release(const std::string& key);
+    std::optional<int64_t> registration_wait(const IpState& s, uint32_t factor, Time now) const;
+    // Counts a failed login under a lock; true when it locks.
+    bool lock_failure(Lock& l, Time now);
+    std::optional<int64_t> lock_wait(const Lock* l, const std::string& name_key, Time now) const;
+    void login_failed_at(const std::string& key, uint32_t factor, Time now);
     AccountState& account_state(UserId user, Time now);
     // µs until `weight` tokens are there (nullopt: now), after refilling.
     std::optional<int64_t> bucket_wait(Bucket& b, uint32_t per_min, uint32_t burst, uint32_t weight,
@@ -198,9 +226,8 @@ class Guard {
 
     const Config& config_;
     Cidrs allowlist_;
-    std::unordered_map<std::string, IpState> ips_;
-    IpState overflow_;  // shared by new IPs while ips_ is full of busy entries
-    std::unordered_map<std::string, NameState> names_;
+    LruMap<IpState> ips_;
+    LruMap<NameState> names_;
     std::unordered_map<std::string, uint32_t> logins_running_;
     std::unordered_map<UserId, AccountState> accounts_;
     std::map<std::string, BlockRow> blocks_;
