@@ -5,6 +5,10 @@
 namespace warren {
 
 namespace {
+// A limit times the /48 tier's factor, saturating (limits may be set huge to switch them off).
+uint32_t scaled(uint32_t limit, uint32_t factor) {
+    return static_cast<uint32_t>(std::min<uint64_t>(uint64_t{limit} * factor, UINT32_MAX));
+}
 constexpr int64_t unit = 60'000'000;         // units per token (and per point)
 constexpr int64_t sweep_gap_us = 1'000'000;  // a full table is swept at most this often
 }  // namespace
@@ -96,8 +100,8 @@ void Guard::trim(std::deque<int64_t>& d, int64_t window_ms, int64_t now_us) cons
 std::optional<int64_t> Guard::connection_wait(IpState& s, uint32_t factor, Time now) const {
     trim(s.connects, config_.connects_window_ms, now.mono_us);
     std::optional<int64_t> wait;
-    if (s.conns >= config_.conns_per_ip_max * factor) wait = config_.retry_after_ms;
-    if (s.connects.size() >= config_.connects_per_ip_window_max * factor)
+    if (s.conns >= scaled(config_.conns_per_ip_max, factor)) wait = config_.retry_after_ms;
+    if (s.connects.size() >= scaled(config_.connects_per_ip_window_max, factor))
         wait = ms_ceil(s.connects.front() + us_from_ms(config_.connects_window_ms) - now.mono_us);
     return wait;
 }
@@ -179,8 +183,8 @@ std::optional<int64_t> Guard::take_tokens(const std::string& ip, std::optional<U
         bucket_wait(s.bucket, config_.rate_ip_per_min, config_.rate_ip_burst, weight, now.mono_us);
     if (p) {
         uint32_t f = config_.ipv6_prefix_factor;
-        auto wait_p = bucket_wait(p->bucket, config_.rate_ip_per_min * f, config_.rate_ip_burst * f,
-                                  weight, now.mono_us);
+        auto wait_p = bucket_wait(p->bucket, scaled(config_.rate_ip_per_min, f),
+                                  scaled(config_.rate_ip_burst, f), weight, now.mono_us);
         if (wait_p) wait = std::max(wait.value_or(0), *wait_p);
     }
     AccountState* a = user ? &account_state(*user, now) : nullptr;
@@ -253,9 +257,10 @@ void Guard::login_failed_at(const std::string& key, uint32_t factor, Time now) {
     IpState& s = ip_state(key, now);
     trim(s.login_failures, config_.ip_login_failures_window_ms, now.mono_us);
     s.login_failures.push_back(now.mono_us);
-    if (s.login_failures.size() < config_.ip_login_failures_max * factor) return;
+    uint32_t max = scaled(config_.ip_login_failures_max, factor);
+    if (s.login_failures.size() < max) return;
     s.login_failures.clear();
-    auto_block(key, std::to_string(config_.ip_login_failures_max * factor) + " failed logins", now);
+    auto_block(key, std::to_string(max) + " failed logins", now);
 }
 
 void Guard::login_failed(const std::string& ip, const std::string& name_key,
@@ -296,7 +301,7 @@ std::optional<int64_t> Guard::registration_wait(const IpState& s, uint32_t facto
     int64_t window = us_from_ms(config_.registrations_window_ms);
     size_t recent = static_cast<size_t>(std::count_if(
         regs.begin(), regs.end(), [&](int64_t t) { return t > now.mono_us - window; }));
-    if (recent < config_.registrations_per_ip_max * factor) return std::nullopt;
+    if (recent < scaled(config_.registrations_per_ip_max, factor)) return std::nullopt;
     return std::max<int64_t>(1, ms_ceil(regs[regs.size() - recent] + window - now.mono_us));
 }
 
