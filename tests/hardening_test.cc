@@ -260,3 +260,58 @@ TEST(Hardening, NameLockOfAnAccountSurvivesNameTableChurn) {
 
 }  // namespace
 }  // namespace warren::test
+
+namespace warren::test {
+namespace {
+
+// M11: capacity refusals are not hostility. Many connects refused from one shared address
+// (an office, a CGNAT) never block it: the people already connected through it go on.
+TEST(Hardening, RefusedConnectsDoNotBlockASharedAddress) {
+    auto h = secured();
+    const std::string office = "192.0.2.150";
+    for (ConnId c = 1; c <= 16; ++c)
+        h.register_user(c, "worker" + std::to_string(c), "password1", office);
+    for (ConnId c = 100; c < 160; ++c) {
+        h.connect(c, office);
+        EXPECT_EQ(h.close_reason(c), "TOO_MANY_CONNECTIONS") << c;
+        h.advance(500);
+    }
+    for (ConnId c = 1; c <= 16; ++c) {
+        EXPECT_FALSE(h.closed(c)) << c;
+        EXPECT_EQ(h.call(c, {{"op", "PING"}})["ok"], true) << c;
+    }
+    EXPECT_TRUE(h.core().guard().active_blocks(h.now()).empty());
+    h.disconnect(16);
+    h.connect(200, office);
+    EXPECT_FALSE(h.closed(200));
+}
+
+// M11: one account flooding from a shared address is throttled and then suspended on the
+// account; its neighbours on the address see no error and stay connected.
+TEST(Hardening, AFloodingAccountIsSuspendedNotItsAddress) {
+    auto h = secured();
+    const std::string office = "192.0.2.151";
+    h.register_user(1, "flooder", "password1", office);
+    h.register_user(2, "neighbour", "password1", office);
+    h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
+    h.call(2, {{"op", "JOIN_ROOM"}, {"room", "r"}});
+    int limited = 0;
+    for (int i = 0; i < 400 && !h.closed(1); ++i) {
+        json r = h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "spam"}});
+        if (code_of(r) == "RATE_LIMITED") ++limited;
+        if (i % 20 == 0) {
+            h.advance(1000);
+            ASSERT_EQ(h.call(2, {{"op", "PING"}})["ok"], true) << i;
+        }
+    }
+    EXPECT_GT(limited, 0);
+    EXPECT_EQ(h.close_reason(1), "BLOCKED");  // the account is suspended...
+    EXPECT_FALSE(h.closed(2));                // ...not the address
+    EXPECT_TRUE(h.core().guard().active_blocks(h.now()).empty());
+    EXPECT_EQ(h.core().guard().active_suspensions(h.now()).size(), 1u);
+    EXPECT_EQ(h.call(2, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "still here"}})["ok"],
+              true);
+}
+
+}  // namespace
+}  // namespace warren::test

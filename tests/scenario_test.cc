@@ -58,11 +58,12 @@ void check_attack(Scenario scenario, Bounds b,
     }
 }
 
-// 5 failures lock the name; once locked, LOGIN is RATE_LIMITED; the IP's bucket then runs dry
-// and its refusals push its threat score to a block.
+// 5 failures lock the name; once locked, LOGIN is RATE_LIMITED whatever the password. The
+// address is throttled, not blocked: refusals are capacity, not evidence (others may share
+// it), and one name's failures stop at the lock.
 TEST(Attack, BruteForceOnOneAccount) {
-    check_attack(Scenario::brute_force,
-                 {.throttled_within = 6, .blocked_within = 120, .peak_connections = 52});
+    check_attack(Scenario::brute_force, {.throttled_within = 6, .peak_connections = 52},
+                 [](const ScenarioReport& r) { EXPECT_FALSE(r.blocked_at.has_value()); });
 }
 
 // 200 addresses, 3 tries each: no address is blockable, but no name gets more than 5 wrong
@@ -72,14 +73,16 @@ TEST(Attack, CredentialStuffingFrom200Addresses) {
                  [](const ScenarioReport& r) { EXPECT_LE(r.worst_name_failures, 5u); });
 }
 
-// 16 open connections per address; refusals score; the address is blocked.
+// 16 open connections per address; the rest are refused TOO_MANY_CONNECTIONS. Refusals do not
+// score: an office or a CGNAT meets the cap too, and must not be blocked for it.
 TEST(Attack, ConnectionFlood) {
     check_attack(Scenario::connection_flood,
-                 {.throttled_within = 17, .blocked_within = 40, .peak_connections = 51 + 16});
+                 {.throttled_within = 17, .peak_connections = 51 + 16},
+                 [](const ScenarioReport& r) { EXPECT_FALSE(r.blocked_at.has_value()); });
 }
 
-// The burst of 30, then RATE_LIMITED; sustained refusals block the address and suspend the
-// account.
+// The burst of 30, then RATE_LIMITED; sustained refusals suspend the account (the address,
+// which others may share, is only throttled).
 TEST(Attack, MessageFlood) {
     check_attack(Scenario::message_flood,
                  {.throttled_within = 31, .blocked_within = 100, .peak_connections = 52});

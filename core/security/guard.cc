@@ -129,8 +129,8 @@ std::optional<Guard::ConnRefusal> Guard::admit_connection(const std::string& ip,
         std::optional<int64_t> wait = connection_wait(s, 1, now);
         if (!wait && p) wait = connection_wait(*p, config_.ipv6_prefix_factor, now);
         if (wait) {
+            // A capacity refusal, not hostility: shared addresses (offices, CGNAT) meet it.
             ++counters_.conns_refused_too_many;
-            add_ip_points(ip, config_.points_conn_refused, "connection flood", now);
             return ConnRefusal{DisconnectReason::too_many_connections, std::max<int64_t>(*wait, 1)};
         }
     }
@@ -195,7 +195,8 @@ std::optional<int64_t> Guard::take_tokens(const std::string& ip, std::optional<U
     }
     if (wait) {
         ++counters_.rate_limited;
-        add_ip_points(ip, config_.points_rate_limited, "rate limited", now);
+        // Sustained flooding escalates on the account (throttle, then suspend); the address,
+        // which others may share, only ever throttles.
         if (user) add_account_points(ip, *user, config_.points_rate_limited, "rate limited", now);
         return std::max<int64_t>(ms_ceil(*wait), 1);
     }
