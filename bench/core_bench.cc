@@ -10,6 +10,9 @@
 //                                detector, with default limits (never reached: time advances).
 //   BM_SecurityPerRequest      - the two above together: what every request pays for issue 5.
 //   BM_MonitorRecord           - one request into the per-op counters and latency histograms.
+//   BM_DirectMessageEvictingAConversation - a DM that opens a conversation while the
+//                                conversation cache is full, so the least recently used one
+//                                leaves (constant time, whatever the cache holds).
 // Budgets for these live in bench/budgets and are checked by bench/check_budgets.py.
 #include <benchmark/benchmark.h>
 
@@ -31,8 +34,8 @@ const std::string send_line =
 // A core with `members` logged-in users (one connection each) in room "general".
 class Room10 {
   public:
-    explicit Room10(int members) {
-        core_ = std::make_unique<Server>(without_abuse_limits(Config{}), entropy_, Snapshot{});
+    explicit Room10(int members, Config config = Config{}) {
+        core_ = std::make_unique<Server>(without_abuse_limits(config), entropy_, Snapshot{});
         for (int i = 1; i <= members; ++i) {
             core_->connect(i, "127.0.0.1", now_);
             std::string reg = "{\"id\":1,\"op\":\"REGISTER\",\"username\":\"user" +
@@ -184,6 +187,26 @@ void BM_MonitorRecord(benchmark::State& state) {
     benchmark::DoNotOptimize(monitor.requests());
 }
 BENCHMARK(BM_MonitorRecord);
+
+// 1 + 5000 users, the cache full of 4096 conversations of user 1; each iteration writes to
+// the next peer in turn, which is never cached, so every DM evicts one conversation.
+void BM_DirectMessageEvictingAConversation(benchmark::State& state) {
+    Config c;
+    c.conversations_cached_max = 4096;
+    Room10 users(5001, c);
+    int peer = 2;
+    auto dm = [&] {
+        std::string line = "{\"id\":7,\"op\":\"DIRECT_MESSAGE\",\"to\":\"user" +
+                           std::to_string(peer) + "\",\"text\":\"hello\"}\n";
+        peer = peer == 5001 ? 2 : peer + 1;
+        users.core().receive(1, line, users.now_);
+        users.drain();
+    };
+    for (int i = 0; i < 4096; ++i) dm();
+    for (auto _ : state) dm();
+    state.counters["conversations"] = static_cast<double>(users.core().state().conversation_count());
+}
+BENCHMARK(BM_DirectMessageEvictingAConversation);
 
 }  // namespace
 

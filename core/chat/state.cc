@@ -331,24 +331,28 @@ MessageLog& ChatState::conversation(PeerPair peers) {
         if (conversations_.size() >= conversations_max_) evict_conversation();
         it = conversations_.emplace(peers, Conversation{}).first;
         it->second.log.older_on_disk = true;  // not loaded: storage may hold older messages
+        it->second.lru = conversation_lru_.insert(conversation_lru_.end(), peers);
+    } else {
+        conversation_lru_.splice(conversation_lru_.end(), conversation_lru_, it->second.lru);
     }
-    it->second.last_used = ++use_clock_;
     return it->second.log;
 }
 
+// The least recently used conversation whose messages are all durable leaves memory. Those
+// that are not are the few written since the last commit, at the recent end of the order, so
+// the walk from the old end stops at once in practice.
 void ChatState::evict_conversation() {
-    auto victim = conversations_.end();
-    for (auto it = conversations_.begin(); it != conversations_.end(); ++it) {
+    for (auto pos = conversation_lru_.begin(); pos != conversation_lru_.end(); ++pos) {
+        auto it = conversations_.find(*pos);
         const auto& recent = it->second.log.recent;
         bool durable = recent.empty() || recent.back().id <= committed_through_;
         for (const auto& m : recent) durable = durable && !pending_.contains(m.id);
-        if (durable &&
-            (victim == conversations_.end() || it->second.last_used < victim->second.last_used))
-            victim = it;
+        if (!durable) continue;
+        for (const auto& m : recent) where_.erase(m.id);
+        conversation_lru_.erase(pos);
+        conversations_.erase(it);
+        return;
     }
-    if (victim == conversations_.end()) return;
-    for (const auto& m : victim->second.log.recent) where_.erase(m.id);
-    conversations_.erase(victim);
 }
 
 const MessageRow* MessageLog::find(MessageId id) const {

@@ -43,7 +43,7 @@ struct MessageLog {
 
 struct Conversation {
     MessageLog log;
-    uint64_t last_used = 0;  // for evicting the least recently used
+    std::list<PeerPair>::iterator lru;  // position in the use order (least recent first)
 };
 
 struct Room {
@@ -152,7 +152,7 @@ class ChatState {
     size_t conversation_cache_max_;
     size_t conversations_max_;
     std::map<PeerPair, Conversation> conversations_;
-    uint64_t use_clock_ = 0;
+    std::list<PeerPair> conversation_lru_;  // least recently used first
     MessageId committed_through_ = 0;
     std::map<InvitationId, InvitationRow> invitations_;  // pending only
     std::set<std::pair<int64_t, InvitationId>> by_expiry_;
