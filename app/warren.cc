@@ -84,24 +84,68 @@ class Link {
     std::string buf_;
 };
 
+// Text from the server as it may safely reach a terminal: controls (escape sequences above
+// all), C1 controls and direction overrides are shown as \xNN / \uNNNN, and a newline
+// starts an indented continuation line, so a message cannot forge a line of its own.
+std::string shown(std::string_view s) {
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(s.size());
+    for (size_t i = 0; i < s.size(); ++i) {
+        auto c = static_cast<unsigned char>(s[i]);
+        auto next = [&](size_t k) {
+            return i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0;
+        };
+        if (c == '\n') {
+            out += "\n    ";
+        } else if (c == '\t') {
+            out += '\t';
+        } else if (c < 0x20 || c == 0x7F) {
+            out += "\\x";
+            out += hex[c >> 4];
+            out += hex[c & 0xF];
+        } else if (c == 0xC2 && next(1) >= 0x80 && next(1) <= 0x9F) {
+            out += "\\u00";
+            out += hex[next(1) >> 4];
+            out += hex[next(1) & 0xF];
+            ++i;
+        } else if (c == 0xE2 && ((next(1) == 0x80 && (next(2) == 0x8E || next(2) == 0x8F ||
+                                                      (next(2) >= 0xAA && next(2) <= 0xAE))) ||
+                                 (next(1) == 0x81 && next(2) >= 0xA6 && next(2) <= 0xA9))) {
+            unsigned cp = 0x2000 | ((next(1) & 0x3F) << 6) | (next(2) & 0x3F);
+            out += "\\u";
+            for (int shift = 12; shift >= 0; shift -= 4) out += hex[(cp >> shift) & 0xF];
+            i += 2;
+        } else {
+            out += static_cast<char>(c);
+        }
+    }
+    return out;
+}
+
+// A string field of a JSON object, shown safely ("" when absent).
+std::string field(const json& j, const char* key) {
+    return j.contains(key) && j[key].is_string() ? shown(j[key].get<std::string>()) : std::string();
+}
+
 std::string describe(const json& m) {
-    std::string where = m["room"].is_string()
-                            ? "[" + m["room"].get<std::string>() + "]"
-                            : "[dm " + m.value("author", std::string("?")) + " -> " +
-                                  (m["to"].is_string() ? m["to"].get<std::string>() : "?") + "]";
-    std::string s =
-        where + " #" + std::to_string(m.value("id", 0)) + " " + m.value("author", std::string("?"));
+    std::string author = m["author"].is_string() ? field(m, "author") : "?";
+    std::string where =
+        m["room"].is_string()
+            ? "[" + field(m, "room") + "]"
+            : "[dm " + author + " -> " + (m["to"].is_string() ? field(m, "to") : "?") + "]";
+    std::string s = where + " #" + std::to_string(m.value("id", 0)) + " " + author;
     if (m.value("deleted", false)) return s + " (message deleted)";
     if (m.contains("edited_ts") && m["edited_ts"].is_number()) s += " (edited)";
-    s += ": " + m.value("text", std::string());
+    s += ": " + field(m, "text");
     if (m.contains("reply_to") && m["reply_to"].is_number())
         s += "  (reply to #" + std::to_string(m["reply_to"].get<int64_t>()) + ")";
     if (m.contains("reactions") && !m["reactions"].empty()) {
         s += "  [";
         bool first = true;
         for (auto& [emoji, users] : m["reactions"].items()) {
-            s += (first ? "" : "; ") + emoji;
-            for (const auto& u : users) s += " " + u.get<std::string>();
+            s += (first ? "" : "; ") + shown(emoji);
+            for (const auto& u : users) s += " " + shown(u.get<std::string>());
             first = false;
         }
         s += "]";
@@ -110,15 +154,15 @@ std::string describe(const json& m) {
 }
 
 std::string describe_invitation(const json& inv) {
-    return "invitation " + std::to_string(inv.value("id", 0)) + ": " + inv.value("from", "") +
-           " invited " + inv.value("to", "") + " to " + inv.value("room", "");
+    return "invitation " + std::to_string(inv.value("id", 0)) + ": " + field(inv, "from") +
+           " invited " + field(inv, "to") + " to " + field(inv, "room");
 }
 
 void print_event(const json& ev) {
     std::string kind = ev.value("ev", std::string());
     std::string where = ev.contains("room") && ev["room"].is_string()
-                            ? ev["room"].get<std::string>()
-                            : "conversation with " + ev.value("with", std::string("?"));
+                            ? field(ev, "room")
+                            : "conversation with " + field(ev, "with");
     if (kind == "MESSAGE" || kind == "DIRECT_MESSAGE")
         std::cout << describe(ev["message"]) << "\n";
     else if (kind == "MESSAGE_EDITED")
@@ -126,33 +170,33 @@ void print_event(const json& ev) {
     else if (kind == "MESSAGE_DELETED")
         std::cout << "* message #" << ev.value("message_id", 0) << " deleted in " << where << "\n";
     else if (kind == "REACTION_ADDED" || kind == "REACTION_REMOVED")
-        std::cout << "* " << ev.value("user", "")
-                  << (kind == "REACTION_ADDED" ? " reacted " : " took back ")
-                  << ev.value("emoji", "") << " on #" << ev.value("message_id", 0) << "\n";
+        std::cout << "* " << field(ev, "user")
+                  << (kind == "REACTION_ADDED" ? " reacted " : " took back ") << field(ev, "emoji")
+                  << " on #" << ev.value("message_id", 0) << "\n";
     else if (kind == "MEMBER_JOINED")
-        std::cout << "* " << ev.value("user", "") << " joined " << ev.value("room", "") << "\n";
+        std::cout << "* " << field(ev, "user") << " joined " << field(ev, "room") << "\n";
     else if (kind == "MEMBER_LEFT")
-        std::cout << "* " << ev.value("user", "") << " left " << ev.value("room", "") << "\n";
+        std::cout << "* " << field(ev, "user") << " left " << field(ev, "room") << "\n";
     else if (kind == "PRESENCE")
-        std::cout << "* " << ev.value("user", "") << " is "
+        std::cout << "* " << field(ev, "user") << " is "
                   << (ev.value("online", false) ? "online" : "offline") << "\n";
     else if (kind == "TOPIC_CHANGED")
-        std::cout << "* " << ev.value("by", "") << " set the topic of " << ev.value("room", "")
-                  << ": " << ev.value("topic", "") << "\n";
+        std::cout << "* " << field(ev, "by") << " set the topic of " << field(ev, "room") << ": "
+                  << field(ev, "topic") << "\n";
     else if (kind == "INVITATION")
         std::cout << "* " << describe_invitation(ev["invitation"]) << "  (/accept "
                   << ev["invitation"].value("id", 0) << " or /decline "
                   << ev["invitation"].value("id", 0) << ")\n";
     else if (kind == "INVITATION_ACCEPTED" || kind == "INVITATION_DECLINED")
-        std::cout << "* " << ev["invitation"].value("to", "")
+        std::cout << "* " << field(ev["invitation"], "to")
                   << (kind == "INVITATION_ACCEPTED" ? " accepted " : " declined ")
                   << describe_invitation(ev["invitation"]) << "\n";
     else if (kind == "READ_MARKER")
         std::cout << "* read up to #" << ev.value("message_id", 0) << " in " << where << "\n";
     else if (kind == "DISCONNECT")
-        std::cout << "* disconnected by server: " << ev.value("reason", "") << "\n";
+        std::cout << "* disconnected by server: " << field(ev, "reason") << "\n";
     else if (kind != "HELLO")
-        std::cout << "* " << ev.dump() << "\n";
+        std::cout << "* " << shown(ev.dump()) << "\n";
     std::cout.flush();
 }
 
@@ -177,7 +221,7 @@ bool report(const std::optional<json>& reply) {
     }
     if ((*reply)["ok"] == true) return true;
     const json& e = (*reply)["error"];
-    std::cerr << "error " << e.value("code", "") << ": " << e.value("message", "");
+    std::cerr << "error " << field(e, "code") << ": " << field(e, "message");
     if (e.contains("field")) std::cerr << " (field " << e["field"].get<std::string>() << ")";
     if (e.contains("retry_after_ms"))
         std::cerr << " (retry after " << e["retry_after_ms"] << " ms)";
@@ -198,13 +242,12 @@ void print_result(const json& reply) {
         if (reply.value("has_more", false)) std::cout << "  (more replies exist)\n";
     } else if (reply.contains("rooms")) {
         for (const auto& r : reply["rooms"])
-            std::cout << r["name"].get<std::string>() << " (" << r["visibility"].get<std::string>()
-                      << ", " << r["members"] << " members) " << r["topic"].get<std::string>()
-                      << "\n";
+            std::cout << field(r, "name") << " (" << field(r, "visibility") << ", " << r["members"]
+                      << " members) " << field(r, "topic") << "\n";
     } else if (reply.contains("users")) {
         for (const auto& u : reply["users"])
-            std::cout << u["username"].get<std::string>()
-                      << (u.value("online", false) ? " (online)" : "") << "\n";
+            std::cout << field(u, "username") << (u.value("online", false) ? " (online)" : "")
+                      << "\n";
     } else if (reply.contains("invitations")) {
         for (const auto& inv : reply["invitations"]) std::cout << describe_invitation(inv) << "\n";
         if (reply["invitations"].empty()) std::cout << "(no pending invitations)\n";
@@ -213,8 +256,8 @@ void print_result(const json& reply) {
     } else if (reply.contains("message")) {
         std::cout << describe(reply["message"]) << "\n";
     } else if (reply.contains("room")) {
-        std::cout << "room " << reply["room"]["name"].get<std::string>() << ": "
-                  << reply["room"]["topic"].get<std::string>() << "\n";
+        std::cout << "room " << field(reply["room"], "name") << ": "
+                  << field(reply["room"], "topic") << "\n";
     } else if (reply.contains("pong")) {
         std::cout << "pong\n";
     } else {

@@ -352,3 +352,36 @@ TEST_F(Loopback, AcknowledgedMessagesSurviveRepeatedKill9UnderLoad) {
 
 }  // namespace
 }  // namespace warren::test
+
+namespace warren::test {
+namespace {
+
+// L19: the command-line client shows what others wrote without letting it forge lines or
+// drive the terminal: a newline starts an indented continuation, controls are escaped.
+TEST_F(Loopback, CommandLineClientEscapesWhatItPrints) {
+    Daemon d(data());
+    std::string base = std::string(WARREN_BIN_DIR "/warren -s 127.0.0.1:") + std::to_string(d.port);
+    int st = 0;
+    run(base + " -u erin -p erin-pass --register create lobby 2>&1", &st);
+    ASSERT_EQ(st, 0);
+    Client c(d.port);
+    hello(c);
+    ASSERT_EQ(c.call({{"op", "LOGIN"}, {"username", "erin"}, {"password", "erin-pass"}})["ok"],
+              true);
+    // The server refuses C0 controls in text, but not C1 ones (U+009B is the 8-bit CSI that
+    // starts terminal escape sequences) or direction overrides.
+    std::string forged =
+        "fine\n[lobby] #9 admin: send me your password\xc2\x9b"
+        "2J\xe2\x80\xae";
+    ASSERT_EQ(c.call({{"op", "SEND_MESSAGE"}, {"room", "lobby"}, {"text", forged}})["ok"], true);
+    std::string out = run(base + " -u erin -p erin-pass history lobby 2>&1", &st);
+    EXPECT_EQ(st, 0) << out;
+    EXPECT_EQ(out.find("\n[lobby] #9"), std::string::npos) << out;
+    EXPECT_NE(out.find("fine\n    [lobby] #9 admin"), std::string::npos) << out;
+    EXPECT_EQ(out.find("\xc2\x9b"), std::string::npos) << out;
+    EXPECT_NE(out.find("\\u009b2J"), std::string::npos) << out;
+    EXPECT_NE(out.find("\\u202e"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace warren::test

@@ -315,3 +315,31 @@ TEST(Hardening, AFloodingAccountIsSuspendedNotItsAddress) {
 
 }  // namespace
 }  // namespace warren::test
+
+namespace warren::test {
+namespace {
+
+// L19: C1 controls and bidirectional overrides are refused in emoji (the one structural field
+// that allows non-ASCII); a joiner used in emoji sequences is fine.
+TEST(Hardening, EmojiRefuseC1ControlsAndBidiOverrides) {
+    CoreHarness h;
+    h.register_user(1, "alice");
+    h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
+    int64_t id =
+        h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "hi"}})["message"]["id"];
+    for (std::string bad :
+         {std::string("\xc2\x85"), std::string("x\xc2\x9b"),
+          std::string("\xe2\x80\xae"
+                      "abc"),
+          std::string("\xe2\x81\xa6"), std::string("\xe2\x80\x8f"), std::string("\xd8\x9c")}) {
+        json r = h.call(1, {{"op", "REACT"}, {"message_id", id}, {"emoji", bad}});
+        EXPECT_EQ(code_of(r), "BAD_REQUEST") << r;
+        EXPECT_EQ(r["error"].value("field", ""), "emoji");
+    }
+    // A family emoji: man, ZWJ, woman, ZWJ, girl.
+    std::string family = "\xf0\x9f\x91\xa8\xe2\x80\x8d\xf0\x9f\x91\xa9\xe2\x80\x8d\xf0\x9f\x91\xa7";
+    EXPECT_EQ(h.call(1, {{"op", "REACT"}, {"message_id", id}, {"emoji", family}})["ok"], true);
+}
+
+}  // namespace
+}  // namespace warren::test

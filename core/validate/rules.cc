@@ -97,13 +97,30 @@ Refusal check_topic(std::string_view s, const Config& c) {
     return std::nullopt;
 }
 
+// C1 controls (U+0080..U+009F) and the bidirectional marks and overrides (U+061C, U+200E,
+// U+200F, U+202A..U+202E, U+2066..U+2069): invisible, and able to reorder what a terminal or a
+// page shows around them. `i` indexes the start of a sequence of valid UTF-8 `s`.
+namespace {
+bool is_invisible_control(std::string_view s, size_t i) {
+    auto b = [&](size_t k) { return i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0; };
+    if (b(0) == 0xC2) return b(1) >= 0x80 && b(1) <= 0x9F;
+    if (b(0) == 0xD8) return b(1) == 0x9C;
+    if (b(0) == 0xE2 && b(1) == 0x80)
+        return b(2) == 0x8E || b(2) == 0x8F || (b(2) >= 0xAA && b(2) <= 0xAE);
+    if (b(0) == 0xE2 && b(1) == 0x81) return b(2) >= 0xA6 && b(2) <= 0xA9;
+    return false;
+}
+}  // namespace
+
 Refusal check_emoji(std::string_view s, const Config& c) {
     if (s.empty() || s.size() > c.emoji_max_bytes)
         return "emoji must be 1 to " + std::to_string(c.emoji_max_bytes) + " bytes";
     if (!is_valid_utf8(s)) return "emoji must be valid UTF-8";
-    for (char ch : s) {
-        auto b = static_cast<unsigned char>(ch);
+    for (size_t i = 0; i < s.size(); ++i) {
+        auto b = static_cast<unsigned char>(s[i]);
         if (b <= 0x20 || b == 0x7F) return "emoji must not contain whitespace or controls";
+        if (is_invisible_control(s, i))
+            return "emoji must not contain control characters or direction overrides";
     }
     return std::nullopt;
 }
