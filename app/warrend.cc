@@ -1,6 +1,7 @@
 // warrend: the Warren chat server. Wiring only: flags and config, the database, the core,
 // and the production driver.
 #include <sodium.h>
+#include <sys/stat.h>
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
@@ -47,6 +48,9 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", WARREN_VERSION);
     CLI11_PARSE(app, argc, argv);
 
+    // Everything warrend creates (the data directory, the database, its WAL) is for its own
+    // user only: messages and password hashes are not for other local accounts to read.
+    ::umask(0077);
     if (sodium_init() < 0) {
         std::fprintf(stderr, "libsodium failed to initialise\n");
         return 1;
@@ -94,6 +98,12 @@ int main(int argc, char** argv) {
                    {{"dir", s.data_dir}, {"error", ec.message()}});
         return 1;
     }
+    namespace fs = std::filesystem;
+    if ((fs::status(s.data_dir, ec).permissions() &
+         (fs::perms::group_all | fs::perms::others_all)) != fs::perms::none)
+        log_always(LogLevel::warn, "data_dir_open",
+                   {{"dir", s.data_dir},
+                    {"text", "other users may read the data directory; chmod 700 it"}});
     std::string db_path = (std::filesystem::path(s.data_dir) / "warren.db").string();
     auto store = warren::Store::open(db_path, s.synchronous);
     if (!store.is_ok()) {

@@ -449,6 +449,7 @@ Gauges Server::gauges() const {
     g.queries = query_jobs_.size() + audit_reads_.size();
     const Transactions::Stats& st = txn_.stats();
     g.breaker = breaker_state_name(txn_.breaker().state(now_.mono_us));
+    g.storage_corrupt = txn_.corrupt();
     g.breaker_opened = txn_.breaker().opened_count();
     g.batches_committed = st.batches_committed;
     g.batches_failed = st.batches_failed;

@@ -108,17 +108,33 @@ struct Driver::State {
           signals(io, SIGINT, SIGTERM),
           // Bounded by the core: one batch in flight, queries_max. When idle, the storage
           // thread brings the full-text index up to date, off the commit path.
-          storage(1, SIZE_MAX,
-                  [this] {
-                      if (Status st = store.index_pending(); !st.is_ok())
-                          log_always(LogLevel::warn, "fts_index_failed", {{"error", st.message()}});
-                  }),
+          storage(1, SIZE_MAX, [this] { index_when_idle(); }),
           hasher(opt.hash_threads, opt.hash_queue_max),
           stats_timer(io) {}
+
+    // On the storage thread, whenever it has nothing else to do: bring the full-text index up
+    // to date. After a failure (a full disk, say) it waits before trying again, doubling the
+    // wait up to a minute, and the warning goes through the rate-limited log.
+    void index_when_idle() {
+        auto now = std::chrono::steady_clock::now();
+        if (now < index_retry_at) return;
+        if (Status st = store.index_pending(); !st.is_ok()) {
+            index_backoff = std::min(index_backoff * 2, std::chrono::milliseconds(60'000));
+            index_retry_at = now + index_backoff;
+            log_event(
+                LogLevel::warn, "fts_index_failed",
+                {{"error", st.message()}, {"retry_in_ms", std::to_string(index_backoff.count())}});
+            return;
+        }
+        index_backoff = std::chrono::milliseconds(500);
+    }
 
     Server& core;
     Store& store;
     DriverOptions opt;
+    // Storage-thread only: when idle indexing may run again after a failure.
+    std::chrono::steady_clock::time_point index_retry_at{};
+    std::chrono::milliseconds index_backoff{500};
     asio::io_context io;
     tcp::acceptor acceptor;
     asio::steady_timer timer;

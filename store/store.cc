@@ -270,7 +270,12 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, Synchronous 
     std::unique_ptr<Store> store(new Store(db));
     sqlite3_busy_timeout(db, 0);  // never block: busy is reported and retried by the caller
     if (path != ":memory:") {
-        if (Status st = store->exec("PRAGMA journal_mode=WAL"); !st.is_ok()) return st;
+        // The pragma answers the mode in force, which is not WAL when the file system cannot
+        // share memory between connections: refuse to run with weaker guarantees than stated.
+        std::string mode = store->pragma_text("PRAGMA journal_mode=WAL");
+        if (mode != "wal")
+            return Status::failed("cannot put " + path + " in WAL mode (journal_mode is '" + mode +
+                                  "')");
     }
     if (Status st = store->exec(sync == Synchronous::full ? "PRAGMA synchronous=FULL"
                                                           : "PRAGMA synchronous=NORMAL");
@@ -284,6 +289,15 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, Synchronous 
 Store::~Store() {
     for (auto* s : stmts_) sqlite3_finalize(s);
     sqlite3_close(db_);
+}
+
+std::string Store::pragma_text(const char* sql) {
+    sqlite3_stmt* s = nullptr;
+    std::string out;
+    if (sqlite3_prepare_v2(db_, sql, -1, &s, nullptr) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+        out = column_text(s, 0);
+    sqlite3_finalize(s);
+    return out;
 }
 
 Status Store::exec(const char* sql) {

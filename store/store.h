@@ -52,6 +52,8 @@ class Store {
   private:
     explicit Store(sqlite3* db) : db_(db) {}
     Status exec(const char* sql);
+    // The first column of the first row a pragma answers ("" on error).
+    std::string pragma_text(const char* sql);
     Status migrate();
     Status prepare_all();
     Status step_mutation(const Mutation& m);

@@ -385,3 +385,33 @@ TEST_F(Loopback, CommandLineClientEscapesWhatItPrints) {
 
 }  // namespace
 }  // namespace warren::test
+
+namespace warren::test {
+namespace {
+
+// L20: what warrend creates is for its own user only: the data directory 0700, the database
+// and its WAL 0600.
+TEST_F(Loopback, DataDirectoryAndDatabaseAreCreatedPrivate) {
+    std::filesystem::create_directories(data());
+    std::string cfg = data() + "/unlimited.toml";
+    std::ofstream(cfg) << unlimited_config;
+    std::string fresh = data() + "/fresh";
+    {
+        Daemon d(fresh, {"--config", cfg});
+        Client c(d.port);
+        hello(c);
+        ASSERT_EQ(
+            c.call({{"op", "REGISTER"}, {"username", "pat"}, {"password", "pat-pass-1"}})["ok"],
+            true);
+        namespace fs = std::filesystem;
+        auto mode = [](const std::string& p) {
+            return fs::status(p).permissions() & fs::perms::all;
+        };
+        EXPECT_EQ(mode(fresh), fs::perms::owner_all);
+        EXPECT_EQ(mode(fresh + "/warren.db"), fs::perms::owner_read | fs::perms::owner_write);
+        EXPECT_EQ(mode(fresh + "/warren.db-wal"), fs::perms::owner_read | fs::perms::owner_write);
+    }
+}
+
+}  // namespace
+}  // namespace warren::test

@@ -343,3 +343,43 @@ TEST(Hardening, EmojiRefuseC1ControlsAndBidiOverrides) {
 
 }  // namespace
 }  // namespace warren::test
+
+namespace warren::test {
+namespace {
+
+// M22: a corrupt database is not a passing hiccup: the batch is rolled back, every later
+// write is refused until an operator acts (a restart after repair), reads go on, readiness
+// fails and an Emergency alert is raised.
+TEST(Hardening, CorruptStorageStopsWritesAndRaisesAnEmergency) {
+    Config c;
+    c.alert_eval_ms = 1000;
+    auto h = secured(c);  // with housekeeping and alert evaluation at their real pace
+    h.register_user(1, "alice");
+    h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
+    h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "before"}});
+    h.corrupt_commits = 1;
+    json r = h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "lost?"}});
+    EXPECT_EQ(code_of(r), "UNAVAILABLE") << r;
+    size_t commits = h.commits;
+    for (int i = 0; i < 3; ++i) {
+        h.advance(60'000);  // long after any breaker would have closed again
+        json w = h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "after"}});
+        EXPECT_EQ(code_of(w), "UNAVAILABLE") << w;
+        EXPECT_NE(w["error"].value("message", "").find("corrupt"), std::string::npos) << w;
+    }
+    EXPECT_EQ(h.commits, commits);  // nothing more was written
+    json hist = h.call(1, {{"op", "HISTORY"}, {"room", "r"}});
+    ASSERT_EQ(hist["messages"].size(), 1u);  // reads go on, and the refused change is not there
+    EXPECT_EQ(hist["messages"][0]["text"], "before");
+    EXPECT_EQ(h.admin(AdminRequest{AdminRequest::Kind::ready})->status, 503);
+    h.advance(1000);
+    h.tick();
+    auto alerts = json::parse(h.admin(AdminRequest{AdminRequest::Kind::alerts})->body);
+    bool emergency = false;
+    for (const auto& a : alerts["active"])
+        emergency = emergency || (a["rule"] == "storage_corrupt" && a["level"] == "emergency");
+    EXPECT_TRUE(emergency) << alerts;
+}
+
+}  // namespace
+}  // namespace warren::test

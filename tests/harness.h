@@ -125,6 +125,7 @@ class CoreHarness {
     bool hold_commits = false;  // keep Commit outputs in held_ until release()
     int fail_commits = 0;       // the next N commits fail (Status::failed)
     int transient_commits = 0;  // the next N commits fail transiently (Status::transient)
+    int corrupt_commits = 0;    // the next N commits find the database corrupt (Status::corrupt)
     size_t commits = 0;
     size_t queries = 0;
 
@@ -192,6 +193,8 @@ class CoreHarness {
                 Status st = fail_commits > 0 ? (--fail_commits, Status::failed("injected"))
                             : transient_commits > 0
                                 ? (--transient_commits, Status::transient("busy"))
+                            : corrupt_commits > 0
+                                ? (--corrupt_commits, Status::corrupt("database disk image is malformed"))
                                 : store_->apply(*muts);
                 core_->committed(batch, st, now_);
             };

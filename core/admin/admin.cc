@@ -98,6 +98,8 @@ void Admin::read(AdminId id, const AdminRequest& q, Time now, const View& v) {
         case K::ready:
             if (v.shutting_down)
                 return reply(id, 503, R"({"status":"not ready","reason":"shutting down"})");
+            if (txn_.corrupt())
+                return reply(id, 503, R"({"status":"not ready","reason":"storage corrupt"})");
             if (txn_.breaker().state(now.mono_us) != Breaker::State::closed)
                 return reply(id, 503, R"({"status":"not ready","reason":"storage unavailable"})");
             return reply(id, 200, R"({"status":"ready"})");

@@ -181,6 +181,10 @@ std::vector<Monitor::Condition> Monitor::conditions(const Gauges& g, int64_t now
             {"breaker_open", "", long_open ? AlertLevel::emergency : AlertLevel::critical,
              "storage circuit breaker is " + std::string(g.breaker) + ": writes are refused"});
     }
+    if (g.storage_corrupt)
+        out.push_back({"storage_corrupt", "", AlertLevel::emergency,
+                       "the database is corrupt: writes are stopped; repair or restore it from a "
+                       "backup, then restart"});
     if (recent_failed_.sum(now_ms) > 0)
         out.push_back({"storage_failing", "", AlertLevel::critical,
                        "storage commits failed and were rolled back in the last minute"});

@@ -42,6 +42,7 @@ struct Gauges {
     uint64_t hash_jobs = 0;
     uint64_t queries = 0;
     std::string_view breaker = "closed";
+    bool storage_corrupt = false;
     uint64_t breaker_opened = 0;
     uint64_t batches_committed = 0;
     uint64_t batches_failed = 0;

@@ -14,6 +14,11 @@ Transactions::Transactions(const Config& config, Entropy& entropy, Monitor& moni
       breaker_(config.breaker_failures_max, config.breaker_open_ms) {}
 
 std::optional<Error> Transactions::write_refusal(Time now) const {
+    if (corrupt_)
+        return Error{ErrorCode::unavailable,
+                     "storage is corrupt; writes are stopped until an operator repairs it",
+                     {},
+                     config_.breaker_open_ms};
     std::optional<int64_t> wait = breaker_.refuse_for(now.mono_us, !batches_.empty());
     if (!wait && !batches_.full()) return std::nullopt;
     if (wait)
@@ -25,7 +30,7 @@ std::optional<Error> Transactions::write_refusal(Time now) const {
 }
 
 bool Transactions::writable(Time now) const {
-    return !breaker_.refuse_for(now.mono_us, !batches_.empty()) && !batches_.full();
+    return !corrupt_ && !breaker_.refuse_for(now.mono_us, !batches_.empty()) && !batches_.full();
 }
 
 Batch& Transactions::open(Time now) {
@@ -100,6 +105,7 @@ Transactions::Settled Transactions::committed(BatchId batch, const Status& statu
         stats_.mutations_committed += out.durable->sent->size();
         return out;
     }
+    if (status.code() == Status::Code::corrupt) corrupt_ = true;
     if (status.code() == Status::Code::transient && front->attempts < config_.commit_attempts_max) {
         // Full jitter: uniform in [0, min(cap, base * 2^(attempt-1))].
         int64_t ceiling_us = us_from_ms(std::min<int64_t>(

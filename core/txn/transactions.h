@@ -4,6 +4,9 @@
 // newest first), the circuit breaker, and the backlog of security rows that wait while
 // storage refuses writes. It emits Commit outputs; what a durable or failed batch releases
 // (replies, events, admin answers) goes back to the caller as values. Time in mono µs.
+// A commit that finds the database corrupt stops every later write until the process is
+// restarted (after an operator repairs or restores it): guessing on a corrupt file could only
+// make it worse. Reads go on.
 #pragma once
 
 #include <cstdint>
@@ -63,6 +66,7 @@ class Transactions {
     std::optional<int64_t> deadline(Time now) const;
 
     const Stats& stats() const { return stats_; }
+    bool corrupt() const { return corrupt_; }
     const Breaker& breaker() const { return breaker_; }
     uint64_t security_rows_dropped() const { return backlog_dropped_; }
 
@@ -79,6 +83,7 @@ class Transactions {
     Stats stats_;
     std::deque<Mutation> backlog_;
     uint64_t backlog_dropped_ = 0;
+    bool corrupt_ = false;
 };
 
 }  // namespace warren
