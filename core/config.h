@@ -37,7 +37,8 @@ struct Config {
     // Distinct emoji on one message (past it REACT is CONFLICT).
     size_t emoji_per_message_max = 50;
     size_t emoji_max_bytes = 32;
-    // Users who may delete any message (case-insensitive names).
+    // Users who may delete any message (case-insensitive names). Bound to the accounts that
+    // hold these names at start; a name no account holds is reserved (REGISTER: FORBIDDEN).
     std::vector<std::string> admin_usernames;
     // REQUEST_USER_LIST answers at most this many users (sorted by name).
     uint32_t user_list_max = 1000;

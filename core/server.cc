@@ -21,6 +21,12 @@ Server::Server(Config config, Entropy& entropy, const Snapshot& snapshot)
       enforcement_(config_, guard_, txn_, conns_, chat_, outputs_, snapshot.max_audit_id),
       admin_(config_, guard_, chat_, txn_, enforcement_, monitor_, outputs_) {
     guard_.load(snapshot);
+    for (const std::string& name : chat_.unbound_admin_names())
+        outputs_.push_back(Notice{AlertLevel::warning,
+                                  "[auth] admins names '" + name +
+                                      "', which no account holds: the name is reserved and has "
+                                      "no rights; register it (with the name left out of the "
+                                      "list), then add it back and restart"});
 }
 
 Server::~Server() = default;

@@ -3,6 +3,9 @@
 // failed on the core before its fix.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <limits>
 
 #include "harness.h"
@@ -379,6 +382,41 @@ TEST(Hardening, CorruptStorageStopsWritesAndRaisesAnEmergency) {
     for (const auto& a : alerts["active"])
         emergency = emergency || (a["rule"] == "storage_corrupt" && a["level"] == "emergency");
     EXPECT_TRUE(emergency) << alerts;
+}
+
+}  // namespace
+}  // namespace warren::test
+
+namespace warren::test {
+namespace {
+
+// L16: admin rights go to accounts, not names: a configured admin name that no account holds
+// is reserved (nobody can register it and gain the rights) and the operator is warned.
+TEST(Hardening, AdminNamesBindToAccountsAndUnregisteredOnesAreReserved) {
+    std::string db = std::filesystem::temp_directory_path() /
+                     ("warren-admins-" + std::to_string(::getpid()) + ".db");
+    std::filesystem::remove(db);
+    {
+        CoreHarness h({}, db);
+        h.register_user(1, "boss");
+    }
+    Config c;
+    c.admin_usernames = {"Boss", "root"};
+    CoreHarness h(c, db);
+    ASSERT_EQ(h.notices.size(), 1u);
+    EXPECT_NE(h.notices[0].text.find("root"), std::string::npos) << h.notices[0].text;
+    EXPECT_EQ(code_of(h.register_user(2, "root")), "FORBIDDEN");
+    EXPECT_EQ(code_of(h.register_user(3, "ROOT")), "FORBIDDEN");
+    h.register_user(4, "writer");
+    h.call(4, {{"op", "CREATE_ROOM"}, {"room", "r"}});
+    int64_t id =
+        h.call(4, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "hi"}})["message"]["id"];
+    h.connect(5);
+    h.take(5);
+    h.call(5, {{"op", "LOGIN"}, {"username", "boss"}, {"password", "password1"}});
+    h.call(5, {{"op", "JOIN_ROOM"}, {"room", "r"}});
+    EXPECT_EQ(h.call(5, {{"op", "DELETE_MESSAGE"}, {"message_id", id}})["ok"], true);
+    std::filesystem::remove(db);
 }
 
 }  // namespace

@@ -44,6 +44,7 @@ class CoreHarness {
         auto snap = store_->load(cfg.room_cache_messages_max, now_.wall_ms);
         if (!snap.is_ok()) throw std::runtime_error(snap.status().message());
         core_ = std::make_unique<Server>(cfg, entropy_, snap.value());
+        run();  // what the core says at start (notices)
     }
 
     Server& core() { return *core_; }
@@ -158,6 +159,7 @@ class CoreHarness {
     }
     std::vector<AdminReply> admin_replies;
     std::vector<AuditRow> audits;  // Audit outputs, in order
+    std::vector<Notice> notices;   // Notice outputs, in order
 
     // Completes held commits in order.
     void release() {
@@ -211,6 +213,8 @@ class CoreHarness {
             admin_replies.push_back(*a);
         } else if (auto* au = std::get_if<Audit>(&o)) {
             audits.push_back(au->record);
+        } else if (auto* n = std::get_if<Notice>(&o)) {
+            notices.push_back(*n);
         } else if (auto* h = std::get_if<Hash>(&o)) {
             HashResult r;
             std::string phc = "$test$" + h->password;

@@ -86,6 +86,8 @@ void register_account(OpContext& ctx, Register& r) {
                         *wait);
     if (ctx.caller.user) return ctx.fail(ErrorCode::conflict, "already logged in");
     std::string key = name_key(r.username);
+    if (ctx.state.name_reserved(key))
+        return ctx.fail(ErrorCode::forbidden, "username '" + r.username + "' is reserved");
     if (ctx.state.name_taken(r.username) || ctx.sessions.reserved(key))
         return ctx.fail(ErrorCode::conflict, "username '" + r.username + "' is taken");
     if (ctx.gate.hashes_full) return ctx.busy();

@@ -28,6 +28,16 @@ Chat::Chat(const Config& config, const Guard& guard, Entropy& entropy, const Sna
              config.conversations_cached_max, config.old_messages_cached_max),
       sessions_(state_) {
     state_.load(snapshot);
+    // Rights go to the accounts holding the configured names now; a name nobody holds is
+    // reserved, so that whoever registers it first cannot become an admin.
+    for (const std::string& name : config.admin_usernames) {
+        if (User* u = state_.find_user(name)) {
+            u->admin = true;
+        } else {
+            state_.reserve_name(name_key(name));
+            unbound_admins_.push_back(name);
+        }
+    }
 }
 
 void Outcome::clear() {

@@ -131,6 +131,8 @@ class Chat {
     std::optional<UserId> user_of(ConnId conn) const { return sessions_.user_of(conn); }
     // Names for logs and admin answers ("" for an unknown id).
     std::string user_name(UserId id) const;
+    // Configured admin names that no account held at start: reserved, and without rights.
+    const std::vector<std::string>& unbound_admin_names() const { return unbound_admins_; }
     const ChatState& state() const { return state_; }
     ChatState& state() { return state_; }
     const Sessions& sessions() const { return sessions_; }
@@ -150,6 +152,7 @@ class Chat {
     ChatState state_;
     Sessions sessions_;
     Outcome scratch_;
+    std::vector<std::string> unbound_admins_;
 };
 
 }  // namespace warren

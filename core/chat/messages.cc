@@ -60,10 +60,7 @@ MessageRow* changeable(OpContext& ctx, MessageId id) {
 }
 
 bool is_admin(const OpContext& ctx) {
-    std::string me = name_key(ctx.my_user().name);
-    const auto& admins = ctx.config.admin_usernames;
-    return std::any_of(admins.begin(), admins.end(),
-                       [&](const std::string& n) { return name_key(n) == me; });
+    return ctx.my_user().admin;
 }
 
 // MESSAGE_DELETED tells each side of a conversation the other party's name.

@@ -28,6 +28,7 @@ struct User {
     int64_t created_ms = 0;
     std::set<ConnId> conns;  // logged-in connections
     std::set<RoomId> rooms;
+    bool admin = false;  // an operator-named admin account (Chat binds the names at start)
 };
 
 // The newest messages of a room or conversation, ascending by id. Older ones live only in
@@ -121,6 +122,9 @@ class ChatState {
 
     const std::map<std::string, RoomId>& rooms_by_key() const { return room_by_key_; }
     bool name_taken(std::string_view user_name) const;
+    // Names nobody may register (configured admin names that no account holds yet).
+    void reserve_name(std::string key) { reserved_names_.insert(std::move(key)); }
+    bool name_reserved(const std::string& key) const { return reserved_names_.contains(key); }
 
     UserId take_user_id() { return next_user_id_++; }
     RoomId take_room_id() { return next_room_id_++; }
@@ -174,6 +178,7 @@ class ChatState {
     std::map<RoomId, Room> rooms_;
     std::map<std::string, RoomId> room_by_key_;
     std::unordered_map<std::string, SessionRow> sessions_;
+    std::set<std::string> reserved_names_;
     UserId next_user_id_ = 1;
     RoomId next_room_id_ = 1;
     MessageId next_message_id_ = 1;
