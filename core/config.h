@@ -43,8 +43,12 @@ struct Config {
     // REQUEST_USER_LIST answers at most this many users (sorted by name).
     uint32_t user_list_max = 1000;
 
-    // Sessions.
+    // Sessions: lifetime, and sessions one account may hold (a new one past it ends the one
+    // that expires first, closing its connections with DISCONNECT SESSION_REVOKED).
     int64_t session_ttl_ms = 30LL * 24 * 3600 * 1000;
+    size_t sessions_per_user_max = 100;
+    // Rooms one account may own (past it CREATE_ROOM is CONFLICT).
+    size_t rooms_owned_max = 1000;
 
     // Invitations: lifetime, and pending ones per inviter (past it INVITE_USER is CONFLICT).
     int64_t invitation_ttl_ms = 7LL * 24 * 3600 * 1000;

@@ -297,9 +297,19 @@ void Server::route_outcome(const Route& route, const std::string& ip_key,
     hold_changes(out);
     if (out.logged_out)
         if (Connections::Conn* c = conns_.live(route.conn)) c->opened_us = now_.mono_us;
+    close_revoked(out.revoked);
     if (out.reply) reply(route, std::move(*out.reply));
     for (auto& a : out.events) emit(std::move(a));
     if (out.effect) start_effect(route, ip_key, std::move(*out.effect));
+}
+
+// Connections whose session ended are closed at once: closing changes nothing durable, and a
+// client whose session survived a failed commit can simply log in again.
+void Server::close_revoked(std::vector<ConnId>& ids) {
+    for (ConnId id : ids)
+        if (Connections::Conn* c = conns_.live(id))
+            conns_.close(*c, DisconnectReason::session_revoked);
+    ids.clear();
 }
 
 // Mutations go into the open batch with their undo. Undo without mutations (a token login's
@@ -403,11 +413,13 @@ void Server::housekeeping() {
     if (now_.mono_us >= next_housekeeping_us_) {
         next_housekeeping_us_ = now_.mono_us + us_from_ms(60'000);
         guard_.sweep(now_);
-        chat_.drop_expired_sessions(now_.wall_ms);
+        std::vector<ConnId> expired = chat_.drop_expired_sessions(now_.wall_ms);
+        close_revoked(expired);
     }
     if (now_.mono_us >= next_prune_us_) {
         next_prune_us_ = now_.mono_us + us_from_ms(3'600'000);
         enforcement_.prune_audit(now_);
+        txn_.persist(SessionPrune{now_.wall_ms}, now_);
     }
 }
 

@@ -122,6 +122,7 @@ class Server {
     void route_outcome(const Route& route, const std::string& ip_key, std::optional<UserId> user,
                        Outcome& out);
     void hold_changes(Outcome& out);
+    void close_revoked(std::vector<ConnId>& ids);
     void reply(const Route& route, ReplyBody body);
     void emit(Addressed a);
     void start_effect(const Route& route, const std::string& ip_key, Effect effect);

@@ -169,12 +169,17 @@ Routed route(http::verb method, std::string_view target, const std::string& body
         std::string_view rest = path.substr(users.size());
         size_t slash = rest.find('/');
         std::string_view action = slash == std::string_view::npos ? "" : rest.substr(slash + 1);
-        if (slash == 0 || (action != "suspend" && action != "unsuspend")) {
+        if (slash == 0 ||
+            (action != "suspend" && action != "unsuspend" && action != "sessions/revoke")) {
             out.status = 404;
             out.message = "no such endpoint";
             return out;
         }
-        only(http::verb::post, action == "suspend" ? K::suspend : K::unsuspend, "POST");
+        only(http::verb::post,
+             action == "suspend"     ? K::suspend
+             : action == "unsuspend" ? K::unsuspend
+                                     : K::revoke_sessions,
+             "POST");
         if (out.request) {
             out.request->username = percent_decode(rest.substr(0, slash));
             if (!read_body_fields(body, *out.request, out, false)) out.request.reset();

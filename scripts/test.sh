@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets everything up and runs the whole test suite: installs missing packages, builds
-# (build/), runs every test with ctest (unit, property, simulation seeds, loopback
+# (build/, and the binaries in Debug and Release too), runs every test with ctest (unit, property, simulation seeds, loopback
 # end-to-end), builds the libFuzzer targets with clang (build-fuzz/) and runs each on its
 # seed corpus for a short smoke, runs clang-tidy over core/ (scripts/tidy.sh), then checks
 # the benchmark budgets.
@@ -13,6 +13,13 @@ jobs=$(nproc)
 echo "== build"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j "$jobs"
+
+echo "== other build types (the binaries, warnings as errors)"
+for type in Debug Release; do
+  cmake -S . -B "build-$type" -G Ninja -DCMAKE_BUILD_TYPE=$type -DWARREN_BUILD_TESTS=OFF \
+      -DWARREN_BUILD_BENCH=OFF >/dev/null
+  cmake --build "build-$type" -j "$jobs"
+done
 
 echo "== tests"
 ctest_log=$(mktemp)

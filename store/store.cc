@@ -151,6 +151,7 @@ enum Stmt {
     put_suspension,
     put_audit,
     prune_audit,
+    prune_sessions,
     audit_page,
     stmt_count
 };
@@ -211,6 +212,7 @@ const char* const stmt_sql[stmt_count] = {
     "INSERT INTO audit(id, ts_ms, actor, ip, account, action, reason, details) "
     "VALUES(?,?,?,?,?,?,?,?)",
     "DELETE FROM audit WHERE ts_ms < ?1 OR id <= (SELECT COALESCE(MAX(id), 0) FROM audit) - ?2",
+    "DELETE FROM sessions WHERE expires_ms <= ?",
     "SELECT id, ts_ms, actor, ip, account, action, reason, details FROM audit "
     "WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
 };
@@ -309,6 +311,11 @@ Status Store::exec(const char* sql) {
     int primary = rc & 0xFF;
     if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) return Status::transient(msg);
     return Status::failed(msg);
+}
+
+size_t Store::session_rows() {
+    std::string n = pragma_text("SELECT COUNT(*) FROM sessions");
+    return n.empty() ? 0 : std::stoull(n);
 }
 
 int Store::schema_version() const {
@@ -496,6 +503,9 @@ Status Store::step_mutation(const Mutation& m) {
                 s = stmt(prune_audit);
                 sqlite3_bind_int64(s, 1, r.before_ms);
                 sqlite3_bind_int64(s, 2, r.keep_rows);
+            } else if constexpr (std::is_same_v<T, SessionPrune>) {
+                s = stmt(prune_sessions);
+                sqlite3_bind_int64(s, 1, r.before_ms);
             } else if constexpr (std::is_same_v<T, MessageRow>) {
                 s = stmt(put_message);
                 sqlite3_bind_int64(s, 1, r.id);
@@ -752,7 +762,10 @@ QueryRows Store::search(const SearchQuery& q) {
     }
     // Room ids are integers from the core, so they are safe to splice into the SQL.
     std::string scope;
-    for (RoomId r : q.rooms) scope += (scope.empty() ? "" : ",") + std::to_string(r);
+    for (RoomId r : q.rooms) {
+        if (!scope.empty()) scope += ',';
+        scope += std::to_string(r);
+    }
     std::string where = "m.room_id IN (" + scope + ")";
     if (q.dm_user > 0)
         where = "(" + where + " OR (m.room_id = 0 AND (m.author_id = ?2 OR m.to_id = ?2)))";
@@ -810,7 +823,10 @@ std::optional<MessageRow> Store::message(MessageId id) {
 QueryRows Store::visible_message(MessageId id, const SearchQuery& reader) {
     QueryRows out;
     std::string rooms = "[";
-    for (RoomId r : reader.rooms) rooms += (rooms.size() > 1 ? "," : "") + std::to_string(r);
+    for (RoomId r : reader.rooms) {
+        if (rooms.size() > 1) rooms += ',';
+        rooms += std::to_string(r);
+    }
     rooms += "]";
     sqlite3_stmt* s = stmt(message_visible);
     sqlite3_bind_int64(s, 1, id);

@@ -45,6 +45,8 @@ class Store {
     // One stored message by id, or nullopt (also on error).
     std::optional<MessageRow> message(MessageId id);
     int schema_version() const;
+    // Stored session rows, expired ones included (for tests and checks).
+    size_t session_rows();
 
     // The schema version this build writes; older databases are migrated forward.
     static constexpr int current_schema_version = 3;

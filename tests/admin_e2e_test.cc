@@ -212,6 +212,14 @@ TEST_F(AdminApi, SuspensionClosesTheAccountsConnectionsAndSurvivesRestart) {
     ASSERT_EQ(post("/api/v1/admin/users/alice/unsuspend").status, 200);
     EXPECT_EQ(again.call({{"op", "LOGIN"}, {"username", "alice"}, {"password", "password1"}})["ok"],
               true);
+    // Revoking the account's sessions closes the connection that uses one.
+    auto revoked = post("/api/v1/admin/users/alice/sessions/revoke");
+    ASSERT_EQ(revoked.status, 200) << revoked.body;
+    EXPECT_NE(revoked.body.find("\"revoked\":"), std::string::npos) << revoked.body;
+    auto gone = again.line(5000);
+    ASSERT_TRUE(gone);
+    EXPECT_EQ((*gone)["reason"], "SESSION_REVOKED");
+    EXPECT_EQ(post("/api/v1/admin/users/nobody/sessions/revoke").status, 404);
 }
 
 TEST_F(AdminApi, StalledHttpClientsDoNotHurtChatOrTheApi) {

@@ -421,3 +421,118 @@ TEST(Hardening, AdminNamesBindToAccountsAndUnregisteredOnesAreReserved) {
 
 }  // namespace
 }  // namespace warren::test
+
+namespace warren::test {
+namespace {
+
+// L15: a revoked session ends everywhere it is in use. LOGOUT ends this session on every
+// connection using it; LOGOUT {"all":true} ends every session of the account.
+TEST(Hardening, LogoutEndsTheSessionOnEveryConnectionUsingIt) {
+    CoreHarness h;
+    std::string token = h.register_user(1, "alice")["session"]["token"];
+    h.connect(2);
+    h.take(2);
+    ASSERT_EQ(h.call(2, {{"op", "LOGIN"}, {"token", token}})["ok"], true);
+    h.connect(3);
+    h.take(3);
+    ASSERT_EQ(h.call(3, {{"op", "LOGIN"}, {"username", "alice"}, {"password", "password1"}})["ok"],
+              true);
+    ASSERT_EQ(h.call(1, {{"op", "LOGOUT"}})["ok"], true);
+    EXPECT_EQ(h.close_reason(2), "SESSION_REVOKED");  // same token
+    EXPECT_FALSE(h.closed(3));                        // another session
+    EXPECT_FALSE(h.closed(1));                        // logged out, still connected
+    h.connect(4);
+    h.take(4);
+    EXPECT_EQ(code_of(h.call(4, {{"op", "LOGIN"}, {"token", token}})), "INVALID_CREDENTIALS");
+    ASSERT_EQ(h.call(3, {{"op", "LOGOUT"}, {"all", true}})["ok"], true);
+    EXPECT_FALSE(h.closed(3));
+    EXPECT_EQ(h.call(3, {{"op", "LOGIN"}, {"username", "alice"}, {"password", "password1"}})["ok"],
+              true);
+}
+
+TEST(Hardening, LogoutAllEndsEverySessionOfTheAccount) {
+    CoreHarness h;
+    std::string t1 = h.register_user(1, "alice")["session"]["token"];
+    std::vector<std::string> tokens = {t1};
+    for (ConnId c = 2; c <= 4; ++c) {
+        h.connect(c);
+        h.take(c);
+        tokens.push_back(h.call(c, {{"op", "LOGIN"},
+                                    {"username", "alice"},
+                                    {"password", "password1"}})["session"]["token"]);
+    }
+    ASSERT_EQ(h.call(1, {{"op", "LOGOUT"}, {"all", true}})["ok"], true);
+    for (ConnId c = 2; c <= 4; ++c) EXPECT_EQ(h.close_reason(c), "SESSION_REVOKED") << c;
+    h.connect(9);
+    h.take(9);
+    for (const auto& t : tokens)
+        EXPECT_EQ(code_of(h.call(9, {{"op", "LOGIN"}, {"token", t}})), "INVALID_CREDENTIALS");
+    EXPECT_EQ(h.core().state().session_count(), 0u);
+}
+
+// L15: an operator can end every session of an account.
+TEST(Hardening, AdminRevokesAnAccountsSessions) {
+    CoreHarness h;
+    std::string token = h.register_user(1, "mallory")["session"]["token"];
+    h.register_user(2, "bystander");
+    AdminRequest q;
+    q.kind = AdminRequest::Kind::revoke_sessions;
+    q.username = "Mallory";
+    auto r = h.admin(q);
+    ASSERT_EQ(r->status, 200) << r->body;
+    EXPECT_NE(r->body.find("\"revoked\":1"), std::string::npos) << r->body;
+    EXPECT_EQ(h.close_reason(1), "SESSION_REVOKED");
+    EXPECT_FALSE(h.closed(2));
+    h.connect(3);
+    h.take(3);
+    EXPECT_EQ(code_of(h.call(3, {{"op", "LOGIN"}, {"token", token}})), "INVALID_CREDENTIALS");
+    ASSERT_FALSE(h.audits.empty());
+    EXPECT_EQ(h.audits.back().action, "sessions_revoked");
+    q.username = "nobody";
+    EXPECT_EQ(h.admin(q)->status, 404);
+}
+
+// L15, M14: an expired session ends on the connections using it, and its row is pruned.
+TEST(Hardening, ExpiredSessionsEndOnOpenConnectionsAndArePruned) {
+    Config c;
+    c.session_ttl_ms = 3'600'000;
+    c.idle_timeout_ms = 24LL * 3600 * 1000;
+    auto h = secured(c);
+    h.register_user(1, "alice");
+    for (int i = 0; i < 70; ++i) {
+        h.advance(60'000);
+        h.tick();
+        if (h.closed(1)) break;
+        h.call(1, {{"op", "PING"}});
+    }
+    EXPECT_EQ(h.close_reason(1), "SESSION_REVOKED");
+    // The row is gone from storage too (a restart would not load it anyway).
+    h.advance(3'600'000);
+    h.tick();
+    EXPECT_EQ(h.store().session_rows(), 0u);
+}
+
+// M14: sessions per account are capped (the oldest gives way), rooms per owner too, and a
+// password LOGIN weighs what its hash costs.
+TEST(Hardening, SessionsAndOwnedRoomsAreCapped) {
+    Config c;
+    c.sessions_per_user_max = 3;
+    c.rooms_owned_max = 2;
+    CoreHarness h(c);
+    std::string first = h.register_user(1, "alice")["session"]["token"];
+    for (ConnId conn = 2; conn <= 4; ++conn) {
+        h.advance(1000);  // each session expires later than the one before
+        h.connect(conn);
+        h.take(conn);
+        h.call(conn, {{"op", "LOGIN"}, {"username", "alice"}, {"password", "password1"}});
+    }
+    EXPECT_EQ(h.close_reason(1), "SESSION_REVOKED");  // the first to expire gave way
+    EXPECT_EQ(h.core().state().session_count(), 3u);
+    EXPECT_EQ(h.call(2, {{"op", "CREATE_ROOM"}, {"room", "a"}})["ok"], true);
+    EXPECT_EQ(h.call(2, {{"op", "CREATE_ROOM"}, {"room", "b"}})["ok"], true);
+    EXPECT_EQ(code_of(h.call(2, {{"op", "CREATE_ROOM"}, {"room", "c"}})), "CONFLICT");
+    EXPECT_EQ(op_info(Op::login).weight, 5u);
+}
+
+}  // namespace
+}  // namespace warren::test

@@ -76,8 +76,7 @@ TEST(Attack, CredentialStuffingFrom200Addresses) {
 // 16 open connections per address; the rest are refused TOO_MANY_CONNECTIONS. Refusals do not
 // score: an office or a CGNAT meets the cap too, and must not be blocked for it.
 TEST(Attack, ConnectionFlood) {
-    check_attack(Scenario::connection_flood,
-                 {.throttled_within = 17, .peak_connections = 51 + 16},
+    check_attack(Scenario::connection_flood, {.throttled_within = 17, .peak_connections = 51 + 16},
                  [](const ScenarioReport& r) { EXPECT_FALSE(r.blocked_at.has_value()); });
 }
 

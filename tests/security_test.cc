@@ -207,6 +207,7 @@ TEST(Connections, LoginDeadlineAndIdleTimeout) {
 TEST(Login, SameAnswerForUnknownNameAndWrongPasswordThenNameLock) {
     Config c;
     c.ip_login_failures_max = 100;  // this test is about names, not the address
+    c.rate_ip_burst = 1000;         // (a password LOGIN weighs 5 of the address's tokens)
     auto h = secured(c);
     h.register_user(1, "alice", "right-password");
     h.connect(2, "10.0.0.2");
@@ -569,9 +570,9 @@ TEST(Monitor, ErrorsAreCountedWhateverTheRequestIdsLength) {
         EXPECT_EQ(lines[0]["error"]["code"], "UNAUTHENTICATED");
     }
     auto p = h.admin(AdminRequest{AdminRequest::Kind::prometheus});
-    EXPECT_NE(p->body.find(
-                  "warren_request_errors_total{op=\"JOIN_ROOM\",code=\"UNAUTHENTICATED\"} 3\n"),
-              std::string::npos)
+    EXPECT_NE(
+        p->body.find("warren_request_errors_total{op=\"JOIN_ROOM\",code=\"UNAUTHENTICATED\"} 3\n"),
+        std::string::npos)
         << p->body;
     auto m = json::parse(h.admin(AdminRequest{AdminRequest::Kind::metrics})->body);
     EXPECT_EQ(m["ops"]["JOIN_ROOM"]["errors"]["UNAUTHENTICATED"], 3);

@@ -36,7 +36,7 @@ std::optional<int64_t> retry_until(int64_t until_ms, Time now) {
 
 }  // namespace
 
-Admin::Admin(const Config& config, Guard& guard, const Chat& chat, Transactions& txn,
+Admin::Admin(const Config& config, Guard& guard, Chat& chat, Transactions& txn,
              Enforcement& enforcement, Monitor& monitor, Outputs& outputs)
     : config_(config),
       guard_(guard),
@@ -58,6 +58,8 @@ std::optional<StoredQuery> Admin::handle(AdminId id, const AdminRequest& q, Time
             return suspend(id, q, now), std::nullopt;
         case K::unsuspend:
             return unsuspend(id, q, now), std::nullopt;
+        case K::revoke_sessions:
+            return revoke_sessions(id, q, now), std::nullopt;
         case K::audit: {
             if (q.before < 0) return error(id, 400, "before must be an audit id"), std::nullopt;
             if (v.queries_full) return error(id, 503, "server busy"), std::nullopt;
@@ -228,6 +230,27 @@ void Admin::unsuspend(AdminId id, const AdminRequest& q, Time now) {
         id,
         {*row, enforcement_.audit_row("admin", "", u->name, "account_unsuspended", q.reason, now)},
         body_of(w), [this, user = u->id, previous] { guard_.restore_suspension(user, previous); },
+        now);
+}
+
+void Admin::revoke_sessions(AdminId id, const AdminRequest& q, Time now) {
+    const User* u = chat_.state().find_user(q.username);
+    if (!u) return error(id, 404, "no user named '" + q.username + "'");
+    if (!txn_.writable(now)) return error(id, 503, "storage unavailable; nothing was changed");
+    std::string name = u->name;
+    Outcome out = chat_.revoke_sessions(u->id);
+    enforcement_.close_connections(out.revoked, DisconnectReason::session_revoked);
+    JsonWriter w;
+    w.begin_object().key("username").value(name);
+    w.key("revoked").value(static_cast<int64_t>(out.mutations.size())).end_object();
+    std::vector<Mutation> rows = std::move(out.mutations);
+    rows.push_back(enforcement_.audit_row("admin", "", name, "sessions_revoked",
+                                          q.reason.empty() ? "admin" : q.reason, now));
+    commit(
+        id, std::move(rows), body_of(w),
+        [undo = std::move(out.undo)] {
+            for (auto it = undo.rbegin(); it != undo.rend(); ++it) (*it)();
+        },
         now);
 }
 

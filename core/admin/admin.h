@@ -24,17 +24,18 @@ namespace warren {
 
 struct AdminRequest {
     enum class Kind {
-        blocks,        // list active blocks and suspensions
-        block,         // ip, duration_ms?, reason
-        unblock,       // ip
-        suspend,       // username, duration_ms?, reason
-        unsuspend,     // username
-        audit,         // before (0: newest), limit
-        metrics,       // JSON metrics
-        report,        // JSON performance report
-        alerts,        // active alerts and history
-        clear_alerts,  // rule? (empty: all)
-        prometheus,    // text exposition format
+        blocks,           // list active blocks and suspensions
+        block,            // ip, duration_ms?, reason
+        unblock,          // ip
+        suspend,          // username, duration_ms?, reason
+        unsuspend,        // username
+        revoke_sessions,  // username: every session ends, its connections close
+        audit,            // before (0: newest), limit
+        metrics,          // JSON metrics
+        report,           // JSON performance report
+        alerts,           // active alerts and history
+        clear_alerts,     // rule? (empty: all)
+        prometheus,       // text exposition format
         health,
         ready,
     };
@@ -57,7 +58,7 @@ class Admin {
         bool queries_full = false;
     };
 
-    Admin(const Config& config, Guard& guard, const Chat& chat, Transactions& txn,
+    Admin(const Config& config, Guard& guard, Chat& chat, Transactions& txn,
           Enforcement& enforcement, Monitor& monitor, Outputs& outputs);
 
     // Answers (or starts answering) request `id`. An audit read returns the storage query to
@@ -81,10 +82,11 @@ class Admin {
     void unblock(AdminId id, const AdminRequest& q, Time now);
     void suspend(AdminId id, const AdminRequest& q, Time now);
     void unsuspend(AdminId id, const AdminRequest& q, Time now);
+    void revoke_sessions(AdminId id, const AdminRequest& q, Time now);
 
     const Config& config_;
     Guard& guard_;
-    const Chat& chat_;
+    Chat& chat_;
     Transactions& txn_;
     Enforcement& enforcement_;
     Monitor& monitor_;

@@ -56,7 +56,19 @@ void logged_in(OpContext& ctx, const User& u, std::string token, std::string has
     ctx.ok(reply::LoggedIn{UserView{u.name, true}, SessionView{std::move(token), expires_ms}});
 }
 
+// Ends the session `hash` of `user` in this request: its row goes, and the other connections
+// using it are closed.
+void end_session(OpContext& ctx, UserId user, const std::string& hash) {
+    for (ConnId c : ctx.sessions.connections_with(user, hash))
+        if (c != ctx.caller.conn) ctx.out.revoked.push_back(c);
+    ctx.apply(SessionDelete{hash});
+}
+
 void start_session(OpContext& ctx, const User& u) {
+    // Past the cap, the session that expires first gives way.
+    std::vector<std::string> held = ctx.state.sessions_of(u.id);
+    for (size_t i = 0; i + ctx.config.sessions_per_user_max <= held.size(); ++i)
+        end_session(ctx, u.id, held[i]);
     std::vector<uint8_t> raw(ctx.config.token_bytes);
     ctx.entropy.fill(raw);
     std::string token = to_hex(raw.data(), raw.size());
@@ -138,11 +150,16 @@ void finish_login(OpContext& ctx, const after::Hash& job, const HashResult& resu
     start_session(ctx, *u);
 }
 
-void logout(OpContext& ctx, Logout&) {
+void logout(OpContext& ctx, Logout& r) {
     if (ctx.refuse_write()) return;
     ConnId conn = ctx.caller.conn;
     std::string h = ctx.sessions.token_hash_of(conn);
-    if (ctx.state.session(h)) ctx.apply(SessionDelete{h});
+    if (r.all.value_or(false)) {
+        for (const std::string& held : ctx.state.sessions_of(ctx.me()))
+            end_session(ctx, ctx.me(), held);
+    } else if (ctx.state.session(h)) {
+        end_session(ctx, ctx.me(), h);
+    }
     ctx.emit(ctx.sessions.unbind(conn));
     ctx.undo_with(ctx.sessions.undo_unbind(conn, ctx.me(), std::move(h)));
     ctx.out.logged_out = true;

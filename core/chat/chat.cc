@@ -40,6 +40,25 @@ Chat::Chat(const Config& config, const Guard& guard, Entropy& entropy, const Sna
     }
 }
 
+std::vector<ConnId> Chat::drop_expired_sessions(int64_t now_wall_ms) {
+    std::vector<ConnId> out;
+    for (const SessionRow& s : state_.drop_expired_sessions(now_wall_ms)) {
+        for (ConnId c : sessions_.connections_with(s.user, s.token_hash)) out.push_back(c);
+    }
+    return out;
+}
+
+Outcome Chat::revoke_sessions(UserId user) {
+    Outcome out;
+    for (const std::string& hash : state_.sessions_of(user)) {
+        for (ConnId c : sessions_.connections_with(user, hash)) out.revoked.push_back(c);
+        Mutation m = SessionDelete{hash};
+        out.undo.push_back(state_.apply(m));
+        out.mutations.push_back(std::move(m));
+    }
+    return out;
+}
+
 void Outcome::clear() {
     reply.reset();
     mutations.clear();
@@ -49,6 +68,7 @@ void Outcome::clear() {
     effect.reset();
     write_refused = false;
     logged_out = false;
+    revoked.clear();
 }
 
 Outcome& Chat::execute(const Caller& caller, Validated& request, const Gate& gate) {

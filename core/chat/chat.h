@@ -98,6 +98,8 @@ struct Outcome {
     std::optional<Effect> effect;
     bool write_refused = false;  // answered UNAVAILABLE because writes are refused
     bool logged_out = false;     // the connection's login deadline starts again
+    // Connections whose session this request ended: closed with DISCONNECT SESSION_REVOKED.
+    std::vector<ConnId> revoked;
 
     // Empties it, keeping the vectors' capacity.
     void clear();
@@ -136,9 +138,11 @@ class Chat {
     const ChatState& state() const { return state_; }
     ChatState& state() { return state_; }
     const Sessions& sessions() const { return sessions_; }
-    size_t drop_expired_sessions(int64_t now_wall_ms) {
-        return state_.drop_expired_sessions(now_wall_ms);
-    }
+    // Forgets expired sessions; returns the connections that were using them (to close).
+    std::vector<ConnId> drop_expired_sessions(int64_t now_wall_ms);
+    // Ends every session of `user` now (an admin action): the mutations and their undo, and
+    // the connections to close.
+    Outcome revoke_sessions(UserId user);
 
   private:
     Outcome& fresh() {

@@ -86,6 +86,10 @@ struct Checker {
         if (r.keep_rows <= 0) return bad("audit prune keeps nothing");
         return std::nullopt;
     }
+    std::optional<std::string> operator()(const SessionPrune& r) const {
+        if (r.before_ms <= 0) return bad("session prune of nothing");
+        return std::nullopt;
+    }
     std::optional<std::string> operator()(const ReadMarkerRow& r) const {
         if (r.user <= 0 || r.message <= 0 || (r.room > 0) == (r.peer > 0))
             return bad("read marker malformed");

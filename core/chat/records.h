@@ -34,6 +34,11 @@ struct SessionDelete {
     std::string token_hash;
 };
 
+// Drops stored sessions that expired before before_ms (memory forgets them on its own).
+struct SessionPrune {
+    int64_t before_ms = 0;
+};
+
 struct RoomRow {
     RoomId id = 0;
     std::string name;
@@ -172,7 +177,7 @@ struct AuditPrune {
 using Mutation = std::variant<UserRow, SessionRow, SessionDelete, RoomRow, MemberRow, MemberDelete,
                               MessageRow, RoomTopic, ReadMarkerRow, InvitationRow, InvitationClose,
                               MessageEdit, MessageDelete, ReactionAdd, ReactionRemove, BlockRow,
-                              SuspensionRow, AuditRow, AuditPrune>;
+                              SuspensionRow, AuditRow, AuditPrune, SessionPrune>;
 
 // Everything the core keeps in memory, as loaded at start.
 struct Snapshot {

@@ -11,6 +11,8 @@ namespace warren {
 void create_room(OpContext& ctx, CreateRoom& r) {
     if (ctx.state.find_room(r.room))
         return ctx.fail(ErrorCode::conflict, "room '" + r.room + "' exists");
+    if (ctx.state.rooms_owned_by(ctx.me()) >= ctx.config.rooms_owned_max)
+        return ctx.fail(ErrorCode::conflict, "you own too many rooms");
     if (ctx.refuse_write()) return;
     RoomId id = ctx.state.take_room_id();
     int64_t now = ctx.now().wall_ms;
@@ -55,20 +57,29 @@ void leave_room(OpContext& ctx, LeaveRoom& r) {
     ctx.emit(std::move(to), event::MembershipChanged{room->name, ctx.my_user().name, false});
 }
 
+// Public rooms (an index of them) merged in key order with the caller's own private rooms:
+// the cost follows the page and the caller's memberships, never the number of rooms.
 void list_rooms(OpContext& ctx, ListRooms& r) {
     size_t n = ctx.page_limit(r.limit, ctx.config.rooms_page_max);
-    UserId me = ctx.me();
-    const auto& by_key = ctx.state.rooms_by_key();
-    auto it = r.cursor ? by_key.upper_bound(name_key(*r.cursor)) : by_key.begin();
+    std::string after = r.cursor ? name_key(*r.cursor) : std::string();
+    std::vector<std::pair<std::string, RoomId>> mine;
+    for (RoomId id : ctx.my_user().rooms)
+        if (const Room* room = ctx.state.room(id); room && room->is_private)
+            if (std::string key = name_key(room->name); !r.cursor || key > after)
+                mine.emplace_back(std::move(key), id);
+    std::sort(mine.begin(), mine.end());
+    const auto& pub = ctx.state.public_rooms_by_key();
+    auto p = r.cursor ? pub.upper_bound(after) : pub.begin();
+    auto m = mine.begin();
     reply::RoomPage page;
-    for (; it != by_key.end(); ++it) {
-        const Room* room = ctx.state.room(it->second);
-        if (room->is_private && !room->members.contains(me)) continue;
+    while (p != pub.end() || m != mine.end()) {
+        bool take_public = m == mine.end() || (p != pub.end() && p->first < m->first);
+        RoomId id = take_public ? (p++)->second : (m++)->second;
         if (page.rooms.size() == n) {
             page.next_cursor = name_key(page.rooms.back().name);
             break;
         }
-        page.rooms.push_back(room_view(ctx.state, *room));
+        page.rooms.push_back(room_view(ctx.state, *ctx.state.room(id)));
     }
     ctx.ok(std::move(page));
 }

@@ -14,6 +14,14 @@ const std::string& Sessions::token_hash_of(ConnId conn) const {
     return it == bindings_.end() ? none : it->second.token_hash;
 }
 
+std::vector<ConnId> Sessions::connections_with(UserId user, const std::string& token_hash) const {
+    std::vector<ConnId> out;
+    if (const User* u = state_.user(user))
+        for (ConnId c : u->conns)
+            if (token_hash_of(c) == token_hash) out.push_back(c);
+    return out;
+}
+
 std::optional<PresenceChange> Sessions::closed(ConnId conn) {
     std::optional<PresenceChange> p = unbind(conn);
     bindings_.erase(conn);

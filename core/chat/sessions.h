@@ -36,6 +36,8 @@ class Sessions {
     std::optional<UserId> user_of(ConnId conn) const;
     // The session token hash the connection logged in with ("" when not logged in).
     const std::string& token_hash_of(ConnId conn) const;
+    // The connections logged in as `user` with the session `token_hash`.
+    std::vector<ConnId> connections_with(UserId user, const std::string& token_hash) const;
     std::optional<PresenceChange> bind(ConnId conn, UserId user, std::string token_hash);
     // announce = false when undoing a login whose PRESENCE was never sent.
     std::optional<PresenceChange> unbind(ConnId conn, bool announce = true);

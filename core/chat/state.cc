@@ -79,20 +79,40 @@ Undo ChatState::apply_user(const UserRow& r) {
 Undo ChatState::apply_session(const SessionRow& r) {
     WARREN_CHECK(!sessions_.contains(r.token_hash));
     sessions_[r.token_hash] = r;
-    return [this, h = r.token_hash] { sessions_.erase(h); };
+    sessions_by_user_[r.user].insert({r.expires_ms, r.token_hash});
+    return [this, r] { forget_session(r); };
 }
 
-size_t ChatState::drop_expired_sessions(int64_t now_wall_ms) {
-    return std::erase_if(sessions_,
-                         [&](const auto& kv) { return kv.second.expires_ms <= now_wall_ms; });
+void ChatState::forget_session(const SessionRow& r) {
+    sessions_.erase(r.token_hash);
+    auto it = sessions_by_user_.find(r.user);
+    if (it == sessions_by_user_.end()) return;
+    it->second.erase({r.expires_ms, r.token_hash});
+    if (it->second.empty()) sessions_by_user_.erase(it);
+}
+
+std::vector<SessionRow> ChatState::drop_expired_sessions(int64_t now_wall_ms) {
+    std::vector<SessionRow> gone;
+    for (const auto& [hash, row] : sessions_)
+        if (row.expires_ms <= now_wall_ms) gone.push_back(row);
+    for (const auto& row : gone) forget_session(row);
+    return gone;
+}
+
+std::vector<std::string> ChatState::sessions_of(UserId user) const {
+    std::vector<std::string> out;
+    auto it = sessions_by_user_.find(user);
+    if (it != sessions_by_user_.end())
+        for (const auto& [expires, hash] : it->second) out.push_back(hash);
+    return out;
 }
 
 Undo ChatState::apply_session_delete(const SessionDelete& r) {
     auto it = sessions_.find(r.token_hash);
     WARREN_CHECK(it != sessions_.end());
     SessionRow old = it->second;
-    sessions_.erase(it);
-    return [this, old] { sessions_[old.token_hash] = old; };
+    forget_session(old);
+    return [this, old] { (void)apply_session(old); };
 }
 
 Undo ChatState::apply_room(const RoomRow& r) {
@@ -107,9 +127,13 @@ Undo ChatState::apply_room(const RoomRow& r) {
     room.created_ms = r.created_ms;
     rooms_[r.id] = std::move(room);
     room_by_key_[key] = r.id;
-    return [this, id = r.id, key] {
+    if (!r.is_private) public_by_key_[key] = r.id;
+    ++rooms_owned_[r.owner];
+    return [this, id = r.id, key, owner = r.owner] {
         rooms_.erase(id);
         room_by_key_.erase(key);
+        public_by_key_.erase(key);
+        if (--rooms_owned_[owner] == 0) rooms_owned_.erase(owner);
     };
 }
 
@@ -400,6 +424,11 @@ const Room* ChatState::room(RoomId id) const {
 const SessionRow* ChatState::session(const std::string& token_hash) const {
     auto it = sessions_.find(token_hash);
     return it == sessions_.end() ? nullptr : &it->second;
+}
+
+size_t ChatState::rooms_owned_by(UserId user) const {
+    auto it = rooms_owned_.find(user);
+    return it == rooms_owned_.end() ? 0 : it->second;
 }
 
 bool ChatState::name_taken(std::string_view user_name) const {

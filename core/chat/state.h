@@ -95,9 +95,14 @@ class ChatState {
     const std::map<UserId, User>& users() const { return users_; }
     size_t room_count() const { return rooms_.size(); }
     size_t session_count() const { return sessions_.size(); }
-    // Forgets sessions that expired (their rows stay in storage, which never loads them
-    // again); returns how many.
-    size_t drop_expired_sessions(int64_t now_wall_ms);
+    // The session token hashes of a user, the one that expires first first.
+    std::vector<std::string> sessions_of(UserId user) const;
+    // Forgets sessions that expired (storage prunes their rows on its own); returns them.
+    std::vector<SessionRow> drop_expired_sessions(int64_t now_wall_ms);
+    size_t rooms_owned_by(UserId user) const;
+    // Public rooms by name key (LIST_ROOMS pages through these and the caller's own private
+    // rooms, never through every room).
+    const std::map<std::string, RoomId>& public_rooms_by_key() const { return public_by_key_; }
 
     // Any message held in memory: in a room's or conversation's log, or an older one fetched
     // from storage (or pushed out of a log). nullptr: only storage knows.
@@ -134,6 +139,7 @@ class ChatState {
     Undo apply_user(const UserRow& r);
     Undo apply_session(const SessionRow& r);
     Undo apply_session_delete(const SessionDelete& r);
+    void forget_session(const SessionRow& r);
     Undo apply_room(const RoomRow& r);
     Undo apply_member(const MemberRow& r);
     Undo apply_member_delete(const MemberDelete& r);
@@ -178,6 +184,10 @@ class ChatState {
     std::map<RoomId, Room> rooms_;
     std::map<std::string, RoomId> room_by_key_;
     std::unordered_map<std::string, SessionRow> sessions_;
+    std::map<UserId, std::set<std::pair<int64_t, std::string>>>
+        sessions_by_user_;  // (expiry, hash)
+    std::map<UserId, size_t> rooms_owned_;
+    std::map<std::string, RoomId> public_by_key_;
     std::set<std::string> reserved_names_;
     UserId next_user_id_ = 1;
     RoomId next_room_id_ = 1;

@@ -38,6 +38,7 @@ enum class FieldKind : uint8_t {
     position,    // a message id bound for paging, >= 0
     invitation,  // >= 1
     limit,       // >= 1; clamped later
+    flag,        // true or false
 };
 
 template <class T, class M>
@@ -93,7 +94,11 @@ struct Login {
 struct NoArguments {
     static constexpr std::tuple<> fields{};
 };
-struct Logout : NoArguments {};
+// LOGOUT ends this connection's session, or with all: every session of the account.
+struct Logout {
+    std::optional<bool> all;
+    static constexpr auto fields = std::tuple{field("all", &Logout::all, FieldKind::flag)};
+};
 struct Ping : NoArguments {};
 struct ListInvitations : NoArguments {};
 

@@ -2,6 +2,16 @@
 
 namespace warren {
 
+std::string quoted_key(std::string_view key, std::string_view what) {
+    std::string s;
+    s.reserve(key.size() + what.size() + 3);
+    s += '\'';
+    s += key;
+    s += "' ";
+    s += what;
+    return s;
+}
+
 bool Args::fail(std::string_view key, std::string message) {
     error_.field = std::string(key);
     error_.message = std::move(message);
@@ -14,7 +24,7 @@ bool Args::opt_string(std::string_view key, std::optional<std::string_view>& out
     if (obj_.at_key(key).get(el) != simdjson::SUCCESS || el.is_null()) return true;
     std::string_view s;
     if (el.get_string().get(s) != simdjson::SUCCESS)
-        return fail(key, "'" + std::string(key) + "' must be a string");
+        return fail(key, quoted_key(key, "must be a string"));
     out = s;
     return true;
 }
@@ -29,7 +39,7 @@ std::optional<std::string_view> Args::string_of(std::string_view key) const {
 bool Args::req_string(std::string_view key, std::string_view& out) {
     std::optional<std::string_view> v;
     if (!opt_string(key, v)) return false;
-    if (!v) return fail(key, "'" + std::string(key) + "' is required");
+    if (!v) return fail(key, quoted_key(key, "is required"));
     out = *v;
     return true;
 }
@@ -40,15 +50,26 @@ bool Args::opt_int(std::string_view key, std::optional<int64_t>& out) {
     if (obj_.at_key(key).get(el) != simdjson::SUCCESS || el.is_null()) return true;
     int64_t n = 0;
     if (el.get_int64().get(n) != simdjson::SUCCESS)
-        return fail(key, "'" + std::string(key) + "' must be an integer");
+        return fail(key, quoted_key(key, "must be an integer"));
     out = n;
+    return true;
+}
+
+bool Args::opt_bool(std::string_view key, std::optional<bool>& out) {
+    out.reset();
+    simdjson::dom::element el;
+    if (obj_.at_key(key).get(el) != simdjson::SUCCESS || el.is_null()) return true;
+    bool b = false;
+    if (el.get_bool().get(b) != simdjson::SUCCESS)
+        return fail(key, quoted_key(key, "must be true or false"));
+    out = b;
     return true;
 }
 
 bool Args::req_int(std::string_view key, int64_t& out) {
     std::optional<int64_t> v;
     if (!opt_int(key, v)) return false;
-    if (!v) return fail(key, "'" + std::string(key) + "' is required");
+    if (!v) return fail(key, quoted_key(key, "is required"));
     out = *v;
     return true;
 }

@@ -15,6 +15,10 @@
 
 namespace warren {
 
+// "'key' what", built by appending (GCC 12 at -O3 misreports `const char* + string` as an
+// overlapping copy, -Wrestrict).
+std::string quoted_key(std::string_view key, std::string_view what);
+
 struct ArgError {
     std::string field;
     std::string message;
@@ -29,6 +33,7 @@ class Args {
     bool opt_string(std::string_view key, std::optional<std::string_view>& out);
     bool req_string(std::string_view key, std::string_view& out);
     bool opt_int(std::string_view key, std::optional<int64_t>& out);
+    bool opt_bool(std::string_view key, std::optional<bool>& out);
     bool req_int(std::string_view key, int64_t& out);
     // The value of `key` when it is a JSON string, whatever type the op expects (so that a
     // string sent where a number belongs can still be inspected for attack signatures).

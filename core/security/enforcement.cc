@@ -56,6 +56,11 @@ void Enforcement::close_user(UserId user, std::optional<int64_t> retry_after_ms)
             conns_.close(*c, DisconnectReason::blocked, retry_after_ms);
 }
 
+void Enforcement::close_connections(const std::vector<ConnId>& ids, DisconnectReason reason) {
+    for (ConnId id : ids)
+        if (Connections::Conn* c = conns_.live(id)) conns_.close(*c, reason);
+}
+
 void Enforcement::blocked(const SecurityDecision& d, Time now) {
     txn_.persist(d.block, now);
     audit(audit_row("system", d.ip, "", "ip_blocked", d.reason, now,

@@ -24,6 +24,7 @@ class Enforcement {
     void carry_out_decisions(Time now);
     void close_ip(const std::string& ip_key, std::optional<int64_t> retry_after_ms);
     void close_user(UserId user, std::optional<int64_t> retry_after_ms);
+    void close_connections(const std::vector<ConnId>& ids, DisconnectReason reason);
     // A new audit row (the next id, now) by "system" or "admin".
     AuditRow audit_row(std::string actor, std::string ip, std::string account, std::string action,
                        std::string reason, Time now, std::string details = {});

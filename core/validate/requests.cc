@@ -29,6 +29,7 @@ bool is_structural(FieldKind k) {
         case K::text:
         case K::topic:
         case K::query:
+        case K::flag:
             return false;
     }
     return false;
@@ -70,6 +71,10 @@ Refusal check_value(FieldKind k, std::string_view name, std::string_view v, cons
         default:
             return std::string(name) + " has the wrong type";
     }
+}
+
+Refusal check_value(FieldKind, std::string_view, bool, const Config&) {
+    return std::nullopt;  // the type is the rule
 }
 
 Refusal check_value(FieldKind k, std::string_view name, int64_t v, const Config&) {
@@ -118,6 +123,11 @@ struct Member<std::optional<int64_t>> {
     using Value = int64_t;
     static constexpr bool required = false;
 };
+template <>
+struct Member<std::optional<bool>> {
+    using Value = bool;
+    static constexpr bool required = false;
+};
 
 template <class M>
 const typename Member<M>::Value* present(const M& m) {
@@ -160,13 +170,17 @@ std::optional<Rejection> read_field(Args& args, std::string_view name, M& out) {
         }
         if (ok && v) out = *v;
         if (ok && !v && Member<M>::required)
-            return Rejection{std::string(name), "'" + std::string(name) + "' is required"};
+            return Rejection{std::string(name), quoted_key(name, "is required")};
+    } else if constexpr (std::is_same_v<V, bool>) {
+        std::optional<bool> v;
+        ok = args.opt_bool(name, v);
+        if (ok && v) out = *v;
     } else {
         std::optional<std::string_view> v;
         ok = args.opt_string(name, v);
         if (ok && v) out = std::string(*v);
         if (ok && !v && Member<M>::required)
-            return Rejection{std::string(name), "'" + std::string(name) + "' is required"};
+            return Rejection{std::string(name), quoted_key(name, "is required")};
     }
     if (!ok) return Rejection{args.error().field, args.error().message, false};
     return std::nullopt;
