@@ -92,6 +92,9 @@ const IntKey int_keys[] = {
     {"limits", "bad_frames_max", &Config::bad_frames_max, 1, 1000},
     {"limits", "text_max_bytes", &Config::text_max_bytes, 1, 1 << 20},
     {"limits", "outbound_bytes_max", &Config::outbound_bytes_max, 64 << 10, 1 << 30},
+    {"limits", "outbound_bytes_guest_max", &Config::outbound_bytes_guest_max, 4 << 10, 1 << 30},
+    {"limits", "outbound_bytes_total_max", &Config::outbound_bytes_total_max, 1 << 20,
+     int64_t{64} << 30},
     {"limits", "conn_pending_max", &Config::conn_pending_max, 16, 100'000},
     {"limits", "room_cache_messages_max", &Config::room_cache_messages_max, 100, 100'000},
     {"limits", "session_ttl_ms", &Config::session_ttl_ms, minute, 10 * year},
@@ -159,6 +162,11 @@ std::optional<std::string> check_relations(const Config& c) {
     if (c.room_cache_messages_max < c.history_page_max)
         return "limits.room_cache_messages_max must be at least " +
                std::to_string(c.history_page_max);
+    if (c.outbound_bytes_guest_max > c.outbound_bytes_max ||
+        c.outbound_bytes_max > c.outbound_bytes_total_max)
+        return std::string(
+            "limits must satisfy outbound_bytes_guest_max <= outbound_bytes_max <= "
+            "outbound_bytes_total_max");
     if (c.alert_p99_warning_ms > c.alert_p99_critical_ms)
         return std::string("alerts.p99_warning_ms must not exceed alerts.p99_critical_ms");
     return std::nullopt;

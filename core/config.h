@@ -60,8 +60,12 @@ struct Config {
     // (DISCONNECT SLOW_CONSUMER): the client pipelines far more than it reads.
     size_t conn_pending_max = 1024;
     // Per connection: bytes handed to the driver and not yet reported `sent`. Past it the
-    // connection is closed (DISCONNECT SLOW_CONSUMER).
+    // connection is closed (DISCONNECT SLOW_CONSUMER); a connection not logged in has the
+    // smaller guest cap. All connections together hold at most outbound_bytes_total_max:
+    // past it the connections holding the most are closed first, until the total fits.
     size_t outbound_bytes_max = 4 * 1024 * 1024;
+    size_t outbound_bytes_guest_max = 64 * 1024;
+    size_t outbound_bytes_total_max = 512 * 1024 * 1024;
 
     // Memory: newest messages kept per room for HISTORY and reply checks; older pages are
     // read from storage through Query.
@@ -220,5 +224,7 @@ static_assert(Config{}.commit_backoff_base_ms <= Config{}.commit_backoff_cap_ms)
 static_assert(Config{}.threat_medium < Config{}.threat_high);
 static_assert(Config{}.threat_high < Config{}.threat_critical);
 static_assert(Config{}.rate_user_burst >= 1 && Config{}.rate_ip_burst >= 1);
+static_assert(Config{}.outbound_bytes_guest_max <= Config{}.outbound_bytes_max);
+static_assert(Config{}.outbound_bytes_max <= Config{}.outbound_bytes_total_max);
 
 }  // namespace warren

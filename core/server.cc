@@ -276,6 +276,7 @@ void Server::run_request(Connections::Conn& c, const Route& route, Op op, Args& 
     Caller caller{c.id, user, c.ip_key, now_};
     Outcome& out = chat_.execute(caller, std::get<Validated>(checked), gate(op_info(op).writes));
     route_outcome(route, c.ip_key, user, out);
+    c.logged_in = chat_.user_of(c.id).has_value();
 }
 
 Gate Server::gate(bool writes) const {
@@ -369,6 +370,7 @@ void Server::resume(Job job, EffectResult result) {
     Caller caller{job.route.conn, user, job.ip_key, now_, c != nullptr};
     Outcome& out = chat_.resume(caller, std::move(job.then), std::move(result), gate(true));
     route_outcome(job.route, job.ip_key, user, out);
+    if (c) c->logged_in = chat_.user_of(c->id).has_value();
     if (c && job.paused && !c->paused) read_lines(*c);
 }
 

@@ -536,3 +536,54 @@ TEST(Hardening, SessionsAndOwnedRoomsAreCapped) {
 
 }  // namespace
 }  // namespace warren::test
+
+namespace warren::test {
+namespace {
+
+// M13: a connection that is not logged in may hold far less unsent output than a member's.
+TEST(Hardening, GuestsHaveASmallOutboundCap) {
+    Config c;
+    c.outbound_bytes_guest_max = 4096;
+    CoreHarness h(c);
+    h.connect(1);
+    h.stalled.insert(1);
+    for (int i = 0; i < 400 && !h.closed(1); ++i) h.send(1, {{"id", i}, {"op", "PING"}});
+    EXPECT_EQ(h.close_reason(1), "SLOW_CONSUMER");
+    EXPECT_LE(h.unread_bytes(1), 4096u + 200u);  // the cap, a reply and the DISCONNECT line
+    h.register_user(2, "member");
+    h.stalled.insert(2);
+    for (int i = 0; i < 400; ++i) h.send(2, {{"id", 1000 + i}, {"op", "PING"}});
+    EXPECT_FALSE(h.closed(2));  // a member's 400 pongs fit in a member's cap
+}
+
+// M13: all connections together stay within a global budget: past it the largest consumers
+// are shed first, and the others go on.
+TEST(Hardening, AGlobalOutboundBudgetShedsTheLargestConsumersFirst) {
+    Config c;
+    c.outbound_bytes_total_max = 64 * 1024;
+    CoreHarness h(c);
+    h.register_user(1, "writer");
+    h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
+    for (ConnId r = 2; r <= 6; ++r) {
+        h.register_user(r, "reader" + std::to_string(r));
+        h.call(r, {{"op", "JOIN_ROOM"}, {"room", "r"}});
+    }
+    h.events(1);
+    // Reader 2 stalls first and so holds the most; 3 and 4 stall later; 5 and 6 read.
+    h.stalled.insert(2);
+    for (int i = 0; i < 6; ++i)
+        h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", std::string(3000, 'a')}});
+    h.stalled.insert(3);
+    h.stalled.insert(4);
+    for (int i = 0; i < 12 && !h.closed(2); ++i)
+        h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", std::string(3000, 'b')}});
+    EXPECT_EQ(h.close_reason(2), "SLOW_CONSUMER");
+    EXPECT_FALSE(h.closed(3));
+    EXPECT_FALSE(h.closed(5));
+    EXPECT_FALSE(h.closed(6));
+    EXPECT_FALSE(h.closed(1));
+    EXPECT_LE(h.unread_bytes(3) + h.unread_bytes(4), 64u * 1024);
+}
+
+}  // namespace
+}  // namespace warren::test

@@ -85,8 +85,24 @@ void Connections::flush(Conn& c, Time now) {
 
 void Connections::send(Conn& c, std::shared_ptr<const std::string> bytes) {
     c.outbound_bytes += bytes->size();
+    outbound_total_ += bytes->size();
     outputs_.push_back(Send{c.id, std::move(bytes)});
-    if (c.outbound_bytes > config_.outbound_bytes_max) close(c, DisconnectReason::slow_consumer);
+    size_t cap = c.logged_in ? config_.outbound_bytes_max : config_.outbound_bytes_guest_max;
+    if (c.outbound_bytes > cap) close(c, DisconnectReason::slow_consumer);
+    if (outbound_total_ > config_.outbound_bytes_total_max) shed();
+}
+
+// Rare (the budget is far above what readers that read leave unsent), so a scan is fine.
+void Connections::shed() {
+    while (outbound_total_ > config_.outbound_bytes_total_max) {
+        Conn* largest = nullptr;
+        for (auto& [id, c] : conns_)
+            if (c.state != State::closed &&
+                (!largest || c.outbound_bytes > largest->outbound_bytes))
+                largest = &c;
+        if (!largest || largest->outbound_bytes == 0) return;
+        close(*largest, DisconnectReason::slow_consumer);
+    }
 }
 
 void Connections::deliver(const std::vector<ConnId>& to, const Event& event) {
@@ -102,6 +118,9 @@ void Connections::deliver(const std::vector<ConnId>& to, const Event& event) {
 void Connections::close(Conn& c, DisconnectReason reason, std::optional<int64_t> retry_after_ms) {
     if (c.state == State::closed) return;
     c.state = State::closed;
+    // What it holds leaves with it: the driver flushes or drops it as it closes.
+    outbound_total_ -= std::min(outbound_total_, c.outbound_bytes);
+    c.outbound_bytes = 0;
     monitor_.connection_closed(disconnect_reason_name(reason));
     outputs_.push_back(Send{c.id, disconnect_line(reason, retry_after_ms)});
     outputs_.push_back(Close{c.id, disconnect_reason_name(reason)});
@@ -109,13 +128,19 @@ void Connections::close(Conn& c, DisconnectReason reason, std::optional<int64_t>
 }
 
 void Connections::sent(ConnId id, size_t n_bytes) {
-    if (Conn* c = live(id)) c->outbound_bytes -= std::min(c->outbound_bytes, n_bytes);
+    Conn* c = live(id);
+    if (!c) return;
+    size_t n = std::min(c->outbound_bytes, n_bytes);
+    c->outbound_bytes -= n;
+    outbound_total_ -= std::min(outbound_total_, n);
 }
 
 void Connections::dropped(ConnId id) {
     auto it = conns_.find(id);
     if (it == conns_.end() || it->second.state == State::closed) return;
     it->second.state = State::closed;
+    outbound_total_ -= std::min(outbound_total_, it->second.outbound_bytes);
+    it->second.outbound_bytes = 0;
     closed_.push_back(id);
 }
 

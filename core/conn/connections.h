@@ -60,6 +60,7 @@ class Connections {
         std::deque<Slot> slots;  // replies in request order
         uint64_t slot_base = 0;  // sequence number of slots.front()
         bool paused = false;     // an effect this connection waits for runs; lines wait
+        bool logged_in = false;  // chooses the outbound cap (the facade keeps it current)
         size_t outbound_bytes = 0;
         std::deque<int64_t> bad_frame_us;
         int64_t opened_us = 0;  // also reset by LOGOUT: the login deadline starts again
@@ -120,15 +121,20 @@ class Connections {
             DisconnectReason::idle_timeout, std::nullopt);
     }
 
+    size_t outbound_total() const { return outbound_total_; }
+
   private:
     void flush(Conn& c, Time now);
     void send(Conn& c, std::shared_ptr<const std::string> bytes);
+    // Closes the connections holding the most until the total fits the global budget.
+    void shed();
 
     const Config& config_;
     Monitor& monitor_;
     Outputs& outputs_;
     std::map<ConnId, Conn> conns_;
     std::vector<ConnId> closed_;  // closed during the current input, not yet forgotten
+    size_t outbound_total_ = 0;   // outbound_bytes summed over the connections not closed
     std::shared_ptr<const std::string> hello_;
 };
 
