@@ -236,7 +236,8 @@ std::optional<std::string> bad_string(const toml::table& root, std::string_view 
 
 std::optional<std::string> load_admin_and_auth(const toml::table& root, Settings& s) {
     if (auto* admin = root["admin"].as_table())
-        if (auto bad = check_keys(*admin, "admin", {"token", "listen"})) return bad;
+        if (auto bad = check_keys(*admin, "admin", {"token", "listen", "allowed_hosts"}))
+            return bad;
     if (auto* auth = root["auth"].as_table())
         if (auto bad = check_keys(*auth, "auth", {"admins", "registration"})) return bad;
     for (const char* path : {"admin.token", "admin.listen", "auth.registration"})
@@ -252,6 +253,14 @@ std::optional<std::string> load_admin_and_auth(const toml::table& root, Settings
         if (*reg != "open" && *reg != "closed")
             return where(*n) + "auth.registration must be \"open\" or \"closed\"";
         s.core.registration_open = *reg == "open";
+    }
+    if (auto* hosts = root.at_path("admin.allowed_hosts").as_array()) {
+        for (const auto& h : *hosts) {
+            auto name = h.value<std::string>();
+            if (!name || name->empty())
+                return where(h) + "admin.allowed_hosts must be a list of host names";
+            s.driver.admin.allowed_hosts.push_back(*name);
+        }
     }
     if (auto* admins = root.at_path("auth.admins").as_array()) {
         for (const auto& a : *admins) {

@@ -20,6 +20,36 @@ class SodiumEntropy final : public warren::Entropy {
     void fill(std::span<uint8_t> out) override { randombytes_buf(out.data(), out.size()); }
 };
 
+// The admin API's token when none is configured: kept in DATA_DIR/admin.token (0600, made on
+// first start from 32 random bytes), so the API is never open to every local process.
+// Returns the token, or "" with `error` set.
+std::string stored_admin_token(const std::string& data_dir, std::string& error) {
+    std::string path = (std::filesystem::path(data_dir) / "admin.token").string();
+    if (std::FILE* f = std::fopen(path.c_str(), "r")) {
+        char buf[256] = {};
+        size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+        std::fclose(f);
+        std::string token(buf, n);
+        while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
+        if (token.size() < 16) error = path + " holds no usable token (16 characters or more)";
+        return token;
+    }
+    uint8_t raw[32];
+    randombytes_buf(raw, sizeof raw);
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string token;
+    for (uint8_t b : raw) {
+        token += hex[b >> 4];
+        token += hex[b & 0xF];
+    }
+    std::FILE* f = std::fopen(path.c_str(), "wx");  // the umask makes it 0600
+    if (!f || std::fputs((token + "\n").c_str(), f) < 0 || std::fclose(f) != 0) {
+        error = "cannot write " + path;
+        return {};
+    }
+    return token;
+}
+
 int64_t wall_now_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
                std::chrono::system_clock::now().time_since_epoch())
@@ -104,6 +134,19 @@ int main(int argc, char** argv) {
         log_always(LogLevel::warn, "data_dir_open",
                    {{"dir", s.data_dir},
                     {"text", "other users may read the data directory; chmod 700 it"}});
+    if (s.driver.admin_enabled && s.driver.admin.token.empty() &&
+        warren::is_loopback_host(s.driver.admin.host)) {
+        std::string error;
+        s.driver.admin.token = stored_admin_token(s.data_dir, error);
+        if (!error.empty()) {
+            log_always(LogLevel::error, "admin_token_failed", {{"error", error}});
+            return 1;
+        }
+        std::string where = (fs::path(s.data_dir) / "admin.token").string();
+        log_always(
+            LogLevel::info, "admin_token",
+            {{"path", where}, {"text", "the admin API needs the bearer token kept in this file"}});
+    }
     std::string db_path = (std::filesystem::path(s.data_dir) / "warren.db").string();
     auto store = warren::Store::open(db_path, s.synchronous);
     if (!store.is_ok()) {

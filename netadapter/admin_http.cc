@@ -4,10 +4,13 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <charconv>
 #include <chrono>
+#include <list>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 
@@ -209,6 +212,34 @@ Routed route(http::verb method, std::string_view target, const std::string& body
 
 }  // namespace
 
+namespace {
+struct Session;
+
+// A token bucket in steady-clock time.
+struct Bucket {
+    double tokens = 0;
+    std::chrono::steady_clock::time_point last = std::chrono::steady_clock::now();
+    bool take(double per_second, double burst) {
+        auto now = std::chrono::steady_clock::now();
+        double elapsed = std::chrono::duration<double>(now - last).count();
+        last = now;
+        tokens = std::min(burst, tokens + elapsed * per_second);
+        if (tokens < 1) return false;
+        tokens -= 1;
+        return true;
+    }
+};
+
+// "host[:port]" or "[v6]:port" without the port, lower-cased.
+std::string host_of(std::string_view header) {
+    std::string h(header);
+    for (auto& c : h) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (!h.empty() && h.front() == '[') return h.substr(0, h.find(']') + 1);
+    if (std::count(h.begin(), h.end(), ':') == 1) h = h.substr(0, h.find(':'));
+    return h;
+}
+}  // namespace
+
 struct AdminHttp::State : std::enable_shared_from_this<AdminHttp::State> {
     State(asio::io_context& io, AdminHttpOptions o, Submit s)
         : io(io), opt(std::move(o)), submit(std::move(s)), acceptor(io) {
@@ -216,28 +247,31 @@ struct AdminHttp::State : std::enable_shared_from_this<AdminHttp::State> {
             crypto_generichash(token_hash, sizeof token_hash,
                                reinterpret_cast<const uint8_t*>(opt.token.data()), opt.token.size(),
                                nullptr, 0);
-        tokens = opt.requests_burst;
+        budget.tokens = opt.requests_burst;
+        for (std::string h : {opt.host, std::string("localhost"), std::string("127.0.0.1"),
+                              std::string("::1"), std::string("[::1]")})
+            hosts.push_back(host_of(h));
+        if (opt.host.find(':') != std::string::npos) hosts.push_back("[" + opt.host + "]");
+        for (const auto& h : opt.allowed_hosts) hosts.push_back(host_of(h));
     }
     asio::io_context& io;
     AdminHttpOptions opt;
     Submit submit;
     tcp::acceptor acceptor;
     uint8_t token_hash[32]{};
+    std::vector<std::string> hosts;  // what a Host header may name
     size_t sessions = 0;
-    double tokens = 0;
-    std::chrono::steady_clock::time_point last = std::chrono::steady_clock::now();
+    std::map<std::string, size_t> per_peer;  // open sessions per peer address
+    // Sessions that have not authenticated yet, oldest first: they give way to new ones.
+    std::list<std::weak_ptr<Session>> strangers;
+    Bucket budget;                           // authenticated requests
+    std::map<std::string, Bucket> failures;  // failed authentications, per peer
     bool stopped = false;
 
-    bool take_token() {
-        auto now = std::chrono::steady_clock::now();
-        double elapsed = std::chrono::duration<double>(now - last).count();
-        last = now;
-        tokens = std::min(opt.requests_burst, tokens + elapsed * opt.requests_per_second);
-        if (tokens < 1) return false;
-        tokens -= 1;
-        return true;
+    bool host_allowed(std::string_view header) const {
+        std::string h = host_of(header);
+        return std::find(hosts.begin(), hosts.end(), h) != hosts.end();
     }
-
     bool authorized(std::string_view header) const {
         if (opt.token.empty()) return true;
         constexpr std::string_view scheme = "Bearer ";
@@ -248,6 +282,16 @@ struct AdminHttp::State : std::enable_shared_from_this<AdminHttp::State> {
                            given.size(), nullptr, 0);
         return sodium_memcmp(h, token_hash, sizeof h) == 0;
     }
+    // Failed authentications from one peer: a few a second; the table is bounded.
+    bool may_fail_again(const std::string& peer) {
+        if (failures.size() > 4096) failures.clear();
+        auto [it, fresh] = failures.try_emplace(peer);
+        if (fresh) it->second.tokens = 10;
+        return it->second.take(2, 10);
+    }
+    // Makes room for a new session: the oldest stranger leaves when strangers hold their share
+    // or every session is taken. False when nothing can make room.
+    bool make_room();
 
     void accept();
 };
@@ -255,14 +299,27 @@ struct AdminHttp::State : std::enable_shared_from_this<AdminHttp::State> {
 namespace {
 
 struct Session : std::enable_shared_from_this<Session> {
-    Session(tcp::socket s, std::shared_ptr<AdminHttp::State> o)
-        : stream(std::move(s)), owner(std::move(o)) {}
-    ~Session() { --owner->sessions; }
+    Session(tcp::socket s, std::shared_ptr<AdminHttp::State> o, std::string p)
+        : stream(std::move(s)), owner(std::move(o)), peer_address(std::move(p)) {}
+    ~Session() { release(); }
+    // Gives back its place in the bounds (at once when evicted: its handlers unwind later).
+    void release() {
+        if (!counted) return;
+        counted = false;
+        --owner->sessions;
+        if (--owner->per_peer[peer_address] == 0) owner->per_peer.erase(peer_address);
+        if (stranger) owner->strangers.erase(position);
+        stranger = false;
+    }
 
     beast::tcp_stream stream;
     beast::flat_buffer buffer;
     std::optional<http::request_parser<http::string_body>> parser;
     std::shared_ptr<AdminHttp::State> owner;
+    std::string peer_address;
+    bool counted = true;                                   // holds a place in the bounds
+    bool stranger = true;                                  // has not authenticated yet
+    std::list<std::weak_ptr<Session>>::iterator position;  // in owner->strangers
 
     void read() {
         parser.emplace();
@@ -285,21 +342,58 @@ struct Session : std::enable_shared_from_this<Session> {
         handle(parser->release());
     }
 
+    // Host, Origin and authentication, before the request spends anything; nullopt: go on.
+    std::optional<int> refusal(const http::request<http::string_body>& req, bool probe) {
+        auto host = req[http::field::host];
+        if (host.empty()) return 400;
+        if (!owner->host_allowed(std::string_view(host.data(), host.size()))) return 421;
+        if (req.count(http::field::origin)) return 403;
+        if (probe) return std::nullopt;
+        auto auth = req[http::field::authorization];
+        if (owner->authorized(std::string_view(auth.data(), auth.size()))) {
+            authenticated();
+            return std::nullopt;
+        }
+        log_event(LogLevel::warn, "admin_auth_failed",
+                  {{"peer", peer_address},
+                   {"target", std::string_view(req.target().data(), req.target().size())}});
+        return owner->may_fail_again(peer_address) ? 401 : 429;
+    }
+
+    void authenticated() {
+        if (!stranger) return;
+        stranger = false;
+        owner->strangers.erase(position);
+    }
+
     void handle(http::request<http::string_body> req) {
         bool keep = req.keep_alive();
-        if (!owner->take_token())
+        std::string_view target(req.target().data(), req.target().size());
+        bool probe =
+            req.method() == http::verb::get && (target == "/healthz" || target == "/readyz");
+        if (std::optional<int> no = refusal(req, probe)) {
+            static constexpr std::pair<int, std::string_view> why[] = {
+                {400, "a Host header is required"},
+                {421, "this server does not answer for that Host"},
+                {403, "cross-origin requests are refused"},
+                {401, "missing or wrong bearer token"},
+                {429, "too many failed authentications"}};
+            std::string_view text = "refused";
+            for (const auto& [code, t] : why)
+                if (code == *no) text = t;
+            return respond(*no, error_body(*no, text), "application/json", keep && *no == 401,
+                           *no == 429 ? "1" : "");
+        }
+        if (!probe &&
+            !owner->budget.take(owner->opt.requests_per_second, owner->opt.requests_burst))
             return respond(429, error_body(429, "too many admin requests"), "application/json",
                            keep, "1");
-        auto auth = req[http::field::authorization];
-        if (!owner->authorized(std::string_view(auth.data(), auth.size()))) {
-            log_event(LogLevel::warn, "admin_auth_failed",
-                      {{"peer", peer()},
-                       {"target", std::string_view(req.target().data(), req.target().size())}});
-            return respond(401, error_body(401, "missing or wrong bearer token"),
+        auto type = req[http::field::content_type];
+        if (req.method() == http::verb::post &&
+            !std::string_view(type.data(), type.size()).starts_with("application/json"))
+            return respond(415, error_body(415, "a POST body must be application/json"),
                            "application/json", keep);
-        }
-        Routed r = route(req.method(), std::string_view(req.target().data(), req.target().size()),
-                         req.body());
+        Routed r = route(req.method(), target, req.body());
         if (!r.request) {
             if (r.status == 405) allow = r.allow;
             return respond(r.status, error_body(r.status, r.message), "application/json", keep);
@@ -307,12 +401,6 @@ struct Session : std::enable_shared_from_this<Session> {
         owner->submit(*r.request, [self = shared_from_this(), keep](const AdminReply& reply) {
             self->respond(reply.status, reply.body, reply.content_type, keep);
         });
-    }
-
-    std::string peer() const {
-        boost::system::error_code ec;
-        auto ep = stream.socket().remote_endpoint(ec);
-        return ec ? std::string("?") : ep.address().to_string();
     }
 
     void respond(int status, std::string body, std::string_view type, bool keep,
@@ -351,6 +439,21 @@ struct Session : std::enable_shared_from_this<Session> {
 
 }  // namespace
 
+bool AdminHttp::State::make_room() {
+    size_t strangers_max = opt.sessions_max - std::min(opt.sessions_reserved, opt.sessions_max);
+    while (!strangers.empty() &&
+           (strangers.size() >= strangers_max || sessions >= opt.sessions_max)) {
+        std::shared_ptr<Session> oldest = strangers.front().lock();
+        if (!oldest) {
+            strangers.pop_front();
+            continue;
+        }
+        oldest->release();  // leaves the list and the counts
+        oldest->close();
+    }
+    return sessions < opt.sessions_max;
+}
+
 void AdminHttp::State::accept() {
     acceptor.async_accept(
         [self = shared_from_this()](boost::system::error_code ec, tcp::socket socket) {
@@ -358,12 +461,18 @@ void AdminHttp::State::accept() {
                 if (ec != asio::error::operation_aborted && !self->stopped) self->accept();
                 return;
             }
-            if (self->sessions >= self->opt.sessions_max) {
-                boost::system::error_code ignored;
-                socket.close(ignored);  // over the bound: costs one accept and one close
+            boost::system::error_code ignored;
+            auto ep = socket.remote_endpoint(ignored);
+            std::string peer = ep.address().to_string();
+            if (self->per_peer[peer] >= self->opt.sessions_per_peer_max || !self->make_room()) {
+                if (self->per_peer[peer] == 0) self->per_peer.erase(peer);
+                socket.close(ignored);  // over a bound: costs one accept and one close
             } else {
                 ++self->sessions;
-                std::make_shared<Session>(std::move(socket), self)->read();
+                ++self->per_peer[peer];
+                auto session = std::make_shared<Session>(std::move(socket), self, peer);
+                session->position = self->strangers.insert(self->strangers.end(), session);
+                session->read();
             }
             self->accept();
         });

@@ -2,17 +2,26 @@
 // authenticates requests, maps each route to a core AdminRequest, and writes the core's
 // AdminReply back. No admin logic here: the core decides; this only translates.
 //
-// Bounds: header bytes, body bytes, sessions open at once, requests per second (token
-// bucket, 429 past it), and a read/write deadline per request; a slow or broken HTTP client
-// only ever holds its own socket. Authentication: `Authorization: Bearer <token>` compared in
-// constant time; with no token configured the API is open, which start() allows only on a
-// loopback address.
+// Bounds: header bytes, body bytes, sessions open at once (and per peer address), requests
+// per second (token bucket, 429 past it), and a read/write deadline per request; a slow or
+// broken HTTP client only ever holds its own socket.
+//
+// Every request needs a Host naming this server (the listen address, localhost, or one of
+// allowed_hosts; anything else is 421, so DNS rebinding cannot reach it), no Origin (403: a
+// browser page cannot drive it), and, for POST, an application/json body (415). Then it is
+// authenticated (`Authorization: Bearer <token>`, compared in constant time) before it spends
+// anything: failed attempts are throttled per peer and never touch the budget of
+// authenticated requests, and a session that has not authenticated yet gives way to a new one
+// when the sessions left for strangers are taken, so idle sockets cannot lock the operator
+// out. GET /healthz and /readyz (probes) need no token. With no token at all the API is open,
+// which start() allows only on a loopback address (warrend makes a token on first start).
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace boost::asio {
 class io_context;
@@ -30,6 +39,12 @@ struct AdminHttpOptions {
     size_t header_bytes_max = 8 * 1024;
     size_t body_bytes_max = 16 * 1024;
     size_t sessions_max = 64;
+    size_t sessions_per_peer_max = 8;
+    // Sessions kept for authenticated clients: strangers' sessions never take these.
+    size_t sessions_reserved = 16;
+    // Host names (besides the listen address, localhost, 127.0.0.1 and ::1) that requests may
+    // name, e.g. the name a Prometheus server scrapes.
+    std::vector<std::string> allowed_hosts;
     double requests_per_second = 50;
     double requests_burst = 100;
     int64_t request_timeout_ms = 10'000;

@@ -369,3 +369,93 @@ TEST(SecurityLoopback, ClosedRegistrationAndJsonLogs) {
 
 }  // namespace
 }  // namespace warren::test
+
+namespace warren::test {
+namespace {
+
+std::string request(const std::string& method, const std::string& target,
+                    const std::string& headers, const std::string& body = {}) {
+    std::string r = method + " " + target + " HTTP/1.1\r\nConnection: close\r\n" + headers;
+    if (!body.empty()) r += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+    return r + "\r\n" + body;
+}
+
+// M5: with no token configured, the first start makes one, keeps it in the data directory
+// (0600) and says where; only the probes answer without it.
+TEST(AdminSecurity, ATokenIsMadeOnFirstStartAndKept) {
+    std::string dir = fresh_dir("made-token");
+    unsetenv("WARREN_ADMIN_TOKEN");
+    std::string log = dir + "/stderr.log";
+    std::string made;
+    {
+        Daemon d(dir, {"--log-level", "info"}, log);
+        std::ifstream in(dir + "/admin.token");
+        std::getline(in, made);
+        ASSERT_GE(made.size(), 32u);
+        namespace fs = std::filesystem;
+        EXPECT_EQ(fs::status(dir + "/admin.token").permissions() & fs::perms::all,
+                  fs::perms::owner_read | fs::perms::owner_write);
+        EXPECT_EQ(http(d.admin_port, "GET", "/healthz").status, 200);
+        EXPECT_EQ(http(d.admin_port, "GET", "/readyz").status, 200);
+        EXPECT_EQ(http(d.admin_port, "GET", "/metrics").status, 401);
+        EXPECT_EQ(
+            http(d.admin_port, "POST", "/api/v1/admin/security/blocks", R"({"ip":"127.0.0.9"})")
+                .status,
+            401);
+        EXPECT_EQ(http(d.admin_port, "GET", "/metrics", {}, made).status, 200);
+    }
+    std::ifstream l(log);
+    std::stringstream text;
+    text << l.rdbuf();
+    EXPECT_NE(text.str().find(dir + "/admin.token"), std::string::npos) << text.str();
+    Daemon again(dir, {});
+    EXPECT_EQ(http(again.admin_port, "GET", "/metrics", {}, made).status, 200);  // kept
+}
+
+// M5: a browser cannot be made to talk to the API: foreign Host (DNS rebinding) and any
+// Origin are refused, and a POST must be application/json.
+TEST_F(AdminApi, ForeignHostsOriginsAndNonJsonPostsAreRefused) {
+    std::string auth = "Authorization: Bearer " + token + "\r\n";
+    auto status = [&](const std::string& req) { return http_raw(d->admin_port, req).status; };
+    EXPECT_EQ(status(request("GET", "/metrics",
+                             "Host: 127.0.0.1:" + std::to_string(d->admin_port) + "\r\n" + auth)),
+              200);
+    EXPECT_EQ(status(request("GET", "/metrics", "Host: localhost\r\n" + auth)), 200);
+    EXPECT_EQ(status(request("GET", "/metrics", "Host: evil.example\r\n" + auth)), 421);
+    EXPECT_EQ(status(request("GET", "/metrics", auth)), 400);  // no Host at all
+    EXPECT_EQ(status(request("GET", "/metrics",
+                             "Host: 127.0.0.1\r\nOrigin: http://evil.example\r\n" + auth)),
+              403);
+    std::string block = R"({"ip":"127.0.0.50"})";
+    EXPECT_EQ(status(request("POST", "/api/v1/admin/security/blocks",
+                             "Host: 127.0.0.1\r\nContent-Type: text/plain\r\n" + auth, block)),
+              415);
+    EXPECT_EQ(
+        status(request("POST", "/api/v1/admin/security/blocks",
+                       "Host: 127.0.0.1\r\nContent-Type: application/json\r\n" + auth, block)),
+        200);
+}
+
+// M6: strangers cannot lock the operator out: failed authentications do not spend the
+// operator's request budget, and idle sockets from many addresses give way to a real request.
+TEST_F(AdminApi, UnauthenticatedTrafficCannotLockTheOperatorOut) {
+    for (int i = 0; i < 150; ++i)
+        http_raw(d->admin_port,
+                 request("GET", "/metrics", "Host: 127.0.0.1\r\nAuthorization: Bearer nope\r\n"),
+                 ("127.0.1." + std::to_string(i % 200 + 1)).c_str(), 2000);
+    EXPECT_EQ(get("/metrics").status, 200);
+    std::vector<std::unique_ptr<Client>> idle;
+    for (int i = 0; i < 80; ++i)
+        idle.push_back(
+            std::make_unique<Client>(d->admin_port, ("127.0.2." + std::to_string(i + 1)).c_str()));
+    EXPECT_EQ(get("/metrics").status, 200);
+    EXPECT_EQ(get("/healthz").status, 200);
+    // One address cannot hold more than its share.
+    std::vector<std::unique_ptr<Client>> greedy;
+    for (int i = 0; i < 20; ++i)
+        greedy.push_back(std::make_unique<Client>(d->admin_port, "127.0.3.1"));
+    EXPECT_EQ(get("/metrics").status, 200);
+}
+
+}  // namespace
+}  // namespace warren::test

@@ -244,10 +244,20 @@ struct HttpResponse {
 
 // One HTTP/1.1 request over a fresh connection (Connection: close), read to the end. Bounded
 // by timeout_ms; status 0 when the server closed without answering.
-inline HttpResponse http(uint16_t port, const std::string& method, const std::string& target,
-                         const std::string& body = {}, const std::string& token = {},
-                         int timeout_ms = 10'000) {
+// Sends one raw HTTP request (from `source_ip` when given) and reads the response until the
+// server closes or `timeout_ms` passes.
+inline HttpResponse http_raw(uint16_t port, const std::string& req, const char* source_ip = nullptr,
+                             int timeout_ms = 10'000) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (source_ip) {
+        sockaddr_in src{};
+        src.sin_family = AF_INET;
+        inet_pton(AF_INET, source_ip, &src.sin_addr);
+        if (bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0) {
+            close(fd);
+            throw std::runtime_error("cannot bind to " + std::string(source_ip));
+        }
+    }
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_port = htons(port);
@@ -256,13 +266,6 @@ inline HttpResponse http(uint16_t port, const std::string& method, const std::st
         close(fd);
         throw std::runtime_error("cannot connect to the admin API");
     }
-    std::string req =
-        method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
-    if (!token.empty()) req += "Authorization: Bearer " + token + "\r\n";
-    if (!body.empty() || method == "POST")
-        req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-               "\r\n";
-    req += "\r\n" + body;
     size_t off = 0;
     while (off < req.size()) {
         ssize_t n = ::send(fd, req.data() + off, req.size() - off, MSG_NOSIGNAL);
@@ -291,6 +294,19 @@ inline HttpResponse http(uint16_t port, const std::string& method, const std::st
     for (auto& c : r.headers) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     r.body = in.substr(end + 4);
     return r;
+}
+
+inline HttpResponse http(uint16_t port, const std::string& method, const std::string& target,
+                         const std::string& body = {}, const std::string& token = {},
+                         int timeout_ms = 10'000) {
+    std::string req =
+        method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
+    if (!token.empty()) req += "Authorization: Bearer " + token + "\r\n";
+    if (!body.empty() || method == "POST")
+        req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+               "\r\n";
+    req += "\r\n" + body;
+    return http_raw(port, req, nullptr, timeout_ms);
 }
 
 }  // namespace warren::test
