@@ -1,6 +1,7 @@
 // warrend: the Warren chat server. Wiring only: flags and config, the database, the core,
 // and the production driver.
 #include <sodium.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <CLI/CLI.hpp>
 #include <chrono>
@@ -48,6 +49,47 @@ std::string stored_admin_token(const std::string& data_dir, std::string& error) 
         return {};
     }
     return token;
+}
+
+// Descriptors warrend needs beside its clients: the database and its WAL, the listeners,
+// the event loop, the threads' wakeups, the admin API's sessions, and a margin.
+size_t descriptors_besides_clients(const warren::Settings& s) {
+    return 64 + (s.driver.admin_enabled ? s.driver.admin.sessions_max : 0);
+}
+
+// Raises the soft descriptor limit to what connections.max needs; if the hard limit cannot
+// cover it, lowers connections.max to fit (a client past it is then refused at once rather
+// than left hanging in the accept backlog). Returns false when not even a few fit.
+bool fit_descriptor_limit(warren::Settings& s) {
+    using warren::log_always;
+    using warren::LogLevel;
+    rlimit lim{};
+    if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return true;
+    rlim_t need = s.core.connections_max + descriptors_besides_clients(s);
+    rlim_t want = lim.rlim_max == RLIM_INFINITY ? need : std::min<rlim_t>(need, lim.rlim_max);
+    if (want > lim.rlim_cur) {
+        rlimit raised = lim;
+        raised.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0) lim.rlim_cur = want;
+    }
+    if (lim.rlim_cur >= need) return true;
+    size_t besides = descriptors_besides_clients(s);
+    if (lim.rlim_cur <= besides + 16) {
+        log_always(LogLevel::error, "descriptor_limit",
+                   {{"limit", std::to_string(lim.rlim_cur)},
+                    {"text", "too few file descriptors to serve clients; raise ulimit -n"}});
+        return false;
+    }
+    size_t clamped = lim.rlim_cur - besides;
+    log_always(LogLevel::warn, "connections_clamped",
+               {{"configured", std::to_string(s.core.connections_max)},
+                {"now", std::to_string(clamped)},
+                {"limit", std::to_string(lim.rlim_cur)},
+                {"text",
+                 "the descriptor limit cannot cover connections.max; raise ulimit -n "
+                 "(LimitNOFILE=) or lower connections.max"}});
+    s.core.connections_max = clamped;
+    return true;
 }
 
 int64_t wall_now_ms() {
@@ -120,6 +162,7 @@ int main(int argc, char** argv) {
     }
     using warren::log_always;
     using warren::LogLevel;
+    if (!fit_descriptor_limit(s)) return 1;
 
     std::error_code ec;
     std::filesystem::create_directories(s.data_dir, ec);

@@ -2,6 +2,7 @@
 
 #include "netadapter/asio.h"
 
+#include <fcntl.h>
 #include <sodium.h>
 #include <unistd.h>
 
@@ -110,7 +111,13 @@ struct Driver::State {
           // thread brings the full-text index up to date, off the commit path.
           storage(1, SIZE_MAX, [this] { index_when_idle(); }),
           hasher(opt.hash_threads, opt.hash_queue_max),
-          stats_timer(io) {}
+          stats_timer(io),
+          accept_pause(io) {
+        spare_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+    ~State() {
+        if (spare_fd >= 0) ::close(spare_fd);
+    }
 
     // On the storage thread, whenever it has nothing else to do: bring the full-text index up
     // to date. After a failure (a full disk, say) it waits before trying again, doubling the
@@ -146,6 +153,8 @@ struct Driver::State {
     std::unique_ptr<AdminHttp> admin;
     std::map<AdminId, std::function<void(const AdminReply&)>> admin_waiting;
     asio::steady_timer stats_timer;
+    asio::steady_timer accept_pause;  // after running out of descriptors
+    int spare_fd = -1;                // given up to accept-and-close when out of descriptors
     ConnId next_conn = 1;
     bool shutting_down = false;
     std::chrono::steady_clock::time_point mono_epoch = std::chrono::steady_clock::now();
@@ -350,8 +359,27 @@ struct Driver::State {
         });
     }
 
+    // Out of descriptors: a pending client would wait in the backlog while the loop spins on
+    // the error. The spare descriptor, given up for a moment, lets one be accepted and closed
+    // at once (it sees the close and may retry); accepting resumes after a short pause.
+    void accept_without_descriptors() {
+        log_event(LogLevel::warn, "accept_no_descriptors",
+                  {{"text", "out of file descriptors; closing new clients at once"}});
+        if (spare_fd >= 0) ::close(spare_fd);
+        int fd = ::accept(acceptor.native_handle(), nullptr, nullptr);
+        if (fd >= 0) ::close(fd);
+        spare_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+        accept_pause.expires_after(std::chrono::milliseconds(50));
+        accept_pause.async_wait([this](boost::system::error_code ec) {
+            if (!ec && !shutting_down) start_accept();
+        });
+    }
+
     void start_accept() {
         acceptor.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
+            if (ec == asio::error::no_descriptors ||
+                ec == boost::system::error_code(ENFILE, boost::system::system_category()))
+                return accept_without_descriptors();
             if (ec) {
                 if (ec != asio::error::operation_aborted) {
                     log_event(LogLevel::warn, "accept_failed", {{"error", ec.message()}});

@@ -4,9 +4,11 @@
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <random>
+#include <sstream>
 #include <thread>
 
 #include "tests/loopback.h"
@@ -411,6 +413,64 @@ TEST_F(Loopback, DataDirectoryAndDatabaseAreCreatedPrivate) {
         EXPECT_EQ(mode(fresh + "/warren.db"), fs::perms::owner_read | fs::perms::owner_write);
         EXPECT_EQ(mode(fresh + "/warren.db-wal"), fs::perms::owner_read | fs::perms::owner_write);
     }
+}
+
+}  // namespace
+}  // namespace warren::test
+
+namespace warren::test {
+namespace {
+
+std::string file_text(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+// M7: warrend raises its descriptor limit to cover connections.max.
+TEST_F(Loopback, RaisesTheDescriptorLimitAtStart) {
+    Daemon d(data(), {}, {}, {"/usr/bin/prlimit", "--nofile=256:8192", "--"});
+    std::string limits = file_text("/proc/" + std::to_string(d.pid()) + "/limits");
+    auto at = limits.find("Max open files");
+    ASSERT_NE(at, std::string::npos);
+    std::istringstream row(limits.substr(at + std::string("Max open files").size()));
+    uint64_t soft = 0;
+    row >> soft;
+    EXPECT_EQ(soft, 8192u) << limits;
+}
+
+// M7: when the hard limit cannot cover connections.max, warrend clamps it (and says so), so
+// that clients past it are refused at once instead of hanging in the backlog; once they
+// leave, new clients are served.
+TEST_F(Loopback, ClampsConnectionsToTheDescriptorLimit) {
+    std::filesystem::create_directories(data());
+    std::string log = data() + "/stderr.log";
+    Daemon d(data(), {"--admin-listen", "off", "--log-level", "info"}, log,
+             {"/usr/bin/prlimit", "--nofile=256:256", "--"});
+    EXPECT_NE(file_text(log).find("connections_clamped"), std::string::npos) << file_text(log);
+    std::vector<std::unique_ptr<Client>> clients;
+    int hello = 0, refused = 0, silent = 0;
+    for (int i = 0; i < 250; ++i) {
+        clients.push_back(
+            std::make_unique<Client>(d.port, ("127.0.4." + std::to_string(i % 250 + 1)).c_str()));
+        auto l = clients.back()->line(3000);
+        if (!l)
+            ++silent;
+        else if ((*l)["ev"] == "HELLO")
+            ++hello;
+        else if ((*l)["ev"] == "DISCONNECT")
+            ++refused;
+    }
+    EXPECT_EQ(silent, 0);
+    EXPECT_GT(hello, 100);
+    EXPECT_GT(refused, 0);
+    clients.clear();
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    Client fresh(d.port);
+    auto l = fresh.line(5000);
+    ASSERT_TRUE(l);
+    EXPECT_EQ((*l)["ev"], "HELLO");
 }
 
 }  // namespace

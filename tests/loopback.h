@@ -53,10 +53,13 @@ class Daemon {
     // "admin listening on" and "listening on" lines. Without a --config in `extra`, it runs
     // with unlimited_config.
     // stderr_file: where warrend's stderr (its log) goes; empty: inherited.
+    // prefix: a command that runs warrend (e.g. {"/usr/bin/prlimit", "--nofile=256:256"}); it
+    // must exec it in place, so that the pid is warrend's.
     explicit Daemon(const std::string& data_dir, std::vector<std::string> extra = {},
-                    const std::string& stderr_file = {}) {
-        std::vector<std::string> args = {WARREN_BIN_DIR "/warrend", "--listen", "127.0.0.1:0",
-                                         "--data-dir", data_dir};
+                    const std::string& stderr_file = {}, std::vector<std::string> prefix = {}) {
+        std::vector<std::string> args = prefix;
+        args.insert(args.end(),
+                    {WARREN_BIN_DIR "/warrend", "--listen", "127.0.0.1:0", "--data-dir", data_dir});
         bool own_config = false, own_admin = false, own_level = false;
         for (const auto& e : extra) {
             own_config = own_config || e == "--config";
@@ -128,6 +131,7 @@ class Daemon {
     }
     uint16_t port = 0;
     uint16_t admin_port = 0;  // 0 when the admin API is off
+    pid_t pid() const { return pid_; }
 
   private:
     std::string read_stdout_line(int timeout_ms) {
