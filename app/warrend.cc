@@ -222,6 +222,13 @@ int main(int argc, char** argv) {
                     port);
         std::fflush(stdout);
     };
-    warren::Driver driver(core, *store.value(), s.driver);
+    // Queries read the same file on a connection and thread of their own (WAL), so a costly
+    // search never holds up a commit.
+    auto reader = warren::Store::open(db_path, s.synchronous, warren::Access::read_only);
+    if (!reader.is_ok()) {
+        log_always(LogLevel::error, "store_open_failed", {{"error", reader.status().message()}});
+        return 1;
+    }
+    warren::Driver driver(core, *store.value(), reader.value().get(), s.driver);
     return driver.run();
 }

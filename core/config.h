@@ -85,9 +85,10 @@ struct Config {
     size_t batches_queued_max = 64;
     // Hash jobs (argon2id) waiting or running; past it REGISTER/LOGIN answer UNAVAILABLE.
     size_t hash_jobs_max = 256;
-    // Storage reads in flight (history pages, old messages, threads, searches, audit pages);
-    // past it the request answers UNAVAILABLE.
+    // Storage reads in flight (history pages, old messages, threads, searches, audit pages),
+    // in all and per account; past either the request answers UNAVAILABLE.
     size_t queries_max = 256;
+    size_t queries_per_user_max = 4;
     int64_t retry_after_ms = 1000;
 
     // Storage faults. A batch that fails transiently (SQLITE_BUSY and the like) is retried up

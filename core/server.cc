@@ -149,6 +149,8 @@ void Server::answered(QueryId query, QueryRows rows, Time now) {
     } else if (auto it = query_jobs_.find(query); it != query_jobs_.end()) {
         Job job = std::move(it->second);
         query_jobs_.erase(it);
+        if (auto q = queries_of_.find(job.user); q != queries_of_.end() && --q->second == 0)
+            queries_of_.erase(q);
         resume(std::move(job), std::move(rows));
     }
     end_input();
@@ -274,16 +276,20 @@ void Server::run_request(Connections::Conn& c, const Route& route, Op op, Args& 
             Error{ErrorCode::bad_request, std::move(bad->message), std::move(bad->field), {}});
     }
     Caller caller{c.id, user, c.ip_key, now_};
-    Outcome& out = chat_.execute(caller, std::get<Validated>(checked), gate(op_info(op).writes));
+    Outcome& out =
+        chat_.execute(caller, std::get<Validated>(checked), gate(op_info(op).writes, user));
     route_outcome(route, c.ip_key, user, out);
     c.logged_in = chat_.user_of(c.id).has_value();
 }
 
-Gate Server::gate(bool writes) const {
+Gate Server::gate(bool writes, std::optional<UserId> user) const {
     Gate g;
     if (writes) g.write_refusal = txn_.write_refusal(now_);
     g.hashes_full = hash_jobs_.size() >= config_.hash_jobs_max;
     g.queries_full = query_jobs_.size() + audit_reads_.size() >= config_.queries_max;
+    if (user)
+        if (auto it = queries_of_.find(*user); it != queries_of_.end())
+            g.queries_full = g.queries_full || it->second >= config_.queries_per_user_max;
     return g;
 }
 
@@ -360,6 +366,10 @@ void Server::start_effect(const Route& route, const std::string& ip_key, Effect 
     }
     QueryId id = next_query_++;
     outputs_.push_back(Query{id, std::move(std::get<StoredQuery>(effect.what))});
+    if (std::optional<UserId> user = chat_.user_of(route.conn)) {
+        job.user = *user;
+        ++queries_of_[*user];
+    }
     query_jobs_.emplace(id, std::move(job));
 }
 
@@ -368,7 +378,7 @@ void Server::resume(Job job, EffectResult result) {
     if (c && job.paused) c->paused = false;
     std::optional<UserId> user = chat_.user_of(job.route.conn);
     Caller caller{job.route.conn, user, job.ip_key, now_, c != nullptr};
-    Outcome& out = chat_.resume(caller, std::move(job.then), std::move(result), gate(true));
+    Outcome& out = chat_.resume(caller, std::move(job.then), std::move(result), gate(true, user));
     route_outcome(job.route, job.ip_key, user, out);
     if (c) c->logged_in = chat_.user_of(c->id).has_value();
     if (c && job.paused && !c->paused) read_lines(*c);

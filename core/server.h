@@ -109,6 +109,7 @@ class Server {
         std::string ip_key;  // whose security state the request counts against
         Continuation then;
         bool paused = false;  // the connection waits for it
+        UserId user = 0;      // the account whose storage reads it counts against (0: none)
     };
 
     void begin_input(Time now);
@@ -117,7 +118,7 @@ class Server {
     void handle_line(Connections::Conn& c, std::string_view line);
     void run_request(Connections::Conn& c, const Route& route, Op op, Args& args);
     // What the rest of the core allows a request now (writes only asked about if it writes).
-    Gate gate(bool writes) const;
+    Gate gate(bool writes, std::optional<UserId> user) const;
     // Carries out what the chat machine returned for the request at `route`.
     void route_outcome(const Route& route, const std::string& ip_key, std::optional<UserId> user,
                        Outcome& out);
@@ -149,6 +150,7 @@ class Server {
     Time now_{};
     std::map<JobId, Job> hash_jobs_;
     std::map<QueryId, Job> query_jobs_;
+    std::map<UserId, size_t> queries_of_;  // storage reads in flight per account
     std::map<QueryId, std::pair<AdminId, uint32_t>> audit_reads_;  // admin audit pages
     JobId next_job_ = 1;
     QueryId next_query_ = 1;

@@ -100,9 +100,10 @@ struct Connection {
 }  // namespace
 
 struct Driver::State {
-    State(Server& c, Store& st, DriverOptions o)
+    State(Server& c, Store& st, Store* rd, DriverOptions o)
         : core(c),
           store(st),
+          reader(rd),
           opt(std::move(o)),
           acceptor(io),
           timer(io),
@@ -110,6 +111,7 @@ struct Driver::State {
           // Bounded by the core: one batch in flight, queries_max. When idle, the storage
           // thread brings the full-text index up to date, off the commit path.
           storage(1, SIZE_MAX, [this] { index_when_idle(); }),
+          reads(reader ? 1 : 0, SIZE_MAX),
           hasher(opt.hash_threads, opt.hash_queue_max),
           stats_timer(io),
           accept_pause(io) {
@@ -125,6 +127,7 @@ struct Driver::State {
     void index_when_idle() {
         auto now = std::chrono::steady_clock::now();
         if (now < index_retry_at) return;
+        index_last = now;
         if (Status st = store.index_pending(); !st.is_ok()) {
             index_backoff = std::min(index_backoff * 2, std::chrono::milliseconds(60'000));
             index_retry_at = now + index_backoff;
@@ -136,9 +139,18 @@ struct Driver::State {
         index_backoff = std::chrono::milliseconds(500);
     }
 
+    // On the storage thread after a commit: when it is never idle, the index still catches
+    // up every half second (a message is searchable within a second of its commit).
+    void index_when_busy() {
+        if (std::chrono::steady_clock::now() - index_last >= std::chrono::milliseconds(500))
+            index_when_idle();
+    }
+
     Server& core;
     Store& store;
+    Store* reader;  // read-only, for queries on their own thread; may be null
     DriverOptions opt;
+    std::chrono::steady_clock::time_point index_last{};  // storage thread only
     // Storage-thread only: when idle indexing may run again after a failure.
     std::chrono::steady_clock::time_point index_retry_at{};
     std::chrono::milliseconds index_backoff{500};
@@ -147,6 +159,7 @@ struct Driver::State {
     asio::steady_timer timer;
     asio::signal_set signals;
     WorkQueue storage;
+    WorkQueue reads;  // no threads without a reader
     WorkQueue hasher;
     std::string dummy_phc;
     std::map<ConnId, std::shared_ptr<Connection>> conns;
@@ -269,7 +282,7 @@ struct Driver::State {
              !ec && it != std::filesystem::directory_iterator(); it.increment(ec))
             ++p.open_files;
         p.hash_queue_depth = hasher.waiting();
-        p.storage_queue_depth = storage.waiting();
+        p.storage_queue_depth = storage.waiting() + reads.waiting();
         return p;
     }
 
@@ -293,12 +306,15 @@ struct Driver::State {
                 core.committed(batch, st, now());
                 drain();
             });
+            index_when_busy();
         });
     }
 
     void carry_out(Query& q) {
-        storage.push([this, id = q.query, what = q.what] {
-            QueryRows rows = store.run(what);
+        WorkQueue& queue = reader ? reads : storage;
+        Store& from = reader ? *reader : store;
+        queue.push([this, &from, id = q.query, what = q.what] {
+            QueryRows rows = from.run(what);
             asio::post(io, [this, id, rows = std::move(rows)]() mutable {
                 core.answered(id, std::move(rows), now());
                 drain();
@@ -500,8 +516,8 @@ struct Driver::State {
     }
 };
 
-Driver::Driver(Server& core, Store& store, DriverOptions options)
-    : s_(std::make_unique<State>(core, store, std::move(options))) {}
+Driver::Driver(Server& core, Store& store, Store* reader, DriverOptions options)
+    : s_(std::make_unique<State>(core, store, reader, std::move(options))) {}
 
 Driver::~Driver() = default;
 
@@ -543,6 +559,7 @@ int Driver::run() {
     s.drain();
     s.io.run();
     s.hasher.stop();
+    s.reads.stop();
     s.storage.stop();
     s.admin.reset();
     log_always(LogLevel::info, "stopped", {{"text", "stopped cleanly"}});

@@ -1,7 +1,9 @@
 // Driver: runs the core in production. One thread runs the io_context and the core; a
-// storage thread owns the Store and applies batches and queries in order; a small pool runs
-// argon2id. The driver only translates: sockets and timers become core inputs, core outputs
-// become writes, closes, storage jobs and hash jobs. No chat logic here.
+// storage thread owns the writing Store and applies batches in order (and keeps the full-text
+// index up to date); a reader thread answers queries on a read-only Store of the same file,
+// so that a costly read never delays a commit (without a reader, queries share the storage
+// thread); a small pool runs argon2id. The driver only translates: sockets and timers become core
+// inputs, core outputs become writes, closes, storage jobs and hash jobs. No chat logic here.
 //
 // run() blocks until SIGINT/SIGTERM (or request_stop()) and a clean shutdown: stop
 // accepting, let the core finish in-flight batches and tell clients DISCONNECT SHUTDOWN,
@@ -41,7 +43,8 @@ struct DriverOptions {
 
 class Driver {
   public:
-    Driver(Server& core, Store& store, DriverOptions options);
+    // `reader`: a read-only Store on the same database for queries, or nullptr.
+    Driver(Server& core, Store& store, Store* reader, DriverOptions options);
     ~Driver();
     Driver(const Driver&) = delete;
     Driver& operator=(const Driver&) = delete;

@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <chrono>
 
 #include "core/validate/rules.h"
 
@@ -112,6 +113,18 @@ const char* const migrations[] = {
       details TEXT NOT NULL);
     CREATE INDEX audit_by_ts ON audit(ts_ms);
     )sql",
+    // v4: the full-text index also holds each message's scope ("r<room>", or "d<author>
+    // d<recipient>" for a direct message), so a search is narrowed to the reader's rooms and
+    // conversations inside the index, and walks it newest first, stopping at its limit. The
+    // index is rebuilt through the queue, off the commit path.
+    R"sql(
+    DROP TABLE messages_fts;
+    CREATE VIRTUAL TABLE messages_fts USING fts5(text, scope,
+                                                 tokenize = 'unicode61 remove_diacritics 2');
+    DELETE FROM fts_queue;
+    INSERT INTO fts_queue(message_id, kind, text)
+      SELECT id, 0, text FROM messages WHERE deleted = 0 ORDER BY id;
+    )sql",
 };
 static_assert(std::size(migrations) == Store::current_schema_version);
 
@@ -130,6 +143,7 @@ enum Stmt {
     conv_before,
     conv_after,
     message_by_id,
+    search_scoped,
     message_visible,
     set_topic,
     put_read_marker,
@@ -179,6 +193,10 @@ const char* const stmt_sql[stmt_count] = {
     " FROM messages "
     "WHERE room_id = 0 AND conv_lo = ? AND conv_hi = ? AND id > ? ORDER BY id ASC LIMIT ?",
     "SELECT " MESSAGE_COLUMNS " FROM messages WHERE id = ?",
+    // ?1: an FTS5 query with the reader's scope; the index yields rowids newest first.
+    "SELECT m.id, m.room_id, m.author_id, m.text, m.ts_ms, m.reply_to, m.to_id, m.edited_ms, "
+    "m.deleted FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid "
+    "WHERE messages_fts MATCH ?1 AND m.deleted = 0 ORDER BY messages_fts.rowid DESC LIMIT ?2",
     // A message the reader may see: in a public room, or in the rooms listed (as a JSON
     // array, one bound value), or a direct message of theirs.
     "SELECT " MESSAGE_COLUMNS
@@ -197,8 +215,10 @@ const char* const stmt_sql[stmt_count] = {
     "INSERT INTO reactions(message_id, user_id, emoji) VALUES(?,?,?)",
     "DELETE FROM reactions WHERE message_id = ? AND user_id = ? AND emoji = ?",
     "INSERT INTO fts_queue(message_id, kind, text) VALUES(?,?,?)",
-    "SELECT seq, message_id, kind, text FROM fts_queue ORDER BY seq LIMIT ?",
-    "INSERT INTO messages_fts(rowid, text) VALUES(?, ?)",
+    "SELECT q.seq, q.message_id, q.kind, q.text, COALESCE(m.room_id, 0), "
+    "COALESCE(m.author_id, 0), COALESCE(m.to_id, 0) FROM fts_queue q "
+    "LEFT JOIN messages m ON m.id = q.message_id ORDER BY q.seq LIMIT ?",
+    "INSERT INTO messages_fts(rowid, text, scope) VALUES(?, ?, ?)",
     "DELETE FROM messages_fts WHERE rowid = ?",
     "DELETE FROM fts_queue WHERE seq <= ?",
     // "reply_to > 0" lets SQLite use the partial index messages_by_reply.
@@ -258,19 +278,27 @@ int step_once(sqlite3_stmt* s) {
 
 }  // namespace
 
-Result<std::unique_ptr<Store>> Store::open(const std::string& path, Synchronous sync) {
+Result<std::unique_ptr<Store>> Store::open(const std::string& path, Synchronous sync,
+                                           Access access) {
     sqlite3* db = nullptr;
-    int rc =
-        sqlite3_open_v2(path.c_str(), &db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+    bool writable = access == Access::read_write;
+    int flags = writable ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY;
+    int rc = sqlite3_open_v2(path.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX, nullptr);
     if (rc != SQLITE_OK) {
         Status st = Status::failed("cannot open database " + path + ": " +
                                    (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc)));
         sqlite3_close(db);
         return st;
     }
-    std::unique_ptr<Store> store(new Store(db));
+    std::unique_ptr<Store> store(new Store(db, writable));
     sqlite3_busy_timeout(db, 0);  // never block: busy is reported and retried by the caller
+    if (!writable) {
+        // The writer made the file (migrated, in WAL mode) before any reader opens it.
+        if (std::string mode = store->pragma_text("PRAGMA journal_mode"); mode != "wal")
+            return Status::failed("a reader needs " + path + " in WAL mode, not '" + mode + "'");
+        if (Status st = store->prepare_all(); !st.is_ok()) return st;
+        return store;
+    }
     if (path != ":memory:") {
         // The pragma answers the mode in force, which is not WAL when the file system cannot
         // share memory between connections: refuse to run with weaker guarantees than stated.
@@ -707,11 +735,20 @@ QueryRows Store::thread(MessageId root, uint32_t limit) {
     return out;
 }
 
+namespace {
+// The scope tokens a message is indexed under: its room, or both parties of a conversation.
+std::string scope_of(RoomId room, UserId author, UserId to) {
+    if (room > 0) return "r" + std::to_string(room);
+    return "d" + std::to_string(author) + " d" + std::to_string(to);
+}
+}  // namespace
+
 Status Store::index_pending(uint32_t max_items) {
+    if (!writable_) return Status::ok();
     struct Item {
         int64_t seq, id;
         int kind;
-        std::string text;
+        std::string text, scope;
     };
     std::vector<Item> items;
     sqlite3_stmt* s = stmt(fts_pending);
@@ -719,24 +756,34 @@ Status Store::index_pending(uint32_t max_items) {
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW)
         items.push_back({sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
-                         sqlite3_column_int(s, 2), column_text(s, 3)});
+                         sqlite3_column_int(s, 2), column_text(s, 3),
+                         scope_of(sqlite3_column_int64(s, 4), sqlite3_column_int64(s, 5),
+                                  sqlite3_column_int64(s, 6))});
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
     if (rc != SQLITE_DONE) return status_from(db_, rc, "index queue");
     if (items.empty()) return Status::ok();
     if (Status st = exec("BEGIN IMMEDIATE"); !st.is_ok()) return st;
-    auto run_stmt = [&](int which, int64_t id, const std::string* text) {
-        sqlite3_stmt* q = stmt(which);
+    auto remove = [&](int64_t id) {
+        sqlite3_stmt* q = stmt(fts_remove);
         sqlite3_bind_int64(q, 1, id);
-        if (text) bind_text(q, 2, *text);
+        return step_once(q) == SQLITE_DONE;
+    };
+    auto add = [&](const Item& it) {
+        sqlite3_stmt* q = stmt(fts_add);
+        sqlite3_bind_int64(q, 1, it.id);
+        bind_text(q, 2, it.text);
+        bind_text(q, 3, it.scope);
         return step_once(q) == SQLITE_DONE;
     };
     bool ok = true;
     for (const auto& it : items) {
-        if (it.kind != 0) ok = ok && run_stmt(fts_remove, it.id, nullptr);
-        if (it.kind != 2) ok = ok && run_stmt(fts_add, it.id, &it.text);
+        if (it.kind != 0) ok = ok && remove(it.id);
+        if (it.kind != 2) ok = ok && add(it);
     }
-    ok = ok && run_stmt(fts_dequeue, items.back().seq, nullptr);
+    sqlite3_stmt* dq = stmt(fts_dequeue);
+    sqlite3_bind_int64(dq, 1, items.back().seq);
+    ok = ok && step_once(dq) == SQLITE_DONE;
     if (!ok) {
         Status st = status_from(db_, sqlite3_errcode(db_), "index");
         (void)exec("ROLLBACK");
@@ -745,10 +792,24 @@ Status Store::index_pending(uint32_t max_items) {
     return exec("COMMIT");
 }
 
+namespace {
+// Steady-clock deadline checked by SQLite's progress handler: past it the statement stops
+// with SQLITE_INTERRUPT.
+int past_deadline(void* deadline) {
+    return std::chrono::steady_clock::now() >
+           *static_cast<std::chrono::steady_clock::time_point*>(deadline);
+}
+}  // namespace
+
+// The reader's scope is part of the full-text query, so the index yields only messages the
+// reader may see, newest first (FTS5 walks rowids in order), and the statement stops at the
+// limit. The time budget bounds what a common word can cost.
 QueryRows Store::search(const SearchQuery& q) {
     QueryRows out;
-    // Search sees every committed message: fold what is still queued into the index first.
-    for (int rounds = 0; rounds < 1000; ++rounds) {
+    // On the writing connection, search sees every committed message: fold what is still
+    // queued into the index first. A reader sees what the writer has indexed (within a moment
+    // of the commit).
+    for (int rounds = 0; writable_ && rounds < 1000; ++rounds) {
         sqlite3_stmt* s = stmt(fts_pending);
         sqlite3_bind_int64(s, 1, 1);
         bool more = sqlite3_step(s) == SQLITE_ROW;
@@ -760,33 +821,25 @@ QueryRows Store::search(const SearchQuery& q) {
             return out;
         }
     }
-    // Room ids are integers from the core, so they are safe to splice into the SQL.
+    // Scope tokens are built from integers, the query from quoted words: nothing to escape.
     std::string scope;
-    for (RoomId r : q.rooms) {
-        if (!scope.empty()) scope += ',';
-        scope += std::to_string(r);
-    }
-    std::string where = "m.room_id IN (" + scope + ")";
-    if (q.dm_user > 0)
-        where = "(" + where + " OR (m.room_id = 0 AND (m.author_id = ?2 OR m.to_id = ?2)))";
-    std::string sql =
-        "SELECT m.id, m.room_id, m.author_id, m.text, m.ts_ms, m.reply_to, m.to_id, "
-        "m.edited_ms, m.deleted FROM messages_fts JOIN messages m ON m.id = "
-        "messages_fts.rowid WHERE messages_fts MATCH ?1 AND m.deleted = 0 AND " +
-        where + " ORDER BY m.id DESC LIMIT ?3";
-    sqlite3_stmt* s = nullptr;
-    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &s, nullptr) != SQLITE_OK) {
-        out.ok = false;
-        return out;
-    }
-    bind_text(s, 1, q.match);
-    if (q.dm_user > 0) sqlite3_bind_int64(s, 2, q.dm_user);
-    sqlite3_bind_int64(s, 3, q.limit);
+    for (RoomId r : q.rooms) scope += (scope.empty() ? "r" : " OR r") + std::to_string(r);
+    if (q.dm_user > 0) scope += (scope.empty() ? "d" : " OR d") + std::to_string(q.dm_user);
+    if (scope.empty()) return out;
+    std::string match = "text : (" + q.match + ") AND scope : (" + scope + ")";
+    sqlite3_stmt* s = stmt(search_scoped);
+    bind_text(s, 1, match);
+    sqlite3_bind_int64(s, 2, q.limit);
+    auto deadline = std::chrono::steady_clock::now() + query_time_max_;
+    sqlite3_progress_handler(db_, 1000, past_deadline, &deadline);
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) out.rows.push_back(read_message(s));
-    sqlite3_finalize(s);
+    sqlite3_progress_handler(db_, 0, nullptr, nullptr);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
     if (rc != SQLITE_DONE) {
         out.ok = false;
+        out.too_costly = (rc & 0xFF) == SQLITE_INTERRUPT;
         out.rows.clear();
     }
     return out;

@@ -5,9 +5,16 @@
 // Threading: a Store is used by one thread at a time (the storage thread in production, the
 // simulator's loop in tests). apply() is all-or-nothing: on any error the transaction is
 // rolled back and the database is as before. Status codes: transient for SQLITE_BUSY/LOCKED
-// (retry later), failed for everything else (I/O, full disk, constraint).
+// (retry later), corrupt for a damaged file, failed for everything else (I/O, full disk,
+// constraint).
+//
+// A database file can be opened twice: once to write (commits, migrations, indexing) and
+// once read-only for queries on a thread of their own. WAL lets the reader work on the last
+// committed state while the writer commits, so a costly read never delays a commit. A
+// search runs at most query_time_max (then it stops, answering too_costly).
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,12 +28,16 @@ struct sqlite3_stmt;
 namespace warren {
 
 enum class Synchronous { normal, full };
+enum class Access { read_write, read_only };
 
 class Store {
   public:
     // Opens (creating if needed) the database at `path` (":memory:" for a private in-memory
     // one) and migrates its schema to the current version.
-    static Result<std::unique_ptr<Store>> open(const std::string& path, Synchronous sync);
+    static Result<std::unique_ptr<Store>> open(const std::string& path, Synchronous sync,
+                                               Access access = Access::read_write);
+    // How long one search may run before it stops (too_costly).
+    void set_query_time_max(std::chrono::milliseconds t) { query_time_max_ = t; }
     ~Store();
     Store(const Store&) = delete;
     Store& operator=(const Store&) = delete;
@@ -49,10 +60,10 @@ class Store {
     size_t session_rows();
 
     // The schema version this build writes; older databases are migrated forward.
-    static constexpr int current_schema_version = 3;
+    static constexpr int current_schema_version = 4;
 
   private:
-    explicit Store(sqlite3* db) : db_(db) {}
+    Store(sqlite3* db, bool writable) : db_(db), writable_(writable) {}
     Status exec(const char* sql);
     // The first column of the first row a pragma answers ("" on error).
     std::string pragma_text(const char* sql);
@@ -72,6 +83,8 @@ class Store {
     sqlite3_stmt* stmt(int which) { return stmts_[which]; }
 
     sqlite3* db_ = nullptr;
+    bool writable_ = true;
+    std::chrono::milliseconds query_time_max_{250};
     std::vector<sqlite3_stmt*> stmts_;
 };
 

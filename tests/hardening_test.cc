@@ -534,6 +534,49 @@ TEST(Hardening, SessionsAndOwnedRoomsAreCapped) {
     EXPECT_EQ(op_info(Op::login).weight, 5u);
 }
 
+// M3: one account cannot hold the storage reader with searches; others still get theirs.
+TEST(Hardening, StorageReadsAreCappedPerAccount) {
+    Config c;
+    c.queries_per_user_max = 2;
+    CoreHarness h(c);
+    h.register_user(1, "alice");
+    h.register_user(9, "bob");
+    ASSERT_EQ(h.call(1, {{"op", "CREATE_ROOM"}, {"room", "lobby"}})["ok"], true);
+    ASSERT_EQ(h.call(9, {{"op", "JOIN_ROOM"}, {"room", "lobby"}})["ok"], true);
+    ASSERT_EQ(h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "lobby"}, {"text", "hello"}})["ok"],
+              true);
+    for (ConnId conn = 2; conn <= 3; ++conn) {
+        h.connect(conn);
+        h.take(conn);
+        h.call(conn, {{"op", "LOGIN"}, {"username", "alice"}, {"password", "password1"}});
+    }
+    h.hold_queries = true;
+    size_t before = h.queries;
+    for (ConnId conn = 1; conn <= 3; ++conn)
+        h.send(conn, {{"op", "SEARCH"}, {"query", "hello"}, {"id", 100 + conn}});
+    h.send(9, {{"op", "SEARCH"}, {"query", "hello"}, {"id", 109}});
+    EXPECT_EQ(h.queries - before, 3u);  // two of alice's and bob's
+    EXPECT_TRUE(h.take(1).empty());
+    EXPECT_TRUE(h.take(2).empty());
+    auto third = h.take(3);
+    ASSERT_EQ(third.size(), 1u);
+    EXPECT_EQ(code_of(third[0]), "UNAVAILABLE");
+    EXPECT_TRUE(third[0]["error"].contains("retry_after_ms"));
+    h.release();
+    h.hold_queries = false;
+    for (ConnId conn : {ConnId{1}, ConnId{2}, ConnId{9}}) {
+        size_t replies = 0;
+        for (const json& l : h.take(conn))
+            if (l.value("re", 0) == int64_t(100 + conn)) {
+                ++replies;
+                EXPECT_EQ(l["results"].size(), 1u) << conn;
+            }
+        EXPECT_EQ(replies, 1u) << conn;
+    }
+    // Answered reads no longer count: alice may search again.
+    EXPECT_EQ(h.call(3, {{"op", "SEARCH"}, {"query", "hello"}})["results"].size(), 1u);
+}
+
 }  // namespace
 }  // namespace warren::test
 

@@ -1,8 +1,8 @@
 // CoreHarness: drives the real core with the real store (SQLite :memory: or a file) for unit
 // tests, like a tiny deterministic driver. Completions (commits, queries, hashes) are run
 // after the outputs that asked for them, never from inside poll(). Commits can be held
-// (hold_commits) to observe what the core does before durability, and failed on purpose
-// (fail_commits) to observe rollback. The hasher is a fast stand-in for argon2id.
+// (hold_commits, hold_queries) to observe what the core does before durability, and failed on
+// purpose (fail_commits) to observe rollback. The hasher is a fast stand-in for argon2id.
 #pragma once
 
 #include <sodium.h>
@@ -124,6 +124,7 @@ class CoreHarness {
 
     std::set<ConnId> stalled;   // connections whose peer never reads: no sent() reports
     bool hold_commits = false;  // keep Commit outputs in held_ until release()
+    bool hold_queries = false;  // keep Query outputs in held_ until release() too
     int fail_commits = 0;       // the next N commits fail (Status::failed)
     int transient_commits = 0;  // the next N commits fail transiently (Status::transient)
     int corrupt_commits = 0;    // the next N commits find the database corrupt (Status::corrupt)
@@ -161,7 +162,7 @@ class CoreHarness {
     std::vector<AuditRow> audits;  // Audit outputs, in order
     std::vector<Notice> notices;   // Notice outputs, in order
 
-    // Completes held commits in order.
+    // Completes held commits and queries in order.
     void release() {
         auto held = std::move(held_);
         held_.clear();
@@ -192,12 +193,12 @@ class CoreHarness {
         } else if (auto* cm = std::get_if<Commit>(&o)) {
             ++commits;
             auto fn = [this, batch = cm->batch, muts = cm->mutations] {
-                Status st = fail_commits > 0 ? (--fail_commits, Status::failed("injected"))
-                            : transient_commits > 0
-                                ? (--transient_commits, Status::transient("busy"))
-                            : corrupt_commits > 0
-                                ? (--corrupt_commits, Status::corrupt("database disk image is malformed"))
-                                : store_->apply(*muts);
+                Status st =
+                    fail_commits > 0        ? (--fail_commits, Status::failed("injected"))
+                    : transient_commits > 0 ? (--transient_commits, Status::transient("busy"))
+                    : corrupt_commits > 0
+                        ? (--corrupt_commits, Status::corrupt("database disk image is malformed"))
+                        : store_->apply(*muts);
                 core_->committed(batch, st, now_);
             };
             if (hold_commits)
@@ -206,9 +207,13 @@ class CoreHarness {
                 completions_.push_back(fn);
         } else if (auto* q = std::get_if<Query>(&o)) {
             ++queries;
-            completions_.push_back([this, id = q->query, what = q->what] {
+            auto fn = [this, id = q->query, what = q->what] {
                 core_->answered(id, store_->run(what), now_);
-            });
+            };
+            if (hold_queries)
+                held_.push_back(fn);
+            else
+                completions_.push_back(fn);
         } else if (auto* a = std::get_if<AdminReply>(&o)) {
             admin_replies.push_back(*a);
         } else if (auto* au = std::get_if<Audit>(&o)) {

@@ -173,3 +173,103 @@ TEST_F(StoreFile, QueuedIndexingSurvivesReopenAndSearchDrainsIt) {
 
 }  // namespace
 }  // namespace warren
+
+namespace warren {
+namespace {
+
+std::vector<MessageId> ids_of(const QueryRows& r) {
+    std::vector<MessageId> out;
+    for (const auto& m : r.rows) out.push_back(m.id);
+    return out;
+}
+
+QueryRows search(Store& s, std::string match, std::vector<RoomId> rooms, UserId dm_user,
+                 uint32_t limit = 10) {
+    StoredQuery q;
+    q.kind = StoredQuery::Kind::search;
+    q.search = SearchQuery{std::move(match), std::move(rooms), dm_user, limit};
+    return s.run(q);
+}
+
+// Three users in two rooms, and direct messages between 1 and 2 and between 2 and 3.
+std::vector<Mutation> scoped_corpus() {
+    std::vector<Mutation> m = {UserRow{1, "u1", "$p", 1}, UserRow{2, "u2", "$p", 1},
+                               UserRow{3, "u3", "$p", 1}, RoomRow{1, "a", "", false, 1, 1},
+                               RoomRow{2, "b", "", true, 2, 1}};
+    MessageId id = 1;
+    for (int i = 0; i < 30; ++i) {
+        m.push_back(MessageRow{id++, 1, 1, "the news " + std::to_string(i), 10, 0, 0});
+        m.push_back(MessageRow{id++, 2, 2, "the secret " + std::to_string(i), 10, 0, 0});
+    }
+    m.push_back(MessageRow{id++, 0, 1, "the note to two", 10, 0, 2});
+    m.push_back(MessageRow{id++, 0, 3, "the note to two from three", 10, 0, 2});
+    return m;
+}
+
+// H3: the reader's scope is applied inside the index: only its rooms and its own
+// conversations, newest first, at most `limit`, edits and deletions followed.
+TEST_F(StoreFile, SearchIsScopedInsideTheIndexNewestFirst) {
+    auto s = open();
+    ASSERT_TRUE(s->apply(scoped_corpus()).is_ok());
+    auto room_a = search(*s, "\"the\"", {1}, 0, 5);
+    ASSERT_TRUE(room_a.ok);
+    EXPECT_EQ(ids_of(room_a), (std::vector<MessageId>{59, 57, 55, 53, 51}));
+    for (const auto& m : search(*s, "\"the\"", {1}, 0, 100).rows) EXPECT_EQ(m.room, 1);
+    // User 1: room a and the conversation with 2, not 2's room nor 3's note to 2.
+    auto mine = search(*s, "\"note\"", {1}, 1);
+    EXPECT_EQ(ids_of(mine), (std::vector<MessageId>{61}));
+    EXPECT_EQ(ids_of(search(*s, "\"note\"", {}, 2)), (std::vector<MessageId>{62, 61}));
+    EXPECT_TRUE(search(*s, "\"secret\"", {1}, 1).rows.empty());
+    EXPECT_TRUE(search(*s, "\"the\"", {}, 0).rows.empty());  // no scope: nothing
+    ASSERT_TRUE(s->apply({MessageEdit{59, "rewritten", 20}, MessageDelete{57}}).is_ok());
+    EXPECT_EQ(ids_of(search(*s, "\"the\"", {1}, 0, 2)), (std::vector<MessageId>{55, 53}));
+    EXPECT_EQ(ids_of(search(*s, "\"rewritten\"", {1}, 0)), (std::vector<MessageId>{59}));
+}
+
+// H3: a read-only Store on the same file answers queries while the writer commits, and sees
+// what the writer has indexed; it cannot write.
+TEST_F(StoreFile, AReaderOnTheSameFileServesQueries) {
+    auto w = open();
+    ASSERT_TRUE(w->apply(scoped_corpus()).is_ok());
+    ASSERT_TRUE(w->index_pending().is_ok());
+    auto r = Store::open(path_, Synchronous::normal, Access::read_only);
+    ASSERT_TRUE(r.is_ok()) << r.status().message();
+    Store& reader = *r.value();
+    EXPECT_EQ(search(reader, "\"news\"", {1}, 0, 3).rows.size(), 3u);
+    ASSERT_TRUE(w->apply({MessageRow{63, 1, 1, "fresh news", 30, 0, 0}}).is_ok());
+    EXPECT_NE(ids_of(search(reader, "\"fresh\"", {1}, 0)), (std::vector<MessageId>{63}));
+    ASSERT_TRUE(w->index_pending().is_ok());
+    EXPECT_EQ(ids_of(search(reader, "\"fresh\"", {1}, 0)), (std::vector<MessageId>{63}));
+    HistoryQuery h;
+    h.room = 1;
+    h.limit = 2;
+    EXPECT_EQ(reader.history(h).rows.back().id, 63);
+    EXPECT_FALSE(reader.apply({MessageRow{64, 1, 1, "no", 31, 0, 0}}).is_ok());
+}
+
+// H3: a search runs within its time budget; past it, it stops and says so.
+TEST_F(StoreFile, ASearchPastItsTimeBudgetStops) {
+    auto s = open();
+    std::vector<Mutation> m = {UserRow{1, "u1", "$p", 1}, RoomRow{1, "a", "", false, 1, 1},
+                               RoomRow{2, "b", "", false, 1, 1}};
+    // The scope is part of the match, so a search of room 1 (no matches there) is cheap even
+    // with 20,000 matches in room 2; walking all of those is what the budget has to stop.
+    for (MessageId id = 1; id <= 20'000; ++id) m.push_back(MessageRow{id, 2, 1, "the", 10, 0, 0});
+    ASSERT_TRUE(s->apply(m).is_ok());
+    ASSERT_TRUE(s->index_pending(100'000).is_ok());
+    s->set_query_time_max(std::chrono::milliseconds(0));
+    auto elsewhere = search(*s, "\"the\"", {1}, 0);
+    EXPECT_TRUE(elsewhere.ok);
+    EXPECT_TRUE(elsewhere.rows.empty());
+    auto r = search(*s, "\"the\"", {2}, 0, 20'000);
+    EXPECT_FALSE(r.ok);
+    EXPECT_TRUE(r.too_costly);
+    EXPECT_TRUE(r.rows.empty());
+    s->set_query_time_max(std::chrono::milliseconds(10'000));
+    auto fine = search(*s, "\"the\"", {2}, 0, 20'000);
+    EXPECT_TRUE(fine.ok);
+    EXPECT_EQ(fine.rows.size(), 20'000u);
+}
+
+}  // namespace
+}  // namespace warren

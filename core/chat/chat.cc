@@ -109,7 +109,10 @@ Outcome& Chat::resume(const Caller& caller, Continuation then, EffectResult resu
         return ctx.out;
     }
     QueryRows& rows = std::get<QueryRows>(result);
-    if (!rows.ok) {
+    if (!rows.ok && rows.too_costly) {
+        ctx.fail(ErrorCode::unavailable, "the search took too long; use more specific words", {},
+                 config_.retry_after_ms);
+    } else if (!rows.ok) {
         ctx.fail(ErrorCode::unavailable, "storage unavailable", {}, config_.retry_after_ms);
     } else if (auto* h = std::get_if<after::History>(&then)) {
         finish_history(ctx, *h, std::move(rows.rows));

@@ -232,6 +232,7 @@ struct StoredQuery {
 
 struct QueryRows {
     bool ok = true;
+    bool too_costly = false;  // not ok because the query ran past its time budget
     std::vector<MessageRow> rows;
     std::vector<AuditRow> audit;  // audit
 };

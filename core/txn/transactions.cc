@@ -73,7 +73,7 @@ void Transactions::send(Batch& b, Time now) {
     ++b.attempts;
     b.sent_us = now.mono_us;
     b.retry_at_us.reset();
-    outputs_.emplace_back(std::in_place_type<Commit>, b.id, b.sent);
+    outputs_.emplace_back(Commit{b.id, b.sent});
 }
 
 void Transactions::tick(Time now) {
