@@ -13,6 +13,8 @@
 //   BM_DirectMessageEvictingAConversation - a DM that opens a conversation while the
 //                                conversation cache is full, so the least recently used one
 //                                leaves (constant time, whatever the cache holds).
+//   BM_PipelinedFanout/M:N     - 50 members of a room each send N messages before any commit
+//                                completes; per acknowledged message (must stay flat in N).
 // Budgets for these live in bench/budgets and are checked by bench/check_budgets.py.
 #include <benchmark/benchmark.h>
 
@@ -210,6 +212,29 @@ void BM_DirectMessageEvictingAConversation(benchmark::State& state) {
         static_cast<double>(users.core().state().conversation_count());
 }
 BENCHMARK(BM_DirectMessageEvictingAConversation);
+
+// 50 members of one room each pipeline M messages before any batch is committed (the shape
+// of a load generator whose senders write everything at once while one batch is on disk):
+// the cost per acknowledged message must not grow with M.
+void BM_PipelinedFanout(benchmark::State& state) {
+    const int members = 50;
+    const int per_sender = static_cast<int>(state.range(0));
+    Room10 room(members);
+    std::string lines;
+    for (int i = 0; i < per_sender; ++i) lines += send_line;
+    for (auto _ : state) {
+        for (int c = 1; c <= members; ++c) room.core().receive(c, lines, room.now_);
+        room.drain();
+    }
+    state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * members * per_sender);
+}
+BENCHMARK(BM_PipelinedFanout)
+    ->ArgName("M")
+    ->Arg(100)
+    ->Arg(200)
+    ->Arg(400)
+    ->Arg(800)
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

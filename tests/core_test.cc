@@ -1204,6 +1204,31 @@ TEST(Txn, RollbackAfterEvictionKeepsOlderMessagesReachable) {
     EXPECT_EQ(hist["messages"][1]["text"], "m2");
 }
 
+// Messages pushed out of a log before they are durable stay in memory (storage does not have
+// them yet) however many there are; once committed, the old-message cache is back within its
+// bound, and every message is still reachable.
+TEST(Txn, UncommittedEvictionsStayUntilDurableThenTheCacheShrinks) {
+    Config c;
+    c.room_cache_messages_max = 3;
+    c.old_messages_cached_max = 2;
+    CoreHarness h(c);
+    h.register_user(1, "alice");
+    h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
+    h.hold_commits = true;
+    for (int i = 0; i < 40; ++i)
+        h.send(1, {{"id", 100 + i},
+                   {"op", "SEND_MESSAGE"},
+                   {"room", "r"},
+                   {"text", "m" + std::to_string(i)}});
+    EXPECT_EQ(h.core().state().old_message_count(), 37u);
+    h.hold_commits = false;
+    h.release();
+    EXPECT_LE(h.core().state().old_message_count(), 2u);
+    json hist = h.call(1, {{"op", "HISTORY"}, {"room", "r"}, {"limit", 100}});
+    ASSERT_EQ(hist["messages"].size(), 40u) << hist;
+    EXPECT_EQ(hist["messages"][0]["text"], "m0");
+}
+
 }  // namespace
 }  // namespace warren::test
 

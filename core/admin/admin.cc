@@ -244,7 +244,7 @@ void Admin::revoke_sessions(AdminId id, const AdminRequest& q, Time now) {
     w.begin_object().key("username").value(name);
     w.key("revoked").value(static_cast<int64_t>(out.mutations.size())).end_object();
     std::vector<Mutation> rows = std::move(out.mutations);
-    rows.push_back(enforcement_.audit_row("admin", "", name, "sessions_revoked",
+    rows.emplace_back(enforcement_.audit_row("admin", "", name, "sessions_revoked",
                                           q.reason.empty() ? "admin" : q.reason, now));
     commit(
         id, std::move(rows), body_of(w),

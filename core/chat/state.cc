@@ -200,8 +200,7 @@ Undo ChatState::apply_message(const MessageRow& r) {
             WARREN_CHECK(it != old_.end());
             where_[*evicted] = log;
             log->recent.push_front(std::move(it->second.row));
-            old_lru_.erase(it->second.lru);
-            old_.erase(it);
+            forget_old(it);
             log->older_on_disk = older_before;
         } else if (evicted) {
             log->older_on_disk = true;
@@ -215,30 +214,59 @@ MessageRow* ChatState::message(MessageId id) {
     if (auto w = where_.find(id); w != where_.end()) return w->second->find(id);
     auto it = old_.find(id);
     if (it == old_.end()) return nullptr;
-    old_lru_.splice(old_lru_.end(), old_lru_, it->second.lru);
+    if (it->second.in_lru) old_lru_.splice(old_lru_.end(), old_lru_, it->second.lru);
     return &it->second.row;
 }
 
 void ChatState::remember(MessageRow row) {
     if (where_.contains(row.id) || old_.contains(row.id)) return;
-    if (old_.size() >= old_messages_max_) {
-        // The least recently used durable one without uncommitted changes makes room (the
-        // others are few: bounded by the batches in flight).
-        for (auto it = old_lru_.begin(); it != old_lru_.end(); ++it) {
-            if (pending_.contains(*it) || *it > committed_through_) continue;
-            old_.erase(*it);
-            old_lru_.erase(it);
-            break;
-        }
-    }
+    // Room first, so the one remembered stays (its caller reads it next).
+    trim_old(old_messages_max_ > 0 ? old_messages_max_ - 1 : 0);
     MessageId id = row.id;
-    auto pos = old_lru_.insert(old_lru_.end(), id);
-    old_[id] = OldMessage{std::move(row), pos};
+    auto it = old_.emplace(id, OldMessage{std::move(row), {}, false}).first;
+    if (id > committed_through_) old_uncommitted_.insert(id);
+    unpin_if_evictable(it);
+}
+
+void ChatState::unpin_if_evictable(std::map<MessageId, OldMessage>::iterator it) {
+    if (it->second.in_lru || !evictable(it->first)) return;
+    it->second.lru = old_lru_.insert(old_lru_.end(), it->first);
+    it->second.in_lru = true;
+}
+
+void ChatState::forget_old(std::map<MessageId, OldMessage>::iterator it) {
+    if (it->second.in_lru) old_lru_.erase(it->second.lru);
+    old_uncommitted_.erase(it->first);
+    old_.erase(it);
+}
+
+void ChatState::trim_old(size_t keep) {
+    while (old_.size() > keep && !old_lru_.empty()) {
+        auto it = old_.find(old_lru_.front());
+        WARREN_CHECK(it != old_.end());
+        forget_old(it);
+    }
+}
+
+void ChatState::set_committed_through(MessageId id) {
+    if (id <= committed_through_) return;
+    committed_through_ = id;
+    while (!old_uncommitted_.empty() && *old_uncommitted_.begin() <= id) {
+        MessageId old_id = *old_uncommitted_.begin();
+        old_uncommitted_.erase(old_uncommitted_.begin());
+        if (auto it = old_.find(old_id); it != old_.end()) unpin_if_evictable(it);
+    }
+    trim_old(old_messages_max_);
 }
 
 void ChatState::settled(MessageId id) {
     auto it = pending_.find(id);
-    if (it != pending_.end() && --it->second == 0) pending_.erase(it);
+    if (it == pending_.end() || --it->second > 0) return;
+    pending_.erase(it);
+    if (auto old = old_.find(id); old != old_.end()) {
+        unpin_if_evictable(old);
+        trim_old(old_messages_max_);
+    }
 }
 
 Undo ChatState::change_message(MessageId id, const std::function<void(MessageRow&)>& change) {
@@ -247,6 +275,10 @@ Undo ChatState::change_message(MessageId id, const std::function<void(MessageRow
     MessageRow before = *m;
     change(*m);
     ++pending_[id];
+    if (auto old = old_.find(id); old != old_.end() && old->second.in_lru) {
+        old_lru_.erase(old->second.lru);
+        old->second.in_lru = false;
+    }
     return [this, before = std::move(before)] {
         if (MessageRow* cur = message(before.id)) *cur = before;
         settled(before.id);

@@ -88,9 +88,7 @@ class ChatState {
     // Messages with ids up to this are durable; conversations holding only those may be
     // evicted from memory.
     MessageId committed_through() const { return committed_through_; }
-    void set_committed_through(MessageId id) {
-        committed_through_ = std::max(committed_through_, id);
-    }
+    void set_committed_through(MessageId id);
     size_t conversation_count() const { return conversations_.size(); }
     const std::map<UserId, User>& users() const { return users_; }
     size_t room_count() const { return rooms_.size(); }
@@ -112,6 +110,9 @@ class ChatState {
     void remember(MessageRow row);
     // A batch changing message `id` (edit, delete, reaction) was committed.
     void settled(MessageId id);
+    // Messages held outside the logs (fetched, or pushed out of a log); at most
+    // old_messages_max once everything is committed.
+    size_t old_message_count() const { return old_.size(); }
 
     const InvitationRow* invitation(InvitationId id) const;
     // The pending invitation of `to` into `room`, if any.
@@ -171,12 +172,26 @@ class ChatState {
     std::map<UserId, size_t> sent_by_;  // pending invitations per inviter
     InvitationId next_invitation_id_ = 1;
     size_t old_messages_max_;
+    // Messages outside the logs. Only those that may leave memory (durable, no uncommitted
+    // change) are in old_lru_, so making room takes its front in constant time however many
+    // are pinned; pinned ones join it when their last batch commits. Pinned ones are bounded
+    // by the batches in flight.
     struct OldMessage {
         MessageRow row;
-        std::list<MessageId>::iterator lru;  // position in old_lru_
+        std::list<MessageId>::iterator lru;  // position in old_lru_, if in_lru
+        bool in_lru = false;
     };
     std::map<MessageId, OldMessage> old_;
-    std::list<MessageId> old_lru_;                      // least recently used first
+    std::list<MessageId> old_lru_;         // evictable ones, least recently used first
+    std::set<MessageId> old_uncommitted_;  // pinned ones newer than committed_through_
+    bool evictable(MessageId id) const {
+        return id <= committed_through_ && !pending_.contains(id);
+    }
+    // Puts an old message in the LRU (at its back) if it may leave memory.
+    void unpin_if_evictable(std::map<MessageId, OldMessage>::iterator it);
+    void forget_old(std::map<MessageId, OldMessage>::iterator it);
+    // Evicts least recently used old messages down to `keep` (pinned ones stay).
+    void trim_old(size_t keep);
     std::unordered_map<MessageId, MessageLog*> where_;  // messages held in some log
     std::unordered_map<MessageId, int> pending_;        // uncommitted changes per message
     std::map<UserId, User> users_;
