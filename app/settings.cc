@@ -92,6 +92,8 @@ const IntKey int_keys[] = {
     {"limits", "bad_frames_max", &Config::bad_frames_max, 1, 1000},
     {"limits", "text_max_bytes", &Config::text_max_bytes, 1, 1 << 20},
     {"limits", "outbound_bytes_max", &Config::outbound_bytes_max, 64 << 10, 1 << 30},
+    {"limits", "outbound_bytes_stalled_max", &Config::outbound_bytes_stalled_max, 4 << 10, 1 << 30},
+    {"limits", "outbound_stall_ms", &Config::outbound_stall_ms, second, hour},
     {"limits", "outbound_bytes_guest_max", &Config::outbound_bytes_guest_max, 4 << 10, 1 << 30},
     {"limits", "outbound_bytes_total_max", &Config::outbound_bytes_total_max, 1 << 20,
      int64_t{64} << 30},

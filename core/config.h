@@ -59,11 +59,17 @@ struct Config {
     // lines parked while a password hash runs. Past it the connection is closed
     // (DISCONNECT SLOW_CONSUMER): the client pipelines far more than it reads.
     size_t conn_pending_max = 1024;
-    // Per connection: bytes handed to the driver and not yet reported `sent`. Past it the
-    // connection is closed (DISCONNECT SLOW_CONSUMER); a connection not logged in has the
-    // smaller guest cap. All connections together hold at most outbound_bytes_total_max:
-    // past it the connections holding the most are closed first, until the total fits.
-    size_t outbound_bytes_max = 4 * 1024 * 1024;
+    // Per connection: bytes handed to the driver and not yet reported `sent`. A slow
+    // consumer (DISCONNECT SLOW_CONSUMER) is a member's connection that holds more than
+    // outbound_bytes_stalled_max (or outbound_bytes_max if smaller) and has read nothing
+    // for outbound_stall_ms, or one that holds more than outbound_bytes_max, reading or not
+    // (the memory bound; a burst from a busy room to a reader that keeps reading stays
+    // below it). A connection not logged in is closed past the smaller guest cap. All
+    // connections together hold at most outbound_bytes_total_max: past it the ones holding
+    // the most are closed first.
+    size_t outbound_bytes_max = 16 * 1024 * 1024;
+    size_t outbound_bytes_stalled_max = 1024 * 1024;
+    int64_t outbound_stall_ms = 10'000;
     size_t outbound_bytes_guest_max = 64 * 1024;
     size_t outbound_bytes_total_max = 512 * 1024 * 1024;
 
@@ -225,6 +231,8 @@ static_assert(Config{}.commit_backoff_base_ms <= Config{}.commit_backoff_cap_ms)
 static_assert(Config{}.threat_medium < Config{}.threat_high);
 static_assert(Config{}.threat_high < Config{}.threat_critical);
 static_assert(Config{}.rate_user_burst >= 1 && Config{}.rate_ip_burst >= 1);
+static_assert(Config{}.outbound_bytes_guest_max <= Config{}.outbound_bytes_stalled_max);
+static_assert(Config{}.outbound_bytes_stalled_max <= Config{}.outbound_bytes_max);
 static_assert(Config{}.outbound_bytes_guest_max <= Config{}.outbound_bytes_max);
 static_assert(Config{}.outbound_bytes_max <= Config{}.outbound_bytes_total_max);
 

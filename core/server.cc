@@ -37,6 +37,7 @@ void Server::begin_input(Time now) {
     // Time never goes back for the core, whatever the driver's clock does.
     now_.mono_us = std::max(now_.mono_us, now.mono_us);
     now_.wall_ms = std::max(now_.wall_ms, now.wall_ms);
+    conns_.set_now(now_);
     if (!clock_started_) {
         // Periodic work is scheduled from the first input, not from time zero.
         clock_started_ = true;
@@ -422,6 +423,7 @@ void Server::expire_invitations() {
 void Server::housekeeping() {
     next_sweep_us_ = now_.mono_us + us_from_ms(config_.sweep_interval_ms);
     conns_.close_idle(now_, [this](ConnId id) { return chat_.user_of(id).has_value(); });
+    conns_.close_stalled(now_);
     if (now_.mono_us >= next_housekeeping_us_) {
         next_housekeeping_us_ = now_.mono_us + us_from_ms(60'000);
         guard_.sweep(now_);

@@ -393,6 +393,41 @@ TEST(Core, SlowReaderIsDisconnected) {
     EXPECT_FALSE(h.closed(1));
 }
 
+// A member who keeps reading is not dropped because a busy room produced a burst (here
+// 6 MB, past the old fixed 4 MiB cap); one who reads nothing is, once the stall time passes.
+TEST(Core, ABurstIsNotASlowConsumerButAStallIs) {
+    // abuse_limits=true keeps the default sweep (the harness otherwise moves it a day away).
+    CoreHarness h(without_abuse_limits(Config{}), ":memory:", /*abuse_limits=*/true);
+    h.register_user(1, "alice");
+    h.register_user(2, "bob");
+    h.register_user(3, "carol");
+    h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
+    h.call(2, {{"op", "JOIN_ROOM"}, {"room", "r"}});
+    h.call(3, {{"op", "JOIN_ROOM"}, {"room", "r"}});
+    h.stalled.insert(2);
+    h.stalled.insert(3);
+    for (int i = 0; i < 1500; ++i)
+        h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", std::string(4000, 'x')}});
+    ASSERT_GT(h.unread_bytes(2), 6'000'000u);
+    EXPECT_FALSE(h.closed(2));
+    EXPECT_FALSE(h.closed(3));
+    const Config& c = h.core().config();
+    size_t read = 0;
+    for (int64_t t = 0; t <= c.outbound_stall_ms + 2 * c.sweep_interval_ms; t += 500) {
+        h.advance(500);
+        h.core().sent(2, 64 * 1024, h.now());  // bob reads 128 KiB a second
+        read += 64 * 1024;
+        h.tick();
+    }
+    EXPECT_FALSE(h.closed(2));
+    EXPECT_EQ(h.close_reason(3), "SLOW_CONSUMER");
+    // Past the hard bound a connection is closed at once, reading or not.
+    while (!h.closed(2) && h.unread_bytes(2) - read < c.outbound_bytes_max + 8000)
+        h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", std::string(4000, 'y')}});
+    EXPECT_EQ(h.close_reason(2), "SLOW_CONSUMER");
+    EXPECT_FALSE(h.closed(1));
+}
+
 TEST(Core, RestartFromFileKeepsEverything) {
     auto dir =
         std::filesystem::temp_directory_path() / ("warren-core-" + std::to_string(::getpid()));

@@ -84,6 +84,7 @@ void Connections::flush(Conn& c, Time now) {
 }
 
 void Connections::send(Conn& c, std::shared_ptr<const std::string> bytes) {
+    if (c.outbound_bytes == 0) c.progress_us = now_us_;
     c.outbound_bytes += bytes->size();
     outbound_total_ += bytes->size();
     outputs_.push_back(Send{c.id, std::move(bytes)});
@@ -131,8 +132,19 @@ void Connections::sent(ConnId id, size_t n_bytes) {
     Conn* c = live(id);
     if (!c) return;
     size_t n = std::min(c->outbound_bytes, n_bytes);
+    if (n > 0) c->progress_us = now_us_;
     c->outbound_bytes -= n;
     outbound_total_ -= std::min(outbound_total_, n);
+}
+
+void Connections::close_stalled(Time now) {
+    size_t threshold = std::min(config_.outbound_bytes_stalled_max, config_.outbound_bytes_max);
+    close_if(
+        [&](const Conn& c) {
+            return c.outbound_bytes > threshold &&
+                   now.mono_us - c.progress_us >= us_from_ms(config_.outbound_stall_ms);
+        },
+        DisconnectReason::slow_consumer, std::nullopt);
 }
 
 void Connections::dropped(ConnId id) {

@@ -62,6 +62,9 @@ class Connections {
         bool paused = false;     // an effect this connection waits for runs; lines wait
         bool logged_in = false;  // chooses the outbound cap (the facade keeps it current)
         size_t outbound_bytes = 0;
+        // Since when the outbound queue has been waiting on the reader: the last time it
+        // read (sent), or when the queue last started from empty.
+        int64_t progress_us = 0;
         std::deque<int64_t> bad_frame_us;
         int64_t opened_us = 0;  // also reset by LOGOUT: the login deadline starts again
         int64_t active_us = 0;  // the last complete request (idle timeout)
@@ -106,6 +109,11 @@ class Connections {
 
     // A malformed line: answers BAD_FRAME and closes on the bad_frames_max-th in the window.
     void bad_frame(Conn& c, std::string detail, Time now);
+    // The time the next sends and sent reports happen at (set with every input).
+    void set_now(Time now) { now_us_ = now.mono_us; }
+    // Closes members' connections that hold more than outbound_bytes_stalled_max and have
+    // read nothing for outbound_stall_ms (SLOW_CONSUMER).
+    void close_stalled(Time now);
     // Closes connections past the login deadline or idle too long.
     template <class LoggedIn>
     void close_idle(Time now, LoggedIn logged_in) {
@@ -135,6 +143,7 @@ class Connections {
     std::map<ConnId, Conn> conns_;
     std::vector<ConnId> closed_;  // closed during the current input, not yet forgotten
     size_t outbound_total_ = 0;   // outbound_bytes summed over the connections not closed
+    int64_t now_us_ = 0;
     std::shared_ptr<const std::string> hello_;
 };
 
