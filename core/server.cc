@@ -49,10 +49,27 @@ void Server::begin_input(Time now) {
 
 void Server::end_input() {
     enforcement_.carry_out_decisions(now_);
-    txn_.flush_backlog(now_);
-    txn_.send_ready(now_);
-    forget_closed();
+    // Reading a released connection's waiting lines, and forgetting closed ones, may release
+    // others (a closed reader holds nobody): until neither is left.
+    do {
+        read_released();
+        txn_.flush_backlog(now_);
+        txn_.send_ready(now_);
+        forget_closed();
+    } while (conns_.any_released());
     finish_shutdown_if_idle();
+}
+
+void Server::read_released() {
+    for (std::vector<ConnId> ids = conns_.take_released(); !ids.empty();
+         ids = conns_.take_released())
+        for (ConnId id : ids)
+            if (Connections::Conn* c = conns_.live(id); c && !shutting_down_) read_lines(*c);
+}
+
+bool Server::wants_input(ConnId id) const {
+    auto it = conns_.all().find(id);
+    return it == conns_.all().end() || it->second.held_by == 0;
 }
 
 // Forgetting a connection may announce its user offline, which may close a slow reader: keep
@@ -213,7 +230,7 @@ std::optional<int64_t> Server::next_deadline() const {
 
 void Server::read_lines(Connections::Conn& c) {
     std::string_view line;
-    while (!c.paused && c.state == Connections::State::open) {
+    while (!c.paused && c.held_by == 0 && c.state == Connections::State::open) {
         switch (c.framer.next(line)) {
             case LineFramer::Status::need_more:
                 return;
@@ -233,8 +250,10 @@ void Server::read_lines(Connections::Conn& c) {
                 break;
         }
     }
-    // Lines that arrive while an effect runs stay in the framer; bound what it may hold.
-    if (c.paused && c.framer.buffered_bytes() > config_.max_frame_bytes * 4)
+    // Lines that arrive while an effect runs, or while readers hold the connection back,
+    // stay in the framer; bound what it may hold (a driver stops reading a held connection:
+    // wants_input).
+    if ((c.paused || c.held_by > 0) && c.framer.buffered_bytes() > config_.max_frame_bytes * 4)
         conns_.close(c, DisconnectReason::slow_consumer);
 }
 
@@ -307,7 +326,10 @@ void Server::route_outcome(const Route& route, const std::string& ip_key,
         if (Connections::Conn* c = conns_.live(route.conn)) c->opened_us = now_.mono_us;
     close_revoked(out.revoked);
     if (out.reply) reply(route, std::move(*out.reply));
-    for (auto& a : out.events) emit(std::move(a));
+    for (auto& a : out.events) {
+        a.cause = route.conn;
+        emit(std::move(a));
+    }
     if (out.effect) start_effect(route, ip_key, std::move(*out.effect));
 }
 
@@ -352,7 +374,7 @@ void Server::emit(Addressed a) {
         b->events.push_back(std::move(a));
         return;
     }
-    conns_.deliver(a.to, a.event);
+    conns_.deliver(a.to, a.event, a.cause);
 }
 
 void Server::start_effect(const Route& route, const std::string& ip_key, Effect effect) {
@@ -391,7 +413,7 @@ void Server::release(Batch& b) {
     chat_.committed(*b.sent);
     for (auto& rep : b.replies) conns_.answer(rep.conn, rep.slot, rep.request_id, rep.body, now_);
     admin_.committed(b.admin_replies);
-    for (auto& ev : b.events) conns_.deliver(ev.to, ev.event);
+    for (auto& ev : b.events) conns_.deliver(ev.to, ev.event, ev.cause);
 }
 
 // Every undone request changed nothing; its reply becomes UNAVAILABLE.

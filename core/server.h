@@ -67,6 +67,10 @@ class Server {
     void connect(ConnId id, std::string_view peer_ip, Time now);
     void receive(ConnId id, std::string_view bytes, Time now);
     void sent(ConnId id, size_t n_bytes, Time now);
+    // False while readers of this connection's messages are far behind (backpressure): the
+    // driver should not read from it until this is true again (checked after each drain).
+    // Lines it does deliver meanwhile wait, within a bound.
+    bool wants_input(ConnId id) const;
     void disconnect(ConnId id, Time now);
     void tick(Time now);
     void committed(BatchId batch, const Status& status, Time now);
@@ -131,6 +135,8 @@ class Server {
     void release(Batch& b);
     void roll_back(Transactions::Settled& s);
     void forget_closed();
+    // Reads the waiting lines of connections no reader holds back any more.
+    void read_released();
     void expire_invitations();
     void housekeeping();
     void finish_shutdown_if_idle();

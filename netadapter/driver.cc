@@ -13,6 +13,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "core/server.h"
@@ -169,6 +170,7 @@ struct Driver::State {
     asio::steady_timer accept_pause;  // after running out of descriptors
     int spare_fd = -1;                // given up to accept-and-close when out of descriptors
     ConnId next_conn = 1;
+    std::set<ConnId> read_waiting;  // not read while the core holds them back
     bool shutting_down = false;
     std::chrono::steady_clock::time_point mono_epoch = std::chrono::steady_clock::now();
 
@@ -182,8 +184,20 @@ struct Driver::State {
     // Carries out every output the core has, then re-arms the timer.
     void drain() {
         while (auto out = core.poll()) std::visit([this](auto& o) { carry_out(o); }, *out);
+        if (!read_waiting.empty()) resume_reads();
         arm_timer();
         maybe_finish();
+    }
+
+    // Connections the core held back (backpressure) are read again once it wants them.
+    void resume_reads() {
+        std::vector<ConnId> ready;
+        for (ConnId id : read_waiting)
+            if (core.wants_input(id)) ready.push_back(id);
+        for (ConnId id : ready) {
+            read_waiting.erase(id);
+            if (auto it = conns.find(id); it != conns.end()) start_read(id, it->second);
+        }
     }
 
     void carry_out(Send& s) {
@@ -419,6 +433,10 @@ struct Driver::State {
 
     void start_read(ConnId id, const std::shared_ptr<Connection>& conn) {
         if (!conn->core_knows || conn->closed) return;
+        if (!core.wants_input(id)) {
+            read_waiting.insert(id);
+            return;
+        }
         conn->socket.async_read_some(
             asio::buffer(conn->rbuf), [this, id, conn](boost::system::error_code ec, size_t n) {
                 if (conn->closed || !conn->core_knows) return;
@@ -472,6 +490,7 @@ struct Driver::State {
         if (it == conns.end()) return;
         auto conn = it->second;
         conns.erase(it);
+        read_waiting.erase(id);
         conn->closed = true;
         boost::system::error_code ignored;
         conn->close_timer.cancel();

@@ -106,19 +106,50 @@ void Connections::shed() {
     }
 }
 
-void Connections::deliver(const std::vector<ConnId>& to, const Event& event) {
+void Connections::deliver(const std::vector<ConnId>& to, const Event& event, ConnId cause) {
     std::shared_ptr<const std::string> json;  // encoded for the first recipient, then shared
+    size_t high = hold_mark();
     for (ConnId id : to) {
         Conn* c = live(id);
         if (!c) continue;
         if (!json) json = share(encode_json_event(event));
         send(*c, json);
+        // Only a reader that is reading holds anyone back: one that stopped would stall its
+        // room until it is closed.
+        if (cause != 0 && cause != id && c->state == State::open && c->outbound_bytes > high &&
+            now_us_ - c->progress_us < us_from_ms(1000))
+            hold(*c, cause);
+    }
+}
+
+// Each connection's share of the global budget, halved, so that readers kept at the mark
+// by backpressure never add up to it (and nobody is shed for being merely behind).
+size_t Connections::hold_mark() const {
+    size_t share = config_.outbound_bytes_total_max / (2 * std::max<size_t>(1, conns_.size()));
+    return std::min({config_.outbound_bytes_stalled_max, config_.outbound_bytes_max, share});
+}
+
+void Connections::hold(Conn& reader, ConnId sender) {
+    if (std::find(reader.holding.begin(), reader.holding.end(), sender) != reader.holding.end())
+        return;
+    Conn* s = live(sender);
+    if (!s) return;
+    reader.holding.push_back(sender);
+    ++s->held_by;
+}
+
+void Connections::release_holds(Conn& reader) {
+    for (ConnId id : std::exchange(reader.holding, {})) {
+        auto it = conns_.find(id);
+        if (it == conns_.end() || it->second.held_by == 0) continue;
+        if (--it->second.held_by == 0) released_.push_back(id);
     }
 }
 
 void Connections::close(Conn& c, DisconnectReason reason, std::optional<int64_t> retry_after_ms) {
     if (c.state == State::closed) return;
     c.state = State::closed;
+    release_holds(c);
     // What it holds leaves with it: the driver flushes or drops it as it closes.
     outbound_total_ -= std::min(outbound_total_, c.outbound_bytes);
     c.outbound_bytes = 0;
@@ -135,9 +166,12 @@ void Connections::sent(ConnId id, size_t n_bytes) {
     if (n > 0) c->progress_us = now_us_;
     c->outbound_bytes -= n;
     outbound_total_ -= std::min(outbound_total_, n);
+    if (!c->holding.empty() && c->outbound_bytes <= hold_mark() / 2) release_holds(*c);
 }
 
 void Connections::close_stalled(Time now) {
+    for (auto& [id, c] : conns_)
+        if (!c.holding.empty() && now.mono_us - c.progress_us >= us_from_ms(1000)) release_holds(c);
     size_t threshold = std::min(config_.outbound_bytes_stalled_max, config_.outbound_bytes_max);
     close_if(
         [&](const Conn& c) {
@@ -151,6 +185,7 @@ void Connections::dropped(ConnId id) {
     auto it = conns_.find(id);
     if (it == conns_.end() || it->second.state == State::closed) return;
     it->second.state = State::closed;
+    release_holds(it->second);
     outbound_total_ -= std::min(outbound_total_, it->second.outbound_bytes);
     it->second.outbound_bytes = 0;
     closed_.push_back(id);

@@ -65,6 +65,10 @@ class Connections {
         // Since when the outbound queue has been waiting on the reader: the last time it
         // read (sent), or when the queue last started from empty.
         int64_t progress_us = 0;
+        // Backpressure. Senders whose events this reader is behind on (it holds each once),
+        // and how many readers hold this connection: while any does, its lines wait.
+        std::vector<ConnId> holding;
+        uint32_t held_by = 0;
         std::deque<int64_t> bad_frame_us;
         int64_t opened_us = 0;  // also reset by LOGOUT: the login deadline starts again
         int64_t active_us = 0;  // the last complete request (idle timeout)
@@ -89,7 +93,14 @@ class Connections {
                 Time now, std::optional<DisconnectReason> close_after = {});
 
     // ---- events and closes ------------------------------------------------------------------
-    void deliver(const std::vector<ConnId>& to, const Event& event);
+    // Sends an event to each of `to`. A recipient that is reading but is more than
+    // hold_mark() behind holds `cause` (its lines wait) until it has read down to half of
+    // that: the sender slows to the pace of its readers instead of the readers being
+    // dropped.
+    void deliver(const std::vector<ConnId>& to, const Event& event, ConnId cause = 0);
+    // Connections whose last hold ended since the last call (their lines may be read again).
+    std::vector<ConnId> take_released() { return std::exchange(released_, {}); }
+    bool any_released() const { return !released_.empty(); }
     void close(Conn& c, DisconnectReason reason, std::optional<int64_t> retry_after_ms = {});
     // Closes the open connections matching `pred`.
     template <class Pred>
@@ -112,7 +123,8 @@ class Connections {
     // The time the next sends and sent reports happen at (set with every input).
     void set_now(Time now) { now_us_ = now.mono_us; }
     // Closes members' connections that hold more than outbound_bytes_stalled_max and have
-    // read nothing for outbound_stall_ms (SLOW_CONSUMER).
+    // read nothing for outbound_stall_ms (SLOW_CONSUMER); a reader that has read nothing
+    // for a second no longer holds its senders back.
     void close_stalled(Time now);
     // Closes connections past the login deadline or idle too long.
     template <class LoggedIn>
@@ -136,6 +148,11 @@ class Connections {
     void send(Conn& c, std::shared_ptr<const std::string> bytes);
     // Closes the connections holding the most until the total fits the global budget.
     void shed();
+    // How far behind a reader may be before it holds its senders back.
+    size_t hold_mark() const;
+    void hold(Conn& reader, ConnId sender);
+    // Ends every hold `reader` has on senders.
+    void release_holds(Conn& reader);
 
     const Config& config_;
     Monitor& monitor_;
@@ -144,6 +161,7 @@ class Connections {
     std::vector<ConnId> closed_;  // closed during the current input, not yet forgotten
     size_t outbound_total_ = 0;   // outbound_bytes summed over the connections not closed
     int64_t now_us_ = 0;
+    std::vector<ConnId> released_;
     std::shared_ptr<const std::string> hello_;
 };
 

@@ -84,6 +84,7 @@ using Event = std::variant<event::Hello, event::MessagePosted, event::MessageEdi
 struct Addressed {
     std::vector<ConnId> to;
     Event event;
+    ConnId cause = 0;  // the connection whose request caused it (0: none); for backpressure
 };
 
 }  // namespace warren
