@@ -613,11 +613,14 @@ TEST(Hardening, AGlobalOutboundBudgetShedsTheLargestConsumersFirst) {
     }
     h.events(1);
     // Reader 2 stalls first and so holds the most; 3 and 4 stall later; 5 and 6 read.
+    // (Each has read nothing for over a second, so none holds the writer back.)
     h.stalled.insert(2);
+    h.advance(1500);
     for (int i = 0; i < 6; ++i)
         h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", std::string(3000, 'a')}});
     h.stalled.insert(3);
     h.stalled.insert(4);
+    h.advance(1500);
     for (int i = 0; i < 12 && !h.closed(2); ++i)
         h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", std::string(3000, 'b')}});
     EXPECT_EQ(h.close_reason(2), "SLOW_CONSUMER");

@@ -31,6 +31,7 @@ Connections::Conn& Connections::open(ConnId id, std::string_view peer_ip, const 
     auto [it, inserted] =
         conns_.try_emplace(id, id, peer_ip, ip_key, config_.max_frame_bytes, now.mono_us);
     WARREN_CHECK(inserted);
+    it->second.read_us = now.mono_us;
     send(it->second, hello_);
     return it->second;
 }
@@ -117,7 +118,7 @@ void Connections::deliver(const std::vector<ConnId>& to, const Event& event, Con
         // Only a reader that is reading holds anyone back: one that stopped would stall its
         // room until it is closed.
         if (cause != 0 && cause != id && c->state == State::open && c->outbound_bytes > high &&
-            now_us_ - c->progress_us < us_from_ms(1000))
+            now_us_ - c->read_us < us_from_ms(1000))
             hold(*c, cause);
     }
 }
@@ -163,7 +164,7 @@ void Connections::sent(ConnId id, size_t n_bytes) {
     Conn* c = live(id);
     if (!c) return;
     size_t n = std::min(c->outbound_bytes, n_bytes);
-    if (n > 0) c->progress_us = now_us_;
+    if (n > 0) c->progress_us = c->read_us = now_us_;
     c->outbound_bytes -= n;
     outbound_total_ -= std::min(outbound_total_, n);
     if (!c->holding.empty() && c->outbound_bytes <= hold_mark() / 2) release_holds(*c);
@@ -171,7 +172,7 @@ void Connections::sent(ConnId id, size_t n_bytes) {
 
 void Connections::close_stalled(Time now) {
     for (auto& [id, c] : conns_)
-        if (!c.holding.empty() && now.mono_us - c.progress_us >= us_from_ms(1000)) release_holds(c);
+        if (!c.holding.empty() && now.mono_us - c.read_us >= us_from_ms(1000)) release_holds(c);
     size_t threshold = std::min(config_.outbound_bytes_stalled_max, config_.outbound_bytes_max);
     close_if(
         [&](const Conn& c) {

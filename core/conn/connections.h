@@ -65,6 +65,7 @@ class Connections {
         // Since when the outbound queue has been waiting on the reader: the last time it
         // read (sent), or when the queue last started from empty.
         int64_t progress_us = 0;
+        int64_t read_us = 0;  // the last time it read anything (sent), or opened
         // Backpressure. Senders whose events this reader is behind on (it holds each once),
         // and how many readers hold this connection: while any does, its lines wait.
         std::vector<ConnId> holding;
