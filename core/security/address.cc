@@ -74,6 +74,19 @@ bool is_v4_mapped(const uint8_t b[16]) {
     return b[10] == 0xFF && b[11] == 0xFF;
 }
 
+// One IPv6 group in its short hex form (no leading zeros), then ':'.
+void append_group(std::string& key, unsigned v) {
+    static constexpr char hex[] = "0123456789abcdef";
+    char digits[4];
+    int n = 0;
+    do {
+        digits[n++] = hex[v & 0xF];
+        v >>= 4;
+    } while (v && n < 4);
+    while (n > 0) key += digits[--n];
+    key += ':';
+}
+
 }  // namespace
 
 std::optional<IpAddress> parse_ip(std::string_view text) {
@@ -100,18 +113,8 @@ std::string address_key(std::string_view peer_ip) {
     if (a->v4)
         return std::to_string(b[0]) + "." + std::to_string(b[1]) + "." + std::to_string(b[2]) +
                "." + std::to_string(b[3]);
-    static constexpr char hex[] = "0123456789abcdef";
     std::string key;
-    for (int g = 0; g < 4; ++g) {
-        unsigned v = (b[2 * g] << 8) | b[2 * g + 1];
-        std::string part;
-        do {
-            part.insert(part.begin(), hex[v & 0xF]);
-            v >>= 4;
-        } while (v);
-        key += part;
-        key += ':';
-    }
+    for (int g = 0; g < 4; ++g) append_group(key, (b[2 * g] << 8) | b[2 * g + 1]);
     return key + ":/64";
 }
 
@@ -119,19 +122,11 @@ std::string prefix_key(std::string_view ip_or_key, uint32_t bits) {
     if (ip_or_key.ends_with("/64")) ip_or_key.remove_suffix(3);
     auto a = parse_ip(ip_or_key);
     if (!a || a->v4 || bits < 16 || bits > 64) return {};
-    static constexpr char hex[] = "0123456789abcdef";
     std::string key;
     for (uint32_t g = 0; g * 16 < bits; ++g) {
         unsigned v = (a->bytes[2 * g] << 8) | a->bytes[2 * g + 1];
         uint32_t keep = std::min<uint32_t>(16, bits - g * 16);
-        v &= 0xFFFFu << (16 - keep);
-        std::string part;
-        do {
-            part.insert(part.begin(), hex[v & 0xF]);
-            v >>= 4;
-        } while (v);
-        key += part;
-        key += ':';
+        append_group(key, v & (0xFFFFu << (16 - keep)));
     }
     return key + ":/" + std::to_string(bits);
 }
