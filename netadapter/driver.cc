@@ -90,7 +90,6 @@ struct Connection {
     explicit Connection(tcp::socket s) : socket(std::move(s)), close_timer(socket.get_executor()) {}
     tcp::socket socket;
     asio::steady_timer close_timer;
-    std::array<char, 16 * 1024> rbuf;
     std::deque<std::shared_ptr<const std::string>> wq;
     std::string peer;
     size_t writing = 0;      // buffers in the write in flight (0: none)
@@ -170,7 +169,8 @@ struct Driver::State {
     asio::steady_timer accept_pause;  // after running out of descriptors
     int spare_fd = -1;                // given up to accept-and-close when out of descriptors
     ConnId next_conn = 1;
-    std::set<ConnId> read_waiting;  // not read while the core holds them back
+    std::set<ConnId> read_waiting;            // not read while the core holds them back
+    std::array<char, 16 * 1024> read_buffer;  // see start_read
     bool shutting_down = false;
     std::chrono::steady_clock::time_point mono_epoch = std::chrono::steady_clock::now();
 
@@ -196,7 +196,9 @@ struct Driver::State {
             if (core.wants_input(id)) ready.push_back(id);
         for (ConnId id : ready) {
             read_waiting.erase(id);
-            if (auto it = conns.find(id); it != conns.end()) start_read(id, it->second);
+            // Posted, not called: reading feeds the core, which must not happen inside drain.
+            if (auto it = conns.find(id); it != conns.end())
+                asio::post(io, [this, id, conn = it->second] { start_read(id, conn); });
         }
     }
 
@@ -419,6 +421,7 @@ struct Driver::State {
             }
             boost::system::error_code ignored;
             socket.set_option(tcp::no_delay(true), ignored);
+            socket.non_blocking(true, ignored);  // reads happen in start_read, never blocking
             auto ep = socket.remote_endpoint(ignored);
             ConnId id = next_conn++;
             auto conn = std::make_shared<Connection>(std::move(socket));
@@ -431,26 +434,49 @@ struct Driver::State {
         });
     }
 
+    // Reads go into one buffer the whole driver shares: the io_context runs on one thread and
+    // a read happens only inside a handler here, so an idle connection holds no read buffer
+    // of its own. Read first; only after the socket says would_block wait for readiness
+    // (the next data then makes a new edge). Up to four reads per turn, then the connection
+    // goes to the back of the queue so others get theirs.
     void start_read(ConnId id, const std::shared_ptr<Connection>& conn) {
         if (!conn->core_knows || conn->closed) return;
         if (!core.wants_input(id)) {
             read_waiting.insert(id);
             return;
         }
-        conn->socket.async_read_some(
-            asio::buffer(conn->rbuf), [this, id, conn](boost::system::error_code ec, size_t n) {
-                if (conn->closed || !conn->core_knows) return;
-                if (ec) {
-                    conn->core_knows = false;
-                    core.disconnect(id, now());
-                    close_now(id);
-                    drain();
-                    return;
-                }
-                core.receive(id, std::string_view(conn->rbuf.data(), n), now());
-                drain();
-                start_read(id, conn);
-            });
+        for (int round = 0; round < 4; ++round) {
+            boost::system::error_code ec;
+            size_t n = conn->socket.read_some(asio::buffer(read_buffer), ec);
+            if (ec == asio::error::would_block || ec == asio::error::try_again) {
+                conn->socket.async_wait(tcp::socket::wait_read,
+                                        [this, id, conn](boost::system::error_code wec) {
+                                            if (conn->closed || !conn->core_knows) return;
+                                            if (wec) return lost(id);
+                                            start_read(id, conn);
+                                        });
+                return;
+            }
+            if (ec) return lost(id);
+            core.receive(id, std::string_view(read_buffer.data(), n), now());
+            drain();
+            if (conn->closed || !conn->core_knows) return;
+            if (!core.wants_input(id)) {
+                read_waiting.insert(id);
+                return;
+            }
+        }
+        asio::post(io, [this, id, conn] { start_read(id, conn); });
+    }
+
+    // The peer went away (or the socket failed).
+    void lost(ConnId id) {
+        auto it = conns.find(id);
+        if (it == conns.end()) return;
+        it->second->core_knows = false;
+        core.disconnect(id, now());
+        close_now(id);
+        drain();
     }
 
     void start_write(ConnId id, const std::shared_ptr<Connection>& conn) {
