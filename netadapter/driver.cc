@@ -452,12 +452,12 @@ struct Driver::State {
                 conn->socket.async_wait(tcp::socket::wait_read,
                                         [this, id, conn](boost::system::error_code wec) {
                                             if (conn->closed || !conn->core_knows) return;
-                                            if (wec) return lost(id);
+                                            if (wec) return lost(id, conn);
                                             start_read(id, conn);
                                         });
                 return;
             }
-            if (ec) return lost(id);
+            if (ec) return lost(id, conn);
             core.receive(id, std::string_view(read_buffer.data(), n), now());
             drain();
             if (conn->closed || !conn->core_knows) return;
@@ -469,12 +469,13 @@ struct Driver::State {
         asio::post(io, [this, id, conn] { start_read(id, conn); });
     }
 
-    // The peer went away (or the socket failed).
-    void lost(ConnId id) {
-        auto it = conns.find(id);
-        if (it == conns.end()) return;
-        it->second->core_knows = false;
-        core.disconnect(id, now());
+    // The peer went away or the socket failed: the core hears of it (unless it closed the
+    // connection itself), and the socket goes.
+    void lost(ConnId id, const std::shared_ptr<Connection>& conn) {
+        if (conn->core_knows) {
+            conn->core_knows = false;
+            core.disconnect(id, now());
+        }
         close_now(id);
         drain();
     }
@@ -493,15 +494,7 @@ struct Driver::State {
                               for (size_t i = 0; i < conn->writing; ++i) conn->wq.pop_front();
                               conn->writing = 0;
                               if (conn->closed) return;
-                              if (ec) {
-                                  if (conn->core_knows) {
-                                      conn->core_knows = false;
-                                      core.disconnect(id, now());
-                                  }
-                                  close_now(id);
-                                  drain();
-                                  return;
-                              }
+                              if (ec) return lost(id, conn);
                               if (conn->core_knows) {
                                   core.sent(id, n, now());
                                   drain();

@@ -8,6 +8,10 @@ namespace warren {
 
 namespace {
 
+// A reader counts as reading if it read something this recently: only such a reader holds
+// senders back, so one that stopped never stalls its room.
+constexpr int64_t reading_window_us = 1'000'000;
+
 std::shared_ptr<const std::string> share(std::string s) {
     return std::make_shared<const std::string>(std::move(s));
 }
@@ -115,10 +119,8 @@ void Connections::deliver(const std::vector<ConnId>& to, const Event& event, Con
         if (!c) continue;
         if (!json) json = share(encode_json_event(event));
         send(*c, json);
-        // Only a reader that is reading holds anyone back: one that stopped would stall its
-        // room until it is closed.
         if (cause != 0 && cause != id && c->state == State::open && c->outbound_bytes > high &&
-            now_us_ - c->read_us < us_from_ms(1000))
+            now_us_ - c->read_us < reading_window_us)
             hold(*c, cause);
     }
 }
@@ -127,7 +129,7 @@ void Connections::deliver(const std::vector<ConnId>& to, const Event& event, Con
 // by backpressure never add up to it (and nobody is shed for being merely behind).
 size_t Connections::hold_mark() const {
     size_t share = config_.outbound_bytes_total_max / (2 * std::max<size_t>(1, conns_.size()));
-    return std::min({config_.outbound_bytes_stalled_max, config_.outbound_bytes_max, share});
+    return std::min(stalled_threshold(), share);
 }
 
 void Connections::hold(Conn& reader, ConnId sender) {
@@ -172,8 +174,8 @@ void Connections::sent(ConnId id, size_t n_bytes) {
 
 void Connections::close_stalled(Time now) {
     for (auto& [id, c] : conns_)
-        if (!c.holding.empty() && now.mono_us - c.read_us >= us_from_ms(1000)) release_holds(c);
-    size_t threshold = std::min(config_.outbound_bytes_stalled_max, config_.outbound_bytes_max);
+        if (!c.holding.empty() && now.mono_us - c.read_us >= reading_window_us) release_holds(c);
+    size_t threshold = stalled_threshold();
     close_if(
         [&](const Conn& c) {
             return c.outbound_bytes > threshold &&

@@ -151,6 +151,10 @@ class Connections {
     void shed();
     // How far behind a reader may be before it holds its senders back.
     size_t hold_mark() const;
+    // Past this, a connection that reads nothing for outbound_stall_ms is a slow consumer.
+    size_t stalled_threshold() const {
+        return std::min(config_.outbound_bytes_stalled_max, config_.outbound_bytes_max);
+    }
     void hold(Conn& reader, ConnId sender);
     // Ends every hold `reader` has on senders.
     void release_holds(Conn& reader);
