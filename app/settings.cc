@@ -3,6 +3,7 @@
 #include <toml++/toml.h>
 
 #include <charconv>
+#include <sstream>
 #include <set>
 #include <type_traits>
 #include <variant>
@@ -155,22 +156,32 @@ std::set<std::string> known_keys(std::string_view table, std::set<std::string> o
     return others;
 }
 
-// Rules between keys, after every key is in range.
-std::optional<std::string> check_relations(const Config& c) {
+// Rules between keys, after every key is in range: why, and the keys involved (the first the
+// file sets gives the place), or nullopt.
+struct BadRelation {
+    std::vector<std::string> keys;
+    std::string message;
+};
+std::optional<BadRelation> check_relations(const Config& c) {
+    using Bad = BadRelation;
     if (!(c.threat_medium < c.threat_high && c.threat_high < c.threat_critical))
-        return std::string("threat levels must satisfy medium < high < critical");
+        return Bad{{"threat.medium", "threat.high", "threat.critical"}, "threat levels must satisfy medium < high < critical"};
     if (c.text_max_bytes + 512 > c.max_frame_bytes)
-        return std::string("limits.max_frame_bytes must exceed text_max_bytes by 512");
+        return Bad{{"limits.max_frame_bytes", "limits.text_max_bytes"},
+                   "limits.max_frame_bytes must exceed text_max_bytes by 512"};
     if (c.room_cache_messages_max < c.history_page_max)
-        return "limits.room_cache_messages_max must be at least " +
-               std::to_string(c.history_page_max);
+        return Bad{{"limits.room_cache_messages_max"},
+                   "limits.room_cache_messages_max must be at least " +
+                       std::to_string(c.history_page_max)};
     if (c.outbound_bytes_guest_max > c.outbound_bytes_max ||
         c.outbound_bytes_max > c.outbound_bytes_total_max)
-        return std::string(
-            "limits must satisfy outbound_bytes_guest_max <= outbound_bytes_max <= "
-            "outbound_bytes_total_max");
+        return Bad{{"limits.outbound_bytes_guest_max", "limits.outbound_bytes_max",
+                    "limits.outbound_bytes_total_max"},
+                   "limits must satisfy outbound_bytes_guest_max <= outbound_bytes_max <= "
+                   "outbound_bytes_total_max"};
     if (c.alert_p99_warning_ms > c.alert_p99_critical_ms)
-        return std::string("alerts.p99_warning_ms must not exceed alerts.p99_critical_ms");
+        return Bad{{"alerts.p99_warning_ms", "alerts.p99_critical_ms"},
+                   "alerts.p99_warning_ms must not exceed alerts.p99_critical_ms"};
     return std::nullopt;
 }
 
@@ -217,7 +228,11 @@ std::optional<std::string> load_int_tables(const toml::table& root, Settings& s)
         if (auto bad = read_int_key(root, k, s)) return bad;
     if (const toml::table* sec = root["security"].as_table())
         if (auto bad = load_security_lists(*sec, s.core)) return bad;
-    return check_relations(s.core);
+    auto bad = check_relations(s.core);
+    if (!bad) return std::nullopt;
+    for (const std::string& key : bad->keys)
+        if (const toml::node* n = root.at_path(key).node()) return where(*n) + bad->message;
+    return bad->message;
 }
 
 // The string at table.key, with its node for error messages; absent keys give nullptr.
@@ -277,7 +292,7 @@ std::optional<std::string> load_admin_and_auth(const toml::table& root, Settings
 std::optional<std::string> load_server_and_storage(const toml::table& root, Settings& s) {
     if (auto* server = root["server"].as_table())
         if (auto bad = check_keys(*server, "server",
-                                  {"listen", "data_dir", "log_level", "log_format",
+                                  {"listen", "data_dir", "log_level", "log_format", "log_file",
                                    "log_lines_per_second", "log_burst"}))
             return bad;
     if (auto* storage = root["storage"].as_table())
@@ -292,7 +307,7 @@ std::optional<std::string> load_server_and_storage(const toml::table& root, Sett
         *out = *v;
     }
     for (const char* path : {"server.listen", "server.data_dir", "server.log_level",
-                             "server.log_format", "storage.synchronous"})
+                             "server.log_format", "server.log_file", "storage.synchronous"})
         if (auto bad = bad_string(root, path, "a string")) return bad;
     if (auto [n, fmt] = string_key(root, "server.log_format"); fmt) {
         if (*fmt != "text" && *fmt != "json")
@@ -303,6 +318,7 @@ std::optional<std::string> load_server_and_storage(const toml::table& root, Sett
         if (!parse_host_port(*listen, s.driver.listen_host, s.driver.listen_port))
             return where(*n) + "server.listen must be HOST:PORT";
     if (auto [n, dir] = string_key(root, "server.data_dir"); dir) s.data_dir = *dir;
+    if (auto [n, file] = string_key(root, "server.log_file"); file) s.log_file = *file;
     if (auto [n, lvl] = string_key(root, "server.log_level"); lvl) s.log_level = *lvl;
     if (auto [n, sync] = string_key(root, "storage.synchronous"); sync) {
         if (*sync != "normal" && *sync != "full")
@@ -312,7 +328,117 @@ std::optional<std::string> load_server_and_storage(const toml::table& root, Sett
     return std::nullopt;
 }
 
+// [retention]: days (0: for ever), batch_max, and [retention.rooms] NAME = days.
+std::optional<std::string> load_retention(const toml::table& root, Settings& s) {
+    const toml::table* t = root["retention"].as_table();
+    if (!t) return std::nullopt;
+    if (auto bad = check_keys(*t, "retention", {"days", "rooms", "batch_max"})) return bad;
+    constexpr int64_t days_max = 36'600;
+    auto days = [&](const toml::node& n) -> std::optional<int64_t> {
+        auto v = n.value_exact<int64_t>();
+        if (!v || *v < 0 || *v > days_max) return std::nullopt;
+        return *v * day;
+    };
+    if (const toml::node* n = t->get("days")) {
+        auto ms = days(*n);
+        if (!ms)
+            return where(*n) + "retention.days must be an integer from 0 (keep for ever) to " +
+                   std::to_string(days_max);
+        s.core.retention_ms = *ms;
+    }
+    if (const toml::node* n = t->get("batch_max")) {
+        auto v = n->value_exact<int64_t>();
+        if (!v || *v < 1 || *v > 100'000)
+            return where(*n) + "retention.batch_max must be an integer from 1 to 100000";
+        s.core.retention_batch_max = static_cast<uint32_t>(*v);
+    }
+    if (const toml::node* n = t->get("rooms")) {
+        const toml::table* rooms = n->as_table();
+        if (!rooms)
+            return where(*n) + "retention.rooms must be a table of room names and days";
+        for (const auto& [name, v] : *rooms) {
+            auto ms = days(v);
+            if (!ms)
+                return where(v) + "retention.rooms." + std::string(name.str()) +
+                       " must be an integer from 0 (keep for ever) to " + std::to_string(days_max);
+            s.core.room_retention_ms.emplace_back(std::string(name.str()), *ms);
+        }
+    }
+    return std::nullopt;
+}
+
 }  // namespace
+
+namespace {
+
+int64_t int_value(const IntKey& k, const Settings& s) {
+    return std::visit(
+        [&](auto member) -> int64_t {
+            using M = decltype(member);
+            if constexpr (std::is_same_v<M, int DriverOptions::*> ||
+                          std::is_same_v<M, size_t DriverOptions::*>)
+                return static_cast<int64_t>(s.driver.*member);
+            else
+                return static_cast<int64_t>(s.core.*member);
+        },
+        k.target);
+}
+
+toml::table& table_of(toml::table& root, std::string_view name) {
+    if (!root.contains(name)) root.insert(name, toml::table{});
+    return *root[name].as_table();
+}
+
+template <typename T>
+toml::array array_of(const std::vector<T>& values) {
+    toml::array a;
+    for (const T& v : values) a.push_back(v);
+    return a;
+}
+
+std::string host_port(const std::string& host, uint16_t port) {
+    bool v6 = host.find(':') != std::string::npos;
+    return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+}  // namespace
+
+std::string describe_settings(const Settings& s) {
+    toml::table root;
+    for (const IntKey& k : int_keys) table_of(root, k.table).insert(k.key, int_value(k, s));
+    toml::table& server = table_of(root, "server");
+    server.insert("listen", host_port(s.driver.listen_host, s.driver.listen_port));
+    server.insert("data_dir", s.data_dir);
+    server.insert("log_level", s.log_level);
+    server.insert("log_format", s.log_format);
+    server.insert("log_file", s.log_file);
+    server.insert("log_lines_per_second", s.log_lines_per_second);
+    server.insert("log_burst", s.log_burst);
+    table_of(root, "storage")
+        .insert("synchronous", s.synchronous == Synchronous::full ? "full" : "normal");
+    toml::table& admin = table_of(root, "admin");
+    admin.insert("listen", s.driver.admin_enabled
+                               ? host_port(s.driver.admin.host, s.driver.admin.port)
+                               : std::string("off"));
+    // A configured token is never printed; an empty one means DATA_DIR/admin.token.
+    admin.insert("token", s.driver.admin.token.empty() ? "" : "(redacted)");
+    admin.insert("allowed_hosts", array_of(s.driver.admin.allowed_hosts));
+    toml::table& auth = table_of(root, "auth");
+    auth.insert("admins", array_of(s.core.admin_usernames));
+    auth.insert("registration", s.core.registration_open ? "open" : "closed");
+    toml::table& security = table_of(root, "security");
+    security.insert("allowlist", array_of(s.core.allowlist));
+    security.insert("block_ladder_ms", array_of(s.core.block_ladder_ms));
+    toml::table& retention = table_of(root, "retention");
+    retention.insert("days", s.core.retention_ms / day);
+    retention.insert("batch_max", static_cast<int64_t>(s.core.retention_batch_max));
+    toml::table rooms;
+    for (const auto& [name, ms] : s.core.room_retention_ms) rooms.insert_or_assign(name, ms / day);
+    retention.insert("rooms", std::move(rooms));
+    std::ostringstream out;
+    out << root << "\n";
+    return out.str();
+}
 
 std::optional<std::string> load_settings_file(const std::string& path, Settings& s) {
     toml::table root;
@@ -324,8 +450,10 @@ std::optional<std::string> load_settings_file(const std::string& path, Settings&
     }
     if (auto bad = check_keys(root, "",
                               {"server", "storage", "limits", "hashing", "auth", "rate",
-                               "connections", "security", "admin", "alerts", "threat"}))
+                               "connections", "security", "admin", "alerts", "threat",
+                               "retention"}))
         return bad;
+    if (auto bad = load_retention(root, s)) return bad;
     if (auto bad = load_int_tables(root, s)) return bad;
     if (auto bad = load_admin_and_auth(root, s)) return bad;
     return load_server_and_storage(root, s);

@@ -20,6 +20,7 @@ struct Settings {
     Synchronous synchronous = Synchronous::normal;
     std::string log_level = "info";
     std::string log_format = "text";
+    std::string log_file;  // empty: stderr
     // Rate limit of request-error and security log lines (log_event): lines a second, burst.
     double log_lines_per_second = 200;
     double log_burst = 1000;
@@ -27,6 +28,9 @@ struct Settings {
 
 // Returns nullopt on success, else what is wrong with the file.
 std::optional<std::string> load_settings_file(const std::string& path, Settings& s);
+// The effective settings as TOML (every key, defaults included), secrets redacted: what
+// `warrend --check-config` prints.
+std::string describe_settings(const Settings& s);
 // Parses "HOST:PORT" or "[V6]:PORT". Returns false on malformed input.
 bool parse_host_port(const std::string& text, std::string& host, uint16_t& port);
 

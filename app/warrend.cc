@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -98,28 +99,83 @@ int64_t wall_now_ms() {
         .count();
 }
 
+// The command line, before it is applied over the file.
+struct Flags {
+    std::string listen, data_dir, config_path, log_level, sync, log_format, admin_listen,
+        log_file, check_config;
+};
+
+void add_flags(CLI::App& app, Flags& f) {
+    app.add_option("--listen", f.listen,
+                   "HOST:PORT to accept clients on (default 127.0.0.1:7070; "
+                   "port 0 picks a free port)");
+    app.add_option("--data-dir", f.data_dir, "directory for the SQLite database (default ./data)");
+    app.add_option("--config", f.config_path, "TOML configuration file")->check(CLI::ExistingFile);
+    app.add_option("--check-config", f.check_config,
+                   "check this TOML file, print the effective configuration (defaults "
+                   "included, secrets redacted) and exit: 0 when it is valid, 2 when not");
+    app.add_option("--log-level", f.log_level, "trace, debug, info, warn, error");
+    app.add_option("--log-format", f.log_format, "text or json")
+        ->check(CLI::IsMember({"text", "json"}));
+    app.add_option("--log-file", f.log_file,
+                   "append the log to this file instead of stderr (reopened on SIGHUP, for "
+                   "logrotate)");
+    app.add_option("--admin-listen", f.admin_listen,
+                   "HOST:PORT of the admin HTTP API (default 127.0.0.1:7071; port 0 picks a "
+                   "free port; 'off' disables it). Beyond loopback it needs a token "
+                   "(WARREN_ADMIN_TOKEN or [admin] token)");
+    app.add_option("--synchronous", f.sync, "storage durability: normal or full")
+        ->check(CLI::IsMember({"normal", "full"}));
+}
+
+// The file, then the flags and the environment over it. Returns "" or what is wrong.
+std::string settle(const Flags& f, const std::string& config_path, warren::Settings& s) {
+    if (!config_path.empty())
+        if (auto bad = warren::load_settings_file(config_path, s)) return "config: " + *bad;
+    if (!f.listen.empty() &&
+        !warren::parse_host_port(f.listen, s.driver.listen_host, s.driver.listen_port))
+        return "--listen must be HOST:PORT";
+    if (f.admin_listen == "off") {
+        s.driver.admin_enabled = false;
+    } else if (!f.admin_listen.empty() && !warren::parse_host_port(f.admin_listen,
+                                                                   s.driver.admin.host,
+                                                                   s.driver.admin.port)) {
+        return "--admin-listen must be HOST:PORT or off";
+    }
+    // The environment wins over the file, so a token need not be written to disk.
+    if (const char* token = std::getenv("WARREN_ADMIN_TOKEN"); token && *token)
+        s.driver.admin.token = token;
+    if (!f.data_dir.empty()) s.data_dir = f.data_dir;
+    if (!f.log_level.empty()) s.log_level = f.log_level;
+    if (!f.log_format.empty()) s.log_format = f.log_format;
+    if (!f.log_file.empty()) s.log_file = f.log_file;
+    if (!f.sync.empty())
+        s.synchronous = f.sync == "full" ? warren::Synchronous::full : warren::Synchronous::normal;
+    static constexpr std::string_view levels[] = {"trace", "debug", "info", "warn", "error"};
+    if (std::find(std::begin(levels), std::end(levels), s.log_level) == std::end(levels))
+        return "log level '" + s.log_level + "' must be one of trace, debug, info, warn, error";
+    return {};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     CLI::App app{"warrend: the Warren chat server"};
-    std::string listen, data_dir, config_path, log_level, sync, log_format, admin_listen;
-    app.add_option("--listen", listen,
-                   "HOST:PORT to accept clients on (default 127.0.0.1:7070; "
-                   "port 0 picks a free port)");
-    app.add_option("--data-dir", data_dir, "directory for the SQLite database (default ./data)");
-    app.add_option("--config", config_path, "TOML configuration file")->check(CLI::ExistingFile);
-    app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
-    app.add_option("--log-format", log_format, "text or json")
-        ->check(CLI::IsMember({"text", "json"}));
-    app.add_option("--admin-listen", admin_listen,
-                   "HOST:PORT of the admin HTTP API (default 127.0.0.1:7071; port 0 picks a "
-                   "free port; 'off' disables it). Beyond loopback it needs a token "
-                   "(WARREN_ADMIN_TOKEN or [admin] token)");
-    app.add_option("--synchronous", sync, "storage durability: normal or full")
-        ->check(CLI::IsMember({"normal", "full"}));
+    Flags f;
+    add_flags(app, f);
     app.set_version_flag("--version", WARREN_VERSION);
     CLI11_PARSE(app, argc, argv);
 
+    warren::Settings s;
+    if (!f.check_config.empty()) {
+        if (std::string bad = settle(f, f.check_config, s); !bad.empty()) {
+            std::fprintf(stderr, "%s\n", bad.c_str());
+            return 2;
+        }
+        std::fputs(warren::describe_settings(s).c_str(), stdout);
+        std::fprintf(stderr, "%s: valid\n", f.check_config.c_str());
+        return 0;
+    }
     // Everything warrend creates (the data directory, the database, its WAL) is for its own
     // user only: messages and password hashes are not for other local accounts to read.
     ::umask(0077);
@@ -127,37 +183,15 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "libsodium failed to initialise\n");
         return 1;
     }
-    warren::Settings s;
-    if (!config_path.empty()) {
-        if (auto bad = warren::load_settings_file(config_path, s)) {
-            std::fprintf(stderr, "config: %s\n", bad->c_str());
-            return 2;
-        }
-    }
-    if (!listen.empty() &&
-        !warren::parse_host_port(listen, s.driver.listen_host, s.driver.listen_port)) {
-        std::fprintf(stderr, "--listen must be HOST:PORT\n");
+    if (std::string bad = settle(f, f.config_path, s); !bad.empty()) {
+        std::fprintf(stderr, "%s\n", bad.c_str());
         return 2;
     }
-    if (admin_listen == "off") {
-        s.driver.admin_enabled = false;
-    } else if (!admin_listen.empty() &&
-               !warren::parse_host_port(admin_listen, s.driver.admin.host, s.driver.admin.port)) {
-        std::fprintf(stderr, "--admin-listen must be HOST:PORT or off\n");
-        return 2;
-    }
-    // The environment wins over the file, so a token need not be written to disk.
-    if (const char* token = std::getenv("WARREN_ADMIN_TOKEN"); token && *token)
-        s.driver.admin.token = token;
-    if (!data_dir.empty()) s.data_dir = data_dir;
-    if (!log_level.empty()) s.log_level = log_level;
-    if (!log_format.empty()) s.log_format = log_format;
-    if (!sync.empty())
-        s.synchronous = sync == "full" ? warren::Synchronous::full : warren::Synchronous::normal;
-    if (!warren::configure_logging(
-            s.log_format == "json" ? warren::LogFormat::json : warren::LogFormat::text, s.log_level,
-            s.log_lines_per_second, s.log_burst)) {
-        std::fprintf(stderr, "--log-level must be one of trace, debug, info, warn, error\n");
+    if (std::string bad = warren::configure_logging(
+            s.log_format == "json" ? warren::LogFormat::json : warren::LogFormat::text,
+            s.log_level, s.log_lines_per_second, s.log_burst, s.log_file);
+        !bad.empty()) {
+        std::fprintf(stderr, "%s\n", bad.c_str());
         return 2;
     }
     using warren::log_always;
@@ -221,6 +255,12 @@ int main(int argc, char** argv) {
         std::printf("admin listening on %s%s%s:%u\n", v6 ? "[" : "", host.c_str(), v6 ? "]" : "",
                     port);
         std::fflush(stdout);
+    };
+    s.driver.on_hangup = [] {
+        if (std::string bad = warren::reopen_log_file(); !bad.empty())
+            warren::log_always(warren::LogLevel::error, "log_reopen_failed", {{"error", bad}});
+        else
+            warren::log_always(warren::LogLevel::info, "log_reopened");
     };
     // Queries read the same file on a connection and thread of their own (WAL), so a costly
     // search never holds up a commit.

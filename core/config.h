@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace warren {
@@ -174,6 +175,14 @@ struct Config {
     // Audit log: rows older than audit_retention_ms, or beyond the newest audit_rows_max, are
     // pruned. Admin reads page at most audit_page_max rows.
     int64_t audit_retention_ms = 90LL * 24 * 60 * 60 * 1000;
+    // Message retention: messages older than retention_ms (0: kept for ever), or than a
+    // room's own entry in room_retention_ms (by room name; 0 there: that room keeps its
+    // messages for ever), are deleted, retention_batch_max at a time per room, in their own
+    // batches between the clients' (never inside them). Reactions, the search index and read
+    // markers follow the messages they belong to.
+    int64_t retention_ms = 0;
+    std::vector<std::pair<std::string, int64_t>> room_retention_ms;
+    uint32_t retention_batch_max = 500;
     // Automatic security rows waiting while storage refuses writes; past it the oldest are
     // dropped (counted as audit_unpersisted). They are written when storage takes writes again.
     size_t security_backlog_max = 10'000;

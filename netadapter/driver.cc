@@ -18,6 +18,7 @@
 
 #include "core/server.h"
 #include "netadapter/log.h"
+#include "netadapter/notify.h"
 #include "store/store.h"
 
 namespace warren {
@@ -108,6 +109,8 @@ struct Driver::State {
           acceptor(io),
           timer(io),
           signals(io, SIGINT, SIGTERM),
+          hangups(io, SIGHUP),
+          watchdog_timer(io),
           // Bounded by the core: one batch in flight, queries_max. When idle, the storage
           // thread brings the full-text index up to date, off the commit path.
           storage(1, SIZE_MAX, [this] { index_when_idle(); }),
@@ -158,6 +161,8 @@ struct Driver::State {
     tcp::acceptor acceptor;
     asio::steady_timer timer;
     asio::signal_set signals;
+    asio::signal_set hangups;  // SIGHUP: opt.on_hangup (the log file is reopened)
+    asio::steady_timer watchdog_timer;
     WorkQueue storage;
     WorkQueue reads;  // no threads without a reader
     WorkQueue hasher;
@@ -525,6 +530,7 @@ struct Driver::State {
         boost::system::error_code ignored;
         acceptor.close(ignored);
         stats_timer.cancel();
+        notify("STOPPING=1\nSTATUS=finishing in-flight work");
         if (admin) admin->stop();
         core.shutdown(now());
         drain();
@@ -534,8 +540,36 @@ struct Driver::State {
         if (shutting_down && core.stopped() && conns.empty()) {
             timer.cancel();
             signals.cancel();
+            hangups.cancel();
+            watchdog_timer.cancel();
             io.stop();
         }
+    }
+
+    // A failure to reach the service manager is logged, never fatal.
+    static void notify(std::string_view state) {
+        if (std::string bad = notify_service_manager(state); !bad.empty())
+            log_event(LogLevel::warn, "notify_failed", {{"error", bad}});
+    }
+
+    void wait_for_hangup() {
+        hangups.async_wait([this](boost::system::error_code ec, int) {
+            if (ec) return;
+            log_always(LogLevel::info, "signal", {{"signal", "SIGHUP"}});
+            if (opt.on_hangup) opt.on_hangup();
+            wait_for_hangup();
+        });
+    }
+
+    // Pings the service manager's watchdog from the event loop itself, so a loop that stops
+    // turning (a deadlock, a handler that never returns) is noticed and restarted.
+    void arm_watchdog(int64_t interval_us) {
+        watchdog_timer.expires_after(std::chrono::microseconds(interval_us / 2));
+        watchdog_timer.async_wait([this, interval_us](boost::system::error_code ec) {
+            if (ec) return;
+            notify("WATCHDOG=1");
+            arm_watchdog(interval_us);
+        });
     }
 
     Status listen() {
@@ -592,8 +626,12 @@ int Driver::run() {
     s.core.process_stats(s.read_process_stats(), s.now());
     s.arm_stats_timer();
     s.start_accept();
+    s.wait_for_hangup();
     auto local = s.acceptor.local_endpoint();
     if (s.opt.on_listening) s.opt.on_listening(local.address().to_string(), local.port());
+    State::notify("READY=1\nSTATUS=serving on " + local.address().to_string() + ":" +
+                  std::to_string(local.port()));
+    if (auto interval = watchdog_interval_us()) s.arm_watchdog(*interval);
     s.drain();
     s.io.run();
     s.hasher.stop();

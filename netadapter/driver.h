@@ -5,6 +5,9 @@
 // thread); a small pool runs argon2id. The driver only translates: sockets and timers become core
 // inputs, core outputs become writes, closes, storage jobs and hash jobs. No chat logic here.
 //
+// Under a service manager (netadapter/notify.h) it reports READY=1 once listening, STOPPING=1
+// when shutdown begins, and pings the watchdog from the event loop.
+//
 // run() blocks until SIGINT/SIGTERM (or request_stop()) and a clean shutdown: stop
 // accepting, let the core finish in-flight batches and tell clients DISCONNECT SHUTDOWN,
 // flush, then stop the worker threads. It returns the process exit status. Boost stays out of
@@ -37,6 +40,8 @@ struct DriverOptions {
     bool admin_enabled = true;
     AdminHttpOptions admin;
     std::function<void(const std::string& host, uint16_t port)> on_admin_listening;
+    // Called on the event loop at each SIGHUP (warrend reopens its log file).
+    std::function<void()> on_hangup;
     // How often process figures (RSS, CPU, open files, queue depths) go to the core.
     int64_t process_stats_interval_ms = 5000;
 };

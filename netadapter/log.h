@@ -1,6 +1,7 @@
 // Structured logging for the process: one event name plus fields, written as text
 // ("event key=value ...") or as one JSON object per line (--log-format json), through
-// spdlog to stderr.
+// spdlog to stderr or, with --log-file, appended to a file that reopen_log_file() (SIGHUP)
+// opens afresh, so logrotate can move it away.
 //
 // log_event() is rate-limited (a token bucket of lines per second): under attack the log
 // cannot grow faster than the limit; lines dropped are counted and reported by the next line
@@ -18,9 +19,14 @@ namespace warren {
 enum class LogFormat { text, json };
 enum class LogLevel { debug, info, warn, error };
 
-// Returns false when `level` is not one of trace, debug, info, warn, error.
-bool configure_logging(LogFormat format, const std::string& level, double lines_per_second = 200,
-                       double burst = 1000);
+// Returns "" or what is wrong (a level other than trace, debug, info, warn, error; a file that
+// cannot be opened for appending). `file` empty: stderr.
+std::string configure_logging(LogFormat format, const std::string& level,
+                              double lines_per_second = 200, double burst = 1000,
+                              const std::string& file = {});
+// Reopens the log file at its path (after logrotate moved it). Returns "" or the error; the
+// old file stays in use when the new one cannot be opened. Without a log file: nothing.
+std::string reopen_log_file();
 
 using LogFields = std::initializer_list<std::pair<std::string_view, std::string_view>>;
 

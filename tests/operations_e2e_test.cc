@@ -1,0 +1,276 @@
+// What an operator does on day two, against the real binaries: `warrend --check-config`
+// (exit codes, the key and line of a refusal, the printed configuration loading back as the
+// same configuration), the systemd unit (`systemd-analyze verify` on what `cmake --install`
+// writes), the service manager protocol (READY, WATCHDOG, STOPPING through a real
+// NOTIFY_SOCKET), and SIGHUP reopening a --log-file that logrotate moved away.
+#include <gtest/gtest.h>
+#include <sys/un.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "loopback.h"
+
+namespace warren::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string fresh_dir(const std::string& name) {
+    auto dir = fs::temp_directory_path() / ("warren-ops-" + name + "-" + std::to_string(::getpid()));
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    return dir.string();
+}
+
+std::string test_dir() {
+    return fresh_dir(::testing::UnitTest::GetInstance()->current_test_info()->name());
+}
+
+struct Ran {
+    int status = -1;
+    std::string out;  // stdout and stderr together
+};
+
+// Runs a shell command (bounded by `timeout`), capturing its output (stdout only unless
+// `with_stderr`).
+Ran run(const std::string& command, bool with_stderr = true) {
+    Ran r;
+    std::FILE* p =
+        ::popen(("timeout 60 " + command + (with_stderr ? " 2>&1" : " 2>/dev/null")).c_str(), "r");
+    if (!p) return r;
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+    int st = ::pclose(p);
+    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return r;
+}
+
+std::string write(const std::string& path, const std::string& text) {
+    std::ofstream(path) << text;
+    return path;
+}
+
+std::string slurp(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+const std::string warrend = WARREN_BIN_DIR "/warrend";
+
+TEST(CheckConfig, ValidFilePrintsEveryKeyWithSecretsRedacted) {
+    std::string dir = test_dir();
+    std::string conf = write(dir + "/w.toml",
+                             "[admin]\ntoken = \"s3cret-token-value-42\"\n"
+                             "[retention]\ndays = 30\n[retention.rooms]\nops = 7\n"
+                             "[rate]\nuser_per_min = 99\n");
+    Ran r = run(warrend + " --check-config " + conf);
+    EXPECT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("user_per_min = 99"), std::string::npos) << r.out;
+    // Defaults appear too, so the operator sees what the server will really run with.
+    EXPECT_NE(r.out.find("ip_per_min = "), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("synchronous = 'normal'"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("days = 30"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("ops = 7"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("s3cret-token-value-42"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("(redacted)"), std::string::npos) << r.out;
+}
+
+TEST(CheckConfig, PrintedConfigurationLoadsBackUnchanged) {
+    std::string dir = test_dir();
+    std::string conf = write(dir + "/w.toml", "[limits]\ntext_max_bytes = 2000\n"
+                                              "[security]\nblock_ladder_ms = [60000, 120000]\n");
+    Ran first = run(warrend + " --check-config " + conf, false);
+    ASSERT_EQ(first.status, 0) << first.out;
+    std::string again = write(dir + "/again.toml", first.out);
+    Ran second = run(warrend + " --check-config " + again, false);
+    ASSERT_EQ(second.status, 0) << second.out;
+    EXPECT_EQ(first.out, second.out);
+}
+
+TEST(CheckConfig, RefusalNamesTheKeyAndItsLine) {
+    std::string dir = test_dir();
+    struct Case {
+        std::string text, key, place;
+    } cases[] = {
+        {"[limits]\n\ninvitation_ttl_ms = 5\n", "limits.invitation_ttl_ms", ":3:"},
+        {"[rate]\nuser_per_minute = 5\n", "user_per_minute", ":2:"},
+        // A rule between keys is placed at the key the file sets.
+        {"[limits]\n# comment\ntext_max_bytes = 65536\n", "max_frame_bytes", ":3:"},
+        {"[retention]\ndays = -1\n", "retention.days", ":2:"},
+        {"[retention.rooms]\ngeneral = \"long\"\n", "retention.rooms.general", ":2:"},
+        {"[server\n", "", ":1:"},
+    };
+    int i = 0;
+    for (const Case& c : cases) {
+        std::string conf = write(dir + "/bad" + std::to_string(i++) + ".toml", c.text);
+        Ran r = run(warrend + " --check-config " + conf);
+        EXPECT_EQ(r.status, 2) << c.text << r.out;
+        EXPECT_NE(r.out.find(conf + c.place), std::string::npos) << c.text << r.out;
+        EXPECT_NE(r.out.find(c.key), std::string::npos) << c.text << r.out;
+    }
+    Ran missing = run(warrend + " --check-config " + dir + "/no-such.toml");
+    EXPECT_EQ(missing.status, 2) << missing.out;
+}
+
+// The unit `cmake --install` writes passes systemd's own checker (which also insists that
+// ExecStart names an executable), and the install lays out binary, unit, docs and config.
+TEST(SystemdUnit, InstalledUnitVerifies) {
+    // CI installs systemd (scripts/deps.sh); elsewhere a machine without it skips this.
+    if (run("sh -c 'command -v systemd-analyze'").status != 0) {
+        if (std::getenv("CI")) FAIL() << "systemd-analyze is missing in CI";
+        GTEST_SKIP() << "no systemd-analyze";
+    }
+    std::string dir = test_dir();
+    std::string dest = dir + "/root";
+    Ran inst = run("env DESTDIR=" + dest + " cmake --install " WARREN_BUILD_DIR);
+    ASSERT_EQ(inst.status, 0) << inst.out;
+    std::string unit_path;
+    for (const auto& e : fs::recursive_directory_iterator(dest))
+        if (e.path().filename() == "warrend.service") unit_path = e.path().string();
+    ASSERT_FALSE(unit_path.empty()) << inst.out;
+    std::string unit = slurp(unit_path);
+    // Point the unit at the files under DESTDIR, which is where they are in this test.
+    for (std::string key : {"ExecStart=", "--config "}) {
+        size_t at = unit.find(key);
+        ASSERT_NE(at, std::string::npos) << unit;
+        unit.insert(at + key.size(), dest);
+    }
+    std::string conf = unit.substr(unit.find("--config ") + 9);
+    conf = conf.substr(0, conf.find(' '));
+    EXPECT_TRUE(fs::exists(conf)) << conf;
+    Ran check = run(warrend + " --check-config " + conf);
+    EXPECT_EQ(check.status, 0) << check.out;
+    std::string verify_path = dir + "/warrend.service";
+    write(verify_path, unit);
+    Ran v = run("systemd-analyze verify " + verify_path);
+    EXPECT_EQ(v.status, 0) << v.out;
+    EXPECT_EQ(v.out, "") << "systemd-analyze reported: " << v.out;
+    EXPECT_NE(unit.find("Type=notify"), std::string::npos);
+    EXPECT_NE(unit.find("NoNewPrivileges=yes"), std::string::npos);
+    EXPECT_NE(unit.find("LimitNOFILE="), std::string::npos);
+}
+
+// A datagram socket standing in for systemd's notify socket.
+class NotifySocket {
+  public:
+    explicit NotifySocket(const std::string& path) : path_(path) {
+        fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        sockaddr_un a{};
+        a.sun_family = AF_UNIX;
+        std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+        ::unlink(path.c_str());
+        if (::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+            throw std::runtime_error("bind " + path);
+    }
+    ~NotifySocket() {
+        ::close(fd_);
+        ::unlink(path_.c_str());
+    }
+    // The next message, or "" after timeout_ms.
+    std::string next(int timeout_ms) {
+        pollfd p{fd_, POLLIN, 0};
+        if (::poll(&p, 1, timeout_ms) <= 0) return {};
+        char buf[4096];
+        ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+        return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+    }
+    // Waits for a message containing `what`, collecting the ones before it.
+    bool wait_for(const std::string& what, int timeout_ms, std::vector<std::string>& seen) {
+        auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+        while (std::chrono::steady_clock::now() < until) {
+            std::string m = next(100);
+            if (m.empty()) continue;
+            seen.push_back(m);
+            if (m.find(what) != std::string::npos) return true;
+        }
+        return false;
+    }
+
+  private:
+    std::string path_;
+    int fd_ = -1;
+};
+
+TEST(ServiceManager, ReadyWatchdogAndStoppingReachTheNotifySocket) {
+    std::string dir = test_dir();
+    NotifySocket sock(dir + "/notify.sock");
+    ::setenv("NOTIFY_SOCKET", (dir + "/notify.sock").c_str(), 1);
+    ::setenv("WATCHDOG_USEC", "200000", 1);  // pings every 100 ms
+    Daemon d(dir + "/data");
+    ::unsetenv("NOTIFY_SOCKET");
+    ::unsetenv("WATCHDOG_USEC");
+    std::vector<std::string> seen;
+    ASSERT_TRUE(sock.wait_for("READY=1", 5000, seen));
+    EXPECT_NE(seen.back().find("STATUS=serving on 127.0.0.1:" + std::to_string(d.port)),
+              std::string::npos)
+        << seen.back();
+    // It is listening when it says so.
+    Client c(d.port);
+    ASSERT_TRUE(c.line());
+    int pings = 0;
+    for (int i = 0; i < 3; ++i) pings += sock.wait_for("WATCHDOG=1", 2000, seen) ? 1 : 0;
+    EXPECT_EQ(pings, 3);
+    ::kill(d.pid(), SIGTERM);
+    EXPECT_TRUE(sock.wait_for("STOPPING=1", 5000, seen));
+    EXPECT_EQ(d.stop(SIGTERM), 0);
+}
+
+TEST(ServiceManager, NoWatchdogPingsForAnotherProcess) {
+    std::string dir = test_dir();
+    NotifySocket sock(dir + "/notify.sock");
+    ::setenv("NOTIFY_SOCKET", (dir + "/notify.sock").c_str(), 1);
+    ::setenv("WATCHDOG_USEC", "200000", 1);
+    ::setenv("WATCHDOG_PID", "1", 1);  // meant for another process
+    Daemon d(dir + "/data");
+    ::unsetenv("NOTIFY_SOCKET");
+    ::unsetenv("WATCHDOG_USEC");
+    ::unsetenv("WATCHDOG_PID");
+    std::vector<std::string> seen;
+    ASSERT_TRUE(sock.wait_for("READY=1", 5000, seen));
+    EXPECT_FALSE(sock.wait_for("WATCHDOG=1", 700, seen));
+    EXPECT_EQ(d.stop(SIGTERM), 0);
+}
+
+// logrotate's way: move the file, send SIGHUP; warrend writes to a new file at the path and
+// the moved file keeps what was written before.
+TEST(LogFile, SighupReopensTheFileAfterItWasMoved) {
+    std::string dir = test_dir();
+    std::string log = dir + "/warrend.log";
+    Daemon d(dir + "/data", {"--log-file", log, "--log-level", "info"});
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (slurp(log).find("loaded") == std::string::npos &&
+           std::chrono::steady_clock::now() < until)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ASSERT_NE(slurp(log).find("loaded"), std::string::npos) << slurp(log);
+    fs::rename(log, log + ".1");
+    ::kill(d.pid(), SIGHUP);
+    until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (slurp(log).find("log_reopened") == std::string::npos &&
+           std::chrono::steady_clock::now() < until)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_NE(slurp(log).find("log_reopened"), std::string::npos) << slurp(log);
+    EXPECT_EQ(slurp(log).find("loaded"), std::string::npos);
+    EXPECT_NE(slurp(log + ".1").find("loaded"), std::string::npos);
+    // Still serving after the signal.
+    Client c(d.port);
+    EXPECT_TRUE(c.line());
+    EXPECT_EQ(d.stop(SIGTERM), 0);
+    EXPECT_NE(slurp(log).find("stopped"), std::string::npos) << slurp(log);
+}
+
+TEST(LogFile, UnwritableLogFileIsRefusedAtStart) {
+    std::string dir = test_dir();
+    Ran r = run(warrend + " --data-dir " + dir + "/data --log-file " + dir +
+                "/no/such/dir/w.log --admin-listen off --listen 127.0.0.1:0");
+    EXPECT_EQ(r.status, 2) << r.out;
+    EXPECT_NE(r.out.find("cannot open log file"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace warren::test
