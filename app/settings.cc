@@ -296,7 +296,7 @@ std::optional<std::string> load_server_and_storage(const toml::table& root, Sett
                                    "log_lines_per_second", "log_burst"}))
             return bad;
     if (auto* storage = root["storage"].as_table())
-        if (auto bad = check_keys(*storage, "storage", {"synchronous"})) return bad;
+        if (auto bad = check_keys(*storage, "storage", {"synchronous", "backup_dir"})) return bad;
     for (auto [path, out] : {std::pair{"server.log_lines_per_second", &s.log_lines_per_second},
                              std::pair{"server.log_burst", &s.log_burst}}) {
         const toml::node* n = root.at_path(path).node();
@@ -307,7 +307,8 @@ std::optional<std::string> load_server_and_storage(const toml::table& root, Sett
         *out = *v;
     }
     for (const char* path : {"server.listen", "server.data_dir", "server.log_level",
-                             "server.log_format", "server.log_file", "storage.synchronous"})
+                             "server.log_format", "server.log_file", "storage.synchronous",
+                             "storage.backup_dir"})
         if (auto bad = bad_string(root, path, "a string")) return bad;
     if (auto [n, fmt] = string_key(root, "server.log_format"); fmt) {
         if (*fmt != "text" && *fmt != "json")
@@ -319,6 +320,7 @@ std::optional<std::string> load_server_and_storage(const toml::table& root, Sett
             return where(*n) + "server.listen must be HOST:PORT";
     if (auto [n, dir] = string_key(root, "server.data_dir"); dir) s.data_dir = *dir;
     if (auto [n, file] = string_key(root, "server.log_file"); file) s.log_file = *file;
+    if (auto [n, dir] = string_key(root, "storage.backup_dir"); dir) s.backup_dir = *dir;
     if (auto [n, lvl] = string_key(root, "server.log_level"); lvl) s.log_level = *lvl;
     if (auto [n, sync] = string_key(root, "storage.synchronous"); sync) {
         if (*sync != "normal" && *sync != "full")
@@ -416,6 +418,7 @@ std::string describe_settings(const Settings& s) {
     server.insert("log_burst", s.log_burst);
     table_of(root, "storage")
         .insert("synchronous", s.synchronous == Synchronous::full ? "full" : "normal");
+    table_of(root, "storage").insert("backup_dir", s.backup_dir);
     toml::table& admin = table_of(root, "admin");
     admin.insert("listen", s.driver.admin_enabled
                                ? host_port(s.driver.admin.host, s.driver.admin.port)

@@ -20,7 +20,8 @@ struct Settings {
     Synchronous synchronous = Synchronous::normal;
     std::string log_level = "info";
     std::string log_format = "text";
-    std::string log_file;  // empty: stderr
+    std::string log_file;    // empty: stderr
+    std::string backup_dir;  // empty: DATA_DIR/backups
     // Rate limit of request-error and security log lines (log_event): lines a second, burst.
     double log_lines_per_second = 200;
     double log_burst = 1000;

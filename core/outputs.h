@@ -88,7 +88,25 @@ struct AdminReply {
     std::string_view content_type = "application/json";
 };
 
-using Output = std::variant<Send, Close, Commit, Query, Hash, Refused, Audit, Notice, AdminReply>;
+// Copy the database, consistently and off the event loop, into the file `name` (a plain file
+// name, already checked) of the backup directory, and report backed_up(id, result). At most
+// one is in flight.
+struct Backup {
+    AdminId id = 0;
+    std::string name;
+};
+
+// What a Backup did.
+struct BackupResult {
+    bool ok = false;
+    std::string path;  // where the copy is
+    uint64_t bytes = 0;
+    int64_t duration_ms = 0;
+    std::string error;  // !ok: why
+};
+
+using Output =
+    std::variant<Send, Close, Commit, Query, Hash, Refused, Audit, Notice, AdminReply, Backup>;
 using Outputs = std::deque<Output>;
 
 }  // namespace warren

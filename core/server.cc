@@ -198,6 +198,12 @@ AdminId Server::admin(const AdminRequest& request, Time now) {
     return id;
 }
 
+void Server::backed_up(AdminId id, const BackupResult& result, Time now) {
+    begin_input(now);
+    admin_.backed_up(id, result, now_);
+    end_input();
+}
+
 void Server::process_stats(const ProcessStats& stats, Time now) {
     begin_input(now);
     process_ = stats;

@@ -4,7 +4,7 @@
 //
 // Call order (the only one supported):
 //   1. feed one input: connect / receive / sent / disconnect / tick / committed / answered /
-//      hashed / admin / process_stats / shutdown, each with the current Time from the driver;
+//      hashed / admin / backed_up / process_stats / shutdown, each with the current Time from the driver;
 //   2. drain poll() until it returns nullopt, carrying out each output (core/outputs.h says
 //      what each one asks);
 //   3. arm one timer for next_deadline() (mono µs) and call tick() when it fires.
@@ -80,6 +80,8 @@ class Server {
     void shutdown(Time now);
     // The admin API. The answer comes out of poll() as an AdminReply with the returned id.
     AdminId admin(const AdminRequest& request, Time now);
+    // A Backup output finished (the admin request that asked for it is answered).
+    void backed_up(AdminId id, const BackupResult& result, Time now);
     // Latest process figures from the driver, for monitoring and alerts.
     void process_stats(const ProcessStats& stats, Time now);
 

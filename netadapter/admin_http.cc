@@ -112,6 +112,10 @@ bool read_body_fields(const std::string& body, AdminRequest& q, Routed& out, boo
         q.reason = j["reason"].get<std::string>();
         if (q.reason.size() > 200) return fail("'reason' must be at most 200 bytes");
     }
+    if (j.contains("name") && !j["name"].is_null()) {
+        if (!j["name"].is_string()) return fail("'name' must be a string");
+        q.name = j["name"].get<std::string>();
+    }
     if (j.contains("rule") && !j["rule"].is_null()) {
         if (!j["rule"].is_string()) return fail("'rule' must be a string");
         q.rule = j["rule"].get<std::string>();
@@ -187,6 +191,9 @@ Routed route(http::verb method, std::string_view target, const std::string& body
             out.request->username = percent_decode(rest.substr(0, slash));
             if (!read_body_fields(body, *out.request, out, false)) out.request.reset();
         }
+    } else if (path == "/api/v1/admin/backup") {
+        only(http::verb::post, K::backup, "POST");
+        if (out.request && !read_body_fields(body, *out.request, out, false)) out.request.reset();
     } else if (path == "/api/v1/admin/audit") {
         only(http::verb::get, K::audit, "GET");
         if (out.request) {

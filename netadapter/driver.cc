@@ -6,6 +6,7 @@
 #include <sodium.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -19,6 +20,7 @@
 #include "core/server.h"
 #include "netadapter/log.h"
 #include "netadapter/notify.h"
+#include "store/backup.h"
 #include "store/store.h"
 
 namespace warren {
@@ -116,6 +118,7 @@ struct Driver::State {
           storage(1, SIZE_MAX, [this] { index_when_idle(); }),
           reads(reader ? 1 : 0, SIZE_MAX),
           hasher(opt.hash_threads, opt.hash_queue_max),
+          backups(1, 1),
           stats_timer(io),
           accept_pause(io) {
         spare_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -166,6 +169,8 @@ struct Driver::State {
     WorkQueue storage;
     WorkQueue reads;  // no threads without a reader
     WorkQueue hasher;
+    WorkQueue backups;                    // one online backup at a time (the core sees to it)
+    std::atomic<bool> backup_stop{false};  // set when shutdown begins: a backup gives up
     std::string dummy_phc;
     std::map<ConnId, std::shared_ptr<Connection>> conns;
     std::unique_ptr<AdminHttp> admin;
@@ -341,6 +346,43 @@ struct Driver::State {
                 drain();
             });
         });
+    }
+
+    void carry_out(Backup& b) {
+        auto job = [this, id = b.id, name = b.name] {
+            BackupResult r;
+            std::error_code ec;
+            std::filesystem::create_directories(opt.backup_dir, ec);
+            r.path = (std::filesystem::path(opt.backup_dir) / name).string();
+            log_always(LogLevel::info, "backup_started", {{"path", r.path}});
+            BackupPacing pacing{opt.backup_pages_per_step,
+                                std::chrono::milliseconds(opt.backup_pause_ms)};
+            auto done = backup_database(opt.db_path, r.path, pacing, &backup_stop);
+            if (done.is_ok()) {
+                r.ok = true;
+                r.bytes = done.value().bytes;
+                r.duration_ms = done.value().took.count();
+                log_always(LogLevel::info, "backup_done",
+                           {{"path", r.path},
+                            {"bytes", std::to_string(r.bytes)},
+                            {"duration_ms", std::to_string(r.duration_ms)}});
+            } else {
+                r.error = done.status().message();
+                log_always(LogLevel::error, "backup_failed", {{"path", r.path}, {"error", r.error}});
+            }
+            asio::post(io, [this, id, r = std::move(r)] {
+                core.backed_up(id, r, now());
+                drain();
+            });
+        };
+        if (!backups.push(std::move(job))) {
+            BackupResult r;
+            r.error = "the server is stopping";
+            asio::post(io, [this, id = b.id, r] {
+                core.backed_up(id, r, now());
+                drain();
+            });
+        }
     }
 
     void carry_out(Hash& h) {
@@ -531,6 +573,7 @@ struct Driver::State {
         acceptor.close(ignored);
         stats_timer.cancel();
         notify("STOPPING=1\nSTATUS=finishing in-flight work");
+        backup_stop = true;
         if (admin) admin->stop();
         core.shutdown(now());
         drain();
@@ -635,6 +678,7 @@ int Driver::run() {
     s.drain();
     s.io.run();
     s.hasher.stop();
+    s.backups.stop();
     s.reads.stop();
     s.storage.stop();
     s.admin.reset();

@@ -40,6 +40,11 @@ struct DriverOptions {
     bool admin_enabled = true;
     AdminHttpOptions admin;
     std::function<void(const std::string& host, uint16_t port)> on_admin_listening;
+    // The database file (for online backups) and where backups go (made 0700 on first use).
+    std::string db_path;
+    std::string backup_dir;
+    int backup_pages_per_step = 256;
+    int64_t backup_pause_ms = 5;
     // Called on the event loop at each SIGHUP (warrend reopens its log file).
     std::function<void()> on_hangup;
     // How often process figures (RSS, CPU, open files, queue depths) go to the core.

@@ -159,8 +159,14 @@ class CoreHarness {
         return std::nullopt;
     }
     std::vector<AdminReply> admin_replies;
+    std::vector<Backup> backups;   // Backup outputs, in order (answer with backed_up())
     std::vector<AuditRow> audits;  // Audit outputs, in order
     std::vector<Notice> notices;   // Notice outputs, in order
+
+    void backed_up(AdminId id, const BackupResult& r) {
+        core_->backed_up(id, r, now_);
+        run();
+    }
 
     // Completes held commits and queries in order.
     void release() {
@@ -220,6 +226,8 @@ class CoreHarness {
             audits.push_back(au->record);
         } else if (auto* n = std::get_if<Notice>(&o)) {
             notices.push_back(*n);
+        } else if (auto* b = std::get_if<Backup>(&o)) {
+            backups.push_back(*b);
         } else if (auto* h = std::get_if<Hash>(&o)) {
             HashResult r;
             std::string phc = "$test$" + h->password;

@@ -1,6 +1,7 @@
 #include "core/admin/admin.h"
 
 #include <algorithm>
+#include <cstdio>
 
 #include "core/protocol/json_writer.h"
 #include "core/security/address.h"
@@ -27,6 +28,37 @@ std::string body_of(JsonWriter& w) {
     std::string s = w.take_line();
     s.pop_back();
     return s;
+}
+
+// "YYYYMMDD-HHMMSS" in UTC (days to civil date: Howard Hinnant's algorithm).
+std::string utc_stamp(int64_t wall_ms) {
+    int64_t secs = wall_ms / 1000;
+    int64_t days = secs / 86400, rest = secs % 86400;
+    int64_t z = days + 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    int64_t d = doy - (153 * mp + 2) / 5 + 1;
+    int64_t m = mp < 10 ? mp + 3 : mp - 9;
+    int64_t y = yoe + era * 400 + (m <= 2 ? 1 : 0);
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "%04lld%02lld%02lld-%02lld%02lld%02lld",
+                  static_cast<long long>(y), static_cast<long long>(m), static_cast<long long>(d),
+                  static_cast<long long>(rest / 3600), static_cast<long long>(rest / 60 % 60),
+                  static_cast<long long>(rest % 60));
+    return buf;
+}
+
+// A backup's file name: letters, digits, '.', '_' and '-', not starting with '.', so that it
+// can only name a file in the backup directory.
+bool plain_file_name(std::string_view name) {
+    if (name.empty() || name.size() > 100 || name.front() == '.') return false;
+    return std::all_of(name.begin(), name.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '.' || c == '_' || c == '-';
+    });
 }
 
 std::optional<int64_t> retry_until(int64_t until_ms, Time now) {
@@ -60,6 +92,8 @@ std::optional<StoredQuery> Admin::handle(AdminId id, const AdminRequest& q, Time
             return unsuspend(id, q, now), std::nullopt;
         case K::revoke_sessions:
             return revoke_sessions(id, q, now), std::nullopt;
+        case K::backup:
+            return backup(id, q, now), std::nullopt;
         case K::audit: {
             if (q.before < 0) return error(id, 400, "before must be an audit id"), std::nullopt;
             if (v.queries_full) return error(id, 503, "server busy"), std::nullopt;
@@ -252,6 +286,43 @@ void Admin::revoke_sessions(AdminId id, const AdminRequest& q, Time now) {
             for (auto it = undo.rbegin(); it != undo.rend(); ++it) (*it)();
         },
         now);
+}
+
+void Admin::backup(AdminId id, const AdminRequest& q, Time now) {
+    if (backup_running_) return error(id, 409, "a backup is already running");
+    if (!q.name.empty() && !plain_file_name(q.name))
+        return error(id, 400,
+                     "name must be 1 to 100 letters, digits, '.', '_' or '-', not starting "
+                     "with '.'");
+    backup_running_ = id;
+    outputs_.push_back(Backup{id, q.name.empty() ? "warren-" + utc_stamp(now.wall_ms) + ".db"
+                                                 : q.name});
+}
+
+void Admin::backed_up(AdminId id, const BackupResult& r, Time now) {
+    if (backup_running_ != id) return;
+    backup_running_.reset();
+    JsonWriter d;
+    d.begin_object().key("path").value(r.path).key("bytes").value(static_cast<int64_t>(r.bytes));
+    d.key("duration_ms").value(r.duration_ms);
+    if (!r.ok) d.key("error").value(r.error);
+    d.end_object();
+    std::string details = d.str();
+    AuditRow row = enforcement_.audit_row("admin", "", "", r.ok ? "backup" : "backup_failed",
+                                          r.ok ? "" : r.error, now, details);
+    std::string body = r.ok ? R"({"backup":)" + details + "}" : std::string();
+    if (!r.ok) {
+        // The failure is audited when storage takes it; the operator hears at once.
+        txn_.persist(row, now);
+        outputs_.push_back(Audit{row});
+        return error(id, 500, "backup failed: " + r.error);
+    }
+    if (!txn_.writable(now)) {
+        txn_.persist(row, now);
+        outputs_.push_back(Audit{row});
+        return reply(id, 200, std::move(body));
+    }
+    commit(id, {row}, std::move(body), [] {}, now);
 }
 
 void Admin::answer_audit(AdminId id, uint32_t limit, const QueryRows& rows) {

@@ -2,7 +2,8 @@
 // now)`). Reads (blocks, metrics, reports, alerts, health, readiness) answer at once; actions
 // (block, unblock, suspend, unsuspend) take effect in memory at once (open connections
 // included) and answer after their commit, together with their audit row; if the commit
-// fails the action is undone and the answer is 503. The audit log is read from storage.
+// fails the action is undone and the answer is 503. A backup is carried out by the driver
+// (the Backup output), one at a time, and answered once its audit row is committed. The audit log is read from storage.
 // Statuses follow HTTP, since the one caller is the HTTP adapter: 200, 400, 404, 409, 503.
 #pragma once
 
@@ -38,6 +39,7 @@ struct AdminRequest {
         prometheus,       // text exposition format
         health,
         ready,
+        backup,  // name? (empty: warren-<UTC time>.db)
     };
     Kind kind = Kind::blocks;
     std::string ip;
@@ -47,6 +49,7 @@ struct AdminRequest {
     int64_t before = 0;
     uint32_t limit = 50;
     std::string rule;
+    std::string name;
 };
 
 class Admin {
@@ -67,6 +70,8 @@ class Admin {
     void answer_audit(AdminId id, uint32_t limit, const QueryRows& rows);
     // A batch carrying admin answers is durable, or failed and was undone.
     void committed(std::vector<std::pair<AdminId, std::string>>& answers);
+    // A Backup finished: audited, then answered.
+    void backed_up(AdminId id, const BackupResult& r, Time now);
     void failed(const std::vector<std::pair<AdminId, std::string>>& answers);
 
   private:
@@ -83,6 +88,7 @@ class Admin {
     void suspend(AdminId id, const AdminRequest& q, Time now);
     void unsuspend(AdminId id, const AdminRequest& q, Time now);
     void revoke_sessions(AdminId id, const AdminRequest& q, Time now);
+    void backup(AdminId id, const AdminRequest& q, Time now);
 
     const Config& config_;
     Guard& guard_;
@@ -91,6 +97,7 @@ class Admin {
     Enforcement& enforcement_;
     Monitor& monitor_;
     Outputs& outputs_;
+    std::optional<AdminId> backup_running_;
 };
 
 }  // namespace warren
