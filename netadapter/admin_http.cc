@@ -16,6 +16,7 @@
 
 #include "core/server.h"
 #include "netadapter/log.h"
+#include "netadapter/status_page.h"
 
 namespace warren {
 
@@ -279,11 +280,29 @@ struct AdminHttp::State : std::enable_shared_from_this<AdminHttp::State> {
         std::string h = host_of(header);
         return std::find(hosts.begin(), hosts.end(), h) != hosts.end();
     }
+    // "Bearer TOKEN" for programs; "Basic base64(ANY-NAME:TOKEN)" for a browser showing the
+    // status page (it asks for a name and password once and sends them with every request).
     bool authorized(std::string_view header) const {
         if (opt.token.empty()) return true;
-        constexpr std::string_view scheme = "Bearer ";
-        if (!header.starts_with(scheme)) return false;
-        std::string_view given = header.substr(scheme.size());
+        constexpr std::string_view bearer = "Bearer ", basic = "Basic ";
+        std::string given;
+        if (header.starts_with(bearer)) {
+            given = header.substr(bearer.size());
+        } else if (header.starts_with(basic) && header.size() - basic.size() <= 1024) {
+            std::string_view b64 = header.substr(basic.size());
+            std::string decoded(b64.size(), '\0');
+            size_t n = 0;
+            if (sodium_base642bin(reinterpret_cast<unsigned char*>(decoded.data()), decoded.size(),
+                                  b64.data(), b64.size(), nullptr, &n, nullptr,
+                                  sodium_base64_VARIANT_ORIGINAL) != 0)
+                return false;
+            decoded.resize(n);
+            size_t colon = decoded.find(':');
+            if (colon == std::string::npos) return false;
+            given = decoded.substr(colon + 1);
+        } else {
+            return false;
+        }
         uint8_t h[32];
         crypto_generichash(h, sizeof h, reinterpret_cast<const uint8_t*>(given.data()),
                            given.size(), nullptr, 0);
@@ -400,6 +419,12 @@ struct Session : std::enable_shared_from_this<Session> {
             !std::string_view(type.data(), type.size()).starts_with("application/json"))
             return respond(415, error_body(415, "a POST body must be application/json"),
                            "application/json", keep);
+        if (req.method() == http::verb::get && (target == "/" || target == "/status")) {
+            extra = {{"Content-Security-Policy", status_page_csp()},
+                     {"X-Frame-Options", "DENY"},
+                     {"Referrer-Policy", "no-referrer"}};
+            return respond(200, std::string(status_page_html()), "text/html; charset=utf-8", keep);
+        }
         Routed r = route(req.method(), target, req.body());
         if (!r.request) {
             if (r.status == 405) allow = r.allow;
@@ -417,7 +442,14 @@ struct Session : std::enable_shared_from_this<Session> {
         res->set(http::field::server, "warren-admin");
         res->set(http::field::content_type, beast::string_view(type.data(), type.size()));
         res->set(http::field::cache_control, "no-store");
-        if (status == 401) res->set(http::field::www_authenticate, "Bearer");
+        if (status == 401) {
+            // Two challenges, one header each: programs use Bearer, browsers understand Basic.
+            res->insert(http::field::www_authenticate, "Bearer");
+            res->insert(http::field::www_authenticate, R"(Basic realm="warren admin", charset="UTF-8")");
+        }
+        res->set("X-Content-Type-Options", "nosniff");
+        for (const auto& [field, value] : extra) res->set(field, value);
+        extra.clear();
         if (!allow.empty()) res->set(http::field::allow, allow);
         if (!retry_after.empty())
             res->set(http::field::retry_after,
@@ -442,6 +474,7 @@ struct Session : std::enable_shared_from_this<Session> {
     }
 
     std::string allow;
+    std::vector<std::pair<std::string, std::string>> extra;  // headers for the next response
 };
 
 }  // namespace

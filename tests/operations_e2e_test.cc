@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <atomic>
 #include <sstream>
@@ -390,6 +391,86 @@ TEST(Backup, UnderLoadRestoresEveryMessageAcknowledgedBeforeIt) {
         EXPECT_EQ(missing, 0u) << from;
         EXPECT_GE(ids.size(), acked_before.size());
     }
+}
+
+// The flags that keep headless Chromium's own background traffic (updates, sync, accounts)
+// quiet; what is left in the net log comes from the page.
+const std::string chromium_flags =
+    "--headless --no-sandbox --disable-gpu --disable-background-networking "
+    "--disable-component-update --disable-sync --no-first-run --disable-default-apps "
+    "--disable-domain-reliability --disable-client-side-phishing-detection "
+    "--disable-features=Translate,OptimizationHints,MediaRouter --no-default-browser-check "
+    "--disable-breakpad --enable-logging=stderr --v=0";
+
+// GET / on the admin listener, in a real browser: it asks for the token (Basic, any name),
+// renders live figures from the API, logs nothing to the console, and every request it makes
+// goes to the admin origin.
+TEST(StatusPage, RendersInHeadlessChromiumWithNoConsoleErrorsOrForeignRequests) {
+    if (run("sh -c 'command -v chromium'").status != 0) {
+        if (std::getenv("CI")) FAIL() << "chromium is missing in CI";
+        GTEST_SKIP() << "no chromium";
+    }
+    std::string dir = test_dir();
+    ::setenv("WARREN_ADMIN_TOKEN", admin_token.c_str(), 1);
+    Daemon d(dir + "/data");
+    ::unsetenv("WARREN_ADMIN_TOKEN");
+    std::string origin = "http://127.0.0.1:" + std::to_string(d.admin_port);
+    Client c(d.port);
+    ASSERT_TRUE(c.line());
+    c.call({{"op", "REGISTER"}, {"username", "alice"}, {"password", "alice-pw-1"}});
+    c.call({{"op", "CREATE_ROOM"}, {"room", "general"}});
+    for (int i = 0; i < 5; ++i)
+        c.call({{"op", "SEND_MESSAGE"}, {"room", "general"}, {"text", "hi " + std::to_string(i)}});
+    ASSERT_EQ(http(d.admin_port, "POST", "/api/v1/admin/security/blocks",
+                   R"({"ip":"192.0.2.7","reason":"status page test"})", admin_token)
+                  .status,
+              200);
+
+    // Without the token: 401, with a challenge a browser answers by asking for it.
+    HttpResponse anon = http(d.admin_port, "GET", "/");
+    EXPECT_EQ(anon.status, 401);
+    EXPECT_NE(anon.headers.find("www-authenticate: basic"), std::string::npos) << anon.headers;
+    HttpResponse page = http(d.admin_port, "GET", "/", "", admin_token);
+    ASSERT_EQ(page.status, 200);
+    EXPECT_NE(page.headers.find("content-security-policy: default-src 'none'"), std::string::npos)
+        << page.headers;
+    for (std::string foreign : {"http://", "https://", "src=", "href=\"http"})
+        EXPECT_EQ(page.body.find(foreign), std::string::npos) << "the page names " << foreign;
+
+    std::string net = dir + "/net.json", dom = dir + "/dom.html", err = dir + "/chromium.log";
+    std::string url = "http://admin:" + admin_token + "@127.0.0.1:" + std::to_string(d.admin_port) + "/";
+    Ran browser = run("chromium " + chromium_flags + " --log-net-log=" + net +
+                          " --virtual-time-budget=5000 --dump-dom '" + url + "' > " + dom +
+                          " 2> " + err,
+                      false);
+    ASSERT_EQ(browser.status, 0) << slurp(err);
+    std::string html = slurp(dom);
+    EXPECT_NE(html.find("<body data-state=\"live\">"), std::string::npos) << html.substr(0, 2000);
+    EXPECT_NE(html.find("id=\"connections\">1 / 10000<"), std::string::npos);
+    EXPECT_NE(html.find("<td>SEND_MESSAGE</td><td>5</td>"), std::string::npos);
+    EXPECT_NE(html.find("<td>192.0.2.7</td>"), std::string::npos);
+    EXPECT_NE(html.find("id=\"breaker\">closed<"), std::string::npos);
+
+    std::string log = slurp(err);
+    EXPECT_EQ(log.find(":CONSOLE"), std::string::npos) << log;
+
+    json events = json::parse(slurp(net));
+    std::map<int, std::string> types;
+    for (const auto& [name, id] : events["constants"]["logEventTypes"].items())
+        types[id.get<int>()] = name;
+    size_t from_page = 0;
+    for (const auto& e : events["events"]) {
+        if (types[e["type"].get<int>()] != "URL_REQUEST_START_JOB") continue;
+        if (!e.contains("params") || !e["params"].is_object()) continue;
+        const json& p = e["params"];
+        std::string initiator = p.value("initiator", "");
+        bool page_request = initiator == origin || p.value("request_type", "") == "main frame";
+        if (!page_request) continue;  // the browser's own, kept quiet by the flags above
+        ++from_page;
+        std::string target = p["url"];
+        EXPECT_EQ(target.rfind(origin + "/", 0), 0u) << "the page requested " << target;
+    }
+    EXPECT_GE(from_page, 5u);  // the page and its four API reads
 }
 
 }  // namespace
