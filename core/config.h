@@ -175,14 +175,18 @@ struct Config {
     // Audit log: rows older than audit_retention_ms, or beyond the newest audit_rows_max, are
     // pruned. Admin reads page at most audit_page_max rows.
     int64_t audit_retention_ms = 90LL * 24 * 60 * 60 * 1000;
-    // Message retention: messages older than retention_ms (0: kept for ever), or than a
-    // room's own entry in room_retention_ms (by room name; 0 there: that room keeps its
-    // messages for ever), are deleted, retention_batch_max at a time per room, in their own
-    // batches between the clients' (never inside them). Reactions, the search index and read
-    // markers follow the messages they belong to.
+    // Message retention (core/chat/retention.h): messages older than retention_ms (0: kept
+    // for ever; direct messages follow it too), or than a room's own entry in
+    // room_retention_ms (by room name; 0 there: that room keeps its messages for ever), are
+    // deleted in transactions of their own between the clients' batches, each at most
+    // retention_batch_max messages over at most retention_scopes_max rooms. A round over
+    // every room that deleted nothing waits retention_interval_ms before the next. Reactions
+    // and search entries go with their messages.
     int64_t retention_ms = 0;
     std::vector<std::pair<std::string, int64_t>> room_retention_ms;
     uint32_t retention_batch_max = 500;
+    uint32_t retention_scopes_max = 64;
+    int64_t retention_interval_ms = 60'000;
     // Automatic security rows waiting while storage refuses writes; past it the oldest are
     // dropped (counted as audit_unpersisted). They are written when storage takes writes again.
     size_t security_backlog_max = 10'000;

@@ -105,8 +105,17 @@ struct BackupResult {
     std::string error;  // !ok: why
 };
 
-using Output =
-    std::variant<Send, Close, Commit, Query, Hash, Refused, Audit, Notice, AdminReply, Backup>;
+// Delete expired messages (retention): for each scope in order, its oldest messages older
+// than its before_ms, at most `limit` in all, in one storage transaction of its own, after
+// every batch sent before it; report pruned(id, result). At most one is in flight.
+struct Prune {
+    uint64_t id = 0;
+    std::vector<PruneScope> scopes;
+    uint32_t limit = 0;
+};
+
+using Output = std::variant<Send, Close, Commit, Query, Hash, Refused, Audit, Notice, AdminReply,
+                            Backup, Prune>;
 using Outputs = std::deque<Output>;
 
 }  // namespace warren

@@ -19,7 +19,8 @@ Server::Server(Config config, Entropy& entropy, const Snapshot& snapshot)
       conns_(config_, monitor_, outputs_),
       txn_(config_, entropy_, monitor_, outputs_),
       enforcement_(config_, guard_, txn_, conns_, chat_, outputs_, snapshot.max_audit_id),
-      admin_(config_, guard_, chat_, txn_, enforcement_, monitor_, outputs_) {
+      admin_(config_, guard_, chat_, txn_, enforcement_, monitor_, outputs_),
+      retention_(config_, chat_.state()) {
     guard_.load(snapshot);
     for (const std::string& name : chat_.unbound_admin_names())
         outputs_.push_back(Notice{AlertLevel::warning,
@@ -139,6 +140,7 @@ void Server::tick(Time now) {
     begin_input(now);
     txn_.tick(now_);
     expire_invitations();
+    prune_expired();
     if (now_.mono_us >= next_sweep_us_) housekeeping();
     if (now_.mono_us >= next_eval_us_) {
         next_eval_us_ = now_.mono_us + us_from_ms(config_.alert_eval_ms);
@@ -160,6 +162,8 @@ void Server::committed(BatchId batch, const Status& status, Time now) {
 
 void Server::answered(QueryId query, QueryRows rows, Time now) {
     begin_input(now);
+    // Rows a Prune has not reached yet are past their age all the same.
+    retention_.drop_expired(rows.rows, now_.wall_ms);
     if (auto a = audit_reads_.find(query); a != audit_reads_.end()) {
         auto [admin, limit] = a->second;
         audit_reads_.erase(a);
@@ -198,6 +202,18 @@ AdminId Server::admin(const AdminRequest& request, Time now) {
     return id;
 }
 
+void Server::pruned(uint64_t id, const PruneResult& result, Time now) {
+    begin_input(now);
+    retention_.pruned(id, result, now_);
+    prune_expired();
+    end_input();
+}
+
+void Server::prune_expired() {
+    if (shutting_down_ || !txn_.writable(now_)) return;
+    if (std::optional<Prune> p = retention_.next(now_)) outputs_.push_back(std::move(*p));
+}
+
 void Server::backed_up(AdminId id, const BackupResult& result, Time now) {
     begin_input(now);
     admin_.backed_up(id, result, now_);
@@ -228,6 +244,7 @@ std::optional<int64_t> Server::next_deadline() const {
     // Timeouts are checked while connections are open; alerts are evaluated while there is
     // anything to watch (so an idle server with no alerts sleeps).
     if (conns_.size() > 0) earliest(next_sweep_us_);
+    if (std::optional<int64_t> prune = retention_.deadline()) earliest(*prune);
     if (conns_.size() > 0 || !txn_.idle() || !monitor_.active().empty()) earliest(next_eval_us_);
     return at;
 }
@@ -513,6 +530,8 @@ Gauges Server::gauges() const {
     g.breaker_opened = txn_.breaker().opened_count();
     g.batches_committed = st.batches_committed;
     g.batches_failed = st.batches_failed;
+    g.retention_deleted = retention_.deleted_total();
+    g.retention_failures = retention_.failures();
     g.commit_retries = st.commit_retries;
     g.writes_refused = st.writes_refused;
     g.active_blocks = guard_.active_blocks(now_).size();

@@ -4,7 +4,7 @@
 //
 // Call order (the only one supported):
 //   1. feed one input: connect / receive / sent / disconnect / tick / committed / answered /
-//      hashed / admin / backed_up / process_stats / shutdown, each with the current Time from the driver;
+//      hashed / admin / backed_up / pruned / process_stats / shutdown, each with the current Time from the driver;
 //   2. drain poll() until it returns nullopt, carrying out each output (core/outputs.h says
 //      what each one asks);
 //   3. arm one timer for next_deadline() (mono µs) and call tick() when it fires.
@@ -35,6 +35,7 @@
 #include "core/admin/admin.h"
 #include "core/base.h"
 #include "core/chat/chat.h"
+#include "core/chat/retention.h"
 #include "core/config.h"
 #include "core/conn/connections.h"
 #include "core/entropy.h"
@@ -80,6 +81,8 @@ class Server {
     void shutdown(Time now);
     // The admin API. The answer comes out of poll() as an AdminReply with the returned id.
     AdminId admin(const AdminRequest& request, Time now);
+    // A Prune output finished (retention).
+    void pruned(uint64_t id, const PruneResult& result, Time now);
     // A Backup output finished (the admin request that asked for it is answered).
     void backed_up(AdminId id, const BackupResult& result, Time now);
     // Latest process figures from the driver, for monitoring and alerts.
@@ -101,6 +104,7 @@ class Server {
     const Monitor& monitor() const { return monitor_; }
     const ChatState& state() const { return chat_.state(); }
     const Config& config() const { return config_; }
+    const Retention& retention() const { return retention_; }
 
   private:
     // Where a request's reply goes.
@@ -140,6 +144,8 @@ class Server {
     // Reads the waiting lines of connections no reader holds back any more.
     void read_released();
     void expire_invitations();
+    // Sends the next retention Prune when one is due.
+    void prune_expired();
     void housekeeping();
     void finish_shutdown_if_idle();
     Gauges gauges() const;
@@ -154,6 +160,7 @@ class Server {
     Transactions txn_;
     Enforcement enforcement_;
     Admin admin_;
+    Retention retention_;
     RequestDecoder decoder_;
     Time now_{};
     std::map<JobId, Job> hash_jobs_;

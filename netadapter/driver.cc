@@ -348,6 +348,18 @@ struct Driver::State {
         });
     }
 
+    // On the storage thread, behind every batch sent before it.
+    void carry_out(Prune& p) {
+        storage.push([this, p = std::move(p)] {
+            PruneResult r = store.prune(p.scopes, p.limit);
+            if (!r.ok) log_event(LogLevel::warn, "retention_failed", {{"error", r.error}});
+            asio::post(io, [this, id = p.id, r = std::move(r)] {
+                core.pruned(id, r, now());
+                drain();
+            });
+        });
+    }
+
     void carry_out(Backup& b) {
         auto job = [this, id = b.id, name = b.name] {
             BackupResult r;

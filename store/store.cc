@@ -577,6 +577,68 @@ Status Store::apply(const std::vector<Mutation>& mutations) {
     return Status::ok();
 }
 
+PruneResult Store::prune(const std::vector<PruneScope>& scopes, uint32_t limit) {
+    PruneResult out;
+    auto fail = [&](const char* what) {
+        out.error = std::string(what) + ": " + sqlite3_errmsg(db_);
+        out.deleted.clear();
+        (void)exec("ROLLBACK");
+        return out;
+    };
+    if (!exec("BEGIN IMMEDIATE").is_ok()) return fail("begin");
+    // Oldest first through messages_by_room(room_id, id): a room with nothing expired costs
+    // one index probe. Ids grow with time, so the first unexpired message ends the scope.
+    const char* sql[] = {
+        "SELECT id, ts_ms FROM messages WHERE room_id = ?1 ORDER BY id LIMIT ?2",
+        "DELETE FROM messages WHERE id = ?1",
+        "DELETE FROM reactions WHERE message_id = ?1",
+        "INSERT INTO fts_queue(message_id, kind, text) VALUES(?1, 2, NULL)",
+    };
+    sqlite3_stmt* st[4] = {};
+    auto finalize = [&] {
+        for (auto* x : st) sqlite3_finalize(x);
+    };
+    for (int i = 0; i < 4; ++i)
+        if (sqlite3_prepare_v2(db_, sql[i], -1, &st[i], nullptr) != SQLITE_OK) {
+            finalize();
+            return fail("prepare");
+        }
+    uint32_t left = limit;
+    for (const PruneScope& scope : scopes) {
+        std::vector<int64_t> ids;
+        sqlite3_bind_int64(st[0], 1, scope.room);
+        sqlite3_bind_int64(st[0], 2, left);
+        int rc;
+        while ((rc = sqlite3_step(st[0])) == SQLITE_ROW) {
+            if (sqlite3_column_int64(st[0], 1) >= scope.before_ms) break;
+            ids.push_back(sqlite3_column_int64(st[0], 0));
+        }
+        sqlite3_reset(st[0]);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+            finalize();
+            return fail("prune");
+        }
+        for (int64_t id : ids)
+            for (int k = 1; k < 4; ++k) {
+                sqlite3_bind_int64(st[k], 1, id);
+                rc = sqlite3_step(st[k]);
+                sqlite3_reset(st[k]);
+                if (rc != SQLITE_DONE) {
+                    finalize();
+                    return fail("prune");
+                }
+            }
+        out.deleted.push_back(static_cast<uint32_t>(ids.size()));
+        left -= static_cast<uint32_t>(ids.size());
+        if (left == 0) break;
+    }
+    finalize();
+    while (out.deleted.size() < scopes.size()) out.deleted.push_back(0);
+    if (!exec("COMMIT").is_ok()) return fail("commit");
+    out.ok = true;
+    return out;
+}
+
 Result<Snapshot> Store::load(size_t cache_per_room, int64_t now_wall_ms) {
     Snapshot snap;
     auto query = [&](const char* sql, auto&& row) -> Status {

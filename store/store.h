@@ -50,6 +50,10 @@ class Store {
     // Commits only queue them; the storage thread calls this when idle, and search first
     // drains the queue, so search always sees every committed message.
     Status index_pending(uint32_t max_items = 4096);
+    // Retention: deletes, in one transaction, the oldest messages of each scope in order that
+    // are older than its before_ms (with their reactions, and queued for removal from the
+    // search index), at most `limit` in all.
+    PruneResult prune(const std::vector<PruneScope>& scopes, uint32_t limit);
     // Answers any StoredQuery (history pages, one message, thread replies, search).
     QueryRows run(const StoredQuery& q);
     QueryRows history(const HistoryQuery& q);

@@ -160,6 +160,7 @@ class CoreHarness {
     }
     std::vector<AdminReply> admin_replies;
     std::vector<Backup> backups;   // Backup outputs, in order (answer with backed_up())
+    size_t prunes = 0;             // retention Prunes carried out
     std::vector<AuditRow> audits;  // Audit outputs, in order
     std::vector<Notice> notices;   // Notice outputs, in order
 
@@ -228,6 +229,15 @@ class CoreHarness {
             notices.push_back(*n);
         } else if (auto* b = std::get_if<Backup>(&o)) {
             backups.push_back(*b);
+        } else if (auto* p = std::get_if<Prune>(&o)) {
+            ++prunes;
+            auto fn = [this, id = p->id, scopes = p->scopes, limit = p->limit] {
+                core_->pruned(id, store_->prune(scopes, limit), now_);
+            };
+            if (hold_commits)
+                held_.push_back(fn);
+            else
+                completions_.push_back(fn);
         } else if (auto* h = std::get_if<Hash>(&o)) {
             HashResult r;
             std::string phc = "$test$" + h->password;

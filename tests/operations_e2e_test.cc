@@ -345,8 +345,13 @@ TEST(Backup, UnderLoadRestoresEveryMessageAcknowledgedBeforeIt) {
             if (r["ok"] == true) ++during;
         }
     });
+    // The writer is committing before the backup is asked for, and goes on while it runs.
+    for (int i = 0; i < 1000 && during.load() == 0; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    size_t at_start = during.load();
     HttpResponse b = http(d->admin_port, "POST", "/api/v1/admin/backup", R"({"name":"b1.db"})",
                           admin_token, 60'000);
+    size_t at_end = during.load();
     stop = true;
     writer.join();
     ASSERT_EQ(b.status, 200) << b.body;
@@ -354,7 +359,8 @@ TEST(Backup, UnderLoadRestoresEveryMessageAcknowledgedBeforeIt) {
     std::string copy = info["path"];
     EXPECT_EQ(copy, dir + "/data/backups/b1.db");
     EXPECT_GT(info["bytes"].get<int64_t>(), 5'000'000);
-    EXPECT_GT(during.load(), 0u) << "nothing was written while the backup ran";
+    EXPECT_GT(at_start, 0u) << "the writer never committed";
+    EXPECT_GT(at_end, at_start) << "nothing was committed while the backup ran";
     EXPECT_EQ(fs::status(dir + "/data/backups").permissions() & fs::perms::others_all,
               fs::perms::none);
     // The same name twice is refused rather than overwritten.

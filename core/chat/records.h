@@ -237,6 +237,19 @@ struct QueryRows {
     std::vector<AuditRow> audit;  // audit
 };
 
+// Retention: delete the oldest messages of one room (0: of every direct conversation) that
+// are older than before_ms, with their reactions and search entries.
+struct PruneScope {
+    RoomId room = 0;
+    int64_t before_ms = 0;
+};
+
+struct PruneResult {
+    bool ok = false;
+    std::vector<uint32_t> deleted;  // per scope, in order
+    std::string error;
+};
+
 // Returns a description of the first broken invariant, or nullopt. Used before a record is
 // committed and after it is loaded.
 std::optional<std::string> check_record(const Mutation& m);

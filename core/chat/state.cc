@@ -240,6 +240,39 @@ void ChatState::forget_old(std::map<MessageId, OldMessage>::iterator it) {
     old_.erase(it);
 }
 
+size_t ChatState::forget_expired(const std::vector<PruneScope>& scopes) {
+    size_t n = 0;
+    auto trim = [&](MessageLog& log, int64_t before_ms) {
+        while (!log.recent.empty() && log.recent.front().ts_ms < before_ms &&
+               evictable(log.recent.front().id)) {
+            where_.erase(log.recent.front().id);
+            log.recent.pop_front();
+            log.older_on_disk = true;  // until the store has deleted them too
+            ++n;
+        }
+    };
+    std::map<RoomId, int64_t> before;
+    for (const PruneScope& s : scopes) {
+        before[s.room] = s.before_ms;
+        if (s.room != 0) {
+            if (auto r = rooms_.find(s.room); r != rooms_.end()) trim(r->second.log, s.before_ms);
+        } else {
+            for (auto& [peers, c] : conversations_) trim(c.log, s.before_ms);
+        }
+    }
+    // One pass over the old messages (bounded by old_messages_max) for every scope.
+    for (auto it = old_.begin(); it != old_.end();) {
+        auto next = std::next(it);
+        auto b = before.find(it->second.row.room);
+        if (b != before.end() && it->second.row.ts_ms < b->second && it->second.in_lru) {
+            forget_old(it);
+            ++n;
+        }
+        it = next;
+    }
+    return n;
+}
+
 void ChatState::trim_old(size_t keep) {
     while (old_.size() > keep && !old_lru_.empty()) {
         auto it = old_.find(old_lru_.front());

@@ -127,6 +127,11 @@ class ChatState {
     MessageId last_message_id() const { return next_message_id_ - 1; }
 
     const std::map<std::string, RoomId>& rooms_by_key() const { return room_by_key_; }
+    const std::map<RoomId, Room>& rooms() const { return rooms_; }
+    // Retention: for each scope, forgets the durable messages of its room (0: of every
+    // direct conversation) older than its before_ms that have no change in flight, from the
+    // log and from the old messages held; returns how many.
+    size_t forget_expired(const std::vector<PruneScope>& scopes);
     bool name_taken(std::string_view user_name) const;
     // Names nobody may register (configured admin names that no account holds yet).
     void reserve_name(std::string key) { reserved_names_.insert(std::move(key)); }

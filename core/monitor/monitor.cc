@@ -317,6 +317,8 @@ void Monitor::write_storage_json(JsonWriter& w, const Gauges& g, int64_t now_ms)
     w.key("writes_refused").value(static_cast<int64_t>(g.writes_refused));
     w.key("breaker").value(g.breaker);
     w.key("breaker_opened").value(static_cast<int64_t>(g.breaker_opened));
+    w.key("retention_deleted").value(static_cast<int64_t>(g.retention_deleted));
+    w.key("retention_failures").value(static_cast<int64_t>(g.retention_failures));
     w.end_object();
 }
 
@@ -440,6 +442,10 @@ void expose_storage(Exposition& x, const Gauges& g) {
               g.commit_retries);
     x.counter("warren_storage_writes_refused_total",
               "Writes refused (breaker open or queues full).", g.writes_refused);
+    x.counter("warren_retention_deleted_total", "Messages deleted for their age (retention).",
+              g.retention_deleted);
+    x.counter("warren_retention_failures_total", "Retention deletions storage refused.",
+              g.retention_failures);
     x.help("warren_storage_breaker_state", "gauge", "1 for the circuit breaker's current state.");
     for (std::string_view st : {"closed", "open", "half_open"})
         x.line("warren_storage_breaker_state", "state=\"" + std::string(st) + "\"",

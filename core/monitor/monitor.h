@@ -48,6 +48,8 @@ struct Gauges {
     uint64_t batches_failed = 0;
     uint64_t commit_retries = 0;
     uint64_t writes_refused = 0;
+    uint64_t retention_deleted = 0;   // messages deleted for their age
+    uint64_t retention_failures = 0;  // Prunes storage refused
     uint64_t active_blocks = 0;
     uint64_t active_suspensions = 0;
     uint64_t login_failures = 0;
