@@ -3,7 +3,7 @@
 # (build/, and the binaries in Debug and Release too), runs every test with ctest (unit, property, simulation seeds, loopback
 # end-to-end), builds the libFuzzer targets with clang (build-fuzz/) and runs each on its
 # seed corpus for a short smoke, runs clang-tidy over core/ (scripts/tidy.sh), then checks
-# the benchmark budgets.
+# the benchmark budgets and the instruction budgets per layer (bench/instr_budget.py).
 # FUZZ_SECONDS (default 20) sets the smoke length per fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,5 +55,8 @@ echo "== benchmark budgets"
 python3 bench/check_budgets.py build/bin/warren-bench-core bench/budgets
 python3 bench/check_budgets.py build/bin/warren-bench-commit bench/budgets-commit \
     --benchmark_filter=sync:0
+
+echo "== instruction budgets (callgrind, per layer and per request kind)"
+python3 bench/instr_budget.py build/bin bench/instr-baseline.json
 echo "fuzz smoke and benchmark budgets passed"
 echo "tests: $((total - failed)) passed, $failed failed"

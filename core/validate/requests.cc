@@ -251,6 +251,12 @@ bool has_attack_signature(std::string_view value) {
 }
 
 std::variant<Validated, Rejection> decode_request(Op op, Args& args, const Config& config) {
+#ifdef WARREN_SLOWDOWN_VALIDATION
+    // Only in warren-bench-instr-slow (bench/CMakeLists.txt): validation made deliberately
+    // dearer, which the instruction budget check must reject and blame on validation.
+    static volatile unsigned burn = 0;
+    for (int i = 0; i < WARREN_SLOWDOWN_VALIDATION; ++i) burn = burn + 1;
+#endif
     std::variant<Validated, Rejection> out(std::in_place_type<Validated>, Validated::Key(), op);
     std::optional<Rejection> bad =
         std::visit([&](auto& r) { return decode_fields(args, r, config); },
