@@ -14,7 +14,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -23,6 +22,7 @@
 #include <vector>
 
 #include "core/base.h"
+#include "core/fifo.h"
 #include "core/config.h"
 #include "core/monitor/monitor.h"
 #include "core/ops/events.h"
@@ -57,7 +57,7 @@ class Connections {
         std::string ip_key;  // what security state is tracked under (IPv6: the /64)
         LineFramer framer;
         State state = State::open;
-        std::deque<Slot> slots;  // replies in request order
+        Fifo<Slot> slots;  // replies in request order
         uint64_t slot_base = 0;  // sequence number of slots.front()
         bool paused = false;     // an effect this connection waits for runs; lines wait
         bool logged_in = false;  // chooses the outbound cap (the facade keeps it current)
@@ -70,7 +70,7 @@ class Connections {
         // and how many readers hold this connection: while any does, its lines wait.
         std::vector<ConnId> holding;
         uint32_t held_by = 0;
-        std::deque<int64_t> bad_frame_us;
+        Fifo<int64_t> bad_frame_us;
         int64_t opened_us = 0;  // also reset by LOGOUT: the login deadline starts again
         int64_t active_us = 0;  // the last complete request (idle timeout)
     };

@@ -90,7 +90,7 @@ void Guard::take(Bucket& b, uint32_t weight) {
     b.units -= int64_t{weight} * unit;
 }
 
-void Guard::trim(std::deque<int64_t>& d, int64_t window_ms, int64_t now_us) const {
+void Guard::trim(Fifo<int64_t>& d, int64_t window_ms, int64_t now_us) const {
     int64_t since = now_us - us_from_ms(window_ms);
     while (!d.empty() && d.front() <= since) d.pop_front();
 }
@@ -458,9 +458,9 @@ void Guard::direct_message(const std::string& ip, UserId user, UserId to,
 // Counts one event in the behaviour window; each one past `free` scores `points`. The deque
 // never holds more than free + 1 entries: the score remembers the rest.
 void Guard::count_behaviour(const std::string& ip, UserId user,
-                            std::deque<int64_t> AccountState::*events, uint32_t free,
+                            Fifo<int64_t> AccountState::*events, uint32_t free,
                             uint32_t points, std::string_view reason, Time now) {
-    std::deque<int64_t>& d = account_state(user, now).*events;
+    Fifo<int64_t>& d = account_state(user, now).*events;
     trim(d, config_.behaviour_window_ms, now.mono_us);
     d.push_back(now.mono_us);
     if (d.size() <= free) return;

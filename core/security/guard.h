@@ -21,7 +21,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -30,6 +29,7 @@
 #include <vector>
 
 #include "core/base.h"
+#include "core/fifo.h"
 #include "core/chat/records.h"
 #include "core/config.h"
 #include "core/ops/codes.h"
@@ -161,15 +161,15 @@ class Guard {
         std::string prefix;  // an IPv6 /64's /48 key ("" for IPv4 and for the /48 itself)
         Bucket bucket;
         uint32_t conns = 0;
-        std::deque<int64_t> connects;        // mono µs of recent accepted connects
-        std::deque<int64_t> login_failures;  // mono µs
-        std::deque<int64_t> registrations;   // mono µs
+        Fifo<int64_t> connects;        // mono µs of recent accepted connects
+        Fifo<int64_t> login_failures;  // mono µs
+        Fifo<int64_t> registrations;   // mono µs
         Score score;
         int64_t seen_us = 0;
     };
     // Failed password logins for a name, and its lock.
     struct Lock {
-        std::deque<int64_t> failures;
+        Fifo<int64_t> failures;
         int64_t locked_until_us = 0;  // mono
     };
     struct NameState {
@@ -184,10 +184,10 @@ class Guard {
             RoomId room;
             int64_t at_us;
         };
-        std::deque<Said> said;
-        std::deque<std::pair<UserId, int64_t>> dm_to;
-        std::deque<int64_t> churn;
-        std::deque<int64_t> invitations;
+        Fifo<Said> said;
+        Fifo<std::pair<UserId, int64_t>> dm_to;
+        Fifo<int64_t> churn;
+        Fifo<int64_t> invitations;
         Lock lock;  // the account's name
         int64_t seen_us = 0;
     };
@@ -210,7 +210,7 @@ class Guard {
     std::optional<int64_t> bucket_wait(Bucket& b, uint32_t per_min, uint32_t burst, uint32_t weight,
                                        int64_t now_us) const;
     static void take(Bucket& b, uint32_t weight);
-    void trim(std::deque<int64_t>& d, int64_t window_ms, int64_t now_us) const;
+    void trim(Fifo<int64_t>& d, int64_t window_ms, int64_t now_us) const;
     int64_t points_now(const Score& s, int64_t now_us) const;
     ThreatLevel level_of(int64_t units) const;
     void add_ip_points(const std::string& ip, uint32_t points, std::string_view reason, Time now);
@@ -220,7 +220,7 @@ class Guard {
     std::optional<ThreatLevel> add_points(Score& s, uint32_t points, int64_t now_us);
     void auto_block(const std::string& ip, std::string reason, Time now);
     void count_behaviour(const std::string& ip, UserId user,
-                         std::deque<int64_t> AccountState::*events, uint32_t free, uint32_t points,
+                         Fifo<int64_t> AccountState::*events, uint32_t free, uint32_t points,
                          std::string_view reason, Time now);
     int64_t ladder_ms(uint32_t offences) const;
 
