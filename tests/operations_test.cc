@@ -64,7 +64,11 @@ TEST(Backup, FailureIsAnsweredAndAudited) {
     BackupResult r;
     r.path = "/x/b.db";
     r.error = "disk full";
+    h.hold_commits = true;
     h.backed_up(h.backups[0].id, r);
+    EXPECT_FALSE(reply_to(h, h.backups[0].id)) << "answered before its audit row was durable";
+    h.hold_commits = false;
+    h.release();
     auto done = reply_to(h, h.backups[0].id);
     ASSERT_TRUE(done);
     EXPECT_EQ(done->status, 500);

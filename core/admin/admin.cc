@@ -148,14 +148,23 @@ void Admin::reply(AdminId id, int status, std::string body, std::string_view con
     outputs_.push_back(AdminReply{id, status, std::move(body), content_type});
 }
 
-void Admin::error(AdminId id, int status, std::string_view message) {
+namespace {
+
+std::string error_body(int status, std::string_view message) {
     JsonWriter w;
     w.begin_object().key("error").begin_object().key("status").value(int64_t{status});
     w.key("message").value(message).end_object().end_object();
-    reply(id, status, body_of(w));
+    return body_of(w);
 }
 
-bool Admin::commit(AdminId id, std::vector<Mutation> rows, std::string body, Undo undo, Time now) {
+}  // namespace
+
+void Admin::error(AdminId id, int status, std::string_view message) {
+    reply(id, status, error_body(status, message));
+}
+
+bool Admin::commit(AdminId id, std::vector<Mutation> rows, std::string body, Undo undo, Time now,
+                   int status) {
     if (!txn_.writable(now)) {
         undo();
         error(id, 503, "storage unavailable; nothing was changed");
@@ -168,17 +177,17 @@ bool Admin::commit(AdminId id, std::vector<Mutation> rows, std::string body, Und
         b.mutations.push_back(std::move(m));
     }
     b.undo.push_back(std::move(undo));
-    b.admin_replies.emplace_back(id, std::move(body));
+    b.admin_replies.push_back({id, status, std::move(body)});
     return true;
 }
 
-void Admin::committed(std::vector<std::pair<AdminId, std::string>>& answers) {
-    for (auto& [id, body] : answers) reply(id, 200, std::move(body));
+void Admin::committed(std::vector<AdminAnswer>& answers) {
+    for (AdminAnswer& a : answers) reply(a.id, a.status, std::move(a.body));
 }
 
-void Admin::failed(const std::vector<std::pair<AdminId, std::string>>& answers) {
-    for (const auto& [id, body] : answers)
-        error(id, 503, "storage unavailable; nothing was changed");
+void Admin::failed(const std::vector<AdminAnswer>& answers) {
+    for (const AdminAnswer& a : answers)
+        error(a.id, 503, "storage unavailable; nothing was changed");
 }
 
 void Admin::blocks(AdminId id, Time now) {
@@ -310,19 +319,17 @@ void Admin::backed_up(AdminId id, const BackupResult& r, Time now) {
     std::string details = d.str();
     AuditRow row = enforcement_.audit_row("admin", "", "", r.ok ? "backup" : "backup_failed",
                                           r.ok ? "" : r.error, now, details);
-    std::string body = r.ok ? R"({"backup":)" + details + "}" : std::string();
-    if (!r.ok) {
-        // The failure is audited when storage takes it; the operator hears at once.
-        txn_.persist(row, now);
-        outputs_.push_back(Audit{row});
-        return error(id, 500, "backup failed: " + r.error);
-    }
+    int status = r.ok ? 200 : 500;
+    std::string body = r.ok ? R"({"backup":)" + details + "}"
+                            : error_body(500, "backup failed: " + r.error);
     if (!txn_.writable(now)) {
+        // Storage refuses writes: the row waits in the backlog, the operator hears at once.
         txn_.persist(row, now);
         outputs_.push_back(Audit{row});
-        return reply(id, 200, std::move(body));
+        return reply(id, status, std::move(body));
     }
-    commit(id, {row}, std::move(body), [] {}, now);
+    // Answered once the audit row is durable, so the audit log shows it by then.
+    commit(id, {row}, std::move(body), [] {}, now, status);
 }
 
 void Admin::answer_audit(AdminId id, uint32_t limit, const QueryRows& rows) {

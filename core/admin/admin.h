@@ -69,16 +69,17 @@ class Admin {
     std::optional<StoredQuery> handle(AdminId id, const AdminRequest& q, Time now, const View& v);
     void answer_audit(AdminId id, uint32_t limit, const QueryRows& rows);
     // A batch carrying admin answers is durable, or failed and was undone.
-    void committed(std::vector<std::pair<AdminId, std::string>>& answers);
+    void committed(std::vector<AdminAnswer>& answers);
     // A Backup finished: audited, then answered.
     void backed_up(AdminId id, const BackupResult& r, Time now);
-    void failed(const std::vector<std::pair<AdminId, std::string>>& answers);
+    void failed(const std::vector<AdminAnswer>& answers);
 
   private:
     void reply(AdminId id, int status, std::string body,
                std::string_view content_type = "application/json");
     void error(AdminId id, int status, std::string_view message);
-    bool commit(AdminId id, std::vector<Mutation> rows, std::string body, Undo undo, Time now);
+    bool commit(AdminId id, std::vector<Mutation> rows, std::string body, Undo undo, Time now,
+                int status = 200);
     // Why an ordered duration is refused, if it is.
     std::optional<std::string> bad_duration(const std::optional<int64_t>& duration_ms) const;
     void read(AdminId id, const AdminRequest& q, Time now, const View& v);

@@ -29,6 +29,13 @@ struct PendingReply {
     ReplyBody body;
 };
 
+// An admin action's answer, released when its batch commits.
+struct AdminAnswer {
+    uint64_t id = 0;
+    int status = 200;
+    std::string body;
+};
+
 struct Batch {
     BatchId id = 0;
     std::vector<Mutation> mutations;
@@ -41,7 +48,7 @@ struct Batch {
     uint32_t attempts = 0;  // commits tried so far
     int64_t sent_us = 0;    // mono time of the latest attempt (commit latency)
     // Admin actions answered once the batch is durable (or with 503 if it fails).
-    std::vector<std::pair<uint64_t, std::string>> admin_replies;
+    std::vector<AdminAnswer> admin_replies;
     // Automatic security rows (blocks, suspensions, audit) in this batch: if it fails they go
     // back to the backlog instead of being lost.
     std::vector<Mutation> security_rows;
