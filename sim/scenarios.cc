@@ -115,6 +115,13 @@ class World {
     EventQueue clock_;
     int64_t tick_at_ = INT64_MAX;
     std::map<ConnId, Peer> peers_;
+    // A step that schedules itself again (an attacker's loop) lives here, so the closures
+    // that call it hold a plain pointer instead of a shared_ptr to themselves (a cycle that
+    // was never freed).
+    std::function<void()>* loop() {
+        return loops_.emplace_back(std::make_unique<std::function<void()>>()).get();
+    }
+    std::vector<std::unique_ptr<std::function<void()>>> loops_;
     ConnId next_conn_ = 1;
     std::vector<Legit> legit_;
     std::vector<int64_t> latencies_;
@@ -184,7 +191,9 @@ void World::drain() {
                     json msg = json::parse(line);
                     if (msg.value("ev", "") == "DISCONNECT")
                         p->second.close_reason = msg.value("reason", "");
-                    if (p->second.on_line) p->second.on_line(msg);
+                    // A handler may replace itself (an attacker's next phase): run a copy, so
+                    // the closure it is running lives until it returns.
+                    if (auto handler = p->second.on_line) handler(msg);
                 }
             });
         } else if (auto* c = std::get_if<Close>(&*out)) {
@@ -338,8 +347,8 @@ void World::attack_brute_force() {
     // closed, until blocked for good or 400 attempts.
     std::string victim = legit_[1].name;
     auto conn = std::make_shared<ConnId>(0);
-    auto guess = std::make_shared<std::function<void()>>();
-    auto connect = std::make_shared<std::function<void()>>();
+    auto guess = loop();
+    auto connect = loop();
     *guess = [this, conn, victim] {
         if (rep_.attempts >= 400) return;
         ++rep_.attempts;
@@ -384,7 +393,7 @@ void World::attack_stuffing() {
         at(now_ms() + rng_.between(0, 20000), [this, ip, targets] {
             auto left = std::make_shared<int>(3);
             auto conn = std::make_shared<ConnId>(0);
-            auto next = std::make_shared<std::function<void()>>();
+            auto next = loop();
             auto names = std::make_shared<std::map<int64_t, std::string>>();
             *next = [this, conn, left, targets, names] {
                 if ((*left)-- <= 0) return hang_up(*conn);
@@ -415,7 +424,7 @@ void World::attack_stuffing() {
 }
 
 void World::attack_connection_flood() {
-    auto step = std::make_shared<std::function<void()>>();
+    auto step = loop();
     *step = [this, step] {
         if (rep_.attempts >= 500) return;
         ++rep_.attempts;
@@ -465,7 +474,7 @@ void World::attack_message_flood() {
             if (m.contains("re") && !m["re"].is_null() && !m.value("ok", false))
                 attacker_refused(m["error"].value("code", ""));
         };
-        auto step = std::make_shared<std::function<void()>>();
+        auto step = loop();
         *step = [this, conn, step] {
             if (attacker_done_ || rep_.attempts >= 1000 || !peers_[conn].open) return;
             ++rep_.attempts;
@@ -484,7 +493,7 @@ void World::attack_slowloris() {
     for (int k = 0; k < 10; ++k) {
         auto opened = std::make_shared<int64_t>(now_ms());
         auto conn = std::make_shared<ConnId>(0);
-        auto drip = std::make_shared<std::function<void()>>();
+        auto drip = loop();
         *drip = [this, conn, drip] {
             if (!peers_[*conn].open) return;
             ++rep_.attempts;
@@ -499,7 +508,7 @@ void World::attack_slowloris() {
 }
 
 void World::attack_bad_frames() {
-    auto connect = std::make_shared<std::function<void()>>();
+    auto connect = loop();
     *connect = [this, connect] {
         if (rep_.attempts >= 200 || now_ms() > opt_.duration_ms - 5000) return;
         auto conn = std::make_shared<ConnId>(0);
@@ -541,7 +550,7 @@ void World::attack_spam(bool invitations) {
             if (m.contains("re") && !m["re"].is_null() && !m.value("ok", false))
                 attacker_refused(m["error"].value("code", ""));
         };
-        auto step = std::make_shared<std::function<void()>>();
+        auto step = loop();
         *step = [this, conn, step, invitations] {
             if (attacker_done_ || !peers_[conn].open) return;
             size_t target = 1 + rep_.attempts % (legit_.size() - 1);
