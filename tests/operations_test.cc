@@ -21,6 +21,17 @@ std::optional<AdminReply> reply_to(CoreHarness& h, AdminId id) {
     return std::nullopt;
 }
 
+// Reports the first backup's result and returns its answer, checking that the answer waited
+// for the audit row's commit.
+std::optional<AdminReply> finish_backup(CoreHarness& h, const BackupResult& r) {
+    h.hold_commits = true;
+    h.backed_up(h.backups[0].id, r);
+    EXPECT_FALSE(reply_to(h, h.backups[0].id)) << "answered before its audit row was durable";
+    h.hold_commits = false;
+    h.release();
+    return reply_to(h, h.backups[0].id);
+}
+
 TEST(Backup, OneAtATimeNamedByTimeAndAnsweredAfterItsAuditRow) {
     CoreHarness h;
     EXPECT_FALSE(h.admin(backup_req()));  // no answer until the copy is done
@@ -37,12 +48,7 @@ TEST(Backup, OneAtATimeNamedByTimeAndAnsweredAfterItsAuditRow) {
     r.path = "/var/lib/warren/backups/warren-20251124-160000.db";
     r.bytes = 123456;
     r.duration_ms = 42;
-    h.hold_commits = true;
-    h.backed_up(h.backups[0].id, r);
-    EXPECT_FALSE(reply_to(h, h.backups[0].id)) << "answered before its audit row was durable";
-    h.hold_commits = false;
-    h.release();
-    auto done = reply_to(h, h.backups[0].id);
+    auto done = finish_backup(h, r);
     ASSERT_TRUE(done);
     EXPECT_EQ(done->status, 200);
     EXPECT_NE(done->body.find(r.path), std::string::npos) << done->body;
@@ -64,12 +70,7 @@ TEST(Backup, FailureIsAnsweredAndAudited) {
     BackupResult r;
     r.path = "/x/b.db";
     r.error = "disk full";
-    h.hold_commits = true;
-    h.backed_up(h.backups[0].id, r);
-    EXPECT_FALSE(reply_to(h, h.backups[0].id)) << "answered before its audit row was durable";
-    h.hold_commits = false;
-    h.release();
-    auto done = reply_to(h, h.backups[0].id);
+    auto done = finish_backup(h, r);
     ASSERT_TRUE(done);
     EXPECT_EQ(done->status, 500);
     EXPECT_NE(done->body.find("disk full"), std::string::npos) << done->body;
