@@ -80,10 +80,8 @@ void Retention::pruned(uint64_t id, const PruneResult& result, Time now) {
         // Storage refused: try the same scopes again after a pause.
         ++failures_;
         next_us_ = now.mono_us + us_from_ms(std::min<int64_t>(config_.retention_interval_ms, 5000));
-        if (!flight_.empty()) {
-            cursor_ = flight_.front().room == 0 ? cursor_ : flight_.front().room - 1;
-            if (flight_.back().room == 0) dms_visited_ = false;
-        }
+        if (!flight_.empty()) revisit(flight_.front());
+        if (!flight_.empty() && flight_.back().room == 0) dms_visited_ = false;
         return;
     }
     uint64_t total = 0;
@@ -91,8 +89,7 @@ void Retention::pruned(uint64_t id, const PruneResult& result, Time now) {
         total += result.deleted[i];
         if (total >= config_.retention_batch_max) {
             // The limit stopped it here: this scope may hold more, so it comes first next.
-            cursor_ = flight_[i].room == 0 ? cursor_ : flight_[i].room - 1;
-            if (flight_[i].room == 0) dms_visited_ = false;
+            revisit(flight_[i]);
             break;
         }
     }
@@ -101,6 +98,13 @@ void Retention::pruned(uint64_t id, const PruneResult& result, Time now) {
         deleted_in_round_ = true;
         next_us_ = now.mono_us;  // drain the backlog without waiting
     }
+}
+
+void Retention::revisit(const PruneScope& scope) {
+    if (scope.room == 0)
+        dms_visited_ = false;
+    else
+        cursor_ = scope.room - 1;
 }
 
 std::optional<int64_t> Retention::deadline() const {

@@ -42,6 +42,8 @@ class Retention {
 
   private:
     std::optional<int64_t> age_ms(RoomId room) const;
+    // The next Prune starts again at this scope (it may hold more).
+    void revisit(const PruneScope& scope);
 
     const Config& config_;
     ChatState& state_;
