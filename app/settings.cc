@@ -443,14 +443,9 @@ std::string describe_settings(const Settings& s) {
     return out.str();
 }
 
-std::optional<std::string> load_settings_file(const std::string& path, Settings& s) {
-    toml::table root;
-    try {
-        root = toml::parse_file(path);
-    } catch (const toml::parse_error& e) {
-        return path + ":" + std::to_string(e.source().begin.line) + ":" +
-               std::to_string(e.source().begin.column) + ": " + std::string(e.description());
-    }
+namespace {
+
+std::optional<std::string> load_settings_table(const toml::table& root, Settings& s) {
     if (auto bad = check_keys(root, "",
                               {"server", "storage", "limits", "hashing", "auth", "rate",
                                "connections", "security", "admin", "alerts", "threat",
@@ -460,6 +455,34 @@ std::optional<std::string> load_settings_file(const std::string& path, Settings&
     if (auto bad = load_int_tables(root, s)) return bad;
     if (auto bad = load_admin_and_auth(root, s)) return bad;
     return load_server_and_storage(root, s);
+}
+
+std::string parse_failure(const std::string& source, const toml::parse_error& e) {
+    return source + ":" + std::to_string(e.source().begin.line) + ":" +
+           std::to_string(e.source().begin.column) + ": " + std::string(e.description());
+}
+
+}  // namespace
+
+std::optional<std::string> load_settings_file(const std::string& path, Settings& s) {
+    toml::table root;
+    try {
+        root = toml::parse_file(path);
+    } catch (const toml::parse_error& e) {
+        return parse_failure(path, e);
+    }
+    return load_settings_table(root, s);
+}
+
+std::optional<std::string> load_settings_text(std::string_view text, const std::string& source,
+                                              Settings& s) {
+    toml::table root;
+    try {
+        root = toml::parse(text, source);
+    } catch (const toml::parse_error& e) {
+        return parse_failure(source, e);
+    }
+    return load_settings_table(root, s);
 }
 
 }  // namespace warren

@@ -6,6 +6,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "core/config.h"
 #include "netadapter/driver.h"
@@ -29,6 +30,9 @@ struct Settings {
 
 // Returns nullopt on success, else what is wrong with the file.
 std::optional<std::string> load_settings_file(const std::string& path, Settings& s);
+// The same for a document in memory; errors name `source` as the file.
+std::optional<std::string> load_settings_text(std::string_view text, const std::string& source,
+                                              Settings& s);
 // The effective settings as TOML (every key, defaults included), secrets redacted: what
 // `warrend --check-config` prints.
 std::string describe_settings(const Settings& s);

@@ -1,36 +1,60 @@
 #!/usr/bin/env bash
 # Sets everything up and runs the whole test suite: installs missing packages, builds
-# (build/, the binaries in Release, and a Debug tree with ASan + UBSan), runs every test with
-# ctest (unit, property, simulation seeds, loopback end-to-end) in build/ and again under the
-# sanitizers, builds the libFuzzer targets with clang (build-fuzz/) and runs each on its
-# seed corpus for a short smoke, runs clang-tidy over core/ (scripts/tidy.sh), then checks
-# the benchmark budgets and the instruction budgets per layer (bench/instr_budget.py).
-# FUZZ_SECONDS (default 20) sets the smoke length per fuzz target.
+# (build/, the binaries in Release, a Debug tree with ASan + UBSan and coverage counters, and
+# a TSan tree of the programs that run threads), runs every test with ctest (unit, property,
+# simulation seeds, loopback end-to-end) in build/ and again under ASan + UBSan, the
+# loopback end-to-end tests under TSan, prints line and branch coverage per folder
+# (scripts/coverage.py; core/ must stay at 90 % of lines or more), builds the libFuzzer targets
+# with clang (build-fuzz/) and runs each on its seed corpus for a short smoke, runs
+# clang-tidy over core/ (scripts/tidy.sh), checks the wall-clock budgets and same-run ratios
+# (bench/check_budgets.py) and the instruction budgets per layer (bench/instr_budget.py),
+# and ends with one report of all of it.
+# FUZZ_SECONDS (default 15) sets the smoke length per fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh test
 jobs=$(nproc)
 fuzz_report=""
+timings=""
+stage_name=""
+stage() {  # starts a stage, recording how long the previous one took
+  local now
+  now=$(date +%s)
+  [ -n "$stage_name" ] && timings+="$stage_name $((now - stage_start)) s; "
+  stage_name=$1
+  stage_start=$now
+  [ -n "$1" ] && echo "== $1"
+  return 0
+}
 # ccache hits across clones in other directories (CI clones afresh each time).
 export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
 
-echo "== build"
+stage build
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j "$jobs"
 
-echo "== Release build (the binaries, warnings as errors)"
+stage "Release build (the binaries, warnings as errors)"
 cmake -S . -B build-Release -G Ninja -DCMAKE_BUILD_TYPE=Release -DWARREN_BUILD_TESTS=OFF \
     -DWARREN_BUILD_BENCH=OFF >/dev/null
 cmake --build build-Release -j "$jobs"
 
 # The Debug build (assertions on, warnings as errors) is built with AddressSanitizer and
-# UndefinedBehaviorSanitizer, at -O1 so that the suite stays quick, and runs the suite below.
-echo "== Debug build with ASan + UBSan"
+# UndefinedBehaviorSanitizer, at -O1 so that the suite stays quick, and with gcov counters, so
+# that its run of the suite below also gives the coverage report.
+stage "Debug build with ASan + UBSan + coverage"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-g -O1" \
-    -DWARREN_SANITIZE=address,undefined -DWARREN_BUILD_BENCH=OFF >/dev/null
+    -DWARREN_SANITIZE=address,undefined -DWARREN_COVERAGE=ON -DWARREN_BUILD_BENCH=OFF >/dev/null
 cmake --build build-asan -j "$jobs"
 
-echo "== tests"
+# ThreadSanitizer needs a tree of its own; only warrend, warren and the loopback tests run
+# threads (the driver's hashing and storage workers), so only they are built.
+stage "TSan build (warrend and the loopback tests)"
+cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-g -O1" \
+    -DWARREN_SANITIZE=thread -DWARREN_BUILD_BENCH=OFF >/dev/null
+cmake --build build-tsan -j "$jobs" --target warrend warren e2e_test admin_e2e_test \
+    operations_e2e_test
+
+stage tests
 ctest_log=$(mktemp)
 (cd build && ctest --output-on-failure -j "$jobs" --timeout 600) | tee "$ctest_log"
 summary=$(grep -E "tests passed, [0-9]+ tests failed out of [0-9]+" "$ctest_log" | tail -1)
@@ -38,24 +62,45 @@ failed=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/' <<<"$summary"
 total=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\2/' <<<"$summary")
 rm -f "$ctest_log"
 
-echo "== tests under ASan + UBSan"
+stage "tests under ASan + UBSan"
 asan_log=$(mktemp)
+find build-asan -name '*.gcda' -delete  # counts from test discovery at build time
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --output-on-failure -j "$jobs" --timeout 900) | tee "$asan_log"
 asan_summary=$(grep -E "tests passed, [0-9]+ tests failed out of [0-9]+" "$asan_log" | tail -1)
 rm -f "$asan_log"
 
-echo "== fuzz smoke"
+stage "coverage (the ASan + UBSan run)"
+coverage_log=$(mktemp)
+python3 scripts/coverage.py build-asan | tee "$coverage_log"
+
+# TSan reports land in files (warrend runs as a child of the tests, so its stderr is not the
+# test's); any report fails the stage.
+stage "loopback tests under TSan"
+tsan_reports=$(mktemp -d)
+tsan_log=$(mktemp)
+(cd build-tsan && TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:log_path=$tsan_reports/tsan" \
+    ctest -L e2e --output-on-failure -j "$jobs" --timeout 900) | tee "$tsan_log"
+if compgen -G "$tsan_reports/tsan*" >/dev/null; then
+  cat "$tsan_reports"/tsan*
+  echo "ThreadSanitizer reported the above"
+  exit 1
+fi
+tsan_summary=$(grep -E "tests passed, [0-9]+ tests failed out of [0-9]+" "$tsan_log" | tail -1)
+rm -rf "$tsan_reports" "$tsan_log"
+
+stage "fuzz smoke"
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DWARREN_BUILD_FUZZ=ON \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build-fuzz -j "$jobs"
-for pair in frame_decoder:frame core_session:core request_decode:request; do
+for pair in frame_decoder:frame core_session:core request_decode:request admin_http:admin \
+    config_toml:config; do
   target=${pair%%:*}
   corpus=fuzz/corpus/${pair##*:}
   work=$(mktemp -d)
   log=$(mktemp)
-  if ! ./build-fuzz/bin/fuzz_$target "$work" "$corpus" -max_total_time="${FUZZ_SECONDS:-20}" \
+  if ! ./build-fuzz/bin/fuzz_$target "$work" "$corpus" -max_total_time="${FUZZ_SECONDS:-15}" \
       -max_len=4096 -artifact_prefix="$work/" >"$log" 2>&1; then
     tail -n 60 "$log"
     echo "fuzz finding in $target; reproducer: $(ls "$work"/crash-* "$work"/leak-* "$work"/oom-* "$work"/timeout-* 2>/dev/null | head -1)"
@@ -66,25 +111,33 @@ for pair in frame_decoder:frame core_session:core request_decode:request; do
   rm -rf "$work" "$log"
 done
 
-echo "== clang-tidy"
+stage clang-tidy
 bash scripts/tidy.sh
 
-echo "== benchmark budgets"
-python3 bench/check_budgets.py build/bin/warren-bench-core bench/budgets
+stage "benchmark budgets and same-run ratios"
+budget_log=$(mktemp)
+python3 bench/check_budgets.py build/bin/warren-bench-core bench/budgets | tee "$budget_log"
 python3 bench/check_budgets.py build/bin/warren-bench-commit bench/budgets-commit \
     --benchmark_filter=sync:0
 
-echo "== instruction budgets (callgrind, per layer and per request kind)"
+stage "instruction budgets (callgrind, per layer and per request kind)"
 instr_log=$(mktemp)
 python3 bench/instr_budget.py build/bin bench/instr-baseline.json | tee "$instr_log"
+
+stage ""
 
 echo
 echo "== report"
 echo "tests:                 $((total - failed)) passed, $failed failed (RelWithDebInfo)"
 echo "tests, ASan + UBSan:   ${asan_summary:-not run}"
-echo "fuzz smoke:            ${fuzz_report:-none}(${FUZZ_SECONDS:-20} s each)"
+echo "loopback tests, TSan:  ${tsan_summary:-not run}, no reports"
+echo "fuzz smoke:            ${fuzz_report:-none}(${FUZZ_SECONDS:-15} s each)"
 echo "clang-tidy over core/: clean"
-echo "wall-clock budgets:    within bounds"
+echo "coverage (lines, branches):"
+grep -E "^coverage " "$coverage_log" | sed 's/^coverage /  /'
+echo "wall-clock budgets:    within bounds; same-run ratios:"
+sed -n '/^same-run ratio/,/^budgets:/p' "$budget_log" | grep -v "^budgets:" | sed 's/^/  /'
 echo "instruction budgets:"
 grep -E "^(figure|framing|validation|security|chat|transactions|monitoring|encoding|facade|core total|security \+|store)" "$instr_log" | sed 's/^/  /'
-rm -f "$instr_log"
+echo "stage times:           $timings"
+rm -f "$instr_log" "$coverage_log" "$budget_log"

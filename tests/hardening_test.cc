@@ -631,5 +631,32 @@ TEST(Hardening, AGlobalOutboundBudgetShedsTheLargestConsumersFirst) {
     EXPECT_LE(h.unread_bytes(3) + h.unread_bytes(4), 64u * 1024);
 }
 
+// Found by fuzz/admin_http.cc: an admin request naming a user or address in bytes that are not
+// UTF-8 (a percent-encoded path can carry any byte) got an answer whose JSON echoed them, so
+// the answer itself was not valid JSON. Every string an admin request carries is checked first.
+TEST(Hardening, AdminRequestsWithBytesThatAreNotUtf8AreRefusedWithValidJson) {
+    CoreHarness h;
+    h.register_user(1, "alice");
+    using K = AdminRequest::Kind;
+    for (K kind : {K::suspend, K::unsuspend, K::revoke_sessions, K::block, K::unblock, K::backup,
+                   K::clear_alerts}) {
+        AdminRequest q;
+        q.kind = kind;
+        q.username = "al\xC0\xC0ice";
+        q.ip = kind == K::block || kind == K::unblock ? "10.0.0.\xFF" : "";
+        q.name = kind == K::backup ? "x\xE2\x28.db" : "";
+        q.rule = kind == K::clear_alerts ? "\xF0\x28" : "";
+        if (kind == K::suspend) q.reason = "spam\xC3";
+        auto r = h.admin(q);
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, 400) << r->body;
+        auto j = nlohmann::json::parse(r->body, nullptr, false);
+        ASSERT_FALSE(j.is_discarded()) << r->body;
+        EXPECT_NE(j["error"]["message"].get<std::string>().find("UTF-8"), std::string::npos)
+            << r->body;
+    }
+    EXPECT_FALSE(h.closed(1));
+}
+
 }  // namespace
 }  // namespace warren::test

@@ -5,6 +5,7 @@
 
 #include "core/protocol/json_writer.h"
 #include "core/security/address.h"
+#include "core/validate/rules.h"
 
 namespace warren {
 
@@ -80,6 +81,15 @@ Admin::Admin(const Config& config, Guard& guard, Chat& chat, Transactions& txn,
 
 std::optional<StoredQuery> Admin::handle(AdminId id, const AdminRequest& q, Time now,
                                          const View& v) {
+    // Answers echo these strings in JSON, and audit rows store them: bytes that are not UTF-8
+    // would make both invalid. (The HTTP adapter percent-decodes paths, so any byte can come.)
+    for (auto [field, text] : {std::pair<std::string_view, std::string_view>{"ip", q.ip},
+                               {"username", q.username},
+                               {"reason", q.reason},
+                               {"rule", q.rule},
+                               {"name", q.name}})
+        if (!is_valid_utf8(text))
+            return error(id, 400, std::string(field) + " must be UTF-8"), std::nullopt;
     using K = AdminRequest::Kind;
     switch (q.kind) {
         case K::block:

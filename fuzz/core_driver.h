@@ -1,0 +1,78 @@
+// CoreDriver: the smallest driver of a real Server for the fuzz targets. It carries out every
+// output at once (commits succeed unless fail_commits; queries answer with no rows; hashing is
+// a fake "$f$password" so that a target spends its time in Warren, not in argon2id; backups
+// and prunes succeed) and keeps the admin replies it sees. It checks what holds for any
+// input: every line sent is one JSON object ending in '\n'.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string_view>
+
+#include "core/server.h"
+#include "sim/rng.h"
+
+namespace warren::fuzz {
+
+struct CoreDriver {
+    sim::SeededEntropy entropy{1};
+    Snapshot snap;
+    std::unique_ptr<Server> core;
+    Time now{1'000'000, 1764000000000};
+    std::deque<std::function<void()>> done;
+    std::map<AdminId, AdminReply> replies;
+    std::map<ConnId, size_t> lines_to;  // lines sent to each connection
+    std::map<ConnId, bool> closed;
+    bool fail_commits = false;
+
+    explicit CoreDriver(const Config& cfg) : core(std::make_unique<Server>(cfg, entropy, snap)) {}
+
+    // Drains outputs and feeds their completions until nothing is left to do.
+    void run() {
+        for (;;) {
+            while (auto o = core->poll()) handle(*o);
+            if (done.empty()) return;
+            auto fn = std::move(done.front());
+            done.pop_front();
+            fn();
+        }
+    }
+    void say(ConnId c, std::string_view bytes) {
+        core->receive(c, bytes, now);
+        run();
+    }
+
+  private:
+    void handle(Output& o) {
+        if (auto* s = std::get_if<Send>(&o)) {
+            WARREN_CHECK(!s->bytes->empty() && s->bytes->back() == '\n' && (*s->bytes)[0] == '{');
+            ++lines_to[s->conn];
+            done.push_back([this, c = s->conn, n = s->bytes->size()] { core->sent(c, n, now); });
+        } else if (auto* cl = std::get_if<Close>(&o)) {
+            closed[cl->conn] = true;
+        } else if (auto* c = std::get_if<Commit>(&o)) {
+            Status st = fail_commits ? Status::failed("fuzz") : Status::ok();
+            done.push_back([this, b = c->batch, st] { core->committed(b, st, now); });
+        } else if (auto* q = std::get_if<Query>(&o)) {
+            done.push_back([this, id = q->query] { core->answered(id, {}, now); });
+        } else if (auto* h = std::get_if<Hash>(&o)) {
+            HashResult r;
+            r.ok = h->mode == HashMode::create || h->phc == "$f$" + h->password;
+            r.phc = "$f$" + h->password;
+            done.push_back([this, j = h->job, r] { core->hashed(j, r, now); });
+        } else if (auto* b = std::get_if<Backup>(&o)) {
+            BackupResult r{true, "/backups/" + b->name, 4096, 1, {}};
+            done.push_back([this, id = b->id, r] { core->backed_up(id, r, now); });
+        } else if (auto* p = std::get_if<Prune>(&o)) {
+            PruneResult r{true, std::vector<uint32_t>(p->scopes.size(), 0), {}};
+            done.push_back([this, id = p->id, r] { core->pruned(id, r, now); });
+        } else if (auto* a = std::get_if<AdminReply>(&o)) {
+            replies[a->id] = *a;
+        }
+    }
+};
+
+}  // namespace warren::fuzz
