@@ -315,6 +315,9 @@ def table(result, baseline):
               f"{mb:.2f} MB (security {mem['security_bytes'] / 1e6:.2f}, monitoring "
               f"{mem['monitoring_bytes'] / 1e6:.2f}; specified: under 10 MB) "
               f"{'' if mem_ok else 'FAIL'}")
+        if "core_bytes_per_idle_connection" in mem:
+            print(f"core memory per idle registered connection ({mem['idle_connections']:,} "
+                  f"connections): {mem['core_bytes_per_idle_connection']:,} bytes")
     store = result["store"]
     q = store["per_query"] or {}
     print(f"store (SQLite): {store['per_commit']:.0f} instructions per commit; per query: "

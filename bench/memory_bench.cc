@@ -6,17 +6,24 @@
 // such a population: every user connects from an address of its own and logs in, joins
 // rooms and sends messages to 10 of the 1,000 rooms, some direct messages, requests of every
 // op into the Monitor with their latencies. The figure is what they hold afterwards.
-// Prints one JSON line; bench/check_memory.py compares it with the budget.
+// Second figure: what the whole core holds per idle registered connection (2,000 connections,
+// each from an address of its own, each registered and then quiet), the core's share of the
+// server's memory per connection. Prints one JSON line; bench/instr_budget.py reports it and
+// holds the security and monitoring figure to its budget.
 #include <malloc.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
+#include <vector>
 #include <new>
 #include <string>
 
 #include "core/monitor/monitor.h"
 #include "core/security/address.h"
 #include "core/security/guard.h"
+#include "core/server.h"
+#include "sim/rng.h"
 
 namespace {
 
@@ -77,11 +84,46 @@ int main() {
                               50 + i % 5000, now.mono_us + i * 10);
     }
     size_t held = live_bytes - before;
-    std::printf(
-        "{\"users\":%d,\"rooms\":%d,\"security_bytes\":%zu,\"monitoring_bytes\":%zu,"
-        "\"security_and_monitoring_bytes\":%zu}\n",
-        users, rooms, security, held - security, held);
     delete monitor;
     delete guard;
+
+    constexpr int conns = 2'000;
+    sim::SeededEntropy entropy{3};
+    Server core(config, entropy, Snapshot{});
+    auto drain = [&] {
+        for (bool busy = true; busy;) {
+            busy = false;
+            std::vector<std::function<void()>> later;
+            while (auto o = core.poll()) {
+                busy = true;
+                if (auto* send = std::get_if<Send>(&*o))
+                    later.push_back([&, c = send->conn, n = send->bytes->size()] { core.sent(c, n, now); });
+                else if (auto* c = std::get_if<Commit>(&*o))
+                    later.push_back([&, b = c->batch] { core.committed(b, Status::ok(), now); });
+                else if (auto* h = std::get_if<Hash>(&*o))
+                    later.push_back([&, j = h->job] { core.hashed(j, HashResult{true, false, "$f$"}, now); });
+            }
+            for (auto& f : later) f();
+        }
+    };
+    drain();
+    size_t idle_before = live_bytes;
+    for (int u = 1; u <= conns; ++u) {
+        now.mono_us += 100'000;
+        now.wall_ms += 100;
+        core.connect(ConnId(u), "10.9." + std::to_string(u / 256) + "." + std::to_string(u % 256), now);
+        core.receive(ConnId(u),
+                     "{\"id\":1,\"op\":\"REGISTER\",\"username\":\"idle" + std::to_string(u) +
+                         "\",\"password\":\"password\"}\n",
+                     now);
+        drain();
+    }
+    WARREN_CHECK(core.state().session_count() == conns);
+    size_t per_conn = (live_bytes - idle_before) / conns;
+    std::printf(
+        "{\"users\":%d,\"rooms\":%d,\"security_bytes\":%zu,\"monitoring_bytes\":%zu,"
+        "\"security_and_monitoring_bytes\":%zu,\"idle_connections\":%d,"
+        "\"core_bytes_per_idle_connection\":%zu}\n",
+        users, rooms, security, held - security, held, conns, per_conn);
     return 0;
 }

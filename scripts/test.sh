@@ -138,6 +138,6 @@ grep -E "^coverage " "$coverage_log" | sed 's/^coverage /  /'
 echo "wall-clock budgets:    within bounds; same-run ratios:"
 sed -n '/^same-run ratio/,/^budgets:/p' "$budget_log" | grep -v "^budgets:" | sed 's/^/  /'
 echo "instruction budgets:"
-grep -E "^(figure|framing|validation|security|chat|transactions|monitoring|encoding|facade|core total|security \+|store)" "$instr_log" | sed 's/^/  /'
+grep -E "^(figure|framing|validation|security|chat|transactions|monitoring|encoding|facade|core total|security \+|core memory|store)" "$instr_log" | sed 's/^/  /'
 echo "stage times:           $timings"
 rm -f "$instr_log" "$coverage_log" "$budget_log"

@@ -376,6 +376,45 @@ TEST(Core, HistoryPagesThroughStorageWithoutGapsOrDuplicates) {
         "after");
 }
 
+// Pages served from memory alone are slices of the room's log: every before / after / limit
+// against the list of ids the room holds, including has_more.
+TEST(Core, HistoryPagesFromMemoryMatchEverySliceOfTheLog) {
+    Config c;
+    c.room_cache_messages_max = 100;
+    CoreHarness h(c);
+    h.register_user(1, "alice");
+    h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
+    std::vector<int64_t> ids;
+    for (int i = 0; i < 12; ++i)
+        ids.push_back(h.call(
+            1,
+            {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", std::to_string(i)}})["message"]["id"]);
+    int64_t lo = ids.front() - 1, hi = ids.back() + 2;
+    for (int64_t bound = lo; bound <= hi; ++bound) {
+        for (int limit : {1, 3, 12, 20}) {
+            for (bool after : {false, true}) {
+                json req = {{"op", "HISTORY"}, {"room", "r"}, {"limit", limit}};
+                req[after ? "after" : "before"] = bound;
+                if (!after && bound < 1) continue;  // before must name an id
+                json page = h.call(1, req);
+                ASSERT_EQ(page["ok"], true) << req << page;
+                std::vector<int64_t> in_range;
+                for (int64_t id : ids)
+                    if (after ? id > bound : id < bound) in_range.push_back(id);
+                size_t take = std::min<size_t>(in_range.size(), static_cast<size_t>(limit));
+                std::vector<int64_t> want =
+                    after ? std::vector<int64_t>(in_range.begin(), in_range.begin() + take)
+                          : std::vector<int64_t>(in_range.end() - take, in_range.end());
+                std::vector<int64_t> got;
+                for (auto& m : page["messages"]) got.push_back(m["id"]);
+                EXPECT_EQ(got, want) << req;
+                EXPECT_EQ(page["has_more"], in_range.size() > static_cast<size_t>(limit)) << req;
+            }
+        }
+    }
+    EXPECT_EQ(h.queries, 0u);  // all from memory
+}
+
 TEST(Core, SlowReaderIsDisconnected) {
     Config c;
     c.outbound_bytes_max = 4096;

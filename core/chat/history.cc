@@ -75,10 +75,35 @@ void history(OpContext& ctx, History& r) {
 // oldest `limit` above `after`.
 void finish_history(OpContext& ctx, const after::History& job, std::vector<MessageRow> rows) {
     const HistoryQuery& q = job.query;
-    if (q.room == 0 || ctx.state.room(q.room)) {
-        for (const auto& m : log_of(ctx.state, q).recent)
-            if ((!q.before || m.id < *q.before) && (!q.after || m.id > *q.after)) rows.push_back(m);
+    const MessageLog* log =
+        q.room == 0 || ctx.state.room(q.room) ? &log_of(ctx.state, q) : nullptr;
+    if (log && rows.empty()) {
+        // Memory alone answers (the common case): the log is ascending by id and holds
+        // memory's state of each message, so the page is a slice of it, viewed in place.
+        const auto& recent = log->recent;
+        auto lo = recent.begin();
+        auto hi = recent.end();
+        if (q.after)
+            lo = std::partition_point(recent.begin(), recent.end(),
+                                      [&](const MessageRow& m) { return m.id <= *q.after; });
+        if (q.before)
+            hi = std::partition_point(lo, recent.end(),
+                                      [&](const MessageRow& m) { return m.id < *q.before; });
+        auto count = static_cast<size_t>(hi - lo);
+        auto take = static_cast<std::ptrdiff_t>(std::min<size_t>(count, q.limit));
+        if (q.after)
+            hi = lo + take;
+        else
+            lo = hi - take;
+        reply::MessagePage page;
+        page.messages.reserve(static_cast<size_t>(take));
+        for (auto it = lo; it != hi; ++it) page.messages.push_back(message_view(ctx.state, *it));
+        page.has_more = count > q.limit;
+        return ctx.ok(std::move(page));
     }
+    if (log)
+        for (const auto& m : log->recent)
+            if ((!q.before || m.id < *q.before) && (!q.after || m.id > *q.after)) rows.push_back(m);
     merge(ctx.state, rows);
     // Stored rows were fetched with limit + 1, so one row past the page means more exist.
     bool has_more = rows.size() > q.limit;
