@@ -4,7 +4,9 @@
 // block and its map as soon as it is made, those empty windows cost kilobytes per user and
 // per connection. Here the items sit in a vector behind a head index; popping moves the
 // head, and the vector is compacted once the head passes half of it (amortised constant
-// time). Draining it keeps a small capacity for the next push and gives a large one back.
+// time). Draining it keeps a small capacity (KeepCapacity items) for the next push and gives
+// a larger one back; KeepCapacity = 0 gives everything back, for queues that are usually
+// empty and whose items are large.
 #pragma once
 
 #include <cstddef>
@@ -13,7 +15,7 @@
 
 namespace warren {
 
-template <typename T>
+template <typename T, size_t KeepCapacity = 8>
 class Fifo {
   public:
     bool empty() const { return head_ == items_.size(); }
@@ -53,7 +55,7 @@ class Fifo {
 
   private:
     static constexpr size_t compact_at = 16;
-    static constexpr size_t keep_capacity = 8;
+    static constexpr size_t keep_capacity = KeepCapacity;
     std::vector<T> items_;
     size_t head_ = 0;
 };
