@@ -336,17 +336,23 @@ TEST(Core, FailedRegisterLeavesNoAccount) {
     EXPECT_EQ(h.register_user(2, "alice")["ok"], true);
 }
 
+// Registers alice on connection 1, creates room "r" and sends n messages to it; their ids.
+std::vector<int64_t> alice_in_room_r_sends(CoreHarness& h, int n) {
+    h.register_user(1, "alice");
+    h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
+    std::vector<int64_t> ids;
+    for (int i = 0; i < n; ++i)
+        ids.push_back(h.call(
+            1,
+            {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", std::to_string(i)}})["message"]["id"]);
+    return ids;
+}
+
 TEST(Core, HistoryPagesThroughStorageWithoutGapsOrDuplicates) {
     Config c;
     c.room_cache_messages_max = 100;
     CoreHarness h(c);
-    h.register_user(1, "alice");
-    h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
-    std::vector<int64_t> ids;
-    for (int i = 0; i < 250; ++i)
-        ids.push_back(h.call(
-            1,
-            {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", std::to_string(i)}})["message"]["id"]);
+    std::vector<int64_t> ids = alice_in_room_r_sends(h, 250);
     std::vector<int64_t> back;
     json req = {{"op", "HISTORY"}, {"room", "r"}, {"limit", 30}};
     for (;;) {
@@ -382,13 +388,7 @@ TEST(Core, HistoryPagesFromMemoryMatchEverySliceOfTheLog) {
     Config c;
     c.room_cache_messages_max = 100;
     CoreHarness h(c);
-    h.register_user(1, "alice");
-    h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
-    std::vector<int64_t> ids;
-    for (int i = 0; i < 12; ++i)
-        ids.push_back(h.call(
-            1,
-            {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", std::to_string(i)}})["message"]["id"]);
+    std::vector<int64_t> ids = alice_in_room_r_sends(h, 12);
     int64_t lo = ids.front() - 1, hi = ids.back() + 2;
     for (int64_t bound = lo; bound <= hi; ++bound) {
         for (int limit : {1, 3, 12, 20}) {
