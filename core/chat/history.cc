@@ -4,6 +4,7 @@
 // memory's newer state of a message (edits, deletions, reactions not yet durable, which the
 // read barrier covers).
 #include <algorithm>
+#include <deque>
 
 #include "core/chat/context.h"
 #include "core/validate/rules.h"
@@ -77,18 +78,19 @@ void finish_history(OpContext& ctx, const after::History& job, std::vector<Messa
     const HistoryQuery& q = job.query;
     const MessageLog* log =
         q.room == 0 || ctx.state.room(q.room) ? &log_of(ctx.state, q) : nullptr;
+    // The log is ascending by id, so the messages between after and before are one slice
+    // (none when the room is gone).
+    static const std::deque<MessageRow> none;
+    const auto& recent = log ? log->recent : none;
+    auto lo = recent.begin();
+    auto hi = recent.end();
+    if (q.after)
+        lo = std::partition_point(lo, hi, [&](const MessageRow& m) { return m.id <= *q.after; });
+    if (q.before)
+        hi = std::partition_point(lo, hi, [&](const MessageRow& m) { return m.id < *q.before; });
     if (log && rows.empty()) {
-        // Memory alone answers (the common case): the log is ascending by id and holds
-        // memory's state of each message, so the page is a slice of it, viewed in place.
-        const auto& recent = log->recent;
-        auto lo = recent.begin();
-        auto hi = recent.end();
-        if (q.after)
-            lo = std::partition_point(recent.begin(), recent.end(),
-                                      [&](const MessageRow& m) { return m.id <= *q.after; });
-        if (q.before)
-            hi = std::partition_point(lo, recent.end(),
-                                      [&](const MessageRow& m) { return m.id < *q.before; });
+        // Memory alone answers (the common case): the log holds memory's state of each
+        // message, so the page is part of that slice, viewed in place.
         auto count = static_cast<size_t>(hi - lo);
         auto take = static_cast<std::ptrdiff_t>(std::min<size_t>(count, q.limit));
         if (q.after)
@@ -101,9 +103,7 @@ void finish_history(OpContext& ctx, const after::History& job, std::vector<Messa
         page.has_more = count > q.limit;
         return ctx.ok(std::move(page));
     }
-    if (log)
-        for (const auto& m : log->recent)
-            if ((!q.before || m.id < *q.before) && (!q.after || m.id > *q.after)) rows.push_back(m);
+    rows.insert(rows.end(), lo, hi);
     merge(ctx.state, rows);
     // Stored rows were fetched with limit + 1, so one row past the page means more exist.
     bool has_more = rows.size() > q.limit;
