@@ -17,6 +17,8 @@ struct Config {
     // Framing. A line longer than this is refused (FRAME_TOO_LARGE, then close); it is never
     // buffered whole.
     size_t max_frame_bytes = 65536;
+    // The IRC front door: the source of server lines (a name no user can take: it has a dot).
+    std::string irc_server_name = "warren.local";
     // The bad_frames_max-th malformed line within bad_frames_window_ms closes the connection.
     uint32_t bad_frames_max = 3;
     int64_t bad_frames_window_ms = 60'000;

@@ -16,7 +16,7 @@ Server::Server(Config config, Entropy& entropy, const Snapshot& snapshot)
       monitor_(config_),
       guard_(config_),
       chat_(config_, guard_, entropy_, snapshot),
-      conns_(config_, monitor_, outputs_),
+      conns_(config_, monitor_, outputs_, chat_.state()),
       txn_(config_, entropy_, monitor_, outputs_),
       enforcement_(config_, guard_, txn_, conns_, chat_, outputs_, snapshot.max_audit_id),
       admin_(config_, guard_, chat_, txn_, enforcement_, monitor_, outputs_),
@@ -90,11 +90,11 @@ void Server::forget_closed() {
 
 // ---- inputs -----------------------------------------------------------------------------------
 
-void Server::connect(ConnId id, std::string_view peer_ip, Time now) {
+void Server::connect(ConnId id, std::string_view peer_ip, Time now, Wire wire) {
     begin_input(now);
     WARREN_CHECK(!conns_.all().contains(id));
     if (shutting_down_) {
-        conns_.refuse(id, DisconnectReason::shutdown, std::nullopt);
+        conns_.refuse(id, DisconnectReason::shutdown, std::nullopt, wire);
         return end_input();
     }
     std::string key = address_key(peer_ip);
@@ -106,11 +106,11 @@ void Server::connect(ConnId id, std::string_view peer_ip, Time now) {
         refusal = guard_.admit_connection(key, now_);
     if (refusal) {
         monitor_.connection_refused(disconnect_reason_name(refusal->reason));
-        conns_.refuse(id, refusal->reason, refusal->retry_after_ms);
+        conns_.refuse(id, refusal->reason, refusal->retry_after_ms, wire);
         return end_input();
     }
     monitor_.connection_accepted();
-    conns_.open(id, peer_ip, key, now_);
+    conns_.open(id, peer_ip, key, now_, wire);
     chat_.connection_opened(id);
     end_input();
 }
@@ -254,10 +254,18 @@ std::optional<int64_t> Server::next_deadline() const {
 void Server::read_lines(Connections::Conn& c) {
     std::string_view line;
     while (!c.paused && c.held_by == 0 && c.state == Connections::State::open) {
+        if (c.irc && c.irc->has_step()) {
+            run_irc_step(c);
+            continue;
+        }
         switch (c.framer.next(line)) {
             case LineFramer::Status::need_more:
                 return;
             case LineFramer::Status::too_large: {
+                if (c.irc) {  // 417, and the connection goes on after the line
+                    c.irc->too_long();
+                    break;
+                }
                 uint64_t slot = conns_.open_slot(c, now_);
                 guard_.offence(c.ip_key, chat_.user_of(c.id), Guard::Offence::bad_frame, now_);
                 c.state = Connections::State::draining;  // no further input
@@ -269,7 +277,10 @@ void Server::read_lines(Connections::Conn& c) {
                                      DisconnectReason::frame_too_large);
             }
             case LineFramer::Status::line:
-                handle_line(c, line);
+                if (c.irc)
+                    handle_irc_line(c, line);
+                else
+                    handle_line(c, line);
                 break;
         }
     }
@@ -303,15 +314,44 @@ void Server::handle_line(Connections::Conn& c, std::string_view line) {
             route, Error{ErrorCode::unknown_op, "unknown op '" + std::string(d.op) + "'", {}, {}});
     conns_.set_op(c, slot, *op);
     Args args(d.args);
-    run_request(c, route, *op, args);
+    std::optional<UserId> user = chat_.user_of(c.id);
+    if (std::optional<Error> refused = admit_request(guard_, c.ip_key, user, *op, now_))
+        return reply(route, std::move(*refused));
+    run_checked(c, route, user, decode_request(*op, args, config_));
 }
 
-// Security admission, then validation, then the chat machine.
-void Server::run_request(Connections::Conn& c, const Route& route, Op op, Args& args) {
+// An IRC line becomes Steps in its session; they run in order, each in its own slot, until
+// one has to wait (a password hash, a read from storage).
+void Server::handle_irc_line(Connections::Conn& c, std::string_view line) {
+    c.active_us = now_.mono_us;
+    c.irc->on_line(line, chat_.state(), chat_.user_of(c.id), now_);
+}
+
+void Server::run_irc_step(Connections::Conn& c) {
+    if (c.slots.size() >= config_.conn_pending_max)
+        return conns_.close(c, DisconnectReason::slow_consumer);
+    irc::Step step = c.irc->next_step();
+    uint64_t slot = conns_.open_slot(c, now_);
     std::optional<UserId> user = chat_.user_of(c.id);
+    if (!step.request) {
+        // A line the session answers itself still spends a token: flooding CAP or PING is
+        // flooding all the same.
+        if (std::optional<Error> refused = admit_request(guard_, c.ip_key, user, Op::ping, now_))
+            step.lines = ":" + config_.irc_server_name + " NOTICE * :" + refused->message + "\r\n";
+        return conns_.answer_lines(c, slot, std::move(step.lines), step.hang_up, now_);
+    }
+    Op op = op_of(*step.request);
+    conns_.set_op(c, slot, op);
+    c.irc->expect(slot, std::move(step.then));
+    Route route{c.id, slot, 0};
     if (std::optional<Error> refused = admit_request(guard_, c.ip_key, user, op, now_))
         return reply(route, std::move(*refused));
-    std::variant<Validated, Rejection> checked = decode_request(op, args, config_);
+    run_checked(c, route, user, validate(std::move(*step.request), config_));
+}
+
+// Validation's verdict, then the chat machine.
+void Server::run_checked(Connections::Conn& c, const Route& route, std::optional<UserId> user,
+                         std::variant<Validated, Rejection> checked) {
     if (auto* bad = std::get_if<Rejection>(&checked)) {
         if (bad->signature) guard_.offence(c.ip_key, user, Guard::Offence::signature, now_);
         return reply(
@@ -319,8 +359,8 @@ void Server::run_request(Connections::Conn& c, const Route& route, Op op, Args& 
             Error{ErrorCode::bad_request, std::move(bad->message), std::move(bad->field), {}});
     }
     Caller caller{c.id, user, c.ip_key, now_};
-    Outcome& out =
-        chat_.execute(caller, std::get<Validated>(checked), gate(op_info(op).writes, user));
+    Validated& v = std::get<Validated>(checked);
+    Outcome& out = chat_.execute(caller, v, gate(op_info(v.op()).writes, user));
     route_outcome(route, c.ip_key, user, out);
     c.logged_in = chat_.user_of(c.id).has_value();
 }

@@ -45,6 +45,7 @@
 #include "core/security/enforcement.h"
 #include "core/security/guard.h"
 #include "core/txn/transactions.h"
+#include "core/validate/requests.h"
 
 namespace warren {
 
@@ -65,7 +66,8 @@ class Server {
     ~Server();
 
     // Inputs.
-    void connect(ConnId id, std::string_view peer_ip, Time now);
+    // `wire`: the protocol of the listener that accepted it (IRC: core/irc/).
+    void connect(ConnId id, std::string_view peer_ip, Time now, Wire wire = Wire::json);
     void receive(ConnId id, std::string_view bytes, Time now);
     void sent(ConnId id, size_t n_bytes, Time now);
     // False while readers of this connection's messages are far behind (backpressure): the
@@ -126,7 +128,10 @@ class Server {
     void end_input();
     void read_lines(Connections::Conn& c);
     void handle_line(Connections::Conn& c, std::string_view line);
-    void run_request(Connections::Conn& c, const Route& route, Op op, Args& args);
+    void handle_irc_line(Connections::Conn& c, std::string_view line);
+    void run_irc_step(Connections::Conn& c);
+    void run_checked(Connections::Conn& c, const Route& route, std::optional<UserId> user,
+                     std::variant<Validated, Rejection> checked);
     // What the rest of the core allows a request now (writes only asked about if it writes).
     Gate gate(bool writes, std::optional<UserId> user) const;
     // Carries out what the chat machine returned for the request at `route`.

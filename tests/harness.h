@@ -61,6 +61,13 @@ class CoreHarness {
         core_->connect(c, ip, now_);
         run();
     }
+    // A connection accepted on the IRC listener.
+    void connect_irc(ConnId c, const std::string& ip = "127.0.0.1") {
+        core_->connect(c, ip, now_, Wire::irc);
+        run();
+    }
+    // Everything the connection received since the last take, as it came.
+    std::string take_raw(ConnId c) { return std::exchange(inbox_[c], {}); }
     void raw(ConnId c, std::string_view bytes) {
         core_->receive(c, bytes, now_);
         run();

@@ -21,29 +21,49 @@ std::shared_ptr<const std::string> disconnect_line(DisconnectReason reason,
     return share(encode_json_event(event::Disconnect{reason, retry_after_ms}));
 }
 
+// An IRC line may carry 8191 bytes of tags before its 512.
+constexpr size_t irc_frame_max = irc::tags_max_bytes + irc::line_max_bytes;
+
 }  // namespace
 
-Connections::Connections(const Config& config, Monitor& monitor, Outputs& outputs)
-    : config_(config), monitor_(monitor), outputs_(outputs) {
+Connections::Connections(const Config& config, Monitor& monitor, Outputs& outputs,
+                         const ChatState& state)
+    : config_(config),
+      monitor_(monitor),
+      outputs_(outputs),
+      state_(state),
+      irc_id_{config.irc_server_name, WARREN_VERSION} {
     hello_ = share(encode_json_event(event::Hello{"warren", WARREN_VERSION, 1,
                                                   static_cast<int64_t>(config.max_frame_bytes),
                                                   static_cast<int64_t>(config.text_max_bytes)}));
 }
 
 Connections::Conn& Connections::open(ConnId id, std::string_view peer_ip, const std::string& ip_key,
-                                     Time now) {
-    auto [it, inserted] =
-        conns_.try_emplace(id, id, peer_ip, ip_key, config_.max_frame_bytes, now.mono_us);
+                                     Time now, Wire wire) {
+    bool irc = wire == Wire::irc;
+    auto [it, inserted] = conns_.try_emplace(
+        id, id, peer_ip, ip_key, irc ? irc_frame_max : config_.max_frame_bytes, now.mono_us, irc);
     WARREN_CHECK(inserted);
-    it->second.read_us = now.mono_us;
-    send(it->second, hello_);
-    return it->second;
+    Conn& c = it->second;
+    c.read_us = now.mono_us;
+    if (irc)
+        c.irc = std::make_unique<irc::Session>(config_, irc_id_);
+    else
+        send(c, hello_);
+    return c;
 }
 
 void Connections::refuse(ConnId id, DisconnectReason reason,
-                         std::optional<int64_t> retry_after_ms) {
-    outputs_.push_back(Send{id, disconnect_line(reason, retry_after_ms)});
+                         std::optional<int64_t> retry_after_ms, Wire wire) {
+    outputs_.push_back(Send{id, wire == Wire::irc ? share(irc::closing_line(reason, irc_id_))
+                                                  : disconnect_line(reason, retry_after_ms)});
     outputs_.push_back(Close{id, disconnect_reason_name(reason)});
+}
+
+std::shared_ptr<const std::string> Connections::closing_bytes(
+    const Conn& c, DisconnectReason reason, std::optional<int64_t> retry_after_ms) const {
+    if (c.irc) return share(irc::closing_line(reason, irc_id_));
+    return disconnect_line(reason, retry_after_ms);
 }
 
 Connections::Conn* Connections::live(ConnId id) {
@@ -68,8 +88,25 @@ void Connections::answer(ConnId id, uint64_t slot, std::optional<int64_t> re, co
     WARREN_CHECK(!s.ready);
     s.ready = true;
     if (const Error* e = std::get_if<Error>(&body)) s.error = *e;
-    s.bytes = share(encode_json_reply(re, body));
+    if (c.irc) {
+        irc::Session::Rendered r = c.irc->render(slot, body, state_);
+        s.bytes = share(std::move(r.bytes));
+        s.hang_up = r.hang_up;
+    } else {
+        s.bytes = share(encode_json_reply(re, body));
+    }
     s.close_after = close_after;
+    flush(c, now);
+}
+
+void Connections::answer_lines(Conn& c, uint64_t slot, std::string lines, bool hang_up, Time now) {
+    WARREN_CHECK(slot >= c.slot_base && slot < c.slot_base + c.slots.size());
+    Slot& s = c.slots[slot - c.slot_base];
+    WARREN_CHECK(!s.ready);
+    s.ready = true;
+    s.local = true;
+    s.bytes = share(std::move(lines));
+    s.hang_up = hang_up;
     flush(c, now);
 }
 
@@ -80,15 +117,17 @@ void Connections::flush(Conn& c, Time now) {
         ++c.slot_base;
         std::optional<ErrorCode> code;
         if (s.error) code = s.error->code;
-        monitor_.request_done(s.op, code, now.mono_us - s.received_us, now.mono_us);
+        if (!s.local) monitor_.request_done(s.op, code, now.mono_us - s.received_us, now.mono_us);
         if (c.state == State::closed) return;
         if (s.error) outputs_.push_back(Refused{c.id, s.op, std::move(*s.error)});
         send(c, std::move(s.bytes));
         if (s.close_after) return close(c, *s.close_after);
+        if (s.hang_up) return hang_up(c);
     }
 }
 
 void Connections::send(Conn& c, std::shared_ptr<const std::string> bytes) {
+    if (bytes->empty()) return;  // an IRC rendering with nothing to show
     if (c.outbound_bytes == 0) c.progress_us = now_us_;
     c.outbound_bytes += bytes->size();
     outbound_total_ += bytes->size();
@@ -113,12 +152,23 @@ void Connections::shed() {
 
 void Connections::deliver(const std::vector<ConnId>& to, const Event& event, ConnId cause) {
     std::shared_ptr<const std::string> json;  // encoded for the first recipient, then shared
+    // IRC: one encoding per set of tag capabilities met so far (few: most clients ask alike).
+    std::vector<std::pair<uint32_t, std::shared_ptr<const std::string>>> irc;
     size_t high = hold_mark();
     for (ConnId id : to) {
         Conn* c = live(id);
         if (!c) continue;
-        if (!json) json = share(encode_json_event(event));
-        send(*c, json);
+        if (c->irc) {
+            uint32_t caps = c->irc->event_caps();
+            auto it = std::find_if(irc.begin(), irc.end(),
+                                   [&](const auto& e) { return e.first == caps; });
+            if (it == irc.end())
+                it = irc.emplace(irc.end(), caps, share(irc::render_event(event, caps, irc_id_)));
+            send(*c, it->second);
+        } else {
+            if (!json) json = share(encode_json_event(event));
+            send(*c, json);
+        }
         if (cause != 0 && cause != id && c->state == State::open && c->outbound_bytes > high &&
             now_us_ - c->read_us < reading_window_us)
             hold(*c, cause);
@@ -149,17 +199,28 @@ void Connections::release_holds(Conn& reader) {
     }
 }
 
-void Connections::close(Conn& c, DisconnectReason reason, std::optional<int64_t> retry_after_ms) {
-    if (c.state == State::closed) return;
+void Connections::mark_closed(Conn& c) {
     c.state = State::closed;
     release_holds(c);
     // What it holds leaves with it: the driver flushes or drops it as it closes.
     outbound_total_ -= std::min(outbound_total_, c.outbound_bytes);
     c.outbound_bytes = 0;
-    monitor_.connection_closed(disconnect_reason_name(reason));
-    outputs_.push_back(Send{c.id, disconnect_line(reason, retry_after_ms)});
-    outputs_.push_back(Close{c.id, disconnect_reason_name(reason)});
     closed_.push_back(c.id);
+}
+
+void Connections::close(Conn& c, DisconnectReason reason, std::optional<int64_t> retry_after_ms) {
+    if (c.state == State::closed) return;
+    mark_closed(c);
+    monitor_.connection_closed(disconnect_reason_name(reason));
+    outputs_.push_back(Send{c.id, closing_bytes(c, reason, retry_after_ms)});
+    outputs_.push_back(Close{c.id, disconnect_reason_name(reason)});
+}
+
+void Connections::hang_up(Conn& c) {
+    if (c.state == State::closed) return;
+    mark_closed(c);
+    monitor_.connection_closed("QUIT");
+    outputs_.push_back(Close{c.id, "QUIT"});
 }
 
 void Connections::sent(ConnId id, size_t n_bytes) {
@@ -187,11 +248,7 @@ void Connections::close_stalled(Time now) {
 void Connections::dropped(ConnId id) {
     auto it = conns_.find(id);
     if (it == conns_.end() || it->second.state == State::closed) return;
-    it->second.state = State::closed;
-    release_holds(it->second);
-    outbound_total_ -= std::min(outbound_total_, it->second.outbound_bytes);
-    it->second.outbound_bytes = 0;
-    closed_.push_back(id);
+    mark_closed(it->second);
 }
 
 void Connections::close_all(DisconnectReason reason) {

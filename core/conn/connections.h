@@ -1,8 +1,9 @@
 // Connections: every connection the core knows, its inbound framing, the reply slots that
 // keep its replies in request order, and the bounds on what it may hold (pending replies,
 // outbound bytes not yet reported sent, bad frames). Replies and events are typed here and
-// encoded for the connection's wire protocol (JSON lines) on the way out; an event is encoded
-// once and its bytes shared by every recipient.
+// encoded for the connection's wire protocol on the way out — JSON lines, or IRC through the
+// connection's irc::Session (core/irc/) — and an event is encoded once per wire (and, for IRC,
+// per set of tag capabilities) and its bytes shared by every recipient of that encoding.
 //
 // A connection is open (reads and answers), draining (reads nothing more; closes once its
 // pending replies are out: FRAME_TOO_LARGE, BAD_FRAMES) or closed (DISCONNECT and Close
@@ -22,8 +23,9 @@
 #include <vector>
 
 #include "core/base.h"
-#include "core/fifo.h"
 #include "core/config.h"
+#include "core/fifo.h"
+#include "core/irc/session.h"
 #include "core/monitor/monitor.h"
 #include "core/ops/events.h"
 #include "core/ops/ops.h"
@@ -32,6 +34,9 @@
 #include "core/protocol/framer.h"
 
 namespace warren {
+
+// The protocol a listener speaks.
+enum class Wire : uint8_t { json, irc };
 
 class Connections {
   public:
@@ -42,14 +47,17 @@ class Connections {
         std::optional<Error> error;  // the refusal, for the monitor and the log
         std::shared_ptr<const std::string> bytes;
         std::optional<DisconnectReason> close_after;  // close once this line is out
+        bool hang_up = false;  // close once this is out, without a further line (IRC QUIT)
+        bool local = false;    // an IRC answer made without a request: not an op to count
     };
     enum class State { open, draining, closed };
     struct Conn {
-        Conn(ConnId i, std::string_view peer, std::string key, size_t max_frame, int64_t now_us)
+        Conn(ConnId i, std::string_view peer, std::string key, size_t max_frame, int64_t now_us,
+             bool resync = false)
             : id(i),
               ip(peer),
               ip_key(std::move(key)),
-              framer(max_frame),
+              framer(max_frame, resync),
               opened_us(now_us),
               active_us(now_us) {}
         ConnId id;
@@ -75,14 +83,19 @@ class Connections {
         Fifo<int64_t> bad_frame_us;
         int64_t opened_us = 0;  // also reset by LOGOUT: the login deadline starts again
         int64_t active_us = 0;  // the last complete request (idle timeout)
+        std::unique_ptr<irc::Session> irc;  // set on IRC connections: its wire and its state
     };
 
-    Connections(const Config& config, Monitor& monitor, Outputs& outputs);
+    // `state` is read when IRC replies are rendered (names, the JOIN burst).
+    Connections(const Config& config, Monitor& monitor, Outputs& outputs, const ChatState& state);
 
-    // A new connection, greeted with HELLO.
-    Conn& open(ConnId id, std::string_view peer_ip, const std::string& ip_key, Time now);
-    // A connection refused at accept: one DISCONNECT line, then the close; no state is kept.
-    void refuse(ConnId id, DisconnectReason reason, std::optional<int64_t> retry_after_ms);
+    // A new connection: on JSON greeted with HELLO; on IRC silent until the client speaks.
+    Conn& open(ConnId id, std::string_view peer_ip, const std::string& ip_key, Time now,
+               Wire wire = Wire::json);
+    // A connection refused at accept: one DISCONNECT line (IRC: ERROR), then the close; no
+    // state is kept.
+    void refuse(ConnId id, DisconnectReason reason, std::optional<int64_t> retry_after_ms,
+                Wire wire = Wire::json);
     // The connection if it is open (nullptr if unknown, draining or closed).
     Conn* live(ConnId id);
     size_t size() const { return conns_.size(); }
@@ -94,6 +107,8 @@ class Connections {
     // Fills a slot (if the connection is still there) and sends what is ready in order.
     void answer(ConnId id, uint64_t slot, std::optional<int64_t> re, const ReplyBody& body,
                 Time now, std::optional<DisconnectReason> close_after = {});
+    // Fills a slot with lines made without a request (IRC), closing after them if `hang_up`.
+    void answer_lines(Conn& c, uint64_t slot, std::string lines, bool hang_up, Time now);
 
     // ---- events and closes ------------------------------------------------------------------
     // Sends an event to each of `to`. A recipient that is reading but is more than
@@ -105,6 +120,8 @@ class Connections {
     std::vector<ConnId> take_released() { return std::exchange(released_, {}); }
     bool any_released() const { return !released_.empty(); }
     void close(Conn& c, DisconnectReason reason, std::optional<int64_t> retry_after_ms = {});
+    // Closes without a last line of its own (the connection's last answer said goodbye).
+    void hang_up(Conn& c);
     // Closes the open connections matching `pred`.
     template <class Pred>
     void close_if(Pred pred, DisconnectReason reason, std::optional<int64_t> retry_after_ms) {
@@ -149,6 +166,10 @@ class Connections {
   private:
     void flush(Conn& c, Time now);
     void send(Conn& c, std::shared_ptr<const std::string> bytes);
+    // Marks a connection closed and gives back what it holds (close, hang_up, dropped).
+    void mark_closed(Conn& c);
+    std::shared_ptr<const std::string> closing_bytes(const Conn& c, DisconnectReason reason,
+                                                     std::optional<int64_t> retry_after_ms) const;
     // Closes the connections holding the most until the total fits the global budget.
     void shed();
     // How far behind a reader may be before it holds its senders back.
@@ -164,6 +185,8 @@ class Connections {
     const Config& config_;
     Monitor& monitor_;
     Outputs& outputs_;
+    const ChatState& state_;
+    irc::Identity irc_id_;
     std::map<ConnId, Conn> conns_;
     std::vector<ConnId> closed_;  // closed during the current input, not yet forgotten
     size_t outbound_total_ = 0;   // outbound_bytes summed over the connections not closed

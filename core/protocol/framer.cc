@@ -6,6 +6,17 @@ namespace warren {
 
 LineFramer::Status LineFramer::next(std::string_view& line) {
     for (;;) {
+        if (skipping_) {
+            size_t nl = buf_.find('\n', pos_);
+            if (nl == std::string::npos) {
+                buf_.clear();
+                pos_ = scan_ = 0;
+                return Status::need_more;
+            }
+            pos_ = scan_ = nl + 1;
+            skipping_ = false;
+            continue;
+        }
         const char* base = buf_.data();
         const void* nl =
             scan_ < buf_.size()
@@ -15,8 +26,14 @@ LineFramer::Status LineFramer::next(std::string_view& line) {
             scan_ = buf_.size();
             size_t pending = buf_.size() - pos_;
             // One byte more than the limit is allowed only if it may be the '\r' of "\r\n".
-            if (pending > max_ + 1 || (pending == max_ + 1 && buf_.back() != '\r'))
+            if (pending > max_ + 1 || (pending == max_ + 1 && buf_.back() != '\r')) {
+                if (resync_) {
+                    skipping_ = true;
+                    buf_.clear();
+                    pos_ = scan_ = 0;
+                }
                 return Status::too_large;
+            }
             if (pos_ > 0) {
                 buf_.erase(0, pos_);
                 scan_ -= pos_;

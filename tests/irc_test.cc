@@ -1,0 +1,358 @@
+// The IRC front door through the real core and store: registration (CAP, SASL PLAIN, PASS),
+// the JOIN burst, channels and messages in both directions with the JSON protocol, tags,
+// PONG as a barrier, limits and closes.
+#include <gtest/gtest.h>
+
+#include <sodium.h>
+
+#include "core/irc/message.h"
+#include "tests/harness.h"
+
+namespace warren::test {
+namespace {
+
+std::vector<std::string> lines_of(const std::string& raw) {
+    std::vector<std::string> out;
+    size_t pos = 0;
+    while (pos < raw.size()) {
+        size_t nl = raw.find("\r\n", pos);
+        if (nl == std::string::npos) {
+            ADD_FAILURE() << "line without CRLF: " << raw.substr(pos);
+            break;
+        }
+        out.push_back(raw.substr(pos, nl - pos));
+        pos = nl + 2;
+    }
+    return out;
+}
+
+// The lines containing `needle`.
+std::vector<std::string> with(const std::vector<std::string>& lines, std::string_view needle) {
+    std::vector<std::string> out;
+    for (const auto& l : lines)
+        if (l.find(needle) != std::string::npos) out.push_back(l);
+    return out;
+}
+
+size_t index_of(const std::vector<std::string>& lines, std::string_view needle) {
+    for (size_t i = 0; i < lines.size(); ++i)
+        if (lines[i].find(needle) != std::string::npos) return i;
+    return lines.size();
+}
+
+std::string base64(const std::string& bin) {
+    std::string out(sodium_base64_ENCODED_LEN(bin.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
+    sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(bin.data()),
+                      bin.size(), sodium_base64_VARIANT_ORIGINAL);
+    out.resize(out.size() - 1);  // the NUL
+    return out;
+}
+
+class Irc : public ::testing::Test {
+  protected:
+    CoreHarness h;
+    ConnId next_json_ = 100;
+
+    // An account made over the JSON protocol, its connection left logged in.
+    ConnId account(const std::string& name, const std::string& pw = "password1") {
+        ConnId c = next_json_++;
+        EXPECT_EQ(h.register_user(c, name, pw)["ok"], true);
+        return c;
+    }
+    std::vector<std::string> say(ConnId c, const std::string& lines) {
+        h.raw(c, lines);
+        return lines_of(h.take_raw(c));
+    }
+    // Connects on the IRC listener and logs in with SASL PLAIN; returns what it was told.
+    std::vector<std::string> sasl(ConnId c, const std::string& name,
+                                  const std::string& pw = "password1",
+                                  const std::string& caps = "sasl") {
+        h.connect_irc(c);
+        std::vector<std::string> out = say(c, "CAP LS 302\r\nNICK " + name + "\r\nUSER " + name +
+                                                  " 0 * :Real Name\r\nCAP REQ :" + caps + "\r\n");
+        auto more = say(c, "AUTHENTICATE PLAIN\r\n");
+        out.insert(out.end(), more.begin(), more.end());
+        more = say(c, "AUTHENTICATE " + base64(std::string("\0", 1) + name +
+                                                std::string("\0", 1) + pw) +
+                          "\r\nCAP END\r\n");
+        out.insert(out.end(), more.begin(), more.end());
+        return out;
+    }
+};
+
+TEST_F(Irc, SaslPlainLogsIntoTheAccountAndWelcomesWithTheJoinBurst) {
+    ConnId j = account("alice");
+    EXPECT_EQ(h.call(j, {{"op", "CREATE_ROOM"}, {"room", "lobby"}, {"topic", "hello there"}})["ok"],
+              true);
+    EXPECT_EQ(h.call(j, {{"op", "CREATE_ROOM"}, {"room", "annex"}})["ok"], true);
+    std::vector<std::string> l = sasl(1, "alice");
+    ASSERT_FALSE(with(l, " CAP * LS :").empty());
+    EXPECT_NE(with(l, " CAP * LS :")[0].find("sasl=PLAIN"), std::string::npos);
+    EXPECT_EQ(with(l, " CAP alice ACK :sasl").size(), 1u);
+    EXPECT_EQ(with(l, "AUTHENTICATE +").size(), 1u);
+    EXPECT_EQ(with(l, " 900 alice alice!alice@warren alice :").size(), 1u);
+    EXPECT_EQ(with(l, " 903 alice ").size(), 1u);
+    ASSERT_EQ(with(l, " 001 alice ").size(), 1u);
+    std::vector<std::string> isupport = with(l, " 005 alice ");
+    ASSERT_FALSE(isupport.empty());
+    EXPECT_NE(isupport[0].find("CASEMAPPING=ascii"), std::string::npos);
+    EXPECT_NE(isupport[0].find("CHANTYPES=#"), std::string::npos);
+    EXPECT_NE(isupport[0].find("UTF8ONLY"), std::string::npos);
+    EXPECT_EQ(with(l, " 422 alice ").size(), 1u);
+    // The burst: each room once, by name, with its topic and names (the owner as @).
+    size_t annex = index_of(l, ":alice!alice@warren JOIN #annex");
+    size_t lobby = index_of(l, ":alice!alice@warren JOIN #lobby");
+    ASSERT_LT(annex, l.size());
+    ASSERT_LT(lobby, l.size());
+    EXPECT_LT(annex, lobby);
+    EXPECT_LT(index_of(l, " 422 "), annex);
+    EXPECT_EQ(with(l, " 332 alice #lobby :hello there").size(), 1u);
+    EXPECT_EQ(with(l, " 353 alice = #lobby :@alice").size(), 1u);
+    EXPECT_EQ(with(l, " 366 alice #lobby ").size(), 1u);
+    EXPECT_EQ(h.core().connection_count(), 2u);
+}
+
+TEST_F(Irc, WrongPasswordIs904AndWithoutAnAccountTheConnectionIsRefused) {
+    account("alice");
+    std::vector<std::string> l = sasl(1, "alice", "wrong-password");
+    EXPECT_EQ(with(l, " 904 alice :SASL authentication failed").size(), 1u);
+    EXPECT_TRUE(with(l, " 001 ").empty());
+    EXPECT_EQ(with(l, " 464 alice :An account is needed").size(), 1u);
+    EXPECT_EQ(with(l, "ERROR :Closing link").size(), 1u);
+    EXPECT_TRUE(h.closed(1));
+    EXPECT_GT(h.core().guard().counters().login_failures, 0u);
+}
+
+TEST_F(Irc, PassWithAccountAndPasswordLogsIn) {
+    account("bob");
+    h.connect_irc(1);
+    std::vector<std::string> l = say(1, "PASS bob:password1\r\nNICK whatever\r\nUSER b 0 * :B\r\n");
+    EXPECT_EQ(with(l, " 001 bob :Welcome").size(), 1u);
+    // Wrong PASS: 464 and the close.
+    h.connect_irc(2);
+    l = say(2, "PASS bob:nope-nope-nope\r\nNICK bob\r\nUSER b 0 * :B\r\n");
+    EXPECT_EQ(with(l, " 464 ").size(), 1u);
+    EXPECT_TRUE(h.closed(2));
+}
+
+TEST_F(Irc, CommandsBeforeRegistrationAre451AndUnknownOnesAre421) {
+    account("carol");
+    h.connect_irc(1);
+    EXPECT_EQ(with(say(1, "JOIN #x\r\n"), " 451 * :You have not registered").size(), 1u);
+    sasl(2, "carol");
+    EXPECT_EQ(with(say(2, "FROBNICATE a b\r\n"), " 421 carol FROBNICATE :Unknown command").size(),
+              1u);
+    EXPECT_EQ(with(say(2, "PRIVMSG\r\n"), " 411 carol ").size(), 1u);
+    EXPECT_EQ(with(say(2, "NICK someoneelse\r\n"), " 432 carol someoneelse").size(), 1u);
+}
+
+TEST_F(Irc, JoinCreatesTheRoomAndMessagesFlowBothWaysWithTheSameIds) {
+    ConnId j = account("alice");
+    account("bob");
+    sasl(1, "bob", "password1", "sasl message-tags server-time echo-message account-tag");
+    std::vector<std::string> l = say(1, "JOIN #den\r\n");
+    EXPECT_EQ(with(l, ":bob!bob@warren JOIN #den").size(), 1u);
+    EXPECT_EQ(with(l, " 353 bob = #den :@bob").size(), 1u);
+    // The JSON side sees a room bob owns, and joins it: IRC sees the JOIN.
+    json joined = h.call(j, {{"op", "JOIN_ROOM"}, {"room", "den"}});
+    ASSERT_EQ(joined["ok"], true);
+    EXPECT_EQ(joined["room"]["owner"], "bob");
+    EXPECT_EQ(with(lines_of(h.take_raw(1)), ":alice!alice@warren JOIN #den").size(), 1u);
+    // JSON -> IRC: the tags carry Warren's id and time.
+    json sent = h.call(j, {{"op", "SEND_MESSAGE"}, {"room", "den"}, {"text", "hi bob"}});
+    ASSERT_EQ(sent["ok"], true);
+    int64_t id = sent["message"]["id"];
+    l = lines_of(h.take_raw(1));
+    ASSERT_EQ(l.size(), 1u);
+    EXPECT_NE(l[0].find("msgid=" + std::to_string(id)), std::string::npos) << l[0];
+    EXPECT_NE(l[0].find("account=alice"), std::string::npos) << l[0];
+    EXPECT_NE(l[0].find("time=" + irc::server_time(sent["message"]["ts"].get<int64_t>())),
+              std::string::npos)
+        << l[0];
+    EXPECT_NE(l[0].find(" :alice!alice@warren PRIVMSG #den :hi bob"), std::string::npos) << l[0];
+    // IRC -> JSON, with the echo to the sender carrying the same id.
+    l = say(1, "PRIVMSG #den :hello alice\r\n");
+    ASSERT_EQ(l.size(), 1u);
+    std::vector<json> ev = h.events(j);
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(ev[0]["ev"], "MESSAGE");
+    EXPECT_EQ(ev[0]["message"]["text"], "hello alice");
+    EXPECT_EQ(ev[0]["message"]["author"], "bob");
+    EXPECT_NE(l[0].find("msgid=" + std::to_string(ev[0]["message"]["id"].get<int64_t>())),
+              std::string::npos)
+        << l[0];
+    EXPECT_NE(l[0].find(":bob!bob@warren PRIVMSG #den :hello alice"), std::string::npos);
+}
+
+TEST_F(Irc, WithoutEchoMessageTheSenderSeesNothingAndPlainClientsGetNoTags) {
+    ConnId j = account("alice");
+    account("bob");
+    sasl(1, "bob");
+    say(1, "JOIN #den\r\n");
+    h.call(j, {{"op", "JOIN_ROOM"}, {"room", "den"}});
+    h.take_raw(1);
+    EXPECT_TRUE(say(1, "PRIVMSG #den :quiet\r\n").empty());
+    EXPECT_EQ(h.events(j).size(), 1u);
+    h.call(j, {{"op", "SEND_MESSAGE"}, {"room", "den"}, {"text", "plain"}});
+    std::vector<std::string> l = lines_of(h.take_raw(1));
+    ASSERT_EQ(l.size(), 1u);
+    EXPECT_EQ(l[0], ":alice!alice@warren PRIVMSG #den :plain");
+}
+
+TEST_F(Irc, PongLeavesOnlyAfterEverythingEarlierLinesCaused) {
+    account("bob");
+    sasl(1, "bob", "password1", "sasl echo-message");
+    say(1, "JOIN #den\r\n");
+    h.hold_commits = true;
+    // The message waits for its commit; the PONG behind it waits too.
+    EXPECT_TRUE(say(1, "PRIVMSG #den :first\r\nPING :barrier\r\n").empty());
+    h.hold_commits = false;
+    h.release();
+    std::vector<std::string> l = lines_of(h.take_raw(1));
+    ASSERT_EQ(l.size(), 2u);
+    EXPECT_NE(l[0].find("PRIVMSG #den :first"), std::string::npos);
+    EXPECT_EQ(l[1], ":warren.local PONG warren.local :barrier");
+}
+
+TEST_F(Irc, DirectMessagesBothWays) {
+    ConnId j = account("alice");
+    account("bob");
+    sasl(1, "bob");
+    EXPECT_TRUE(say(1, "PRIVMSG alice :psst\r\n").empty());
+    std::vector<json> ev = h.events(j);
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(ev[0]["ev"], "DIRECT_MESSAGE");
+    EXPECT_EQ(ev[0]["message"]["to"], "alice");
+    EXPECT_EQ(ev[0]["message"]["text"], "psst");
+    ASSERT_EQ(h.call(j, {{"op", "DIRECT_MESSAGE"}, {"to", "bob"}, {"text", "yes?"}})["ok"], true);
+    EXPECT_EQ(lines_of(h.take_raw(1)),
+              std::vector<std::string>{":alice!alice@warren PRIVMSG bob :yes?"});
+    EXPECT_EQ(with(say(1, "PRIVMSG nobody :hello\r\n"), " 401 bob nobody ").size(), 1u);
+}
+
+TEST_F(Irc, MultilineTextActionsAndFormattingCrossTheDoorReadably) {
+    ConnId j = account("alice");
+    account("bob");
+    sasl(1, "bob");
+    say(1, "JOIN #den\r\n");
+    h.call(j, {{"op", "JOIN_ROOM"}, {"room", "den"}});
+    h.take_raw(1);
+    h.call(j, {{"op", "SEND_MESSAGE"}, {"room", "den"}, {"text", "one\ntwo\n\nfour"}});
+    std::vector<std::string> l = lines_of(h.take_raw(1));
+    ASSERT_EQ(l.size(), 4u);
+    EXPECT_EQ(l[0], ":alice!alice@warren PRIVMSG #den :one");
+    EXPECT_EQ(l[2], ":alice!alice@warren PRIVMSG #den : ");
+    EXPECT_EQ(l[3], ":alice!alice@warren PRIVMSG #den :four");
+    h.call(j, {{"op", "SEND_MESSAGE"}, {"room", "den"}, {"text", "/me waves"}});
+    EXPECT_EQ(lines_of(h.take_raw(1)),
+              std::vector<std::string>{":alice!alice@warren PRIVMSG #den :\x01" "ACTION waves\x01"});
+    say(1, "PRIVMSG #den :\x01" "ACTION bows\x01\r\nPRIVMSG #den :\x02" "bold\x02 and \x03" "04,12red\x0f\r\n");
+    std::vector<json> ev = h.events(j);
+    ASSERT_EQ(ev.size(), 2u);
+    EXPECT_EQ(ev[0]["message"]["text"], "/me bows");
+    EXPECT_EQ(ev[1]["message"]["text"], "bold and red");
+    // A long Warren message is cut to fit IRC's 512 bytes, never inside a character.
+    std::string text;
+    for (int i = 0; i < 300; ++i) text += "\xc3\xa9";  // 600 bytes of 'é'
+    h.call(j, {{"op", "SEND_MESSAGE"}, {"room", "den"}, {"text", text}});
+    l = lines_of(h.take_raw(1));
+    ASSERT_EQ(l.size(), 2u);
+    std::string joined;
+    for (const auto& one : l) {
+        EXPECT_LE(one.size() + 2, irc::line_max_bytes);
+        joined += one.substr(one.find(" :") + 2);
+    }
+    EXPECT_EQ(joined, text);
+}
+
+TEST_F(Irc, TopicPartAndQuitMapToTheRoomOps) {
+    ConnId j = account("alice");
+    account("bob");
+    h.call(j, {{"op", "CREATE_ROOM"}, {"room", "den"}});
+    sasl(1, "bob");
+    say(1, "JOIN #den\r\n");
+    h.events(j);
+    EXPECT_EQ(with(say(1, "TOPIC #den :mine now\r\n"), " 482 bob #den ").size(), 1u);
+    ASSERT_EQ(h.call(j, {{"op", "SET_TOPIC"}, {"room", "den"}, {"topic", "owned"}})["ok"], true);
+    EXPECT_EQ(lines_of(h.take_raw(1)),
+              std::vector<std::string>{":alice!alice@warren TOPIC #den :owned"});
+    EXPECT_EQ(with(say(1, "TOPIC #den\r\n"), " 332 bob #den :owned").size(), 1u);
+    std::vector<std::string> names = say(1, "NAMES #den\r\n");
+    EXPECT_EQ(with(names, " 353 bob = #den :@alice bob").size(), 1u);
+    // QUIT ends the connection, not the membership.
+    EXPECT_EQ(with(say(1, "QUIT :bye\r\n"), "ERROR :Closing link").size(), 1u);
+    EXPECT_TRUE(h.closed(1));
+    json users = h.call(j, {{"op", "REQUEST_USER_LIST"}, {"room", "den"}});
+    EXPECT_EQ(users["users"].size(), 2u);
+    // PART leaves it.
+    sasl(2, "bob");
+    EXPECT_EQ(say(2, "PART #den\r\n"), std::vector<std::string>{":bob!bob@warren PART #den"});
+    std::vector<json> ev = h.events(j);
+    ASSERT_FALSE(ev.empty());
+    EXPECT_EQ(ev.back()["ev"], "MEMBER_LEFT");
+    EXPECT_EQ(with(say(2, "PART #den\r\n"), " 442 bob #den ").size(), 1u);
+}
+
+TEST_F(Irc, PrivateRoomsAreInviteOnly) {
+    ConnId j = account("alice");
+    account("bob");
+    h.call(j, {{"op", "CREATE_ROOM"}, {"room", "vault"}, {"visibility", "private"}});
+    sasl(1, "bob");
+    EXPECT_EQ(with(say(1, "JOIN #vault\r\n"), " 473 bob #vault ").size(), 1u);
+    ASSERT_EQ(h.call(j, {{"op", "INVITE_USER"}, {"room", "vault"}, {"user", "bob"}})["ok"], true);
+    EXPECT_EQ(with(lines_of(h.take_raw(1)), ":alice!alice@warren INVITE bob #vault").size(), 1u);
+    std::vector<std::string> l = say(1, "JOIN #vault\r\n");
+    EXPECT_EQ(with(l, ":bob!bob@warren JOIN #vault").size(), 1u);
+    EXPECT_EQ(with(l, " 353 bob * #vault :").size(), 1u);
+    EXPECT_EQ(with(say(1, "MODE #vault\r\n"), " 324 bob #vault +int").size(), 1u);
+}
+
+TEST_F(Irc, OverlongLinesAre417AndTheConnectionGoesOn) {
+    account("bob");
+    sasl(1, "bob");
+    std::string huge = "PRIVMSG #den :" + std::string(600, 'x') + "\r\n";
+    EXPECT_EQ(with(say(1, huge), " 417 bob ").size(), 1u);
+    // Longer than the framer holds: dropped as it arrives, and the next line is read.
+    std::string vast = "@" + std::string(9000, 'a') + " PING x";
+    std::vector<std::string> l = say(1, vast.substr(0, 5000));
+    l = say(1, vast.substr(5000) + "\r\nPING :after\r\n");
+    EXPECT_EQ(with(l, " 417 bob ").size(), 1u);
+    EXPECT_EQ(with(l, "PONG warren.local :after").size(), 1u);
+    EXPECT_FALSE(h.closed(1));
+}
+
+TEST_F(Irc, BlockedAddressesAreToldAndClosed) {
+    CoreHarness limited(Config{}, ":memory:", true);
+    AdminRequest block;
+    block.kind = AdminRequest::Kind::block;
+    block.ip = "10.0.0.9";
+    block.duration_ms = 60'000;
+    block.reason = "test";
+    ASSERT_TRUE(limited.admin(block).has_value());
+    limited.connect_irc(1, "10.0.0.9");
+    EXPECT_EQ(lines_of(limited.take_raw(1)),
+              std::vector<std::string>{"ERROR :Closing link: This address is blocked"});
+    EXPECT_TRUE(limited.closed(1));
+}
+
+TEST(IrcMessage, ParsesTagsSourceAndTrailing) {
+    auto m = irc::parse("@+reply=12;time=2026-01-01T00:00:00.000Z;esc=a\\sb\\:c :nick!u@h PRIVMSG #den :hello there");
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->tag("+reply"), "12");
+    EXPECT_EQ(m->tag("esc"), "a b;c");
+    EXPECT_EQ(m->source, "nick!u@h");
+    EXPECT_TRUE(m->command_is("PRIVMSG"));
+    ASSERT_EQ(m->params.size(), 2u);
+    EXPECT_EQ(m->params[1], "hello there");
+    EXPECT_FALSE(irc::parse("   "));
+    irc::ParseError why;
+    EXPECT_FALSE(irc::parse("PRIVMSG #a :" + std::string(600, 'x'), &why));
+    EXPECT_EQ(why, irc::ParseError::too_long);
+    EXPECT_EQ(irc::unescape_tag_value(irc::escape_tag_value("a; b\\c\r\n")), "a; b\\c\r\n");
+    EXPECT_EQ(irc::server_time(0), "1970-01-01T00:00:00.000Z");
+    EXPECT_EQ(irc::server_time(1764000000123), "2025-11-24T16:00:00.123Z");
+    EXPECT_EQ(irc::server_time(951782400000), "2000-02-29T00:00:00.000Z");
+}
+
+}  // namespace
+}  // namespace warren::test
