@@ -2,6 +2,8 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <sstream>
 #include <set>
@@ -266,6 +268,29 @@ std::optional<std::string> load_admin_and_auth(const toml::table& root, Settings
         else if (!parse_host_port(*listen, s.driver.admin.host, s.driver.admin.port))
             return where(*n) + "admin.listen must be HOST:PORT or \"off\"";
     }
+    if (auto* irc = root["irc"].as_table())
+        if (auto bad = check_keys(*irc, "irc", {"listen", "server_name"})) return bad;
+    for (const char* path : {"irc.listen", "irc.server_name"})
+        if (auto bad = bad_string(root, path, "a string")) return bad;
+    if (auto [n, listen] = string_key(root, "irc.listen"); listen) {
+        if (*listen == "off")
+            s.driver.irc_enabled = false;
+        else if (parse_host_port(*listen, s.driver.irc_host, s.driver.irc_port))
+            s.driver.irc_enabled = true;
+        else
+            return where(*n) + "irc.listen must be HOST:PORT or \"off\"";
+    }
+    if (auto [n, name] = string_key(root, "irc.server_name"); name) {
+        // It is the source of server lines: a word with a dot, which no username can be.
+        bool ok = name->find('.') != std::string::npos && name->size() <= 63 &&
+                  std::all_of(name->begin(), name->end(), [](char c) {
+                      return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-';
+                  });
+        if (!ok)
+            return where(*n) +
+                   "irc.server_name must be a host name with a dot (letters, digits, '.', '-')";
+        s.core.irc_server_name = *name;
+    }
     if (auto [n, reg] = string_key(root, "auth.registration"); reg) {
         if (*reg != "open" && *reg != "closed")
             return where(*n) + "auth.registration must be \"open\" or \"closed\"";
@@ -426,6 +451,10 @@ std::string describe_settings(const Settings& s) {
     // A configured token is never printed; an empty one means DATA_DIR/admin.token.
     admin.insert("token", s.driver.admin.token.empty() ? "" : "(redacted)");
     admin.insert("allowed_hosts", array_of(s.driver.admin.allowed_hosts));
+    toml::table& irc = table_of(root, "irc");
+    irc.insert("listen", s.driver.irc_enabled ? host_port(s.driver.irc_host, s.driver.irc_port)
+                                              : std::string("off"));
+    irc.insert("server_name", s.core.irc_server_name);
     toml::table& auth = table_of(root, "auth");
     auth.insert("admins", array_of(s.core.admin_usernames));
     auth.insert("registration", s.core.registration_open ? "open" : "closed");
@@ -449,7 +478,7 @@ std::optional<std::string> load_settings_table(const toml::table& root, Settings
     if (auto bad = check_keys(root, "",
                               {"server", "storage", "limits", "hashing", "auth", "rate",
                                "connections", "security", "admin", "alerts", "threat",
-                               "retention"}))
+                               "retention", "irc"}))
         return bad;
     if (auto bad = load_retention(root, s)) return bad;
     if (auto bad = load_int_tables(root, s)) return bad;

@@ -103,7 +103,7 @@ int64_t wall_now_ms() {
 // The command line, before it is applied over the file.
 struct Flags {
     std::string listen, data_dir, config_path, log_level, sync, log_format, admin_listen,
-        log_file, check_config;
+        irc_listen, log_file, check_config;
 };
 
 void add_flags(CLI::App& app, Flags& f) {
@@ -125,6 +125,9 @@ void add_flags(CLI::App& app, Flags& f) {
                    "HOST:PORT of the admin HTTP API (default 127.0.0.1:7071; port 0 picks a "
                    "free port; 'off' disables it). Beyond loopback it needs a token "
                    "(WARREN_ADMIN_TOKEN or [admin] token)");
+    app.add_option("--irc-listen", f.irc_listen,
+                   "HOST:PORT to accept IRC clients on (default off; port 0 picks a free port; "
+                   "'off' disables it)");
     app.add_option("--synchronous", f.sync, "storage durability: normal or full")
         ->check(CLI::IsMember({"normal", "full"}));
 }
@@ -142,6 +145,13 @@ std::string settle(const Flags& f, const std::string& config_path, warren::Setti
                                                                    s.driver.admin.host,
                                                                    s.driver.admin.port)) {
         return "--admin-listen must be HOST:PORT or off";
+    }
+    if (f.irc_listen == "off") {
+        s.driver.irc_enabled = false;
+    } else if (!f.irc_listen.empty()) {
+        if (!warren::parse_host_port(f.irc_listen, s.driver.irc_host, s.driver.irc_port))
+            return "--irc-listen must be HOST:PORT or off";
+        s.driver.irc_enabled = true;
     }
     // The environment wins over the file, so a token need not be written to disk.
     if (const char* token = std::getenv("WARREN_ADMIN_TOKEN"); token && *token)
@@ -287,6 +297,12 @@ int main(int argc, char** argv) {
     s.driver.on_admin_listening = [](const std::string& host, uint16_t port) {
         bool v6 = host.find(':') != std::string::npos;
         std::printf("admin listening on %s%s%s:%u\n", v6 ? "[" : "", host.c_str(), v6 ? "]" : "",
+                    port);
+        std::fflush(stdout);
+    };
+    s.driver.on_irc_listening = [](const std::string& host, uint16_t port) {
+        bool v6 = host.find(':') != std::string::npos;
+        std::printf("irc listening on %s%s%s:%u\n", v6 ? "[" : "", host.c_str(), v6 ? "]" : "",
                     port);
         std::fflush(stdout);
     };

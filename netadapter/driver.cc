@@ -110,6 +110,7 @@ struct Driver::State {
           reader(rd),
           opt(std::move(o)),
           acceptor(io),
+          irc_acceptor(io),
           timer(io),
           signals(io, SIGINT, SIGTERM),
           hangups(io, SIGHUP),
@@ -163,6 +164,7 @@ struct Driver::State {
     std::chrono::milliseconds index_backoff{500};
     asio::io_context io;
     tcp::acceptor acceptor;
+    tcp::acceptor irc_acceptor;  // the IRC listener, open when opt.irc_enabled
     asio::steady_timer timer;
     asio::signal_set signals;
     asio::signal_set hangups;  // SIGHUP: opt.on_hangup (the log file is reopened)
@@ -454,28 +456,31 @@ struct Driver::State {
     // Out of descriptors: a pending client would wait in the backlog while the loop spins on
     // the error. The spare descriptor, given up for a moment, lets one be accepted and closed
     // at once (it sees the close and may retry); accepting resumes after a short pause.
-    void accept_without_descriptors() {
+    void accept_without_descriptors(Wire wire) {
         log_event(LogLevel::warn, "accept_no_descriptors",
                   {{"text", "out of file descriptors; closing new clients at once"}});
         if (spare_fd >= 0) ::close(spare_fd);
-        int fd = ::accept(acceptor.native_handle(), nullptr, nullptr);
+        int fd = ::accept(listener(wire).native_handle(), nullptr, nullptr);
         if (fd >= 0) ::close(fd);
         spare_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
         accept_pause.expires_after(std::chrono::milliseconds(50));
-        accept_pause.async_wait([this](boost::system::error_code ec) {
-            if (!ec && !shutting_down) start_accept();
+        accept_pause.async_wait([this, wire](boost::system::error_code ec) {
+            if (!ec && !shutting_down) start_accept(wire);
         });
     }
 
-    void start_accept() {
-        acceptor.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
+    tcp::acceptor& listener(Wire wire) { return wire == Wire::irc ? irc_acceptor : acceptor; }
+
+    // Each listener accepts for its own wire; the core is told which one a connection came in on.
+    void start_accept(Wire wire) {
+        listener(wire).async_accept([this, wire](boost::system::error_code ec, tcp::socket socket) {
             if (ec == asio::error::no_descriptors ||
                 ec == boost::system::error_code(ENFILE, boost::system::system_category()))
-                return accept_without_descriptors();
+                return accept_without_descriptors(wire);
             if (ec) {
                 if (ec != asio::error::operation_aborted) {
                     log_event(LogLevel::warn, "accept_failed", {{"error", ec.message()}});
-                    start_accept();
+                    start_accept(wire);
                 }
                 return;
             }
@@ -487,10 +492,10 @@ struct Driver::State {
             auto conn = std::make_shared<Connection>(std::move(socket));
             conn->peer = ep.address().to_string();
             conns[id] = conn;
-            core.connect(id, ep.address().to_string(), now());
+            core.connect(id, ep.address().to_string(), now(), wire);
             drain();
             start_read(id, conn);
-            start_accept();
+            start_accept(wire);
         });
     }
 
@@ -584,6 +589,7 @@ struct Driver::State {
         log_always(LogLevel::info, "shutting_down", {{"text", "finishing in-flight work"}});
         boost::system::error_code ignored;
         acceptor.close(ignored);
+        irc_acceptor.close(ignored);
         stats_timer.cancel();
         notify("STOPPING=1\nSTATUS=finishing in-flight work");
         backup_stop = true;
@@ -628,18 +634,18 @@ struct Driver::State {
         });
     }
 
-    Status listen() {
+    static Status listen(tcp::acceptor& a, const std::string& host, uint16_t port) {
         boost::system::error_code ec;
-        auto addr = asio::ip::make_address(opt.listen_host, ec);
-        if (ec) return Status::failed("bad listen address '" + opt.listen_host + "'");
-        tcp::endpoint ep(addr, opt.listen_port);
-        acceptor.open(ep.protocol(), ec);
-        if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-        if (!ec) acceptor.bind(ep, ec);
-        if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+        auto addr = asio::ip::make_address(host, ec);
+        if (ec) return Status::failed("bad listen address '" + host + "'");
+        tcp::endpoint ep(addr, port);
+        a.open(ep.protocol(), ec);
+        if (!ec) a.set_option(tcp::acceptor::reuse_address(true), ec);
+        if (!ec) a.bind(ep, ec);
+        if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
         if (ec)
-            return Status::failed("cannot listen on " + opt.listen_host + ":" +
-                                  std::to_string(opt.listen_port) + ": " + ec.message());
+            return Status::failed("cannot listen on " + host + ":" + std::to_string(port) + ": " +
+                                  ec.message());
         return Status::ok();
     }
 };
@@ -657,9 +663,16 @@ int Driver::run() {
     s.dummy_phc = s.run_hash(HashMode::create,
                              std::string(reinterpret_cast<char*>(random_pw), sizeof random_pw), "")
                       .phc;
-    if (Status st = s.listen(); !st.is_ok()) {
+    if (Status st = State::listen(s.acceptor, s.opt.listen_host, s.opt.listen_port); !st.is_ok()) {
         log_always(LogLevel::error, "listen_failed", {{"error", st.message()}});
         return 1;
+    }
+    if (s.opt.irc_enabled) {
+        if (Status st = State::listen(s.irc_acceptor, s.opt.irc_host, s.opt.irc_port);
+            !st.is_ok()) {
+            log_always(LogLevel::error, "irc_listen_failed", {{"error", st.message()}});
+            return 1;
+        }
     }
     if (s.opt.admin_enabled) {
         s.admin = std::make_unique<AdminHttp>(
@@ -681,7 +694,14 @@ int Driver::run() {
     });
     s.core.process_stats(s.read_process_stats(), s.now());
     s.arm_stats_timer();
-    s.start_accept();
+    s.start_accept(Wire::json);
+    if (s.opt.irc_enabled) {
+        s.start_accept(Wire::irc);
+        auto irc = s.irc_acceptor.local_endpoint();
+        log_always(LogLevel::info, "irc_listening",
+                   {{"host", irc.address().to_string()}, {"port", std::to_string(irc.port())}});
+        if (s.opt.on_irc_listening) s.opt.on_irc_listening(irc.address().to_string(), irc.port());
+    }
     s.wait_for_hangup();
     auto local = s.acceptor.local_endpoint();
     if (s.opt.on_listening) s.opt.on_listening(local.address().to_string(), local.port());

@@ -36,6 +36,11 @@ struct DriverOptions {
     size_t argon2_mem_bytes = 19 * 1024 * 1024;
     // Called once the listener is bound, with the real host and port.
     std::function<void(const std::string& host, uint16_t port)> on_listening;
+    // The IRC listener (core/irc/, docs/IRC.md); on_irc_listening is called once it is bound.
+    bool irc_enabled = false;
+    std::string irc_host = "127.0.0.1";
+    uint16_t irc_port = 6667;
+    std::function<void(const std::string& host, uint16_t port)> on_irc_listening;
     // The admin HTTP API; on_admin_listening is called once it is bound.
     bool admin_enabled = true;
     AdminHttpOptions admin;

@@ -100,6 +100,8 @@ class Daemon {
             auto p = static_cast<uint16_t>(std::stoi(line.substr(colon + 1)));
             if (line.rfind("admin listening on ", 0) == 0) {
                 admin_port = p;
+            } else if (line.rfind("irc listening on ", 0) == 0) {
+                irc_port = p;
             } else if (line.rfind("listening on ", 0) == 0) {
                 port = p;
                 break;
@@ -131,6 +133,7 @@ class Daemon {
     }
     uint16_t port = 0;
     uint16_t admin_port = 0;  // 0 when the admin API is off
+    uint16_t irc_port = 0;    // 0 unless --irc-listen was given
     pid_t pid() const { return pid_; }
 
   private:
@@ -185,13 +188,20 @@ class Client {
     void send(const json& j) { raw(j.dump() + "\n"); }
     // The next line, or nullopt on timeout or close.
     std::optional<json> line(int timeout_ms = 10'000) {
+        std::optional<std::string> l = text_line(timeout_ms);
+        if (!l) return std::nullopt;
+        return json::parse(*l);
+    }
+    // The next line as text (without "\r\n"), or nullopt on timeout or close (IRC).
+    std::optional<std::string> text_line(int timeout_ms = 10'000) {
         auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
         for (;;) {
             auto nl = buf_.find('\n');
             if (nl != std::string::npos) {
                 std::string l = buf_.substr(0, nl);
                 buf_.erase(0, nl + 1);
-                return json::parse(l);
+                if (!l.empty() && l.back() == '\r') l.pop_back();
+                return l;
             }
             auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
                             until - std::chrono::steady_clock::now())
