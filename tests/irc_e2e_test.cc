@@ -6,6 +6,8 @@
 #include <spawn.h>
 #include <sys/wait.h>
 
+#include <fcntl.h>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -116,6 +118,100 @@ TEST_F(IrcLoopback, WithoutAnAccountTheClientIsToldWhyAndClosed) {
     EXPECT_TRUE(until_line(c, " 464 nobody :An account is needed"));
     EXPECT_TRUE(until_line(c, "ERROR :Closing link"));
     EXPECT_TRUE(c.closed_by_peer());
+}
+
+// weechat-headless, run with a command script and a home of its own; stopped by its pid.
+class Weechat {
+  public:
+    Weechat(const std::string& home, const std::string& script) {
+        std::string bin = "/usr/bin/weechat-headless";
+        std::vector<std::string> args = {bin, "--dir", home, "-r", script};
+        std::vector<char*> argv;
+        for (auto& a : args) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        posix_spawn_file_actions_t fa;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+        posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+        if (posix_spawn(&pid_, bin.c_str(), &fa, nullptr, argv.data(), environ) != 0) pid_ = -1;
+        posix_spawn_file_actions_destroy(&fa);
+    }
+    ~Weechat() { stop(0); }
+    bool started() const { return pid_ > 0; }
+    // Waits up to timeout_ms for it to quit by itself, then kills it; true if it quit.
+    bool stop(int timeout_ms) {
+        if (pid_ <= 0) return true;
+        auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+        int status = 0;
+        do {
+            if (waitpid(pid_, &status, WNOHANG) == pid_) {
+                pid_ = -1;
+                return true;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        } while (std::chrono::steady_clock::now() < until);
+        kill(pid_, SIGKILL);
+        waitpid(pid_, nullptr, 0);
+        pid_ = -1;
+        return false;
+    }
+
+  private:
+    pid_t pid_ = -1;
+};
+
+std::string read_file(const std::filesystem::path& p) {
+    std::ifstream in(p);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+// A real IRC client: weechat logs in with SASL, is joined to its room, says something the
+// JSON client reads, and logs what the JSON client says.
+TEST_F(IrcLoopback, WeechatLogsInJoinsAndChatsWithAJsonClient) {
+    if (!std::filesystem::exists("/usr/bin/weechat-headless")) {
+        if (std::getenv("WARREN_REQUIRE_IRC_CLIENTS"))
+            FAIL() << "weechat-headless is not installed (scripts/deps.sh test installs it)";
+        GTEST_SKIP() << "weechat-headless is not installed";
+    }
+    Daemon d(data(), {"--irc-listen", "127.0.0.1:0"});
+    Client alice(d.port), reg(d.port);
+    json_account(alice, "alice", "alice-pw-1");
+    json_account(reg, "carol", "carol-pw-1");
+    ASSERT_EQ(alice.call({{"op", "CREATE_ROOM"}, {"room", "den"}})["ok"], true);
+    std::string home = (dir_ / "weechat").string();
+    std::string p = std::to_string(d.irc_port);
+    Weechat w(home, "/set logger.file.flush_delay 0;"
+                    "/server add warren 127.0.0.1/" + p + " -notls;"
+                    "/set irc.server.warren.sasl_mechanism plain;"
+                    "/set irc.server.warren.sasl_username carol;"
+                    "/set irc.server.warren.sasl_password carol-pw-1;"
+                    "/set irc.server.warren.nicks carol;"
+                    "/set irc.server.warren.autojoin #den;"
+                    "/connect warren;"
+                    "/wait 3 /msg -server warren #den hello from weechat;"
+                    "/wait 6 /quit");
+    ASSERT_TRUE(w.started());
+    std::optional<json> joined = alice.event(15'000);
+    ASSERT_TRUE(joined);
+    EXPECT_EQ((*joined)["ev"], "MEMBER_JOINED");
+    EXPECT_EQ((*joined)["user"], "carol");
+    ASSERT_EQ(alice.call({{"op", "SEND_MESSAGE"}, {"room", "den"}, {"text", "hello weechat"}})["ok"],
+              true);
+    std::optional<json> said = alice.event(15'000);
+    ASSERT_TRUE(said);
+    EXPECT_EQ((*said)["ev"], "MESSAGE");
+    EXPECT_EQ((*said)["message"]["author"], "carol");
+    EXPECT_EQ((*said)["message"]["text"], "hello from weechat");
+    EXPECT_TRUE(w.stop(20'000)) << "weechat did not quit by itself";
+    std::string log = read_file(std::filesystem::path(home) / "logs" / "irc.warren.#den.weechatlog");
+    EXPECT_NE(log.find("alice\thello weechat"), std::string::npos) << log;
+    EXPECT_NE(log.find("carol (carol@warren) has joined #den"), std::string::npos) << log;
+    std::string server_log =
+        read_file(std::filesystem::path(home) / "logs" / "irc.server.warren.weechatlog");
+    EXPECT_NE(server_log.find("SASL authentication successful"), std::string::npos) << server_log;
 }
 
 }  // namespace
