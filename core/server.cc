@@ -81,8 +81,13 @@ void Server::forget_closed() {
             auto it = conns_.all().find(id);
             if (it == conns_.all().end()) continue;
             guard_.connection_closed(it->second.ip_key);
+            // An IRC login's session ends with its connection (while writes are allowed; a
+            // session left behind expires with its age).
+            bool ends_session =
+                it->second.irc != nullptr && !shutting_down_ && txn_.writable(now_);
             conns_.forget(id);
-            Outcome out = chat_.connection_closed(id);
+            Outcome out = chat_.connection_closed(id, ends_session);
+            hold_changes(out);
             for (auto& a : out.events) emit(std::move(a));
         }
     }

@@ -293,6 +293,24 @@ TEST_F(Irc, TopicPartAndQuitMapToTheRoomOps) {
     EXPECT_EQ(with(say(2, "PART #den\r\n"), " 442 bob #den ").size(), 1u);
 }
 
+TEST_F(Irc, AnIrcLoginsSessionEndsWithItsConnection) {
+    account("bob");  // one session: the JSON connection's
+    size_t before = h.core().state().session_count();
+    sasl(1, "bob");
+    EXPECT_EQ(h.core().state().session_count(), before + 1);
+    say(1, "QUIT\r\n");
+    EXPECT_EQ(h.core().state().session_count(), before);
+    // And durably: a restart loads no session for it.
+    auto snap = h.store().load(100, h.now().wall_ms);
+    ASSERT_TRUE(snap.is_ok());
+    EXPECT_EQ(snap.value().sessions.size(), before);
+    // A dropped connection too.
+    sasl(2, "bob");
+    EXPECT_EQ(h.core().state().session_count(), before + 1);
+    h.disconnect(2);
+    EXPECT_EQ(h.core().state().session_count(), before);
+}
+
 TEST_F(Irc, PrivateRoomsAreInviteOnly) {
     ConnId j = account("alice");
     account("bob");

@@ -135,8 +135,14 @@ Outcome Chat::abandon(const Continuation& then) {
     return out;
 }
 
-Outcome Chat::connection_closed(ConnId conn) {
+Outcome Chat::connection_closed(ConnId conn, bool end_session) {
     Outcome out;
+    if (const std::string& h = sessions_.token_hash_of(conn);
+        end_session && !h.empty() && state_.session(h)) {
+        Mutation m = SessionDelete{h};
+        out.undo.push_back(state_.apply(m));
+        out.mutations.push_back(std::move(m));
+    }
     if (auto p = sessions_.closed(conn))
         out.events.push_back(Addressed{std::move(p->to), std::move(p->presence)});
     return out;

@@ -122,7 +122,9 @@ class Chat {
     // A new connection (not logged in yet).
     void connection_opened(ConnId conn) { sessions_.opened(conn); }
     // The connection is gone: it is logged out; the user's last connection announces offline.
-    Outcome connection_closed(ConnId conn);
+    // With `end_session` its session ends too (durably): an IRC login's session was never
+    // given to the client as a token, so nothing could resume it.
+    Outcome connection_closed(ConnId conn, bool end_session = false);
     // Closes the pending invitations whose time has passed (writes must be allowed).
     Outcome expire_invitations(Time now);
     // A batch with these mutations is durable.
