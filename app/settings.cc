@@ -94,6 +94,7 @@ const IntKey int_keys[] = {
     {"limits", "max_frame_bytes", &Config::max_frame_bytes, 1024, 16 << 20},
     {"limits", "bad_frames_max", &Config::bad_frames_max, 1, 1000},
     {"limits", "text_max_bytes", &Config::text_max_bytes, 1, 1 << 20},
+    {"limits", "password_min", &Config::password_min, 1, 128},
     {"limits", "outbound_bytes_max", &Config::outbound_bytes_max, 64 << 10, 1 << 30},
     {"limits", "outbound_bytes_stalled_max", &Config::outbound_bytes_stalled_max, 4 << 10, 1 << 30},
     {"limits", "outbound_stall_ms", &Config::outbound_stall_ms, second, hour},
@@ -282,14 +283,14 @@ std::optional<std::string> load_admin_and_auth(const toml::table& root, Settings
     }
     if (auto [n, name] = string_key(root, "irc.server_name"); name) {
         // It is the source of server lines: a word with a dot, which no username can be.
-        bool ok = name->find('.') != std::string::npos && name->size() <= 63 &&
+        bool ok = name->find('.') != std::string::npos && name->size() <= ShortName::max &&
                   std::all_of(name->begin(), name->end(), [](char c) {
                       return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-';
                   });
         if (!ok)
             return where(*n) +
                    "irc.server_name must be a host name with a dot (letters, digits, '.', '-')";
-        s.core.irc_server_name = *name;
+        s.core.irc_server_name = ShortName(*name);
     }
     if (auto [n, reg] = string_key(root, "auth.registration"); reg) {
         if (*reg != "open" && *reg != "closed")
@@ -454,7 +455,7 @@ std::string describe_settings(const Settings& s) {
     toml::table& irc = table_of(root, "irc");
     irc.insert("listen", s.driver.irc_enabled ? host_port(s.driver.irc_host, s.driver.irc_port)
                                               : std::string("off"));
-    irc.insert("server_name", s.core.irc_server_name);
+    irc.insert("server_name", s.core.irc_server_name.str());
     toml::table& auth = table_of(root, "auth");
     auth.insert("admins", array_of(s.core.admin_usernames));
     auth.insert("registration", s.core.registration_open ? "open" : "closed");

@@ -8,17 +8,34 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 namespace warren {
+
+// A short name held in place, so that Config stays a literal type (its static_asserts below
+// evaluate Config{}), which a std::string member would prevent under some compilers.
+class ShortName {
+  public:
+    static constexpr size_t max = 63;
+    constexpr ShortName(std::string_view s) : size_(s.size() < max ? s.size() : max) {  // NOLINT
+        for (size_t i = 0; i < size_; ++i) bytes_[i] = s[i];
+    }
+    constexpr std::string_view view() const { return {bytes_, size_}; }
+    std::string str() const { return std::string(view()); }
+
+  private:
+    char bytes_[max] = {};
+    size_t size_ = 0;
+};
 
 struct Config {
     // Framing. A line longer than this is refused (FRAME_TOO_LARGE, then close); it is never
     // buffered whole.
     size_t max_frame_bytes = 65536;
     // The IRC front door: the source of server lines (a name no user can take: it has a dot).
-    std::string irc_server_name = "warren.local";
+    ShortName irc_server_name{"warren.local"};
     // The bad_frames_max-th malformed line within bad_frames_window_ms closes the connection.
     uint32_t bad_frames_max = 3;
     int64_t bad_frames_window_ms = 60'000;

@@ -342,7 +342,7 @@ void Server::run_irc_step(Connections::Conn& c) {
         // A line the session answers itself still spends a token: flooding CAP or PING is
         // flooding all the same.
         if (std::optional<Error> refused = admit_request(guard_, c.ip_key, user, Op::ping, now_))
-            step.lines = ":" + config_.irc_server_name + " NOTICE * :" + refused->message + "\r\n";
+            step.lines = ":" + config_.irc_server_name.str() + " NOTICE * :" + refused->message + "\r\n";
         return conns_.answer_lines(c, slot, std::move(step.lines), step.hang_up, now_);
     }
     Op op = op_of(*step.request);

@@ -2,7 +2,9 @@
 // output at once (commits succeed unless fail_commits; queries answer with no rows; hashing is
 // a fake "$f$password" so that a target spends its time in Warren, not in argon2id; backups
 // and prunes succeed) and keeps the admin replies it sees. It checks what holds for any
-// input: every line sent is one JSON object ending in '\n'.
+// input: every line sent to a JSON connection is one JSON object ending in '\n'; everything
+// sent to an IRC connection is whole lines ending in "\r\n", with no CR, LF or NUL inside
+// and no longer than IRC allows.
 #pragma once
 
 #include <cstdint>
@@ -10,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string_view>
 
 #include "core/server.h"
@@ -26,6 +29,7 @@ struct CoreDriver {
     std::map<AdminId, AdminReply> replies;
     std::map<ConnId, size_t> lines_to;  // lines sent to each connection
     std::map<ConnId, bool> closed;
+    std::set<ConnId> irc;  // connections accepted on the IRC listener
     bool fail_commits = false;
 
     explicit CoreDriver(const Config& cfg) : core(std::make_unique<Server>(cfg, entropy, snap)) {}
@@ -40,15 +44,36 @@ struct CoreDriver {
             fn();
         }
     }
+    void connect_irc(ConnId c, std::string_view ip) {
+        irc.insert(c);
+        core->connect(c, ip, now, Wire::irc);
+        run();
+    }
     void say(ConnId c, std::string_view bytes) {
         core->receive(c, bytes, now);
         run();
     }
 
   private:
+    static void check_irc(std::string_view bytes) {
+        WARREN_CHECK(bytes.size() >= 2 && bytes.substr(bytes.size() - 2) == "\r\n");
+        while (!bytes.empty()) {
+            size_t end = bytes.find("\r\n");
+            WARREN_CHECK(end != std::string_view::npos);
+            std::string_view line = bytes.substr(0, end);
+            WARREN_CHECK(!line.empty() && line.size() <= 8191 + 512);
+            WARREN_CHECK(line.find_first_of(std::string_view("\r\n\0", 3)) ==
+                         std::string_view::npos);
+            bytes.remove_prefix(end + 2);
+        }
+    }
     void handle(Output& o) {
         if (auto* s = std::get_if<Send>(&o)) {
-            WARREN_CHECK(!s->bytes->empty() && s->bytes->back() == '\n' && (*s->bytes)[0] == '{');
+            if (irc.contains(s->conn))
+                check_irc(*s->bytes);
+            else
+                WARREN_CHECK(!s->bytes->empty() && s->bytes->back() == '\n' &&
+                             (*s->bytes)[0] == '{');
             ++lines_to[s->conn];
             done.push_back([this, c = s->conn, n = s->bytes->size()] { core->sent(c, n, now); });
         } else if (auto* cl = std::get_if<Close>(&o)) {

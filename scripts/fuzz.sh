@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A long fuzzing campaign for one libFuzzer target, with corpus merging:
 #   scripts/fuzz.sh TARGET MINUTES        e.g. scripts/fuzz.sh request_decode 30
-# TARGET is frame_decoder, core_session, request_decode, admin_http or config_toml. Builds build-fuzz/ (clang, ASan,
+# TARGET is frame_decoder, core_session, request_decode, admin_http, config_toml or irc_session. Builds build-fuzz/ (clang, ASan,
 # UBSan) if needed, fuzzes with one job per core for MINUTES, starting from the seed corpus
 # (fuzz/corpus/NAME) plus what earlier campaigns kept (fuzz/work/TARGET/corpus, not in git),
 # then merges everything into a minimal corpus that covers the same features and keeps that
@@ -13,8 +13,8 @@ cd "$(dirname "$0")/.."
 target=${1:?usage: scripts/fuzz.sh TARGET MINUTES}
 minutes=${2:?usage: scripts/fuzz.sh TARGET MINUTES}
 declare -A seeds=([frame_decoder]=frame [core_session]=core [request_decode]=request
-                 [admin_http]=admin [config_toml]=config)
-seed_dir=fuzz/corpus/${seeds[$target]:?unknown target $target (frame_decoder, core_session, request_decode, admin_http, config_toml)}
+                 [admin_http]=admin [config_toml]=config [irc_session]=irc)
+seed_dir=fuzz/corpus/${seeds[$target]:?unknown target $target (frame_decoder, core_session, request_decode, admin_http, config_toml, irc_session)}
 bash scripts/deps.sh test
 if [ ! -x "build-fuzz/bin/fuzz_$target" ] || [ -n "$(find core sim fuzz netadapter app -newer "build-fuzz/bin/fuzz_$target" -name '*.[ch]*' | head -1)" ]; then
   CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DWARREN_BUILD_FUZZ=ON \

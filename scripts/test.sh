@@ -96,7 +96,7 @@ CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DWARREN_BUILD_FUZZ=ON \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build-fuzz -j "$jobs"
 for pair in frame_decoder:frame core_session:core request_decode:request admin_http:admin \
-    config_toml:config; do
+    config_toml:config irc_session:irc; do
   target=${pair%%:*}
   corpus=fuzz/corpus/${pair##*:}
   work=$(mktemp -d)

@@ -32,7 +32,7 @@ Connections::Connections(const Config& config, Monitor& monitor, Outputs& output
       monitor_(monitor),
       outputs_(outputs),
       state_(state),
-      irc_id_{config.irc_server_name, WARREN_VERSION} {
+      irc_id_{config.irc_server_name.view(), WARREN_VERSION} {
     hello_ = share(encode_json_event(event::Hello{"warren", WARREN_VERSION, 1,
                                                   static_cast<int64_t>(config.max_frame_bytes),
                                                   static_cast<int64_t>(config.text_max_bytes)}));

@@ -211,6 +211,10 @@ void Session::too_long() {
 
 void Session::on_line(std::string_view line, const ChatState& state, std::optional<UserId> user,
                       Time now) {
+    // A CR or NUL inside a line could only come back to the client as a broken line.
+    if (line.find_first_of(std::string_view("\r\0", 2)) != std::string_view::npos)
+        return local(":" + std::string(id_.name) + " NOTICE " + (nick_.empty() ? "*" : nick_) +
+                     " :A line with a CR or NUL inside was ignored\r\n");
     ParseError why = ParseError::none;
     std::optional<Message> m = parse(line, &why);
     if (!m) {
