@@ -234,7 +234,8 @@ void Session::on_line(std::string_view line, const ChatState& state, std::option
                      true);
     if (m->command_is("CAP")) return cap(*m, state, user);
     if (!registered_ || !user) return registration_line(*m, state, user);
-    command(*m, state, *user, now);
+    (void)now;
+    command(*m, state, *user);
 }
 
 void Session::registration_line(const Message& m, const ChatState& state,
@@ -404,90 +405,99 @@ void Session::try_complete(const ChatState& state, std::optional<UserId> user) {
           true);
 }
 
-void Session::command(const Message& m, const ChatState& state, UserId user, Time now) {
-    (void)now;
-    auto need = [&](size_t n) {
-        if (m.params.size() >= n) return true;
-        local(numeric("461") + upper(m.command) + " :Not enough parameters\r\n");
-        return false;
-    };
-    if (m.command_is("NICK")) {
-        if (!need(1) || iequals(m.params[0], nick_)) return;
-        return local(numeric("432") + std::string(m.params[0]) +
-                     " :Your nick is your account name here\r\n");
-    }
-    if (m.command_is("USER") || m.command_is("PASS"))
-        return local(numeric("462") + ":You may not reregister\r\n");
-    if (m.command_is("AUTHENTICATE"))
-        return local(numeric("907") + ":You have already authenticated using SASL\r\n");
-    if (m.command_is("JOIN")) {
-        if (need(1)) join(m, state, user);
-        return;
-    }
-    if (m.command_is("PART")) {
-        if (!need(1)) return;
-        for (std::string_view target : split_commas(m.params[0])) {
-            std::optional<std::string_view> room = room_of(target);
-            if (!room) {
-                local(numeric("403") + std::string(target) + " :No such channel\r\n");
-                continue;
-            }
-            LeaveRoom r;
-            r.room = std::string(*room);
-            ask(std::move(r), Then{Then::Kind::part, std::string(target), "PART"});
-        }
-        return;
-    }
-    if (m.command_is("PRIVMSG") || m.command_is("NOTICE")) return privmsg(m, state);
-    if (m.command_is("TOPIC")) {
-        if (need(1)) topic(m, state, user);
-        return;
-    }
-    if (m.command_is("NAMES")) {
-        if (need(1)) names(m, state, user);
-        return;
-    }
-    if (m.command_is("LIST")) return list(state, user);
-    if (m.command_is("WHOIS")) {
-        if (need(1)) whois(m, state);
-        return;
-    }
-    if (m.command_is("WHO")) {
-        if (need(1)) who(m, state);
-        return;
-    }
-    if (m.command_is("MODE")) {
-        if (need(1)) mode(m, state);
-        return;
-    }
-    if (m.command_is("INVITE")) {
-        if (!need(2)) return;
-        std::optional<std::string_view> room = room_of(m.params[1]);
-        if (!room) return local(numeric("403") + std::string(m.params[1]) + " :No such channel\r\n");
-        InviteUser r;
-        r.room = std::string(*room);
-        r.user = std::string(m.params[0]);
-        return ask(std::move(r), Then{Then::Kind::invite, std::string(m.params[0]), "INVITE"});
-    }
-    if (m.command_is("AWAY")) {
-        if (m.param(0).empty()) return local(numeric("305") + ":You are no longer marked as being away\r\n");
-        return local(numeric("306") + ":You have been marked as being away\r\n");
-    }
-    if (m.command_is("ISON")) {
-        std::string on;
-        for (std::string_view p : m.params) {
-            size_t pos = 0;
-            while (pos < p.size()) {
-                size_t sp = p.find(' ', pos);
-                std::string_view n = p.substr(pos, sp == std::string_view::npos ? sp : sp - pos);
-                pos = sp == std::string_view::npos ? p.size() : sp + 1;
-                const User* u = n.empty() ? nullptr : state.find_user(n);
-                if (u && !u->conns.empty()) on += (on.empty() ? "" : " ") + u->name;
-            }
-        }
-        return local(numeric("303") + ":" + on + "\r\n");
+// The commands of a registered connection: name, the parameters it needs (461 below that),
+// and the handler.
+struct Session::Command {
+    std::string_view name;
+    size_t params;
+    void (Session::*run)(const Message&, const ChatState&, UserId);
+};
+
+const Session::Command Session::commands_[] = {
+    {"NICK", 1, &Session::nick_change},
+    {"USER", 0, &Session::reregister},
+    {"PASS", 0, &Session::reregister},
+    {"AUTHENTICATE", 0, &Session::reauthenticate},
+    {"JOIN", 1, &Session::join},
+    {"PART", 1, &Session::part},
+    {"PRIVMSG", 0, &Session::privmsg},
+    {"NOTICE", 0, &Session::privmsg},
+    {"TOPIC", 1, &Session::topic},
+    {"NAMES", 1, &Session::names},
+    {"LIST", 0, &Session::list},
+    {"WHOIS", 1, &Session::whois},
+    {"WHO", 1, &Session::who},
+    {"MODE", 1, &Session::mode},
+    {"INVITE", 2, &Session::invite},
+    {"AWAY", 0, &Session::away},
+    {"ISON", 0, &Session::ison},
+};
+
+void Session::command(const Message& m, const ChatState& state, UserId user) {
+    for (const Command& c : commands_) {
+        if (!m.command_is(c.name)) continue;
+        if (m.params.size() < c.params)
+            return local(numeric("461") + upper(m.command) + " :Not enough parameters\r\n");
+        return (this->*c.run)(m, state, user);
     }
     local(numeric("421") + upper(m.command) + " :Unknown command\r\n");
+}
+
+void Session::nick_change(const Message& m, const ChatState&, UserId) {
+    if (iequals(m.params[0], nick_)) return;
+    local(numeric("432") + std::string(m.params[0]) + " :Your nick is your account name here\r\n");
+}
+
+void Session::reregister(const Message&, const ChatState&, UserId) {
+    local(numeric("462") + ":You may not reregister\r\n");
+}
+
+void Session::reauthenticate(const Message&, const ChatState&, UserId) {
+    local(numeric("907") + ":You have already authenticated using SASL\r\n");
+}
+
+void Session::part(const Message& m, const ChatState&, UserId) {
+    for (std::string_view target : split_commas(m.params[0])) {
+        std::optional<std::string_view> room = room_of(target);
+        if (!room) {
+            local(numeric("403") + std::string(target) + " :No such channel\r\n");
+            continue;
+        }
+        LeaveRoom r;
+        r.room = std::string(*room);
+        ask(std::move(r), Then{Then::Kind::part, std::string(target), "PART"});
+    }
+}
+
+void Session::invite(const Message& m, const ChatState&, UserId) {
+    std::optional<std::string_view> room = room_of(m.params[1]);
+    if (!room) return local(numeric("403") + std::string(m.params[1]) + " :No such channel\r\n");
+    InviteUser r;
+    r.room = std::string(*room);
+    r.user = std::string(m.params[0]);
+    ask(std::move(r), Then{Then::Kind::invite, std::string(m.params[0]), "INVITE"});
+}
+
+// Warren has no away state: the answer says what the client asked for.
+void Session::away(const Message& m, const ChatState&, UserId) {
+    if (m.param(0).empty())
+        return local(numeric("305") + ":You are no longer marked as being away\r\n");
+    local(numeric("306") + ":You have been marked as being away\r\n");
+}
+
+void Session::ison(const Message& m, const ChatState& state, UserId) {
+    std::string on;
+    for (std::string_view p : m.params) {
+        size_t pos = 0;
+        while (pos < p.size()) {
+            size_t sp = p.find(' ', pos);
+            std::string_view n = p.substr(pos, sp == std::string_view::npos ? sp : sp - pos);
+            pos = sp == std::string_view::npos ? p.size() : sp + 1;
+            const User* u = n.empty() ? nullptr : state.find_user(n);
+            if (u && !u->conns.empty()) on += (on.empty() ? "" : " ") + u->name;
+        }
+    }
+    local(numeric("303") + ":" + on + "\r\n");
 }
 
 void Session::join(const Message& m, const ChatState& state, UserId user) {
@@ -515,8 +525,7 @@ void Session::join(const Message& m, const ChatState& state, UserId user) {
     }
 }
 
-void Session::privmsg(const Message& m, const ChatState& state) {
-    (void)state;
+void Session::privmsg(const Message& m, const ChatState&, UserId) {
     std::string command = upper(m.command);
     if (m.params.empty())
         return local(numeric("411") + ":No recipient given (" + command + ")\r\n");
@@ -581,7 +590,7 @@ void Session::names(const Message& m, const ChatState& state, UserId user) {
     local(std::move(out));
 }
 
-void Session::list(const ChatState& state, UserId user) {
+void Session::list(const Message&, const ChatState& state, UserId user) {
     std::string out = numeric("321") + "Channel :Users  Name\r\n";
     size_t n = 0;
     for (const auto& [key, id] : state.rooms_by_key()) {
@@ -598,7 +607,7 @@ void Session::list(const ChatState& state, UserId user) {
     local(out + numeric("323") + ":End of /LIST\r\n");
 }
 
-void Session::whois(const Message& m, const ChatState& state) {
+void Session::whois(const Message& m, const ChatState& state, UserId) {
     std::string_view n = m.params.back();
     const User* u = state.find_user(n);
     if (!u)
@@ -612,7 +621,7 @@ void Session::whois(const Message& m, const ChatState& state) {
     local(out + numeric("318") + u->name + " :End of /WHOIS list\r\n");
 }
 
-void Session::who(const Message& m, const ChatState& state) {
+void Session::who(const Message& m, const ChatState& state, UserId) {
     std::string mask(m.params[0]);
     std::string out;
     auto row = [&](const std::string& chan, const User& u, bool op) {
@@ -630,7 +639,7 @@ void Session::who(const Message& m, const ChatState& state) {
     local(out + numeric("315") + mask + " :End of /WHO list\r\n");
 }
 
-void Session::mode(const Message& m, const ChatState& state) {
+void Session::mode(const Message& m, const ChatState& state, UserId) {
     std::string target(m.params[0]);
     if (std::optional<std::string_view> name = room_of(target)) {
         const Room* room = state.find_room(*name);

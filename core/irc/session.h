@@ -100,18 +100,28 @@ class Session {
   private:
     void registration_line(const Message& m, const ChatState& state,
                            std::optional<UserId> user);
-    void command(const Message& m, const ChatState& state, UserId user, Time now);
+    struct Command;
+    static const Command commands_[];
+    void command(const Message& m, const ChatState& state, UserId user);
     void cap(const Message& m, const ChatState& state, std::optional<UserId> user);
     void authenticate(const Message& m, std::optional<UserId> user);
     void try_complete(const ChatState& state, std::optional<UserId> user);
+    // Registered commands (the table in session.cc).
+    void nick_change(const Message& m, const ChatState& state, UserId user);
+    void reregister(const Message& m, const ChatState& state, UserId user);
+    void reauthenticate(const Message& m, const ChatState& state, UserId user);
     void join(const Message& m, const ChatState& state, UserId user);
-    void privmsg(const Message& m, const ChatState& state);
+    void part(const Message& m, const ChatState& state, UserId user);
+    void privmsg(const Message& m, const ChatState& state, UserId user);
     void topic(const Message& m, const ChatState& state, UserId user);
     void names(const Message& m, const ChatState& state, UserId user);
-    void list(const ChatState& state, UserId user);
-    void whois(const Message& m, const ChatState& state);
-    void who(const Message& m, const ChatState& state);
-    void mode(const Message& m, const ChatState& state);
+    void list(const Message& m, const ChatState& state, UserId user);
+    void whois(const Message& m, const ChatState& state, UserId user);
+    void who(const Message& m, const ChatState& state, UserId user);
+    void mode(const Message& m, const ChatState& state, UserId user);
+    void invite(const Message& m, const ChatState& state, UserId user);
+    void away(const Message& m, const ChatState& state, UserId user);
+    void ison(const Message& m, const ChatState& state, UserId user);
 
     std::string welcome(const ChatState& state, const User& user);
     std::string join_block(const ChatState& state, const Room& room);
