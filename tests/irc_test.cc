@@ -311,6 +311,64 @@ TEST_F(Irc, AnIrcLoginsSessionEndsWithItsConnection) {
     EXPECT_EQ(h.core().state().session_count(), before);
 }
 
+TEST_F(Irc, DeletionsAreRedactAndReactionsAreTagmsgBothWays) {
+    ConnId j = account("alice");
+    account("bob");
+    h.call(j, {{"op", "CREATE_ROOM"}, {"room", "den"}});  // alice owns it
+    sasl(1, "bob", "password1", "sasl message-tags echo-message draft/message-redaction");
+    say(1, "JOIN #den\r\n");
+    h.events(j);
+    int64_t id = h.call(j, {{"op", "SEND_MESSAGE"}, {"room", "den"}, {"text", "x"}})["message"]["id"];
+    std::string sid = std::to_string(id);
+    h.take_raw(1);
+    // JSON -> IRC.
+    ASSERT_EQ(h.call(j, {{"op", "REACT"}, {"message_id", id}, {"emoji", "👍"}})["ok"], true);
+    EXPECT_EQ(lines_of(h.take_raw(1)),
+              std::vector<std::string>{"@+draft/react=👍;+draft/reply=" + sid +
+                                       " :alice!alice@warren TAGMSG #den"});
+    // IRC -> JSON, with the echo.
+    std::vector<std::string> l = say(1, "@+draft/react=🎉;+reply=" + sid + " TAGMSG #den\r\n");
+    EXPECT_EQ(l, std::vector<std::string>{"@+draft/react=🎉;+draft/reply=" + sid +
+                                          " :bob!bob@warren TAGMSG #den"});
+    std::vector<json> ev = h.events(j);
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(ev[0]["ev"], "REACTION_ADDED");
+    EXPECT_EQ(ev[0]["emoji"], "🎉");
+    EXPECT_EQ(ev[0]["user"], "bob");
+    say(1, "@+draft/unreact=🎉;+draft/reply=" + sid + " TAGMSG #den\r\n");
+    EXPECT_EQ(h.events(j).at(0)["ev"], "REACTION_REMOVED");
+    // Typing notices are not kept.
+    EXPECT_TRUE(say(1, "@+typing=active TAGMSG #den\r\n").empty());
+    EXPECT_TRUE(h.events(j).empty());
+    // A deletion by its author reaches IRC as REDACT; bob may not delete alice's message.
+    EXPECT_EQ(with(say(1, "REDACT #den " + sid + "\r\n"), "FAIL REDACT REDACT_FORBIDDEN").size(),
+              1u);
+    ASSERT_EQ(h.call(j, {{"op", "DELETE_MESSAGE"}, {"message_id", id}})["ok"], true);
+    EXPECT_EQ(lines_of(h.take_raw(1)),
+              std::vector<std::string>{":alice!alice@warren REDACT #den " + sid});
+    // IRC -> JSON: bob deletes his own.
+    l = say(1, "PRIVMSG #den :oops\r\n");
+    ev = h.events(j);
+    ASSERT_EQ(ev.size(), 1u);
+    std::string mine = std::to_string(ev[0]["message"]["id"].get<int64_t>());
+    EXPECT_EQ(say(1, "REDACT #den " + mine + " :typo\r\n"),
+              std::vector<std::string>{":bob!bob@warren REDACT #den " + mine});
+    ev = h.events(j);
+    ASSERT_EQ(ev.size(), 1u);
+    EXPECT_EQ(ev[0]["ev"], "MESSAGE_DELETED");
+    EXPECT_EQ(ev[0]["message_id"].dump(), mine);
+    EXPECT_EQ(with(say(1, "REDACT #den abc\r\n"), "FAIL REDACT UNKNOWN_MSGID").size(), 1u);
+    // A client without the capability sees no REDACT.
+    sasl(2, "bob");
+    h.take_raw(2);
+    int64_t other = h.call(j, {{"op", "SEND_MESSAGE"}, {"room", "den"}, {"text", "y"}})["message"]["id"];
+    h.take_raw(2);
+    h.take_raw(1);
+    h.call(j, {{"op", "DELETE_MESSAGE"}, {"message_id", other}});
+    EXPECT_TRUE(h.take_raw(2).empty());
+    EXPECT_EQ(lines_of(h.take_raw(1)).size(), 1u);
+}
+
 TEST_F(Irc, PrivateRoomsAreInviteOnly) {
     ConnId j = account("alice");
     account("bob");

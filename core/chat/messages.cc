@@ -65,11 +65,13 @@ bool is_admin(const OpContext& ctx) {
 
 // MESSAGE_DELETED tells each side of a conversation the other party's name.
 void announce_deleted_dm(OpContext& ctx, const MessageRow& m) {
+    const User* recipient = ctx.state.user(m.to);
     for (auto [side, other] : {std::pair{m.author, m.to}, std::pair{m.to, m.author}}) {
         const User* o = ctx.state.user(other);
         if (!ctx.state.user(side) || !o) continue;
         ctx.emit(user_conns(ctx.state, side, ctx.caller.conn),
-                 event::MessageDeleted{m.id, {}, o->name});
+                 event::MessageDeleted{m.id, {}, o->name, ctx.my_user().name,
+                                       recipient ? recipient->name : std::string()});
         if (side == other) break;  // a note to oneself: one audience
     }
 }
@@ -91,8 +93,13 @@ void change_reaction(OpContext& ctx, const Reaction& r, bool add) {
     else
         ctx.apply(ReactionRemove{r.message_id, me, r.emoji});
     ctx.ok(reply::Done{});
-    ctx.emit(message_audience(ctx.state, *ctx.state.message(r.message_id), ctx.caller.conn),
-             event::ReactionChanged{r.message_id, r.emoji, ctx.my_user().name, add});
+    const MessageRow& now = *ctx.state.message(r.message_id);
+    event::ReactionChanged changed{r.message_id, r.emoji, ctx.my_user().name, add, {}, {}};
+    if (const Room* room = now.room ? ctx.state.room(now.room) : nullptr)
+        changed.room = room->name;
+    else if (const User* to = ctx.state.user(now.to))
+        changed.to = to->name;
+    ctx.emit(message_audience(ctx.state, now, ctx.caller.conn), std::move(changed));
 }
 
 }  // namespace
@@ -158,7 +165,7 @@ void delete_message(OpContext& ctx, DeleteMessage& r) {
     ctx.ok(reply::Done{});
     if (!room) return announce_deleted_dm(ctx, before);
     ctx.emit(member_conns(ctx.state, *room, ctx.caller.conn),
-             event::MessageDeleted{r.message_id, room->name, {}});
+             event::MessageDeleted{r.message_id, room->name, {}, ctx.my_user().name, {}});
 }
 
 void react(OpContext& ctx, React& r) {

@@ -164,6 +164,13 @@ std::string_view reason_text(DisconnectReason r) {
     return "Closing";
 }
 
+std::optional<int64_t> message_id_of(std::string_view s) {
+    if (s.empty() || s.size() > 15 ||
+        !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
+        return std::nullopt;
+    return std::stoll(std::string(s));
+}
+
 }  // namespace
 
 // ---- plumbing ---------------------------------------------------------------------------------
@@ -270,6 +277,7 @@ void Session::cap(const Message& m, const ChatState& state, std::optional<UserId
         {"cap-notify", cap_cap_notify},
         {"echo-message", cap_echo_message},
         {"invite-notify", cap_invite_notify},
+        {"draft/message-redaction", cap_message_redaction},
         {"message-tags", cap_message_tags},
         {"multi-prefix", cap_multi_prefix},
         {"sasl", cap_sasl},
@@ -431,6 +439,8 @@ const Session::Command Session::commands_[] = {
     {"INVITE", 2, &Session::invite},
     {"AWAY", 0, &Session::away},
     {"ISON", 0, &Session::ison},
+    {"REDACT", 2, &Session::redact},
+    {"TAGMSG", 1, &Session::tagmsg},
 };
 
 void Session::command(const Message& m, const ChatState& state, UserId user) {
@@ -500,6 +510,46 @@ void Session::ison(const Message& m, const ChatState& state, UserId) {
     local(numeric("303") + ":" + on + "\r\n");
 }
 
+// draft/message-redaction: REDACT <target> <msgid> [:reason] deletes a message.
+void Session::redact(const Message& m, const ChatState&, UserId) {
+    std::optional<int64_t> id = message_id_of(m.params[1]);
+    if (!id)
+        return local("FAIL REDACT UNKNOWN_MSGID " + std::string(m.params[0]) + " " +
+                     std::string(m.params[1]) + " :No message with that id\r\n");
+    DeleteMessage d;
+    d.message_id = *id;
+    ask(std::move(d), Then{Then::Kind::redact, std::string(m.params[0]), "REDACT",
+                           std::to_string(*id)});
+}
+
+// TAGMSG with +draft/react (or +draft/unreact) and the message's id in +reply or
+// +draft/reply is a reaction; other TAGMSGs (typing notices) are not kept.
+void Session::tagmsg(const Message& m, const ChatState&, UserId) {
+    std::optional<std::string_view> react = m.tag("+draft/react");
+    std::optional<std::string_view> unreact = m.tag("+draft/unreact");
+    std::optional<std::string_view> reply = m.tag("+reply");
+    if (!reply) reply = m.tag("+draft/reply");
+    if ((!react && !unreact) || !reply) return;
+    std::optional<int64_t> id = message_id_of(*reply);
+    if (!id)
+        return local("FAIL TAGMSG UNKNOWN_MSGID " + std::string(m.params[0]) +
+                     " :No message with that id\r\n");
+    std::string emoji(react ? *react : *unreact);
+    std::string tags = std::string(react ? "+draft/react=" : "+draft/unreact=") +
+                       escape_tag_value(emoji) + ";+draft/reply=" + std::to_string(*id);
+    Then then{Then::Kind::react, std::string(m.params[0]), "TAGMSG", std::move(tags)};
+    if (react) {
+        React r;
+        r.message_id = *id;
+        r.emoji = std::move(emoji);
+        return ask(std::move(r), std::move(then));
+    }
+    Unreact u;
+    u.message_id = *id;
+    u.emoji = std::move(emoji);
+    ask(std::move(u), std::move(then));
+}
+
 void Session::join(const Message& m, const ChatState& state, UserId user) {
     std::vector<std::string_view> targets = split_commas(m.params[0]);
     if (targets.size() > join_targets_max)
@@ -539,9 +589,7 @@ void Session::privmsg(const Message& m, const ChatState&, UserId) {
     std::optional<int64_t> reply_to;
     std::optional<std::string_view> tag = m.tag("+reply");
     if (!tag) tag = m.tag("+draft/reply");
-    if (tag && !tag->empty() && tag->size() < 16 &&
-        std::all_of(tag->begin(), tag->end(), [](char c) { return c >= '0' && c <= '9'; }))
-        reply_to = std::stoll(std::string(*tag));
+    if (tag) reply_to = message_id_of(*tag);
     for (std::string_view target : targets) {
         Then then{Then::Kind::privmsg, std::string(target), command};
         if (std::optional<std::string_view> room = room_of(target)) {
@@ -748,6 +796,17 @@ std::string Session::error_lines(const Then& then, const Error& e) {
             if (e.code == ErrorCode::forbidden)
                 return numeric("482") + t + " :You're not channel operator\r\n";
             break;
+        case Then::Kind::redact:
+            // draft/message-redaction's own codes.
+            if (e.code == ErrorCode::not_found)
+                return "FAIL REDACT UNKNOWN_MSGID " + t + " " + then.detail + " :" + e.message +
+                       "\r\n";
+            if (e.code == ErrorCode::forbidden)
+                return "FAIL REDACT REDACT_FORBIDDEN " + t + " " + then.detail + " :" + e.message +
+                       "\r\n";
+            break;
+        case Then::Kind::react:
+            break;
         case Then::Kind::invite:
             if (e.code == ErrorCode::not_found)
                 return e.message.rfind("no user", 0) == 0
@@ -808,6 +867,13 @@ Session::Rendered Session::render(uint64_t slot, const ReplyBody& body, const Ch
             return {self_prefix() + " TOPIC " + channel(r->room.name) + " :" + r->room.topic + "\r\n",
                     false};
         }
+        case Then::Kind::redact:
+            if (!(caps_ & cap_message_redaction)) return {};
+            return {self_prefix() + " REDACT " + then.target + " " + then.detail + "\r\n", false};
+        case Then::Kind::react:
+            if (!(caps_ & cap_echo_message) || !(caps_ & cap_message_tags)) return {};
+            return {"@" + then.detail + " " + self_prefix() + " TAGMSG " + then.target + "\r\n",
+                    false};
         case Then::Kind::invite: {
             const auto* r = std::get_if<reply::Invitation>(&body);
             if (!r) return {};
@@ -832,8 +898,19 @@ std::string render_event(const Event& e, uint32_t caps, const Identity& id) {
             // No IRC spec for edits: plain clients see the new text, marked.
             return message_lines(p.message->view, caps, "NOTICE", "(edited) ");
         }
-        std::string operator()(const event::MessageDeleted&) const { return {}; }
-        std::string operator()(const event::ReactionChanged&) const { return {}; }
+        std::string operator()(const event::MessageDeleted& d) const {
+            if (!(caps & cap_message_redaction) || d.by.empty()) return {};
+            std::string target = d.room.empty() ? d.to : channel(d.room);
+            return ":" + user_prefix(d.by) + " REDACT " + target + " " +
+                   std::to_string(d.message_id) + "\r\n";
+        }
+        std::string operator()(const event::ReactionChanged& r) const {
+            if (!(caps & cap_message_tags)) return {};
+            std::string target = r.room.empty() ? r.to : channel(r.room);
+            return std::string(r.added ? "@+draft/react=" : "@+draft/unreact=") +
+                   escape_tag_value(r.emoji) + ";+draft/reply=" + std::to_string(r.message_id) +
+                   " :" + user_prefix(r.user) + " TAGMSG " + target + "\r\n";
+        }
         std::string operator()(const event::MembershipChanged& m) const {
             return ":" + user_prefix(m.user) + (m.joined ? " JOIN " : " PART ") + channel(m.room) +
                    "\r\n";

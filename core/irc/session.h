@@ -45,16 +45,19 @@ enum Cap : uint32_t {
     cap_cap_notify = 1u << 6,
     cap_standard_replies = 1u << 7,
     cap_invite_notify = 1u << 8,
+    cap_message_redaction = 1u << 9,  // draft/message-redaction
 };
-// The capabilities that change how an event's line looks (its tags).
-inline constexpr uint32_t event_caps_mask = cap_message_tags | cap_server_time | cap_account_tag;
+// The capabilities that change how an event's lines look (their tags, whether REDACT shows).
+inline constexpr uint32_t event_caps_mask =
+    cap_message_tags | cap_server_time | cap_account_tag | cap_message_redaction;
 
 // How to render the core's reply to a Step's request.
 struct Then {
-    enum class Kind : uint8_t { sasl, pass_login, join, part, privmsg, topic, invite };
+    enum class Kind : uint8_t { sasl, pass_login, join, part, privmsg, topic, invite, redact, react };
     Kind kind = Kind::privmsg;
     std::string target;   // the channel or nick as the client wrote it
     std::string command;  // the IRC command (NOTICE answers as NOTICE)
+    std::string detail;   // redact: the msgid; react: the tags of the echo
 };
 
 struct Step {
@@ -122,6 +125,8 @@ class Session {
     void invite(const Message& m, const ChatState& state, UserId user);
     void away(const Message& m, const ChatState& state, UserId user);
     void ison(const Message& m, const ChatState& state, UserId user);
+    void redact(const Message& m, const ChatState& state, UserId user);
+    void tagmsg(const Message& m, const ChatState& state, UserId user);
 
     std::string welcome(const ChatState& state, const User& user);
     std::string join_block(const ChatState& state, const Room& room);

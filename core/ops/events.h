@@ -37,12 +37,16 @@ struct MessageDeleted {
     MessageId message_id = 0;
     std::string room;
     std::string with;
+    std::string by;  // who deleted it (IRC shows REDACT from them)
+    std::string to;  // a direct message's recipient (IRC's target for it)
 };
 struct ReactionChanged {
     MessageId message_id = 0;
     std::string emoji;
     std::string user;
     bool added = true;
+    // Where the message is, for IRC's TAGMSG: its room, or a direct message's recipient.
+    std::string room, to;
 };
 struct MembershipChanged {
     std::string room;
