@@ -518,7 +518,7 @@ void Session::redact(const Message& m, const ChatState&, UserId) {
                      std::string(m.params[1]) + " :No message with that id\r\n");
     DeleteMessage d;
     d.message_id = *id;
-    ask(std::move(d), Then{Then::Kind::redact, std::string(m.params[0]), "REDACT",
+    ask(d, Then{Then::Kind::redact, std::string(m.params[0]), "REDACT",
                            std::to_string(*id)});
 }
 
