@@ -20,6 +20,16 @@
 
 namespace warren::fuzz {
 
+// Small limits so the fuzzer reaches them, and abuse limits off: a block after a few bad
+// lines would hide the chat logic from it. Validation stays on, with its always-on checks.
+inline Config session_config() {
+    Config cfg;
+    cfg.max_frame_bytes = 2048;
+    cfg.text_max_bytes = 1024;
+    cfg.room_cache_messages_max = 128;
+    return without_abuse_limits(cfg);
+}
+
 struct CoreDriver {
     sim::SeededEntropy entropy{1};
     Snapshot snap;
@@ -51,6 +61,20 @@ struct CoreDriver {
     }
     void say(ConnId c, std::string_view bytes) {
         core->receive(c, bytes, now);
+        run();
+    }
+    // The fuzz input as connection c's byte stream: data[0] chooses the chunk size, data[1]
+    // whether commits fail; chunks arrive 7 ms apart; a tick at the end. size >= 2.
+    void play(ConnId c, const uint8_t* data, size_t size) {
+        size_t chunk = 1 + data[0] % 128;
+        fail_commits = data[1] % 8 == 0;
+        std::string_view bytes(reinterpret_cast<const char*>(data + 2), size - 2);
+        for (size_t pos = 0; pos < bytes.size(); pos += chunk) {
+            now.mono_us += 7'000;
+            now.wall_ms += 7;
+            say(c, bytes.substr(pos, chunk));
+        }
+        core->tick(now);
         run();
     }
 

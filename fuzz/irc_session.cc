@@ -9,21 +9,9 @@
 
 #include "fuzz/core_driver.h"
 
-namespace {
-
-warren::Config fuzz_config() {
-    warren::Config cfg;
-    cfg.text_max_bytes = 1024;
-    cfg.room_cache_messages_max = 128;
-    // Abuse limits off, as in core_session: blocks would hide the translation from the fuzzer.
-    return warren::without_abuse_limits(cfg);
-}
-
-}  // namespace
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (size < 2) return 0;
-    warren::fuzz::CoreDriver d(fuzz_config());
+    warren::fuzz::CoreDriver d(warren::fuzz::session_config());
     d.core->connect(2, "127.0.0.2", d.now);
     d.run();
     d.say(2,
@@ -37,15 +25,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           "CAP END\r\nJOIN #r\r\n");
     d.connect_irc(1, "127.0.0.1");
     d.say(1, "PASS fuzz:password\r\nNICK fuzz\r\nUSER f 0 * :f\r\nJOIN #r\r\n");
-    size_t chunk = 1 + data[0] % 128;
-    d.fail_commits = data[1] % 8 == 0;
-    std::string_view bytes(reinterpret_cast<const char*>(data + 2), size - 2);
-    for (size_t pos = 0; pos < bytes.size(); pos += chunk) {
-        d.now.mono_us += 7'000;
-        d.now.wall_ms += 7;
-        d.say(1, bytes.substr(pos, chunk));
-    }
-    d.core->tick(d.now);
-    d.run();
+    d.play(1, data, size);
     return 0;
 }

@@ -59,6 +59,16 @@ class Irc : public ::testing::Test {
         EXPECT_EQ(h.register_user(c, name, pw)["ok"], true);
         return c;
     }
+    // alice (JSON, returned) and bob (IRC connection 1, with `caps`) in #den, which bob made.
+    ConnId alice_and_bob_in_den(const std::string& caps = "sasl") {
+        ConnId j = account("alice");
+        account("bob");
+        sasl(1, "bob", "password1", caps);
+        say(1, "JOIN #den\r\n");
+        h.call(j, {{"op", "JOIN_ROOM"}, {"room", "den"}});
+        h.take_raw(1);
+        return j;
+    }
     std::vector<std::string> say(ConnId c, const std::string& lines) {
         h.raw(c, lines);
         return lines_of(h.take_raw(c));
@@ -185,12 +195,7 @@ TEST_F(Irc, JoinCreatesTheRoomAndMessagesFlowBothWaysWithTheSameIds) {
 }
 
 TEST_F(Irc, WithoutEchoMessageTheSenderSeesNothingAndPlainClientsGetNoTags) {
-    ConnId j = account("alice");
-    account("bob");
-    sasl(1, "bob");
-    say(1, "JOIN #den\r\n");
-    h.call(j, {{"op", "JOIN_ROOM"}, {"room", "den"}});
-    h.take_raw(1);
+    ConnId j = alice_and_bob_in_den();
     EXPECT_TRUE(say(1, "PRIVMSG #den :quiet\r\n").empty());
     EXPECT_EQ(h.events(j).size(), 1u);
     h.call(j, {{"op", "SEND_MESSAGE"}, {"room", "den"}, {"text", "plain"}});
@@ -231,12 +236,7 @@ TEST_F(Irc, DirectMessagesBothWays) {
 }
 
 TEST_F(Irc, MultilineTextActionsAndFormattingCrossTheDoorReadably) {
-    ConnId j = account("alice");
-    account("bob");
-    sasl(1, "bob");
-    say(1, "JOIN #den\r\n");
-    h.call(j, {{"op", "JOIN_ROOM"}, {"room", "den"}});
-    h.take_raw(1);
+    ConnId j = alice_and_bob_in_den();
     h.call(j, {{"op", "SEND_MESSAGE"}, {"room", "den"}, {"text", "one\ntwo\n\nfour"}});
     std::vector<std::string> l = lines_of(h.take_raw(1));
     ASSERT_EQ(l.size(), 4u);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "core/civil.h"
 #include "core/protocol/json_writer.h"
 #include "core/security/address.h"
 #include "core/validate/rules.h"
@@ -31,24 +32,14 @@ std::string body_of(JsonWriter& w) {
     return s;
 }
 
-// "YYYYMMDD-HHMMSS" in UTC (days to civil date: Howard Hinnant's algorithm).
+// "YYYYMMDD-HHMMSS" in UTC.
 std::string utc_stamp(int64_t wall_ms) {
-    int64_t secs = wall_ms / 1000;
-    int64_t days = secs / 86400, rest = secs % 86400;
-    int64_t z = days + 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    int64_t d = doy - (153 * mp + 2) / 5 + 1;
-    int64_t m = mp < 10 ? mp + 3 : mp - 9;
-    int64_t y = yoe + era * 400 + (m <= 2 ? 1 : 0);
+    CivilTime t = civil_utc(wall_ms);
     char buf[96];
     std::snprintf(buf, sizeof buf, "%04lld%02lld%02lld-%02lld%02lld%02lld",
-                  static_cast<long long>(y), static_cast<long long>(m), static_cast<long long>(d),
-                  static_cast<long long>(rest / 3600), static_cast<long long>(rest / 60 % 60),
-                  static_cast<long long>(rest % 60));
+                  static_cast<long long>(t.year), static_cast<long long>(t.month),
+                  static_cast<long long>(t.day), static_cast<long long>(t.hour),
+                  static_cast<long long>(t.minute), static_cast<long long>(t.second));
     return buf;
 }
 

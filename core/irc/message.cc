@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "core/civil.h"
+
 namespace warren::irc {
 
 namespace {
@@ -130,26 +132,14 @@ bool needs_trailing(std::string_view v) {
     return v.empty() || v.front() == ':' || v.find(' ') != std::string_view::npos;
 }
 
-// Days since 1970-01-01 to a civil date (proleptic Gregorian), by eras of 400 years.
 std::string server_time(int64_t wall_ms) {
-    int64_t secs = wall_ms >= 0 ? wall_ms / 1000 : (wall_ms - 999) / 1000;
-    int64_t ms = wall_ms - secs * 1000;
-    int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
-    int64_t sod = secs - days * 86400;
-    int64_t z = days + 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    int64_t d = doy - (153 * mp + 2) / 5 + 1;
-    int64_t m = mp < 10 ? mp + 3 : mp - 9;
-    int64_t y = yoe + era * 400 + (m <= 2 ? 1 : 0);
+    CivilTime t = civil_utc(wall_ms);
     char buf[128];
     std::snprintf(buf, sizeof buf, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%03lldZ",
-                  static_cast<long long>(y), static_cast<long long>(m), static_cast<long long>(d),
-                  static_cast<long long>(sod / 3600), static_cast<long long>(sod / 60 % 60),
-                  static_cast<long long>(sod % 60), static_cast<long long>(ms));
+                  static_cast<long long>(t.year), static_cast<long long>(t.month),
+                  static_cast<long long>(t.day), static_cast<long long>(t.hour),
+                  static_cast<long long>(t.minute), static_cast<long long>(t.second),
+                  static_cast<long long>(t.ms));
     return buf;
 }
 
