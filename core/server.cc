@@ -329,7 +329,7 @@ void Server::handle_line(Connections::Conn& c, std::string_view line) {
 // one has to wait (a password hash, a read from storage).
 void Server::handle_irc_line(Connections::Conn& c, std::string_view line) {
     c.active_us = now_.mono_us;
-    c.irc->on_line(line, chat_.state(), chat_.user_of(c.id), now_);
+    c.irc->on_line(line, chat_.state(), chat_.user_of(c.id));
 }
 
 void Server::run_irc_step(Connections::Conn& c) {

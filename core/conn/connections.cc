@@ -16,8 +16,10 @@ std::shared_ptr<const std::string> share(std::string s) {
     return std::make_shared<const std::string>(std::move(s));
 }
 
-std::shared_ptr<const std::string> disconnect_line(DisconnectReason reason,
-                                                   std::optional<int64_t> retry_after_ms) {
+// The last line before a close: DISCONNECT on JSON lines, ERROR on IRC.
+std::shared_ptr<const std::string> closing_bytes(Wire wire, DisconnectReason reason,
+                                                 std::optional<int64_t> retry_after_ms) {
+    if (wire == Wire::irc) return share(irc::closing_line(reason));
     return share(encode_json_event(event::Disconnect{reason, retry_after_ms}));
 }
 
@@ -55,16 +57,10 @@ Connections::Conn& Connections::open(ConnId id, std::string_view peer_ip, const 
 
 void Connections::refuse(ConnId id, DisconnectReason reason,
                          std::optional<int64_t> retry_after_ms, Wire wire) {
-    outputs_.push_back(Send{id, wire == Wire::irc ? share(irc::closing_line(reason, irc_id_))
-                                                  : disconnect_line(reason, retry_after_ms)});
+    outputs_.push_back(Send{id, closing_bytes(wire, reason, retry_after_ms)});
     outputs_.push_back(Close{id, disconnect_reason_name(reason)});
 }
 
-std::shared_ptr<const std::string> Connections::closing_bytes(
-    const Conn& c, DisconnectReason reason, std::optional<int64_t> retry_after_ms) const {
-    if (c.irc) return share(irc::closing_line(reason, irc_id_));
-    return disconnect_line(reason, retry_after_ms);
-}
 
 Connections::Conn* Connections::live(ConnId id) {
     auto it = conns_.find(id);
@@ -163,7 +159,7 @@ void Connections::deliver(const std::vector<ConnId>& to, const Event& event, Con
             auto it = std::find_if(irc.begin(), irc.end(),
                                    [&](const auto& e) { return e.first == caps; });
             if (it == irc.end())
-                it = irc.emplace(irc.end(), caps, share(irc::render_event(event, caps, irc_id_)));
+                it = irc.emplace(irc.end(), caps, share(irc::render_event(event, caps)));
             send(*c, it->second);
         } else {
             if (!json) json = share(encode_json_event(event));
@@ -212,7 +208,8 @@ void Connections::close(Conn& c, DisconnectReason reason, std::optional<int64_t>
     if (c.state == State::closed) return;
     mark_closed(c);
     monitor_.connection_closed(disconnect_reason_name(reason));
-    outputs_.push_back(Send{c.id, closing_bytes(c, reason, retry_after_ms)});
+    outputs_.push_back(Send{c.id, closing_bytes(c.irc ? Wire::irc : Wire::json, reason,
+                                                retry_after_ms)});
     outputs_.push_back(Close{c.id, disconnect_reason_name(reason)});
 }
 

@@ -168,8 +168,7 @@ class Connections {
     void send(Conn& c, std::shared_ptr<const std::string> bytes);
     // Marks a connection closed and gives back what it holds (close, hang_up, dropped).
     void mark_closed(Conn& c);
-    std::shared_ptr<const std::string> closing_bytes(const Conn& c, DisconnectReason reason,
-                                                     std::optional<int64_t> retry_after_ms) const;
+
     // Closes the connections holding the most until the total fits the global budget.
     void shed();
     // How far behind a reader may be before it holds its senders back.

@@ -216,8 +216,7 @@ void Session::too_long() {
 
 // ---- lines in ---------------------------------------------------------------------------------
 
-void Session::on_line(std::string_view line, const ChatState& state, std::optional<UserId> user,
-                      Time now) {
+void Session::on_line(std::string_view line, const ChatState& state, std::optional<UserId> user) {
     // A CR or NUL inside a line could only come back to the client as a broken line.
     if (line.find_first_of(std::string_view("\r\0", 2)) != std::string_view::npos)
         return local(":" + std::string(id_.name) + " NOTICE " + (nick_.empty() ? "*" : nick_) +
@@ -241,7 +240,6 @@ void Session::on_line(std::string_view line, const ChatState& state, std::option
                      true);
     if (m->command_is("CAP")) return cap(*m, state, user);
     if (!registered_ || !user) return registration_line(*m, state, user);
-    (void)now;
     command(*m, state, *user);
 }
 
@@ -886,8 +884,7 @@ Session::Rendered Session::render(uint64_t slot, const ReplyBody& body, const Ch
 
 // ---- events out -------------------------------------------------------------------------------
 
-std::string render_event(const Event& e, uint32_t caps, const Identity& id) {
-    (void)id;
+std::string render_event(const Event& e, uint32_t caps) {
     struct Visitor {
         uint32_t caps;
         std::string operator()(const event::Hello&) const { return {}; }
@@ -932,8 +929,7 @@ std::string render_event(const Event& e, uint32_t caps, const Identity& id) {
     return std::visit(Visitor{caps}, e);
 }
 
-std::string closing_line(DisconnectReason reason, const Identity& id) {
-    (void)id;
+std::string closing_line(DisconnectReason reason) {
     return "ERROR :Closing link: " + std::string(reason_text(reason)) + "\r\n";
 }
 

@@ -79,8 +79,7 @@ class Session {
 
     // One line from the client (without "\r\n"). `user`: the account the core has this
     // connection logged in as. The Steps it makes wait in next_step().
-    void on_line(std::string_view line, const ChatState& state, std::optional<UserId> user,
-                 Time now);
+    void on_line(std::string_view line, const ChatState& state, std::optional<UserId> user);
     // A line too long for IRC (417).
     void too_long();
     bool has_step() const { return !steps_.empty(); }
@@ -154,8 +153,8 @@ class Session {
 
 // The bytes an event shows an IRC connection whose event_caps() is `caps` (empty: nothing
 // to show). The same for every recipient with the same caps.
-std::string render_event(const Event& e, uint32_t caps, const Identity& id);
+std::string render_event(const Event& e, uint32_t caps);
 // The last line before the server closes an IRC connection.
-std::string closing_line(DisconnectReason reason, const Identity& id);
+std::string closing_line(DisconnectReason reason);
 
 }  // namespace warren::irc
