@@ -254,23 +254,9 @@ std::optional<std::string> bad_string(const toml::table& root, std::string_view 
     return std::nullopt;
 }
 
-std::optional<std::string> load_admin_and_auth(const toml::table& root, Settings& s) {
-    if (auto* admin = root["admin"].as_table())
-        if (auto bad = check_keys(*admin, "admin", {"token", "listen", "allowed_hosts"}))
-            return bad;
-    if (auto* auth = root["auth"].as_table())
-        if (auto bad = check_keys(*auth, "auth", {"admins", "registration"})) return bad;
-    for (const char* path : {"admin.token", "admin.listen", "auth.registration"})
-        if (auto bad = bad_string(root, path, "a string")) return bad;
-    if (auto [n, token] = string_key(root, "admin.token"); token) s.driver.admin.token = *token;
-    if (auto [n, listen] = string_key(root, "admin.listen"); listen) {
-        if (*listen == "off")
-            s.driver.admin_enabled = false;
-        else if (!parse_host_port(*listen, s.driver.admin.host, s.driver.admin.port))
-            return where(*n) + "admin.listen must be HOST:PORT or \"off\"";
-    }
+std::optional<std::string> load_irc(const toml::table& root, Settings& s) {
     if (auto* irc = root["irc"].as_table())
-        if (auto bad = check_keys(*irc, "irc", {"listen", "server_name"})) return bad;
+        if (auto bad = check_keys(*irc, "irc", {"listen", "server_name", "guests"})) return bad;
     for (const char* path : {"irc.listen", "irc.server_name"})
         if (auto bad = bad_string(root, path, "a string")) return bad;
     if (auto [n, listen] = string_key(root, "irc.listen"); listen) {
@@ -291,6 +277,29 @@ std::optional<std::string> load_admin_and_auth(const toml::table& root, Settings
             return where(*n) +
                    "irc.server_name must be a host name with a dot (letters, digits, '.', '-')";
         s.core.irc_server_name = ShortName(*name);
+    }
+    if (const toml::node* n = root.at_path("irc.guests").node()) {
+        std::optional<bool> on = n->value<bool>();
+        if (!on || !n->is_boolean()) return where(*n) + "irc.guests must be true or false";
+        s.core.irc_guests = *on;
+    }
+    return std::nullopt;
+}
+
+std::optional<std::string> load_admin_and_auth(const toml::table& root, Settings& s) {
+    if (auto* admin = root["admin"].as_table())
+        if (auto bad = check_keys(*admin, "admin", {"token", "listen", "allowed_hosts"}))
+            return bad;
+    if (auto* auth = root["auth"].as_table())
+        if (auto bad = check_keys(*auth, "auth", {"admins", "registration"})) return bad;
+    for (const char* path : {"admin.token", "admin.listen", "auth.registration"})
+        if (auto bad = bad_string(root, path, "a string")) return bad;
+    if (auto [n, token] = string_key(root, "admin.token"); token) s.driver.admin.token = *token;
+    if (auto [n, listen] = string_key(root, "admin.listen"); listen) {
+        if (*listen == "off")
+            s.driver.admin_enabled = false;
+        else if (!parse_host_port(*listen, s.driver.admin.host, s.driver.admin.port))
+            return where(*n) + "admin.listen must be HOST:PORT or \"off\"";
     }
     if (auto [n, reg] = string_key(root, "auth.registration"); reg) {
         if (*reg != "open" && *reg != "closed")
@@ -456,6 +465,7 @@ std::string describe_settings(const Settings& s) {
     irc.insert("listen", s.driver.irc_enabled ? host_port(s.driver.irc_host, s.driver.irc_port)
                                               : std::string("off"));
     irc.insert("server_name", s.core.irc_server_name.str());
+    irc.insert("guests", s.core.irc_guests);
     toml::table& auth = table_of(root, "auth");
     auth.insert("admins", array_of(s.core.admin_usernames));
     auth.insert("registration", s.core.registration_open ? "open" : "closed");
@@ -484,6 +494,7 @@ std::optional<std::string> load_settings_table(const toml::table& root, Settings
     if (auto bad = load_retention(root, s)) return bad;
     if (auto bad = load_int_tables(root, s)) return bad;
     if (auto bad = load_admin_and_auth(root, s)) return bad;
+    if (auto bad = load_irc(root, s)) return bad;
     return load_server_and_storage(root, s);
 }
 

@@ -36,6 +36,8 @@ struct Config {
     size_t max_frame_bytes = 65536;
     // The IRC front door: the source of server lines (a name no user can take: it has a dot).
     ShortName irc_server_name{"warren.local"};
+    // An IRC client without SASL or PASS chats as a guest under its nick (docs/IRC.md).
+    bool irc_guests = true;
     // The bad_frames_max-th malformed line within bad_frames_window_ms closes the connection.
     uint32_t bad_frames_max = 3;
     int64_t bad_frames_window_ms = 60'000;

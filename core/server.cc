@@ -51,13 +51,14 @@ void Server::begin_input(Time now) {
 void Server::end_input() {
     enforcement_.carry_out_decisions(now_);
     // Reading a released connection's waiting lines, and forgetting closed ones, may release
-    // others (a closed reader holds nobody): until neither is left.
+    // others (a closed reader holds nobody), and forgetting one may write (a guest leaves its
+    // rooms), whose events may close a slow reader: until none of these is left.
     do {
         read_released();
+        forget_closed();
         txn_.flush_backlog(now_);
         txn_.send_ready(now_);
-        forget_closed();
-    } while (conns_.any_released());
+    } while (conns_.any_released() || conns_.any_closed());
     finish_shutdown_if_idle();
 }
 
@@ -83,10 +84,10 @@ void Server::forget_closed() {
             guard_.connection_closed(it->second.ip_key);
             // An IRC login's session ends with its connection (while writes are allowed; a
             // session left behind expires with its age).
-            bool ends_session =
-                it->second.irc != nullptr && !shutting_down_ && txn_.writable(now_);
+            bool ends_session = it->second.irc != nullptr;
+            bool can_write = !shutting_down_ && txn_.writable(now_);
             conns_.forget(id);
-            Outcome out = chat_.connection_closed(id, ends_session);
+            Outcome out = chat_.connection_closed(id, ends_session, can_write);
             hold_changes(out);
             for (auto& a : out.events) emit(std::move(a));
         }
@@ -263,6 +264,9 @@ void Server::read_lines(Connections::Conn& c) {
             run_irc_step(c);
             continue;
         }
+        // Lines after NICK/USER wait for the registration they complete (Connections reads
+        // on once its answer is out).
+        if (c.irc && c.irc->registering()) break;
         switch (c.framer.next(line)) {
             case LineFramer::Status::need_more:
                 return;
@@ -292,7 +296,8 @@ void Server::read_lines(Connections::Conn& c) {
     // Lines that arrive while an effect runs, or while readers hold the connection back,
     // stay in the framer; bound what it may hold (a driver stops reading a held connection:
     // wants_input).
-    if ((c.paused || c.held_by > 0) && c.framer.buffered_bytes() > config_.max_frame_bytes * 4)
+    bool waiting = c.paused || c.held_by > 0 || (c.irc && c.irc->registering());
+    if (waiting && c.framer.buffered_bytes() > config_.max_frame_bytes * 4)
         conns_.close(c, DisconnectReason::slow_consumer);
 }
 

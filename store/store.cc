@@ -125,6 +125,12 @@ const char* const migrations[] = {
     INSERT INTO fts_queue(message_id, kind, text)
       SELECT id, 0, text FROM messages WHERE deleted = 0 ORDER BY id;
     )sql",
+    // v5: guests (IRC nicks without an account). A retired guest's name_key is '~<id>', a key
+    // no name can have, so its name is free for anyone while its messages keep their author.
+    R"sql(
+    ALTER TABLE users ADD COLUMN guest INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE users ADD COLUMN retired INTEGER NOT NULL DEFAULT 0;
+    )sql",
 };
 static_assert(std::size(migrations) == Store::current_schema_version);
 
@@ -167,11 +173,13 @@ enum Stmt {
     prune_audit,
     prune_sessions,
     audit_page,
+    retire_guest,
+    forget_guest,
     stmt_count
 };
 
 const char* const stmt_sql[stmt_count] = {
-    "INSERT INTO users(id, name, name_key, phc, created_ms) VALUES(?,?,?,?,?)",
+    "INSERT INTO users(id, name, name_key, phc, created_ms, guest, retired) VALUES(?,?,?,?,?,?,?)",
     "INSERT INTO sessions(token_hash, user_id, expires_ms) VALUES(?,?,?)",
     "DELETE FROM sessions WHERE token_hash = ?",
     "INSERT INTO rooms(id, name, name_key, topic, is_private, owner_id, created_ms) "
@@ -235,6 +243,8 @@ const char* const stmt_sql[stmt_count] = {
     "DELETE FROM sessions WHERE expires_ms <= ?",
     "SELECT id, ts_ms, actor, ip, account, action, reason, details FROM audit "
     "WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
+    "UPDATE users SET retired = 1, name_key = '~' || id WHERE id = ? AND guest = 1",
+    "DELETE FROM users WHERE id = ? AND guest = 1",
 };
 
 Status status_from(sqlite3* db, int rc, const char* what) {
@@ -312,8 +322,24 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, Synchronous 
         !st.is_ok())
         return st;
     if (Status st = store->migrate(); !st.is_ok()) return st;
+    if (Status st = store->retire_guests(); !st.is_ok()) return st;
     if (Status st = store->prepare_all(); !st.is_ok()) return st;
     return store;
+}
+
+// Guests exist while their connections do, and the writer opens the file before anyone
+// connects: guests left by a crash (or by writes refused when they went) leave their rooms and
+// free their names, as they would have on the way out.
+Status Store::retire_guests() {
+    if (Status st = exec("BEGIN IMMEDIATE"); !st.is_ok()) return st;
+    Status st = exec(
+        "DELETE FROM members WHERE user_id IN (SELECT id FROM users WHERE guest = 1 AND retired = 0);"
+        "UPDATE users SET retired = 1, name_key = '~' || id WHERE guest = 1 AND retired = 0;");
+    if (!st.is_ok()) {
+        (void)exec("ROLLBACK");
+        return st;
+    }
+    return exec("COMMIT");
 }
 
 Store::~Store() {
@@ -452,9 +478,14 @@ Status Store::step_mutation(const Mutation& m) {
                 s = stmt(put_user);
                 sqlite3_bind_int64(s, 1, r.id);
                 bind_text(s, 2, r.name);
-                bind_text(s, 3, name_key(r.name));
+                bind_text(s, 3, r.retired ? "~" + std::to_string(r.id) : name_key(r.name));
                 bind_text(s, 4, r.phc);
                 sqlite3_bind_int64(s, 5, r.created_ms);
+                sqlite3_bind_int(s, 6, r.guest ? 1 : 0);
+                sqlite3_bind_int(s, 7, r.retired ? 1 : 0);
+            } else if constexpr (std::is_same_v<T, GuestRetire>) {
+                s = stmt(r.forget ? forget_guest : retire_guest);
+                sqlite3_bind_int64(s, 1, r.user);
             } else if constexpr (std::is_same_v<T, SessionRow>) {
                 s = stmt(put_session);
                 bind_text(s, 1, r.token_hash);
@@ -649,10 +680,12 @@ Result<Snapshot> Store::load(size_t cache_per_room, int64_t now_wall_ms) {
         sqlite3_finalize(s);
         return rc == SQLITE_DONE ? Status::ok() : status_from(db_, rc, "load");
     };
-    Status st = query("SELECT id, name, phc, created_ms FROM users ORDER BY id", [&](auto* s) {
-        snap.users.push_back({sqlite3_column_int64(s, 0), column_text(s, 1), column_text(s, 2),
-                              sqlite3_column_int64(s, 3)});
-    });
+    Status st = query(
+        "SELECT id, name, phc, created_ms, guest, retired FROM users ORDER BY id", [&](auto* s) {
+            snap.users.push_back({sqlite3_column_int64(s, 0), column_text(s, 1),
+                                  column_text(s, 2), sqlite3_column_int64(s, 3),
+                                  sqlite3_column_int(s, 4) != 0, sqlite3_column_int(s, 5) != 0});
+        });
     if (st.is_ok())
         st = query("SELECT token_hash, user_id, expires_ms FROM sessions ORDER BY token_hash",
                    [&](auto* s) {

@@ -64,7 +64,7 @@ class Store {
     size_t session_rows();
 
     // The schema version this build writes; older databases are migrated forward.
-    static constexpr int current_schema_version = 4;
+    static constexpr int current_schema_version = 5;
 
   private:
     Store(sqlite3* db, bool writable) : db_(db), writable_(writable) {}
@@ -72,6 +72,7 @@ class Store {
     // The first column of the first row a pragma answers ("" on error).
     std::string pragma_text(const char* sql);
     Status migrate();
+    Status retire_guests();
     Status prepare_all();
     Status step_mutation(const Mutation& m);
     Status step_message_change(const Mutation& m);

@@ -111,8 +111,24 @@ TEST_F(IrcLoopback, RawClientChatsWithAJsonClientAndWhatItSaidSurvivesKill9) {
     EXPECT_EQ(page["messages"].back()["author"], "bob");
 }
 
-TEST_F(IrcLoopback, WithoutAnAccountTheClientIsToldWhyAndClosed) {
-    Daemon d(data(), {"--irc-listen", "127.0.0.1:0"});
+// A guest over loopback: NICK and USER are enough to chat (the guest of the IRC load
+// generators and test suites); with [irc] guests = false the client is told why and closed.
+TEST_F(IrcLoopback, AGuestChatsAndWithGuestsOffTheClientIsToldWhyAndClosed) {
+    {
+        Daemon d(data(), {"--irc-listen", "127.0.0.1:0"});
+        Client c(d.irc_port);
+        c.raw("NICK visitor\r\nUSER visitor 0 * :V\r\n");
+        ASSERT_TRUE(until_line(c, " 001 visitor "));
+        c.raw("JOIN #hall\r\nPRIVMSG #hall :hi\r\nPING :done\r\n");
+        EXPECT_TRUE(until_line(c, ":visitor!visitor@warren JOIN #hall"));
+        EXPECT_TRUE(until_line(c, "PONG"));
+    }
+    std::string conf = data() + "/noguests.toml";
+    FILE* f = fopen(conf.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    fputs("[irc]\nguests = false\n", f);
+    fclose(f);
+    Daemon d(data(), {"--config", conf, "--irc-listen", "127.0.0.1:0"});
     Client c(d.irc_port);
     c.raw("NICK nobody\r\nUSER nobody 0 * :N\r\n");
     EXPECT_TRUE(until_line(c, " 464 nobody :An account is needed"));

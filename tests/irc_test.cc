@@ -5,6 +5,8 @@
 
 #include <sodium.h>
 
+#include <filesystem>
+
 #include "core/irc/message.h"
 #include "tests/harness.h"
 
@@ -122,15 +124,141 @@ TEST_F(Irc, SaslPlainLogsIntoTheAccountAndWelcomesWithTheJoinBurst) {
     EXPECT_EQ(h.core().connection_count(), 2u);
 }
 
-TEST_F(Irc, WrongPasswordIs904AndWithoutAnAccountTheConnectionIsRefused) {
+TEST_F(Irc, WrongPasswordIs904AndTheAccountsNickIsNotGivenToAGuest) {
     account("alice");
     std::vector<std::string> l = sasl(1, "alice", "wrong-password");
     EXPECT_EQ(with(l, " 904 alice :SASL authentication failed").size(), 1u);
     EXPECT_TRUE(with(l, " 001 ").empty());
-    EXPECT_EQ(with(l, " 464 alice :An account is needed").size(), 1u);
-    EXPECT_EQ(with(l, "ERROR :Closing link").size(), 1u);
-    EXPECT_TRUE(h.closed(1));
+    // Registration goes on as a guest, but "alice" is an account's name.
+    EXPECT_EQ(with(l, " 433 * alice :Nickname is already in use").size(), 1u);
+    EXPECT_FALSE(h.closed(1));
     EXPECT_GT(h.core().guard().counters().login_failures, 0u);
+    // Another nick makes it a guest.
+    l = say(1, "NICK alice2\r\n");
+    EXPECT_EQ(with(l, " 001 alice2 :Welcome").size(), 1u);
+}
+
+TEST_F(Irc, WithGuestsOffAClientWithoutAnAccountIsRefused) {
+    Config cfg;
+    cfg.irc_guests = false;
+    CoreHarness strict(cfg);
+    strict.connect_irc(1);
+    strict.raw(1, "NICK nobody\r\nUSER nobody 0 * :N\r\n");
+    std::vector<std::string> l = lines_of(strict.take_raw(1));
+    EXPECT_EQ(with(l, " 464 nobody :An account is needed").size(), 1u);
+    EXPECT_EQ(with(l, "ERROR :Closing link").size(), 1u);
+    EXPECT_TRUE(strict.closed(1));
+}
+
+// A guest: NICK and USER only. It chats under its nick with JSON users and accounts on IRC,
+// shows no account, and when it goes it leaves its rooms (QUIT on IRC, LEFT and PRESENCE on
+// JSON) and its name is free again.
+TEST_F(Irc, AGuestChatsUnderItsNickAndItsNameIsFreedWhenItGoes) {
+    ConnId j = account("alice");
+    EXPECT_EQ(h.call(j, {{"op", "CREATE_ROOM"}, {"room", "den"}})["ok"], true);
+    sasl(2, "alice", "password1", "sasl account-tag message-tags");
+    say(2, "JOIN #den\r\n");
+    h.connect_irc(1);
+    std::vector<std::string> l = say(1, "NICK visitor\r\nUSER v 0 * :V\r\n");
+    ASSERT_EQ(with(l, " 001 visitor :Welcome").size(), 1u);
+    l = say(1, "JOIN #den\r\n");
+    EXPECT_EQ(with(l, ":visitor!visitor@warren JOIN #den").size(), 1u);
+    EXPECT_EQ(with(l, " 353 visitor = #den :").size(), 1u);
+    l = say(1, "PRIVMSG #den :hello from a guest\r\n");
+    // The account on IRC sees the guest's message without an account tag.
+    std::vector<std::string> seen = lines_of(h.take_raw(2));
+    std::vector<std::string> msg = with(seen, "PRIVMSG #den :hello from a guest");
+    ASSERT_EQ(msg.size(), 1u);
+    EXPECT_EQ(msg[0].find("account="), std::string::npos);
+    EXPECT_NE(msg[0].find("msgid="), std::string::npos);
+    // WHOIS: no 330 for a guest.
+    l = say(2, "WHOIS visitor\r\n");
+    EXPECT_EQ(with(l, " 311 alice visitor ").size(), 1u);
+    EXPECT_TRUE(with(l, " 330 ").empty());
+    // The JSON side answers, by the guest's name, in the room and directly.
+    EXPECT_EQ(h.call(j, {{"op", "SEND_MESSAGE"}, {"room", "den"}, {"text", "welcome"}})["ok"], true);
+    EXPECT_EQ(h.call(j, {{"op", "DIRECT_MESSAGE"}, {"to", "visitor"}, {"text", "psst"}})["ok"],
+              true);
+    l = lines_of(h.take_raw(1));
+    EXPECT_EQ(with(l, ":alice!alice@warren PRIVMSG #den :welcome").size(), 1u);
+    EXPECT_EQ(with(l, ":alice!alice@warren PRIVMSG visitor :psst").size(), 1u);
+    // Nobody can register the guest's name while it is here.
+    h.connect(50);
+    h.take(50);
+    EXPECT_EQ(h.call(50, {{"op", "REGISTER"}, {"username", "visitor"}, {"password", "password1"}})
+                  ["error"]["code"],
+              "CONFLICT");
+    h.events(j);
+    h.take_raw(2);
+    // It goes: IRC sees one QUIT, JSON sees it leave and go offline.
+    h.disconnect(1);
+    EXPECT_EQ(with(lines_of(h.take_raw(2)), ":visitor!visitor@warren QUIT :Quit").size(), 1u);
+    bool left = false, offline = false;
+    for (const json& e : h.events(j)) {
+        if (e.value("ev", "") == "MEMBER_LEFT" && e["user"] == "visitor") left = true;
+        if (e.value("ev", "") == "PRESENCE" && e["user"] == "visitor" && e["online"] == false)
+            offline = true;
+    }
+    EXPECT_TRUE(left);
+    EXPECT_TRUE(offline);
+    const Room* den = h.core().state().find_room("den");
+    ASSERT_NE(den, nullptr);
+    EXPECT_EQ(den->members.size(), 1u);  // alice (on two connections)
+    // Its message keeps its author; its name is free for an account now.
+    json hist = h.call(j, {{"op", "HISTORY"}, {"room", "den"}});
+    ASSERT_EQ(hist["ok"], true);
+    EXPECT_NE(hist.dump().find("\"author\":\"visitor\""), std::string::npos);
+    EXPECT_EQ(h.call(50, {{"op", "REGISTER"}, {"username", "visitor"}, {"password", "password1"}})
+                  ["ok"],
+              true);
+    // A direct message to the gone guest's old name now reaches the account, not the guest.
+    EXPECT_EQ(h.call(j, {{"op", "DIRECT_MESSAGE"}, {"to", "visitor"}, {"text", "hi"}})["ok"], true);
+}
+
+TEST_F(Irc, TwoGuestsCannotShareANickAndAGuestThatSaidNothingLeavesNoRow) {
+    h.connect_irc(1);
+    ASSERT_EQ(with(say(1, "NICK same\r\nUSER s 0 * :S\r\n"), " 001 same ").size(), 1u);
+    h.connect_irc(2);
+    EXPECT_EQ(with(say(2, "NICK Same\r\nUSER s 0 * :S\r\n"), " 433 * Same ").size(), 1u);
+    size_t users = h.core().state().users().size();
+    h.disconnect(1);
+    // Nothing referred to it: its row is gone, in memory and in storage.
+    EXPECT_EQ(h.core().state().users().size(), users - 1);
+    auto snap = h.store().load(10, h.now().wall_ms);
+    ASSERT_TRUE(snap.is_ok());
+    for (const UserRow& u : snap.value().users) EXPECT_NE(u.name, "same");
+    // The JSON protocol has no such op.
+    h.connect(60);
+    h.take(60);
+    EXPECT_EQ(h.call(60, {{"op", "GUEST_LOGIN"}, {"username", "sneaky"}})["error"]["code"],
+              "UNKNOWN_OP");
+    EXPECT_EQ(with(say(2, "NICK Same\r\n"), " 001 Same ").size(), 1u);
+}
+
+// A restart with guests connected (a crash): they come back retired, out of their rooms, their
+// names free; what they wrote keeps its author.
+TEST(IrcGuests, ARestartRetiresTheGuestsThatWereConnected) {
+    char tmpl[] = "/tmp/warren-guests-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    std::string db = std::string(tmpl) + "/w.db";
+    {
+        CoreHarness h(Config{}, db);
+        h.connect_irc(1);
+        h.raw(1, "NICK ghost\r\nUSER g 0 * :G\r\nJOIN #hall\r\nPRIVMSG #hall :still here\r\n");
+        ASSERT_NE(h.take_raw(1).find(" JOIN #hall"), std::string::npos);
+        // No disconnect: the process "dies" with the guest connected.
+    }
+    CoreHarness h(Config{}, db);
+    const auto& st = h.core().state();
+    EXPECT_EQ(st.find_user("ghost"), nullptr);
+    const Room* hall = st.find_room("hall");
+    ASSERT_NE(hall, nullptr);
+    EXPECT_TRUE(hall->members.empty());
+    EXPECT_EQ(h.register_user(10, "ghost")["ok"], true);
+    h.call(10, {{"op", "JOIN_ROOM"}, {"room", "hall"}});
+    json hist = h.call(10, {{"op", "HISTORY"}, {"room", "hall"}});
+    EXPECT_NE(hist.dump().find("still here"), std::string::npos);
+    std::filesystem::remove_all(tmpl);
 }
 
 TEST_F(Irc, PassWithAccountAndPasswordLogsIn) {

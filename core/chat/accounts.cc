@@ -166,6 +166,23 @@ void logout(OpContext& ctx, Logout& r) {
     ctx.ok(reply::Done{});
 }
 
+// A guest holds its name while connected: not a registered username, not another guest's, not
+// a reserved admin name. No password, no session token: the connection is the guest.
+void guest_login(OpContext& ctx, GuestLogin& r) {
+    if (!ctx.config.irc_guests)
+        return ctx.fail(ErrorCode::forbidden, "guests are not allowed on this server");
+    if (ctx.caller.user) return ctx.fail(ErrorCode::conflict, "already logged in");
+    std::string key = name_key(r.username);
+    if (ctx.state.name_reserved(key))
+        return ctx.fail(ErrorCode::forbidden, "username '" + r.username + "' is reserved");
+    if (ctx.state.name_taken(r.username) || ctx.sessions.reserved(key))
+        return ctx.fail(ErrorCode::conflict, "username '" + r.username + "' is taken");
+    if (ctx.refuse_write()) return;
+    UserId id = ctx.state.take_user_id();
+    ctx.apply(UserRow{id, r.username, "", ctx.now().wall_ms, true, false});
+    logged_in(ctx, *ctx.state.user(id), "", "", 0);
+}
+
 void ping(OpContext& ctx, Ping&) {
     ctx.ok(reply::Pong{});
 }

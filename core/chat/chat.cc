@@ -135,17 +135,46 @@ Outcome Chat::abandon(const Continuation& then) {
     return out;
 }
 
-Outcome Chat::connection_closed(ConnId conn, bool end_session) {
+Outcome Chat::connection_closed(ConnId conn, bool end_session, bool can_write) {
     Outcome out;
     if (const std::string& h = sessions_.token_hash_of(conn);
-        end_session && !h.empty() && state_.session(h)) {
+        end_session && can_write && !h.empty() && state_.session(h)) {
         Mutation m = SessionDelete{h};
         out.undo.push_back(state_.apply(m));
         out.mutations.push_back(std::move(m));
     }
-    if (auto p = sessions_.closed(conn))
+    std::optional<UserId> who = sessions_.user_of(conn);
+    const User* guest = who ? state_.user(*who) : nullptr;
+    if (guest && !guest->guest) guest = nullptr;
+    // The presence goes out first: its audience is everyone sharing a room, before it leaves.
+    if (auto p = sessions_.closed(conn)) {
+        p->presence.quit = guest != nullptr;
         out.events.push_back(Addressed{std::move(p->to), std::move(p->presence)});
+    }
+    if (guest) guest_gone(*guest, conn, can_write, out);
     return out;
+}
+
+// A guest's only connection is the guest: it leaves its rooms and its name is freed. Memory
+// does so whatever storage says, so these changes have no undo: a store left behind (writes
+// refused, the batch failed) still holds the guest, and the next start retires every guest.
+void Chat::guest_gone(const User& guest, ConnId conn, bool can_write, Outcome& out) {
+    UserId id = guest.id;
+    std::string name = guest.name;
+    auto persist = [&](Mutation m) {
+        (void)state_.apply(m);
+        if (can_write) out.mutations.push_back(std::move(m));
+    };
+    std::vector<RoomId> rooms(guest.rooms.begin(), guest.rooms.end());
+    for (RoomId r : rooms) {
+        const Room& room = *state_.room(r);
+        std::vector<ConnId> to = member_conns(state_, room, conn);
+        std::string room_name = room.name;
+        persist(MemberDelete{r, id});
+        out.events.push_back(Addressed{
+            std::move(to), event::MembershipChanged{std::move(room_name), name, false, true}});
+    }
+    persist(GuestRetire{id, !state_.user(id)->referenced});
 }
 
 Outcome Chat::expire_invitations(Time now) {

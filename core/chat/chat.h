@@ -123,8 +123,9 @@ class Chat {
     void connection_opened(ConnId conn) { sessions_.opened(conn); }
     // The connection is gone: it is logged out; the user's last connection announces offline.
     // With `end_session` its session ends too (durably): an IRC login's session was never
-    // given to the client as a token, so nothing could resume it.
-    Outcome connection_closed(ConnId conn, bool end_session = false);
+    // given to the client as a token, so nothing could resume it. A guest leaves its rooms
+    // and is retired. `can_write`: storage takes writes now (else memory alone changes).
+    Outcome connection_closed(ConnId conn, bool end_session, bool can_write);
     // Closes the pending invitations whose time has passed (writes must be allowed).
     Outcome expire_invitations(Time now);
     // A batch with these mutations is durable.
@@ -147,6 +148,7 @@ class Chat {
     Outcome revoke_sessions(UserId user);
 
   private:
+    void guest_gone(const User& guest, ConnId conn, bool can_write, Outcome& out);
     Outcome& fresh() {
         scratch_.clear();
         return scratch_;

@@ -9,7 +9,12 @@ std::optional<std::string> bad(const char* what) {
 
 struct Checker {
     std::optional<std::string> operator()(const UserRow& r) const {
-        if (r.id <= 0 || r.name.empty() || r.phc.empty()) return bad("user row incomplete");
+        if (r.id <= 0 || r.name.empty() || r.phc.empty() != r.guest || (r.retired && !r.guest))
+            return bad("user row incomplete");
+        return std::nullopt;
+    }
+    std::optional<std::string> operator()(const GuestRetire& r) const {
+        if (r.user <= 0) return bad("guest retire of no user");
         return std::nullopt;
     }
     std::optional<std::string> operator()(const SessionRow& r) const {

@@ -20,8 +20,19 @@ namespace warren {
 struct UserRow {
     UserId id = 0;
     std::string name;
-    std::string phc;  // argon2id PHC string; the password itself is never stored
+    std::string phc;  // argon2id PHC string; the password itself is never stored; "" for a guest
     int64_t created_ms = 0;
+    // A guest (an IRC nick without an account) exists while its connection does; once
+    // retired its name is free again and the row stays only for what it wrote.
+    bool guest = false;
+    bool retired = false;
+};
+
+// A guest's connection closed: its name is released (it left its rooms in the same batch).
+// forget: nothing refers to it, so the row goes too.
+struct GuestRetire {
+    UserId user = 0;
+    bool forget = false;
 };
 
 struct SessionRow {
@@ -177,11 +188,11 @@ struct AuditPrune {
 using Mutation = std::variant<UserRow, SessionRow, SessionDelete, RoomRow, MemberRow, MemberDelete,
                               MessageRow, RoomTopic, ReadMarkerRow, InvitationRow, InvitationClose,
                               MessageEdit, MessageDelete, ReactionAdd, ReactionRemove, BlockRow,
-                              SuspensionRow, AuditRow, AuditPrune, SessionPrune>;
+                              SuspensionRow, AuditRow, AuditPrune, SessionPrune, GuestRetire>;
 
 // Everything the core keeps in memory, as loaded at start.
 struct Snapshot {
-    std::vector<UserRow> users;
+    std::vector<UserRow> users;  // guests among them retired (nobody is connected at start)
     std::vector<SessionRow> sessions;  // unexpired ones
     std::vector<RoomRow> rooms;
     std::vector<MemberRow> members;

@@ -26,11 +26,14 @@ void ChatState::load(const Snapshot& snap) {
 
 Undo ChatState::apply(const Mutation& m) {
     WARREN_CHECK(!check_record(m).has_value());
+    note_references(m);
     return std::visit(
         [this](const auto& r) -> Undo {
             using T = std::decay_t<decltype(r)>;
             if constexpr (std::is_same_v<T, UserRow>)
                 return apply_user(r);
+            else if constexpr (std::is_same_v<T, GuestRetire>)
+                return apply_guest_retire(r);
             else if constexpr (std::is_same_v<T, SessionRow>)
                 return apply_session(r);
             else if constexpr (std::is_same_v<T, SessionDelete>)
@@ -67,13 +70,55 @@ Undo ChatState::apply(const Mutation& m) {
 
 Undo ChatState::apply_user(const UserRow& r) {
     auto key = name_key(r.name);
-    WARREN_CHECK(!user_by_key_.contains(key) && !users_.contains(r.id));
-    users_[r.id] = User{r.id, r.name, r.phc, r.created_ms, {}, {}};
-    user_by_key_[key] = r.id;
-    return [this, id = r.id, key] {
+    WARREN_CHECK(!users_.contains(r.id) && (r.retired || !user_by_key_.contains(key)));
+    User& u = users_[r.id] = User{r.id, r.name, r.phc, r.created_ms, {}, {}};
+    u.guest = r.guest;
+    u.retired = r.retired;
+    if (!r.retired) user_by_key_[key] = r.id;
+    return [this, id = r.id, key, retired = r.retired] {
         users_.erase(id);
-        user_by_key_.erase(key);
+        if (!retired) user_by_key_.erase(key);
     };
+}
+
+Undo ChatState::apply_guest_retire(const GuestRetire& r) {
+    auto it = users_.find(r.user);
+    WARREN_CHECK(it != users_.end() && it->second.guest && !it->second.retired &&
+                 it->second.rooms.empty());
+    std::string key = name_key(it->second.name);
+    user_by_key_.erase(key);
+    if (r.forget) {
+        User old = std::move(it->second);
+        users_.erase(it);
+        return [this, old = std::move(old), key] {
+            user_by_key_[key] = old.id;
+            users_.emplace(old.id, old);
+        };
+    }
+    it->second.retired = true;
+    return [this, id = r.user, key] {
+        user(id)->retired = false;
+        user_by_key_[key] = id;
+    };
+}
+
+void ChatState::note_references(const Mutation& m) {
+    auto note = [this](UserId id) {
+        if (User* u = user(id); u && u->guest) u->referenced = true;
+    };
+    if (const auto* msg = std::get_if<MessageRow>(&m)) {
+        note(msg->author);
+        note(msg->to);
+    } else if (const auto* re = std::get_if<ReactionAdd>(&m)) {
+        note(re->user);
+    } else if (const auto* inv = std::get_if<InvitationRow>(&m)) {
+        note(inv->from);
+        note(inv->to);
+    } else if (const auto* room = std::get_if<RoomRow>(&m)) {
+        note(room->owner);
+    } else if (const auto* mark = std::get_if<ReadMarkerRow>(&m)) {
+        note(mark->user);
+    }
 }
 
 Undo ChatState::apply_session(const SessionRow& r) {

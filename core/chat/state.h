@@ -29,6 +29,9 @@ struct User {
     std::set<ConnId> conns;  // logged-in connections
     std::set<RoomId> rooms;
     bool admin = false;  // an operator-named admin account (Chat binds the names at start)
+    bool guest = false;  // no account: exists while its connection does (UserRow::guest)
+    bool retired = false;     // a guest that has gone: its name is free, its id stays
+    bool referenced = false;  // a guest that other rows name (it wrote, reacted, invited...)
 };
 
 // The newest messages of a room or conversation, ascending by id. Older ones live only in
@@ -132,6 +135,7 @@ class ChatState {
     // direct conversation) older than its before_ms that have no change in flight, from the
     // log and from the old messages held; returns how many.
     size_t forget_expired(const std::vector<PruneScope>& scopes);
+    // Held by an account or a connected guest (retired guests hold no name).
     bool name_taken(std::string_view user_name) const;
     // Names nobody may register (configured admin names that no account holds yet).
     void reserve_name(std::string key) { reserved_names_.insert(std::move(key)); }
@@ -143,6 +147,9 @@ class ChatState {
 
   private:
     Undo apply_user(const UserRow& r);
+    Undo apply_guest_retire(const GuestRetire& r);
+    // Marks the guests a row names, so that retiring one keeps its row.
+    void note_references(const Mutation& m);
     Undo apply_session(const SessionRow& r);
     Undo apply_session_delete(const SessionDelete& r);
     void forget_session(const SessionRow& r);

@@ -22,7 +22,9 @@ MessageView message_view(const ChatState& s, const MessageRow& m) {
     v.id = m.id;
     if (const Room* room = m.room ? s.room(m.room) : nullptr) v.room = room->name;
     v.to = name_of(m.to ? s.user(m.to) : nullptr);
-    v.author = name_of(s.user(m.author));
+    const User* author = s.user(m.author);
+    v.author = name_of(author);
+    v.author_guest = author && author->guest;
     v.text = m.text;
     v.ts_ms = m.ts_ms;
     v.reply_to = m.reply_to;

@@ -85,9 +85,11 @@ void Connections::answer(ConnId id, uint64_t slot, std::optional<int64_t> re, co
     s.ready = true;
     if (const Error* e = std::get_if<Error>(&body)) s.error = *e;
     if (c.irc) {
+        bool registering = c.irc->registering();
         irc::Session::Rendered r = c.irc->render(slot, body, state_);
         s.bytes = share(std::move(r.bytes));
         s.hang_up = r.hang_up;
+        if (registering && !c.irc->registering()) released_.push_back(c.id);  // lines waited
     } else {
         s.bytes = share(encode_json_reply(re, body));
     }

@@ -136,6 +136,7 @@ class Connections {
     void close_all(DisconnectReason reason);
     // Ids closed since the last call; the caller forgets each with forget().
     std::vector<ConnId> take_closed() { return std::exchange(closed_, {}); }
+    bool any_closed() const { return !closed_.empty(); }
     void forget(ConnId id) { conns_.erase(id); }
 
     // A malformed line: answers BAD_FRAME and closes on the bad_frames_max-th in the window.

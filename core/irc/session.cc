@@ -101,7 +101,8 @@ std::string tags_of(const MessageView& v, uint32_t caps) {
             add("+draft/reply=" + std::to_string(v.reply_to));
         }
     }
-    if ((caps & cap_account_tag) && v.author) add("account=" + escape_tag_value(*v.author));
+    if ((caps & cap_account_tag) && v.author && !v.author_guest)
+        add("account=" + escape_tag_value(*v.author));
     if (!t.empty()) t += ' ';
     return t;
 }
@@ -383,10 +384,12 @@ void Session::authenticate(const Message& m, std::optional<UserId> user) {
 }
 
 // Registration ends once NICK and USER are in and capability negotiation is over: with the
-// account SASL logged into, or by logging in with PASS. Warren has no guests yet: without an
-// account the connection is refused.
+// account SASL logged into, by logging in with PASS, or else as a guest under the nick (when
+// the server allows guests; otherwise the connection is refused).
 void Session::try_complete(const ChatState& state, std::optional<UserId> user) {
-    if (registered_ || nick_.empty() || user_.empty() || negotiating_ || sasl_started_) return;
+    if (registered_ || completing_ || nick_.empty() || user_.empty() || negotiating_ ||
+        sasl_started_)
+        return;
     if (user) {
         if (const User* u = state.user(*user)) return local(welcome(state, *u));
     }
@@ -403,7 +406,12 @@ void Session::try_complete(const ChatState& state, std::optional<UserId> user) {
             login.username = nick_;
             login.password = std::move(pass);
         }
+        completing_ = true;
         return ask(std::move(login), Then{Then::Kind::pass_login, {}, "PASS"});
+    }
+    if (config_.irc_guests) {
+        completing_ = true;
+        return ask(GuestLogin{nick_}, Then{Then::Kind::guest, nick_, "NICK"});
     }
     local(numeric("464") +
               ":An account is needed here: log in with SASL PLAIN or PASS account:password\r\n"
@@ -662,7 +670,7 @@ void Session::whois(const Message& m, const ChatState& state, UserId) {
     std::string out = numeric("311") + u->name + " " + u->name + " " + std::string(host) + " * :" +
                       u->name + "\r\n";
     out += numeric("312") + u->name + " " + std::string(id_.name) + " :Warren\r\n";
-    out += numeric("330") + u->name + " " + u->name + " :is logged in as\r\n";
+    if (!u->guest) out += numeric("330") + u->name + " " + u->name + " :is logged in as\r\n";
     if (u->conns.empty()) out += numeric("301") + u->name + " :offline\r\n";
     local(out + numeric("318") + u->name + " :End of /WHOIS list\r\n");
 }
@@ -771,6 +779,12 @@ std::string Session::error_lines(const Then& then, const Error& e) {
         case Then::Kind::pass_login:
             return numeric("464") + ":Password incorrect\r\n" +
                    "ERROR :Closing link: password incorrect\r\n";
+        case Then::Kind::guest:
+            // The nick is an account's (or another guest's, or reserved): pick another.
+            if (e.code == ErrorCode::conflict || e.code == ErrorCode::forbidden)
+                return ":" + std::string(id_.name) + " 433 " + (registered_ ? nick_ : "*") + " " +
+                       t + " :Nickname is already in use\r\n";
+            break;
         case Then::Kind::privmsg:
             if (e.code == ErrorCode::not_found)
                 return numeric(chan ? "403" : "401") + t +
@@ -828,8 +842,10 @@ Session::Rendered Session::render(uint64_t slot, const ReplyBody& body, const Ch
     if (it == expected_.end()) return {};
     Then then = std::move(it->second);
     expected_.erase(it);
-    if (const Error* e = std::get_if<Error>(&body))
+    if (then.kind == Then::Kind::guest || then.kind == Then::Kind::pass_login) completing_ = false;
+    if (const Error* e = std::get_if<Error>(&body)) {
         return {error_lines(then, *e), then.kind == Then::Kind::pass_login};
+    }
     switch (then.kind) {
         case Then::Kind::sasl: {
             const auto* in = std::get_if<reply::LoggedIn>(&body);
@@ -840,7 +856,8 @@ Session::Rendered Session::render(uint64_t slot, const ReplyBody& body, const Ch
                         ":SASL authentication successful\r\n",
                     false};
         }
-        case Then::Kind::pass_login: {
+        case Then::Kind::pass_login:
+        case Then::Kind::guest: {
             const auto* in = std::get_if<reply::LoggedIn>(&body);
             const User* u = in ? state.find_user(in->user.username) : nullptr;
             if (!u) return {"ERROR :Closing link: login failed\r\n", true};
@@ -909,10 +926,15 @@ std::string render_event(const Event& e, uint32_t caps) {
                    " :" + user_prefix(r.user) + " TAGMSG " + target + "\r\n";
         }
         std::string operator()(const event::MembershipChanged& m) const {
+            if (m.quit) return {};  // the QUIT (below) says it once
             return ":" + user_prefix(m.user) + (m.joined ? " JOIN " : " PART ") + channel(m.room) +
                    "\r\n";
         }
-        std::string operator()(const event::Presence&) const { return {}; }
+        // An account going offline stays in its rooms; a guest going is IRC's QUIT.
+        std::string operator()(const event::Presence& p) const {
+            if (!p.quit) return {};
+            return ":" + user_prefix(p.user) + " QUIT :Quit\r\n";
+        }
         std::string operator()(const event::InvitationChanged& i) const {
             if (i.what != event::InvitationChanged::What::received) return {};
             return ":" + user_prefix(i.invitation.from) + " INVITE " + i.invitation.to + " " +

@@ -53,7 +53,18 @@ inline constexpr uint32_t event_caps_mask =
 
 // How to render the core's reply to a Step's request.
 struct Then {
-    enum class Kind : uint8_t { sasl, pass_login, join, part, privmsg, topic, invite, redact, react };
+    enum class Kind : uint8_t {
+        sasl,
+        pass_login,
+        guest,
+        join,
+        part,
+        privmsg,
+        topic,
+        invite,
+        redact,
+        react
+    };
     Kind kind = Kind::privmsg;
     std::string target;   // the channel or nick as the client wrote it
     std::string command;  // the IRC command (NOTICE answers as NOTICE)
@@ -97,6 +108,9 @@ class Session {
     // The capability bits that shape event lines for this connection (a key to share bytes).
     uint32_t event_caps() const { return caps_ & event_caps_mask; }
     bool registered() const { return registered_; }
+    // A login that completes registration is asked for and not answered: later lines wait
+    // for it (JOIN right after USER needs the nick's user).
+    bool registering() const { return completing_; }
     const std::string& nick() const { return nick_; }
 
   private:
@@ -144,6 +158,7 @@ class Session {
     bool negotiating_ = false;  // CAP LS or REQ seen and no CAP END yet
     bool registered_ = false;
     bool sasl_started_ = false;  // AUTHENTICATE PLAIN accepted, waiting for the payload
+    bool completing_ = false;    // a PASS or guest login asked for, not answered yet
     std::string sasl_buffer_;
     std::string nick_, user_;
     std::optional<std::string> pass_;

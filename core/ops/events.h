@@ -52,10 +52,12 @@ struct MembershipChanged {
     std::string room;
     std::string user;
     bool joined = true;
+    bool quit = false;  // a guest left every room as it went (IRC shows the QUIT instead)
 };
 struct Presence {
     std::string user;
     bool online = true;
+    bool quit = false;  // a guest went: its name is gone with it (IRC shows it as QUIT)
 };
 struct InvitationChanged {
     enum class What { received, accepted, declined };

@@ -4,7 +4,8 @@ namespace warren {
 
 std::optional<Op> op_from_name(std::string_view name) {
     for (size_t i = 0; i < op_count; ++i)
-        if (op_table[i].name == name) return static_cast<Op>(i);
+        if (op_table[i].name == name && static_cast<Op>(i) != Op::guest_login)
+            return static_cast<Op>(i);
     return std::nullopt;
 }
 

@@ -39,6 +39,7 @@ struct MessageView {
     std::optional<std::string> room;  // null for a direct message
     std::optional<std::string> to;    // null for a room message
     std::optional<std::string> author;
+    bool author_guest = false;  // the author has no account (IRC shows no account tag)
     std::string text;
     int64_t ts_ms = 0;
     MessageId reply_to = 0;  // 0: null

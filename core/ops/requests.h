@@ -100,6 +100,12 @@ struct Logout {
     static constexpr auto fields = std::tuple{field("all", &Logout::all, FieldKind::flag)};
 };
 struct Ping : NoArguments {};
+// A guest: chats under `username` without an account while its connection lasts (IRC only).
+struct GuestLogin {
+    std::string username;
+    static constexpr auto fields =
+        std::tuple{field("username", &GuestLogin::username, FieldKind::username)};
+};
 struct ListInvitations : NoArguments {};
 
 struct CreateRoom {
