@@ -247,6 +247,13 @@ const char* const stmt_sql[stmt_count] = {
     "DELETE FROM users WHERE id = ? AND guest = 1",
 };
 
+// The name_key of a retired guest: '~' cannot be in a name, so it frees the name.
+std::string retired_key(UserId id) {
+    std::string key(1, '~');
+    key += std::to_string(id);
+    return key;
+}
+
 Status status_from(sqlite3* db, int rc, const char* what) {
     std::string msg = std::string(what) + ": " + sqlite3_errmsg(db);
     int primary = rc & 0xFF;
@@ -478,7 +485,9 @@ Status Store::step_mutation(const Mutation& m) {
                 s = stmt(put_user);
                 sqlite3_bind_int64(s, 1, r.id);
                 bind_text(s, 2, r.name);
-                bind_text(s, 3, r.retired ? "~" + std::to_string(r.id) : name_key(r.name));
+                std::string key = name_key(r.name);
+                if (r.retired) key = retired_key(r.id);
+                bind_text(s, 3, key);
                 bind_text(s, 4, r.phc);
                 sqlite3_bind_int64(s, 5, r.created_ms);
                 sqlite3_bind_int(s, 6, r.guest ? 1 : 0);

@@ -215,6 +215,13 @@ TEST_F(Irc, AGuestChatsUnderItsNickAndItsNameIsFreedWhenItGoes) {
     EXPECT_EQ(h.call(j, {{"op", "DIRECT_MESSAGE"}, {"to", "visitor"}, {"text", "hi"}})["ok"], true);
 }
 
+TEST_F(Irc, AGuestNickMayBeOneCharacterButNotOneNoUsernameMayHave) {
+    h.connect_irc(1);
+    EXPECT_EQ(with(say(1, "NICK b\r\nUSER u 0 * :U\r\n"), " 001 b ").size(), 1u);
+    h.connect_irc(2);
+    EXPECT_EQ(with(say(2, "NICK b.0\r\nUSER u 0 * :U\r\n"), " 432 * b.0 :Erroneous").size(), 1u);
+}
+
 TEST_F(Irc, TwoGuestsCannotShareANickAndAGuestThatSaidNothingLeavesNoRow) {
     h.connect_irc(1);
     ASSERT_EQ(with(say(1, "NICK same\r\nUSER s 0 * :S\r\n"), " 001 same ").size(), 1u);

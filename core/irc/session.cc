@@ -249,7 +249,7 @@ void Session::registration_line(const Message& m, const ChatState& state,
     if (m.command_is("NICK")) {
         if (m.params.empty()) return local(numeric("431") + ":No nickname given\r\n");
         std::string_view n = m.params[0];
-        if (check_username(n, config_))
+        if (check_nick(n, config_))
             return local(numeric("432") + std::string(n) + " :Erroneous nickname\r\n");
         nick_ = n;
         return try_complete(state, user);

@@ -25,6 +25,7 @@ namespace warren {
 
 enum class FieldKind : uint8_t {
     username,
+    nick,  // a guest's IRC nick: a username's characters, from 1 character (IRC allows it)
     password,
     room,
     text,
@@ -104,7 +105,7 @@ struct Ping : NoArguments {};
 struct GuestLogin {
     std::string username;
     static constexpr auto fields =
-        std::tuple{field("username", &GuestLogin::username, FieldKind::username)};
+        std::tuple{field("username", &GuestLogin::username, FieldKind::nick)};
 };
 struct ListInvitations : NoArguments {};
 

@@ -15,6 +15,7 @@ using K = FieldKind;
 bool is_structural(FieldKind k) {
     switch (k) {
         case K::username:
+        case K::nick:
         case K::room:
         case K::emoji:
         case K::visibility:
@@ -46,6 +47,8 @@ Refusal check_value(FieldKind k, std::string_view name, std::string_view v, cons
     switch (k) {
         case K::username:
             return check_username(v, c);
+        case K::nick:
+            return check_nick(v, c);
         case K::password:
             return check_password(v, c);
         case K::room:

@@ -67,6 +67,10 @@ Refusal check_username(std::string_view s, const Config& c) {
     return check_name(s, c.username_min, c.username_max, "username");
 }
 
+Refusal check_nick(std::string_view s, const Config& c) {
+    return check_name(s, 1, c.username_max, "nick");
+}
+
 Refusal check_room_name(std::string_view s, const Config& c) {
     return check_name(s, 1, c.room_name_max, "room name");
 }

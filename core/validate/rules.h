@@ -16,6 +16,8 @@ namespace warren {
 using Refusal = std::optional<std::string>;
 
 Refusal check_username(std::string_view s, const Config& c);
+// A guest's nick: a username's characters and maximum, from one character.
+Refusal check_nick(std::string_view s, const Config& c);
 Refusal check_password(std::string_view s, const Config& c);
 Refusal check_room_name(std::string_view s, const Config& c);
 Refusal check_text(std::string_view s, const Config& c);
