@@ -55,6 +55,8 @@ const IntKey int_keys[] = {
     {"connections", "per_ip_max", &Config::conns_per_ip_max, 1, 1'000'000'000},
     {"connections", "login_timeout_ms", &Config::login_timeout_ms, second, day},
     {"connections", "idle_timeout_ms", &Config::idle_timeout_ms, second, 30 * day},
+    {"irc", "ping_interval_ms", &Config::irc_ping_interval_ms, second, day},
+    {"irc", "ping_timeout_ms", &Config::irc_ping_timeout_ms, second, day},
     {"connections", "new_per_ip_max", &Config::connects_per_ip_window_max, 1, 1'000'000'000},
     {"connections", "new_window_ms", &Config::connects_window_ms, second, day},
     {"connections", "max", &Config::connections_max, 1, 1'000'000},
@@ -256,7 +258,7 @@ std::optional<std::string> bad_string(const toml::table& root, std::string_view 
 
 std::optional<std::string> load_irc(const toml::table& root, Settings& s) {
     if (auto* irc = root["irc"].as_table())
-        if (auto bad = check_keys(*irc, "irc", {"listen", "server_name", "guests"})) return bad;
+        if (auto bad = check_keys(*irc, "irc", {"listen", "server_name", "guests", "ping_interval_ms", "ping_timeout_ms"})) return bad;
     for (const char* path : {"irc.listen", "irc.server_name"})
         if (auto bad = bad_string(root, path, "a string")) return bad;
     if (auto [n, listen] = string_key(root, "irc.listen"); listen) {

@@ -38,6 +38,10 @@ struct Config {
     ShortName irc_server_name{"warren.local"};
     // An IRC client without SASL or PASS chats as a guest under its nick (docs/IRC.md).
     bool irc_guests = true;
+    // IRC keepalive: a logged-in IRC connection that sends nothing for irc_ping_interval_ms is
+    // sent PING; if it still sends nothing for irc_ping_timeout_ms more, it is closed.
+    int64_t irc_ping_interval_ms = 120'000;
+    int64_t irc_ping_timeout_ms = 60'000;
     // The bad_frames_max-th malformed line within bad_frames_window_ms closes the connection.
     uint32_t bad_frames_max = 3;
     int64_t bad_frames_window_ms = 60'000;

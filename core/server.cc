@@ -334,6 +334,7 @@ void Server::handle_line(Connections::Conn& c, std::string_view line) {
 // one has to wait (a password hash, a read from storage).
 void Server::handle_irc_line(Connections::Conn& c, std::string_view line) {
     c.active_us = now_.mono_us;
+    c.pinged = false;
     c.irc->on_line(line, chat_.state(), chat_.user_of(c.id));
 }
 
@@ -519,6 +520,7 @@ void Server::housekeeping() {
     next_sweep_us_ = now_.mono_us + us_from_ms(config_.sweep_interval_ms);
     conns_.close_idle(now_, [this](ConnId id) { return chat_.user_of(id).has_value(); });
     conns_.close_stalled(now_);
+    conns_.ping_quiet_irc(now_);
     if (now_.mono_us >= next_housekeeping_us_) {
         next_housekeeping_us_ = now_.mono_us + us_from_ms(60'000);
         guard_.sweep(now_);

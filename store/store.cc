@@ -214,7 +214,8 @@ const char* const stmt_sql[stmt_count] = {
     " OR (room_id = 0 AND (author_id = ?3 OR to_id = ?3)))",
     "UPDATE rooms SET topic = ? WHERE id = ?",
     "INSERT INTO read_markers(user_id, room_id, peer_id, message_id) VALUES(?,?,?,?) "
-    "ON CONFLICT(user_id, room_id, peer_id) DO UPDATE SET message_id = excluded.message_id",
+    "ON CONFLICT(user_id, room_id, peer_id) DO UPDATE SET message_id = "
+    "max(message_id, excluded.message_id)",  // a marker never moves back
     "INSERT INTO invitations(id, room_id, from_id, to_id, ts_ms, expires_ms) VALUES(?,?,?,?,?,?)",
     "UPDATE invitations SET closed = ? WHERE id = ? AND closed = 0",
     "UPDATE messages SET text = ?, edited_ms = ? WHERE id = ? AND deleted = 0",
@@ -720,6 +721,14 @@ Result<Snapshot> Store::load(size_t cache_per_room, int64_t now_wall_ms) {
     if (st.is_ok())
         st = query("SELECT COALESCE(MAX(id), 0) FROM messages",
                    [&](auto* s) { snap.max_message_id = sqlite3_column_int64(s, 0); });
+    if (st.is_ok())
+        st = query("SELECT user_id, room_id, peer_id, message_id FROM read_markers "
+                   "ORDER BY user_id, room_id, peer_id",
+                   [&](auto* s) {
+                       snap.read_markers.push_back(
+                           {sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
+                            sqlite3_column_int64(s, 2), sqlite3_column_int64(s, 3)});
+                   });
     if (st.is_ok())
         st = query("SELECT COALESCE(MAX(id), 0) FROM invitations",
                    [&](auto* s) { snap.max_invitation_id = sqlite3_column_int64(s, 0); });

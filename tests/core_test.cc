@@ -816,6 +816,45 @@ TEST(Chat, ReadMarkersGoToMyOtherConnections) {
     EXPECT_EQ(h.call(1, {{"op", "MARK_READ"}, {"room", "r"}})["error"]["field"], "message_id");
 }
 
+// A marker never moves back, in memory and in storage: an older id is answered ok and changes
+// nothing (no READ_MARKER), also after a restart on the same file.
+TEST(Chat, ReadMarkersNeverMoveBack) {
+    char tmpl[] = "/tmp/warren-markers-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    std::string db = std::string(tmpl) + "/w.db";
+    int64_t first = 0, second = 0;
+    {
+        CoreHarness h(Config{}, db);
+        h.register_user(1, "alice");
+        h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
+        first = h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "a"}})["message"]["id"];
+        second = h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "b"}})["message"]["id"];
+        h.connect(2);
+        h.take(2);
+        json token = h.call(2, {{"op", "LOGIN"}, {"username", "alice"}, {"password", "password1"}});
+        ASSERT_EQ(token["ok"], true);
+        ASSERT_EQ(h.call(1, {{"op", "MARK_READ"}, {"room", "r"}, {"message_id", second}})["ok"],
+                  true);
+        EXPECT_EQ(h.events(2).size(), 1u);
+        EXPECT_EQ(h.call(1, {{"op", "MARK_READ"}, {"room", "r"}, {"message_id", first}})["ok"],
+                  true);
+        EXPECT_TRUE(h.events(2).empty());
+        EXPECT_EQ(h.core().state().read_marker(1, h.core().state().find_room("r")->id, 0), second);
+    }
+    CoreHarness h(Config{}, db);
+    const Room* r = h.core().state().find_room("r");
+    ASSERT_NE(r, nullptr);
+    UserId alice = h.core().state().find_user("alice")->id;
+    EXPECT_EQ(h.core().state().read_marker(alice, r->id, 0), second);
+    json in = h.register_user(1, "bobby");
+    ASSERT_EQ(in["ok"], true);
+    auto snap = h.store().load(10, h.now().wall_ms);
+    ASSERT_TRUE(snap.is_ok());
+    ASSERT_EQ(snap.value().read_markers.size(), 1u);
+    EXPECT_EQ(snap.value().read_markers[0].message, second);
+    std::filesystem::remove_all(tmpl);
+}
+
 TEST(Chat, UserListsAndPresence) {
     CoreHarness h;
     h.register_user(1, "alice");

@@ -242,6 +242,40 @@ TEST_F(Irc, TwoGuestsCannotShareANickAndAGuestThatSaidNothingLeavesNoRow) {
     EXPECT_EQ(with(say(2, "NICK Same\r\n"), " 001 Same ").size(), 1u);
 }
 
+// Keepalive: a quiet IRC connection is sent PING; one that answers stays, one that stays
+// quiet past the timeout is closed.
+TEST(IrcKeepalive, AQuietConnectionIsPingedAndClosedIfItNeverAnswers) {
+    Config cfg;
+    cfg.irc_ping_interval_ms = 120'000;
+    cfg.irc_ping_timeout_ms = 60'000;
+    CoreHarness h(cfg, ":memory:", true);  // housekeeping on its usual second
+    h.connect_irc(1);
+    h.connect_irc(2);
+    h.raw(1, "NICK answers\r\nUSER a 0 * :A\r\n");
+    h.raw(2, "NICK silent\r\nUSER s 0 * :S\r\n");
+    h.take_raw(1);
+    h.take_raw(2);
+    auto quiet_for = [&](int64_t ms) {
+        for (int64_t t = 0; t < ms; t += 1000) {
+            h.advance(1000);
+            h.tick();
+        }
+    };
+    quiet_for(110'000);
+    EXPECT_TRUE(h.take_raw(1).empty());  // not yet
+    quiet_for(11'000);
+    EXPECT_EQ(h.take_raw(1), "PING :warren.local\r\n");
+    EXPECT_EQ(h.take_raw(2), "PING :warren.local\r\n");
+    h.raw(1, "PONG :warren.local\r\n");
+    quiet_for(61'000);
+    EXPECT_TRUE(h.closed(2));
+    EXPECT_NE(h.take_raw(2).find("ERROR :Closing link"), std::string::npos);
+    EXPECT_FALSE(h.closed(1));
+    EXPECT_TRUE(h.take_raw(1).empty());  // pinged once per quiet spell
+    quiet_for(61'000);
+    EXPECT_EQ(h.take_raw(1), "PING :warren.local\r\n");
+}
+
 // A restart with guests connected (a crash): they come back retired, out of their rooms, their
 // names free; what they wrote keeps its author.
 TEST(IrcGuests, ARestartRetiresTheGuestsThatWereConnected) {

@@ -1,5 +1,6 @@
 // Read markers: MARK_READ stores the caller's position in a room or a conversation and tells
-// the caller's other connections.
+// the caller's other connections. A marker never moves back: marking an older message (a
+// client catching up late, a second device) is answered as done and changes nothing.
 #include "core/chat/context.h"
 
 namespace warren {
@@ -21,6 +22,8 @@ void mark_read(OpContext& ctx, MarkRead& r) {
     }
     if (r.message_id > ctx.state.last_message_id())
         return ctx.fail(ErrorCode::not_found, "no message " + std::to_string(r.message_id));
+    if (r.message_id <= ctx.state.read_marker(me, marker.room, marker.peer))
+        return ctx.ok(reply::Done{});
     if (ctx.refuse_write()) return;
     ctx.apply(marker);
     ctx.ok(reply::Done{});

@@ -202,6 +202,7 @@ struct Snapshot {
     std::vector<RoomId> rooms_with_older;
     MessageId max_message_id = 0;
     std::vector<InvitationRow> invitations;  // pending and unexpired
+    std::vector<ReadMarkerRow> read_markers;
     InvitationId max_invitation_id = 0;
     std::vector<BlockRow> blocks;  // every stored row, lifted or expired ones included
     std::vector<SuspensionRow> suspensions;

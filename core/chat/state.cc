@@ -21,6 +21,7 @@ void ChatState::load(const Snapshot& snap) {
     next_message_id_ = std::max(next_message_id_, snap.max_message_id + 1);
     committed_through_ = snap.max_message_id;  // everything loaded is durable
     for (const auto& r : snap.invitations) discard(apply_invitation(r));
+    for (const auto& r : snap.read_markers) discard(apply_read_marker(r));
     next_invitation_id_ = std::max(next_invitation_id_, snap.max_invitation_id + 1);
 }
 
@@ -59,7 +60,7 @@ Undo ChatState::apply(const Mutation& m) {
             else if constexpr (std::is_same_v<T, ReactionRemove>)
                 return apply_reaction_remove(r);
             else if constexpr (std::is_same_v<T, ReadMarkerRow>)
-                return [] {};  // kept in storage only: nothing reads markers back
+                return apply_read_marker(r);
             else if constexpr (std::is_same_v<T, MessageRow>)
                 return apply_message(r);
             else
@@ -100,6 +101,20 @@ Undo ChatState::apply_guest_retire(const GuestRetire& r) {
         user(id)->retired = false;
         user_by_key_[key] = id;
     };
+}
+
+Undo ChatState::apply_read_marker(const ReadMarkerRow& r) {
+    auto key = std::tuple{r.user, r.room, r.peer};
+    auto [it, fresh] = read_markers_.try_emplace(key, r.message);
+    if (fresh) return [this, key] { read_markers_.erase(key); };
+    MessageId old = it->second;
+    it->second = std::max(old, r.message);  // as the store's upsert does
+    return [this, key, old] { read_markers_[key] = old; };
+}
+
+MessageId ChatState::read_marker(UserId user, RoomId room, UserId peer) const {
+    auto it = read_markers_.find(std::tuple{user, room, peer});
+    return it == read_markers_.end() ? 0 : it->second;
 }
 
 void ChatState::note_references(const Mutation& m) {

@@ -14,6 +14,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 
@@ -141,6 +142,10 @@ class ChatState {
     void reserve_name(std::string key) { reserved_names_.insert(std::move(key)); }
     bool name_reserved(const std::string& key) const { return reserved_names_.contains(key); }
 
+    // The user's read marker in a room (peer 0) or in the conversation with `peer` (room 0);
+    // 0 when none. Markers only move forward.
+    MessageId read_marker(UserId user, RoomId room, UserId peer) const;
+
     UserId take_user_id() { return next_user_id_++; }
     RoomId take_room_id() { return next_room_id_++; }
     MessageId take_message_id() { return next_message_id_++; }
@@ -148,6 +153,7 @@ class ChatState {
   private:
     Undo apply_user(const UserRow& r);
     Undo apply_guest_retire(const GuestRetire& r);
+    Undo apply_read_marker(const ReadMarkerRow& r);
     // Marks the guests a row names, so that retiring one keeps its row.
     void note_references(const Mutation& m);
     Undo apply_session(const SessionRow& r);
@@ -216,6 +222,8 @@ class ChatState {
     std::map<UserId, size_t> rooms_owned_;
     std::map<std::string, RoomId> public_by_key_;
     std::set<std::string> reserved_names_;
+    // (user, room, peer) -> message id: one entry per marker set (about 80 bytes each).
+    std::map<std::tuple<UserId, RoomId, UserId>, MessageId> read_markers_;
     UserId next_user_id_ = 1;
     RoomId next_room_id_ = 1;
     MessageId next_message_id_ = 1;

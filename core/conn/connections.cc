@@ -135,6 +135,21 @@ void Connections::send(Conn& c, std::shared_ptr<const std::string> bytes) {
     if (outbound_total_ > config_.outbound_bytes_total_max) shed();
 }
 
+void Connections::ping_quiet_irc(Time now) {
+    int64_t ping_after = us_from_ms(config_.irc_ping_interval_ms);
+    int64_t close_after = ping_after + us_from_ms(config_.irc_ping_timeout_ms);
+    for (auto& [id, c] : conns_) {
+        if (!c.irc || c.state != State::open || !c.logged_in || c.paused) continue;
+        int64_t quiet = now.mono_us - c.active_us;
+        if (quiet >= close_after) {
+            close(c, DisconnectReason::idle_timeout);
+        } else if (quiet >= ping_after && !c.pinged) {
+            c.pinged = true;
+            send(c, share("PING :" + config_.irc_server_name.str() + "\r\n"));
+        }
+    }
+}
+
 // Rare (the budget is far above what readers that read leave unsent), so a scan is fine.
 void Connections::shed() {
     while (outbound_total_ > config_.outbound_bytes_total_max) {

@@ -71,6 +71,7 @@ class Connections {
         uint64_t slot_base = 0;  // sequence number of slots.front()
         bool paused = false;     // an effect this connection waits for runs; lines wait
         bool logged_in = false;  // chooses the outbound cap (the facade keeps it current)
+        bool pinged = false;     // IRC: a keepalive PING went out since its last line
         size_t outbound_bytes = 0;
         // Since when the outbound queue has been waiting on the reader: the last time it
         // read (sent), or when the queue last started from empty.
@@ -161,6 +162,10 @@ class Connections {
             },
             DisconnectReason::idle_timeout, std::nullopt);
     }
+
+    // IRC keepalive (Config::irc_ping_interval_ms): PINGs logged-in IRC connections quiet for
+    // the interval, closes those quiet for the interval and the timeout (ping timeout).
+    void ping_quiet_irc(Time now);
 
     size_t outbound_total() const { return outbound_total_; }
 
