@@ -18,6 +18,8 @@ namespace warren::irc {
 // RFC 1459: 512 bytes with "\r\n"; IRCv3 message-tags: up to 8191 more for the tags.
 inline constexpr size_t line_max_bytes = 512;
 inline constexpr size_t tags_max_bytes = 8191;
+// A client's own tags may take at most 4094 of those (message-tags: "Size limit").
+inline constexpr size_t client_tags_max_bytes = 4094;
 // At most this many parameters (RFC 2812: 15).
 inline constexpr size_t params_max = 15;
 

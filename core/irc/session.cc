@@ -228,6 +228,10 @@ void Session::on_line(std::string_view line, const ChatState& state, std::option
         if (why == ParseError::too_long) too_long();
         return;  // a line with no command is ignored, as IRC servers do
     }
+    // UTF8ONLY (005): a line that is not UTF-8 is refused whole, with the standard reply.
+    if (!is_valid_utf8(line))
+        return local("FAIL " + std::string(m->command) +
+                     " INVALID_UTF8 :Message rejected, it is not valid UTF-8\r\n");
     if (m->command_is("PING")) {
         if (m->params.empty()) return local(numeric("409") + ":No origin specified\r\n");
         std::string pong = ":" + std::string(id_.name) + " PONG " + std::string(id_.name) + " :";
@@ -255,7 +259,7 @@ void Session::registration_line(const Message& m, const ChatState& state,
         return try_complete(state, user);
     }
     if (m.command_is("USER")) {
-        if (m.params.size() < 4)
+        if (m.params.size() < 4 || m.params[0].empty() || m.params[3].empty())
             return local(numeric("461") + "USER :Not enough parameters\r\n");
         user_ = m.params[0];
         return try_complete(state, user);
@@ -282,6 +286,7 @@ void Session::cap(const Message& m, const ChatState& state, std::optional<UserId
         {"sasl", cap_sasl},
         {"server-time", cap_server_time},
         {"standard-replies", cap_standard_replies},
+        {"userhost-in-names", cap_userhost_in_names},
     };
     std::string_view sub = m.param(0);
     std::string head = ":" + std::string(id_.name) + " CAP " + (nick_.empty() ? "*" : nick_) + " ";
@@ -485,9 +490,17 @@ void Session::part(const Message& m, const ChatState&, UserId) {
     }
 }
 
-void Session::invite(const Message& m, const ChatState&, UserId) {
+void Session::invite(const Message& m, const ChatState& state, UserId me) {
     std::optional<std::string_view> room = room_of(m.params[1]);
     if (!room) return local(numeric("403") + std::string(m.params[1]) + " :No such channel\r\n");
+    const Room* r_now = state.find_room(*room);
+    if (!r_now) return local(numeric("403") + std::string(m.params[1]) + " :No such channel\r\n");
+    if (!r_now->members.contains(me))
+        return local(numeric("442") + channel(r_now->name) + " :You're not on that channel\r\n");
+    const User* who = state.find_user(m.params[0]);
+    if (who && r_now->members.contains(who->id))
+        return local(numeric("443") + who->name + " " + channel(r_now->name) +
+                     " :is already on channel\r\n");
     InviteUser r;
     r.room = std::string(*room);
     r.user = std::string(m.params[0]);
@@ -750,7 +763,8 @@ std::string Session::join_block(const ChatState& state, const Room& room) {
 }
 
 std::string Session::names_lines(const ChatState& state, const Room& room) {
-    std::string head = numeric("353") + (room.is_private ? "* " : "= ") + channel(room.name) + " :";
+    // A private room is a secret one (+i, hidden from LIST): "@" in RFC 2812's terms.
+    std::string head = numeric("353") + (room.is_private ? "@ " : "= ") + channel(room.name) + " :";
     std::string out, names;
     std::vector<std::string_view> sorted;
     for (UserId id : room.members)
@@ -765,6 +779,12 @@ std::string Session::names_lines(const ChatState& state, const Room& room) {
         if (!names.empty()) names += ' ';
         if (owner && owner->name == n) names += '@';
         names += n;
+        if (caps_ & cap_userhost_in_names) {
+            names += '!';
+            names += n;
+            names += '@';
+            names += host;
+        }
     }
     if (!names.empty()) out += head + names + "\r\n";
     return out + numeric("366") + channel(room.name) + " :End of /NAMES list\r\n";
@@ -844,6 +864,8 @@ Session::Rendered Session::render(uint64_t slot, const ReplyBody& body, const Ch
     expected_.erase(it);
     if (then.kind == Then::Kind::guest || then.kind == Then::Kind::pass_login) completing_ = false;
     if (const Error* e = std::get_if<Error>(&body)) {
+        // RFC 1459: a NOTICE is never answered automatically, errors included.
+        if (then.kind == Then::Kind::privmsg && then.command == "NOTICE") return {};
         return {error_lines(then, *e), then.kind == Then::Kind::pass_login};
     }
     switch (then.kind) {

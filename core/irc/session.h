@@ -46,6 +46,7 @@ enum Cap : uint32_t {
     cap_standard_replies = 1u << 7,
     cap_invite_notify = 1u << 8,
     cap_message_redaction = 1u << 9,  // draft/message-redaction
+    cap_userhost_in_names = 1u << 10,
 };
 // The capabilities that change how an event's lines look (their tags, whether REDACT shows).
 inline constexpr uint32_t event_caps_mask =
