@@ -490,12 +490,12 @@ void Session::part(const Message& m, const ChatState&, UserId) {
     }
 }
 
-void Session::invite(const Message& m, const ChatState& state, UserId me) {
+void Session::invite(const Message& m, const ChatState& state, UserId user) {
     std::optional<std::string_view> room = room_of(m.params[1]);
     if (!room) return local(numeric("403") + std::string(m.params[1]) + " :No such channel\r\n");
     const Room* r_now = state.find_room(*room);
     if (!r_now) return local(numeric("403") + std::string(m.params[1]) + " :No such channel\r\n");
-    if (!r_now->members.contains(me))
+    if (!r_now->members.contains(user))
         return local(numeric("442") + channel(r_now->name) + " :You're not on that channel\r\n");
     const User* who = state.find_user(m.params[0]);
     if (who && r_now->members.contains(who->id))

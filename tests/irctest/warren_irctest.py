@@ -1,7 +1,7 @@
 """irctest controller for Warren (docs/IRC.md, "Conformance").
 
 Starts the real warrend on the port irctest picks, with abuse limits lifted (irctest opens
-many connections from 127.0.0.1) and 6-byte passwords allowed. Accounts are registered over
+many connections from 127.0.0.1) and the suite's short passwords (3 bytes and up) allowed. Accounts are registered over
 Warren's own JSON-lines protocol on the native port, because the IRC side has no
 account-registration command yet. It declares only what Warren's IRC listener offers, so a
 test of a declared capability that Warren gets wrong fails instead of being skipped.
@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 import socket
-import subprocess
+import time
 from typing import Optional, Set, Type
 
 from irctest.basecontrollers import BaseServerController, DirectoryBasedController
@@ -31,7 +31,7 @@ new_per_ip_max = 1000000
 allowlist = ["127.0.0.0/8", "::1/128"]
 registrations_per_ip_max = 1000000
 [limits]
-password_min = 6
+password_min = 3
 [irc]
 server_name = "My.Little.Server"
 """
@@ -118,10 +118,26 @@ class WarrenController(BaseServerController, DirectoryBasedController):
             ]
         )
 
+    def native_connection(self) -> socket.socket:
+        """The native listener, once warrend has it open (it may still be starting)."""
+        deadline = time.monotonic() + 20
+        while True:
+            self.check_is_alive()
+            try:
+                return socket.create_connection(("127.0.0.1", self.native_port), timeout=10)
+            except ConnectionRefusedError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+
+    def wait_for_services(self) -> None:
+        """Accounts are Warren's own: ready once the native listener answers."""
+        self.native_connection().close()
+
     def registerUser(self, case, username: str, password: Optional[str] = None) -> None:
         """REGISTER over the JSON-lines protocol: one request, one reply."""
         assert password
-        with socket.create_connection(("127.0.0.1", self.native_port), timeout=10) as s:
+        with self.native_connection() as s:
             f = s.makefile("rwb")
             f.readline()  # HELLO
             req = {"id": 1, "op": "REGISTER", "username": username, "password": password}
