@@ -88,6 +88,25 @@ void token_login(OpContext& ctx, const std::string& token) {
     logged_in(ctx, *u, token, std::move(h), s->expires_ms);
 }
 
+// A name a new account or guest may not take (it answers why): the caller is logged in
+// already, or the name is reserved, held, or being registered.
+bool name_refused(OpContext& ctx, const std::string& username) {
+    if (ctx.caller.user) {
+        ctx.fail(ErrorCode::conflict, "already logged in");
+        return true;
+    }
+    std::string key = name_key(username);
+    if (ctx.state.name_reserved(key)) {
+        ctx.fail(ErrorCode::forbidden, "username '" + username + "' is reserved");
+        return true;
+    }
+    if (ctx.state.name_taken(username) || ctx.sessions.reserved(key)) {
+        ctx.fail(ErrorCode::conflict, "username '" + username + "' is taken");
+        return true;
+    }
+    return false;
+}
+
 }  // namespace
 
 void register_account(OpContext& ctx, Register& r) {
@@ -96,12 +115,8 @@ void register_account(OpContext& ctx, Register& r) {
     if (auto wait = ctx.guard.registration_refused_for(std::string(ctx.caller.ip_key), ctx.now()))
         return ctx.fail(ErrorCode::rate_limited, "too many registrations from this address", {},
                         *wait);
-    if (ctx.caller.user) return ctx.fail(ErrorCode::conflict, "already logged in");
+    if (name_refused(ctx, r.username)) return;
     std::string key = name_key(r.username);
-    if (ctx.state.name_reserved(key))
-        return ctx.fail(ErrorCode::forbidden, "username '" + r.username + "' is reserved");
-    if (ctx.state.name_taken(r.username) || ctx.sessions.reserved(key))
-        return ctx.fail(ErrorCode::conflict, "username '" + r.username + "' is taken");
     if (ctx.gate.hashes_full) return ctx.busy();
     ctx.sessions.reserve(key);
     ctx.signal(Signal{Signal::Kind::registered});
@@ -171,13 +186,7 @@ void logout(OpContext& ctx, Logout& r) {
 void guest_login(OpContext& ctx, GuestLogin& r) {
     if (!ctx.config.irc_guests)
         return ctx.fail(ErrorCode::forbidden, "guests are not allowed on this server");
-    if (ctx.caller.user) return ctx.fail(ErrorCode::conflict, "already logged in");
-    std::string key = name_key(r.username);
-    if (ctx.state.name_reserved(key))
-        return ctx.fail(ErrorCode::forbidden, "username '" + r.username + "' is reserved");
-    if (ctx.state.name_taken(r.username) || ctx.sessions.reserved(key))
-        return ctx.fail(ErrorCode::conflict, "username '" + r.username + "' is taken");
-    if (ctx.refuse_write()) return;
+    if (name_refused(ctx, r.username) || ctx.refuse_write()) return;
     UserId id = ctx.state.take_user_id();
     ctx.apply(UserRow{id, r.username, "", ctx.now().wall_ms, true, false});
     logged_in(ctx, *ctx.state.user(id), "", "", 0);
