@@ -86,8 +86,9 @@ void Server::forget_closed() {
             // session left behind expires with its age).
             bool ends_session = it->second.irc != nullptr;
             bool can_write = !shutting_down_ && txn_.writable(now_);
+            std::string quit = it->second.irc ? it->second.irc->quit_reason() : std::string();
             conns_.forget(id);
-            Outcome out = chat_.connection_closed(id, ends_session, can_write);
+            Outcome out = chat_.connection_closed(id, ends_session, can_write, quit);
             hold_changes(out);
             for (auto& a : out.events) emit(std::move(a));
         }

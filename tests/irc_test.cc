@@ -190,9 +190,19 @@ TEST_F(Irc, AGuestChatsUnderItsNickAndItsNameIsFreedWhenItGoes) {
               "CONFLICT");
     h.events(j);
     h.take_raw(2);
-    // It goes: IRC sees one QUIT, JSON sees it leave and go offline.
+    // A PART reason reaches IRC members (the JSON event has no such field).
+    say(1, "JOIN #side\r\n");
+    say(2, "JOIN #side\r\n");
+    EXPECT_EQ(with(say(1, "PART #side :see you\r\n"), ":visitor!visitor@warren PART #side :see you")
+                  .size(),
+              1u);
+    EXPECT_EQ(with(lines_of(h.take_raw(2)), ":visitor!visitor@warren PART #side :see you").size(),
+              1u);
+    h.events(j);
+    // It goes: IRC sees one QUIT with its reason, JSON sees it leave and go offline.
+    h.raw(1, "QUIT :off to bed\r\n");
     h.disconnect(1);
-    EXPECT_EQ(with(lines_of(h.take_raw(2)), ":visitor!visitor@warren QUIT :Quit").size(), 1u);
+    EXPECT_EQ(with(lines_of(h.take_raw(2)), ":visitor!visitor@warren QUIT :off to bed").size(), 1u);
     bool left = false, offline = false;
     for (const json& e : h.events(j)) {
         if (e.value("ev", "") == "MEMBER_LEFT" && e["user"] == "visitor") left = true;

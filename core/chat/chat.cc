@@ -135,7 +135,8 @@ Outcome Chat::abandon(const Continuation& then) {
     return out;
 }
 
-Outcome Chat::connection_closed(ConnId conn, bool end_session, bool can_write) {
+Outcome Chat::connection_closed(ConnId conn, bool end_session, bool can_write,
+                                std::string_view quit_reason) {
     Outcome out;
     if (const std::string& h = sessions_.token_hash_of(conn);
         end_session && can_write && !h.empty() && state_.session(h)) {
@@ -149,6 +150,7 @@ Outcome Chat::connection_closed(ConnId conn, bool end_session, bool can_write) {
     // The presence goes out first: its audience is everyone sharing a room, before it leaves.
     if (auto p = sessions_.closed(conn)) {
         p->presence.quit = guest != nullptr;
+        if (guest) p->presence.reason = quit_reason;
         out.events.push_back(Addressed{std::move(p->to), std::move(p->presence)});
     }
     if (guest) guest_gone(*guest, conn, can_write, out);

@@ -125,7 +125,9 @@ class Chat {
     // With `end_session` its session ends too (durably): an IRC login's session was never
     // given to the client as a token, so nothing could resume it. A guest leaves its rooms
     // and is retired. `can_write`: storage takes writes now (else memory alone changes).
-    Outcome connection_closed(ConnId conn, bool end_session, bool can_write);
+    // `quit_reason`: what an IRC guest's QUIT said, for the QUIT the others see.
+    Outcome connection_closed(ConnId conn, bool end_session, bool can_write,
+                              std::string_view quit_reason = {});
     // Closes the pending invitations whose time has passed (writes must be allowed).
     Outcome expire_invitations(Time now);
     // A batch with these mutations is durable.

@@ -54,7 +54,8 @@ void leave_room(OpContext& ctx, LeaveRoom& r) {
     std::vector<ConnId> to = member_conns(ctx.state, *room, ctx.caller.conn);
     ctx.apply(MemberDelete{room->id, me});
     ctx.ok(reply::Done{});
-    ctx.emit(std::move(to), event::MembershipChanged{room->name, ctx.my_user().name, false});
+    ctx.emit(std::move(to),
+             event::MembershipChanged{room->name, ctx.my_user().name, false, false, r.reason});
 }
 
 // Public rooms (an index of them) merged in key order with the caller's own private rooms:

@@ -239,10 +239,12 @@ void Session::on_line(std::string_view line, const ChatState& state, std::option
         return local(pong + "\r\n");
     }
     if (m->command_is("PONG")) return;
-    if (m->command_is("QUIT"))
+    if (m->command_is("QUIT")) {
+        quit_reason_ = std::string(m->param(0));
         return local("ERROR :Closing link: " + (nick_.empty() ? std::string("*") : nick_) +
                          " (Quit)\r\n",
                      true);
+    }
     if (m->command_is("CAP")) return cap(*m, state, user);
     if (!registered_ || !user) return registration_line(*m, state, user);
     command(*m, state, *user);
@@ -486,7 +488,9 @@ void Session::part(const Message& m, const ChatState&, UserId) {
         }
         LeaveRoom r;
         r.room = std::string(*room);
-        ask(std::move(r), Then{Then::Kind::part, std::string(target), "PART"});
+        r.reason = std::string(m.param(1));
+        std::string said = r.reason.empty() ? std::string() : " :" + r.reason;
+        ask(std::move(r), Then{Then::Kind::part, std::string(target), "PART", std::move(said)});
     }
 }
 
@@ -892,7 +896,7 @@ Session::Rendered Session::render(uint64_t slot, const ReplyBody& body, const Ch
             return {join_block(state, *room), false};
         }
         case Then::Kind::part:
-            return {self_prefix() + " PART " + then.target + "\r\n", false};
+            return {self_prefix() + " PART " + then.target + then.detail + "\r\n", false};
         case Then::Kind::privmsg: {
             const auto* msg = std::get_if<reply::Message>(&body);
             if (!msg || !(caps_ & cap_echo_message)) return {};
@@ -949,13 +953,17 @@ std::string render_event(const Event& e, uint32_t caps) {
         }
         std::string operator()(const event::MembershipChanged& m) const {
             if (m.quit) return {};  // the QUIT (below) says it once
+            if (!m.joined && !m.reason.empty())
+                return ":" + user_prefix(m.user) + " PART " + channel(m.room) + " :" + m.reason +
+                       "\r\n";
             return ":" + user_prefix(m.user) + (m.joined ? " JOIN " : " PART ") + channel(m.room) +
                    "\r\n";
         }
         // An account going offline stays in its rooms; a guest going is IRC's QUIT.
         std::string operator()(const event::Presence& p) const {
             if (!p.quit) return {};
-            return ":" + user_prefix(p.user) + " QUIT :Quit\r\n";
+            return ":" + user_prefix(p.user) + " QUIT :" + (p.reason.empty() ? "Quit" : p.reason) +
+                   "\r\n";
         }
         std::string operator()(const event::InvitationChanged& i) const {
             if (i.what != event::InvitationChanged::What::received) return {};

@@ -113,6 +113,8 @@ class Session {
     // for it (JOIN right after USER needs the nick's user).
     bool registering() const { return completing_; }
     const std::string& nick() const { return nick_; }
+    // What the client's QUIT said (a guest's QUIT shows it to the rooms it leaves).
+    const std::string& quit_reason() const { return quit_reason_; }
 
   private:
     void registration_line(const Message& m, const ChatState& state,
@@ -162,6 +164,7 @@ class Session {
     bool completing_ = false;    // a PASS or guest login asked for, not answered yet
     std::string sasl_buffer_;
     std::string nick_, user_;
+    std::string quit_reason_;
     std::optional<std::string> pass_;
     Fifo<Step> steps_;
     std::map<uint64_t, Then> expected_;

@@ -53,11 +53,13 @@ struct MembershipChanged {
     std::string user;
     bool joined = true;
     bool quit = false;  // a guest left every room as it went (IRC shows the QUIT instead)
+    std::string reason;  // IRC's PART reason (JSON does not show it)
 };
 struct Presence {
     std::string user;
     bool online = true;
     bool quit = false;  // a guest went: its name is gone with it (IRC shows it as QUIT)
+    std::string reason;  // the guest's QUIT reason, if it gave one (JSON does not show it)
 };
 struct InvitationChanged {
     enum class What { received, accepted, declined };

@@ -123,7 +123,11 @@ struct RoomArgument {
     static constexpr auto fields = std::tuple{field("room", &RoomArgument::room, FieldKind::room)};
 };
 struct JoinRoom : RoomArgument {};
-struct LeaveRoom : RoomArgument {};
+struct LeaveRoom : RoomArgument {
+    // IRC's PART reason, shown to IRC members. Not a wire argument (not in `fields`): only the
+    // IRC session fills it, from a line already checked as UTF-8 within 512 bytes.
+    std::string reason;
+};
 
 struct ListRooms {
     requests::OptString cursor;
