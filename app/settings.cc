@@ -256,18 +256,76 @@ std::optional<std::string> bad_string(const toml::table& root, std::string_view 
     return std::nullopt;
 }
 
+// A listen address key: "HOST:PORT" turns the listener on, "off" turns it off.
+std::optional<std::string> listen_key(const toml::table& root, std::string_view path, bool& on,
+                                      std::string& host, uint16_t& port) {
+    auto [n, listen] = string_key(root, path);
+    if (!listen) return std::nullopt;
+    if (*listen == "off")
+        on = false;
+    else if (parse_host_port(*listen, host, port))
+        on = true;
+    else
+        return where(*n) + std::string(path) + " must be HOST:PORT or \"off\"";
+    return std::nullopt;
+}
+
+// [tls]: the certificate and key of every TLS listener, and how handshakes go.
+std::optional<std::string> load_tls(const toml::table& root, Settings& s) {
+    const toml::table* t = root["tls"].as_table();
+    if (!t) return std::nullopt;
+    if (auto bad = check_keys(*t, "tls",
+                              {"cert_file", "key_file", "handshake_timeout_ms",
+                               "client_certificates", "min_version"}))
+        return bad;
+    for (const char* path : {"tls.cert_file", "tls.key_file", "tls.min_version"})
+        if (auto bad = bad_string(root, path, "a string")) return bad;
+    TlsOptions& o = s.driver.tls;
+    if (auto [n, v] = string_key(root, "tls.cert_file"); v) o.cert_file = *v;
+    if (auto [n, v] = string_key(root, "tls.key_file"); v) o.key_file = *v;
+    if (auto [n, v] = string_key(root, "tls.min_version"); v) {
+        if (*v != "1.2" && *v != "1.3") return where(*n) + "tls.min_version must be \"1.2\" or \"1.3\"";
+        o.min_version = *v;
+    }
+    if (const toml::node* n = t->get("handshake_timeout_ms")) {
+        auto v = n->value_exact<int64_t>();
+        if (!v || *v < 100 || *v > 600'000)
+            return where(*n) + "tls.handshake_timeout_ms must be an integer from 100 to 600000";
+        o.handshake_timeout_ms = *v;
+    }
+    if (const toml::node* n = t->get("client_certificates")) {
+        if (!n->is_boolean()) return where(*n) + "tls.client_certificates must be true or false";
+        o.client_certificates = *n->value<bool>();
+    }
+    return std::nullopt;
+}
+
 std::optional<std::string> load_irc(const toml::table& root, Settings& s) {
     if (auto* irc = root["irc"].as_table())
-        if (auto bad = check_keys(*irc, "irc", {"listen", "server_name", "guests", "ping_interval_ms", "ping_timeout_ms"})) return bad;
-    for (const char* path : {"irc.listen", "irc.server_name"})
+        if (auto bad = check_keys(*irc, "irc",
+                                  {"listen", "tls_listen", "server_name", "guests",
+                                   "ping_interval_ms", "ping_timeout_ms", "sts_duration_s",
+                                   "sts_port"}))
+            return bad;
+    for (const char* path : {"irc.listen", "irc.tls_listen", "irc.server_name"})
         if (auto bad = bad_string(root, path, "a string")) return bad;
-    if (auto [n, listen] = string_key(root, "irc.listen"); listen) {
-        if (*listen == "off")
-            s.driver.irc_enabled = false;
-        else if (parse_host_port(*listen, s.driver.irc_host, s.driver.irc_port))
-            s.driver.irc_enabled = true;
-        else
-            return where(*n) + "irc.listen must be HOST:PORT or \"off\"";
+    if (auto bad = listen_key(root, "irc.listen", s.driver.irc_enabled, s.driver.irc_host,
+                              s.driver.irc_port))
+        return bad;
+    if (auto bad = listen_key(root, "irc.tls_listen", s.driver.irc_tls_enabled,
+                              s.driver.irc_tls_host, s.driver.irc_tls_port))
+        return bad;
+    if (const toml::node* n = root.at_path("irc.sts_duration_s").node()) {
+        auto v = n->value_exact<int64_t>();
+        if (!v || *v < 0 || *v > 10 * 365 * 86'400)
+            return where(*n) + "irc.sts_duration_s must be seconds from 0 (no policy) to 10 years";
+        s.core.irc_sts_duration_s = *v;
+    }
+    if (const toml::node* n = root.at_path("irc.sts_port").node()) {
+        auto v = n->value_exact<int64_t>();
+        if (!v || *v < 0 || *v > 65'535)
+            return where(*n) + "irc.sts_port must be a port from 1 to 65535 (0: irc.tls_listen's)";
+        s.core.irc_sts_port = static_cast<uint16_t>(*v);
     }
     if (auto [n, name] = string_key(root, "irc.server_name"); name) {
         // It is the source of server lines: a word with a dot, which no username can be.
@@ -290,8 +348,12 @@ std::optional<std::string> load_irc(const toml::table& root, Settings& s) {
 
 std::optional<std::string> load_admin_and_auth(const toml::table& root, Settings& s) {
     if (auto* admin = root["admin"].as_table())
-        if (auto bad = check_keys(*admin, "admin", {"token", "listen", "allowed_hosts"}))
+        if (auto bad = check_keys(*admin, "admin", {"token", "listen", "allowed_hosts", "tls"}))
             return bad;
+    if (const toml::node* n = root.at_path("admin.tls").node()) {
+        if (!n->is_boolean()) return where(*n) + "admin.tls must be true or false";
+        s.driver.admin.tls = *n->value<bool>();
+    }
     if (auto* auth = root["auth"].as_table())
         if (auto bad = check_keys(*auth, "auth", {"admins", "registration"})) return bad;
     for (const char* path : {"admin.token", "admin.listen", "auth.registration"})
@@ -329,8 +391,8 @@ std::optional<std::string> load_admin_and_auth(const toml::table& root, Settings
 std::optional<std::string> load_server_and_storage(const toml::table& root, Settings& s) {
     if (auto* server = root["server"].as_table())
         if (auto bad = check_keys(*server, "server",
-                                  {"listen", "data_dir", "log_level", "log_format", "log_file",
-                                   "log_lines_per_second", "log_burst"}))
+                                  {"listen", "tls_listen", "data_dir", "log_level", "log_format",
+                                   "log_file", "log_lines_per_second", "log_burst"}))
             return bad;
     if (auto* storage = root["storage"].as_table())
         if (auto bad = check_keys(*storage, "storage", {"synchronous", "backup_dir"})) return bad;
@@ -343,7 +405,8 @@ std::optional<std::string> load_server_and_storage(const toml::table& root, Sett
             return where(*n) + std::string(path) + " must be a number from 1 to 1e9";
         *out = *v;
     }
-    for (const char* path : {"server.listen", "server.data_dir", "server.log_level",
+    for (const char* path : {"server.listen", "server.tls_listen", "server.data_dir",
+                             "server.log_level",
                              "server.log_format", "server.log_file", "storage.synchronous",
                              "storage.backup_dir"})
         if (auto bad = bad_string(root, path, "a string")) return bad;
@@ -355,6 +418,9 @@ std::optional<std::string> load_server_and_storage(const toml::table& root, Sett
     if (auto [n, listen] = string_key(root, "server.listen"); listen)
         if (!parse_host_port(*listen, s.driver.listen_host, s.driver.listen_port))
             return where(*n) + "server.listen must be HOST:PORT";
+    if (auto bad = listen_key(root, "server.tls_listen", s.driver.tls_enabled, s.driver.tls_host,
+                              s.driver.tls_port))
+        return bad;
     if (auto [n, dir] = string_key(root, "server.data_dir"); dir) s.data_dir = *dir;
     if (auto [n, file] = string_key(root, "server.log_file"); file) s.log_file = *file;
     if (auto [n, dir] = string_key(root, "storage.backup_dir"); dir) s.backup_dir = *dir;
@@ -447,6 +513,9 @@ std::string describe_settings(const Settings& s) {
     for (const IntKey& k : int_keys) table_of(root, k.table).insert(k.key, int_value(k, s));
     toml::table& server = table_of(root, "server");
     server.insert("listen", host_port(s.driver.listen_host, s.driver.listen_port));
+    server.insert("tls_listen", s.driver.tls_enabled
+                                    ? host_port(s.driver.tls_host, s.driver.tls_port)
+                                    : std::string("off"));
     server.insert("data_dir", s.data_dir);
     server.insert("log_level", s.log_level);
     server.insert("log_format", s.log_format);
@@ -463,9 +532,21 @@ std::string describe_settings(const Settings& s) {
     // A configured token is never printed; an empty one means DATA_DIR/admin.token.
     admin.insert("token", s.driver.admin.token.empty() ? "" : "(redacted)");
     admin.insert("allowed_hosts", array_of(s.driver.admin.allowed_hosts));
+    admin.insert("tls", s.driver.admin.tls);
+    toml::table& tls = table_of(root, "tls");
+    tls.insert("cert_file", s.driver.tls.cert_file);
+    tls.insert("key_file", s.driver.tls.key_file);
+    tls.insert("handshake_timeout_ms", s.driver.tls.handshake_timeout_ms);
+    tls.insert("client_certificates", s.driver.tls.client_certificates);
+    tls.insert("min_version", s.driver.tls.min_version);
     toml::table& irc = table_of(root, "irc");
     irc.insert("listen", s.driver.irc_enabled ? host_port(s.driver.irc_host, s.driver.irc_port)
                                               : std::string("off"));
+    irc.insert("tls_listen", s.driver.irc_tls_enabled
+                                 ? host_port(s.driver.irc_tls_host, s.driver.irc_tls_port)
+                                 : std::string("off"));
+    irc.insert("sts_duration_s", s.core.irc_sts_duration_s);
+    irc.insert("sts_port", static_cast<int64_t>(s.core.irc_sts_port));
     irc.insert("server_name", s.core.irc_server_name.str());
     irc.insert("guests", s.core.irc_guests);
     toml::table& auth = table_of(root, "auth");
@@ -491,12 +572,13 @@ std::optional<std::string> load_settings_table(const toml::table& root, Settings
     if (auto bad = check_keys(root, "",
                               {"server", "storage", "limits", "hashing", "auth", "rate",
                                "connections", "security", "admin", "alerts", "threat",
-                               "retention", "irc"}))
+                               "retention", "irc", "tls"}))
         return bad;
     if (auto bad = load_retention(root, s)) return bad;
     if (auto bad = load_int_tables(root, s)) return bad;
     if (auto bad = load_admin_and_auth(root, s)) return bad;
     if (auto bad = load_irc(root, s)) return bad;
+    if (auto bad = load_tls(root, s)) return bad;
     return load_server_and_storage(root, s);
 }
 
@@ -506,6 +588,18 @@ std::string parse_failure(const std::string& source, const toml::parse_error& e)
 }
 
 }  // namespace
+
+std::optional<std::string> finish_settings(Settings& s) {
+    const DriverOptions& d = s.driver;
+    bool tls = d.tls_enabled || d.irc_tls_enabled || (d.admin_enabled && d.admin.tls);
+    if (tls && (d.tls.cert_file.empty() || d.tls.key_file.empty()))
+        return "a TLS listener (server.tls_listen, irc.tls_listen, admin.tls) needs "
+               "tls.cert_file and tls.key_file (or --tls-cert and --tls-key)";
+    if (s.core.irc_sts_port == 0 && d.irc_tls_enabled) s.core.irc_sts_port = d.irc_tls_port;
+    if (s.core.irc_sts_duration_s > 0 && !d.irc_tls_enabled)
+        return "irc.sts_duration_s needs irc.tls_listen: the policy sends clients to it";
+    return std::nullopt;
+}
 
 std::optional<std::string> load_settings_file(const std::string& path, Settings& s) {
     toml::table root;

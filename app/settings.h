@@ -33,6 +33,9 @@ std::optional<std::string> load_settings_file(const std::string& path, Settings&
 // The same for a document in memory; errors name `source` as the file.
 std::optional<std::string> load_settings_text(std::string_view text, const std::string& source,
                                               Settings& s);
+// Rules that join keys and flags, checked once both are applied: every TLS listener needs a
+// certificate and key; the STS port defaults to the IRC TLS listener's. Returns what is wrong.
+std::optional<std::string> finish_settings(Settings& s);
 // The effective settings as TOML (every key, defaults included), secrets redacted: what
 // `warrend --check-config` prints.
 std::string describe_settings(const Settings& s);

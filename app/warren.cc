@@ -6,6 +6,9 @@
 #include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -22,9 +25,27 @@ using json = nlohmann::json;
 
 namespace {
 
+// How to reach the server over TLS: off, or verified against the system's CAs or `ca_file`
+// (a private CA, or the server's own self-signed certificate), with the host name (or IP
+// address) checked against the certificate.
+struct TlsChoice {
+    bool on = false;
+    std::string ca_file;
+};
+
 class Link {
   public:
-    bool open(const std::string& host, const std::string& port) {
+    // Connects, and with TLS completes the handshake; false with `error` set.
+    bool open(const std::string& host, const std::string& port, const TlsChoice& tls,
+              std::string& error) {
+        if (!connect_tcp(host, port)) {
+            error = "cannot connect to " + host + ":" + port;
+            return false;
+        }
+        if (tls.on && !handshake(host, tls, error)) return false;
+        return true;
+    }
+    bool connect_tcp(const std::string& host, const std::string& port) {
         addrinfo hints{};
         hints.ai_socktype = SOCK_STREAM;
         addrinfo* res = nullptr;
@@ -39,7 +60,43 @@ class Link {
         return fd_ >= 0;
     }
     ~Link() {
+        if (ssl_) SSL_free(ssl_);
+        if (ctx_) SSL_CTX_free(ctx_);
         if (fd_ >= 0) close(fd_);
+    }
+    bool handshake(const std::string& host, const TlsChoice& tls, std::string& error) {
+        ctx_ = SSL_CTX_new(TLS_client_method());
+        SSL_CTX_set_min_proto_version(ctx_, TLS1_2_VERSION);
+        bool trusted = tls.ca_file.empty()
+                           ? SSL_CTX_set_default_verify_paths(ctx_) == 1
+                           : SSL_CTX_load_verify_locations(ctx_, tls.ca_file.c_str(), nullptr) == 1;
+        if (!trusted) {
+            error = "cannot load the CA certificates" +
+                    (tls.ca_file.empty() ? std::string() : " of " + tls.ca_file);
+            return false;
+        }
+        SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);
+        ssl_ = SSL_new(ctx_);
+        in6_addr ip6{};
+        in_addr ip4{};
+        bool is_ip = inet_pton(AF_INET, host.c_str(), &ip4) == 1 ||
+                     inet_pton(AF_INET6, host.c_str(), &ip6) == 1;
+        X509_VERIFY_PARAM* param = SSL_get0_param(ssl_);
+        if (is_ip) {
+            X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str());
+        } else {
+            SSL_set_tlsext_host_name(ssl_, host.c_str());
+            X509_VERIFY_PARAM_set1_host(param, host.c_str(), 0);
+        }
+        SSL_set_fd(ssl_, fd_);
+        if (SSL_connect(ssl_) != 1) {
+            long verify = SSL_get_verify_result(ssl_);
+            error = "TLS handshake with " + host + " failed: ";
+            error += verify != X509_V_OK ? X509_verify_cert_error_string(verify)
+                                         : ERR_reason_error_string(ERR_get_error());
+            return false;
+        }
+        return true;
     }
     int fd() const { return fd_; }
     int64_t send(json req) {
@@ -47,7 +104,8 @@ class Link {
         std::string line = req.dump() + "\n";
         size_t off = 0;
         while (off < line.size()) {
-            ssize_t n = ::send(fd_, line.data() + off, line.size() - off, MSG_NOSIGNAL);
+            ssize_t n = ssl_ ? SSL_write(ssl_, line.data() + off, static_cast<int>(line.size() - off))
+                             : ::send(fd_, line.data() + off, line.size() - off, MSG_NOSIGNAL);
             if (n <= 0) return -1;
             off += static_cast<size_t>(n);
         }
@@ -63,12 +121,21 @@ class Link {
         if (j.is_discarded()) j = json{{"ev", "?"}, {"raw", line}};
         return j;
     }
-    // Reads once from the socket; false when the server closed the connection.
+    // Reads once from the socket (over TLS: also whatever the TLS engine already holds, which
+    // the socket's readiness would not show); false when the server closed the connection.
     bool fill() {
         char tmp[16384];
-        ssize_t n = recv(fd_, tmp, sizeof tmp, 0);
-        if (n <= 0) return false;
-        buf_.append(tmp, static_cast<size_t>(n));
+        if (!ssl_) {
+            ssize_t n = recv(fd_, tmp, sizeof tmp, 0);
+            if (n <= 0) return false;
+            buf_.append(tmp, static_cast<size_t>(n));
+            return true;
+        }
+        do {
+            int n = SSL_read(ssl_, tmp, sizeof tmp);
+            if (n <= 0) return false;
+            buf_.append(tmp, static_cast<size_t>(n));
+        } while (SSL_pending(ssl_) > 0);
         return true;
     }
     std::optional<json> next_line() {
@@ -80,6 +147,8 @@ class Link {
 
   private:
     int fd_ = -1;
+    SSL_CTX* ctx_ = nullptr;
+    SSL* ssl_ = nullptr;
     int64_t next_id_ = 1;
     std::string buf_;
 };
@@ -470,6 +539,14 @@ int main(int argc, char** argv) {
     app.add_option("-p,--password", password, "password (or set WARREN_PASSWORD)");
     app.add_option("-t,--token", token, "log in with a session token instead");
     app.add_flag("--register", do_register, "create the account first");
+    TlsChoice tls;
+    app.add_flag("--tls", tls.on,
+                 "connect over TLS (warrend --tls-listen), checking the server's certificate "
+                 "against the system's CAs and the host name");
+    app.add_option("--ca-file", tls.ca_file,
+                   "with TLS: trust these PEM certificates instead (a private CA, or the "
+                   "server's self-signed certificate); implies --tls")
+        ->check(CLI::ExistingFile);
     int64_t reply_to = 0;
     app.add_option("--reply-to", reply_to, "with send or dm: the message this one answers");
     app.add_option("command", words, "command and its arguments");
@@ -494,9 +571,14 @@ int main(int argc, char** argv) {
         if (!req) return 2;
         if (reply_to > 0) (*req)["reply_to"] = reply_to;
     }
+    if (!tls.ca_file.empty()) tls.on = true;
+    std::string host = server.substr(0, colon);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+        host = host.substr(1, host.size() - 2);
     Link link;
-    if (!link.open(server.substr(0, colon), server.substr(colon + 1))) {
-        std::cerr << "cannot connect to " << server << "\n";
+    std::string error;
+    if (!link.open(host, server.substr(colon + 1), tls, error)) {
+        std::cerr << error << "\n";
         return 2;
     }
     auto hello = link.next_line();

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <span>
+#include <tuple>
 
 #include "app/settings.h"
 #include "core/server.h"
@@ -100,10 +101,18 @@ int64_t wall_now_ms() {
         .count();
 }
 
+// "[WHAT ]listening on HOST:PORT" on stdout: how scripts and tests learn a port 0 listener's.
+void print_listening(const char* what, const std::string& host, uint16_t port) {
+    bool v6 = host.find(':') != std::string::npos;
+    std::printf("%slistening on %s%s%s:%u\n", what, v6 ? "[" : "", host.c_str(), v6 ? "]" : "",
+                port);
+    std::fflush(stdout);
+}
+
 // The command line, before it is applied over the file.
 struct Flags {
     std::string listen, data_dir, config_path, log_level, sync, log_format, admin_listen,
-        irc_listen, log_file, check_config;
+        irc_listen, log_file, check_config, tls_listen, irc_tls_listen, tls_cert, tls_key;
 };
 
 void add_flags(CLI::App& app, Flags& f) {
@@ -128,6 +137,14 @@ void add_flags(CLI::App& app, Flags& f) {
     app.add_option("--irc-listen", f.irc_listen,
                    "HOST:PORT to accept IRC clients on (default off; port 0 picks a free port; "
                    "'off' disables it)");
+    app.add_option("--tls-listen", f.tls_listen,
+                   "HOST:PORT to accept native clients over TLS on (default off; needs a "
+                   "certificate; port 0 picks a free port)");
+    app.add_option("--irc-tls-listen", f.irc_tls_listen,
+                   "HOST:PORT to accept IRC clients over TLS on (default off; usually 6697)");
+    app.add_option("--tls-cert", f.tls_cert,
+                   "PEM certificate chain for every TLS listener ([tls] cert_file)");
+    app.add_option("--tls-key", f.tls_key, "PEM private key of --tls-cert ([tls] key_file)");
     app.add_option("--synchronous", f.sync, "storage durability: normal or full")
         ->check(CLI::IsMember({"normal", "full"}));
 }
@@ -153,6 +170,21 @@ std::string settle(const Flags& f, const std::string& config_path, warren::Setti
             return "--irc-listen must be HOST:PORT or off";
         s.driver.irc_enabled = true;
     }
+    for (auto [flag, text, on, host, port] :
+         {std::tuple{"--tls-listen", &f.tls_listen, &s.driver.tls_enabled, &s.driver.tls_host,
+                     &s.driver.tls_port},
+          std::tuple{"--irc-tls-listen", &f.irc_tls_listen, &s.driver.irc_tls_enabled,
+                     &s.driver.irc_tls_host, &s.driver.irc_tls_port}}) {
+        if (*text == "off") {
+            *on = false;
+        } else if (!text->empty()) {
+            if (!warren::parse_host_port(*text, *host, *port))
+                return std::string(flag) + " must be HOST:PORT or off";
+            *on = true;
+        }
+    }
+    if (!f.tls_cert.empty()) s.driver.tls.cert_file = f.tls_cert;
+    if (!f.tls_key.empty()) s.driver.tls.key_file = f.tls_key;
     // The environment wins over the file, so a token need not be written to disk.
     if (const char* token = std::getenv("WARREN_ADMIN_TOKEN"); token && *token)
         s.driver.admin.token = token;
@@ -165,6 +197,7 @@ std::string settle(const Flags& f, const std::string& config_path, warren::Setti
     static constexpr std::string_view levels[] = {"trace", "debug", "info", "warn", "error"};
     if (std::find(std::begin(levels), std::end(levels), s.log_level) == std::end(levels))
         return "log level '" + s.log_level + "' must be one of trace, debug, info, warn, error";
+    if (auto bad = warren::finish_settings(s)) return *bad;
     return {};
 }
 
@@ -290,21 +323,19 @@ int main(int argc, char** argv) {
     SodiumEntropy entropy;
     warren::Server core(s.core, entropy, snap.value());
     s.driver.on_listening = [](const std::string& host, uint16_t port) {
-        bool v6 = host.find(':') != std::string::npos;
-        std::printf("listening on %s%s%s:%u\n", v6 ? "[" : "", host.c_str(), v6 ? "]" : "", port);
-        std::fflush(stdout);
+        print_listening("", host, port);
     };
     s.driver.on_admin_listening = [](const std::string& host, uint16_t port) {
-        bool v6 = host.find(':') != std::string::npos;
-        std::printf("admin listening on %s%s%s:%u\n", v6 ? "[" : "", host.c_str(), v6 ? "]" : "",
-                    port);
-        std::fflush(stdout);
+        print_listening("admin ", host, port);
     };
     s.driver.on_irc_listening = [](const std::string& host, uint16_t port) {
-        bool v6 = host.find(':') != std::string::npos;
-        std::printf("irc listening on %s%s%s:%u\n", v6 ? "[" : "", host.c_str(), v6 ? "]" : "",
-                    port);
-        std::fflush(stdout);
+        print_listening("irc ", host, port);
+    };
+    s.driver.on_irc_tls_listening = [](const std::string& host, uint16_t port) {
+        print_listening("ircs ", host, port);
+    };
+    s.driver.on_tls_listening = [](const std::string& host, uint16_t port) {
+        print_listening("tls ", host, port);
     };
     s.driver.on_hangup = [] {
         if (std::string bad = warren::reopen_log_file(); !bad.empty())

@@ -42,6 +42,11 @@ struct Config {
     // sent PING; if it still sends nothing for irc_ping_timeout_ms more, it is closed.
     int64_t irc_ping_interval_ms = 120'000;
     int64_t irc_ping_timeout_ms = 60'000;
+    // IRCv3 STS (docs/IRC.md "TLS"): with a duration, plaintext IRC clients are told to come
+    // back on irc_sts_port over TLS, and TLS clients to keep doing so for that many seconds.
+    // 0: no policy is advertised.
+    int64_t irc_sts_duration_s = 0;
+    uint16_t irc_sts_port = 0;
     // The bad_frames_max-th malformed line within bad_frames_window_ms closes the connection.
     uint32_t bad_frames_max = 3;
     int64_t bad_frames_window_ms = 60'000;

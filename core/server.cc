@@ -97,7 +97,8 @@ void Server::forget_closed() {
 
 // ---- inputs -----------------------------------------------------------------------------------
 
-void Server::connect(ConnId id, std::string_view peer_ip, Time now, Wire wire) {
+void Server::connect(ConnId id, std::string_view peer_ip, Time now, Wire wire,
+                     Transport transport) {
     begin_input(now);
     WARREN_CHECK(!conns_.all().contains(id));
     if (shutting_down_) {
@@ -117,8 +118,15 @@ void Server::connect(ConnId id, std::string_view peer_ip, Time now, Wire wire) {
         return end_input();
     }
     monitor_.connection_accepted();
-    conns_.open(id, peer_ip, key, now_, wire);
+    conns_.open(id, peer_ip, key, now_, wire, transport);
     chat_.connection_opened(id);
+    end_input();
+}
+
+void Server::peer_certificate(ConnId id, std::string_view sha256_hex, Time now) {
+    begin_input(now);
+    if (Connections::Conn* c = conns_.live(id); c && c->irc)
+        c->irc->set_certificate(std::string(sha256_hex));
     end_input();
 }
 

@@ -67,7 +67,13 @@ class Server {
 
     // Inputs.
     // `wire`: the protocol of the listener that accepted it (IRC: core/irc/).
-    void connect(ConnId id, std::string_view peer_ip, Time now, Wire wire = Wire::json);
+    // `transport`: tls when the driver terminates TLS for it (the handshake may still run; the
+    // core's lines wait in the driver until it is done).
+    void connect(ConnId id, std::string_view peer_ip, Time now, Wire wire = Wire::json,
+                 Transport transport = Transport::plain);
+    // After a TLS handshake in which the client showed a certificate: its SHA-256 fingerprint
+    // (lowercase hex of the DER). Comes before any receive() on the connection.
+    void peer_certificate(ConnId id, std::string_view sha256_hex, Time now);
     void receive(ConnId id, std::string_view bytes, Time now);
     void sent(ConnId id, size_t n_bytes, Time now);
     // False while readers of this connection's messages are far behind (backpressure): the

@@ -5,6 +5,7 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <charconv>
@@ -24,6 +25,7 @@ namespace warren {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 
 bool is_loopback_host(const std::string& host) {
@@ -71,8 +73,8 @@ std::string host_of(std::string_view header) {
 }  // namespace
 
 struct AdminHttp::State : std::enable_shared_from_this<AdminHttp::State> {
-    State(asio::io_context& io, AdminHttpOptions o, Submit s)
-        : io(io), opt(std::move(o)), submit(std::move(s)), acceptor(io) {
+    State(asio::io_context& io, AdminHttpOptions o, Submit s, TlsContext t)
+        : io(io), opt(std::move(o)), submit(std::move(s)), tls_context(std::move(t)), acceptor(io) {
         if (!opt.token.empty())
             crypto_generichash(token_hash, sizeof token_hash,
                                reinterpret_cast<const uint8_t*>(opt.token.data()), opt.token.size(),
@@ -87,6 +89,7 @@ struct AdminHttp::State : std::enable_shared_from_this<AdminHttp::State> {
     asio::io_context& io;
     AdminHttpOptions opt;
     Submit submit;
+    TlsContext tls_context;
     tcp::acceptor acceptor;
     uint8_t token_hash[32]{};
     std::vector<std::string> hosts;  // what a Host header may name
@@ -148,7 +151,12 @@ namespace {
 
 struct Session : std::enable_shared_from_this<Session> {
     Session(tcp::socket s, std::shared_ptr<AdminHttp::State> o, std::string p)
-        : stream(std::move(s)), owner(std::move(o)), peer_address(std::move(p)) {}
+        : stream(std::move(s)), owner(std::move(o)), peer_address(std::move(p)) {
+        if (owner->opt.tls) {
+            tls_context = owner->tls_context();
+            tls = std::make_unique<ssl::stream<beast::tcp_stream&>>(stream, *tls_context);
+        }
+    }
     ~Session() { release(); }
     // Gives back its place in the bounds (at once when evicted: its handlers unwind later).
     void release() {
@@ -161,6 +169,11 @@ struct Session : std::enable_shared_from_this<Session> {
     }
 
     beast::tcp_stream stream;
+    // With opt.tls: TLS over `stream` (its deadlines still apply), and the context it was made
+    // with (a SIGHUP may replace the driver's).
+    std::shared_ptr<ssl::context> tls_context;
+    std::unique_ptr<ssl::stream<beast::tcp_stream&>> tls;
+    bool handshaken = false;
     beast::flat_buffer buffer;
     std::optional<http::request_parser<http::string_body>> parser;
     std::shared_ptr<AdminHttp::State> owner;
@@ -169,14 +182,34 @@ struct Session : std::enable_shared_from_this<Session> {
     bool stranger = true;                                  // has not authenticated yet
     std::list<std::weak_ptr<Session>>::iterator position;  // in owner->strangers
 
+    // Calls f with the stream requests are read from and responses written to.
+    template <class F>
+    void with_stream(F&& f) {
+        if (tls)
+            f(*tls);
+        else
+            f(stream);
+    }
+
     void read() {
+        stream.expires_after(std::chrono::milliseconds(owner->opt.request_timeout_ms));
+        if (tls && !handshaken) {
+            tls->async_handshake(ssl::stream_base::server,
+                                 [self = shared_from_this()](beast::error_code ec) {
+                                     if (ec) return self->close();
+                                     self->handshaken = true;
+                                     self->read();
+                                 });
+            return;
+        }
         parser.emplace();
         parser->header_limit(static_cast<uint32_t>(owner->opt.header_bytes_max));
         parser->body_limit(owner->opt.body_bytes_max);
-        stream.expires_after(std::chrono::milliseconds(owner->opt.request_timeout_ms));
-        http::async_read(
-            stream, buffer, *parser,
-            [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
+        with_stream([this](auto& s) {
+            http::async_read(
+                s, buffer, *parser,
+                [self = shared_from_this()](beast::error_code ec, size_t) { self->on_read(ec); });
+        });
     }
 
     void on_read(beast::error_code ec) {
@@ -283,11 +316,13 @@ struct Session : std::enable_shared_from_this<Session> {
         res->prepare_payload();
         allow.clear();
         stream.expires_after(std::chrono::milliseconds(owner->opt.request_timeout_ms));
-        http::async_write(stream, *res,
-                          [self = shared_from_this(), res, keep](beast::error_code ec, size_t) {
-                              if (ec || !keep || self->owner->stopped) return self->close();
-                              self->read();
-                          });
+        with_stream([&](auto& s) {
+            http::async_write(s, *res,
+                              [self = shared_from_this(), res, keep](beast::error_code ec, size_t) {
+                                  if (ec || !keep || self->owner->stopped) return self->close();
+                                  self->read();
+                              });
+        });
     }
 
     void close() {
@@ -341,8 +376,10 @@ void AdminHttp::State::accept() {
         });
 }
 
-AdminHttp::AdminHttp(asio::io_context& io, AdminHttpOptions options, Submit submit)
-    : s_(std::make_shared<State>(io, std::move(options), std::move(submit))) {}
+AdminHttp::AdminHttp(asio::io_context& io, AdminHttpOptions options, Submit submit,
+                     TlsContext tls_context)
+    : s_(std::make_shared<State>(io, std::move(options), std::move(submit),
+                                 std::move(tls_context))) {}
 
 AdminHttp::~AdminHttp() {
     stop();
@@ -350,6 +387,8 @@ AdminHttp::~AdminHttp() {
 
 std::string AdminHttp::start() {
     State& s = *s_;
+    if (s.opt.tls && !(s.tls_context && s.tls_context()))
+        return "the admin API over TLS needs [tls] cert_file and key_file";
     if (s.opt.token.empty() && !is_loopback_host(s.opt.host))
         return "the admin API needs a token (WARREN_ADMIN_TOKEN or [admin] token) to listen on " +
                s.opt.host;

@@ -25,7 +25,10 @@
 
 namespace boost::asio {
 class io_context;
+namespace ssl {
+class context;
 }
+}  // namespace boost::asio
 
 namespace warren {
 
@@ -48,13 +51,19 @@ struct AdminHttpOptions {
     double requests_per_second = 50;
     double requests_burst = 100;
     int64_t request_timeout_ms = 10'000;
+    // HTTPS with the driver's certificate (TlsContext); the handshake counts against the
+    // request deadline.
+    bool tls = false;
 };
 
 class AdminHttp {
   public:
     // `submit` hands a request to the core; the reply arrives later through `deliver`.
     using Submit = std::function<void(const AdminRequest&, std::function<void(const AdminReply&)>)>;
-    AdminHttp(boost::asio::io_context& io, AdminHttpOptions options, Submit submit);
+    // The TLS context for a new session (options.tls): the current one, after any reload.
+    using TlsContext = std::function<std::shared_ptr<boost::asio::ssl::context>()>;
+    AdminHttp(boost::asio::io_context& io, AdminHttpOptions options, Submit submit,
+              TlsContext tls_context = {});
     ~AdminHttp();
     AdminHttp(const AdminHttp&) = delete;
     AdminHttp& operator=(const AdminHttp&) = delete;

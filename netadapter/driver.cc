@@ -21,12 +21,14 @@
 #include "core/server.h"
 #include "netadapter/log.h"
 #include "netadapter/notify.h"
+#include "netadapter/tls.h"
 #include "store/backup.h"
 #include "store/store.h"
 
 namespace warren {
 
 namespace asio = boost::asio;
+namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 
 namespace {
@@ -93,12 +95,37 @@ class WorkQueue {
 struct Connection {
     explicit Connection(tcp::socket s) : socket(std::move(s)), close_timer(socket.get_executor()) {}
     tcp::socket socket;
-    asio::steady_timer close_timer;
+    asio::steady_timer close_timer;  // also the handshake deadline of a TLS connection
+    // A TLS connection's stream over `socket`. It keeps the context it was made from (a SIGHUP
+    // may replace the driver's). Its reads are asynchronous (the TLS engine holds partial
+    // records), so it has a read buffer of its own; `out` holds the write in flight as one
+    // buffer (a TLS record per write, not per queued line).
+    struct Tls {
+        Tls(tcp::socket& s, std::shared_ptr<ssl::context> c)
+            : context(std::move(c)), stream(s, *context) {}
+        std::shared_ptr<ssl::context> context;
+        ssl::stream<tcp::socket&> stream;
+        std::array<char, 4096> in;
+        std::string out;
+        bool handshaking = true;
+        bool reading = false;
+    };
+    std::unique_ptr<Tls> tls;
     Fifo<std::shared_ptr<const std::string>> wq;  // no memory while idle (std::deque: ~600 B)
     std::string peer;
     size_t writing = 0;      // buffers in the write in flight (0: none)
     bool core_knows = true;  // false once the core has said Close
     bool closed = false;
+};
+
+// One listening socket: the protocol it speaks and whether it wraps it in TLS.
+struct Listener {
+    Listener(asio::io_context& io, Wire w, bool t, std::string n)
+        : wire(w), tls(t), name(std::move(n)), acceptor(io) {}
+    Wire wire;
+    bool tls;
+    std::string name;  // its log event: "irc_listening", "tls_listening", ...
+    tcp::acceptor acceptor;
 };
 
 }  // namespace
@@ -109,8 +136,6 @@ struct Driver::State {
           store(st),
           reader(rd),
           opt(std::move(o)),
-          acceptor(io),
-          irc_acceptor(io),
           timer(io),
           signals(io, SIGINT, SIGTERM),
           hangups(io, SIGHUP),
@@ -163,8 +188,9 @@ struct Driver::State {
     std::chrono::steady_clock::time_point index_retry_at{};
     std::chrono::milliseconds index_backoff{500};
     asio::io_context io;
-    tcp::acceptor acceptor;
-    tcp::acceptor irc_acceptor;  // the IRC listener, open when opt.irc_enabled
+    std::vector<std::unique_ptr<Listener>> listeners;  // the native one first
+    // The TLS context new connections get (null without TLS); replaced by a SIGHUP reload.
+    std::shared_ptr<ssl::context> tls_context;
     asio::steady_timer timer;
     asio::signal_set signals;
     asio::signal_set hangups;  // SIGHUP: opt.on_hangup (the log file is reopened)
@@ -456,31 +482,30 @@ struct Driver::State {
     // Out of descriptors: a pending client would wait in the backlog while the loop spins on
     // the error. The spare descriptor, given up for a moment, lets one be accepted and closed
     // at once (it sees the close and may retry); accepting resumes after a short pause.
-    void accept_without_descriptors(Wire wire) {
+    void accept_without_descriptors(Listener& l) {
         log_event(LogLevel::warn, "accept_no_descriptors",
                   {{"text", "out of file descriptors; closing new clients at once"}});
         if (spare_fd >= 0) ::close(spare_fd);
-        int fd = ::accept(listener(wire).native_handle(), nullptr, nullptr);
+        int fd = ::accept(l.acceptor.native_handle(), nullptr, nullptr);
         if (fd >= 0) ::close(fd);
         spare_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
         accept_pause.expires_after(std::chrono::milliseconds(50));
-        accept_pause.async_wait([this, wire](boost::system::error_code ec) {
-            if (!ec && !shutting_down) start_accept(wire);
+        accept_pause.async_wait([this, &l](boost::system::error_code ec) {
+            if (!ec && !shutting_down) start_accept(l);
         });
     }
 
-    tcp::acceptor& listener(Wire wire) { return wire == Wire::irc ? irc_acceptor : acceptor; }
-
-    // Each listener accepts for its own wire; the core is told which one a connection came in on.
-    void start_accept(Wire wire) {
-        listener(wire).async_accept([this, wire](boost::system::error_code ec, tcp::socket socket) {
+    // Each listener accepts for its own wire; the core is told which one a connection came in
+    // on, and whether it is TLS.
+    void start_accept(Listener& l) {
+        l.acceptor.async_accept([this, &l](boost::system::error_code ec, tcp::socket socket) {
             if (ec == asio::error::no_descriptors ||
                 ec == boost::system::error_code(ENFILE, boost::system::system_category()))
-                return accept_without_descriptors(wire);
+                return accept_without_descriptors(l);
             if (ec) {
                 if (ec != asio::error::operation_aborted) {
                     log_event(LogLevel::warn, "accept_failed", {{"error", ec.message()}});
-                    start_accept(wire);
+                    start_accept(l);
                 }
                 return;
             }
@@ -491,12 +516,48 @@ struct Driver::State {
             ConnId id = next_conn++;
             auto conn = std::make_shared<Connection>(std::move(socket));
             conn->peer = ep.address().to_string();
+            if (l.tls) conn->tls = std::make_unique<Connection::Tls>(conn->socket, tls_context);
             conns[id] = conn;
-            core.connect(id, ep.address().to_string(), now(), wire);
+            core.connect(id, conn->peer, now(), l.wire, l.tls ? Transport::tls : Transport::plain);
             drain();
-            start_read(id, conn);
-            start_accept(wire);
+            if (!conn->tls)
+                start_read(id, conn);
+            else if (conn->core_knows)
+                start_handshake(id, conn);
+            else
+                close_now(id);  // refused at accept: not worth a handshake
+            start_accept(l);
         });
+    }
+
+    // The connection's lines wait (start_write) and nothing is read until the handshake is
+    // done; past the deadline the connection goes.
+    void start_handshake(ConnId id, const std::shared_ptr<Connection>& conn) {
+        conn->close_timer.expires_after(std::chrono::milliseconds(opt.tls.handshake_timeout_ms));
+        conn->close_timer.async_wait([this, id, conn](boost::system::error_code ec) {
+            if (ec || conn->closed || !conn->tls->handshaking) return;
+            log_event(LogLevel::info, "tls_handshake_timeout", {{"peer", conn->peer}});
+            lost(id, conn);
+        });
+        conn->tls->stream.async_handshake(
+            ssl::stream_base::server, [this, id, conn](boost::system::error_code ec) {
+                if (conn->closed) return;
+                conn->tls->handshaking = false;
+                if (ec) {
+                    log_event(LogLevel::info, "tls_handshake_failed",
+                              {{"peer", conn->peer}, {"error", ec.message()}});
+                    return lost(id, conn);
+                }
+                if (!conn->core_knows) return start_write(id, conn);  // its last line, then close
+                conn->close_timer.cancel();
+                if (std::string fp = peer_fingerprint(conn->tls->stream.native_handle());
+                    !fp.empty()) {
+                    core.peer_certificate(id, fp, now());
+                    drain();
+                }
+                start_write(id, conn);
+                start_read(id, conn);
+            });
     }
 
     // Reads go into one buffer the whole driver shares: the io_context runs on one thread and
@@ -510,6 +571,7 @@ struct Driver::State {
             read_waiting.insert(id);
             return;
         }
+        if (conn->tls) return start_tls_read(id, conn);
         for (int round = 0; round < 4; ++round) {
             boost::system::error_code ec;
             size_t n = conn->socket.read_some(asio::buffer(read_buffer), ec);
@@ -534,6 +596,22 @@ struct Driver::State {
         asio::post(io, [this, id, conn] { start_read(id, conn); });
     }
 
+    // One read at a time through the TLS engine, into the connection's own buffer.
+    void start_tls_read(ConnId id, const std::shared_ptr<Connection>& conn) {
+        Connection::Tls& t = *conn->tls;
+        if (t.reading || t.handshaking) return;
+        t.reading = true;
+        t.stream.async_read_some(
+            asio::buffer(t.in), [this, id, conn](boost::system::error_code ec, size_t n) {
+                conn->tls->reading = false;
+                if (conn->closed || !conn->core_knows) return;
+                if (ec) return lost(id, conn);
+                core.receive(id, std::string_view(conn->tls->in.data(), n), now());
+                drain();
+                start_read(id, conn);
+            });
+    }
+
     // The peer went away or the socket failed: the core hears of it (unless it closed the
     // connection itself), and the socket goes.
     void lost(ConnId id, const std::shared_ptr<Connection>& conn) {
@@ -547,6 +625,32 @@ struct Driver::State {
 
     void start_write(ConnId id, const std::shared_ptr<Connection>& conn) {
         if (conn->writing > 0 || conn->wq.empty() || conn->closed) return;
+        auto done = [this, id, conn](boost::system::error_code ec, size_t n) {
+            for (size_t i = 0; i < conn->writing; ++i) conn->wq.pop_front();
+            conn->writing = 0;
+            if (conn->closed) return;
+            if (ec) return lost(id, conn);
+            if (conn->core_knows) {
+                core.sent(id, n, now());
+                drain();
+            }
+            if (!conn->core_knows && conn->wq.empty()) return close_now(id);
+            start_write(id, conn);
+        };
+        if (conn->tls) {
+            // Copied into one buffer (up to 64 KiB, or one larger line): the TLS engine
+            // makes a record per buffer.
+            Connection::Tls& t = *conn->tls;
+            if (t.handshaking) return;
+            t.out.clear();
+            for (const auto& b : conn->wq) {
+                if (conn->writing > 0 && t.out.size() + b->size() > 64 * 1024) break;
+                t.out += *b;
+                ++conn->writing;
+            }
+            asio::async_write(t.stream, asio::buffer(t.out), std::move(done));
+            return;
+        }
         // Gather everything queued into one write (up to 64 buffers).
         std::vector<asio::const_buffer> bufs;
         for (const auto& b : conn->wq) {
@@ -554,19 +658,7 @@ struct Driver::State {
             bufs.emplace_back(asio::buffer(*b));
         }
         conn->writing = bufs.size();
-        asio::async_write(conn->socket, bufs,
-                          [this, id, conn](boost::system::error_code ec, size_t n) {
-                              for (size_t i = 0; i < conn->writing; ++i) conn->wq.pop_front();
-                              conn->writing = 0;
-                              if (conn->closed) return;
-                              if (ec) return lost(id, conn);
-                              if (conn->core_knows) {
-                                  core.sent(id, n, now());
-                                  drain();
-                              }
-                              if (!conn->core_knows && conn->wq.empty()) return close_now(id);
-                              start_write(id, conn);
-                          });
+        asio::async_write(conn->socket, bufs, std::move(done));
     }
 
     void close_now(ConnId id) {
@@ -588,8 +680,7 @@ struct Driver::State {
         shutting_down = true;
         log_always(LogLevel::info, "shutting_down", {{"text", "finishing in-flight work"}});
         boost::system::error_code ignored;
-        acceptor.close(ignored);
-        irc_acceptor.close(ignored);
+        for (auto& l : listeners) l->acceptor.close(ignored);
         stats_timer.cancel();
         notify("STOPPING=1\nSTATUS=finishing in-flight work");
         backup_stop = true;
@@ -619,8 +710,22 @@ struct Driver::State {
             if (ec) return;
             log_always(LogLevel::info, "signal", {{"signal", "SIGHUP"}});
             if (opt.on_hangup) opt.on_hangup();
+            if (tls_context) reload_tls();
             wait_for_hangup();
         });
+    }
+
+    // A new certificate and key for new connections; open ones keep theirs. A bad file keeps
+    // the old context (and says why): a typo must not take TLS down.
+    void reload_tls() {
+        std::string error;
+        if (auto fresh = make_tls_context(opt.tls, error)) {
+            tls_context = std::move(fresh);
+            log_always(LogLevel::info, "tls_reloaded", {{"cert_file", opt.tls.cert_file}});
+        } else {
+            log_always(LogLevel::error, "tls_reload_failed",
+                       {{"error", error}, {"text", "new connections keep the old certificate"}});
+        }
     }
 
     // Pings the service manager's watchdog from the event loop itself, so a loop that stops
@@ -663,23 +768,54 @@ int Driver::run() {
     s.dummy_phc = s.run_hash(HashMode::create,
                              std::string(reinterpret_cast<char*>(random_pw), sizeof random_pw), "")
                       .phc;
-    if (Status st = State::listen(s.acceptor, s.opt.listen_host, s.opt.listen_port); !st.is_ok()) {
-        log_always(LogLevel::error, "listen_failed", {{"error", st.message()}});
-        return 1;
-    }
-    if (s.opt.irc_enabled) {
-        if (Status st = State::listen(s.irc_acceptor, s.opt.irc_host, s.opt.irc_port);
-            !st.is_ok()) {
-            log_always(LogLevel::error, "irc_listen_failed", {{"error", st.message()}});
+    // The listeners: the native one first (its line on stdout comes last: it means ready).
+    using OnListening = std::function<void(const std::string&, uint16_t)>;
+    struct Wanted {
+        bool on;
+        Wire wire;
+        bool tls;
+        const char* name;
+        const std::string& host;
+        uint16_t port;
+        const OnListening& report;
+    };
+    const DriverOptions& o = s.opt;
+    const Wanted wanted[] = {
+        {true, Wire::json, false, "listening", o.listen_host, o.listen_port, o.on_listening},
+        {o.irc_enabled, Wire::irc, false, "irc_listening", o.irc_host, o.irc_port,
+         o.on_irc_listening},
+        {o.irc_tls_enabled, Wire::irc, true, "ircs_listening", o.irc_tls_host, o.irc_tls_port,
+         o.on_irc_tls_listening},
+        {o.tls_enabled, Wire::json, true, "tls_listening", o.tls_host, o.tls_port,
+         o.on_tls_listening},
+    };
+    bool any_tls = o.admin.tls;
+    for (const Wanted& w : wanted) any_tls = any_tls || (w.on && w.tls);
+    if (any_tls) {
+        std::string error;
+        s.tls_context = make_tls_context(o.tls, error);
+        if (!s.tls_context) {
+            log_always(LogLevel::error, "tls_failed", {{"error", error}});
             return 1;
         }
+    }
+    for (const Wanted& w : wanted) {
+        if (!w.on) continue;
+        auto l = std::make_unique<Listener>(s.io, w.wire, w.tls, w.name);
+        if (Status st = State::listen(l->acceptor, w.host, w.port); !st.is_ok()) {
+            log_always(LogLevel::error, "listen_failed",
+                       {{"listener", w.name}, {"error", st.message()}});
+            return 1;
+        }
+        s.listeners.push_back(std::move(l));
     }
     if (s.opt.admin_enabled) {
         s.admin = std::make_unique<AdminHttp>(
             s.io, s.opt.admin,
             [&s](const AdminRequest& q, std::function<void(const AdminReply&)> done) {
                 s.submit_admin(q, std::move(done));
-            });
+            },
+            [&s] { return s.tls_context; });
         if (std::string err = s.admin->start(); !err.empty()) {
             log_always(LogLevel::error, "admin_listen_failed", {{"error", err}});
             return 1;
@@ -694,17 +830,19 @@ int Driver::run() {
     });
     s.core.process_stats(s.read_process_stats(), s.now());
     s.arm_stats_timer();
-    s.start_accept(Wire::json);
-    if (s.opt.irc_enabled) {
-        s.start_accept(Wire::irc);
-        auto irc = s.irc_acceptor.local_endpoint();
-        log_always(LogLevel::info, "irc_listening",
-                   {{"host", irc.address().to_string()}, {"port", std::to_string(irc.port())}});
-        if (s.opt.on_irc_listening) s.opt.on_irc_listening(irc.address().to_string(), irc.port());
-    }
     s.wait_for_hangup();
-    auto local = s.acceptor.local_endpoint();
-    if (s.opt.on_listening) s.opt.on_listening(local.address().to_string(), local.port());
+    // Reported in reverse, so that the native listener's line is the last.
+    for (size_t i = s.listeners.size(); i-- > 0;) {
+        Listener& l = *s.listeners[i];
+        s.start_accept(l);
+        auto ep = l.acceptor.local_endpoint();
+        if (i > 0)
+            log_always(LogLevel::info, l.name,
+                       {{"host", ep.address().to_string()}, {"port", std::to_string(ep.port())}});
+        for (const Wanted& w : wanted)
+            if (w.name == l.name && w.report) w.report(ep.address().to_string(), ep.port());
+    }
+    auto local = s.listeners.front()->acceptor.local_endpoint();
     State::notify("READY=1\nSTATUS=serving on " + local.address().to_string() + ":" +
                   std::to_string(local.port()));
     if (auto interval = watchdog_interval_us()) s.arm_watchdog(*interval);

@@ -12,6 +12,13 @@
 // accepting, let the core finish in-flight batches and tell clients DISCONNECT SHUTDOWN,
 // flush, then stop the worker threads. It returns the process exit status. Boost stays out of
 // this header so that app/ compiles quickly.
+//
+// TLS connections: the core hears of the connection at accept (so its connection caps and
+// blocks apply before any handshake is paid for; one it refuses at once is closed without a
+// handshake), its lines wait until the handshake is done, and a handshake that takes longer
+// than tls.handshake_timeout_ms closes the connection. Each TLS connection keeps the context
+// it was made with, so a certificate reloaded on SIGHUP applies to new connections and drops
+// none.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +27,7 @@
 #include <string>
 
 #include "netadapter/admin_http.h"
+#include "netadapter/tls_options.h"
 
 namespace warren {
 
@@ -41,6 +49,17 @@ struct DriverOptions {
     std::string irc_host = "127.0.0.1";
     uint16_t irc_port = 6667;
     std::function<void(const std::string& host, uint16_t port)> on_irc_listening;
+    // TLS (netadapter/tls.h): the native protocol and IRC each on a listener of their own, and
+    // the admin API when admin.tls is set, all with one certificate (reloaded on SIGHUP).
+    TlsOptions tls;
+    bool tls_enabled = false;  // the native protocol over TLS
+    std::string tls_host = "127.0.0.1";
+    uint16_t tls_port = 7443;
+    std::function<void(const std::string& host, uint16_t port)> on_tls_listening;
+    bool irc_tls_enabled = false;
+    std::string irc_tls_host = "127.0.0.1";
+    uint16_t irc_tls_port = 6697;
+    std::function<void(const std::string& host, uint16_t port)> on_irc_tls_listening;
     // The admin HTTP API; on_admin_listening is called once it is bound.
     bool admin_enabled = true;
     AdminHttpOptions admin;
@@ -50,7 +69,8 @@ struct DriverOptions {
     std::string backup_dir;
     int backup_pages_per_step = 256;
     int64_t backup_pause_ms = 5;
-    // Called on the event loop at each SIGHUP (warrend reopens its log file).
+    // Called on the event loop at each SIGHUP (warrend reopens its log file; the driver also
+    // reloads the TLS certificate and key).
     std::function<void()> on_hangup;
     // How often process figures (RSS, CPU, open files, queue depths) go to the core.
     int64_t process_stats_interval_ms = 5000;

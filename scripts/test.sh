@@ -53,7 +53,7 @@ stage "TSan build (warrend and the loopback tests)"
 cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-g -O1" \
     -DWARREN_SANITIZE=thread -DWARREN_BUILD_BENCH=OFF >/dev/null
 cmake --build build-tsan -j "$jobs" --target warrend warren e2e_test admin_e2e_test \
-    operations_e2e_test irc_e2e_test
+    operations_e2e_test irc_e2e_test tls_e2e_test
 
 stage tests
 ctest_log=$(mktemp)

@@ -102,6 +102,10 @@ class Daemon {
                 admin_port = p;
             } else if (line.rfind("irc listening on ", 0) == 0) {
                 irc_port = p;
+            } else if (line.rfind("ircs listening on ", 0) == 0) {
+                ircs_port = p;
+            } else if (line.rfind("tls listening on ", 0) == 0) {
+                tls_port = p;
             } else if (line.rfind("listening on ", 0) == 0) {
                 port = p;
                 break;
@@ -134,6 +138,8 @@ class Daemon {
     uint16_t port = 0;
     uint16_t admin_port = 0;  // 0 when the admin API is off
     uint16_t irc_port = 0;    // 0 unless --irc-listen was given
+    uint16_t ircs_port = 0;   // 0 unless --irc-tls-listen was given
+    uint16_t tls_port = 0;    // 0 unless --tls-listen was given
     pid_t pid() const { return pid_; }
 
   private:

@@ -62,6 +62,46 @@ TEST(Settings, ValuesInRangeLoad) {
     EXPECT_EQ(s.driver.hash_threads, 4);
 }
 
+TEST(Settings, TlsKeysLoadAndEveryTlsListenerNeedsACertificate) {
+    Settings s;
+    auto bad = load_settings_file(write_file("tls",
+                                             "[server]\ntls_listen = \"127.0.0.1:7443\"\n"
+                                             "[irc]\ntls_listen = \"[::1]:6697\"\n"
+                                             "sts_duration_s = 3600\n"
+                                             "[tls]\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"\n"
+                                             "handshake_timeout_ms = 2000\nmin_version = \"1.3\"\n"
+                                             "client_certificates = false\n"),
+                                  s);
+    ASSERT_FALSE(bad) << *bad;
+    EXPECT_FALSE(finish_settings(s));
+    EXPECT_TRUE(s.driver.tls_enabled);
+    EXPECT_EQ(s.driver.tls_port, 7443);
+    EXPECT_EQ(s.driver.irc_tls_host, "::1");
+    EXPECT_EQ(s.driver.tls.handshake_timeout_ms, 2000);
+    EXPECT_EQ(s.driver.tls.min_version, "1.3");
+    EXPECT_FALSE(s.driver.tls.client_certificates);
+    EXPECT_EQ(s.core.irc_sts_port, 6697);  // from irc.tls_listen
+    EXPECT_NE(describe_settings(s).find("sts_duration_s = 3600"), std::string::npos);
+
+    std::string version = refusal("tlsv", "[tls]\nmin_version = \"1.0\"\n");
+    EXPECT_NE(version.find(":2:"), std::string::npos) << version;
+    EXPECT_NE(version.find("tls.min_version"), std::string::npos) << version;
+    EXPECT_NE(refusal("tlsk", "[tls]\ncert = \"x\"\n").find("unknown key 'cert' in [tls]"),
+              std::string::npos);
+
+    Settings no_cert;
+    ASSERT_FALSE(load_settings_file(write_file("nocert", "[admin]\ntls = true\n"), no_cert));
+    auto missing = finish_settings(no_cert);
+    ASSERT_TRUE(missing);
+    EXPECT_NE(missing->find("tls.cert_file"), std::string::npos) << *missing;
+
+    Settings sts_alone;
+    ASSERT_FALSE(load_settings_file(write_file("sts", "[irc]\nsts_duration_s = 60\n"), sts_alone));
+    auto sts = finish_settings(sts_alone);
+    ASSERT_TRUE(sts);
+    EXPECT_NE(sts->find("irc.tls_listen"), std::string::npos) << *sts;
+}
+
 TEST(Settings, TheExampleFileLoads) {
     Settings s;
     auto bad = load_settings_file(WARREN_SOURCE_DIR "/docs/warren.example.toml", s);

@@ -41,15 +41,16 @@ Connections::Connections(const Config& config, Monitor& monitor, Outputs& output
 }
 
 Connections::Conn& Connections::open(ConnId id, std::string_view peer_ip, const std::string& ip_key,
-                                     Time now, Wire wire) {
+                                     Time now, Wire wire, Transport transport) {
     bool irc = wire == Wire::irc;
     auto [it, inserted] = conns_.try_emplace(
         id, id, peer_ip, ip_key, irc ? irc_frame_max : config_.max_frame_bytes, now.mono_us, irc);
     WARREN_CHECK(inserted);
     Conn& c = it->second;
     c.read_us = now.mono_us;
+    c.tls = transport == Transport::tls;
     if (irc)
-        c.irc = std::make_unique<irc::Session>(config_, irc_id_);
+        c.irc = std::make_unique<irc::Session>(config_, irc_id_, c.tls, *this);
     else
         send(c, hello_);
     return c;
@@ -61,6 +62,11 @@ void Connections::refuse(ConnId id, DisconnectReason reason,
     outputs_.push_back(Close{id, disconnect_reason_name(reason)});
 }
 
+
+bool Connections::secure(ConnId id) const {
+    auto it = conns_.find(id);
+    return it != conns_.end() && it->second.tls;
+}
 
 Connections::Conn* Connections::live(ConnId id) {
     auto it = conns_.find(id);

@@ -37,8 +37,10 @@ namespace warren {
 
 // The protocol a listener speaks.
 enum class Wire : uint8_t { json, irc };
+// Whether the listener that accepted a connection speaks TLS (the driver terminates it).
+enum class Transport : uint8_t { plain, tls };
 
-class Connections {
+class Connections : public irc::Peers {
   public:
     struct Slot {
         int64_t received_us = 0;
@@ -72,6 +74,7 @@ class Connections {
         bool paused = false;     // an effect this connection waits for runs; lines wait
         bool logged_in = false;  // chooses the outbound cap (the facade keeps it current)
         bool pinged = false;     // IRC: a keepalive PING went out since its last line
+        bool tls = false;        // accepted by a TLS listener
         size_t outbound_bytes = 0;
         // Since when the outbound queue has been waiting on the reader: the last time it
         // read (sent), or when the queue last started from empty.
@@ -92,7 +95,9 @@ class Connections {
 
     // A new connection: on JSON greeted with HELLO; on IRC silent until the client speaks.
     Conn& open(ConnId id, std::string_view peer_ip, const std::string& ip_key, Time now,
-               Wire wire = Wire::json);
+               Wire wire = Wire::json, Transport transport = Transport::plain);
+    // irc::Peers: whether the connection came in over TLS (WHOIS 671).
+    bool secure(ConnId id) const override;
     // A connection refused at accept: one DISCONNECT line (IRC: ERROR), then the close; no
     // state is kept.
     void refuse(ConnId id, DisconnectReason reason, std::optional<int64_t> retry_after_ms,

@@ -302,6 +302,13 @@ void Session::cap(const Message& m, const ChatState& state, std::optional<UserId
             list += name;
             if (v302 && bit == cap_sasl) list += "=PLAIN";
         }
+        // STS needs cap values (302). It is a policy, never requested.
+        if (v302 && config_.irc_sts_duration_s > 0) {
+            if (tls_)
+                list += " sts=duration=" + std::to_string(config_.irc_sts_duration_s);
+            else if (config_.irc_sts_port != 0)
+                list += " sts=port=" + std::to_string(config_.irc_sts_port);
+        }
         return local(head + "LS :" + list + "\r\n");
     }
     if (iequals(sub, "LIST")) {
@@ -678,7 +685,7 @@ void Session::list(const Message&, const ChatState& state, UserId user) {
     local(out + numeric("323") + ":End of /LIST\r\n");
 }
 
-void Session::whois(const Message& m, const ChatState& state, UserId) {
+void Session::whois(const Message& m, const ChatState& state, UserId self) {
     std::string_view n = m.params.back();
     const User* u = state.find_user(n);
     if (!u)
@@ -689,6 +696,14 @@ void Session::whois(const Message& m, const ChatState& state, UserId) {
     out += numeric("312") + u->name + " " + std::string(id_.name) + " :Warren\r\n";
     if (!u->guest) out += numeric("330") + u->name + " " + u->name + " :is logged in as\r\n";
     if (u->conns.empty()) out += numeric("301") + u->name + " :offline\r\n";
+    // 671 when every connection of the user came in over TLS; the certificate's fingerprint
+    // identifies a client across nicks, so only the user itself sees its own (276).
+    bool all_secure = !u->conns.empty() && std::all_of(u->conns.begin(), u->conns.end(),
+                                                        [&](ConnId c) { return peers_->secure(c); });
+    if (all_secure) out += numeric("671") + u->name + " :is using a secure connection\r\n";
+    if (u->id == self && !certfp_.empty())
+        out += numeric("276") + u->name + " :has client certificate fingerprint " + certfp_ +
+               "\r\n";
     local(out + numeric("318") + u->name + " :End of /WHOIS list\r\n");
 }
 

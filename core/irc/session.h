@@ -85,9 +85,25 @@ struct Identity {
     std::string_view version;  // 002, 004
 };
 
+// What a session may ask about other connections (Connections answers).
+class Peers {
+  public:
+    virtual bool secure(ConnId id) const = 0;
+
+  protected:
+    ~Peers() = default;
+};
+
 class Session {
   public:
-    Session(const Config& config, Identity id) : config_(config), id_(id) {}
+    // `tls`: the connection came in over TLS. `peers`: outlives the session.
+    Session(const Config& config, Identity id, bool tls, const Peers& peers)
+        : config_(config), id_(id), peers_(&peers), tls_(tls) {}
+
+    // The SHA-256 fingerprint (lowercase hex) of the client's TLS certificate, known after
+    // the handshake and before the first line (WHOIS 276, SASL EXTERNAL).
+    void set_certificate(std::string fingerprint) { certfp_ = std::move(fingerprint); }
+    const std::string& certificate() const { return certfp_; }
 
     // One line from the client (without "\r\n"). `user`: the account the core has this
     // connection logged in as. The Steps it makes wait in next_step().
@@ -157,6 +173,9 @@ class Session {
 
     const Config& config_;
     Identity id_;
+    const Peers* peers_;
+    bool tls_;
+    std::string certfp_;
     uint32_t caps_ = 0;
     bool negotiating_ = false;  // CAP LS or REQ seen and no CAP END yet
     bool registered_ = false;
