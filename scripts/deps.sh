@@ -8,7 +8,7 @@ build=(g++ cmake ninja-build pkg-config ccache libboost-dev libboost-system-dev 
        libsodium-dev libsqlite3-dev libspdlog-dev libfmt-dev libsimdjson-dev nlohmann-json3-dev
        libtomlplusplus-dev libcli11-dev)
 test=(libgtest-dev librapidcheck-dev libbenchmark-dev clang clang-tidy libclang-rt-14-dev python3 prometheus
-      valgrind systemd chromium gcovr weechat-headless)
+      valgrind systemd chromium gcovr weechat-headless irssi tmux)
 want=("${build[@]}")
 [ "${1:-run}" = test ] && want+=("${test[@]}")
 missing=()

@@ -8,12 +8,14 @@
 
 #include <fcntl.h>
 
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
 #include "tests/loopback.h"
+#include "tests/tls_client.h"
 
 namespace warren::test {
 namespace {
@@ -184,23 +186,44 @@ std::string read_file(const std::filesystem::path& p) {
     return ss.str();
 }
 
-// A real IRC client: weechat logs in with SASL, is joined to its room, says something the
-// JSON client reads, and logs what the JSON client says.
-TEST_F(IrcLoopback, WeechatLogsInJoinsAndChatsWithAJsonClient) {
-    if (!std::filesystem::exists("/usr/bin/weechat-headless")) {
-        if (std::getenv("WARREN_REQUIRE_IRC_CLIENTS"))
-            FAIL() << "weechat-headless is not installed (scripts/deps.sh test installs it)";
-        GTEST_SKIP() << "weechat-headless is not installed";
-    }
-    Daemon d(data(), {"--irc-listen", "127.0.0.1:0"});
+// "HH:MM:SS" of a Warren timestamp (ms since the epoch), in UTC: the clients below run with
+// TZ=UTC and show a message's server-time.
+std::string clock_of(int64_t ts_ms) {
+    std::time_t t = ts_ms / 1000;
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[16];
+    std::strftime(buf, sizeof buf, "%H:%M:%S", &tm);
+    return buf;
+}
+
+void require_client(const char* path) {
+    if (std::filesystem::exists(path)) return;
+    if (std::getenv("WARREN_REQUIRE_IRC_CLIENTS"))
+        FAIL() << path << " is not installed (scripts/deps.sh test installs it)";
+    GTEST_SKIP() << path << " is not installed";
+}
+
+// A real IRC client: weechat logs in with SASL over TLS (trusting the test's certificate),
+// is joined to its room, says something the JSON client reads, and logs what the JSON client
+// says with the message's server-time.
+TEST_F(IrcLoopback, WeechatLogsInOverTlsJoinsAndChatsWithAJsonClient) {
+    require_client("/usr/bin/weechat-headless");
+    if (HasFatalFailure() || IsSkipped()) return;
+    CertFiles cert = write_self_signed(dir_.string(), "server", "localhost");
+    Daemon d(data(), {"--irc-tls-listen", "127.0.0.1:0", "--tls-cert", cert.cert, "--tls-key",
+                      cert.key});
     Client alice(d.port), reg(d.port);
     json_account(alice, "alice", "alice-pw-1");
     json_account(reg, "carol", "carol-pw-1");
     ASSERT_EQ(alice.call({{"op", "CREATE_ROOM"}, {"room", "den"}})["ok"], true);
     std::string home = (dir_ / "weechat").string();
-    std::string p = std::to_string(d.irc_port);
+    std::string p = std::to_string(d.ircs_port);
+    ::setenv("TZ", "UTC", 1);  // inherited by weechat: its log shows times in UTC
+    // weechat 3.8 names TLS "ssl".
     Weechat w(home, "/set logger.file.flush_delay 0;"
-                    "/server add warren 127.0.0.1/" + p + " -notls;"
+                    "/set weechat.network.gnutls_ca_user " + cert.cert + ";"
+                    "/server add warren localhost/" + p + " -ssl;"
                     "/set irc.server.warren.sasl_mechanism plain;"
                     "/set irc.server.warren.sasl_username carol;"
                     "/set irc.server.warren.sasl_password carol-pw-1;"
@@ -214,8 +237,8 @@ TEST_F(IrcLoopback, WeechatLogsInJoinsAndChatsWithAJsonClient) {
     ASSERT_TRUE(joined);
     EXPECT_EQ((*joined)["ev"], "MEMBER_JOINED");
     EXPECT_EQ((*joined)["user"], "carol");
-    ASSERT_EQ(alice.call({{"op", "SEND_MESSAGE"}, {"room", "den"}, {"text", "hello weechat"}})["ok"],
-              true);
+    json sent = alice.call({{"op", "SEND_MESSAGE"}, {"room", "den"}, {"text", "hello weechat"}});
+    ASSERT_EQ(sent["ok"], true);
     std::optional<json> said = alice.event(15'000);
     ASSERT_TRUE(said);
     EXPECT_EQ((*said)["ev"], "MESSAGE");
@@ -223,11 +246,142 @@ TEST_F(IrcLoopback, WeechatLogsInJoinsAndChatsWithAJsonClient) {
     EXPECT_EQ((*said)["message"]["text"], "hello from weechat");
     EXPECT_TRUE(w.stop(20'000)) << "weechat did not quit by itself";
     std::string log = read_file(std::filesystem::path(home) / "logs" / "irc.warren.#den.weechatlog");
-    EXPECT_NE(log.find("alice\thello weechat"), std::string::npos) << log;
+    std::string at = clock_of(sent["message"]["ts"].get<int64_t>());
+    EXPECT_NE(log.find(at + "\t@alice\thello weechat"), std::string::npos) << at << "\n" << log;
     EXPECT_NE(log.find("carol (carol@warren) has joined #den"), std::string::npos) << log;
     std::string server_log =
         read_file(std::filesystem::path(home) / "logs" / "irc.server.warren.weechatlog");
+    EXPECT_NE(server_log.find("peer's certificate is trusted"), std::string::npos) << server_log;
     EXPECT_NE(server_log.find("SASL authentication successful"), std::string::npos) << server_log;
+}
+
+// irssi in a tmux session of its own (a socket in the test directory): driven by keys, read
+// from the screen, and every process it started stopped by its pid.
+class TmuxIrssi {
+  public:
+    TmuxIrssi(const std::string& dir, const std::string& startup) : socket_(dir + "/tmux.sock") {
+        std::string home = dir + "/irssi";
+        std::filesystem::create_directories(home);
+        std::ofstream(home + "/startup") << startup;
+        ok_ = run({"/usr/bin/tmux", "-S", socket_, "new-session", "-d", "-s", "irssi", "-x", "160",
+                   "-y", "50", "env TZ=UTC /usr/bin/irssi --home=" + home}) == 0;
+        if (!ok_) return;
+        std::string pids = output({"/usr/bin/tmux", "-S", socket_, "display-message", "-p", "-t",
+                                   "irssi", "#{pid} #{pane_pid}"});
+        std::istringstream in(pids);
+        in >> server_pid_ >> pane_pid_;
+        ok_ = server_pid_ > 0 && pane_pid_ > 0;
+    }
+    ~TmuxIrssi() {
+        for (pid_t p : {pane_pid_, server_pid_})
+            if (p > 0) ::kill(p, SIGKILL);
+    }
+    bool started() const { return ok_; }
+    void keys(const std::string& text) {
+        run({"/usr/bin/tmux", "-S", socket_, "send-keys", "-t", "irssi", "-l", text});
+        run({"/usr/bin/tmux", "-S", socket_, "send-keys", "-t", "irssi", "Enter"});
+    }
+    std::string screen() {
+        return output({"/usr/bin/tmux", "-S", socket_, "capture-pane", "-p", "-t", "irssi"});
+    }
+    // Waits until the screen shows `needle`; returns the screen.
+    std::optional<std::string> wait_for(const std::string& needle, int timeout_ms = 15'000) {
+        auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+        std::string s;
+        while (std::chrono::steady_clock::now() < until) {
+            s = screen();
+            if (s.find(needle) != std::string::npos) return s;
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+        last_ = s;
+        return std::nullopt;
+    }
+    const std::string& last_screen() const { return last_; }
+    // True once irssi's process is gone (it quit), within timeout_ms.
+    bool quit_within(int timeout_ms) {
+        auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+        while (std::chrono::steady_clock::now() < until) {
+            if (::kill(pane_pid_, 0) != 0) return true;
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        return false;
+    }
+
+  private:
+    static int run(std::vector<std::string> args) {
+        std::vector<char*> argv;
+        for (auto& a : args) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        posix_spawn_file_actions_t fa;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+        posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+        pid_t pid = -1;
+        int status = -1;
+        if (posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ) == 0)
+            waitpid(pid, &status, 0);
+        posix_spawn_file_actions_destroy(&fa);
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    }
+    static std::string output(const std::vector<std::string>& args) {
+        std::string cmd;
+        for (const auto& a : args) cmd += "'" + a + "' ";
+        std::string out;
+        if (FILE* p = popen((cmd + "2>/dev/null").c_str(), "r")) {
+            char buf[4096];
+            size_t n;
+            while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+            pclose(p);
+        }
+        return out;
+    }
+    std::string socket_;
+    pid_t server_pid_ = -1, pane_pid_ = -1;
+    bool ok_ = false;
+    std::string last_;
+};
+
+// irssi logs in with SASL over TLS (checking the certificate against the test's), joins,
+// speaks, shows what the JSON client says at its server-time, and quits.
+TEST_F(IrcLoopback, IrssiInTmuxLogsInOverTlsAndChatsWithAJsonClient) {
+    require_client("/usr/bin/irssi");
+    require_client("/usr/bin/tmux");
+    if (HasFatalFailure() || IsSkipped()) return;
+    CertFiles cert = write_self_signed(dir_.string(), "server", "localhost");
+    Daemon d(data(), {"--irc-tls-listen", "127.0.0.1:0", "--tls-cert", cert.cert, "--tls-key",
+                      cert.key});
+    Client alice(d.port), reg(d.port);
+    json_account(alice, "alice", "alice-pw-1");
+    json_account(reg, "erin", "erin-pw-12");
+    ASSERT_EQ(alice.call({{"op", "CREATE_ROOM"}, {"room", "den"}})["ok"], true);
+    // localhost: irssi checks the certificate's DNS names, not its IP addresses.
+    TmuxIrssi irssi(dir_.string(),
+                    "/set timestamp_format %H:%M:%S\n"
+                    "/network add -sasl_mechanism PLAIN -sasl_username erin -sasl_password "
+                    "erin-pw-12 -nick erin -autosendcmd \"/join #den\" warren\n"
+                    "/server add -tls -tls_cafile " + cert.cert + " -network warren localhost " +
+                        std::to_string(d.ircs_port) + "\n"
+                    "/connect warren\n");
+    ASSERT_TRUE(irssi.started());
+    std::optional<json> joined = alice.event(15'000);
+    ASSERT_TRUE(joined);
+    EXPECT_EQ((*joined)["ev"], "MEMBER_JOINED");
+    EXPECT_EQ((*joined)["user"], "erin");
+    ASSERT_TRUE(irssi.wait_for("Total of 2 nicks")) << irssi.last_screen();
+
+    irssi.keys("/msg #den hello from irssi");
+    std::optional<json> said = alice.event(15'000);
+    ASSERT_TRUE(said);
+    EXPECT_EQ((*said)["message"]["author"], "erin");
+    EXPECT_EQ((*said)["message"]["text"], "hello from irssi");
+
+    json sent = alice.call({{"op", "SEND_MESSAGE"}, {"room", "den"}, {"text", "hello irssi"}});
+    ASSERT_EQ(sent["ok"], true);
+    std::string at = clock_of(sent["message"]["ts"].get<int64_t>());
+    EXPECT_TRUE(irssi.wait_for(at + " <@alice> hello irssi")) << at << "\n" << irssi.last_screen();
+
+    irssi.keys("/quit done");
+    EXPECT_TRUE(irssi.quit_within(10'000));
 }
 
 }  // namespace
