@@ -320,6 +320,9 @@ void print_result(const json& reply) {
     } else if (reply.contains("invitations")) {
         for (const auto& inv : reply["invitations"]) std::cout << describe_invitation(inv) << "\n";
         if (reply["invitations"].empty()) std::cout << "(no pending invitations)\n";
+    } else if (reply.contains("certificates")) {
+        for (const auto& c : reply["certificates"]) std::cout << field(c, "fingerprint") << "\n";
+        if (reply["certificates"].empty()) std::cout << "(no certificates)\n";
     } else if (reply.contains("invitation")) {
         std::cout << describe_invitation(reply["invitation"]) << "\n";
     } else if (reply.contains("message")) {
@@ -421,6 +424,10 @@ std::optional<json> request_for(const std::vector<std::string>& w, const std::st
         return req;
     }
     if (c == "invitations") return json{{"op", "LIST_INVITATIONS"}};
+    if ((c == "cert-add" || c == "cert-remove") && need(1, "cert-add|cert-remove FINGERPRINT"))
+        return json{{"op", c == "cert-add" ? "ADD_CERTIFICATE" : "REMOVE_CERTIFICATE"},
+                    {"fingerprint", w[1]}};
+    if (c == "certs") return json{{"op", "LIST_CERTIFICATES"}};
     if (c == "users") {
         json req{{"op", "REQUEST_USER_LIST"}};
         if (w.size() > 1) req["room"] = w[1];
@@ -430,7 +437,7 @@ std::optional<json> request_for(const std::vector<std::string>& w, const std::st
     if (c != "send" && c != "dm" && c != "reply" && c != "dm-history" && c != "create" &&
         c != "join" && c != "edit" && c != "delete" && c != "react" && c != "unreact" &&
         c != "thread" && c != "search" && c != "read" && c != "topic" && c != "invite" &&
-        c != "accept" && c != "decline")
+        c != "accept" && c != "decline" && c != "cert-add" && c != "cert-remove")
         std::cerr << "unknown command '" << c << "'\n";
     return std::nullopt;
 }
@@ -530,7 +537,8 @@ int main(int argc, char** argv) {
         "join ROOM | leave ROOM | edit ID TEXT | delete ID | react ID EMOJI |\n"
         "unreact ID EMOJI | thread ID | search WORDS | topic ROOM TEXT |\n"
         "invite ROOM USER | accept ID|ROOM | decline ID|ROOM | invitations |\n"
-        "users [ROOM] | ping | chat [ROOM]"};
+        "users [ROOM] | cert-add FINGERPRINT | cert-remove FINGERPRINT | certs | ping |\n"
+        "chat [ROOM]"};
     std::string server = "127.0.0.1:7070", user, password, token;
     bool do_register = false;
     std::vector<std::string> words;

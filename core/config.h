@@ -78,6 +78,7 @@ struct Config {
     // that expires first, closing its connections with DISCONNECT SESSION_REVOKED).
     int64_t session_ttl_ms = 30LL * 24 * 3600 * 1000;
     size_t sessions_per_user_max = 100;
+    size_t certificates_per_user_max = 8;  // TLS client certificates bound to one account
     // Rooms one account may own (past it CREATE_ROOM is CONFLICT).
     size_t rooms_owned_max = 1000;
 

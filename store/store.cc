@@ -131,6 +131,13 @@ const char* const migrations[] = {
     ALTER TABLE users ADD COLUMN guest INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE users ADD COLUMN retired INTEGER NOT NULL DEFAULT 0;
     )sql",
+    // v6: TLS client certificates bound to accounts (SASL EXTERNAL), by SHA-256 fingerprint.
+    R"sql(
+    CREATE TABLE certificates(
+      fingerprint TEXT PRIMARY KEY,
+      user_id INTEGER NOT NULL REFERENCES users(id),
+      added_ms INTEGER NOT NULL);
+    )sql",
 };
 static_assert(std::size(migrations) == Store::current_schema_version);
 
@@ -175,6 +182,8 @@ enum Stmt {
     audit_page,
     retire_guest,
     forget_guest,
+    put_certificate,
+    delete_certificate,
     stmt_count
 };
 
@@ -246,6 +255,8 @@ const char* const stmt_sql[stmt_count] = {
     "WHERE id < ?1 ORDER BY id DESC LIMIT ?2",
     "UPDATE users SET retired = 1, name_key = '~' || id WHERE id = ? AND guest = 1",
     "DELETE FROM users WHERE id = ? AND guest = 1",
+    "INSERT INTO certificates(fingerprint, user_id, added_ms) VALUES(?,?,?)",
+    "DELETE FROM certificates WHERE fingerprint = ?",
 };
 
 // The name_key of a retired guest: '~' cannot be in a name, so it frees the name.
@@ -496,6 +507,14 @@ Status Store::step_mutation(const Mutation& m) {
             } else if constexpr (std::is_same_v<T, GuestRetire>) {
                 s = stmt(r.forget ? forget_guest : retire_guest);
                 sqlite3_bind_int64(s, 1, r.user);
+            } else if constexpr (std::is_same_v<T, CertificateRow>) {
+                s = stmt(put_certificate);
+                bind_text(s, 1, r.fingerprint);
+                sqlite3_bind_int64(s, 2, r.user);
+                sqlite3_bind_int64(s, 3, r.added_ms);
+            } else if constexpr (std::is_same_v<T, CertificateDelete>) {
+                s = stmt(delete_certificate);
+                bind_text(s, 1, r.fingerprint);
             } else if constexpr (std::is_same_v<T, SessionRow>) {
                 s = stmt(put_session);
                 bind_text(s, 1, r.token_hash);
@@ -728,6 +747,13 @@ Result<Snapshot> Store::load(size_t cache_per_room, int64_t now_wall_ms) {
                        snap.read_markers.push_back(
                            {sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
                             sqlite3_column_int64(s, 2), sqlite3_column_int64(s, 3)});
+                   });
+    if (st.is_ok())
+        st = query("SELECT fingerprint, user_id, added_ms FROM certificates ORDER BY fingerprint",
+                   [&](auto* s) {
+                       snap.certificates.push_back(
+                           {reinterpret_cast<const char*>(sqlite3_column_text(s, 0)),
+                            sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2)});
                    });
     if (st.is_ok())
         st = query("SELECT COALESCE(MAX(id), 0) FROM invitations",

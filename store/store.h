@@ -64,7 +64,7 @@ class Store {
     size_t session_rows();
 
     // The schema version this build writes; older databases are migrated forward.
-    static constexpr int current_schema_version = 5;
+    static constexpr int current_schema_version = 6;
 
   private:
     Store(sqlite3* db, bool writable) : db_(db), writable_(writable) {}

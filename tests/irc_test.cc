@@ -249,6 +249,10 @@ TEST_F(Irc, TwoGuestsCannotShareANickAndAGuestThatSaidNothingLeavesNoRow) {
     h.take(60);
     EXPECT_EQ(h.call(60, {{"op", "GUEST_LOGIN"}, {"username", "sneaky"}})["error"]["code"],
               "UNKNOWN_OP");
+    // Nor a certificate login: the fingerprint must come from the TLS layer.
+    EXPECT_EQ(h.call(60, {{"op", "CERTIFICATE_LOGIN"}, {"fingerprint", std::string(64, 'a')}})
+                  ["error"]["code"],
+              "UNKNOWN_OP");
     EXPECT_EQ(with(say(2, "NICK Same\r\n"), " 001 Same ").size(), 1u);
 }
 

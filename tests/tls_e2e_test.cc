@@ -202,6 +202,111 @@ TEST_F(TlsLoopback, StsSendsPlaintextClientsToTheTlsPortAndTellsTlsClientsHowLon
     EXPECT_TRUE(secure.until_line("CAP * NAK :sts"));
 }
 
+std::string base64(const std::string& s) {
+    static constexpr char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    for (size_t i = 0; i < s.size(); i += 3) {
+        uint32_t v = static_cast<uint8_t>(s[i]) << 16;
+        if (i + 1 < s.size()) v |= static_cast<uint8_t>(s[i + 1]) << 8;
+        if (i + 2 < s.size()) v |= static_cast<uint8_t>(s[i + 2]);
+        out += a[(v >> 18) & 63];
+        out += a[(v >> 12) & 63];
+        out += i + 1 < s.size() ? a[(v >> 6) & 63] : '=';
+        out += i + 2 < s.size() ? a[v & 63] : '=';
+    }
+    return out;
+}
+
+// "AB:CD:..." as a client shows a fingerprint.
+std::string paired_upper(const std::string& hex) {
+    std::string out;
+    for (size_t i = 0; i < hex.size(); i += 2) {
+        if (i > 0) out += ':';
+        out += static_cast<char>(std::toupper(static_cast<unsigned char>(hex[i])));
+        out += static_cast<char>(std::toupper(static_cast<unsigned char>(hex[i + 1])));
+    }
+    return out;
+}
+
+// SASL EXTERNAL over IRC on TLS, and what happens without the right certificate. Returns the
+// lines up to and including the SASL outcome (903 or 904).
+std::string sasl_external(TlsClient& irc, const std::string& nick, const std::string& authzid) {
+    irc.raw("CAP LS 302\r\nNICK " + nick + "\r\nUSER " + nick + " 0 * :x\r\nCAP REQ :sasl\r\n" +
+            "AUTHENTICATE EXTERNAL\r\n");
+    std::string seen;
+    for (std::optional<std::string> l; (l = irc.text_line());) {
+        seen += *l + "\n";
+        if (*l == "AUTHENTICATE +") irc.raw("AUTHENTICATE " + (authzid.empty() ? "+" : base64(authzid)) + "\r\n");
+        if (l->find(" 903 ") != std::string::npos || l->find(" 904 ") != std::string::npos) break;
+    }
+    return seen;
+}
+
+TEST_F(TlsLoopback, SaslExternalLogsInWithACertificateBoundToTheAccount) {
+    std::vector<std::string> args = tls_flags();
+    args.insert(args.end(), {"--irc-tls-listen", "127.0.0.1:0"});
+    CertFiles mine = write_self_signed(dir_.string(), "alice", "alice");
+    CertFiles other = write_self_signed(dir_.string(), "mallory", "mallory");
+    std::string fp = fingerprint_of_file(mine.cert);
+    {
+        Daemon d(data(), args);
+        Client alice(d.port), bob(d.port);
+        EXPECT_EQ(alice.line().value_or(json{})["ev"], "HELLO");
+        EXPECT_EQ(bob.line().value_or(json{})["ev"], "HELLO");
+        ASSERT_EQ(alice.call({{"op", "REGISTER"}, {"username", "alice"}, {"password", "alice-pw-1"}})["ok"], true);
+        ASSERT_EQ(bob.call({{"op", "REGISTER"}, {"username", "bob"}, {"password", "bob-pw-123"}})["ok"], true);
+        // The form clients show (pairs, upper case) is stored as 64 lower-case digits.
+        json added = alice.call({{"op", "ADD_CERTIFICATE"}, {"fingerprint", paired_upper(fp)}});
+        ASSERT_EQ(added["ok"], true) << added;
+        json listed = alice.call({{"op", "LIST_CERTIFICATES"}});
+        ASSERT_EQ(listed["certificates"].size(), 1u) << listed;
+        EXPECT_EQ(listed["certificates"][0]["fingerprint"], fp);
+        json taken = bob.call({{"op", "ADD_CERTIFICATE"}, {"fingerprint", fp}});
+        EXPECT_EQ(taken["error"]["code"], "CONFLICT") << taken;
+        json bad = bob.call({{"op", "ADD_CERTIFICATE"}, {"fingerprint", "12:34"}});
+        EXPECT_EQ(bad["error"]["code"], "BAD_REQUEST") << bad;
+        EXPECT_EQ(bad["error"]["field"], "fingerprint") << bad;
+
+        // A certificate nobody bound: 904, and the client may go on as a guest.
+        TlsClient stranger(d.ircs_port, {.client_cert = &other});
+        ASSERT_TRUE(stranger.handshake_ok()) << stranger.error();
+        std::string refused = sasl_external(stranger, "mal", "");
+        EXPECT_NE(refused.find("sasl=EXTERNAL,PLAIN"), std::string::npos) << refused;
+        EXPECT_NE(refused.find(" 904 "), std::string::npos) << refused;
+        // No certificate at all: EXTERNAL is not offered.
+        TlsClient bare(d.ircs_port);
+        ASSERT_TRUE(bare.handshake_ok()) << bare.error();
+        std::string none = sasl_external(bare, "nobody", "");
+        EXPECT_NE(none.find("sasl=PLAIN"), std::string::npos) << none;
+        EXPECT_NE(none.find(" 908 nobody PLAIN :"), std::string::npos) << none;
+        // The right certificate with someone else's name as authorization identity: refused.
+        TlsClient wrong_name(d.ircs_port, {.client_cert = &mine});
+        EXPECT_NE(sasl_external(wrong_name, "alice", "bob").find(" 904 "), std::string::npos);
+    }
+    // After a restart (the binding is stored), the certificate logs alice in.
+    {
+        Daemon d(data(), args);
+        TlsClient irc(d.ircs_port, {.client_cert = &mine});
+        ASSERT_TRUE(irc.handshake_ok()) << irc.error();
+        std::string ok = sasl_external(irc, "whoever", "alice");
+        EXPECT_NE(ok.find(" 900 "), std::string::npos) << ok;
+        EXPECT_NE(ok.find("You are now logged in as alice"), std::string::npos) << ok;
+        irc.raw("CAP END\r\n");
+        EXPECT_TRUE(irc.until_line(" 001 alice "));
+
+        // Removed, it logs nobody in.
+        Client alice(d.port);
+        EXPECT_EQ(alice.line().value_or(json{})["ev"], "HELLO");
+        ASSERT_EQ(alice.call({{"op", "LOGIN"}, {"username", "alice"}, {"password", "alice-pw-1"}})["ok"], true);
+        ASSERT_EQ(alice.call({{"op", "REMOVE_CERTIFICATE"}, {"fingerprint", fp}})["ok"], true);
+        EXPECT_EQ(alice.call({{"op", "REMOVE_CERTIFICATE"}, {"fingerprint", fp}})["error"]["code"],
+                  "NOT_FOUND");
+        TlsClient again(d.ircs_port, {.client_cert = &mine});
+        ASSERT_TRUE(again.handshake_ok()) << again.error();
+        EXPECT_NE(sasl_external(again, "alice2", "").find(" 904 "), std::string::npos);
+    }
+}
+
 // `warren --ca-file` checks the server's certificate and its name; a certificate it does not
 // trust ends the run with the reason.
 TEST_F(TlsLoopback, TheCommandLineClientSpeaksTlsAndChecksTheCertificate) {

@@ -192,6 +192,57 @@ void guest_login(OpContext& ctx, GuestLogin& r) {
     logged_in(ctx, *ctx.state.user(id), "", "", 0);
 }
 
+// Certificates: an account binds the SHA-256 of a TLS client certificate; a client that shows
+// it in its handshake may then log in with it (IRC's SASL EXTERNAL) without a password.
+void add_certificate(OpContext& ctx, AddCertificate& r) {
+    const User* me = ctx.state.user(ctx.me());
+    if (me->guest) return ctx.fail(ErrorCode::forbidden, "a guest has no account to bind it to");
+    std::string fp = canonical_fingerprint(r.fingerprint);
+    if (const CertificateRow* held = ctx.state.certificate(fp)) {
+        if (held->user == me->id) return ctx.ok(reply::Done{});  // already bound: nothing to do
+        return ctx.fail(ErrorCode::conflict, "this certificate is bound to another account",
+                        "fingerprint");
+    }
+    if (ctx.state.certificates_of(me->id).size() >= ctx.config.certificates_per_user_max)
+        return ctx.fail(ErrorCode::bad_request,
+                        "an account binds at most " +
+                            std::to_string(ctx.config.certificates_per_user_max) +
+                            " certificates; remove one first",
+                        "fingerprint");
+    if (ctx.refuse_write()) return;
+    ctx.apply(CertificateRow{fp, me->id, ctx.now().wall_ms});
+    ctx.ok(reply::Done{});
+}
+
+void remove_certificate(OpContext& ctx, RemoveCertificate& r) {
+    std::string fp = canonical_fingerprint(r.fingerprint);
+    const CertificateRow* held = ctx.state.certificate(fp);
+    if (!held || held->user != ctx.me())
+        return ctx.fail(ErrorCode::not_found, "no such certificate on this account", "fingerprint");
+    if (ctx.refuse_write()) return;
+    ctx.apply(CertificateDelete{fp});
+    ctx.ok(reply::Done{});
+}
+
+void list_certificates(OpContext& ctx, ListCertificates&) {
+    reply::Certificates out;
+    for (const CertificateRow& c : ctx.state.certificates_of(ctx.me()))
+        out.certificates.push_back({c.fingerprint, c.added_ms});
+    ctx.ok(std::move(out));
+}
+
+// The fingerprint comes from the TLS layer (the IRC session fills it), never from the client:
+// holding the certificate's private key is the credential, so no throttling or hash applies.
+void certificate_login(OpContext& ctx, CertificateLogin& r) {
+    if (ctx.caller.user) return ctx.fail(ErrorCode::conflict, "already logged in");
+    const CertificateRow* held = ctx.state.certificate(canonical_fingerprint(r.fingerprint));
+    const User* u = held ? ctx.state.user(held->user) : nullptr;
+    if (!u || (r.username && name_key(*r.username) != name_key(u->name)))
+        return ctx.fail(ErrorCode::invalid_credentials, "no account has this certificate");
+    if (suspended(ctx, u->id) || ctx.refuse_write()) return;
+    start_session(ctx, *u);
+}
+
 void ping(OpContext& ctx, Ping&) {
     ctx.ok(reply::Pong{});
 }

@@ -13,6 +13,14 @@ struct Checker {
             return bad("user row incomplete");
         return std::nullopt;
     }
+    std::optional<std::string> operator()(const CertificateRow& r) const {
+        if (r.fingerprint.size() != 64 || r.user <= 0) return bad("certificate row malformed");
+        return std::nullopt;
+    }
+    std::optional<std::string> operator()(const CertificateDelete& r) const {
+        if (r.fingerprint.size() != 64) return bad("certificate delete malformed");
+        return std::nullopt;
+    }
     std::optional<std::string> operator()(const GuestRetire& r) const {
         if (r.user <= 0) return bad("guest retire of no user");
         return std::nullopt;

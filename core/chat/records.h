@@ -125,6 +125,16 @@ struct RoomTopic {
     std::string topic;
 };
 
+// A TLS client certificate bound to an account (SASL EXTERNAL): its SHA-256, 64 lowercase hex.
+struct CertificateRow {
+    std::string fingerprint;
+    UserId user = 0;
+    int64_t added_ms = 0;
+};
+struct CertificateDelete {
+    std::string fingerprint;
+};
+
 // A user's read position in a room (room > 0) or in the conversation with `peer`.
 struct ReadMarkerRow {
     UserId user = 0;
@@ -188,7 +198,8 @@ struct AuditPrune {
 using Mutation = std::variant<UserRow, SessionRow, SessionDelete, RoomRow, MemberRow, MemberDelete,
                               MessageRow, RoomTopic, ReadMarkerRow, InvitationRow, InvitationClose,
                               MessageEdit, MessageDelete, ReactionAdd, ReactionRemove, BlockRow,
-                              SuspensionRow, AuditRow, AuditPrune, SessionPrune, GuestRetire>;
+                              SuspensionRow, AuditRow, AuditPrune, SessionPrune, GuestRetire,
+                              CertificateRow, CertificateDelete>;
 
 // Everything the core keeps in memory, as loaded at start.
 struct Snapshot {
@@ -203,6 +214,7 @@ struct Snapshot {
     MessageId max_message_id = 0;
     std::vector<InvitationRow> invitations;  // pending and unexpired
     std::vector<ReadMarkerRow> read_markers;
+    std::vector<CertificateRow> certificates;
     InvitationId max_invitation_id = 0;
     std::vector<BlockRow> blocks;  // every stored row, lifted or expired ones included
     std::vector<SuspensionRow> suspensions;

@@ -22,6 +22,7 @@ void ChatState::load(const Snapshot& snap) {
     committed_through_ = snap.max_message_id;  // everything loaded is durable
     for (const auto& r : snap.invitations) discard(apply_invitation(r));
     for (const auto& r : snap.read_markers) discard(apply_read_marker(r));
+    for (const auto& r : snap.certificates) discard(apply_certificate(r));
     next_invitation_id_ = std::max(next_invitation_id_, snap.max_invitation_id + 1);
 }
 
@@ -35,6 +36,10 @@ Undo ChatState::apply(const Mutation& m) {
                 return apply_user(r);
             else if constexpr (std::is_same_v<T, GuestRetire>)
                 return apply_guest_retire(r);
+            else if constexpr (std::is_same_v<T, CertificateRow>)
+                return apply_certificate(r);
+            else if constexpr (std::is_same_v<T, CertificateDelete>)
+                return apply_certificate_delete(r);
             else if constexpr (std::is_same_v<T, SessionRow>)
                 return apply_session(r);
             else if constexpr (std::is_same_v<T, SessionDelete>)
@@ -101,6 +106,32 @@ Undo ChatState::apply_guest_retire(const GuestRetire& r) {
         user(id)->retired = false;
         user_by_key_[key] = id;
     };
+}
+
+Undo ChatState::apply_certificate(const CertificateRow& r) {
+    auto [it, fresh] = certificates_.try_emplace(r.fingerprint, r);
+    WARREN_CHECK(fresh);
+    return [this, fp = r.fingerprint] { certificates_.erase(fp); };
+}
+
+Undo ChatState::apply_certificate_delete(const CertificateDelete& r) {
+    auto it = certificates_.find(r.fingerprint);
+    WARREN_CHECK(it != certificates_.end());
+    CertificateRow old = it->second;
+    certificates_.erase(it);
+    return [this, old = std::move(old)] { certificates_.emplace(old.fingerprint, old); };
+}
+
+const CertificateRow* ChatState::certificate(const std::string& fingerprint) const {
+    auto it = certificates_.find(fingerprint);
+    return it == certificates_.end() ? nullptr : &it->second;
+}
+
+std::vector<CertificateRow> ChatState::certificates_of(UserId user) const {
+    std::vector<CertificateRow> out;
+    for (const auto& [fp, row] : certificates_)
+        if (row.user == user) out.push_back(row);
+    return out;
 }
 
 Undo ChatState::apply_read_marker(const ReadMarkerRow& r) {

@@ -145,6 +145,9 @@ class ChatState {
     // The user's read marker in a room (peer 0) or in the conversation with `peer` (room 0);
     // 0 when none. Markers only move forward.
     MessageId read_marker(UserId user, RoomId room, UserId peer) const;
+    // The account a certificate fingerprint is bound to, if any; an account's certificates.
+    const CertificateRow* certificate(const std::string& fingerprint) const;
+    std::vector<CertificateRow> certificates_of(UserId user) const;
 
     UserId take_user_id() { return next_user_id_++; }
     RoomId take_room_id() { return next_room_id_++; }
@@ -153,6 +156,8 @@ class ChatState {
   private:
     Undo apply_user(const UserRow& r);
     Undo apply_guest_retire(const GuestRetire& r);
+    Undo apply_certificate(const CertificateRow& r);
+    Undo apply_certificate_delete(const CertificateDelete& r);
     Undo apply_read_marker(const ReadMarkerRow& r);
     // Marks the guests a row names, so that retiring one keeps its row.
     void note_references(const Mutation& m);
@@ -224,6 +229,7 @@ class ChatState {
     std::set<std::string> reserved_names_;
     // (user, room, peer) -> message id: one entry per marker set (about 80 bytes each).
     std::map<std::tuple<UserId, RoomId, UserId>, MessageId> read_markers_;
+    std::map<std::string, CertificateRow> certificates_;  // by fingerprint
     UserId next_user_id_ = 1;
     RoomId next_room_id_ = 1;
     MessageId next_message_id_ = 1;

@@ -300,7 +300,7 @@ void Session::cap(const Message& m, const ChatState& state, std::optional<UserId
         for (const auto& [name, bit] : offered) {
             if (!list.empty()) list += ' ';
             list += name;
-            if (v302 && bit == cap_sasl) list += "=PLAIN";
+            if (v302 && bit == cap_sasl) list += "=" + std::string(sasl_mechanisms());
         }
         // STS needs cap values (302). It is a policy, never requested.
         if (v302 && config_.irc_sts_duration_s > 0) {
@@ -367,12 +367,14 @@ void Session::authenticate(const Message& m, std::optional<UserId> user) {
         return local(numeric("906") + ":SASL authentication aborted\r\n");
     }
     if (!sasl_started_) {
-        if (iequals(p, "PLAIN")) {
+        sasl_external_ = iequals(p, "EXTERNAL") && !certfp_.empty();
+        if (iequals(p, "PLAIN") || sasl_external_) {
             sasl_started_ = true;
             return local("AUTHENTICATE +\r\n");
         }
-        return local(numeric("908") + "PLAIN :are available SASL mechanisms\r\n" +
-                     numeric("904") + ":SASL authentication failed\r\n");
+        return local(numeric("908") + std::string(sasl_mechanisms()) +
+                     " :are available SASL mechanisms\r\n" + numeric("904") +
+                     ":SASL authentication failed\r\n");
     }
     if (p.size() > sasl_chunk || sasl_buffer_.size() + p.size() > sasl_payload_max) {
         reset();
@@ -383,6 +385,14 @@ void Session::authenticate(const Message& m, std::optional<UserId> user) {
     bool ok = false;
     std::string plain = decode_base64(sasl_buffer_, ok);
     reset();
+    if (sasl_external_) {
+        // The payload is the authorization identity, or empty ("+"): the certificate the
+        // handshake showed is the credential.
+        if (!ok) return local(numeric("904") + ":SASL authentication failed\r\n");
+        CertificateLogin login{certfp_, {}};
+        if (!plain.empty()) login.username = std::move(plain);
+        return ask(std::move(login), Then{Then::Kind::sasl, {}, "AUTHENTICATE"});
+    }
     // authzid \0 authcid \0 password; an authzid, if given, must be the account itself.
     size_t a = plain.find('\0');
     size_t b = a == std::string::npos ? a : plain.find('\0', a + 1);

@@ -167,6 +167,8 @@ class Session {
 
     // ":server CODE nick " (a numeric's start; the nick is "*" before registration).
     std::string numeric(std::string_view code) const;
+    // EXTERNAL only where the handshake showed a client certificate.
+    std::string_view sasl_mechanisms() const { return certfp_.empty() ? "PLAIN" : "EXTERNAL,PLAIN"; }
     std::string self_prefix() const;
     void local(std::string lines, bool hang_up = false);
     void ask(Request request, Then then);
@@ -180,6 +182,7 @@ class Session {
     bool negotiating_ = false;  // CAP LS or REQ seen and no CAP END yet
     bool registered_ = false;
     bool sasl_started_ = false;  // AUTHENTICATE PLAIN accepted, waiting for the payload
+    bool sasl_external_ = false;  // ... or EXTERNAL (the connection showed a certificate)
     bool completing_ = false;    // a PASS or guest login asked for, not answered yet
     std::string sasl_buffer_;
     std::string nick_, user_;

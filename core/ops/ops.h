@@ -54,6 +54,10 @@ constexpr std::string_view op_name(Op op) {
 constexpr bool op_needs_session(Op op) {
     return op_info(op).needs_session;
 }
+// The IRC front door's own ops (a guest's nick, SASL EXTERNAL) have no JSON wire name.
+constexpr bool on_json_wire(Op op) {
+    return op != Op::guest_login && op != Op::certificate_login;
+}
 std::optional<Op> op_from_name(std::string_view name);
 
 static_assert(op_info(Op::ping).name == "PING" && !op_info(Op::ping).needs_session);

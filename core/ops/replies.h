@@ -115,12 +115,19 @@ struct Invitations {
 struct Users {
     std::vector<UserView> users;
 };
+struct CertificateView {
+    std::string fingerprint;
+    int64_t added_ms = 0;
+};
+struct Certificates {
+    std::vector<CertificateView> certificates;
+};
 }  // namespace reply
 
 using ReplyBody =
     std::variant<Error, reply::Done, reply::Pong, reply::LoggedIn, reply::Room, reply::RoomPage,
                  reply::Message, reply::MessagePage, reply::Thread, reply::SearchResults,
-                 reply::Invitation, reply::Invitations, reply::Users>;
+                 reply::Invitation, reply::Invitations, reply::Users, reply::Certificates>;
 
 inline std::optional<ErrorCode> error_of(const ReplyBody& body) {
     if (const Error* e = std::get_if<Error>(&body)) return e->code;

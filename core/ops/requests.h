@@ -40,6 +40,7 @@ enum class FieldKind : uint8_t {
     invitation,  // >= 1
     limit,       // >= 1; clamped later
     flag,        // true or false
+    fingerprint,  // a certificate's SHA-256: 64 hex digits, optionally in ':'-separated pairs
 };
 
 template <class T, class M>
@@ -108,6 +109,27 @@ struct GuestLogin {
         std::tuple{field("username", &GuestLogin::username, FieldKind::nick)};
 };
 struct ListInvitations : NoArguments {};
+
+// TLS client certificates bound to the caller's account (SASL EXTERNAL on IRC).
+struct FingerprintArgument {
+    std::string fingerprint;
+    static constexpr auto fields = std::tuple{
+        field("fingerprint", &FingerprintArgument::fingerprint, FieldKind::fingerprint)};
+};
+struct AddCertificate : FingerprintArgument {};
+struct RemoveCertificate : FingerprintArgument {};
+struct ListCertificates : NoArguments {};
+// A login by the certificate the connection's TLS handshake showed (IRC's SASL EXTERNAL).
+// Not on the JSON wire: only the IRC session fills it, from the driver's fingerprint.
+// `username`: SASL's authorization identity, if the client gave one: it must be the account
+// the certificate is bound to.
+struct CertificateLogin {
+    std::string fingerprint;
+    requests::OptString username;
+    static constexpr auto fields =
+        std::tuple{field("fingerprint", &CertificateLogin::fingerprint, FieldKind::fingerprint),
+                   field("username", &CertificateLogin::username, FieldKind::username)};
+};
 
 struct CreateRoom {
     std::string room;

@@ -99,6 +99,17 @@ struct OkFields {
         write_array(w, "invitations", r.invitations);
     }
     void operator()(const reply::Users& r) const { write_array(w, "users", r.users); }
+    void operator()(const reply::Certificates& r) const {
+        w.key("certificates").begin_array();
+        for (const auto& c : r.certificates)
+            w.begin_object()
+                .key("fingerprint")
+                .value(c.fingerprint)
+                .key("added_ts")
+                .value(c.added_ms)
+                .end_object();
+        w.end_array();
+    }
     void operator()(const Error& e) const {
         w.key("error").begin_object();
         w.key("code").value(error_code_name(e.code)).key("message").value(e.message);

@@ -25,6 +25,7 @@ bool is_structural(FieldKind k) {
         case K::position:
         case K::invitation:
         case K::limit:
+        case K::fingerprint:
             return true;
         case K::password:
         case K::text:
@@ -65,6 +66,11 @@ Refusal check_value(FieldKind k, std::string_view name, std::string_view v, cons
             return std::string("visibility must be 'public' or 'private'");
         case K::token:
             return check_token(v);
+        case K::fingerprint:
+            if (canonical_fingerprint(v).empty())
+                return std::string(
+                    "fingerprint must be a SHA-256 in hex: 64 digits, or 32 pairs joined by ':'");
+            return std::nullopt;
         case K::query:
             if (v.size() > c.search_query_max_bytes || !is_valid_utf8(v))
                 return "query must be valid UTF-8 of at most " +

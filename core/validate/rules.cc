@@ -67,6 +67,24 @@ Refusal check_username(std::string_view s, const Config& c) {
     return check_name(s, c.username_min, c.username_max, "username");
 }
 
+std::string canonical_fingerprint(std::string_view s) {
+    bool paired = s.size() == 95;
+    if (!paired && s.size() != 64) return {};
+    std::string out;
+    out.reserve(64);
+    for (size_t i = 0; i < s.size(); ++i) {
+        char c = s[i];
+        if (paired && i % 3 == 2) {
+            if (c != ':') return {};
+            continue;
+        }
+        if (c >= 'A' && c <= 'F') c = static_cast<char>(c - 'A' + 'a');
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return {};
+        out += c;
+    }
+    return out;
+}
+
 Refusal check_nick(std::string_view s, const Config& c) {
     return check_name(s, 1, c.username_max, "nick");
 }

@@ -27,6 +27,10 @@ Refusal check_emoji(std::string_view s, const Config& c);
 // syntax in the text is just text). Empty when the text has no words.
 std::string fts_match(std::string_view text);
 
+// A certificate fingerprint as stored: 64 lowercase hex digits. Accepts them in either case,
+// bare or as 32 pairs joined by ':' (as clients show them); empty when it is neither.
+std::string canonical_fingerprint(std::string_view s);
+
 // Case-insensitive identity of user and room names (ASCII only, by the name rules).
 std::string name_key(std::string_view name);
 
