@@ -352,6 +352,7 @@ void Server::run_irc_step(Connections::Conn& c) {
         return conns_.close(c, DisconnectReason::slow_consumer);
     irc::Step step = c.irc->next_step();
     uint64_t slot = conns_.open_slot(c, now_);
+    c.irc->bind_slot(slot, step);
     std::optional<UserId> user = chat_.user_of(c.id);
     if (!step.request) {
         // A line the session answers itself still spends a token: flooding CAP or PING is

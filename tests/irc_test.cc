@@ -643,5 +643,47 @@ TEST(IrcMessage, ParsesTagsSourceAndTrailing) {
     EXPECT_EQ(irc::server_time(951782400000), "2000-02-29T00:00:00.000Z");
 }
 
+// labeled-response: a labelled line's answer carries the label (one line), comes in a
+// labeled-response BATCH (several), or is an ACK (none), also when the answer waits for a
+// commit; unlabelled lines and other clients' events are untouched.
+TEST_F(Irc, LabeledResponsesTagOneLineBatchSeveralAndAckNone) {
+    ConnId j = alice_and_bob_in_den("sasl batch labeled-response echo-message message-tags");
+    std::vector<std::string> pong = say(1, "@label=p1 PING :x\r\n");
+    ASSERT_EQ(pong.size(), 1u);
+    EXPECT_EQ(pong[0], "@label=p1 :warren.local PONG warren.local :x");
+
+    std::vector<std::string> echo = say(1, "@label=m1 PRIVMSG #den :hi\r\n");
+    ASSERT_EQ(echo.size(), 1u);
+    EXPECT_EQ(echo[0].rfind("@label=m1;", 0), 0u) << echo[0];
+    EXPECT_NE(echo[0].find("PRIVMSG #den :hi"), std::string::npos) << echo[0];
+    // alice's event is not labelled.
+    std::vector<json> evs = h.events(j);
+    ASSERT_EQ(evs.size(), 1u);
+    EXPECT_EQ(evs[0]["message"]["text"], "hi");
+
+    std::vector<std::string> names = say(1, "@label=n1 NAMES #den\r\n");
+    ASSERT_GE(names.size(), 4u);
+    ASSERT_EQ(names.front().rfind("@label=n1 :warren.local BATCH +", 0), 0u) << names.front();
+    std::string id = names.front().substr(names.front().find('+') + 1);
+    id = id.substr(0, id.find(' '));
+    EXPECT_NE(names.front().find(" labeled-response"), std::string::npos);
+    for (size_t i = 1; i + 1 < names.size(); ++i)
+        EXPECT_EQ(names[i].rfind("@batch=" + id + " ", 0), 0u) << names[i];
+    EXPECT_EQ(names.back(), ":warren.local BATCH -" + id);
+
+    std::vector<std::string> ack = say(1, "@label=q1 PONG :x\r\n");
+    ASSERT_EQ(ack.size(), 1u);
+    EXPECT_EQ(ack[0], "@label=q1 :warren.local ACK");
+    EXPECT_EQ(say(1, "PING :plain\r\n")[0], ":warren.local PONG warren.local :plain");
+}
+
+// Without the capability, a label is ignored.
+TEST_F(Irc, ALabelWithoutTheCapabilityIsIgnored) {
+    alice_and_bob_in_den();
+    std::vector<std::string> pong = say(1, "@label=p1 PING :x\r\n");
+    ASSERT_EQ(pong.size(), 1u);
+    EXPECT_EQ(pong[0], ":warren.local PONG warren.local :x");
+}
+
 }  // namespace
 }  // namespace warren::test

@@ -22,20 +22,27 @@ uint64_t text_fingerprint(std::string_view text) {
 
 // reply_to must name a message of the same room (room > 0) or conversation. An old one may
 // have to be read from storage first, in which case the request runs again (false, no reply).
-bool reply_to_ok(OpContext& ctx, const std::optional<int64_t>& reply_to, RoomId room,
+// `optional` (IRC's reply tags): one that names no such message in memory is dropped, not
+// refused (nor read from storage).
+bool reply_to_ok(OpContext& ctx, std::optional<int64_t>& reply_to, bool optional, RoomId room,
                  PeerPair peers) {
     if (!reply_to) return true;
-    if (*reply_to > ctx.state.last_message_id()) {
-        ctx.fail(ErrorCode::bad_request, "reply_to names no message", "reply_to");
+    auto refuse = [&](const char* why) {
+        if (optional) {
+            reply_to.reset();
+            return true;
+        }
+        ctx.fail(ErrorCode::bad_request, why, "reply_to");
         return false;
-    }
-    const MessageRow* m = ctx.message_or_fetch(*reply_to);
-    if (!m) return false;
+    };
+    if (*reply_to > ctx.state.last_message_id()) return refuse("reply_to names no message");
+    // Optional ones are never fetched: only a message still in memory is linked.
+    const MessageRow* m =
+        optional ? ctx.state.message(*reply_to) : ctx.message_or_fetch(*reply_to);
+    if (!m) return optional ? refuse("") : false;
     bool same = room ? m->room == room : (m->room == 0 && conversation_of(*m) == peers);
     if (same) return true;
-    ctx.fail(ErrorCode::bad_request,
-             "reply_to must name a message of the same room or conversation", "reply_to");
-    return false;
+    return refuse("reply_to must name a message of the same room or conversation");
 }
 
 // Every check has passed: the message goes to memory and the commit; the reply and the event
@@ -106,7 +113,9 @@ void change_reaction(OpContext& ctx, const Reaction& r, bool add) {
 
 void send_message(OpContext& ctx, SendMessage& r) {
     Room* room = ctx.my_room_or_fail(r.room);
-    if (!room || !reply_to_ok(ctx, r.reply_to, room->id, {}) || ctx.refuse_write()) return;
+    if (!room || !reply_to_ok(ctx, r.reply_to, r.reply_optional, room->id, {}) ||
+        ctx.refuse_write())
+        return;
     ctx.signal(Signal{.kind = Signal::Kind::room_message,
                       .room = room->id,
                       .text_hash = text_fingerprint(r.text)});
@@ -120,7 +129,9 @@ void direct_message(OpContext& ctx, DirectMessage& r) {
     User* to = ctx.user_or_fail(r.to);
     if (!to) return;
     UserId me = ctx.me();
-    if (!reply_to_ok(ctx, r.reply_to, 0, peer_pair(me, to->id)) || ctx.refuse_write()) return;
+    if (!reply_to_ok(ctx, r.reply_to, r.reply_optional, 0, peer_pair(me, to->id)) ||
+        ctx.refuse_write())
+        return;
     Signal dm{Signal::Kind::direct_message};
     dm.to = to->id;
     dm.account_created_ms = ctx.my_user().created_ms;

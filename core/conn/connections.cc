@@ -93,7 +93,7 @@ void Connections::answer(ConnId id, uint64_t slot, std::optional<int64_t> re, co
     if (c.irc) {
         bool registering = c.irc->registering();
         irc::Session::Rendered r = c.irc->render(slot, body, state_);
-        s.bytes = share(std::move(r.bytes));
+        s.bytes = share(c.irc->labelled(slot, std::move(r.bytes)));
         s.hang_up = r.hang_up;
         if (registering && !c.irc->registering()) released_.push_back(c.id);  // lines waited
     } else {
@@ -109,7 +109,7 @@ void Connections::answer_lines(Conn& c, uint64_t slot, std::string lines, bool h
     WARREN_CHECK(!s.ready);
     s.ready = true;
     s.local = true;
-    s.bytes = share(std::move(lines));
+    s.bytes = share(c.irc ? c.irc->labelled(slot, std::move(lines)) : std::move(lines));
     s.hang_up = hang_up;
     flush(c, now);
 }

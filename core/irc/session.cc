@@ -19,6 +19,8 @@ constexpr size_t sasl_chunk = 400;
 constexpr size_t sasl_payload_max = 1200;
 // LIST answers at most this many rooms (the rest: a NOTICE saying so).
 constexpr size_t list_max = 1000;
+// labeled-response: a longer label is ignored (the spec's clients use short ones).
+constexpr size_t label_max_bytes = 64;
 // Names per 353 line, in bytes.
 constexpr size_t names_line_bytes = 400;
 
@@ -218,6 +220,100 @@ void Session::too_long() {
 // ---- lines in ---------------------------------------------------------------------------------
 
 void Session::on_line(std::string_view line, const ChatState& state, std::optional<UserId> user) {
+    size_t before = steps_.size();
+    take_line(line, state, user);
+    if (label_.empty()) return;
+    std::string label = std::move(label_);
+    label_.clear();
+    if (steps_.size() == before) local("");  // nothing to say: the ACK
+    for (size_t i = before; i < steps_.size(); ++i) {
+        steps_[i].label = label;
+        steps_[i].last_of_label = i + 1 == steps_.size();
+    }
+}
+
+void Session::bind_slot(uint64_t slot, const Step& step) {
+    if (!step.label.empty()) labelled_[slot] = Labelled{step.label, step.last_of_label, false, {}};
+}
+
+namespace {
+
+// One server line with `tag` (key=value) added to its tags.
+void add_tag(std::string& out, std::string_view line, std::string_view tag) {
+    if (!line.empty() && line.front() == '@') {
+        out += '@';
+        out += tag;
+        out += ';';
+        out += line.substr(1);
+    } else {
+        out += '@';
+        out += tag;
+        out += ' ';
+        out += line;
+    }
+}
+
+}  // namespace
+
+std::string Session::labelled(uint64_t slot, std::string bytes) {
+    auto it = labelled_.find(slot);
+    if (it == labelled_.end()) return bytes;
+    it->second.answered = true;
+    it->second.bytes = std::move(bytes);
+    // The group of this slot: back to the slot after the previous group's last, on to its own
+    // last. Slots of one line are consecutive.
+    auto first = it;
+    while (first != labelled_.begin() && !std::prev(first)->second.last &&
+           std::prev(first)->first + 1 == first->first)
+        --first;
+    auto last = it;
+    while (!last->second.last) {
+        auto next = std::next(last);
+        if (next == labelled_.end() || next->first != last->first + 1) return {};  // not taken yet
+        last = next;
+    }
+    for (auto i = first;; ++i) {
+        if (!i->second.answered) return {};
+        if (i == last) break;
+    }
+    std::string all;
+    for (auto i = first;; ++i) {
+        all += i->second.bytes;
+        if (i == last) break;
+    }
+    std::string label = "label=" + first->second.label;
+    labelled_.erase(first, std::next(last));
+    std::vector<std::string_view> lines;
+    for (size_t pos = 0; pos < all.size();) {
+        size_t end = all.find("\r\n", pos);
+        if (end == std::string::npos) end = all.size();
+        if (end > pos) lines.push_back(std::string_view(all).substr(pos, end - pos));
+        pos = end + 2;
+    }
+    std::string out;
+    if (lines.empty()) {
+        add_tag(out, ":" + std::string(id_.name) + " ACK", label);
+        return out + "\r\n";
+    }
+    if (lines.size() == 1 || !(caps_ & cap_batch)) {
+        for (std::string_view l : lines) {
+            add_tag(out, l, label);
+            out += "\r\n";
+        }
+        return out;
+    }
+    std::string id = "L" + std::to_string(next_batch_++);
+    add_tag(out, ":" + std::string(id_.name) + " BATCH +" + id + " labeled-response", label);
+    out += "\r\n";
+    for (std::string_view l : lines) {
+        add_tag(out, l, "batch=" + id);
+        out += "\r\n";
+    }
+    return out + ":" + std::string(id_.name) + " BATCH -" + id + "\r\n";
+}
+
+void Session::take_line(std::string_view line, const ChatState& state,
+                        std::optional<UserId> user) {
     // A CR or NUL inside a line could only come back to the client as a broken line.
     if (line.find_first_of(std::string_view("\r\0", 2)) != std::string_view::npos)
         return local(":" + std::string(id_.name) + " NOTICE " + (nick_.empty() ? "*" : nick_) +
@@ -228,6 +324,10 @@ void Session::on_line(std::string_view line, const ChatState& state, std::option
         if (why == ParseError::too_long) too_long();
         return;  // a line with no command is ignored, as IRC servers do
     }
+    if (caps_ & cap_labeled_response)
+        if (std::optional<std::string_view> label = m->tag("label");
+            label && !label->empty() && label->size() <= label_max_bytes)
+            label_ = escape_tag_value(*label);
     // UTF8ONLY (005): a line that is not UTF-8 is refused whole, with the standard reply.
     if (!is_valid_utf8(line))
         return local("FAIL " + std::string(m->command) +
@@ -279,9 +379,11 @@ void Session::registration_line(const Message& m, const ChatState& state,
 void Session::cap(const Message& m, const ChatState& state, std::optional<UserId> user) {
     static constexpr std::pair<std::string_view, Cap> offered[] = {
         {"account-tag", cap_account_tag},
+        {"batch", cap_batch},
         {"cap-notify", cap_cap_notify},
         {"echo-message", cap_echo_message},
         {"invite-notify", cap_invite_notify},
+        {"labeled-response", cap_labeled_response},
         {"draft/message-redaction", cap_message_redaction},
         {"message-tags", cap_message_tags},
         {"multi-prefix", cap_multi_prefix},
@@ -637,12 +739,14 @@ void Session::privmsg(const Message& m, const ChatState&, UserId) {
             s.room = std::string(*room);
             s.text = *text;
             s.reply_to = reply_to;
+            s.reply_optional = true;
             ask(std::move(s), std::move(then));
         } else {
             DirectMessage d;
             d.to = std::string(target);
             d.text = *text;
             d.reply_to = reply_to;
+            d.reply_optional = true;
             ask(std::move(d), std::move(then));
         }
     }

@@ -47,6 +47,8 @@ enum Cap : uint32_t {
     cap_invite_notify = 1u << 8,
     cap_message_redaction = 1u << 9,  // draft/message-redaction
     cap_userhost_in_names = 1u << 10,
+    cap_batch = 1u << 11,
+    cap_labeled_response = 1u << 12,
 };
 // The capabilities that change how an event's lines look (their tags, whether REDACT shows).
 inline constexpr uint32_t event_caps_mask =
@@ -77,6 +79,10 @@ struct Step {
     Then then;          // with a request: how to render its reply
     std::string lines;  // without: the answer, ready now (may be empty)
     bool hang_up = false;  // close after `lines` (QUIT, registration refused)
+    // labeled-response: the client's label of the line this Step came from (escaped, as it
+    // goes back on the wire), and whether it is that line's last Step.
+    std::string label;
+    bool last_of_label = false;
 };
 
 // What the server's lines say about it.
@@ -113,6 +119,14 @@ class Session {
     bool has_step() const { return !steps_.empty(); }
     Step next_step();
 
+    // labeled-response. The Step taken for `slot` (before its answer is asked for): its label,
+    // if any, is remembered. labelled() then turns what the slot renders into what goes out:
+    // the lines of one labelled line wait until all its slots are answered, and the last one
+    // carries them all, labelled (ACK for none, the label on a single line, else a
+    // labeled-response BATCH). Slots without a label pass through.
+    void bind_slot(uint64_t slot, const Step& step);
+    std::string labelled(uint64_t slot, std::string bytes);
+
     // The reply slot `slot` answers the Step whose `then` this is.
     void expect(uint64_t slot, Then then) { expected_.emplace(slot, std::move(then)); }
     struct Rendered {
@@ -133,6 +147,7 @@ class Session {
     const std::string& quit_reason() const { return quit_reason_; }
 
   private:
+    void take_line(std::string_view line, const ChatState& state, std::optional<UserId> user);
     void registration_line(const Message& m, const ChatState& state,
                            std::optional<UserId> user);
     struct Command;
@@ -190,6 +205,16 @@ class Session {
     std::optional<std::string> pass_;
     Fifo<Step> steps_;
     std::map<uint64_t, Then> expected_;
+    std::string label_;  // the label of the line being taken (labeled-response on)
+    // The slots of labelled lines not yet answered whole: each slot's label group and bytes.
+    struct Labelled {
+        std::string label;
+        bool last = false;
+        bool answered = false;
+        std::string bytes;
+    };
+    std::map<uint64_t, Labelled> labelled_;
+    uint32_t next_batch_ = 1;
 };
 
 // The bytes an event shows an IRC connection whose event_caps() is `caps` (empty: nothing

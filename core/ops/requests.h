@@ -166,6 +166,9 @@ struct SendMessage {
         std::tuple{field("room", &SendMessage::room, FieldKind::room),
                    field("text", &SendMessage::text, FieldKind::text),
                    field("reply_to", &SendMessage::reply_to, FieldKind::message_id)};
+    // Not a wire argument: IRC's reply tags name messages the client saw, maybe elsewhere or
+    // long gone; one that names no message of this room is dropped instead of refused.
+    bool reply_optional = false;
 };
 
 struct DirectMessage {
@@ -175,6 +178,7 @@ struct DirectMessage {
         std::tuple{field("to", &DirectMessage::to, FieldKind::username),
                    field("text", &DirectMessage::text, FieldKind::text),
                    field("reply_to", &DirectMessage::reply_to, FieldKind::message_id)};
+    bool reply_optional = false;  // as SendMessage's
 };
 
 struct History {

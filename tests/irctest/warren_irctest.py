@@ -61,7 +61,9 @@ class WarrenController(BaseServerController, DirectoryBasedController):
     capabilities = frozenset(
         (
             Capabilities.ACCOUNT_TAG,
+            Capabilities.BATCH,
             Capabilities.ECHO_MESSAGE,
+            Capabilities.LABELED_RESPONSE,
             Capabilities.MESSAGE_REDACTION,
             Capabilities.MESSAGE_TAGS,
             Capabilities.MULTI_PREFIX,
