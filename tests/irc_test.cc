@@ -685,5 +685,30 @@ TEST_F(Irc, ALabelWithoutTheCapabilityIsIgnored) {
     EXPECT_EQ(pong[0], ":warren.local PONG warren.local :x");
 }
 
+// A NOTICE stays a NOTICE for IRC members (JSON members get the message); a reply tag that
+// names no message in memory is dropped and the message still goes.
+TEST_F(Irc, NoticesStayNoticesAndAnUnknownReplyTagDoesNotLoseTheMessage) {
+    ConnId j = alice_and_bob_in_den("sasl message-tags");
+    account("carol");
+    sasl(2, "carol", "password1", "sasl message-tags");
+    say(2, "JOIN #den\r\n");
+    h.take_raw(1);
+    h.events(j);
+    say(1, "NOTICE #den :heads up\r\n");
+    std::vector<std::string> seen = lines_of(h.take_raw(2));
+    EXPECT_EQ(with(seen, ":bob!bob@warren NOTICE #den :heads up").size(), 1u);
+    std::vector<json> evs = h.events(j);
+    ASSERT_EQ(evs.size(), 1u);
+    EXPECT_EQ(evs[0]["message"]["text"], "heads up");
+
+    say(1, "@+draft/reply=99999 PRIVMSG #den :still here\r\n");
+    seen = lines_of(h.take_raw(2));
+    ASSERT_EQ(with(seen, "PRIVMSG #den :still here").size(), 1u);
+    EXPECT_EQ(with(seen, "+reply=").size(), 0u);
+    // The JSON protocol still refuses a reply_to that names nothing.
+    json bad = h.call(j, {{"op", "SEND_MESSAGE"}, {"room", "den"}, {"text", "x"}, {"reply_to", 99999}});
+    EXPECT_EQ(bad["error"]["field"], "reply_to") << bad;
+}
+
 }  // namespace
 }  // namespace warren::test

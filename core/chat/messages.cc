@@ -47,12 +47,12 @@ bool reply_to_ok(OpContext& ctx, std::optional<int64_t>& reply_to, bool optional
 
 // Every check has passed: the message goes to memory and the commit; the reply and the event
 // share one view of it.
-void post(OpContext& ctx, MessageRow m, std::vector<ConnId> to) {
+void post(OpContext& ctx, MessageRow m, std::vector<ConnId> to, bool notice) {
     bool direct = m.room == 0;
     auto view = std::make_shared<const SharedMessage>(message_view(ctx.state, m));
     ctx.apply(std::move(m));
     ctx.ok(reply::Message{view});
-    ctx.emit(std::move(to), event::MessagePosted{std::move(view), direct});
+    ctx.emit(std::move(to), event::MessagePosted{std::move(view), direct, notice});
 }
 
 // The message a change names, if the caller may see it and it is not deleted.
@@ -122,7 +122,7 @@ void send_message(OpContext& ctx, SendMessage& r) {
     post(ctx,
          MessageRow{ctx.state.take_message_id(), room->id, ctx.me(), std::move(r.text),
                     ctx.now().wall_ms, r.reply_to.value_or(0), 0},
-         member_conns(ctx.state, *room, ctx.caller.conn));
+         member_conns(ctx.state, *room, ctx.caller.conn), r.notice);
 }
 
 void direct_message(OpContext& ctx, DirectMessage& r) {
@@ -143,7 +143,7 @@ void direct_message(OpContext& ctx, DirectMessage& r) {
     post(ctx,
          MessageRow{ctx.state.take_message_id(), 0, me, std::move(r.text), ctx.now().wall_ms,
                     r.reply_to.value_or(0), to->id},
-         {recipients.begin(), recipients.end()});
+         {recipients.begin(), recipients.end()}, r.notice);
 }
 
 void edit_message(OpContext& ctx, EditMessage& r) {

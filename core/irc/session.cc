@@ -740,6 +740,7 @@ void Session::privmsg(const Message& m, const ChatState&, UserId) {
             s.text = *text;
             s.reply_to = reply_to;
             s.reply_optional = true;
+            s.notice = command == "NOTICE";
             ask(std::move(s), std::move(then));
         } else {
             DirectMessage d;
@@ -747,6 +748,7 @@ void Session::privmsg(const Message& m, const ChatState&, UserId) {
             d.text = *text;
             d.reply_to = reply_to;
             d.reply_optional = true;
+            d.notice = command == "NOTICE";
             ask(std::move(d), std::move(then));
         }
     }
@@ -1061,7 +1063,7 @@ std::string render_event(const Event& e, uint32_t caps) {
         uint32_t caps;
         std::string operator()(const event::Hello&) const { return {}; }
         std::string operator()(const event::MessagePosted& p) const {
-            return message_lines(p.message->view, caps, "PRIVMSG");
+            return message_lines(p.message->view, caps, p.notice ? "NOTICE" : "PRIVMSG");
         }
         std::string operator()(const event::MessageEdited& p) const {
             // No IRC spec for edits: plain clients see the new text, marked.

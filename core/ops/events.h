@@ -28,6 +28,7 @@ struct Hello {
 struct MessagePosted {
     std::shared_ptr<const SharedMessage> message;
     bool direct = false;
+    bool notice = false;  // sent as an IRC NOTICE: IRC members see it as one (not stored)
 };
 struct MessageEdited {
     std::shared_ptr<const SharedMessage> message;

@@ -169,6 +169,7 @@ struct SendMessage {
     // Not a wire argument: IRC's reply tags name messages the client saw, maybe elsewhere or
     // long gone; one that names no message of this room is dropped instead of refused.
     bool reply_optional = false;
+    bool notice = false;  // not a wire argument either: IRC's NOTICE (shown as one on IRC)
 };
 
 struct DirectMessage {
@@ -179,6 +180,7 @@ struct DirectMessage {
                    field("text", &DirectMessage::text, FieldKind::text),
                    field("reply_to", &DirectMessage::reply_to, FieldKind::message_id)};
     bool reply_optional = false;  // as SendMessage's
+    bool notice = false;          // as SendMessage's
 };
 
 struct History {
