@@ -197,6 +197,18 @@ std::string clock_of(int64_t ts_ms) {
     return buf;
 }
 
+// warrend's flags for an IRC TLS listener with `cert`.
+std::vector<std::string> ircs_flags(const CertFiles& cert) {
+    return {"--irc-tls-listen", "127.0.0.1:0", "--tls-cert", cert.cert, "--tls-key", cert.key};
+}
+
+// alice (JSON) owns #den; `name` gets an account over `reg` for a real client to log in with.
+void alice_in_den_and(Client& alice, Client& reg, const std::string& name, const std::string& pw) {
+    json_account(alice, "alice", "alice-pw-1");
+    json_account(reg, name, pw);
+    ASSERT_EQ(alice.call({{"op", "CREATE_ROOM"}, {"room", "den"}})["ok"], true);
+}
+
 void require_client(const char* path) {
     if (std::filesystem::exists(path)) return;
     if (std::getenv("WARREN_REQUIRE_IRC_CLIENTS"))
@@ -211,12 +223,10 @@ TEST_F(IrcLoopback, WeechatLogsInOverTlsJoinsAndChatsWithAJsonClient) {
     require_client("/usr/bin/weechat-headless");
     if (HasFatalFailure() || IsSkipped()) return;
     CertFiles cert = write_self_signed(dir_.string(), "server", "localhost");
-    Daemon d(data(), {"--irc-tls-listen", "127.0.0.1:0", "--tls-cert", cert.cert, "--tls-key",
-                      cert.key});
+    Daemon d(data(), ircs_flags(cert));
     Client alice(d.port), reg(d.port);
-    json_account(alice, "alice", "alice-pw-1");
-    json_account(reg, "carol", "carol-pw-1");
-    ASSERT_EQ(alice.call({{"op", "CREATE_ROOM"}, {"room", "den"}})["ok"], true);
+    alice_in_den_and(alice, reg, "carol", "carol-pw-1");
+    if (HasFatalFailure()) return;
     std::string home = (dir_ / "weechat").string();
     std::string p = std::to_string(d.ircs_port);
     ::setenv("TZ", "UTC", 1);  // inherited by weechat: its log shows times in UTC
@@ -348,12 +358,10 @@ TEST_F(IrcLoopback, IrssiInTmuxLogsInOverTlsAndChatsWithAJsonClient) {
     require_client("/usr/bin/tmux");
     if (HasFatalFailure() || IsSkipped()) return;
     CertFiles cert = write_self_signed(dir_.string(), "server", "localhost");
-    Daemon d(data(), {"--irc-tls-listen", "127.0.0.1:0", "--tls-cert", cert.cert, "--tls-key",
-                      cert.key});
+    Daemon d(data(), ircs_flags(cert));
     Client alice(d.port), reg(d.port);
-    json_account(alice, "alice", "alice-pw-1");
-    json_account(reg, "erin", "erin-pw-12");
-    ASSERT_EQ(alice.call({{"op", "CREATE_ROOM"}, {"room", "den"}})["ok"], true);
+    alice_in_den_and(alice, reg, "erin", "erin-pw-12");
+    if (HasFatalFailure()) return;
     // localhost: irssi checks the certificate's DNS names, not its IP addresses.
     TmuxIrssi irssi(dir_.string(),
                     "/set timestamp_format %H:%M:%S\n"

@@ -160,28 +160,47 @@ class Daemon {
     int out_ = -1;
 };
 
+// A TCP connection to 127.0.0.1:port (from source_ip when given), with TCP_NODELAY.
+inline int connect_loopback(uint16_t port, const char* source_ip = nullptr) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (source_ip) {
+        sockaddr_in src{};
+        src.sin_family = AF_INET;
+        inet_pton(AF_INET, source_ip, &src.sin_addr);
+        if (bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0) {
+            close(fd);
+            throw std::runtime_error("cannot bind to " + std::string(source_ip));
+        }
+    }
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+        close(fd);
+        throw std::runtime_error("cannot connect");
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return fd;
+}
+
+// The first complete line of `buf` (taken out, without "\r\n"), if there is one.
+inline std::optional<std::string> pop_line(std::string& buf) {
+    auto nl = buf.find('\n');
+    if (nl == std::string::npos) return std::nullopt;
+    std::string l = buf.substr(0, nl);
+    buf.erase(0, nl + 1);
+    if (!l.empty() && l.back() == '\r') l.pop_back();
+    return l;
+}
+
 class Client {
   public:
     // source_ip: bind to this local address first (any 127.x.y.z works on Linux), so tests
     // can speak from several "addresses".
-    explicit Client(uint16_t port, const char* source_ip = nullptr) {
-        fd_ = socket(AF_INET, SOCK_STREAM, 0);
-        if (source_ip) {
-            sockaddr_in src{};
-            src.sin_family = AF_INET;
-            inet_pton(AF_INET, source_ip, &src.sin_addr);
-            if (bind(fd_, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0)
-                throw std::runtime_error("cannot bind to " + std::string(source_ip));
-        }
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_port = htons(port);
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
-            throw std::runtime_error("cannot connect");
-        int one = 1;
-        setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    }
+    explicit Client(uint16_t port, const char* source_ip = nullptr)
+        : fd_(connect_loopback(port, source_ip)) {}
     ~Client() { close(fd_); }
     void raw(const std::string& bytes) {
         size_t off = 0;
@@ -202,13 +221,7 @@ class Client {
     std::optional<std::string> text_line(int timeout_ms = 10'000) {
         auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
         for (;;) {
-            auto nl = buf_.find('\n');
-            if (nl != std::string::npos) {
-                std::string l = buf_.substr(0, nl);
-                buf_.erase(0, nl + 1);
-                if (!l.empty() && l.back() == '\r') l.pop_back();
-                return l;
-            }
+            if (std::optional<std::string> l = pop_line(buf_)) return l;
             auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
                             until - std::chrono::steady_clock::now())
                             .count();

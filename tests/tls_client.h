@@ -23,6 +23,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "tests/loopback.h"
+
 namespace warren::test {
 
 struct CertFiles {
@@ -113,15 +115,7 @@ class TlsClient {
             SSL_CTX_use_certificate_file(ctx_, o.client_cert->cert.c_str(), SSL_FILETYPE_PEM);
             SSL_CTX_use_PrivateKey_file(ctx_, o.client_cert->key.c_str(), SSL_FILETYPE_PEM);
         }
-        fd_ = socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_port = htons(port);
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
-            throw std::runtime_error("cannot connect");
-        int one = 1;
-        setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        fd_ = connect_loopback(port);
         ssl_ = SSL_new(ctx_);
         SSL_set_fd(ssl_, fd_);
         // A blocking handshake, bounded by a receive timeout on the socket.
@@ -162,13 +156,7 @@ class TlsClient {
     std::optional<std::string> text_line(int timeout_ms = 10'000) {
         auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
         for (;;) {
-            auto nl = buf_.find('\n');
-            if (nl != std::string::npos) {
-                std::string l = buf_.substr(0, nl);
-                buf_.erase(0, nl + 1);
-                if (!l.empty() && l.back() == '\r') l.pop_back();
-                return l;
-            }
+            if (std::optional<std::string> l = pop_line(buf_)) return l;
             if (!handshake_ok_ || !fill(until)) return std::nullopt;
         }
     }
