@@ -376,46 +376,74 @@ void Session::registration_line(const Message& m, const ChatState& state,
     local(numeric("451") + ":You have not registered\r\n");
 }
 
+namespace {
+
+constexpr std::pair<std::string_view, Cap> offered_caps[] = {
+    {"account-tag", cap_account_tag},
+    {"batch", cap_batch},
+    {"cap-notify", cap_cap_notify},
+    {"echo-message", cap_echo_message},
+    {"invite-notify", cap_invite_notify},
+    {"labeled-response", cap_labeled_response},
+    {"draft/message-redaction", cap_message_redaction},
+    {"message-tags", cap_message_tags},
+    {"multi-prefix", cap_multi_prefix},
+    {"sasl", cap_sasl},
+    {"server-time", cap_server_time},
+    {"standard-replies", cap_standard_replies},
+    {"userhost-in-names", cap_userhost_in_names},
+};
+
+// CAP REQ's list ("a -b c"): the bits to turn on and off; false if it names a capability
+// that is not offered (the whole request is then refused).
+bool parse_cap_req(std::string_view want, uint32_t& on, uint32_t& off) {
+    size_t pos = 0;
+    while (pos < want.size()) {
+        size_t sp = want.find(' ', pos);
+        std::string_view one = want.substr(pos, sp == std::string_view::npos ? sp : sp - pos);
+        pos = sp == std::string_view::npos ? want.size() : sp + 1;
+        if (one.empty()) continue;
+        bool remove = one.front() == '-';
+        if (remove) one.remove_prefix(1);
+        auto it = std::find_if(std::begin(offered_caps), std::end(offered_caps),
+                               [&](const auto& o) { return o.first == one; });
+        if (it == std::end(offered_caps)) return false;
+        (remove ? off : on) |= it->second;
+    }
+    return true;
+}
+
+}  // namespace
+
+std::string Session::cap_ls(bool v302) const {
+    std::string list;
+    for (const auto& [name, bit] : offered_caps) {
+        if (!list.empty()) list += ' ';
+        list += name;
+        if (v302 && bit == cap_sasl) list += "=" + std::string(sasl_mechanisms());
+    }
+    // STS needs cap values (302). It is a policy, never requested.
+    if (v302 && config_.irc_sts_duration_s > 0) {
+        if (tls_)
+            list += " sts=duration=" + std::to_string(config_.irc_sts_duration_s);
+        else if (config_.irc_sts_port != 0)
+            list += " sts=port=" + std::to_string(config_.irc_sts_port);
+    }
+    return list;
+}
+
 void Session::cap(const Message& m, const ChatState& state, std::optional<UserId> user) {
-    static constexpr std::pair<std::string_view, Cap> offered[] = {
-        {"account-tag", cap_account_tag},
-        {"batch", cap_batch},
-        {"cap-notify", cap_cap_notify},
-        {"echo-message", cap_echo_message},
-        {"invite-notify", cap_invite_notify},
-        {"labeled-response", cap_labeled_response},
-        {"draft/message-redaction", cap_message_redaction},
-        {"message-tags", cap_message_tags},
-        {"multi-prefix", cap_multi_prefix},
-        {"sasl", cap_sasl},
-        {"server-time", cap_server_time},
-        {"standard-replies", cap_standard_replies},
-        {"userhost-in-names", cap_userhost_in_names},
-    };
     std::string_view sub = m.param(0);
     std::string head = ":" + std::string(id_.name) + " CAP " + (nick_.empty() ? "*" : nick_) + " ";
     if (iequals(sub, "LS")) {
         if (!registered_) negotiating_ = true;
         bool v302 = m.param(1) >= "302" && m.param(1).size() >= 3;
         if (v302) caps_ |= cap_cap_notify;  // implied by 302
-        std::string list;
-        for (const auto& [name, bit] : offered) {
-            if (!list.empty()) list += ' ';
-            list += name;
-            if (v302 && bit == cap_sasl) list += "=" + std::string(sasl_mechanisms());
-        }
-        // STS needs cap values (302). It is a policy, never requested.
-        if (v302 && config_.irc_sts_duration_s > 0) {
-            if (tls_)
-                list += " sts=duration=" + std::to_string(config_.irc_sts_duration_s);
-            else if (config_.irc_sts_port != 0)
-                list += " sts=port=" + std::to_string(config_.irc_sts_port);
-        }
-        return local(head + "LS :" + list + "\r\n");
+        return local(head + "LS :" + cap_ls(v302) + "\r\n");
     }
     if (iequals(sub, "LIST")) {
         std::string list;
-        for (const auto& [name, bit] : offered)
+        for (const auto& [name, bit] : offered_caps)
             if (caps_ & bit) {
                 if (!list.empty()) list += ' ';
                 list += name;
@@ -425,25 +453,9 @@ void Session::cap(const Message& m, const ChatState& state, std::optional<UserId
     if (iequals(sub, "REQ")) {
         if (!registered_) negotiating_ = true;
         uint32_t on = 0, off = 0;
-        bool ok = true;
         std::string_view want = m.param(1);
-        size_t pos = 0;
-        while (pos < want.size()) {
-            size_t sp = want.find(' ', pos);
-            std::string_view one = want.substr(pos, sp == std::string_view::npos ? sp : sp - pos);
-            pos = sp == std::string_view::npos ? want.size() : sp + 1;
-            if (one.empty()) continue;
-            bool remove = one.front() == '-';
-            if (remove) one.remove_prefix(1);
-            auto it = std::find_if(std::begin(offered), std::end(offered),
-                                   [&](const auto& o) { return o.first == one; });
-            if (it == std::end(offered)) {
-                ok = false;
-                break;
-            }
-            (remove ? off : on) |= it->second;
-        }
-        if (!ok || want.empty()) return local(head + "NAK :" + std::string(want) + "\r\n");
+        if (want.empty() || !parse_cap_req(want, on, off))
+            return local(head + "NAK :" + std::string(want) + "\r\n");
         caps_ = (caps_ | on) & ~off;
         return local(head + "ACK :" + std::string(want) + "\r\n");
     }
@@ -801,7 +813,7 @@ void Session::list(const Message&, const ChatState& state, UserId user) {
     local(out + numeric("323") + ":End of /LIST\r\n");
 }
 
-void Session::whois(const Message& m, const ChatState& state, UserId self) {
+void Session::whois(const Message& m, const ChatState& state, UserId user) {
     std::string_view n = m.params.back();
     const User* u = state.find_user(n);
     if (!u)
@@ -817,7 +829,7 @@ void Session::whois(const Message& m, const ChatState& state, UserId self) {
     bool all_secure = !u->conns.empty() && std::all_of(u->conns.begin(), u->conns.end(),
                                                         [&](ConnId c) { return peers_->secure(c); });
     if (all_secure) out += numeric("671") + u->name + " :is using a secure connection\r\n";
-    if (u->id == self && !certfp_.empty())
+    if (u->id == user && !certfp_.empty())
         out += numeric("276") + u->name + " :has client certificate fingerprint " + certfp_ +
                "\r\n";
     local(out + numeric("318") + u->name + " :End of /WHOIS list\r\n");

@@ -154,6 +154,7 @@ class Session {
     static const Command commands_[];
     void command(const Message& m, const ChatState& state, UserId user);
     void cap(const Message& m, const ChatState& state, std::optional<UserId> user);
+    std::string cap_ls(bool v302) const;  // CAP LS's list (with values for 302)
     void authenticate(const Message& m, std::optional<UserId> user);
     void try_complete(const ChatState& state, std::optional<UserId> user);
     // Registered commands (the table in session.cc).
