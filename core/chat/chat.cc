@@ -151,7 +151,11 @@ Outcome Chat::connection_closed(ConnId conn, bool end_session, bool can_write,
     if (auto p = sessions_.closed(conn)) {
         p->presence.quit = guest != nullptr;
         if (guest) p->presence.reason = quit_reason;
-        out.events.push_back(Addressed{std::move(p->to), std::move(p->presence)});
+        // Built in place: GCC 12 at -O3 warns falsely (maybe-uninitialized) on moving a
+        // temporary Addressed whose Event holds a Presence.
+        Addressed& a = out.events.emplace_back();
+        a.to = std::move(p->to);
+        a.event = std::move(p->presence);
     }
     if (guest) guest_gone(*guest, conn, can_write, out);
     return out;
