@@ -281,24 +281,7 @@ struct HttpResponse {
 // server closes or `timeout_ms` passes.
 inline HttpResponse http_raw(uint16_t port, const std::string& req, const char* source_ip = nullptr,
                              int timeout_ms = 10'000) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (source_ip) {
-        sockaddr_in src{};
-        src.sin_family = AF_INET;
-        inet_pton(AF_INET, source_ip, &src.sin_addr);
-        if (bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0) {
-            close(fd);
-            throw std::runtime_error("cannot bind to " + std::string(source_ip));
-        }
-    }
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-        close(fd);
-        throw std::runtime_error("cannot connect to the admin API");
-    }
+    int fd = connect_loopback(port, source_ip);
     size_t off = 0;
     while (off < req.size()) {
         ssize_t n = ::send(fd, req.data() + off, req.size() - off, MSG_NOSIGNAL);
