@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "core/protocol/request.h"
 #include "core/security/address.h"
 #include "core/security/admission.h"
 #include "core/validate/requests.h"
@@ -20,7 +21,8 @@ Server::Server(Config config, Entropy& entropy, const Snapshot& snapshot)
       txn_(config_, entropy_, monitor_, outputs_),
       enforcement_(config_, guard_, txn_, conns_, chat_, outputs_, snapshot.max_audit_id),
       admin_(config_, guard_, chat_, txn_, enforcement_, monitor_, outputs_),
-      retention_(config_, chat_.state()) {
+      retention_(config_, chat_.state()),
+      decoder_(std::make_unique<RequestDecoder>()) {
     guard_.load(snapshot);
     for (const std::string& name : chat_.unbound_admin_names())
         outputs_.push_back(Notice{AlertLevel::warning,
@@ -315,7 +317,7 @@ void Server::handle_line(Connections::Conn& c, std::string_view line) {
     if (c.slots.size() >= config_.conn_pending_max)
         return conns_.close(c, DisconnectReason::slow_consumer);
     c.active_us = now_.mono_us;
-    DecodedRequest d = decoder_.decode(line);
+    DecodedRequest d = decoder_->decode(line);
     if (d.kind == DecodedRequest::Kind::bad_frame) {
         guard_.offence(c.ip_key, chat_.user_of(c.id), Guard::Offence::bad_frame, now_);
         return conns_.bad_frame(c, std::move(d.detail), now_);

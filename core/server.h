@@ -41,13 +41,14 @@
 #include "core/entropy.h"
 #include "core/monitor/monitor.h"
 #include "core/outputs.h"
-#include "core/protocol/request.h"
 #include "core/security/enforcement.h"
 #include "core/security/guard.h"
 #include "core/txn/transactions.h"
 #include "core/validate/requests.h"
 
 namespace warren {
+
+class RequestDecoder;  // core/protocol/request.h
 
 // Process resources the driver measures and passes in (the core reads no /proc).
 struct ProcessStats {
@@ -172,7 +173,9 @@ class Server {
     Enforcement enforcement_;
     Admin admin_;
     Retention retention_;
-    RequestDecoder decoder_;
+    // Behind a pointer so that the drivers and tests including this header do not compile
+    // simdjson (core/protocol/request.h).
+    std::unique_ptr<RequestDecoder> decoder_;
     Time now_{};
     std::map<JobId, Job> hash_jobs_;
     std::map<QueryId, Job> query_jobs_;

@@ -10,8 +10,27 @@
 # (bench/check_budgets.py) and the instruction budgets per layer (bench/instr_budget.py),
 # and ends with one report of all of it.
 # FUZZ_SECONDS (default 15) sets the smoke length per fuzz target.
+#
+# `scripts/test.sh --fast` is the loop to run while working: it builds only build/ and runs
+# the unit, property, simulation and loopback end-to-end tests there, then prints how long it
+# took. The full command is CI's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = --fast ]; then
+  started=$(date +%s)
+  bash scripts/deps.sh test
+  export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
+  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build build -j "$(nproc)"
+  built=$(date +%s)
+  status=0
+  (cd build && ctest -L 'unit|property|sim|e2e' --output-on-failure -j "$(nproc)" --timeout 600) ||
+    status=$?
+  done_at=$(date +%s)
+  echo "fast loop: build $((built - started)) s, tests $((done_at - built)) s," \
+    "$((done_at - started)) s in all (the full suite is scripts/test.sh without --fast)"
+  exit "$status"
+fi
 bash scripts/deps.sh test
 jobs=$(nproc)
 fuzz_report=""
@@ -97,22 +116,39 @@ stage "fuzz smoke"
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DWARREN_BUILD_FUZZ=ON \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build-fuzz -j "$jobs"
-for pair in frame_decoder:frame core_session:core request_decode:request admin_http:admin \
-    config_toml:config irc_session:irc; do
+# Each target runs on one core: as many run at once as there are cores.
+fuzz_dir=$(mktemp -d)
+fuzz_one() {  # target corpus: runs one smoke, leaving its log and exit status in $fuzz_dir
+  local work="$fuzz_dir/$1.work"
+  mkdir -p "$work"
+  local status=0
+  ./build-fuzz/bin/fuzz_"$1" "$work" "$2" -max_total_time="${FUZZ_SECONDS:-15}" \
+    -max_len=4096 -artifact_prefix="$work/" >"$fuzz_dir/$1.log" 2>&1 || status=$?
+  echo "$status" >"$fuzz_dir/$1.rc"
+}
+fuzz_targets=(frame_decoder:frame core_session:core request_decode:request admin_http:admin
+  config_toml:config irc_session:irc)
+for pair in "${fuzz_targets[@]}"; do
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
+  fuzz_one "${pair%%:*}" "fuzz/corpus/${pair##*:}" &
+done
+wait
+for pair in "${fuzz_targets[@]}"; do
   target=${pair%%:*}
-  corpus=fuzz/corpus/${pair##*:}
-  work=$(mktemp -d)
-  log=$(mktemp)
-  if ! ./build-fuzz/bin/fuzz_$target "$work" "$corpus" -max_total_time="${FUZZ_SECONDS:-15}" \
-      -max_len=4096 -artifact_prefix="$work/" >"$log" 2>&1; then
+  log="$fuzz_dir/$target.log"
+  if [ "$(cat "$fuzz_dir/$target.rc")" != 0 ]; then
     tail -n 60 "$log"
-    echo "fuzz finding in $target; reproducer: $(ls "$work"/crash-* "$work"/leak-* "$work"/oom-* "$work"/timeout-* 2>/dev/null | head -1)"
+    found=$(ls "$fuzz_dir/$target.work"/crash-* "$fuzz_dir/$target.work"/leak-* \
+      "$fuzz_dir/$target.work"/oom-* "$fuzz_dir/$target.work"/timeout-* 2>/dev/null | head -1)
+    mkdir -p fuzz/work
+    [ -n "$found" ] && cp "$found" fuzz/work/ && found="fuzz/work/$(basename "$found")"
+    echo "fuzz finding in $target; reproducer: ${found:-none written}"
     exit 1
   fi
   echo "fuzz_$target: $(grep -E '^Done' "$log")"
   fuzz_report+="$target $(grep -E '^Done' "$log" | sed -E 's/Done ([0-9]+) runs.*/\1/') runs; "
-  rm -rf "$work" "$log"
 done
+rm -rf "$fuzz_dir"
 
 stage clang-tidy
 bash scripts/tidy.sh

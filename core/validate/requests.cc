@@ -4,6 +4,7 @@
 #include <type_traits>
 
 #include "core/base.h"
+#include "core/protocol/request.h"
 #include "core/validate/rules.h"
 
 namespace warren {
