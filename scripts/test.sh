@@ -9,6 +9,9 @@
 # clang-tidy over core/ (scripts/tidy.sh), checks the wall-clock budgets and same-run ratios
 # (bench/check_budgets.py) and the instruction budgets per layer (bench/instr_budget.py),
 # and ends with one report of all of it.
+# The trees other than build/ are only built to check and test, once per run: they compile
+# core/ and store/ as unity builds (WARREN_UNITY, CMakeLists.txt), which costs less in all
+# and more per touched file; build/, the working tree, does not.
 # FUZZ_SECONDS (default 15) sets the smoke length per fuzz target.
 #
 # `scripts/test.sh --fast` is the loop to run while working: it builds only build/ and runs
@@ -31,6 +34,7 @@ if [ "${1:-}" = --fast ]; then
     "$((done_at - started)) s in all (the full suite is scripts/test.sh without --fast)"
   exit "$status"
 fi
+suite_start=$(date +%s)
 bash scripts/deps.sh test
 jobs=$(nproc)
 fuzz_report=""
@@ -55,7 +59,7 @@ cmake --build build -j "$jobs"
 
 stage "Release build (the binaries, warnings as errors)"
 cmake -S . -B build-Release -G Ninja -DCMAKE_BUILD_TYPE=Release -DWARREN_BUILD_TESTS=OFF \
-    -DWARREN_BUILD_BENCH=OFF >/dev/null
+    -DWARREN_BUILD_BENCH=OFF -DWARREN_UNITY=ON >/dev/null
 cmake --build build-Release -j "$jobs"
 
 # The Debug build (assertions on, warnings as errors) is built with AddressSanitizer and
@@ -63,14 +67,15 @@ cmake --build build-Release -j "$jobs"
 # that its run of the suite below also gives the coverage report.
 stage "Debug build with ASan + UBSan + coverage"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-g -O1" \
-    -DWARREN_SANITIZE=address,undefined -DWARREN_COVERAGE=ON -DWARREN_BUILD_BENCH=OFF >/dev/null
+    -DWARREN_SANITIZE=address,undefined -DWARREN_COVERAGE=ON -DWARREN_BUILD_BENCH=OFF \
+    -DWARREN_UNITY=ON >/dev/null
 cmake --build build-asan -j "$jobs"
 
 # ThreadSanitizer needs a tree of its own; only warrend, warren and the loopback tests run
 # threads (the driver's hashing and storage workers), so only they are built.
 stage "TSan build (warrend and the loopback tests)"
 cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-g -O1" \
-    -DWARREN_SANITIZE=thread -DWARREN_BUILD_BENCH=OFF >/dev/null
+    -DWARREN_SANITIZE=thread -DWARREN_BUILD_BENCH=OFF -DWARREN_UNITY=ON >/dev/null
 cmake --build build-tsan -j "$jobs" --target warrend warren e2e_test admin_e2e_test \
     operations_e2e_test irc_e2e_test tls_e2e_test
 
@@ -114,7 +119,7 @@ rm -rf "$tsan_reports" "$tsan_log"
 
 stage "fuzz smoke"
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DWARREN_BUILD_FUZZ=ON \
-    -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWARREN_UNITY=ON >/dev/null
 cmake --build build-fuzz -j "$jobs"
 # Each target runs on one core: as many run at once as there are cores.
 fuzz_dir=$(mktemp -d)
@@ -179,4 +184,5 @@ sed -n '/^same-run ratio/,/^budgets:/p' "$budget_log" | grep -v "^budgets:" | se
 echo "instruction budgets:"
 grep -E "^(figure|framing|validation|security|chat|transactions|monitoring|encoding|facade|core total|security \+|core memory|store)" "$instr_log" | sed 's/^/  /'
 echo "stage times:           $timings"
+echo "total:                 $(( $(date +%s) - suite_start )) s"
 rm -f "$instr_log" "$coverage_log" "$budget_log"
