@@ -19,12 +19,16 @@
 # took. The full command is CI's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# ccache hits across clones in other directories (CI clones afresh each time).
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
+build_dev_tree() {  # build/, the working tree
+  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build build -j "$(nproc)"
+}
 if [ "${1:-}" = --fast ]; then
   started=$(date +%s)
   bash scripts/deps.sh test
-  export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
-  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-  cmake --build build -j "$(nproc)"
+  build_dev_tree
   built=$(date +%s)
   status=0
   (cd build && ctest -L 'unit|property|sim|e2e' --output-on-failure -j "$(nproc)" --timeout 600) ||
@@ -49,13 +53,10 @@ stage() {  # starts a stage, recording how long the previous one took
   [ -n "$1" ] && echo "== $1"
   return 0
 }
-# ccache hits across clones in other directories (CI clones afresh each time).
-export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
 export WARREN_REQUIRE_IRC_CLIENTS=1  # the real IRC client tests must run, not skip
 
 stage build
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j "$jobs"
+build_dev_tree
 
 stage "Release build (the binaries, warnings as errors)"
 cmake -S . -B build-Release -G Ninja -DCMAKE_BUILD_TYPE=Release -DWARREN_BUILD_TESTS=OFF \
@@ -143,11 +144,9 @@ for pair in "${fuzz_targets[@]}"; do
   log="$fuzz_dir/$target.log"
   if [ "$(cat "$fuzz_dir/$target.rc")" != 0 ]; then
     tail -n 60 "$log"
-    found=$(ls "$fuzz_dir/$target.work"/crash-* "$fuzz_dir/$target.work"/leak-* \
-      "$fuzz_dir/$target.work"/oom-* "$fuzz_dir/$target.work"/timeout-* 2>/dev/null | head -1)
-    mkdir -p fuzz/work
-    [ -n "$found" ] && cp "$found" fuzz/work/ && found="fuzz/work/$(basename "$found")"
-    echo "fuzz finding in $target; reproducer: ${found:-none written}"
+    work="$fuzz_dir/$target.work"
+    echo "fuzz finding in $target; reproducer: $(ls "$work"/crash-* "$work"/leak-* \
+      "$work"/oom-* "$work"/timeout-* 2>/dev/null | head -1)"
     exit 1
   fi
   echo "fuzz_$target: $(grep -E '^Done' "$log")"

@@ -95,9 +95,9 @@ fi
 
 # One clang-tidy per file, as many at a time as there are cores, each into its own log.
 logs=$(mktemp -d)
-jobs=$(nproc)
+cores=$(nproc)
 for i in "${!stale[@]}"; do
-  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
+  while [ "$(jobs -rp | wc -l)" -ge "$cores" ]; do wait -n || true; done
   { "$tidy" -p build/tidy --quiet "${stale[$i]}" >"$logs/$i" 2>&1; echo $? >"$logs/$i.rc"; } &
 done
 wait
