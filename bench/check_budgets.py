@@ -6,23 +6,31 @@ Usage: check_budgets.py BENCH_BINARY BUDGET_FILE [extra benchmark flags]
 A budget file holds two kinds of lines ('#' starts a comment):
     NAME MAX_NS            the median real time of NAME per iteration is at most MAX_NS
     ratio A B MAX          time(A) / time(B) is at most MAX, both measured in this run
+    instr-ratio A B MAX    instructions(A) / instructions(B) is at most MAX, each counted by
+                           callgrind over one iteration of the benchmark's function
 Absolute budgets carry wide slack, since they depend on the machine. Ratios do not: both sides
 run in the same process, their repetitions randomly interleaved so that a machine getting
 slower or faster in the middle hits both alike, and each side's time is its fastest
 repetition (what the code costs when nothing else interferes). A ratio that breaks is measured
 once more before it counts, so one burst of noise does not fail CI while a real regression
 fails both times.
+Wall-clock ratios of work of different sizes also measure the machine's caches: a working set
+that outgrows them costs more per item on one machine than on another. Instruction ratios do
+not, so they hold the algorithmic promise (cost linear in the work) to a tight limit on any
+machine, and the wall-clock ratio beside them catches what only memory traffic shows.
 Prints every figure with its limit and exits 1 if any is over or a budgeted benchmark did not
 run.
 """
 import json
+import os
 import re
 import subprocess
 import sys
+import tempfile
 
 
 def load_budgets(path):
-    absolute, ratios = {}, []
+    absolute, ratios, instr_ratios = {}, [], []
     with open(path) as f:
         for line in f:
             words = line.split("#", 1)[0].split()
@@ -30,9 +38,11 @@ def load_budgets(path):
                 continue
             if words[0] == "ratio":
                 ratios.append((words[1], words[2], float(words[3])))
+            elif words[0] == "instr-ratio":
+                instr_ratios.append((words[1], words[2], float(words[3])))
             else:
                 absolute[words[0]] = float(words[1])
-    return absolute, ratios
+    return absolute, ratios, instr_ratios
 
 
 def run(binary, flags):
@@ -58,9 +68,45 @@ def measure_ratios(binary, ratios, extra):
             for a, b, _ in ratios}
 
 
+def start_callgrind(binary, name, workdir):
+    """Counts the instructions of one iteration of benchmark NAME (its function, setup included:
+    the same for every size, so it only lowers a ratio of sizes a little)."""
+    out = os.path.join(workdir, re.sub(r"[^A-Za-z0-9]", "_", name))
+    function = name.split("/")[0]
+    proc = subprocess.Popen(
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}.cg",
+         f"--toggle-collect=*{function}*", binary, f"--benchmark_filter=^{re.escape(name)}$",
+         "--benchmark_min_time=0.000001", "--benchmark_format=json", f"--benchmark_out={out}.json"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return proc, out
+
+
+def finish_callgrind(proc, out, name):
+    _, err = proc.communicate()
+    if proc.returncode != 0:
+        sys.exit(f"callgrind run of {name} failed:\n{err}")
+    runs = [b for b in json.load(open(out + ".json"))["benchmarks"] if b["run_name"] == name]
+    if len(runs) != 1 or runs[0]["iterations"] != 1:
+        sys.exit(f"callgrind run of {name}: expected one run of one iteration, got {runs}")
+    with open(out + ".cg") as f:
+        for line in f:
+            if line.startswith("totals:") or line.startswith("summary:"):
+                return int(line.split()[1])
+    sys.exit(f"callgrind run of {name}: no totals in {out}.cg")
+
+
+def measure_instr_ratios(binary, ratios):
+    names = sorted({n for a, b, _ in ratios for n in (a, b)})
+    with tempfile.TemporaryDirectory() as workdir:
+        # One valgrind per benchmark, side by side: each is single-threaded.
+        started = {n: start_callgrind(binary, n, workdir) for n in names}
+        counts = {n: finish_callgrind(p, out, n) for n, (p, out) in started.items()}
+    return counts, {(a, b): counts[a] / counts[b] for a, b, _ in ratios}
+
+
 def main():
     binary, budget_file, extra = sys.argv[1], sys.argv[2], sys.argv[3:]
-    absolute, ratios = load_budgets(budget_file)
+    absolute, ratios, instr_ratios = load_budgets(budget_file)
     failed = False
     if absolute:
         medians = {}
@@ -94,6 +140,15 @@ def main():
                 continue
             failed |= r > limit
             print(f"{a + ' / ' + b:62} {r:12.3f} {limit:12.3f}  {'ok' if r <= limit else 'FAIL'}")
+    if instr_ratios:
+        counts, got = measure_instr_ratios(binary, instr_ratios)
+        print(f"{'instruction ratio (callgrind, one iteration each)':62} {'measured':>12} "
+              f"{'limit':>12}")
+        for a, b, limit in instr_ratios:
+            r = got[(a, b)]
+            failed |= r > limit
+            print(f"{a + ' / ' + b:62} {r:12.3f} {limit:12.3f}  {'ok' if r <= limit else 'FAIL'}"
+                  f"  ({counts[a]:,} / {counts[b]:,} instructions)")
     print("budgets: " + ("FAILED" if failed else "all within bounds"))
     return 1 if failed else 0
 
