@@ -9,9 +9,11 @@
 #include <nlohmann/json.hpp>
 #include <queue>
 #include <set>
+#include <stdexcept>
 
 #include "core/server.h"
 #include "sim/events.h"
+#include "sim/parsed_lines.h"
 #include "sim/rng.h"
 #include "store/store.h"
 
@@ -108,6 +110,7 @@ class World {
     ScenarioOptions opt_;
     Config config_;
     Rng rng_;
+    ParsedLines parsed_;
     SeededEntropy entropy_;
     TraceHash trace_;
     std::unique_ptr<Store> store_;
@@ -188,7 +191,11 @@ void World::drain() {
                 p->second.framer.feed(*bytes);
                 std::string_view line;
                 while (p->second.framer.next(line) == LineFramer::Status::line) {
-                    json msg = json::parse(line);
+                    std::shared_ptr<const json> parsed = parsed_.get(line);
+                    if (parsed->is_discarded())
+                        throw std::runtime_error("the server sent a line that is not JSON: " +
+                                                 std::string(line));
+                    const json& msg = *parsed;
                     if (msg.value("ev", "") == "DISCONNECT")
                         p->second.close_reason = msg.value("reason", "");
                     // A handler may replace itself (an attacker's next phase): run a copy, so

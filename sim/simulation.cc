@@ -12,6 +12,7 @@
 
 #include "core/server.h"
 #include "sim/events.h"
+#include "sim/parsed_lines.h"
 #include "sim/rng.h"
 #include "store/store.h"
 
@@ -145,6 +146,7 @@ class World {
     SimOptions opt_;
     Config cfg_;
     Rng rng_;
+    ParsedLines parsed_;
     SeededEntropy entropy_;
     std::unique_ptr<Store> store_;
     std::unique_ptr<Server> core_;
@@ -395,12 +397,12 @@ void World::client_bytes(Client& c, std::string chunk) {
     c.framer.feed(chunk);
     std::string_view line;
     while (c.framer.next(line) == LineFramer::Status::line) {
-        json msg = json::parse(line, nullptr, false);
-        if (msg.is_discarded() || !msg.is_object()) {
+        std::shared_ptr<const json> msg = parsed_.get(line);
+        if (msg->is_discarded() || !msg->is_object()) {
             violation(c.name + " got a line that is not a JSON object");
             continue;
         }
-        client_line(c, msg);
+        client_line(c, *msg);
     }
 }
 
