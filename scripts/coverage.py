@@ -14,6 +14,7 @@ import argparse
 import collections
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -26,13 +27,19 @@ def main():
     ap.add_argument("--html")
     args = ap.parse_args()
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    build = os.path.relpath(os.path.abspath(args.build_dir), root)
+    build = os.path.abspath(args.build_dir)
     with tempfile.TemporaryDirectory() as tmp:
         summary = os.path.join(tmp, "summary.json")
+        skip = [os.path.join(root, d) + "/" for d in ("tests", "bench", "fuzz")] + [build + "/"]
         cmd = ["gcovr", "-r", root, build, "-j", str(os.cpu_count() or 1),
                "--exclude-throw-branches", "--exclude-unreachable-branches",
-               "-e", "tests/", "-e", "bench/", "-e", "fuzz/", "-e", build + "/",
-               "--json-summary", summary]
+               "--json-summary", summary,
+               # gcov runs in the build directory first: the objects name their sources
+               # relative to it (CCACHE_BASEDIR); otherwise gcovr runs it up to five times
+               # per object until the sources resolve.
+               "--object-directory", build]
+        for path in skip:
+            cmd += ["-e", re.escape(path)]
         if args.html:
             os.makedirs(args.html, exist_ok=True)
             cmd += ["--html-details", os.path.join(args.html, "index.html")]
