@@ -8,9 +8,9 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdint>
 #include <functional>
-#include <queue>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,15 +23,18 @@ class EventQueue {
     int64_t now_ms() const { return now_us_ / 1000; }
     // Schedules `fn` at `t_us` (never in the past).
     void at_us(int64_t t_us, std::function<void()> fn) {
-        queue_.push(Event{std::max(t_us, now_us_), seq_++, std::move(fn)});
+        queue_.push_back(Event{std::max(t_us, now_us_), seq_++, std::move(fn)});
+        std::push_heap(queue_.begin(), queue_.end(), std::greater<>{});
     }
     // Schedules `fn` at millisecond `t_ms`.
     void at(int64_t t_ms, std::function<void()> fn) { at_us(t_ms * 1000, std::move(fn)); }
     // Runs events until none is left or the next one is later than until_ms.
     void run(int64_t until_ms = INT64_MAX / 1000) {
-        while (!queue_.empty() && queue_.top().t <= until_ms * 1000) {
-            Event e = queue_.top();
-            queue_.pop();
+        while (!queue_.empty() && queue_.front().t <= until_ms * 1000) {
+            // Moved out, not copied: a copy of each closure was an allocation per event.
+            std::pop_heap(queue_.begin(), queue_.end(), std::greater<>{});
+            Event e = std::move(queue_.back());
+            queue_.pop_back();
             now_us_ = e.t;
             e.fn();
         }
@@ -44,7 +47,7 @@ class EventQueue {
         std::function<void()> fn;
         bool operator>(const Event& o) const { return t != o.t ? t > o.t : seq > o.seq; }
     };
-    std::priority_queue<Event, std::vector<Event>, std::greater<>> queue_;
+    std::vector<Event> queue_;  // a binary heap, earliest first
     uint64_t seq_ = 0;
     int64_t now_us_ = 0;
 };
@@ -53,12 +56,15 @@ class TraceHash {
   public:
     TraceHash() { crypto_generichash_init(&state_, nullptr, 0, 32); }
     void add(std::string_view tag, uint64_t a, int64_t at_ms, std::string_view bytes = {}) {
-        std::string head =
-            std::string(tag) + ":" + std::to_string(a) + "@" + std::to_string(at_ms) + ":";
-        crypto_generichash_update(&state_, reinterpret_cast<const uint8_t*>(head.data()),
-                                  head.size());
-        crypto_generichash_update(&state_, reinterpret_cast<const uint8_t*>(bytes.data()),
-                                  bytes.size());
+        // "tag:a@at_ms:" then the bytes, as one stream, put together without an allocation:
+        // every input and output of a run passes here.
+        update(tag);
+        update(":");
+        number(a);
+        update("@");
+        number(at_ms);
+        update(":");
+        update(bytes);
     }
     // The digest in hex; call once, at the end of the run.
     std::string hex() {
@@ -74,6 +80,15 @@ class TraceHash {
     }
 
   private:
+    template <typename Int>
+    void number(Int v) {
+        char digits[24];
+        auto [end, ec] = std::to_chars(digits, digits + sizeof digits, v);  // always fits
+        update(std::string_view(digits, static_cast<size_t>(end - digits)));
+    }
+    void update(std::string_view s) {
+        crypto_generichash_update(&state_, reinterpret_cast<const uint8_t*>(s.data()), s.size());
+    }
     crypto_generichash_state state_{};
 };
 
