@@ -3,6 +3,10 @@
 // room of 50 clients would otherwise parse each event 50 times: decoding was a third of a
 // scenario's run time, more under the sanitizers. Identical text parses to an identical
 // value, so sharing it changes nothing a client sees.
+// A world whose clients read only a line's top-level fields (the attack scenarios: "ev", "re",
+// "ok", "reason" and the "error" object) keeps only those: the lexer still checks all of the
+// line, but the history pages and room lists nobody reads are never built, which was most of
+// the decoding's allocations.
 #pragma once
 
 #include <memory>
@@ -15,18 +19,42 @@ namespace warren::sim {
 
 class ParsedLines {
   public:
+    enum class Keep { everything, top_level_and_error };
+    explicit ParsedLines(Keep keep = Keep::everything) : keep_(keep) {}
+
     // The value of `line`, or a discarded value if it is not JSON. The pointer keeps it alive
     // across the clearing of the cache that a handler may cause.
     std::shared_ptr<const nlohmann::json> get(std::string_view line) {
         if (auto it = cache_.find(line); it != cache_.end()) return it->second;
         if (cache_.size() >= max_entries) cache_.clear();  // a bound, not an eviction policy
-        auto value = std::make_shared<const nlohmann::json>(
-            nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false));
+        auto value = std::make_shared<const nlohmann::json>(parse(line));
         cache_.emplace(std::string(line), value);
         return value;
     }
 
   private:
+    nlohmann::json parse(std::string_view line) const {
+        if (keep_ == Keep::everything)
+            return nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+        // Depth 1 is the top-level object's: its keys, and the containers that are its values.
+        bool keep_next = true;
+        auto filter = [&keep_next](int depth, nlohmann::json::parse_event_t event,
+                                   nlohmann::json& value) {
+            using E = nlohmann::json::parse_event_t;
+            if (depth != 1) return true;
+            if (event == E::key) keep_next = value == "error";
+            return (event != E::object_start && event != E::array_start) || keep_next;
+        };
+        nlohmann::json value = nlohmann::json::parse(line, filter, /*allow_exceptions=*/false);
+        // A dropped container leaves its key behind holding a discarded value (the library
+        // removes only some of them): the keys go too.
+        if (value.is_object())
+            for (auto it = value.begin(); it != value.end();)
+                it = it->is_discarded() ? value.erase(it) : std::next(it);
+        return value;
+    }
+
+    Keep keep_;
     // Enough for the lines in flight to a room at once (one per event, not per receiver).
     static constexpr size_t max_entries = 1024;
     struct Hash {

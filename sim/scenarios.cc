@@ -110,7 +110,7 @@ class World {
     ScenarioOptions opt_;
     Config config_;
     Rng rng_;
-    ParsedLines parsed_;
+    ParsedLines parsed_{ParsedLines::Keep::top_level_and_error};
     SeededEntropy entropy_;
     TraceHash trace_;
     std::unique_ptr<Store> store_;

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <set>
 
+#include "sim/parsed_lines.h"
 #include "sim/simulation.h"
 
 namespace warren::sim {
@@ -127,6 +128,38 @@ TEST(SimulationFaults, FaultyRunsReplayExactly) {
     SimReport b = run_simulation(o);
     EXPECT_EQ(a.trace_hash, b.trace_hash);
     EXPECT_EQ(a.crashes, b.crashes);
+}
+
+}  // namespace
+}  // namespace warren::sim
+
+
+namespace warren::sim {
+namespace {
+// The attack scenarios' clients read only a line's top-level fields and its error: the rest is
+// checked as JSON but not kept; a line that is not JSON is still refused.
+TEST(ParsedLines, KeepsTheTopLevelAndTheErrorOnly) {
+    ParsedLines all;
+    ParsedLines top(ParsedLines::Keep::top_level_and_error);
+    const std::string line =
+        R"({"re":7,"ok":false,"error":{"code":"RATE_LIMITED","retry_after_ms":900},)"
+        R"("messages":[{"id":1,"text":"a"}],"room":{"id":3},"reason":"x"})";
+    auto full = all.get(line);
+    auto kept = top.get(line);
+    ASSERT_FALSE(full->is_discarded());
+    ASSERT_FALSE(kept->is_discarded());
+    EXPECT_EQ(full->size(), 6u);
+    EXPECT_EQ((*full)["messages"][0]["text"], "a");
+    EXPECT_EQ(kept->size(), 4u);
+    EXPECT_EQ((*kept)["re"], 7);
+    EXPECT_EQ((*kept)["ok"], false);
+    EXPECT_EQ((*kept)["reason"], "x");
+    EXPECT_EQ((*kept)["error"]["code"], "RATE_LIMITED");
+    EXPECT_EQ((*kept)["error"]["retry_after_ms"], 900);
+    EXPECT_FALSE(kept->contains("messages"));
+    EXPECT_FALSE(kept->contains("room"));
+    EXPECT_TRUE(top.get(R"({"re":7,"messages":[{"id":1,)")->is_discarded());
+    EXPECT_TRUE(top.get("not json")->is_discarded());
 }
 
 }  // namespace
