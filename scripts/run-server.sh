@@ -5,7 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh run
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWARREN_BUILD_TESTS=OFF \
+# The flags of scripts/test.sh's build/ (-g1), so that switching between the two rebuilds
+# nothing but the tests.
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" -DWARREN_BUILD_TESTS=OFF \
       -DWARREN_BUILD_BENCH=OFF >/dev/null
 cmake --build build --target warrend warren
 exec ./build/bin/warrend --data-dir ./data "$@"
