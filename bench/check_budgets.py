@@ -59,13 +59,17 @@ def name_filter(names):
     return "--benchmark_filter=^(" + "|".join(re.escape(n) for n in names) + ")$"
 
 
+def without_filter(extra):  # the budget file names the benchmarks; a filter given is dropped
+    return [f for f in extra if not f.startswith("--benchmark_filter")]
+
+
 def measure_medians(binary, names, extra):
     """The median real time per iteration of each of NAMES over 3 repetitions. A repetition
     lasts 0.1 s: a microbenchmark runs a million times in that. One that fits fewer than 10
     iterations in it is measured again with the library's default length, since in a fresh
     process its first iterations cost several times the later ones (BM_PipelinedFanout/M:100:
     185 ms against 52 ms)."""
-    flags = [f for f in extra if not f.startswith("--benchmark_filter")]
+    flags = without_filter(extra)
     medians, fewest = {}, {}
     def measure(subset, length):
         for b in run(binary, [name_filter(subset), "--benchmark_repetitions=3"] + length + flags):
@@ -86,7 +90,7 @@ def measure_ratios(binary, ratios, extra):
     fastest = {}
     for b in run(binary, [name_filter(names), "--benchmark_repetitions=12",
                           "--benchmark_min_time=0.1", "--benchmark_enable_random_interleaving=true"]
-                 + [f for f in extra if not f.startswith("--benchmark_filter")]):
+                 + without_filter(extra)):
         if b.get("run_type") == "iteration":
             fastest[b["run_name"]] = min(fastest.get(b["run_name"], float("inf")), ns(b))
     return {(a, b): (fastest[a] / fastest[b] if a in fastest and b in fastest else None)

@@ -130,12 +130,6 @@ TEST(SimulationFaults, FaultyRunsReplayExactly) {
     EXPECT_EQ(a.crashes, b.crashes);
 }
 
-}  // namespace
-}  // namespace warren::sim
-
-
-namespace warren::sim {
-namespace {
 // The attack scenarios' clients read only a line's top-level fields and its error: the rest is
 // checked as JSON but not kept; a line that is not JSON is still refused.
 TEST(ParsedLines, KeepsTheTopLevelAndTheErrorOnly) {
