@@ -76,18 +76,20 @@ cmake --build build-Release -j "$jobs"
 # that its run of the suite below also gives the coverage report. -g1 (line tables, no types or
 # variables) is all the sanitizers' stack traces need, at a fifth less compile time than -g.
 stage "Debug build with ASan + UBSan + coverage"
+# The loopback tests are build/'s, run against this tree's binaries (WARREN_E2E_FROM,
+# tests/CMakeLists.txt): the programs under the sanitizers are warrend and warren.
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-g1 -O1" \
     -DWARREN_SANITIZE=address,undefined -DWARREN_COVERAGE=ON -DWARREN_BUILD_BENCH=OFF \
-    -DWARREN_UNITY=ON >/dev/null
+    -DWARREN_UNITY=ON -DWARREN_E2E_FROM="$PWD/build/tests" >/dev/null
 cmake --build build-asan -j "$jobs"
 
-# ThreadSanitizer needs a tree of its own; only warrend, warren and the loopback tests run
-# threads (the driver's hashing and storage workers), so only they are built.
-stage "TSan build (warrend and the loopback tests)"
+# ThreadSanitizer needs a tree of its own; only warrend and warren run threads (the driver's
+# hashing and storage workers), so only they are built, and build/'s loopback tests run them.
+stage "TSan build (warrend and warren)"
 cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-g1 -O1" \
-    -DWARREN_SANITIZE=thread -DWARREN_BUILD_BENCH=OFF -DWARREN_UNITY=ON >/dev/null
-cmake --build build-tsan -j "$jobs" --target warrend warren e2e_test admin_e2e_test \
-    operations_e2e_test irc_e2e_test tls_e2e_test
+    -DWARREN_SANITIZE=thread -DWARREN_BUILD_BENCH=OFF -DWARREN_UNITY=ON \
+    -DWARREN_E2E_FROM="$PWD/build/tests" >/dev/null
+cmake --build build-tsan -j "$jobs" --target warrend warren
 
 stage tests
 ctest_log=$(mktemp)

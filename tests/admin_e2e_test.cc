@@ -319,7 +319,7 @@ TEST(Logs, RequestErrorLinesAreRateLimitedAndTheSuppressedCounted) {
 // warren-load against the real server: every message acknowledged and delivered to every
 // other member.
 TEST(Load, GeneratorDeliversEverything) {
-    std::string load = WARREN_BIN_DIR "/warren-load";
+    std::string load = bin_dir() + "/warren-load";
     if (access(load.c_str(), X_OK) != 0)
         GTEST_SKIP() << "warren-load not built (WARREN_BUILD_BENCH=OFF)";
     std::string dir = fresh_dir("load");

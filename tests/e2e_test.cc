@@ -147,7 +147,7 @@ std::string run(const std::string& cmd, int* status) {
 
 TEST_F(Loopback, CommandLineClientOneShotMode) {
     Daemon d(data());
-    std::string base = std::string(WARREN_BIN_DIR "/warren -s 127.0.0.1:") + std::to_string(d.port);
+    std::string base = bin_dir() + "/warren -s 127.0.0.1:" + std::to_string(d.port);
     int st = 0;
     run(base + " -u dave -p dave-pass --register create lobby 2>&1", &st);
     EXPECT_EQ(st, 0);
@@ -369,7 +369,7 @@ namespace {
 // drive the terminal: a newline starts an indented continuation, controls are escaped.
 TEST_F(Loopback, CommandLineClientEscapesWhatItPrints) {
     Daemon d(data());
-    std::string base = std::string(WARREN_BIN_DIR "/warren -s 127.0.0.1:") + std::to_string(d.port);
+    std::string base = bin_dir() + "/warren -s 127.0.0.1:" + std::to_string(d.port);
     int st = 0;
     run(base + " -u erin -p erin-pass --register create lobby 2>&1", &st);
     ASSERT_EQ(st, 0);

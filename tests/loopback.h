@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -30,6 +31,14 @@ extern char** environ;
 namespace warren::test {
 
 using json = nlohmann::json;
+
+// Where the binaries under test are: the tree the test was built in, unless WARREN_BIN_DIR
+// says otherwise. The sanitizer trees of scripts/test.sh build only the binaries and run these
+// tests from build/ against them (tests/CMakeLists.txt, WARREN_E2E_FROM).
+inline std::string bin_dir() {
+    const char* dir = std::getenv("WARREN_BIN_DIR");
+    return dir && *dir ? dir : WARREN_BIN_DIR;
+}
 
 // Abuse limits out of the way, for tests that drive many requests and connections from
 // 127.0.0.1 on purpose; security tests pass a --config of their own.
@@ -59,7 +68,7 @@ class Daemon {
                     const std::string& stderr_file = {}, std::vector<std::string> prefix = {}) {
         std::vector<std::string> args = prefix;
         args.insert(args.end(),
-                    {WARREN_BIN_DIR "/warrend", "--listen", "127.0.0.1:0", "--data-dir", data_dir});
+                    {bin_dir() + "/warrend", "--listen", "127.0.0.1:0", "--data-dir", data_dir});
         bool own_config = false, own_admin = false, own_level = false;
         for (const auto& e : extra) {
             own_config = own_config || e == "--config";

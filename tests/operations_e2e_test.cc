@@ -64,7 +64,7 @@ std::string slurp(const std::string& path) {
     return s.str();
 }
 
-const std::string warrend = WARREN_BIN_DIR "/warrend";
+const std::string warrend = bin_dir() + "/warrend";
 
 TEST(CheckConfig, ValidFilePrintsEveryKeyWithSecretsRedacted) {
     std::string dir = test_dir();
@@ -131,7 +131,9 @@ TEST(SystemdUnit, InstalledUnitVerifies) {
     }
     std::string dir = test_dir();
     std::string dest = dir + "/root";
-    Ran inst = run("env DESTDIR=" + dest + " cmake --install " WARREN_BUILD_DIR);
+    // The tree the binaries under test come from (bin_dir() is its bin/).
+    Ran inst = run("env DESTDIR=" + dest + " cmake --install " +
+                   fs::path(bin_dir()).parent_path().string());
     ASSERT_EQ(inst.status, 0) << inst.out;
     std::string unit_path;
     for (const auto& e : fs::recursive_directory_iterator(dest))

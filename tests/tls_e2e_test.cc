@@ -313,7 +313,7 @@ TEST_F(TlsLoopback, TheCommandLineClientSpeaksTlsAndChecksTheCertificate) {
     std::vector<std::string> args = tls_flags();
     args.insert(args.end(), {"--tls-listen", "127.0.0.1:0"});
     Daemon d(data(), args);
-    std::string base = std::string(WARREN_BIN_DIR "/warren -s 127.0.0.1:") +
+    std::string base = bin_dir() + "/warren -s 127.0.0.1:" +
                        std::to_string(d.tls_port);
     auto run = [](const std::string& cmd, int& status) {
         std::string out;
@@ -342,7 +342,7 @@ TEST_F(TlsLoopback, TheCommandLineClientSpeaksTlsAndChecksTheCertificate) {
 }
 
 TEST_F(TlsLoopback, ATlsListenerWithoutACertificateIsAConfigurationError) {
-    std::string bin = WARREN_BIN_DIR "/warrend";
+    std::string bin = bin_dir() + "/warrend";
     std::string cmd = bin + " --data-dir " + data() + " --tls-listen 127.0.0.1:0 2>&1";
     FILE* p = popen(cmd.c_str(), "r");
     ASSERT_NE(p, nullptr);
