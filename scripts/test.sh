@@ -66,10 +66,11 @@ export WARREN_REQUIRE_IRC_CLIENTS=1  # the real IRC client tests must run, not s
 stage build
 build_dev_tree
 
+# The binaries that `cmake --install` ships; warren-sim, QA's tool, runs from build/.
 stage "Release build (the binaries, warnings as errors)"
 cmake -S . -B build-Release -G Ninja -DCMAKE_BUILD_TYPE=Release -DWARREN_BUILD_TESTS=OFF \
     -DWARREN_BUILD_BENCH=OFF -DWARREN_UNITY=ON >/dev/null
-cmake --build build-Release -j "$jobs"
+cmake --build build-Release -j "$jobs" --target warrend warren
 
 # The Debug build (assertions on, warnings as errors) is built with AddressSanitizer and
 # UndefinedBehaviorSanitizer, at -O1 so that the suite stays quick, and with gcov counters, so
