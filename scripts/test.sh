@@ -65,6 +65,15 @@ export WARREN_REQUIRE_IRC_CLIENTS=1  # the real IRC client tests must run, not s
 
 stage build
 build_dev_tree
+# clang-tidy needs only build/'s compile commands and sources: it starts now, at the lowest
+# priority, and takes the cycles the stages until its own leave idle (the loopback tests'
+# waits, the builds' links and single-file tails); its stage waits for what is left.
+tidy_log=$(mktemp)
+nice -n 19 bash scripts/tidy.sh >"$tidy_log" 2>&1 &
+tidy_pid=$!
+# A stage that fails ends the run: what still runs in the background (clang-tidy, the
+# instruction counts) is stopped with it.
+trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
 
 # The binaries that `cmake --install` ships; warren-sim, QA's tool, runs from build/.
 stage "Release build (the binaries, warnings as errors)"
@@ -155,6 +164,14 @@ fi
 tsan_summary=$(grep -E "tests passed, [0-9]+ tests failed out of [0-9]+" "$tsan_log" | tail -1)
 rm -rf "$tsan_reports" "$tsan_log" "$side_log"
 
+# Before the fuzz smoke, whose slots count the shell's running jobs.
+stage "clang-tidy (started after build/, at the lowest priority)"
+tidy_status=0
+wait "$tidy_pid" || tidy_status=$?
+cat "$tidy_log"
+rm -f "$tidy_log"
+[ "$tidy_status" = 0 ] || exit 1
+
 stage "fuzz smoke"
 # -g1: line tables for the stack trace of a finding, without the cost of full debug info.
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DWARREN_BUILD_FUZZ=ON \
@@ -193,8 +210,6 @@ for pair in "${fuzz_targets[@]}"; do
 done
 rm -rf "$fuzz_dir"
 
-stage clang-tidy
-bash scripts/tidy.sh
 
 stage "wall-clock budgets and same-run ratios"
 budget_log=$(mktemp)
