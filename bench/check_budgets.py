@@ -155,9 +155,7 @@ def main():
     failed = False
     # The ratios first: a budgeted benchmark they measure (12 interleaved repetitions) takes
     # its median from there instead of being run again.
-    ratio_times = {}
-    if ratios:
-        ratio_got, ratio_times = measure_ratios(binary, ratios, extra)
+    got, ratio_times = measure_ratios(binary, ratios, extra) if ratios else ({}, {})
     if absolute:
         rest = [n for n in absolute if n not in ratio_times]
         medians = measure_medians(binary, rest, extra) if rest else {}
@@ -174,7 +172,6 @@ def main():
             failed |= median > budget
             print(f"{name:62} {median:12.0f} {budget:12.0f}  {median / budget:5.2f} {verdict}")
     if ratios:
-        got = ratio_got
         over = [(a, b) for a, b, limit in ratios if got[(a, b)] is None or got[(a, b)] > limit]
         if over:
             print("ratio over its limit, measuring again: " + ", ".join(f"{a}/{b}" for a, b in over))

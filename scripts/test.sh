@@ -12,8 +12,8 @@
 # The trees other than build/ are only built to check and test, once per run: they compile
 # core/ and store/ as unity builds (WARREN_UNITY, CMakeLists.txt), which costs less in all
 # and more per touched file; build/, the working tree, does not.
-# FUZZ_SECONDS (default 10: the slowest target still runs about 8,000 inputs) sets the smoke
-# length per fuzz target.
+# FUZZ_SECONDS (default 10: the slowest target, a whole IRC session per input, still runs
+# about 4,000 to 8,000 inputs) sets the smoke length per fuzz target.
 #
 # `scripts/test.sh --fast` is the loop to run while working: it builds only build/ and runs
 # the unit, property, simulation and loopback end-to-end tests there, then prints how long it
@@ -209,7 +209,6 @@ for pair in "${fuzz_targets[@]}"; do
   fuzz_report+="$target $(grep -E '^Done' "$log" | sed -E 's/Done ([0-9]+) runs.*/\1/') runs; "
 done
 rm -rf "$fuzz_dir"
-
 
 stage "wall-clock budgets and same-run ratios"
 budget_log=$(mktemp)
