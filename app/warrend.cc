@@ -55,9 +55,11 @@ std::string stored_admin_token(const std::string& data_dir, std::string& error) 
 }
 
 // Descriptors warrend needs beside its clients: the database and its WAL, the listeners,
-// the event loop, the threads' wakeups, the admin API's sessions, and a margin.
+// the event loop, the threads' wakeups, the admin API's sessions, the closed connections
+// still lingering, and a margin.
 size_t descriptors_besides_clients(const warren::Settings& s) {
-    return 64 + (s.driver.admin_enabled ? s.driver.admin.sessions_max : 0);
+    return 64 + s.driver.close_lingering_max +
+           (s.driver.admin_enabled ? s.driver.admin.sessions_max : 0);
 }
 
 // Raises the soft descriptor limit to what connections.max needs; if the hard limit cannot

@@ -36,6 +36,10 @@ class Fifo {
     T& emplace_back(Args&&... args) {
         return items_.emplace_back(std::forward<Args>(args)...);
     }
+    void pop_back() {
+        items_.pop_back();
+        if (empty()) clear();
+    }
     void pop_front() {
         ++head_;
         if (head_ == items_.size()) {

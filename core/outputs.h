@@ -31,11 +31,20 @@ struct Send {
     std::shared_ptr<const std::string> bytes;
 };
 
-// Flush what was sent to the connection, then close it. The core has already forgotten the
-// connection; a later disconnect() for it is ignored.
+// Write `last` after everything sent to the connection, then shut it down for writing and
+// close it once the peer has read (a bounded linger that discards what the peer still sends,
+// so the kernel answers no unread input with a reset that would throw away what the peer has
+// not read yet). With `drop_unsent` (only a slow consumer: the memory bound wins) the bytes
+// not yet written are dropped and `last` goes right after the write in flight. The core has
+// already forgotten the connection; a later disconnect() for it is ignored.
 struct Close {
     ConnId conn = 0;
-    std::string_view reason;  // the DISCONNECT reason already sent, for logs
+    std::string_view reason;                  // the DISCONNECT reason, for logs
+    std::shared_ptr<const std::string> last;  // DISCONNECT (IRC: ERROR); null after a QUIT
+    bool drop_unsent = false;
+    // False for a connection refused at accept: it has sent nothing worth waiting for, and a
+    // flood of them must not hold descriptors.
+    bool linger = true;
 };
 
 // Apply these mutations in one storage transaction, in order of batch id, and report

@@ -62,6 +62,8 @@ void Server::end_input() {
         txn_.send_ready(now_);
     } while (conns_.any_released() || conns_.any_closed());
     finish_shutdown_if_idle();
+    conns_.finish_closing(txn_.first_event_stamp());
+    conns_.erase_finished();
 }
 
 void Server::read_released() {
@@ -288,7 +290,7 @@ void Server::read_lines(Connections::Conn& c) {
                 }
                 uint64_t slot = conns_.open_slot(c, now_);
                 guard_.offence(c.ip_key, chat_.user_of(c.id), Guard::Offence::bad_frame, now_);
-                c.state = Connections::State::draining;  // no further input
+                conns_.drain(c);  // no further input
                 Error err{ErrorCode::frame_too_large,
                           "line longer than " + std::to_string(config_.max_frame_bytes) + " bytes",
                           {},
@@ -360,7 +362,9 @@ void Server::run_irc_step(Connections::Conn& c) {
         // A line the session answers itself still spends a token: flooding CAP or PING is
         // flooding all the same.
         if (std::optional<Error> refused = admit_request(guard_, c.ip_key, user, Op::ping, now_))
-            step.lines = ":" + config_.irc_server_name.str() + " NOTICE * :" + refused->message + "\r\n";
+            step.lines =
+                ":" + config_.irc_server_name.str() + " NOTICE * :" + refused->message + "\r\n";
+        if (step.hang_up) conns_.drain(c);  // QUIT: nothing after it is read
         return conns_.answer_lines(c, slot, std::move(step.lines), step.hang_up, now_);
     }
     Op op = op_of(*step.request);
@@ -456,11 +460,12 @@ void Server::reply(const Route& route, ReplyBody body) {
 // An event waits with the newest batch (never ahead of state that is not yet durable).
 void Server::emit(Addressed a) {
     if (a.to.empty()) return;
+    a.stamp = conns_.stamp();
     if (Batch* b = txn_.newest()) {
         b->events.push_back(std::move(a));
         return;
     }
-    conns_.deliver(a.to, a.event, a.cause);
+    conns_.deliver(a.to, a.event, a.cause, a.stamp);
 }
 
 void Server::start_effect(const Route& route, const std::string& ip_key, Effect effect) {
@@ -489,6 +494,15 @@ void Server::resume(Job job, EffectResult result) {
     Caller caller{job.route.conn, user, job.ip_key, now_, c != nullptr};
     Outcome& out = chat_.resume(caller, std::move(job.then), std::move(result), gate(true, user));
     route_outcome(job.route, job.ip_key, user, out);
+    // The connection is being closed: its request was not carried out, and says so before
+    // the closing line.
+    if (!c && conns_.owes_replies(job.route.conn))
+        conns_.answer(job.route.conn, job.route.slot, job.route.request_id,
+                      Error{ErrorCode::unavailable,
+                            "not carried out: the connection is closing",
+                            {},
+                            config_.retry_after_ms},
+                      now_);
     if (c) c->logged_in = chat_.user_of(c->id).has_value();
     if (c && job.paused && !c->paused) read_lines(*c);
 }
@@ -499,7 +513,7 @@ void Server::release(Batch& b) {
     chat_.committed(*b.sent);
     for (auto& rep : b.replies) conns_.answer(rep.conn, rep.slot, rep.request_id, rep.body, now_);
     admin_.committed(b.admin_replies);
-    for (auto& ev : b.events) conns_.deliver(ev.to, ev.event, ev.cause);
+    for (auto& ev : b.events) conns_.deliver(ev.to, ev.event, ev.cause, ev.stamp);
 }
 
 // Every undone request changed nothing; its reply becomes UNAVAILABLE.

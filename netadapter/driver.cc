@@ -115,6 +115,8 @@ struct Connection {
     std::string peer;
     size_t writing = 0;      // buffers in the write in flight (0: none)
     bool core_knows = true;  // false once the core has said Close
+    bool may_linger = true;  // Close::linger
+    bool lingering = false;  // everything owed is written: saying goodbye, discarding input
     bool closed = false;
 };
 
@@ -198,7 +200,7 @@ struct Driver::State {
     WorkQueue storage;
     WorkQueue reads;  // no threads without a reader
     WorkQueue hasher;
-    WorkQueue backups;                    // one online backup at a time (the core sees to it)
+    WorkQueue backups;                     // one online backup at a time (the core sees to it)
     std::atomic<bool> backup_stop{false};  // set when shutdown begins: a backup gives up
     std::string dummy_phc;
     std::map<ConnId, std::shared_ptr<Connection>> conns;
@@ -207,6 +209,7 @@ struct Driver::State {
     asio::steady_timer stats_timer;
     asio::steady_timer accept_pause;  // after running out of descriptors
     int spare_fd = -1;                // given up to accept-and-close when out of descriptors
+    size_t lingering = 0;             // closed connections waiting for their peer (linger)
     ConnId next_conn = 1;
     std::set<ConnId> read_waiting;            // not read while the core holds them back
     std::array<char, 16 * 1024> read_buffer;  // see start_read
@@ -250,16 +253,70 @@ struct Driver::State {
 
     void carry_out(Close& c) {
         auto it = conns.find(c.conn);
-        if (it == conns.end()) return;
+        if (it == conns.end() || it->second->closed) return;
         auto conn = it->second;
         conn->core_knows = false;
-        // Give the peer a moment to read the DISCONNECT line; a peer that does not read
-        // loses it.
-        conn->close_timer.expires_after(std::chrono::seconds(2));
+        read_waiting.erase(c.conn);
+        // A slow consumer: what is not being written goes (the write in flight holds whole
+        // lines, so the closing line starts a line of its own).
+        if (c.drop_unsent)
+            while (conn->wq.size() > conn->writing) conn->wq.pop_back();
+        if (c.last) conn->wq.push_back(std::move(c.last));
+        conn->may_linger = c.linger;
+        // The peer gets close_linger_ms to read what it is owed and to close its side.
+        conn->close_timer.expires_after(std::chrono::milliseconds(opt.close_linger_ms));
         conn->close_timer.async_wait([this, id = c.conn](boost::system::error_code ec) {
             if (!ec) close_now(id);
         });
-        if (conn->writing == 0 && conn->wq.empty()) close_now(c.conn);
+        if (conn->writing == 0 && conn->wq.empty()) return linger(c.conn, conn);
+        start_write(c.conn, conn);
+    }
+
+    // Everything owed is written: TLS says close_notify, then the socket is shut down for
+    // writing and input is discarded until the peer closes (or the close timer fires). A TLS
+    // read in flight is cancelled first: one read at a time through the TLS engine.
+    void linger(ConnId id, const std::shared_ptr<Connection>& conn) {
+        if (conn->lingering || conn->closed) return;
+        if (!conn->may_linger || lingering >= opt.close_lingering_max) return close_now(id);
+        conn->lingering = true;
+        ++lingering;
+        boost::system::error_code ignored;
+        if (!conn->tls || conn->tls->handshaking) return shut_down_writing(id, conn);
+        if (conn->tls->reading) {
+            conn->socket.cancel(ignored);  // its handler says close_notify (start_tls_read)
+            return;
+        }
+        say_close_notify(id, conn);
+    }
+
+    void say_close_notify(ConnId id, const std::shared_ptr<Connection>& conn) {
+        conn->tls->stream.async_shutdown([this, id, conn](boost::system::error_code) {
+            if (!conn->closed) shut_down_writing(id, conn);
+        });
+    }
+
+    void shut_down_writing(ConnId id, const std::shared_ptr<Connection>& conn) {
+        boost::system::error_code ignored;
+        conn->socket.shutdown(tcp::socket::shutdown_send, ignored);
+        discard_input(id, conn);
+    }
+
+    // Reads and drops what the peer still sends until it closes; the close timer bounds it.
+    void discard_input(ConnId id, const std::shared_ptr<Connection>& conn) {
+        for (;;) {
+            boost::system::error_code ec;
+            conn->socket.read_some(asio::buffer(read_buffer), ec);
+            if (ec == asio::error::would_block || ec == asio::error::try_again) {
+                conn->socket.async_wait(tcp::socket::wait_read,
+                                        [this, id, conn](boost::system::error_code wec) {
+                                            if (conn->closed) return;
+                                            if (wec) return close_now(id);
+                                            discard_input(id, conn);
+                                        });
+                return;
+            }
+            if (ec) return close_now(id);  // the peer closed (or reset): done
+        }
     }
 
     // Request errors go to the log with their fields (rate-limited by log_event).
@@ -409,7 +466,8 @@ struct Driver::State {
                             {"duration_ms", std::to_string(r.duration_ms)}});
             } else {
                 r.error = done.status().message();
-                log_always(LogLevel::error, "backup_failed", {{"path", r.path}, {"error", r.error}});
+                log_always(LogLevel::error, "backup_failed",
+                           {{"path", r.path}, {"error", r.error}});
             }
             asio::post(io, [this, id, r = std::move(r)] {
                 core.backed_up(id, r, now());
@@ -548,7 +606,10 @@ struct Driver::State {
                               {{"peer", conn->peer}, {"error", ec.message()}});
                     return lost(id, conn);
                 }
-                if (!conn->core_knows) return start_write(id, conn);  // its last line, then close
+                if (!conn->core_knows) {  // its last line, then the close
+                    if (conn->writing == 0 && conn->wq.empty()) return linger(id, conn);
+                    return start_write(id, conn);
+                }
                 conn->close_timer.cancel();
                 if (std::string fp = peer_fingerprint(conn->tls->stream.native_handle());
                     !fp.empty()) {
@@ -604,7 +665,11 @@ struct Driver::State {
         t.stream.async_read_some(
             asio::buffer(t.in), [this, id, conn](boost::system::error_code ec, size_t n) {
                 conn->tls->reading = false;
-                if (conn->closed || !conn->core_knows) return;
+                if (conn->closed) return;
+                if (!conn->core_knows) {
+                    if (conn->lingering) say_close_notify(id, conn);  // the read was cancelled
+                    return;
+                }
                 if (ec) return lost(id, conn);
                 core.receive(id, std::string_view(conn->tls->in.data(), n), now());
                 drain();
@@ -634,7 +699,7 @@ struct Driver::State {
                 core.sent(id, n, now());
                 drain();
             }
-            if (!conn->core_knows && conn->wq.empty()) return close_now(id);
+            if (!conn->core_knows && conn->wq.empty()) return linger(id, conn);
             start_write(id, conn);
         };
         if (conn->tls) {
@@ -668,6 +733,7 @@ struct Driver::State {
         conns.erase(it);
         read_waiting.erase(id);
         conn->closed = true;
+        if (conn->lingering) --lingering;
         boost::system::error_code ignored;
         conn->close_timer.cancel();
         conn->socket.shutdown(tcp::socket::shutdown_both, ignored);

@@ -13,6 +13,12 @@
 // flush, then stop the worker threads. It returns the process exit status. Boost stays out of
 // this header so that app/ compiles quickly.
 //
+// Closes (core/outputs.h Close): what the core sent is written, then the closing line; then
+// TLS says close_notify, the socket is shut down for writing, and what the peer still sends is
+// read and discarded until it closes too or close_linger_ms has passed — closing with unread
+// input would make the kernel reset the connection, and a reset throws away what the peer has
+// not read yet. Only a slow consumer's close drops the output not yet written.
+//
 // TLS connections: the core hears of the connection at accept (so its connection caps and
 // blocks apply before any handshake is paid for; one it refuses at once is closed without a
 // handshake), its lines wait until the handshake is done, and a handshake that takes longer
@@ -74,6 +80,13 @@ struct DriverOptions {
     std::function<void()> on_hangup;
     // How often process figures (RSS, CPU, open files, queue depths) go to the core.
     int64_t process_stats_interval_ms = 5000;
+    // A connection the core closes gets this long to read what it is owed and its closing
+    // line and to close its side; then it is closed regardless. At most close_lingering_max
+    // wait for their peer at a time (beyond it, and for connections refused at accept, the
+    // socket closes once its last line is written): the core no longer counts them against
+    // connections.max, and each holds a descriptor.
+    int64_t close_linger_ms = 5000;
+    size_t close_lingering_max = 64;
 };
 
 class Driver {

@@ -25,7 +25,9 @@ std::string notify_service_manager(std::string_view state) {
     int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return std::string("socket: ") + std::strerror(errno);
     auto addr_len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len);
-    ssize_t n = ::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL,
+    // Never wait: this runs on the event loop, and a service manager that stopped reading
+    // (its queue full) would otherwise stall every client.
+    ssize_t n = ::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL | MSG_DONTWAIT,
                          reinterpret_cast<const sockaddr*>(&addr), addr_len);
     int err = errno;
     ::close(fd);

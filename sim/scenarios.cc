@@ -36,7 +36,18 @@ const std::pair<Scenario, std::string_view> names[] = {
     {Scenario::dm_spam, "dm_spam"},
     {Scenario::storage_outage, "storage_outage"},
     {Scenario::slow_storage, "slow_storage"},
+    {Scenario::pipelined_flood, "pipelined_flood"},
+    {Scenario::operator_suspend, "operator_suspend"},
+    {Scenario::shutdown_pipelined, "shutdown_pipelined"},
 };
+
+bool closes_a_pipeline(Scenario s) {
+    return s == Scenario::pipelined_flood || s == Scenario::operator_suspend ||
+           s == Scenario::shutdown_pipelined;
+}
+
+// The close scenarios' messages: their text marks them in the store.
+constexpr std::string_view pipelined_text = "PIPE ";
 
 // A simulated TCP peer as the world sees it: bytes in, lines out, a close.
 struct Peer {
@@ -46,6 +57,10 @@ struct Peer {
     std::function<void(const json&)> on_line;
     std::function<void(const std::string& reason)> on_close;
     std::string close_reason;
+    int64_t arrive_ms = 0;  // when the last bytes sent to it arrive: one stream, in order
+    int64_t depart_ms = 0;  // when the last bytes it wrote reach the server
+    size_t chunk_max = 0;  // what it writes reaches the server in pieces of 1..chunk_max (0: whole)
+    int64_t read_bytes_per_s = 0;  // a slow reader: it reads at this pace (0: at once)
 };
 
 struct Legit {
@@ -85,6 +100,8 @@ class World {
     void send(ConnId id, std::string bytes);
     void hang_up(ConnId id);
     void drain();
+    // Bytes from the server reach the peer in order, each write 1-5 ms after it was made.
+    void to_peer(ConnId id, std::shared_ptr<const std::string> bytes);
     void on_commit(const Commit& c);
     void observe_alerts();
 
@@ -102,6 +119,10 @@ class World {
     void attack_slowloris();
     void attack_bad_frames();
     void attack_spam(bool invitations);
+    // The close scenarios: pipelines `n` messages, then `cue` (the operator or the shutdown).
+    void pipeline(int n, std::function<void()> cue);
+    void pipelined_line(const json& m);
+    void check_pipeline();
     void attacker_refused(std::string_view code);
     // Logs in a fresh account from `ip` and calls `then(conn)`.
     void attacker_account(const std::string& ip, const std::string& name,
@@ -134,6 +155,7 @@ class World {
     int64_t fault_from_ = -1, fault_to_ = -1;
     bool slow_ = false;
     bool attacker_done_ = false;
+    int64_t next_reply_ = 10;  // the pipelining client's next reply id
 };
 
 ConnId World::open(std::string ip, std::function<void(const json&)> on_line,
@@ -149,14 +171,27 @@ ConnId World::open(std::string ip, std::function<void(const json&)> on_line,
     return id;
 }
 
+// One stream: what a peer writes reaches the server in order, each write (or piece of it)
+// 1-5 ms after it was written.
 void World::send(ConnId id, std::string bytes) {
-    at(now_ms() + net_delay(), [this, id, bytes = std::move(bytes)] {
-        auto it = peers_.find(id);
-        if (it == peers_.end() || !it->second.open) return;
-        trace("receive", id, bytes);
-        core_->receive(id, bytes, now());
-        drain();
-    });
+    auto found = peers_.find(id);
+    if (found == peers_.end()) return;
+    Peer& peer = found->second;
+    for (size_t pos = 0; pos < bytes.size();) {
+        size_t n = bytes.size() - pos;
+        if (peer.chunk_max > 0)
+            n = std::min(
+                n, static_cast<size_t>(rng_.between(1, static_cast<int64_t>(peer.chunk_max))));
+        peer.depart_ms = std::max(peer.depart_ms, now_ms() + net_delay());
+        at(peer.depart_ms, [this, id, piece = bytes.substr(pos, n)] {
+            auto it = peers_.find(id);
+            if (it == peers_.end() || !it->second.open) return;
+            trace("receive", id, piece);
+            core_->receive(id, piece, now());
+            drain();
+        });
+        pos += n;
+    }
 }
 
 void World::hang_up(ConnId id) {
@@ -184,31 +219,16 @@ void World::drain() {
             trace("send", s->conn, *s->bytes);
             auto it = peers_.find(s->conn);
             if (it == peers_.end() || !it->second.open) continue;
-            core_->sent(s->conn, s->bytes->size(), now());  // a prompt reader
-            at(now_ms() + net_delay(), [this, id = s->conn, bytes = s->bytes] {
-                auto p = peers_.find(id);
-                if (p == peers_.end()) return;
-                p->second.framer.feed(*bytes);
-                std::string_view line;
-                while (p->second.framer.next(line) == LineFramer::Status::line) {
-                    std::shared_ptr<const json> parsed = parsed_.get(line);
-                    if (parsed->is_discarded())
-                        throw std::runtime_error("the server sent a line that is not JSON: " +
-                                                 std::string(line));
-                    const json& msg = *parsed;
-                    if (msg.value("ev", "") == "DISCONNECT")
-                        p->second.close_reason = msg.value("reason", "");
-                    // A handler may replace itself (an attacker's next phase): run a copy, so
-                    // the closure it is running lives until it returns.
-                    if (auto handler = p->second.on_line) handler(msg);
-                }
-            });
+            if (it->second.read_bytes_per_s == 0)
+                core_->sent(s->conn, s->bytes->size(), now());  // a prompt reader
+            to_peer(s->conn, s->bytes);
         } else if (auto* c = std::get_if<Close>(&*out)) {
             auto it = peers_.find(c->conn);
             if (it == peers_.end()) continue;
             it->second.open = false;
+            if (c->last) to_peer(c->conn, c->last);
             // After the bytes already on their way.
-            at(now_ms() + 6, [this, id = c->conn] {
+            at(std::max(it->second.arrive_ms, now_ms()) + 1, [this, id = c->conn] {
                 Peer& p = peers_[id];
                 if (p.on_close) p.on_close(p.close_reason);
             });
@@ -243,6 +263,36 @@ void World::drain() {
             drain();
         });
     }
+}
+
+void World::to_peer(ConnId id, std::shared_ptr<const std::string> bytes) {
+    Peer& peer = peers_[id];
+    peer.arrive_ms = std::max(peer.arrive_ms, now_ms() + net_delay());
+    // A slow reader takes its time over each write, and only then has it read (sent()).
+    if (peer.read_bytes_per_s > 0)
+        peer.arrive_ms += static_cast<int64_t>(bytes->size()) * 1000 / peer.read_bytes_per_s;
+    at(peer.arrive_ms, [this, id, bytes = std::move(bytes)] {
+        auto p = peers_.find(id);
+        if (p == peers_.end()) return;
+        if (p->second.read_bytes_per_s > 0) {
+            core_->sent(id, bytes->size(), now());
+            drain();
+        }
+        p->second.framer.feed(*bytes);
+        std::string_view line;
+        while (p->second.framer.next(line) == LineFramer::Status::line) {
+            std::shared_ptr<const json> parsed = parsed_.get(line);
+            if (parsed->is_discarded())
+                throw std::runtime_error("the server sent a line that is not JSON: " +
+                                         std::string(line));
+            const json& msg = *parsed;
+            if (msg.value("ev", "") == "DISCONNECT")
+                p->second.close_reason = msg.value("reason", "");
+            // A handler may replace itself (an attacker's next phase): run a copy, so the
+            // closure it is running lives until it returns.
+            if (auto handler = p->second.on_line) handler(msg);
+        }
+    });
 }
 
 void World::observe_alerts() {
@@ -577,6 +627,65 @@ void World::attack_spam(bool invitations) {
     });
 }
 
+void World::pipeline(int n, std::function<void()> cue) {
+    attacker_account("203.0.113.77", "piper", [this, n, cue](ConnId conn) {
+        json join = {{"id", 2}, {"op", "JOIN_ROOM"}, {"room", "lobby"}};
+        send(conn, join.dump() + "\n");
+        peers_[conn].on_line = [this, conn, n, cue](const json& m) {
+            if (!m.contains("re") || m["re"] != 2) return;
+            Peer& p = peers_[conn];
+            p.chunk_max = 512;
+            p.read_bytes_per_s = 8 * 1024;
+            p.on_line = [this](const json& line) { pipelined_line(line); };
+            std::string bytes;
+            for (int i = 0; i < n; ++i)
+                bytes += json{{"id", 10 + i},
+                              {"op", "SEND_MESSAGE"},
+                              {"room", "lobby"},
+                              {"text", std::string(pipelined_text) + std::to_string(i)}}
+                             .dump() +
+                         "\n";
+            rep_.attempts = static_cast<uint64_t>(n);
+            send(conn, std::move(bytes));
+            if (cue) cue();
+        };
+    });
+}
+
+// Replies in request order until the DISCONNECT, and nothing after it.
+void World::pipelined_line(const json& m) {
+    if (!rep_.close_reason.empty()) {
+        ++rep_.lines_after_close;
+        return;
+    }
+    if (m.value("ev", "") == "DISCONNECT") {
+        rep_.close_reason = m.value("reason", "");
+        return;
+    }
+    if (!m.contains("re") || !m["re"].is_number()) return;
+    int64_t re = m["re"].get<int64_t>();
+    if (re != next_reply_)
+        rep_.violations.push_back("the reply to " + std::to_string(re) + " came where " +
+                                  std::to_string(next_reply_) + "'s was due");
+    next_reply_ = re + 1;
+    if (m.value("ok", false)) ++rep_.acknowledged;
+}
+
+// What the store holds of the pipelined messages, against what their author was told.
+void World::check_pipeline() {
+    for (MessageId id = 1; id <= core_->state().committed_through(); ++id)
+        if (std::optional<MessageRow> m = store_->message(id);
+            m && m->text.starts_with(pipelined_text))
+            ++rep_.stored;
+    auto fail = [this](std::string what) { rep_.violations.push_back(std::move(what)); };
+    if (rep_.close_reason.empty()) fail("the pipelining client was never closed");
+    if (rep_.acknowledged != rep_.stored)
+        fail(std::to_string(rep_.stored) + " pipelined messages stored, " +
+             std::to_string(rep_.acknowledged) + " acknowledged to their author");
+    if (rep_.lines_after_close > 0)
+        fail(std::to_string(rep_.lines_after_close) + " lines after the DISCONNECT");
+}
+
 void World::start_attack() {
     switch (opt_.scenario) {
         case Scenario::brute_force:
@@ -595,6 +704,27 @@ void World::start_attack() {
             return attack_spam(true);
         case Scenario::dm_spam:
             return attack_spam(false);
+        case Scenario::pipelined_flood:
+            return pipeline(200, {});
+        case Scenario::operator_suspend:
+            return pipeline(300, [this] {
+                at(now_ms() + rng_.between(0, 30), [this] {
+                    AdminRequest q;
+                    q.kind = AdminRequest::Kind::suspend;
+                    q.username = "piper";
+                    q.duration_ms = 3'600'000;
+                    q.reason = "operator";
+                    core_->admin(q, now());
+                    drain();
+                });
+            });
+        case Scenario::shutdown_pipelined:
+            return pipeline(25, [this] {
+                at(now_ms() + rng_.between(0, 20), [this] {
+                    core_->shutdown(now());
+                    drain();
+                });
+            });
         case Scenario::none:
         case Scenario::storage_outage:
         case Scenario::slow_storage:
@@ -607,6 +737,7 @@ ScenarioReport World::run() {
     if (opt_.duration_ms == 0)
         opt_.duration_ms = opt_.scenario == Scenario::storage_outage ? 180'000
                            : opt_.scenario == Scenario::slow_storage ? 200'000
+                           : closes_a_pipeline(opt_.scenario)        ? 20'000
                                                                      : 120'000;
     if (opt_.scenario == Scenario::storage_outage) fault_from_ = 30'000, fault_to_ = 60'000;
     if (opt_.scenario == Scenario::slow_storage)
@@ -638,6 +769,7 @@ ScenarioReport World::run() {
     for (auto& [name, n] : name_failures_)
         rep_.worst_name_failures = std::max(rep_.worst_name_failures, n);
     rep_.end_connections = core_->connection_count();
+    if (closes_a_pipeline(opt_.scenario)) check_pipeline();
     std::set<std::pair<std::string, std::string>> open_alerts;
     for (const auto& a : rep_.alerts) {
         auto key = std::make_pair(a.rule, a.subject);
@@ -660,6 +792,10 @@ std::string_view scenario_name(Scenario s) {
     for (const auto& [v, n] : names)
         if (v == s) return n;
     return "?";
+}
+
+std::vector<Scenario> close_scenarios() {
+    return {Scenario::pipelined_flood, Scenario::operator_suspend, Scenario::shutdown_pipelined};
 }
 
 std::vector<Scenario> attack_scenarios() {

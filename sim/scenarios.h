@@ -31,11 +31,20 @@ enum class Scenario {
     dm_spam,              // a fresh account sends direct messages to every user
     storage_outage,       // every commit fails from 30 s to 60 s
     slow_storage,         // commits take ~800 ms from 30 s to 90 s; alerts cleared at 60 s
+    // Closes under pipelined load (issue "closing never drops what was answered"): a client
+    // writes many SEND_MESSAGEs at once, cut by the network into chunks of 1-512 bytes, and
+    // reads its replies slowly (2 KB/s, driving the core's outbound accounting); the server
+    // closes it on the way. Each checks that the OK replies it read before its DISCONNECT are
+    // exactly the messages stored, in request order, with nothing after the DISCONNECT.
+    pipelined_flood,     // 200 messages; the account is suspended for flooding
+    operator_suspend,    // 300 messages; an operator suspends the account 0-30 ms in
+    shutdown_pipelined,  // 25 messages (under the burst); the server shuts down 0-20 ms in
 };
 
 std::optional<Scenario> scenario_from_name(std::string_view name);
 std::string_view scenario_name(Scenario s);
 std::vector<Scenario> attack_scenarios();
+std::vector<Scenario> close_scenarios();
 
 struct ScenarioOptions {
     Scenario scenario = Scenario::none;
@@ -77,6 +86,11 @@ struct ScenarioReport {
     std::vector<AlertEvent> alerts;
     uint64_t duplicate_raises = 0;  // a raise for a (rule, subject) already active
     uint64_t audit_records = 0;
+    // The close scenarios' pipelining client.
+    uint64_t acknowledged = 0;  // OK replies it read before its DISCONNECT
+    uint64_t stored = 0;        // its messages in the store at the end
+    std::string close_reason;   // its DISCONNECT's
+    uint64_t lines_after_close = 0;
     std::vector<std::string> violations;
 };
 

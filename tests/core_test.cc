@@ -1484,3 +1484,232 @@ TEST(Lifecycle, PresenceAfterAServerCloseOverflowsAndForgetsTheReaders) {
 
 }  // namespace
 }  // namespace warren::test
+
+namespace warren::test {
+namespace {
+
+// ---- closes never drop what was answered -------------------------------------------------
+// A client that pipelines requests and is then closed by the server learns which of them were
+// applied: every reply before the DISCONNECT is one of its requests in order, every applied
+// request has its reply there, and nothing comes after the DISCONNECT.
+
+struct BeforeClose {
+    std::vector<int64_t> answered;  // ids of the replies, in the order they came
+    int64_t ok = 0;
+    std::string reason;  // the DISCONNECT's
+    size_t after = 0;    // lines after the DISCONNECT
+};
+
+BeforeClose read_to_disconnect(const std::vector<json>& lines) {
+    BeforeClose b;
+    for (const json& l : lines) {
+        if (!b.reason.empty()) {
+            ++b.after;
+        } else if (l.value("ev", "") == "DISCONNECT") {
+            b.reason = l["reason"];
+        } else if (l.contains("re") && l["re"].is_number()) {
+            b.answered.push_back(l["re"]);
+            if (l.value("ok", false)) ++b.ok;
+        }
+    }
+    return b;
+}
+
+// The messages `author` has in room r, read by a member on connection `reader`.
+int64_t messages_by(CoreHarness& h, ConnId reader, const std::string& author) {
+    int64_t n = 0;
+    json req = {{"op", "HISTORY"}, {"room", "r"}, {"after", 0}, {"limit", 100}};
+    for (;;) {
+        json page = h.call(reader, req);
+        EXPECT_EQ(page["ok"], true) << page;
+        if (page["ok"] != true) return n;
+        for (auto& m : page["messages"]) {
+            if (m["author"] == author) ++n;
+            req["after"] = m["id"];
+        }
+        if (!page["has_more"].get<bool>()) return n;
+    }
+}
+
+// `n` SEND_MESSAGE lines to room r with ids from `first_id`.
+std::string pipelined_messages(int n, int64_t first_id) {
+    std::string bytes;
+    for (int i = 0; i < n; ++i)
+        bytes += json{{"id", first_id + i},
+                      {"op", "SEND_MESSAGE"},
+                      {"room", "r"},
+                      {"text", "m" + std::to_string(i)}}
+                     .dump() +
+                 "\n";
+    return bytes;
+}
+
+void expect_answered_in_order(const BeforeClose& b, int64_t first_id) {
+    for (size_t i = 0; i < b.answered.size(); ++i)
+        EXPECT_EQ(b.answered[i], first_id + static_cast<int64_t>(i)) << i;
+}
+
+// The flood from outside (issue 30): 200 pipelined messages, the account suspended on the way;
+// the messages stored before the suspension were acknowledged to their author, whichever way
+// the bytes were cut and however commits interleave with them.
+TEST(Close, AFloodSuspendedMidPipelineAcknowledgesEveryStoredMessage) {
+    for (size_t chunk : {size_t{0}, size_t{1}, size_t{7}, size_t{333}, size_t{4096}}) {
+        for (bool held : {false, true}) {
+            SCOPED_TRACE("chunk " + std::to_string(chunk) + (held ? " commits held" : ""));
+            CoreHarness h({}, ":memory:", /*abuse_limits=*/true);
+            h.register_user(1, "flooder", "password1", "192.0.2.71");
+            h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
+            h.register_user(2, "reader", "password1", "192.0.2.72");
+            h.call(2, {{"op", "JOIN_ROOM"}, {"room", "r"}});
+            h.take(1);
+            h.hold_commits = held;
+            std::string bytes = pipelined_messages(200, 1000);
+            if (chunk == 0) chunk = bytes.size();
+            for (size_t at = 0; at < bytes.size() && !h.closed(1); at += chunk) {
+                h.raw(1, std::string_view(bytes).substr(at, chunk));
+                if (held && at % (chunk * 3) == 0) h.release();
+            }
+            h.hold_commits = false;
+            h.release();
+            ASSERT_EQ(h.close_reason(1), "BLOCKED");
+            BeforeClose b = read_to_disconnect(h.take(1));
+            EXPECT_EQ(b.reason, "BLOCKED");
+            EXPECT_EQ(b.after, 0u);
+            expect_answered_in_order(b, 1000);
+            int64_t stored = messages_by(h, 2, "flooder");
+            EXPECT_GT(stored, 0);
+            EXPECT_EQ(b.ok, stored);
+        }
+    }
+}
+
+// An operator suspends (or revokes the sessions of) an account whose pipelined messages are
+// waiting for their commit: they are answered, then the DISCONNECT.
+TEST(Close, AdminActionsAnswerWhatWasAppliedBeforeClosing) {
+    for (auto kind : {AdminRequest::Kind::suspend, AdminRequest::Kind::revoke_sessions}) {
+        CoreHarness h;
+        h.register_user(1, "alice");
+        h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
+        h.register_user(2, "bob");
+        h.call(2, {{"op", "JOIN_ROOM"}, {"room", "r"}});
+        h.take(1);
+        h.hold_commits = true;
+        h.raw(1, pipelined_messages(10, 50));
+        AdminRequest q;
+        q.kind = kind;
+        q.username = "alice";
+        q.duration_ms = 600'000;
+        q.reason = "test";
+        h.admin(q);
+        h.hold_commits = false;
+        h.release();
+        std::string expected = kind == AdminRequest::Kind::suspend ? "BLOCKED" : "SESSION_REVOKED";
+        EXPECT_EQ(h.close_reason(1), expected);
+        BeforeClose b = read_to_disconnect(h.take(1));
+        EXPECT_EQ(b.reason, expected);
+        EXPECT_EQ(b.after, 0u);
+        expect_answered_in_order(b, 50);
+        EXPECT_EQ(b.ok, 10);
+        EXPECT_EQ(messages_by(h, 2, "alice"), 10);
+    }
+}
+
+// Lines that arrive after the close decision are not applied, and get no reply.
+TEST(Close, RequestsReadAfterTheDecisionAreNotApplied) {
+    CoreHarness h;
+    h.register_user(1, "alice");
+    h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
+    h.register_user(2, "bob");
+    h.call(2, {{"op", "JOIN_ROOM"}, {"room", "r"}});
+    h.take(1);
+    h.hold_commits = true;
+    h.raw(1, pipelined_messages(3, 1));
+    AdminRequest q;
+    q.kind = AdminRequest::Kind::suspend;
+    q.username = "alice";
+    q.duration_ms = 600'000;
+    q.reason = "test";
+    h.admin(q);
+    h.raw(1, pipelined_messages(3, 4));  // after the decision
+    h.hold_commits = false;
+    h.release();
+    BeforeClose b = read_to_disconnect(h.take(1));
+    EXPECT_EQ(b.reason, "BLOCKED");
+    EXPECT_EQ(b.answered, (std::vector<int64_t>{1, 2, 3}));
+    EXPECT_EQ(messages_by(h, 2, "alice"), 3);
+}
+
+// Events produced before the close decision reach the connection before its DISCONNECT;
+// events produced after it do not.
+TEST(Close, EventsBeforeTheDecisionArriveThoseAfterDoNot) {
+    CoreHarness h;
+    h.register_user(1, "alice");
+    h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
+    h.register_user(2, "bob");
+    h.call(2, {{"op", "JOIN_ROOM"}, {"room", "r"}});
+    h.take(1);
+    h.hold_commits = true;
+    h.send(2, {{"id", 7}, {"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "before"}});
+    h.raw(1, pipelined_messages(1, 1));
+    AdminRequest q;
+    q.kind = AdminRequest::Kind::suspend;
+    q.username = "alice";
+    q.duration_ms = 600'000;
+    q.reason = "test";
+    h.admin(q);
+    h.send(2, {{"id", 8}, {"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "after"}});
+    h.hold_commits = false;
+    h.release();
+    std::vector<std::string> texts;
+    bool disconnected = false;
+    for (const json& l : h.take(1)) {
+        if (l.value("ev", "") == "DISCONNECT") disconnected = true;
+        if (l.value("ev", "") == "MESSAGE") {
+            EXPECT_FALSE(disconnected);
+            texts.push_back(l["message"]["text"]);
+        }
+    }
+    EXPECT_TRUE(disconnected);
+    EXPECT_EQ(texts, (std::vector<std::string>{"before"}));  // its own m0 is its reply
+}
+
+// An IRC client with echo-message that floods a channel: each stored message came back to it
+// before its ERROR.
+TEST(Close, AnIrcFloodEchoesEveryStoredMessageBeforeItsError) {
+    CoreHarness h({}, ":memory:", /*abuse_limits=*/true);
+    h.register_user(2, "reader", "password1", "192.0.2.82");
+    h.call(2, {{"op", "CREATE_ROOM"}, {"room", "r"}});
+    h.connect(3, "192.0.2.81");
+    h.take(3);
+    h.call(3, {{"op", "REGISTER"}, {"username", "ircer"}, {"password", "password1"}});
+    h.disconnect(3);
+    h.connect_irc(1, "192.0.2.81");
+    h.raw(1,
+          "CAP LS 302\r\nCAP REQ :echo-message\r\nPASS ircer:password1\r\nNICK ircer\r\n"
+          "USER u 0 * :u\r\nCAP END\r\n");
+    h.raw(1, "JOIN #r\r\n");
+    h.take_raw(1);
+    std::string flood;
+    for (int i = 0; i < 200; ++i) flood += "PRIVMSG #r :m" + std::to_string(i) + "\r\n";
+    h.hold_commits = true;
+    for (size_t at = 0; at < flood.size() && !h.closed(1); at += 500) {
+        h.raw(1, std::string_view(flood).substr(at, 500));
+        h.release();
+    }
+    h.hold_commits = false;
+    h.release();
+    ASSERT_TRUE(h.closed(1));
+    std::string raw = h.take_raw(1);
+    size_t error = raw.find("ERROR :");
+    ASSERT_NE(error, std::string::npos) << raw;
+    int64_t echoed = 0;
+    for (size_t p = raw.find(" PRIVMSG #r :"); p != std::string::npos && p < error;
+         p = raw.find(" PRIVMSG #r :", p + 1))
+        ++echoed;
+    EXPECT_EQ(raw.find("\r\n", error) + 2, raw.size()) << "lines after ERROR";
+    EXPECT_GT(echoed, 0);
+    EXPECT_EQ(echoed, messages_by(h, 2, "ircer"));
+}
+
+}  // namespace
+}  // namespace warren::test

@@ -203,6 +203,8 @@ class CoreHarness {
                 completions_.push_back(
                     [this, c = s->conn, n = s->bytes->size()] { core_->sent(c, n, now_); });
         } else if (auto* c = std::get_if<Close>(&o)) {
+            // A reader that read everything: drop_unsent drops nothing here.
+            if (c->last) inbox_[c->conn] += *c->last;
             closed_[c->conn] = std::string(c->reason);
         } else if (auto* cm = std::get_if<Commit>(&o)) {
             ++commits;

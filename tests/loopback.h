@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -263,6 +264,36 @@ class Client {
             return e;
         }
         return line(timeout_ms);
+    }
+    // What is left until the server closes: read `chunk` bytes at a time with `pause_ms`
+    // between reads (a slow reader). `reset`: the close was a reset (ECONNRESET), which throws
+    // away what the kernel had not handed over yet; `closed`: it ended (reset or FIN) before
+    // the timeout.
+    struct Rest {
+        std::string bytes;
+        bool closed = false;
+        bool reset = false;
+    };
+    Rest rest(int timeout_ms = 10'000, size_t chunk = 65536, int pause_ms = 0) {
+        Rest r;
+        r.bytes.swap(buf_);
+        auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+        std::vector<char> tmp(chunk);
+        for (;;) {
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            until - std::chrono::steady_clock::now())
+                            .count();
+            pollfd p{fd_, POLLIN, 0};
+            if (left <= 0 || poll(&p, 1, static_cast<int>(left)) <= 0) return r;
+            ssize_t n = recv(fd_, tmp.data(), tmp.size(), 0);
+            if (n <= 0) {
+                r.closed = true;
+                r.reset = n < 0 && errno == ECONNRESET;
+                return r;
+            }
+            r.bytes.append(tmp.data(), static_cast<size_t>(n));
+            if (pause_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms));
+        }
     }
     bool closed_by_peer(int timeout_ms = 10'000) {
         pollfd p{fd_, POLLIN, 0};

@@ -6,6 +6,7 @@
 // `warren-sim --scenario NAME --seed N`. WARREN_SCENARIO_SEEDS sets the seed count (default 10).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "sim/scenarios.h"
@@ -189,6 +190,49 @@ TEST(Alerts, LatencyRegressionRaisesWarningAndClearingHolds) {
         EXPECT_GT(cleared, 0u);
         EXPECT_EQ(r.duplicate_raises, 0u);
     }
+}
+
+}  // namespace
+}  // namespace warren::sim
+
+namespace warren::sim {
+namespace {
+
+// ---- closes under pipelined load ---------------------------------------------------------
+// Whether the server closes the client before, while or after it applies the pipelined
+// messages depends on how the network cut them and when each commit ends: many seeds each,
+// five times the attack scenarios' count (each is 20 s of simulated time).
+void check_close(Scenario scenario, const std::vector<std::string>& reasons) {
+    uint64_t closed_mid_pipeline = 0;
+    for (uint64_t seed = 1; seed <= 5 * seed_count(); ++seed) {
+        ScenarioOptions o;
+        o.scenario = scenario;
+        o.seed = seed;
+        ScenarioReport r = run_scenario(o);
+        SCOPED_TRACE("replay with: warren-sim --scenario " + std::string(scenario_name(scenario)) +
+                     " --seed " + std::to_string(seed));
+        EXPECT_TRUE(r.violations.empty()) << r.violations.front();
+        EXPECT_NE(std::find(reasons.begin(), reasons.end(), r.close_reason), reasons.end())
+            << r.close_reason;
+        EXPECT_EQ(r.acknowledged, r.stored);
+        EXPECT_EQ(r.lines_after_close, 0u);
+        EXPECT_EQ(r.legit_disconnects, 0u);
+        if (r.stored > 0 && r.stored < r.attempts) ++closed_mid_pipeline;
+    }
+    // The case the guarantee is about happened, not only the easy ends.
+    EXPECT_GT(closed_mid_pipeline, 0u);
+}
+
+TEST(Closes, AFloodSuspendedMidPipelineAcknowledgesEveryStoredMessage) {
+    check_close(Scenario::pipelined_flood, {"BLOCKED"});
+}
+
+TEST(Closes, AnOperatorSuspensionMidPipelineAcknowledgesEveryStoredMessage) {
+    check_close(Scenario::operator_suspend, {"BLOCKED"});
+}
+
+TEST(Closes, AShutdownMidPipelineAcknowledgesEveryStoredMessage) {
+    check_close(Scenario::shutdown_pipelined, {"SHUTDOWN"});
 }
 
 }  // namespace

@@ -52,8 +52,8 @@ inline CertFiles write_self_signed(const std::string& dir, const std::string& st
     X509V3_CTX v3;
     X509V3_set_ctx_nodb(&v3);
     X509V3_set_ctx(&v3, x, x, nullptr, nullptr, 0);
-    if (X509_EXTENSION* san = X509V3_EXT_conf_nid(nullptr, &v3, NID_subject_alt_name,
-                                                  "DNS:localhost,IP:127.0.0.1")) {
+    if (X509_EXTENSION* san =
+            X509V3_EXT_conf_nid(nullptr, &v3, NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1")) {
         X509_add_ext(x, san, -1);
         X509_EXTENSION_free(san);
     }
@@ -170,6 +170,8 @@ class TlsClient {
         }
         return std::nullopt;
     }
+    // Whether the server ended the stream with close_notify (after rest() or a nullopt line).
+    bool closed_cleanly() const { return last_error_ == SSL_ERROR_ZERO_RETURN; }
     // Everything until the server closes (or the timeout).
     std::string rest(int timeout_ms = 10'000) {
         auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
@@ -194,6 +196,7 @@ class TlsClient {
         int n = SSL_read(ssl_, tmp, sizeof tmp);
         if (n <= 0) {
             int e = SSL_get_error(ssl_, n);
+            last_error_ = e;
             ERR_clear_error();
             // Post-handshake messages (TLS 1.3 tickets) read no application bytes.
             return e == SSL_ERROR_WANT_READ;
@@ -205,6 +208,7 @@ class TlsClient {
     SSL* ssl_ = nullptr;
     int fd_ = -1;
     bool handshake_ok_ = false;
+    int last_error_ = 0;
     std::string error_;
     std::string buf_;
 };

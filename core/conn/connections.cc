@@ -18,9 +18,10 @@ std::shared_ptr<const std::string> share(std::string s) {
 
 // The last line before a close: DISCONNECT on JSON lines, ERROR on IRC.
 std::shared_ptr<const std::string> closing_bytes(Wire wire, DisconnectReason reason,
-                                                 std::optional<int64_t> retry_after_ms) {
-    if (wire == Wire::irc) return share(irc::closing_line(reason));
-    return share(encode_json_event(event::Disconnect{reason, retry_after_ms}));
+                                                 std::optional<int64_t> retry_after_ms,
+                                                 bool output_dropped = false) {
+    if (wire == Wire::irc) return share(irc::closing_line(reason, output_dropped));
+    return share(encode_json_event(event::Disconnect{reason, retry_after_ms, output_dropped}));
 }
 
 // An IRC line may carry 8191 bytes of tags before its 512.
@@ -56,16 +57,21 @@ Connections::Conn& Connections::open(ConnId id, std::string_view peer_ip, const 
     return c;
 }
 
-void Connections::refuse(ConnId id, DisconnectReason reason,
-                         std::optional<int64_t> retry_after_ms, Wire wire) {
-    outputs_.push_back(Send{id, closing_bytes(wire, reason, retry_after_ms)});
-    outputs_.push_back(Close{id, disconnect_reason_name(reason)});
+void Connections::refuse(ConnId id, DisconnectReason reason, std::optional<int64_t> retry_after_ms,
+                         Wire wire) {
+    outputs_.push_back(Close{id, disconnect_reason_name(reason),
+                             closing_bytes(wire, reason, retry_after_ms), false, false});
 }
-
 
 bool Connections::secure(ConnId id) const {
     auto it = conns_.find(id);
     return it != conns_.end() && it->second.tls;
+}
+
+bool Connections::owes_replies(ConnId id) const {
+    auto it = conns_.find(id);
+    return it != conns_.end() &&
+           (it->second.state == State::draining || it->second.state == State::closing);
 }
 
 Connections::Conn* Connections::live(ConnId id) {
@@ -137,7 +143,7 @@ void Connections::send(Conn& c, std::shared_ptr<const std::string> bytes) {
     outbound_total_ += bytes->size();
     outputs_.push_back(Send{c.id, std::move(bytes)});
     size_t cap = c.logged_in ? config_.outbound_bytes_max : config_.outbound_bytes_guest_max;
-    if (c.outbound_bytes > cap) close(c, DisconnectReason::slow_consumer);
+    if (c.outbound_bytes > cap) close_slow_reader(c);
     if (outbound_total_ > config_.outbound_bytes_total_max) shed();
 }
 
@@ -165,18 +171,23 @@ void Connections::shed() {
                 (!largest || c.outbound_bytes > largest->outbound_bytes))
                 largest = &c;
         if (!largest || largest->outbound_bytes == 0) return;
-        close(*largest, DisconnectReason::slow_consumer);
+        close_slow_reader(*largest);
     }
 }
 
-void Connections::deliver(const std::vector<ConnId>& to, const Event& event, ConnId cause) {
+void Connections::deliver(const std::vector<ConnId>& to, const Event& event, ConnId cause,
+                          uint64_t stamp) {
     std::shared_ptr<const std::string> json;  // encoded for the first recipient, then shared
     // IRC: one encoding per set of tag capabilities met so far (few: most clients ask alike).
     std::vector<std::pair<uint32_t, std::shared_ptr<const std::string>>> irc;
     size_t high = hold_mark();
     for (ConnId id : to) {
-        Conn* c = live(id);
-        if (!c) continue;
+        auto found = conns_.find(id);
+        if (found == conns_.end()) continue;
+        Conn* c = &found->second;
+        // Open, or closing and the event was made before the decision.
+        if (c->state == State::closed || (c->state != State::open && stamp > c->events_through))
+            continue;
         if (c->irc) {
             uint32_t caps = c->irc->event_caps();
             auto it = std::find_if(irc.begin(), irc.end(),
@@ -218,34 +229,90 @@ void Connections::release_holds(Conn& reader) {
     }
 }
 
-void Connections::mark_closed(Conn& c) {
-    c.state = State::closed;
+void Connections::let_go(Conn& c) {
     release_holds(c);
-    // What it holds leaves with it: the driver flushes or drops it as it closes.
-    outbound_total_ -= std::min(outbound_total_, c.outbound_bytes);
-    c.outbound_bytes = 0;
+    c.events_through = std::min(c.events_through, events_made_);
     closed_.push_back(c.id);
 }
 
+void Connections::finish(Conn& c, std::string_view reason, std::shared_ptr<const std::string> last,
+                         bool drop_unsent) {
+    c.state = State::closed;
+    // What it holds leaves with it: the driver writes it (or drops it: drop_unsent) and closes.
+    outbound_total_ -= std::min(outbound_total_, c.outbound_bytes);
+    c.outbound_bytes = 0;
+    outputs_.push_back(Close{c.id, reason, std::move(last), drop_unsent});
+    if (c.forgotten) finished_.push_back(c.id);
+}
+
+void Connections::drain(Conn& c) {
+    if (c.state != State::open) return;
+    c.state = State::draining;
+    c.events_through = events_made_;
+}
+
 void Connections::close(Conn& c, DisconnectReason reason, std::optional<int64_t> retry_after_ms) {
-    if (c.state == State::closed) return;
-    mark_closed(c);
+    if (c.state == State::closed || c.state == State::closing) return;
     monitor_.connection_closed(disconnect_reason_name(reason));
-    outputs_.push_back(Send{c.id, closing_bytes(c.irc ? Wire::irc : Wire::json, reason,
-                                                retry_after_ms)});
-    outputs_.push_back(Close{c.id, disconnect_reason_name(reason)});
+    let_go(c);
+    c.state = State::closing;
+    c.closing_reason = reason;
+    c.closing_retry_ms = retry_after_ms;
+    closing_.push_back(c.id);
+}
+
+void Connections::finish_closing(uint64_t first_waiting_stamp) {
+    if (closing_.empty()) return;
+    std::erase_if(closing_, [&](ConnId id) {
+        auto it = conns_.find(id);
+        if (it == conns_.end() || it->second.state != State::closing) return true;
+        Conn& c = it->second;
+        if (!c.slots.empty() || c.events_through >= first_waiting_stamp) return false;
+        finish(c, disconnect_reason_name(c.closing_reason),
+               closing_bytes(c.irc ? Wire::irc : Wire::json, c.closing_reason, c.closing_retry_ms),
+               false);
+        return true;
+    });
+}
+
+void Connections::close_slow_reader(Conn& c) {
+    if (c.state == State::closed) return;
+    if (c.state != State::closing) {
+        monitor_.connection_closed(disconnect_reason_name(DisconnectReason::slow_consumer));
+        let_go(c);
+    }
+    finish(c, disconnect_reason_name(DisconnectReason::slow_consumer),
+           closing_bytes(c.irc ? Wire::irc : Wire::json, DisconnectReason::slow_consumer,
+                         std::nullopt, true),
+           true);
 }
 
 void Connections::hang_up(Conn& c) {
     if (c.state == State::closed) return;
-    mark_closed(c);
-    monitor_.connection_closed("QUIT");
-    outputs_.push_back(Close{c.id, "QUIT"});
+    if (c.state != State::closing) {
+        monitor_.connection_closed("QUIT");
+        let_go(c);
+    }
+    finish(c, "QUIT", nullptr, false);
+}
+
+void Connections::forget(ConnId id) {
+    auto it = conns_.find(id);
+    if (it == conns_.end()) return;
+    if (it->second.state == State::closing)
+        it->second.forgotten = true;
+    else
+        conns_.erase(it);
+}
+
+void Connections::erase_finished() {
+    for (ConnId id : std::exchange(finished_, {})) conns_.erase(id);
 }
 
 void Connections::sent(ConnId id, size_t n_bytes) {
-    Conn* c = live(id);
-    if (!c) return;
+    auto it = conns_.find(id);
+    if (it == conns_.end() || it->second.state == State::closed) return;
+    Conn* c = &it->second;
     size_t n = std::min(c->outbound_bytes, n_bytes);
     if (n > 0) c->progress_us = c->read_us = now_us_;
     c->outbound_bytes -= n;
@@ -257,23 +324,27 @@ void Connections::close_stalled(Time now) {
     for (auto& [id, c] : conns_)
         if (!c.holding.empty() && now.mono_us - c.read_us >= reading_window_us) release_holds(c);
     size_t threshold = stalled_threshold();
-    close_if(
-        [&](const Conn& c) {
-            return c.outbound_bytes > threshold &&
-                   now.mono_us - c.progress_us >= us_from_ms(config_.outbound_stall_ms);
-        },
-        DisconnectReason::slow_consumer, std::nullopt);
+    for (auto& [id, c] : conns_)
+        if (c.state != State::closed && c.outbound_bytes > threshold &&
+            now.mono_us - c.progress_us >= us_from_ms(config_.outbound_stall_ms))
+            close_slow_reader(c);
 }
 
 void Connections::dropped(ConnId id) {
     auto it = conns_.find(id);
     if (it == conns_.end() || it->second.state == State::closed) return;
-    mark_closed(it->second);
+    Conn& c = it->second;
+    if (c.state != State::closing) let_go(c);
+    // Nobody to write to: no Close either (the driver closed it).
+    c.state = State::closed;
+    outbound_total_ -= std::min(outbound_total_, c.outbound_bytes);
+    c.outbound_bytes = 0;
+    if (c.forgotten) finished_.push_back(c.id);
 }
 
 void Connections::close_all(DisconnectReason reason) {
     for (auto& [id, c] : conns_)
-        if (c.state != State::closed) close(c, reason);
+        if (c.state == State::open || c.state == State::draining) close(c, reason);
 }
 
 void Connections::bad_frame(Conn& c, std::string detail, Time now) {
@@ -284,7 +355,7 @@ void Connections::bad_frame(Conn& c, std::string detail, Time now) {
     uint64_t slot = open_slot(c, now);
     Error err{ErrorCode::bad_frame, std::move(detail), {}, {}};
     if (c.bad_frame_us.size() < config_.bad_frames_max) return answer(c.id, slot, {}, err, now);
-    c.state = State::draining;
+    drain(c);
     answer(c.id, slot, {}, err, now, DisconnectReason::bad_frames);
 }
 

@@ -5,13 +5,23 @@
 // connection's irc::Session (core/irc/) — and an event is encoded once per wire (and, for IRC,
 // per set of tag capabilities) and its bytes shared by every recipient of that encoding.
 //
-// A connection is open (reads and answers), draining (reads nothing more; closes once its
-// pending replies are out: FRAME_TOO_LARGE, BAD_FRAMES) or closed (DISCONNECT and Close
-// emitted; it is forgotten at the end of the current input). close() only marks and records:
-// nothing here is erased while a caller may be iterating, and take_closed() hands over the
-// ids closed since the last call, which the caller forgets one by one (forgetting one may
-// close another: the caller loops until none is left). Single-threaded; outputs go to the
-// core's output queue.
+// A connection is open (reads and answers), draining (reads nothing more; its last pending
+// reply carries the close: FRAME_TOO_LARGE, BAD_FRAMES, an IRC QUIT), closing (the core
+// decided to close it and has let go of it; it reads nothing more and stays here only until
+// the replies it is owed are out) or closed (its closing line and Close emitted).
+//
+// What a close owes the client: every reply to a request read before the decision, in
+// order, and every event made before it (Addressed::stamp), then the closing line. Requests
+// whose effect had not run are answered UNAVAILABLE (Server::resume) and were not applied;
+// lines read after the decision are never read. Only close_slow_reader() drops what is owed
+// (the client stopped reading and the memory bound wins); its DISCONNECT says so.
+//
+// close() only marks and records: nothing here is erased while a caller may be iterating.
+// take_closed() hands over the ids the core is done with since the last call, which the
+// caller forgets one by one (forgetting one may close another: the caller loops until none
+// is left); a closing connection outlives forget(). At the end of each input the caller
+// finishes the closing connections owed nothing more (finish_closing: closing line and Close)
+// and erases them (erase_finished). Single-threaded; outputs go to the core's output queue.
 #pragma once
 
 #include <cstdint>
@@ -52,7 +62,7 @@ class Connections : public irc::Peers {
         bool hang_up = false;  // close once this is out, without a further line (IRC QUIT)
         bool local = false;    // an IRC answer made without a request: not an op to count
     };
-    enum class State { open, draining, closed };
+    enum class State { open, draining, closing, closed };
     struct Conn {
         Conn(ConnId i, std::string_view peer, std::string key, size_t max_frame, int64_t now_us,
              bool resync = false)
@@ -85,8 +95,14 @@ class Connections : public irc::Peers {
         std::vector<ConnId> holding;
         uint32_t held_by = 0;
         Fifo<int64_t> bad_frame_us;
-        int64_t opened_us = 0;  // also reset by LOGOUT: the login deadline starts again
-        int64_t active_us = 0;  // the last complete request (idle timeout)
+        // Set when the core decided to close it (draining or closing): the events stamped up
+        // to here still reach it, and how it closes once its replies are out.
+        uint64_t events_through = UINT64_MAX;
+        DisconnectReason closing_reason = DisconnectReason::shutdown;
+        std::optional<int64_t> closing_retry_ms;
+        bool forgotten = false;             // the core let go of it while it was closing
+        int64_t opened_us = 0;              // also reset by LOGOUT: the login deadline starts again
+        int64_t active_us = 0;              // the last complete request (idle timeout)
         std::unique_ptr<irc::Session> irc;  // set on IRC connections: its wire and its state
     };
 
@@ -102,8 +118,11 @@ class Connections : public irc::Peers {
     // state is kept.
     void refuse(ConnId id, DisconnectReason reason, std::optional<int64_t> retry_after_ms,
                 Wire wire = Wire::json);
-    // The connection if it is open (nullptr if unknown, draining or closed).
+    // The connection if it is open (nullptr if unknown, draining, closing or closed).
     Conn* live(ConnId id);
+    // Whether the core decided to close the connection while it may still owe it replies
+    // (draining or closing).
+    bool owes_replies(ConnId id) const;
     size_t size() const { return conns_.size(); }
     const std::map<ConnId, Conn>& all() const { return conns_; }
 
@@ -121,11 +140,24 @@ class Connections : public irc::Peers {
     // hold_mark() behind holds `cause` (its lines wait) until it has read down to half of
     // that: the sender slows to the pace of its readers instead of the readers being
     // dropped.
-    void deliver(const std::vector<ConnId>& to, const Event& event, ConnId cause = 0);
+    // `stamp` is the event's (stamp()); a connection the core decided to close gets only the
+    // events made before that.
+    void deliver(const std::vector<ConnId>& to, const Event& event, ConnId cause = 0,
+                 uint64_t stamp = 0);
+    // A new event's stamp: events are numbered in the order they are made.
+    uint64_t stamp() { return ++events_made_; }
     // Connections whose last hold ended since the last call (their lines may be read again).
     std::vector<ConnId> take_released() { return std::exchange(released_, {}); }
     bool any_released() const { return !released_.empty(); }
+    // Decides to close: nothing more is read; the replies owed go out first (closing), then
+    // the closing line and Close.
     void close(Conn& c, DisconnectReason reason, std::optional<int64_t> retry_after_ms = {});
+    // A client that stopped reading: closes now, dropping what it was owed and what the driver
+    // has not written (SLOW_CONSUMER with output_dropped).
+    void close_slow_reader(Conn& c);
+    // Reads nothing more from `c`; its pending last reply carries the close (close_after or
+    // hang_up).
+    void drain(Conn& c);
     // Closes without a last line of its own (the connection's last answer said goodbye).
     void hang_up(Conn& c);
     // Closes the open connections matching `pred`.
@@ -143,7 +175,14 @@ class Connections : public irc::Peers {
     // Ids closed since the last call; the caller forgets each with forget().
     std::vector<ConnId> take_closed() { return std::exchange(closed_, {}); }
     bool any_closed() const { return !closed_.empty(); }
-    void forget(ConnId id) { conns_.erase(id); }
+    // Erases a closed connection; a closing one stays until its Close is out.
+    void forget(ConnId id);
+    // Closes the closing connections owed nothing more: no reply pending, and no event made
+    // before the decision still waiting (`first_waiting_stamp`: the oldest event waiting for
+    // its batch).
+    void finish_closing(uint64_t first_waiting_stamp);
+    // Erases the closing connections whose Close went out (at the end of an input).
+    void erase_finished();
 
     // A malformed line: answers BAD_FRAME and closes on the bad_frames_max-th in the window.
     void bad_frame(Conn& c, std::string detail, Time now);
@@ -177,8 +216,12 @@ class Connections : public irc::Peers {
   private:
     void flush(Conn& c, Time now);
     void send(Conn& c, std::shared_ptr<const std::string> bytes);
-    // Marks a connection closed and gives back what it holds (close, hang_up, dropped).
-    void mark_closed(Conn& c);
+    // The core is done with `c`: it reads nothing more, holds no sender back, and the caller
+    // forgets it (close, close_slow_reader, hang_up, dropped).
+    void let_go(Conn& c);
+    // Emits the closing line (if any) and Close, and gives back what it holds.
+    void finish(Conn& c, std::string_view reason, std::shared_ptr<const std::string> last,
+                bool drop_unsent);
 
     // Closes the connections holding the most until the total fits the global budget.
     void shed();
@@ -198,8 +241,11 @@ class Connections : public irc::Peers {
     const ChatState& state_;
     irc::Identity irc_id_;
     std::map<ConnId, Conn> conns_;
-    std::vector<ConnId> closed_;  // closed during the current input, not yet forgotten
-    size_t outbound_total_ = 0;   // outbound_bytes summed over the connections not closed
+    std::vector<ConnId> closed_;    // let go during the current input, not yet forgotten
+    std::vector<ConnId> closing_;   // in State::closing (or since closed): finish_closing's
+    std::vector<ConnId> finished_;  // closing, forgotten, and now closed: to erase
+    uint64_t events_made_ = 0;      // the last stamp()
+    size_t outbound_total_ = 0;     // outbound_bytes summed over the connections not closed
     int64_t now_us_ = 0;
     std::vector<ConnId> released_;
     std::shared_ptr<const std::string> hello_;

@@ -1124,8 +1124,9 @@ std::string render_event(const Event& e, uint32_t caps) {
     return std::visit(Visitor{caps}, e);
 }
 
-std::string closing_line(DisconnectReason reason) {
-    return "ERROR :Closing link: " + std::string(reason_text(reason)) + "\r\n";
+std::string closing_line(DisconnectReason reason, bool output_dropped) {
+    return "ERROR :Closing link: " + std::string(reason_text(reason)) +
+           (output_dropped ? " (unsent replies dropped)" : "") + "\r\n";
 }
 
 }  // namespace warren::irc

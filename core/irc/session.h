@@ -221,7 +221,8 @@ class Session {
 // The bytes an event shows an IRC connection whose event_caps() is `caps` (empty: nothing
 // to show). The same for every recipient with the same caps.
 std::string render_event(const Event& e, uint32_t caps);
-// The last line before the server closes an IRC connection.
-std::string closing_line(DisconnectReason reason);
+// The last line before the server closes an IRC connection; `output_dropped` when what was
+// queued for it was dropped (a slow consumer).
+std::string closing_line(DisconnectReason reason, bool output_dropped = false);
 
 }  // namespace warren::irc

@@ -53,13 +53,13 @@ struct MembershipChanged {
     std::string room;
     std::string user;
     bool joined = true;
-    bool quit = false;  // a guest left every room as it went (IRC shows the QUIT instead)
+    bool quit = false;   // a guest left every room as it went (IRC shows the QUIT instead)
     std::string reason;  // IRC's PART reason (JSON does not show it)
 };
 struct Presence {
     std::string user;
     bool online = true;
-    bool quit = false;  // a guest went: its name is gone with it (IRC shows it as QUIT)
+    bool quit = false;   // a guest went: its name is gone with it (IRC shows it as QUIT)
     std::string reason;  // the guest's QUIT reason, if it gave one (JSON does not show it)
 };
 struct InvitationChanged {
@@ -78,6 +78,7 @@ struct ReadMarker {
 struct Disconnect {
     DisconnectReason reason = DisconnectReason::shutdown;
     std::optional<int64_t> retry_after_ms;
+    bool output_dropped = false;  // replies and events queued for the client were dropped
 };
 
 }  // namespace warren::event
@@ -94,6 +95,9 @@ struct Addressed {
     std::vector<ConnId> to;
     Event event;
     ConnId cause = 0;  // the connection whose request caused it (0: none); for backpressure
+    // When it was made (Connections::stamp): a connection the core decided to close still
+    // gets the events made before that decision, and none made after.
+    uint64_t stamp = 0;
 };
 
 }  // namespace warren

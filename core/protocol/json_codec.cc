@@ -184,6 +184,7 @@ struct EventFields {
         ev("DISCONNECT");
         w.key("reason").value(disconnect_reason_name(e.reason));
         if (e.retry_after_ms) w.key("retry_after_ms").value(*e.retry_after_ms);
+        if (e.output_dropped) w.key("output_dropped").value(true);
     }
 };
 

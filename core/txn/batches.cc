@@ -36,4 +36,11 @@ std::deque<Batch> BatchQueue::take_all() {
     return all;
 }
 
+uint64_t BatchQueue::first_event_stamp() const {
+    // Events go to the newest batch as they are made, so stamps rise from batch to batch.
+    for (const Batch& b : batches_)
+        if (!b.events.empty()) return b.events.front().stamp;
+    return UINT64_MAX;
+}
+
 }  // namespace warren

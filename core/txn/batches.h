@@ -74,6 +74,8 @@ class BatchQueue {
     std::deque<Batch> take_all();
     bool empty() const { return batches_.empty(); }
     size_t size() const { return batches_.size(); }
+    // The stamp of the oldest event waiting in a batch (UINT64_MAX: none waits).
+    uint64_t first_event_stamp() const;
     // The in-flight batch, if any.
     Batch* front() { return batches_.empty() ? nullptr : &batches_.front(); }
     const Batch* front() const { return batches_.empty() ? nullptr : &batches_.front(); }

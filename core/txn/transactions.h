@@ -50,6 +50,8 @@ class Transactions {
     // The newest pending batch (the read barrier), or nullptr when nothing is pending.
     Batch* newest() { return batches_.newest(); }
     bool idle() const { return batches_.empty(); }
+    // The stamp of the oldest event waiting for its batch (UINT64_MAX: none).
+    uint64_t first_event_stamp() const { return batches_.first_event_stamp(); }
     size_t queued() const { return batches_.size(); }
 
     // A security row (block, suspension, audit): persisted with the next batch, or kept in
