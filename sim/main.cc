@@ -38,6 +38,10 @@ int run_scenarios(const std::string& name, uint64_t seed, uint64_t seeds) {
             static_cast<long long>(r.legit_p99_ms), static_cast<long long>(r.legit_max_ms),
             r.peak_connections, r.peak_tracked_ips, r.end_connections, u(r.audit_records),
             r.alerts.size(), u(r.duplicate_raises), r.violations.size());
+        if (!r.close_reason.empty() || r.stored > 0)
+            std::printf(
+                "  pipeline: acknowledged=%llu stored=%llu closed=%s lines_after_close=%llu\n",
+                u(r.acknowledged), u(r.stored), r.close_reason.c_str(), u(r.lines_after_close));
         for (const auto& e : r.legit_error_samples) std::printf("  legit error: %s\n", e.c_str());
         for (const auto& a : r.alerts)
             std::printf("  alert %s at %lld ms: %s %s %s\n", a.raised ? "raised" : "resolved",

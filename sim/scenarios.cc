@@ -707,8 +707,8 @@ void World::start_attack() {
         case Scenario::pipelined_flood:
             return pipeline(200, {});
         case Scenario::operator_suspend:
-            return pipeline(300, [this] {
-                at(now_ms() + rng_.between(0, 30), [this] {
+            return pipeline(25, [this] {
+                at(now_ms() + rng_.between(0, 20), [this] {
                     AdminRequest q;
                     q.kind = AdminRequest::Kind::suspend;
                     q.username = "piper";

@@ -37,7 +37,7 @@ enum class Scenario {
     // closes it on the way. Each checks that the OK replies it read before its DISCONNECT are
     // exactly the messages stored, in request order, with nothing after the DISCONNECT.
     pipelined_flood,     // 200 messages; the account is suspended for flooding
-    operator_suspend,    // 300 messages; an operator suspends the account 0-30 ms in
+    operator_suspend,    // 25 messages (under the burst); an operator suspends it 0-20 ms in
     shutdown_pipelined,  // 25 messages (under the burst); the server shuts down 0-20 ms in
 };
 
