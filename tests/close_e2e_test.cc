@@ -28,18 +28,6 @@ const char* flood_config = R"toml(
 allowlist = ["127.0.0.1/32"]
 )toml";
 
-// Limits out of reach: here the operator (or the shutdown) closes.
-const char* operator_config = R"toml(
-[rate]
-user_per_min = 1000000000
-user_burst = 1000000000
-ip_per_min = 1000000000
-ip_burst = 1000000000
-[security]
-allowlist = ["127.0.0.0/8"]
-registrations_per_ip_max = 1000000
-)toml";
-
 class Closes : public ::testing::Test {
   protected:
     void SetUp() override {
@@ -69,6 +57,14 @@ void account(Client& c, const std::string& name) {
     hello(c);
     json r = c.call({{"op", "REGISTER"}, {"username", name}, {"password", "password1"}});
     ASSERT_EQ(r["ok"], true) << r;
+}
+
+// A new account `name` on `c` creates `room`, and `reader` joins it.
+void account_with_room(Client& c, const std::string& name, const std::string& room,
+                       Client& reader) {
+    account(c, name);
+    ASSERT_EQ(c.call({{"op", "CREATE_ROOM"}, {"room", room}})["ok"], true);
+    ASSERT_EQ(reader.call({{"op", "JOIN_ROOM"}, {"room", room}})["ok"], true);
 }
 
 // `n` SEND_MESSAGE lines to `room`, ids from `first_id`.
@@ -160,9 +156,7 @@ TEST_F(Closes, AFloodingAccountHadEveryStoredMessageAcknowledgedBeforeItsDisconn
         std::string name = "flooder" + std::to_string(round), room = "r" + std::to_string(round);
         std::string ip = "127.0.7." + std::to_string(round + 1);
         Client f(d.port, ip.c_str());
-        account(f, name);
-        ASSERT_EQ(f.call({{"op", "CREATE_ROOM"}, {"room", room}})["ok"], true);
-        ASSERT_EQ(reader.call({{"op", "JOIN_ROOM"}, {"room", room}})["ok"], true);
+        account_with_room(f, name, room, reader);
         f.raw(messages(200, room, 1000));
         Client::Rest r = read_rest(f, round);
         Seen s = seen_json(r.bytes);
@@ -177,7 +171,7 @@ TEST_F(Closes, AFloodingAccountHadEveryStoredMessageAcknowledgedBeforeItsDisconn
 // on their way.
 TEST_F(Closes, AnOperatorsSuspensionOrRevocationAnswersWhatWasStoredFirst) {
     setenv("WARREN_ADMIN_TOKEN", admin_token.c_str(), 1);
-    Daemon d(data(), {"--config", config(operator_config), "--log-level", "error"});
+    Daemon d(data(), {"--log-level", "error"});
     unsetenv("WARREN_ADMIN_TOKEN");
     Client reader(d.port);
     account(reader, "reader");
@@ -185,9 +179,7 @@ TEST_F(Closes, AnOperatorsSuspensionOrRevocationAnswersWhatWasStoredFirst) {
         SCOPED_TRACE("round " + std::to_string(round));
         std::string name = "user" + std::to_string(round), room = "r" + std::to_string(round);
         Client u(d.port);
-        account(u, name);
-        ASSERT_EQ(u.call({{"op", "CREATE_ROOM"}, {"room", room}})["ok"], true);
-        ASSERT_EQ(reader.call({{"op", "JOIN_ROOM"}, {"room", room}})["ok"], true);
+        account_with_room(u, name, room, reader);
         u.raw(messages(800, room, 1));
         bool suspend = round % 2 == 0;
         HttpResponse act =
@@ -210,7 +202,7 @@ TEST_F(Closes, AShutdownUnderPipelinedLoadAnswersEveryStoredMessage) {
     int64_t acknowledged = 0;
     for (int round = 0; round < 4; ++round) {
         SCOPED_TRACE("round " + std::to_string(round));
-        Daemon d(data(), {"--config", config(operator_config), "--log-level", "error"});
+        Daemon d(data(), {"--log-level", "error"});
         {
             Client u(d.port);
             if (round == 0) {
@@ -236,7 +228,7 @@ TEST_F(Closes, AShutdownUnderPipelinedLoadAnswersEveryStoredMessage) {
         }
         EXPECT_EQ(d.stop(SIGTERM), 0);
     }
-    Daemon d(data(), {"--config", config(operator_config), "--log-level", "error"});
+    Daemon d(data(), {"--log-level", "error"});
     Client u(d.port);
     hello(u);
     ASSERT_EQ(u.call({{"op", "LOGIN"}, {"username", "author"}, {"password", "password1"}})["ok"],
@@ -258,10 +250,8 @@ TEST_F(Closes, AnIrcClientFloodingAChannelSawEveryStoredMessageEchoedBeforeItsEr
         std::string ip = "127.0.8." + std::to_string(round + 1);
         {
             Client j(d.port, ip.c_str());
-            account(j, name);
-            ASSERT_EQ(j.call({{"op", "CREATE_ROOM"}, {"room", room}})["ok"], true);
+            account_with_room(j, name, room, reader);
         }
-        ASSERT_EQ(reader.call({{"op", "JOIN_ROOM"}, {"room", room}})["ok"], true);
         Client irc(d.irc_port, ip.c_str());
         irc.raw("CAP LS 302\r\nCAP REQ :echo-message\r\nPASS " + name + ":password1\r\nNICK " +
                 name + "\r\nUSER u 0 * :u\r\nCAP END\r\nJOIN #" + room + "\r\n");
@@ -294,8 +284,8 @@ TEST_F(Closes, AnIrcClientFloodingAChannelSawEveryStoredMessageEchoedBeforeItsEr
 TEST_F(Closes, OverTlsTheRepliesComeThenTheDisconnectThenCloseNotify) {
     CertFiles cert = write_self_signed(dir_.string(), "server", "warren.test");
     setenv("WARREN_ADMIN_TOKEN", admin_token.c_str(), 1);
-    Daemon d(data(), {"--config", config(operator_config), "--tls-listen", "127.0.0.1:0",
-                      "--tls-cert", cert.cert, "--tls-key", cert.key, "--log-level", "error"});
+    Daemon d(data(), {"--tls-listen", "127.0.0.1:0", "--tls-cert", cert.cert, "--tls-key", cert.key,
+                      "--log-level", "error"});
     unsetenv("WARREN_ADMIN_TOKEN");
     Client reader(d.port);
     account(reader, "reader");

@@ -1544,6 +1544,24 @@ std::string pipelined_messages(int n, int64_t first_id) {
     return bytes;
 }
 
+// alice (connection 1) owns room r, bob (2) is a member; alice's inbox is empty.
+void alice_and_bob_in_r(CoreHarness& h) {
+    h.register_user(1, "alice");
+    h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
+    h.register_user(2, "bob");
+    h.call(2, {{"op", "JOIN_ROOM"}, {"room", "r"}});
+    h.take(1);
+}
+
+AdminRequest operator_action(AdminRequest::Kind kind, const std::string& username) {
+    AdminRequest q;
+    q.kind = kind;
+    q.username = username;
+    q.duration_ms = 600'000;
+    q.reason = "test";
+    return q;
+}
+
 void expect_answered_in_order(const BeforeClose& b, int64_t first_id) {
     for (size_t i = 0; i < b.answered.size(); ++i)
         EXPECT_EQ(b.answered[i], first_id + static_cast<int64_t>(i)) << i;
@@ -1588,19 +1606,10 @@ TEST(Close, AFloodSuspendedMidPipelineAcknowledgesEveryStoredMessage) {
 TEST(Close, AdminActionsAnswerWhatWasAppliedBeforeClosing) {
     for (auto kind : {AdminRequest::Kind::suspend, AdminRequest::Kind::revoke_sessions}) {
         CoreHarness h;
-        h.register_user(1, "alice");
-        h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
-        h.register_user(2, "bob");
-        h.call(2, {{"op", "JOIN_ROOM"}, {"room", "r"}});
-        h.take(1);
+        alice_and_bob_in_r(h);
         h.hold_commits = true;
         h.raw(1, pipelined_messages(10, 50));
-        AdminRequest q;
-        q.kind = kind;
-        q.username = "alice";
-        q.duration_ms = 600'000;
-        q.reason = "test";
-        h.admin(q);
+        h.admin(operator_action(kind, "alice"));
         h.hold_commits = false;
         h.release();
         std::string expected = kind == AdminRequest::Kind::suspend ? "BLOCKED" : "SESSION_REVOKED";
@@ -1617,19 +1626,10 @@ TEST(Close, AdminActionsAnswerWhatWasAppliedBeforeClosing) {
 // Lines that arrive after the close decision are not applied, and get no reply.
 TEST(Close, RequestsReadAfterTheDecisionAreNotApplied) {
     CoreHarness h;
-    h.register_user(1, "alice");
-    h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
-    h.register_user(2, "bob");
-    h.call(2, {{"op", "JOIN_ROOM"}, {"room", "r"}});
-    h.take(1);
+    alice_and_bob_in_r(h);
     h.hold_commits = true;
     h.raw(1, pipelined_messages(3, 1));
-    AdminRequest q;
-    q.kind = AdminRequest::Kind::suspend;
-    q.username = "alice";
-    q.duration_ms = 600'000;
-    q.reason = "test";
-    h.admin(q);
+    h.admin(operator_action(AdminRequest::Kind::suspend, "alice"));
     h.raw(1, pipelined_messages(3, 4));  // after the decision
     h.hold_commits = false;
     h.release();
@@ -1643,20 +1643,11 @@ TEST(Close, RequestsReadAfterTheDecisionAreNotApplied) {
 // events produced after it do not.
 TEST(Close, EventsBeforeTheDecisionArriveThoseAfterDoNot) {
     CoreHarness h;
-    h.register_user(1, "alice");
-    h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
-    h.register_user(2, "bob");
-    h.call(2, {{"op", "JOIN_ROOM"}, {"room", "r"}});
-    h.take(1);
+    alice_and_bob_in_r(h);
     h.hold_commits = true;
     h.send(2, {{"id", 7}, {"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "before"}});
     h.raw(1, pipelined_messages(1, 1));
-    AdminRequest q;
-    q.kind = AdminRequest::Kind::suspend;
-    q.username = "alice";
-    q.duration_ms = 600'000;
-    q.reason = "test";
-    h.admin(q);
+    h.admin(operator_action(AdminRequest::Kind::suspend, "alice"));
     h.send(2, {{"id", 8}, {"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "after"}});
     h.hold_commits = false;
     h.release();
