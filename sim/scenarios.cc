@@ -39,11 +39,12 @@ const std::pair<Scenario, std::string_view> names[] = {
     {Scenario::pipelined_flood, "pipelined_flood"},
     {Scenario::operator_suspend, "operator_suspend"},
     {Scenario::shutdown_pipelined, "shutdown_pipelined"},
+    {Scenario::irc_flood, "irc_flood"},
 };
 
 bool closes_a_pipeline(Scenario s) {
     return s == Scenario::pipelined_flood || s == Scenario::operator_suspend ||
-           s == Scenario::shutdown_pipelined;
+           s == Scenario::shutdown_pipelined || s == Scenario::irc_flood;
 }
 
 // The close scenarios' messages: their text marks them in the store.
@@ -55,6 +56,7 @@ struct Peer {
     bool open = true;
     LineFramer framer{1 << 22};
     std::function<void(const json&)> on_line;
+    std::function<void(std::string_view)> on_text;  // an IRC peer: its lines, as text
     std::function<void(const std::string& reason)> on_close;
     std::string close_reason;
     int64_t arrive_ms = 0;  // when the last bytes sent to it arrive: one stream, in order
@@ -96,7 +98,7 @@ class World {
 
     // Network and core plumbing.
     ConnId open(std::string ip, std::function<void(const json&)> on_line,
-                std::function<void(const std::string&)> on_close);
+                std::function<void(const std::string&)> on_close, Wire wire = Wire::json);
     void send(ConnId id, std::string bytes);
     void hang_up(ConnId id);
     void drain();
@@ -122,6 +124,8 @@ class World {
     // The close scenarios: pipelines `n` messages, then `cue` (the operator or the shutdown).
     void pipeline(int n, std::function<void()> cue);
     void pipelined_line(const json& m);
+    void pipeline_irc(int n);
+    void pipelined_irc_line(std::string_view line);
     void check_pipeline();
     void attacker_refused(std::string_view code);
     // Logs in a fresh account from `ip` and calls `then(conn)`.
@@ -159,14 +163,14 @@ class World {
 };
 
 ConnId World::open(std::string ip, std::function<void(const json&)> on_line,
-                   std::function<void(const std::string&)> on_close) {
+                   std::function<void(const std::string&)> on_close, Wire wire) {
     ConnId id = next_conn_++;
     Peer& p = peers_[id];
     p.ip = ip;
     p.on_line = std::move(on_line);
     p.on_close = std::move(on_close);
     trace("connect", id, ip);
-    core_->connect(id, ip, now());
+    core_->connect(id, ip, now(), wire);
     drain();
     return id;
 }
@@ -281,6 +285,10 @@ void World::to_peer(ConnId id, std::shared_ptr<const std::string> bytes) {
         p->second.framer.feed(*bytes);
         std::string_view line;
         while (p->second.framer.next(line) == LineFramer::Status::line) {
+            if (auto text_handler = p->second.on_text) {
+                text_handler(line);
+                continue;
+            }
             std::shared_ptr<const json> parsed = parsed_.get(line);
             if (parsed->is_discarded())
                 throw std::runtime_error("the server sent a line that is not JSON: " +
@@ -671,6 +679,55 @@ void World::pipelined_line(const json& m) {
     if (m.value("ok", false)) ++rep_.acknowledged;
 }
 
+// The same over IRC: registered over JSON, the account logs in with PASS on the IRC listener,
+// asks for echo-message, joins #lobby, then writes its PRIVMSGs at once.
+void World::pipeline_irc(int n) {
+    const std::string ip = "203.0.113.78";
+    attacker_account(ip, "ircpiper", [this, n, ip](ConnId json_conn) {
+        hang_up(json_conn);
+        ConnId conn = open(
+            ip, {}, [this](const std::string&) { attacker_done_ = true; }, Wire::irc);
+        peers_[conn].on_text = [this, conn, n](std::string_view line) {
+            if (line.find(" 366 ") == std::string_view::npos) return;  // end of the JOIN burst
+            Peer& p = peers_[conn];
+            p.chunk_max = 512;
+            p.read_bytes_per_s = 8 * 1024;
+            p.on_text = [this](std::string_view l) { pipelined_irc_line(l); };
+            std::string bytes;
+            for (int i = 0; i < n; ++i)
+                bytes +=
+                    "PRIVMSG #lobby :" + std::string(pipelined_text) + std::to_string(i) + "\r\n";
+            rep_.attempts = static_cast<uint64_t>(n);
+            send(conn, std::move(bytes));
+        };
+        send(conn,
+             "CAP LS 302\r\nCAP REQ :echo-message\r\nPASS ircpiper:attacker-pass\r\n"
+             "NICK ircpiper\r\nUSER u 0 * :u\r\nCAP END\r\nJOIN #lobby\r\n");
+    });
+}
+
+// Its own messages echoed in order until the ERROR, and nothing after it.
+void World::pipelined_irc_line(std::string_view line) {
+    if (!rep_.close_reason.empty()) {
+        ++rep_.lines_after_close;
+        return;
+    }
+    if (line.starts_with("ERROR :")) {
+        rep_.close_reason =
+            line.find("blocked") != std::string_view::npos ? "BLOCKED" : std::string(line);
+        return;
+    }
+    std::string echo = " PRIVMSG #lobby :" + std::string(pipelined_text);
+    size_t at = line.find(echo);
+    if (at == std::string_view::npos) return;
+    int64_t k = std::stoll(std::string(line.substr(at + echo.size())));
+    if (k != next_reply_ - 10)
+        rep_.violations.push_back("the echo of " + std::to_string(k) + " came where " +
+                                  std::to_string(next_reply_ - 10) + "'s was due");
+    next_reply_ = k + 11;
+    ++rep_.acknowledged;
+}
+
 // What the store holds of the pipelined messages, against what their author was told.
 void World::check_pipeline() {
     for (MessageId id = 1; id <= core_->state().committed_through(); ++id)
@@ -725,6 +782,8 @@ void World::start_attack() {
                     drain();
                 });
             });
+        case Scenario::irc_flood:
+            return pipeline_irc(200);
         case Scenario::none:
         case Scenario::storage_outage:
         case Scenario::slow_storage:
@@ -795,7 +854,8 @@ std::string_view scenario_name(Scenario s) {
 }
 
 std::vector<Scenario> close_scenarios() {
-    return {Scenario::pipelined_flood, Scenario::operator_suspend, Scenario::shutdown_pipelined};
+    return {Scenario::pipelined_flood, Scenario::operator_suspend, Scenario::shutdown_pipelined,
+            Scenario::irc_flood};
 }
 
 std::vector<Scenario> attack_scenarios() {

@@ -39,6 +39,8 @@ enum class Scenario {
     pipelined_flood,     // 200 messages; the account is suspended for flooding
     operator_suspend,    // 25 messages (under the burst); an operator suspends it 0-20 ms in
     shutdown_pipelined,  // 25 messages (under the burst); the server shuts down 0-20 ms in
+    irc_flood,  // an IRC client with echo-message, 200 PRIVMSGs; suspended for flooding (the
+                // echoes it read before its ERROR are its acknowledgements)
 };
 
 std::optional<Scenario> scenario_from_name(std::string_view name);

@@ -235,5 +235,9 @@ TEST(Closes, AShutdownMidPipelineAcknowledgesEveryStoredMessage) {
     check_close(Scenario::shutdown_pipelined, {"SHUTDOWN"});
 }
 
+TEST(Closes, AnIrcFloodSuspendedMidPipelineEchoesEveryStoredMessage) {
+    check_close(Scenario::irc_flood, {"BLOCKED"});
+}
+
 }  // namespace
 }  // namespace warren::sim

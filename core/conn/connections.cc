@@ -262,7 +262,6 @@ void Connections::close(Conn& c, DisconnectReason reason, std::optional<int64_t>
 }
 
 void Connections::finish_closing(uint64_t first_waiting_stamp) {
-    if (closing_.empty()) return;
     std::erase_if(closing_, [&](ConnId id) {
         auto it = conns_.find(id);
         if (it == conns_.end() || it->second.state != State::closing) return true;

@@ -181,8 +181,10 @@ class Connections : public irc::Peers {
     // before the decision still waiting (`first_waiting_stamp`: the oldest event waiting for
     // its batch).
     void finish_closing(uint64_t first_waiting_stamp);
+    bool any_closing() const { return !closing_.empty(); }
     // Erases the closing connections whose Close went out (at the end of an input).
     void erase_finished();
+    bool any_finished() const { return !finished_.empty(); }
 
     // A malformed line: answers BAD_FRAME and closes on the bad_frames_max-th in the window.
     void bad_frame(Conn& c, std::string detail, Time now);
