@@ -36,7 +36,9 @@ Server::~Server() = default;
 
 // ---- input plumbing ---------------------------------------------------------------------------
 
-void Server::begin_input(Time now) {
+// Inlined into every input: one call per input costs a few percent of the facade's
+// instructions (most inputs are sent reports).
+[[gnu::always_inline]] inline void Server::begin_input(Time now) {
     // Time never goes back for the core, whatever the driver's clock does.
     now_.mono_us = std::max(now_.mono_us, now.mono_us);
     now_.wall_ms = std::max(now_.wall_ms, now.wall_ms);
@@ -63,8 +65,8 @@ void Server::end_input() {
     } while (conns_.any_released() || conns_.any_closed());
     finish_shutdown_if_idle();
     // Rare: most inputs close nothing, and they are most of the inputs (sent reports).
-    if (conns_.any_closing()) conns_.finish_closing(txn_.first_event_stamp());
-    if (conns_.any_finished()) conns_.erase_finished();
+    if (conns_.any_closing()) [[unlikely]]
+        conns_.finish_closing(txn_.first_event_stamp());
 }
 
 void Server::read_released() {

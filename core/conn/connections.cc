@@ -272,6 +272,7 @@ void Connections::finish_closing(uint64_t first_waiting_stamp) {
                false);
         return true;
     });
+    for (ConnId id : std::exchange(finished_, {})) conns_.erase(id);
 }
 
 void Connections::close_slow_reader(Conn& c) {
@@ -302,10 +303,6 @@ void Connections::forget(ConnId id) {
         it->second.forgotten = true;
     else
         conns_.erase(it);
-}
-
-void Connections::erase_finished() {
-    for (ConnId id : std::exchange(finished_, {})) conns_.erase(id);
 }
 
 void Connections::sent(ConnId id, size_t n_bytes) {

@@ -20,8 +20,8 @@
 // take_closed() hands over the ids the core is done with since the last call, which the
 // caller forgets one by one (forgetting one may close another: the caller loops until none
 // is left); a closing connection outlives forget(). At the end of each input the caller
-// finishes the closing connections owed nothing more (finish_closing: closing line and Close)
-// and erases them (erase_finished). Single-threaded; outputs go to the core's output queue.
+// finishes the closing connections owed nothing more (finish_closing: closing line and Close;
+// it also erases them). Single-threaded; outputs go to the core's output queue.
 #pragma once
 
 #include <cstdint>
@@ -179,12 +179,9 @@ class Connections : public irc::Peers {
     void forget(ConnId id);
     // Closes the closing connections owed nothing more: no reply pending, and no event made
     // before the decision still waiting (`first_waiting_stamp`: the oldest event waiting for
-    // its batch).
+    // its batch), and erases those whose Close is out. Only while any_closing().
     void finish_closing(uint64_t first_waiting_stamp);
-    bool any_closing() const { return !closing_.empty(); }
-    // Erases the closing connections whose Close went out (at the end of an input).
-    void erase_finished();
-    bool any_finished() const { return !finished_.empty(); }
+    bool any_closing() const { return !closing_.empty() || !finished_.empty(); }
 
     // A malformed line: answers BAD_FRAME and closes on the bad_frames_max-th in the window.
     void bad_frame(Conn& c, std::string detail, Time now);
