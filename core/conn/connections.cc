@@ -245,7 +245,7 @@ void Connections::finish(Conn& c, std::string_view reason, std::shared_ptr<const
     if (c.forgotten) finished_.push_back(c.id);
 }
 
-void Connections::drain(Conn& c) {
+void Connections::drain(Conn& c) const {
     if (c.state != State::open) return;
     c.state = State::draining;
     c.events_through = events_made_;

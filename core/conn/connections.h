@@ -157,7 +157,7 @@ class Connections : public irc::Peers {
     void close_slow_reader(Conn& c);
     // Reads nothing more from `c`; its pending last reply carries the close (close_after or
     // hang_up).
-    void drain(Conn& c);
+    void drain(Conn& c) const;
     // Closes without a last line of its own (the connection's last answer said goodbye).
     void hang_up(Conn& c);
     // Closes the open connections matching `pred`.
