@@ -24,6 +24,14 @@ std::shared_ptr<const std::string> closing_bytes(Wire wire, DisconnectReason rea
     return share(encode_json_event(event::Disconnect{reason, retry_after_ms, output_dropped}));
 }
 
+// The closing line on the connection's own wire.
+std::shared_ptr<const std::string> closing_bytes(const Connections::Conn& c,
+                                                 DisconnectReason reason,
+                                                 std::optional<int64_t> retry_after_ms,
+                                                 bool output_dropped = false) {
+    return closing_bytes(c.irc ? Wire::irc : Wire::json, reason, retry_after_ms, output_dropped);
+}
+
 // An IRC line may carry 8191 bytes of tags before its 512.
 constexpr size_t irc_frame_max = irc::tags_max_bytes + irc::line_max_bytes;
 
@@ -268,8 +276,7 @@ void Connections::finish_closing(uint64_t first_waiting_stamp) {
         Conn& c = it->second;
         if (!c.slots.empty() || c.events_through >= first_waiting_stamp) return false;
         finish(c, disconnect_reason_name(c.closing_reason),
-               closing_bytes(c.irc ? Wire::irc : Wire::json, c.closing_reason, c.closing_retry_ms),
-               false);
+               closing_bytes(c, c.closing_reason, c.closing_retry_ms), false);
         return true;
     });
     for (ConnId id : std::exchange(finished_, {})) conns_.erase(id);
@@ -282,9 +289,7 @@ void Connections::close_slow_reader(Conn& c) {
         let_go(c);
     }
     finish(c, disconnect_reason_name(DisconnectReason::slow_consumer),
-           closing_bytes(c.irc ? Wire::irc : Wire::json, DisconnectReason::slow_consumer,
-                         std::nullopt, true),
-           true);
+           closing_bytes(c, DisconnectReason::slow_consumer, std::nullopt, true), true);
 }
 
 void Connections::hang_up(Conn& c) {
