@@ -4,54 +4,31 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
-#include "sim/scenarios.h"
+#include "sim/builtin.h"
+#include "sim/engine/report.h"
+#include "sim/engine/world.h"
 #include "sim/simulation.h"
 
 namespace {
 
-// --scenario NAME: one attack or failure scenario per seed, with 50 legitimate clients.
+// --scenario NAME: a built-in attack or failure scenario per seed, with 50 legitimate clients.
 int run_scenarios(const std::string& name, uint64_t seed, uint64_t seeds) {
-    auto sc = warren::sim::scenario_from_name(name);
-    if (!sc) {
+    auto spec = warren::sim::builtin_scenario(name);
+    if (!spec) {
         std::fprintf(stderr, "unknown scenario '%s'\n", name.c_str());
         return 2;
     }
-    auto u = [](uint64_t v) { return static_cast<unsigned long long>(v); };
-    auto opt = [&](const std::optional<uint64_t>& v) {
-        return v ? std::to_string(*v) : std::string("never");
-    };
     int failed = 0;
     for (uint64_t s = seed; s < seed + seeds; ++s) {
-        warren::sim::ScenarioOptions o;
-        o.scenario = *sc;
-        o.seed = s;
-        auto r = warren::sim::run_scenario(o);
-        std::printf(
-            "scenario=%s seed=%llu trace=%s attempts=%llu throttled_at=%s blocked_at=%s "
-            "attacker_successes=%llu worst_name_failures=%llu slowest_close_ms=%lld "
-            "legit_requests=%llu legit_errors=%llu legit_p99_ms=%lld legit_max_ms=%lld "
-            "peak_connections=%zu peak_tracked_ips=%zu end_connections=%zu audit=%llu "
-            "alerts=%zu duplicate_raises=%llu violations=%zu\n",
-            name.c_str(), u(s), r.trace_hash.c_str(), u(r.attempts), opt(r.throttled_at).c_str(),
-            opt(r.blocked_at).c_str(), u(r.attacker_successes), u(r.worst_name_failures),
-            static_cast<long long>(r.slowest_close_ms), u(r.legit_requests), u(r.legit_errors),
-            static_cast<long long>(r.legit_p99_ms), static_cast<long long>(r.legit_max_ms),
-            r.peak_connections, r.peak_tracked_ips, r.end_connections, u(r.audit_records),
-            r.alerts.size(), u(r.duplicate_raises), r.violations.size());
-        if (!r.close_reason.empty() || r.stored > 0)
-            std::printf(
-                "  pipeline: acknowledged=%llu stored=%llu closed=%s lines_after_close=%llu\n",
-                u(r.acknowledged), u(r.stored), r.close_reason.c_str(), u(r.lines_after_close));
-        for (const auto& e : r.legit_error_samples) std::printf("  legit error: %s\n", e.c_str());
-        for (const auto& a : r.alerts)
-            std::printf("  alert %s at %lld ms: %s %s %s\n", a.raised ? "raised" : "resolved",
-                        static_cast<long long>(a.at_ms), a.level.c_str(), a.rule.c_str(),
-                        a.subject.c_str());
+        warren::sim::RunReport r = warren::sim::run_world(*spec, s);
+        std::printf("scenario=%s seed=%llu trace=%s\n", name.c_str(),
+                    static_cast<unsigned long long>(s), r.trace_hash.c_str());
+        for (const auto& [k, v] : r.metrics) std::printf("  %s = %g\n", k.c_str(), v);
         for (const auto& v : r.violations) std::printf("  violation: %s\n", v.c_str());
         if (!r.violations.empty()) {
             ++failed;
             std::printf("  replay with: warren-sim --scenario %s --seed %llu\n", name.c_str(),
-                        u(s));
+                        static_cast<unsigned long long>(s));
         }
     }
     return failed ? 1 : 0;

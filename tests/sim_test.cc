@@ -130,21 +130,23 @@ TEST(SimulationFaults, FaultyRunsReplayExactly) {
     EXPECT_EQ(a.crashes, b.crashes);
 }
 
-// The attack scenarios' clients read only a line's top-level fields and its error: the rest is
-// checked as JSON but not kept; a line that is not JSON is still refused.
-TEST(ParsedLines, KeepsTheTopLevelAndTheErrorOnly) {
+// The scenario world's clients read only a line's top-level fields, its error and its message:
+// the rest is checked as JSON but not kept; a line that is not JSON is still refused.
+TEST(ParsedLines, KeepsTheTopLevelTheErrorAndTheMessageOnly) {
     ParsedLines all;
-    ParsedLines top(ParsedLines::Keep::top_level_and_error);
+    ParsedLines top(ParsedLines::Keep::top_level_error_and_message);
     const std::string line =
         R"({"re":7,"ok":false,"error":{"code":"RATE_LIMITED","retry_after_ms":900},)"
-        R"("messages":[{"id":1,"text":"a"}],"room":{"id":3},"reason":"x"})";
+        R"("messages":[{"id":1,"text":"a"}],"room":{"id":3},"reason":"x",)"
+        R"("message":{"id":5,"room":"r"}})";
     auto full = all.get(line);
     auto kept = top.get(line);
     ASSERT_FALSE(full->is_discarded());
     ASSERT_FALSE(kept->is_discarded());
-    EXPECT_EQ(full->size(), 6u);
+    EXPECT_EQ(full->size(), 7u);
     EXPECT_EQ((*full)["messages"][0]["text"], "a");
-    EXPECT_EQ(kept->size(), 4u);
+    EXPECT_EQ(kept->size(), 5u);
+    EXPECT_EQ((*kept)["message"]["id"], 5);
     EXPECT_EQ((*kept)["re"], 7);
     EXPECT_EQ((*kept)["ok"], false);
     EXPECT_EQ((*kept)["reason"], "x");

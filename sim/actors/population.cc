@@ -1,0 +1,200 @@
+#include "sim/actors/population.h"
+
+#include <arpa/inet.h>
+
+namespace warren::sim {
+
+namespace {
+
+void request(World& w, Legit& c, json req) {
+    int64_t id = c.next_id++;
+    req["id"] = id;
+    std::string op = req.value("op", "");
+    c.pending[id] = Legit::Pending{w.now_ms(), op, req.value("text", "")};
+    if (op == "JOIN_ROOM" || op == "CREATE_ROOM") c.asked.insert(req["room"].get<std::string>());
+    w.send(c.conn, req.dump() + "\n");
+}
+
+void connect(World& w, Legit& c);
+
+void loop(World& w, Legit& c) {
+    if (!w.is_open(c.conn) || !c.ready || w.stopped() ||
+        w.now_ms() >= w.spec().duration_ms - 2000) {
+        c.looping = false;
+        return;
+    }
+    c.looping = true;
+    Stream& rng = *c.rng;
+    const Mix& mix = c.spec->mix;
+    int64_t roll = static_cast<int64_t>(rng.below(static_cast<uint64_t>(mix.total())));
+    const std::string& room = c.rooms[rng.below(c.rooms.size())];
+    if ((roll -= mix.send) < 0)
+        request(w, c,
+                {{"op", "SEND_MESSAGE"},
+                 {"room", room},
+                 {"text", "hello from " + c.name + " #" + std::to_string(c.next_id)}});
+    else if ((roll -= mix.history) < 0)
+        request(w, c, {{"op", "HISTORY"}, {"room", room}, {"limit", 20}});
+    else if ((roll -= mix.ping) < 0)
+        request(w, c, {{"op", "PING"}});
+    else
+        request(w, c, {{"op", "LIST_ROOMS"}});
+    w.at(w.now_ms() + rng.between(c.spec->think_min_ms, c.spec->think_max_ms),
+         [&w, &c] { loop(w, c); });
+}
+
+void join_next(World& w, Legit& c) {
+    if (c.joined < c.rooms.size()) {
+        const std::string& room = c.rooms[c.joined];
+        if (c.index < 0) return request(w, c, {{"op", "CREATE_ROOM"}, {"room", room}});
+        return request(w, c, {{"op", "JOIN_ROOM"}, {"room", room}});
+    }
+    if (c.index < 0) return;  // the host only sets up
+    c.ready = true;
+    if (!c.looping) {
+        c.looping = true;
+        Stream& rng = *c.rng;
+        w.at(w.now_ms() + rng.between(c.spec->think_min_ms, c.spec->think_max_ms),
+             [&w, &c] { loop(w, c); });
+    }
+}
+
+void on_event(World& w, Legit& c, const json& m) {
+    const std::string ev = m.value("ev", "");
+    if (ev == "HELLO") {
+        if (c.register_sent)
+            return request(w, c, {{"op", "LOGIN"}, {"username", c.name}, {"password", c.password}});
+        c.register_sent = true;
+        return request(w, c,
+                       {{"op", "REGISTER"}, {"username", c.name}, {"password", c.password}});
+    }
+    if (ev != "MESSAGE") return;
+    const json& msg = m.contains("message") ? m["message"] : json();
+    if (!msg.is_object() || !msg["room"].is_string()) return;
+    std::string room = msg["room"];
+    int64_t id = msg.value("id", int64_t{0});
+    if (!c.asked.contains(room))
+        w.violation("delivery.members_only",
+                    c.name + " got message " + std::to_string(id) + " of " + room +
+                        ", which it never joined");
+    int64_t& last = c.last_seen[room];
+    if (id <= last)
+        w.violation("order.room_monotonic", c.name + " got message " + std::to_string(id) +
+                                                " of " + room + " after " + std::to_string(last));
+    last = std::max(last, id);
+}
+
+void on_line(World& w, Legit& c, const json& m) {
+    if (!m.contains("re") || m["re"].is_null()) return on_event(w, c, m);
+    auto it = c.pending.find(m["re"].get<int64_t>());
+    if (it == c.pending.end()) return;
+    Legit::Pending p = std::move(it->second);
+    c.pending.erase(it);
+    bool ok = m.value("ok", false);
+    std::string code = ok ? "" : m["error"].value("code", "?");
+    if (c.index >= 0)
+        w.report_sample(Sample{w.now_ms(), w.now_ms() - p.sent_ms, p.op, code, c.population});
+    if (p.op == "SEND_MESSAGE") {
+        if (ok)
+            w.acked().push_back({p.text, c.name});
+        else
+            w.refused_texts().insert(p.text);
+    }
+    if (p.op == "REGISTER" || p.op == "LOGIN") {
+        if (ok) return join_next(w, c);
+        // A REGISTER whose answer a crash hid may have landed; a LOGIN for an account whose
+        // REGISTER did not land must register.
+        if (code == "INVALID_CREDENTIALS" || code == "NOT_FOUND") {
+            c.register_sent = false;
+            return request(w, c,
+                           {{"op", "REGISTER"}, {"username", c.name}, {"password", c.password}});
+        }
+        if (p.op == "REGISTER" && code == "CONFLICT")
+            return request(w, c, {{"op", "LOGIN"}, {"username", c.name}, {"password", c.password}});
+        return;
+    }
+    if (p.op == "JOIN_ROOM" || p.op == "CREATE_ROOM") {
+        // Joining a room it is already in (after a reconnect) is fine too.
+        if (ok || code == "CONFLICT") {
+            ++c.joined;
+            join_next(w, c);
+        }
+    }
+}
+
+void on_close(World& w, Legit& c, const std::string& reason) {
+    c.ready = false;
+    for (const auto& [id, p] : c.pending)
+        if (p.op == "SEND_MESSAGE") w.in_doubt_texts().insert(p.text);
+    c.pending.clear();
+    if (c.index >= 0)
+        w.event("legit.disconnected", {{"population", c.population}, {"reason", reason}});
+    if (reason == "SHUTDOWN" || w.stopped()) return;
+    // Real clients redial: after a crash as soon as the server is back, else after a pause.
+    Stream& rng = *c.rng;
+    w.at(w.now_ms() + rng.between(reason == "CRASH" ? 100 : 1000, 2000), [&w, &c] {
+        if (w.now_ms() < w.spec().duration_ms - 2000) connect(w, c);
+    });
+}
+
+void connect(World& w, Legit& c) {
+    c.joined = 0;
+    c.last_seen.clear();
+    c.conn = w.open(
+        c.index < 0 ? "host" : "client/" + c.population + "/" + std::to_string(c.index), c.ip,
+        [&w, &c](const json& m) { on_line(w, c, m); },
+        [&w, &c](const std::string& reason) { on_close(w, c, reason); });
+}
+
+}  // namespace
+
+std::string address_in(const std::string& ip_or_cidr, int64_t i) {
+    size_t slash = ip_or_cidr.find('/');
+    if (slash == std::string::npos) return ip_or_cidr;
+    in_addr a{};
+    if (inet_pton(AF_INET, ip_or_cidr.substr(0, slash).c_str(), &a) != 1) return {};
+    int bits = std::stoi(ip_or_cidr.substr(slash + 1));
+    uint64_t hosts = bits >= 31 ? 1 : (uint64_t{1} << (32 - bits)) - 2;
+    if (i < 0 || static_cast<uint64_t>(i) >= hosts) return {};
+    uint32_t mask = bits == 0 ? 0 : ~uint32_t{0} << (32 - bits);
+    uint32_t host = (ntohl(a.s_addr) & mask) + (bits >= 31 ? 0 : 1) + static_cast<uint32_t>(i);
+    a.s_addr = htonl(host);
+    char out[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &a, out, sizeof out);
+    return out;
+}
+
+void start_populations(World& w, std::vector<std::unique_ptr<Legit>>& legit) {
+    // The host registers first and creates the rooms everyone joins.
+    static const PopulationSpec host_spec;
+    auto& host = legit.emplace_back(std::make_unique<Legit>());
+    host->population = "host";
+    host->index = -1;
+    host->name = "host";
+    host->password = "host-password";
+    host->ip = "10.1.0.1";
+    host->spec = &host_spec;
+    host->rng = &w.stream("host");
+    for (const auto& p : w.spec().populations)
+        for (const auto& r : p.rooms)
+            if (std::find(host->rooms.begin(), host->rooms.end(), r) == host->rooms.end())
+                host->rooms.push_back(r);
+    connect(w, *host);
+    for (const PopulationSpec& p : w.spec().populations) {
+        for (int i = 0; i < p.count; ++i) {
+            auto& c = legit.emplace_back(std::make_unique<Legit>());
+            c->population = p.name;
+            c->index = i;
+            c->name = p.name + std::to_string(i);
+            c->password = "password-" + std::to_string(i);
+            c->ip = address_in(p.ip, i);
+            c->rooms = p.rooms;
+            c->spec = &p;
+            c->rng = &w.stream("client/" + p.name + "/" + std::to_string(i));
+            Stream& rng = *c->rng;
+            w.at(rng.between(p.arrive_from_ms, p.arrive_to_ms), [&w, &c = *c] { connect(w, c); });
+        }
+    }
+}
+
+}  // namespace warren::sim

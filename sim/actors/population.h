@@ -1,0 +1,49 @@
+// Legitimate clients: a host that registers first and creates every room the populations
+// name, then each [[population]]'s clients, who register (or log back in after a crash or a
+// refusal), join their rooms and then, after each think time, send a message, read history,
+// ping or list rooms, in the population's mix. Each client draws from its own stream
+// ("client/<population>/<i>"). What they are told feeds the safety checkers: acknowledged
+// and refused texts, and every MESSAGE event (its room and id) they receive.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "sim/engine/world.h"
+
+namespace warren::sim {
+
+struct Legit {
+    std::string population;
+    int index = 0;  // -1: the host
+    std::string name, password, ip;
+    std::vector<std::string> rooms;
+    const PopulationSpec* spec = nullptr;
+    Stream* rng = nullptr;  // "client/<population>/<index>"
+    ConnId conn = 0;
+    int64_t next_id = 1;
+    struct Pending {
+        int64_t sent_ms = 0;
+        std::string op;
+        std::string text;  // SEND_MESSAGE
+    };
+    std::map<int64_t, Pending> pending;
+    bool register_sent = false;
+    bool ready = false;
+    bool looping = false;
+    size_t joined = 0;                         // rooms joined on this connection
+    std::set<std::string> asked;               // rooms it ever asked to join or create
+    std::map<std::string, int64_t> last_seen;  // room -> last MESSAGE id, this connection
+};
+
+// Adds the host and every population's clients to `legit` and schedules their arrivals.
+void start_populations(World& w, std::vector<std::unique_ptr<Legit>>& legit);
+
+// The first address of a CIDR's hosts plus `i`, or the address itself if it is no CIDR.
+// Empty if `i` does not fit.
+std::string address_in(const std::string& ip_or_cidr, int64_t i);
+
+}  // namespace warren::sim

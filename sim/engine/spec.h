@@ -1,0 +1,124 @@
+// What one simulated run is made of: the server's config, the network, populations of
+// legitimate clients, attackers, faults, operator actions, liveness and expectations. A
+// scenario file (sim/scenario_file.h) is read into a ScenarioSpec; the engine
+// (sim/engine/world.h) runs one seed of it. Times are simulated milliseconds from the start.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+
+namespace warren::sim {
+
+struct NetworkSpec {
+    // One-way delay of each piece of a write, uniform in [min, max].
+    int64_t delay_min_ms = 1;
+    int64_t delay_max_ms = 5;
+    // What a client writes reaches the server in pieces of 1..chunk_max bytes (0: whole).
+    int64_t chunk_max = 0;
+};
+
+// Weights of what a ready client does next.
+struct Mix {
+    int send = 70;
+    int history = 15;
+    int ping = 10;
+    int list_rooms = 5;
+    int total() const { return send + history + ping + list_rooms; }
+};
+
+struct PopulationSpec {
+    std::string name = "regulars";
+    int count = 50;
+    // A CIDR gives each client its own address (in order, from the first host address); a
+    // plain address is shared by the whole population (a NAT).
+    std::string ip = "10.2.0.0/16";
+    std::vector<std::string> rooms = {"lobby"};  // joined after registering, in order
+    int64_t arrive_from_ms = 500, arrive_to_ms = 5000;
+    int64_t think_min_ms = 2000, think_max_ms = 6000;
+    Mix mix;
+};
+
+// Every attacker kind reads the keys it uses (sim/actors/attackers.cc lists them); the
+// others must stay unset.
+struct AttackerSpec {
+    std::string kind;
+    int64_t start_ms = 10'000;
+    std::string ip;                     // "": the kind's own address
+    int64_t count = 0;                  // addresses, connections or messages (0: the kind's)
+    int64_t attempts = 0;               // most attempts (0: the kind's)
+    int64_t gap_ms = 0;                 // pause between attempts (0: the kind's)
+    std::string target;                 // a population whose first clients are the targets
+    std::string room = "lobby";
+    std::map<std::string, bool> given;  // which keys the file set, for per-kind checks
+};
+
+struct FaultSpec {
+    std::string kind;
+    int64_t from_ms = 0, to_ms = INT64_MAX / 4;  // active in [from, to)
+    double probability = 1;                      // per commit, while active
+    int64_t latency_min_ms = 700, latency_max_ms = 900;  // slow_storage
+    int64_t restart_after_ms = 200;                      // crash
+    int64_t max = 3;                                     // crash: most per run
+};
+
+struct OperatorSpec {
+    std::string action;  // suspend, unsuspend, block, unblock, revoke_sessions,
+                         // clear_alerts, shutdown
+    int64_t at_ms = -1;  // a time, or:
+    std::string after;   // an event (its first occurrence), then a delay in [0, within]
+    int64_t within_ms = 0;
+    std::string user, ip, reason = "operator";
+    std::optional<int64_t> duration_ms;
+};
+
+struct LivenessSpec {
+    int64_t heal_at_ms = -1;  // -1: no liveness phase
+    int64_t within_ms = 30'000;
+    std::vector<std::string> require;  // clients_served, breaker_closed, alerts_resolved
+};
+
+// A metric or event name with label filters: `legit.errors{code!=UNAVAILABLE}`.
+struct Selector {
+    std::string name;
+    struct Label {
+        std::string key, value;
+        bool equal = true;
+    };
+    std::vector<Label> labels;
+    std::string text;  // as written
+};
+
+struct ExpectSpec {
+    std::string id;
+    enum class Kind { metric, eventually, sometimes } kind = Kind::metric;
+    Selector metric;  // metric
+    std::optional<double> min, max;
+    std::optional<int64_t> from_ms, to_ms;  // metric: only samples/events in [from, to)
+    Selector event, after;                  // eventually: `event` within `within` of `after`
+    int64_t within_ms = 0;
+    std::string probe;  // sometimes
+};
+
+struct ScenarioSpec {
+    std::string name = "unnamed";
+    std::string summary;
+    int64_t duration_ms = 120'000;
+    uint64_t seed_first = 1, seed_count = 10;
+    int64_t timeout_sim_ms = 0;   // 0: duration
+    int64_t timeout_wall_ms = 60'000;
+    Config config;        // abuse limits on unless the file turns them off
+    NetworkSpec network;
+    std::vector<PopulationSpec> populations;
+    std::vector<AttackerSpec> attackers;
+    std::vector<FaultSpec> faults;
+    std::vector<OperatorSpec> operators;
+    LivenessSpec liveness;
+    std::vector<ExpectSpec> expects;
+};
+
+}  // namespace warren::sim

@@ -1,0 +1,430 @@
+#include "sim/engine/world.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include "sim/actors/attackers.h"
+#include "sim/actors/population.h"
+#include "sim/checkers/checkers.h"
+#include "sim/faults/faults.h"
+
+namespace warren::sim {
+
+World::World(const ScenarioSpec& spec, uint64_t seed)
+    : spec_(spec), seed_(seed), streams_(seed), entropy_(Streams::derive(seed, "entropy")) {
+    auto st = Store::open(":memory:", Synchronous::normal);
+    WARREN_CHECK(st.is_ok());
+    store_ = std::move(st.value());
+    start_core();
+}
+
+World::~World() = default;
+
+void World::start_core() {
+    auto snap = store_->load(spec_.config.room_cache_messages_max, wall_base_ms + now_ms());
+    WARREN_CHECK(snap.is_ok());
+    core_ = std::make_unique<Server>(spec_.config, entropy_, snap.value());
+}
+
+ConnId World::open(const std::string& owner, std::string ip,
+                   std::function<void(const json&)> on_line,
+                   std::function<void(const std::string&)> on_close, Wire wire) {
+    ConnId id = next_conn_++;
+    Peer& p = peers_[id];
+    p.ip = ip;
+    p.owner = owner;
+    p.net = &stream("net/" + owner);
+    p.epoch = epoch_;
+    p.on_line = std::move(on_line);
+    p.on_close = std::move(on_close);
+    if (!core_) {
+        // The server is down: the dial is refused.
+        p.open = false;
+        at(now_ms() + 1, [this, id] {
+            Peer& q = peers_[id];
+            if (q.on_close) q.on_close("REFUSED");
+        });
+        return id;
+    }
+    trace("connect", id, ip);
+    core_->connect(id, ip, now(), wire);
+    drain();
+    return id;
+}
+
+bool World::is_open(ConnId id) const {
+    auto it = peers_.find(id);
+    return it != peers_.end() && it->second.open;
+}
+
+size_t World::open_peers() const {
+    size_t n = 0;
+    for (const auto& [id, p] : peers_) n += p.open && p.epoch == epoch_;
+    return n;
+}
+
+std::function<void()>* World::loop() {
+    return loops_.emplace_back(std::make_unique<std::function<void()>>()).get();
+}
+
+int64_t World::net_delay(Peer& p) {
+    return p.net->between(spec_.network.delay_min_ms, spec_.network.delay_max_ms);
+}
+
+// One stream: what a peer writes reaches the server in order, each write (or piece of it)
+// after the network's delay.
+void World::send(ConnId id, std::string bytes) {
+    auto found = peers_.find(id);
+    if (found == peers_.end() || !found->second.open) return;
+    Peer& peer = found->second;
+    size_t chunk_max =
+        peer.chunk_max ? peer.chunk_max : static_cast<size_t>(spec_.network.chunk_max);
+    for (size_t pos = 0; pos < bytes.size();) {
+        size_t n = bytes.size() - pos;
+        if (chunk_max > 0)
+            n = std::min(n, static_cast<size_t>(
+                                peer.net->between(1, static_cast<int64_t>(chunk_max))));
+        peer.depart_ms = std::max(peer.depart_ms, now_ms() + net_delay(peer));
+        at(peer.depart_ms, [this, id, piece = bytes.substr(pos, n)] {
+            auto it = peers_.find(id);
+            if (it == peers_.end() || !it->second.open || it->second.epoch != epoch_ || !core_)
+                return;
+            trace("receive", id, piece);
+            core_->receive(id, piece, now());
+            drain();
+        });
+        pos += n;
+    }
+}
+
+void World::hang_up(ConnId id) {
+    auto it = peers_.find(id);
+    if (it == peers_.end() || !it->second.open) return;
+    it->second.open = false;
+    if (!core_ || it->second.epoch != epoch_) return;
+    trace("hang_up", id);
+    core_->disconnect(id, now());
+    drain();
+}
+
+void World::on_commit(const Commit& c) {
+    trace("commit", c.batch, std::to_string(c.mutations->size()));
+    CommitFate fate;
+    fate.latency_ms = stream("store").between(1, 8);
+    for (auto& hook : commit_hooks_) hook(fate);
+    inflight_.push_back(c.mutations);
+    if (fate.crash) {
+        at(now_ms() + stream("store").between(0, fate.latency_ms),
+           [this, e = epoch_, restart = fate.restart_after_ms] {
+               if (e == epoch_ && core_) crash(restart);
+           });
+    }
+    at(now_ms() + fate.latency_ms, [this, c, e = epoch_, status = fate.status] {
+        if (e != epoch_ || !core_) return;
+        std::erase(inflight_, c.mutations);
+        Status st = status ? *status : store_->apply(*c.mutations);
+        trace("committed", c.batch, st.message());
+        core_->committed(c.batch, st, now());
+        drain();
+    });
+}
+
+// The server process dies: memory, connections and in-flight work are gone. A commit in
+// flight may or may not have reached the disk; nobody was told either way.
+void World::crash(int64_t restart_after_ms) {
+    trace("crash", epoch_);
+    event("process.crash");
+    for (auto& muts : inflight_)
+        if (stream("fault/crash/landed").chance(0.5)) (void)store_->apply(*muts);
+    inflight_.clear();
+    metric("server.breaker_opened",
+           report_.metrics["server.breaker_opened"] + static_cast<double>(core_->breaker_opened_count()));
+    core_.reset();
+    ++epoch_;
+    tick_at_ = INT64_MAX;
+    active_alerts_.clear();
+    for (auto& [id, p] : peers_) {
+        if (!p.open) continue;
+        p.open = false;
+        // The client sees a reset once what was already on its way has arrived.
+        at(std::max(p.arrive_ms, now_ms()) + 1, [this, id = id] {
+            Peer& q = peers_[id];
+            if (q.on_close) q.on_close("CRASH");
+        });
+    }
+    at(now_ms() + restart_after_ms, [this] {
+        trace("restart", epoch_);
+        start_core();
+        event("process.restart");
+        drain();
+    });
+}
+
+void World::drain() {
+    if (!core_) return;
+    while (auto out = core_->poll()) {
+        if (auto* s = std::get_if<Send>(&*out)) {
+            trace("send", s->conn, *s->bytes);
+            auto it = peers_.find(s->conn);
+            if (it == peers_.end() || !it->second.open) continue;
+            if (it->second.read_bytes_per_s == 0) {
+                core_->sent(s->conn, s->bytes->size(), now());  // a prompt reader
+            } else {
+                it->second.unread += s->bytes->size();
+                peak_unread_ = std::max(peak_unread_, it->second.unread);
+            }
+            to_peer(s->conn, s->bytes);
+        } else if (auto* c = std::get_if<Close>(&*out)) {
+            trace("close", c->conn, c->reason);
+            auto it = peers_.find(c->conn);
+            if (it == peers_.end()) continue;
+            it->second.open = false;
+            if (c->last) to_peer(c->conn, c->last);
+            // After the bytes already on their way.
+            at(std::max(it->second.arrive_ms, now_ms()) + 1, [this, id = c->conn] {
+                Peer& p = peers_[id];
+                if (p.on_close) p.on_close(p.close_reason);
+            });
+        } else if (auto* cm = std::get_if<Commit>(&*out)) {
+            on_commit(*cm);
+        } else if (auto* q = std::get_if<Query>(&*out)) {
+            trace("query", q->query);
+            at(now_ms() + stream("store").between(1, 8), [this, e = epoch_, id = q->query,
+                                                          what = q->what] {
+                if (e != epoch_ || !core_) return;
+                core_->answered(id, store_->run(what), now());
+                drain();
+            });
+        } else if (auto* h = std::get_if<Hash>(&*out)) {
+            trace("hash", h->job);
+            at(now_ms() + stream("hasher").between(20, 40),
+               [this, e = epoch_, job = h->job, mode = h->mode, pw = h->password, phc = h->phc] {
+                   if (e != epoch_ || !core_) return;
+                   HashResult r;
+                   r.ok = mode == HashMode::create || (!phc.empty() && phc == "sim$" + pw);
+                   if (mode == HashMode::create) r.phc = "sim$" + pw;
+                   core_->hashed(job, r, now());
+                   drain();
+               });
+        } else if (std::holds_alternative<Audit>(*out)) {
+            report_.metrics["server.audit_records"] += 1;
+        }
+    }
+    observe();
+    if (auto d = core_->next_deadline(); d && *d < tick_at_) {
+        tick_at_ = std::max(*d, clock_.now_us());
+        clock_.at_us(tick_at_, [this, e = epoch_] {
+            if (e != epoch_ || !core_) return;
+            tick_at_ = INT64_MAX;
+            core_->tick(now());
+            drain();
+        });
+    }
+}
+
+void World::to_peer(ConnId id, std::shared_ptr<const std::string> bytes) {
+    Peer& peer = peers_[id];
+    peer.arrive_ms = std::max(peer.arrive_ms, now_ms() + net_delay(peer));
+    // A slow reader takes its time over each write, and only then has it read (sent()).
+    if (peer.read_bytes_per_s > 0)
+        peer.arrive_ms += static_cast<int64_t>(bytes->size()) * 1000 / peer.read_bytes_per_s;
+    at(peer.arrive_ms, [this, id, bytes = std::move(bytes)] {
+        auto p = peers_.find(id);
+        if (p == peers_.end()) return;
+        if (p->second.read_bytes_per_s > 0) {
+            p->second.unread -= std::min<uint64_t>(p->second.unread, bytes->size());
+            if (core_ && p->second.epoch == epoch_) {
+                core_->sent(id, bytes->size(), now());
+                drain();
+            }
+        }
+        p->second.framer.feed(*bytes);
+        std::string_view line;
+        while (p->second.framer.next(line) == LineFramer::Status::line) {
+            if (auto text_handler = p->second.on_text) {
+                text_handler(line);
+                continue;
+            }
+            std::shared_ptr<const json> parsed = parsed_.get(line);
+            if (parsed->is_discarded())
+                throw std::runtime_error("the server sent a line that is not JSON: " +
+                                         std::string(line));
+            const json& msg = *parsed;
+            if (msg.value("ev", "") == "DISCONNECT") p->second.close_reason = msg.value("reason", "");
+            // A handler may replace itself (an attacker's next phase): run a copy, so the
+            // closure it is running lives until it returns.
+            if (auto handler = p->second.on_line) handler(msg);
+        }
+    });
+}
+
+void World::observe() {
+    report_.metrics["server.peak_connections"] = std::max(
+        report_.metrics["server.peak_connections"], static_cast<double>(core_->connection_count()));
+    report_.metrics["server.peak_tracked_ips"] =
+        std::max(report_.metrics["server.peak_tracked_ips"],
+                 static_cast<double>(core_->guard().tracked_ips()));
+    std::set<std::pair<std::string, std::string>> now_active;
+    for (const auto& [key, a] : core_->monitor().active()) {
+        now_active.insert(key);
+        if (!active_alerts_.contains(key))
+            event("alert.raised", {{"rule", a.rule},
+                                   {"subject", a.subject},
+                                   {"level", std::string(alert_level_name(a.level))}});
+    }
+    for (const auto& key : active_alerts_)
+        if (!now_active.contains(key))
+            event("alert.resolved", {{"rule", key.first}, {"subject", key.second}});
+    active_alerts_ = std::move(now_active);
+}
+
+void World::admin(const AdminRequest& q) {
+    if (!core_) return;
+    core_->admin(q, now());
+    drain();
+}
+
+void World::shutdown() {
+    if (!core_) return;
+    shut_down_ = true;
+    core_->shutdown(now());
+    drain();
+}
+
+void World::event(std::string name, std::map<std::string, std::string> labels) {
+    report_.events.push_back(Event{now_ms(), name, std::move(labels)});
+    auto [from, to] = waiting_.equal_range(name);
+    std::vector<std::function<void()>> wake;
+    for (auto it = from; it != to; ++it) wake.push_back(std::move(it->second));
+    waiting_.erase(from, to);
+    for (auto& fn : wake) fn();
+}
+
+void World::violation(const std::string& checker, std::string what) {
+    if (report_.violations.size() < 50) report_.violations.push_back(checker + ": " + what);
+}
+
+std::vector<Legit*> World::population(const std::string& name) const {
+    std::vector<Legit*> out;
+    for (const auto& c : legit_)
+        if (c->index >= 0 && (name.empty() || c->population == name)) out.push_back(c.get());
+    return out;
+}
+
+// ---- operators ----------------------------------------------------------------------------
+
+void World::operator_action(const OperatorSpec& op) {
+    event("operator." + op.action, {{"user", op.user}, {"ip", op.ip}});
+    if (op.action == "shutdown") return shutdown();
+    AdminRequest q;
+    static const std::map<std::string, AdminRequest::Kind> kinds = {
+        {"suspend", AdminRequest::Kind::suspend},
+        {"unsuspend", AdminRequest::Kind::unsuspend},
+        {"block", AdminRequest::Kind::block},
+        {"unblock", AdminRequest::Kind::unblock},
+        {"revoke_sessions", AdminRequest::Kind::revoke_sessions},
+        {"clear_alerts", AdminRequest::Kind::clear_alerts},
+    };
+    q.kind = kinds.at(op.action);  // the loader accepts no other
+    q.username = op.user;
+    q.ip = op.ip;
+    q.reason = op.reason;
+    q.duration_ms = op.duration_ms;
+    admin(q);
+}
+
+void World::start_operators() {
+    for (size_t i = 0; i < spec_.operators.size(); ++i) {
+        const OperatorSpec& op = spec_.operators[i];
+        auto act = [this, i] { operator_action(spec_.operators[i]); };
+        if (op.after.empty()) {
+            at(op.at_ms, act);
+            continue;
+        }
+        waiting_.emplace(op.after, [this, i, act] {
+            int64_t delay =
+                stream("operator#" + std::to_string(i)).between(0, spec_.operators[i].within_ms);
+            at(now_ms() + delay, act);
+        });
+    }
+}
+
+// ---- liveness -----------------------------------------------------------------------------
+
+void World::liveness_check() {
+    auto fail = [this](std::string what) { report_.liveness_failures.push_back(std::move(what)); };
+    for (const std::string& r : spec_.liveness.require) {
+        if (r == "clients_served") {
+            for (Legit* c : population("")) {
+                if (!is_open(c->conn) || !c->ready)
+                    fail("clients_served: " + c->name + " is not connected and ready");
+                for (const auto& [id, p] : c->pending)
+                    if (now_ms() - p.sent_ms > spec_.liveness.within_ms)
+                        fail("clients_served: " + c->name + "'s " + p.op + " unanswered for " +
+                             std::to_string(now_ms() - p.sent_ms) + " ms");
+            }
+        } else if (r == "breaker_closed") {
+            if (!core_ || core_->breaker_state() != Breaker::State::closed)
+                fail("breaker_closed: the storage breaker is not closed");
+        } else if (r == "alerts_resolved") {
+            for (const auto& [rule, subject] : active_alerts_)
+                fail("alerts_resolved: " + rule + " " + subject + " still active");
+        }
+    }
+}
+
+// ---- the run ------------------------------------------------------------------------------
+
+RunReport World::run() {
+    report_.seed = seed_;
+    for (const char* m : {"server.peak_connections", "server.peak_tracked_ips",
+                          "server.audit_records", "server.breaker_opened"})
+        report_.metrics[m] = 0;
+    for (const FaultSpec& f : spec_.faults) install_fault(*this, f);
+    start_operators();
+    start_populations(*this, legit_);
+    for (const AttackerSpec& a : spec_.attackers) start_attacker(*this, a, attacks_);
+    if (spec_.liveness.heal_at_ms >= 0) {
+        at(spec_.liveness.heal_at_ms, [this] {
+            healed_ = true;
+            event("liveness.heal");
+        });
+        at(spec_.liveness.heal_at_ms + spec_.liveness.within_ms, [this] { liveness_check(); });
+    }
+    clock_.run(spec_.duration_ms);
+    finish();
+    return std::move(report_);
+}
+
+void World::finish() {
+    report_.end_ms = now_ms();
+    report_.metrics["server.end_connections"] =
+        core_ ? static_cast<double>(core_->connection_count()) : 0;
+    if (core_)
+        report_.metrics["server.breaker_opened"] +=
+            static_cast<double>(core_->breaker_opened_count());
+    report_.metrics["server.peak_unread_bytes"] = static_cast<double>(peak_unread_);
+    for (auto& a : attacks_) finish_attacker(*this, *a);
+    // Alerts: a raise for a (rule, subject) already active is a duplicate.
+    std::set<std::pair<std::string, std::string>> open_alerts;
+    double duplicates = 0;
+    for (const Event& e : report_.events) {
+        if (e.name != "alert.raised" && e.name != "alert.resolved") continue;
+        auto key = std::make_pair(e.labels.at("rule"), e.labels.at("subject"));
+        if (e.name == "alert.raised" && !open_alerts.insert(key).second) ++duplicates;
+        if (e.name == "alert.resolved") open_alerts.erase(key);
+    }
+    report_.metrics["alerts.duplicate_raises"] = duplicates;
+    report_.metrics["alerts.active_at_end"] = static_cast<double>(open_alerts.size());
+    run_checkers(*this, report_);
+    for (const auto& [name, s] : streams_.all())
+        report_.streams[name] = RunReport::StreamUse{s.draws(), s.digest()};
+    report_.trace_hash = trace_.hex();
+}
+
+RunReport run_world(const ScenarioSpec& spec, uint64_t seed) {
+    World w(spec, seed);
+    return w.run();
+}
+
+}  // namespace warren::sim

@@ -1,0 +1,165 @@
+// The simulator's one world: the real core and store under a virtual clock, a network of
+// in-order byte streams, a simulated hasher, and every actor a scenario names — populations
+// of legitimate clients (sim/actors/population.cc), attackers (sim/actors/attackers.cc),
+// faults (sim/faults/faults.cc) and operator actions — all at once. Safety checkers
+// (sim/checkers/checkers.cc) watch the run and judge its end. Each actor draws from its own
+// named stream (sim/engine/streams.h).
+//
+// run_world() is a pure function of (spec, seed): the same pair gives the same trace hash.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/server.h"
+#include "sim/engine/report.h"
+#include "sim/engine/spec.h"
+#include "sim/engine/streams.h"
+#include "sim/events.h"
+#include "sim/parsed_lines.h"
+#include "sim/rng.h"
+#include "store/store.h"
+
+namespace warren::sim {
+
+using json = nlohmann::json;
+
+// A simulated TCP peer as the world sees it: bytes in, lines out, a close.
+struct Peer {
+    std::string ip;
+    std::string owner;  // the actor's name
+    Stream* net = nullptr;  // "net/<owner>": the delays and cuts of its bytes
+    bool open = true;
+    uint64_t epoch = 0;  // the server process it is connected to
+    LineFramer framer{1 << 22};
+    std::function<void(const json&)> on_line;
+    std::function<void(std::string_view)> on_text;  // an IRC peer: its lines, as text
+    std::function<void(const std::string& reason)> on_close;
+    std::string close_reason;
+    int64_t arrive_ms = 0;  // when the last bytes sent to it arrive: one stream, in order
+    int64_t depart_ms = 0;  // when the last bytes it wrote reach the server
+    size_t chunk_max = 0;   // 0: the network's
+    int64_t read_bytes_per_s = 0;  // a slow reader: it reads at this pace (0: at once)
+    uint64_t unread = 0;           // bytes the server wrote that it has not read yet
+};
+
+struct Legit;
+struct Attack;
+
+class World {
+  public:
+    World(const ScenarioSpec& spec, uint64_t seed);
+    ~World();
+    RunReport run();
+
+    // ---- for actors -----------------------------------------------------------------------
+    const ScenarioSpec& spec() const { return spec_; }
+    Time now() const { return Time{clock_.now_us(), wall_base_ms + now_ms()}; }
+    int64_t now_ms() const { return clock_.now_ms(); }
+    void at(int64_t t_ms, std::function<void()> fn) { clock_.at(t_ms, std::move(fn)); }
+    Stream& stream(std::string_view name) { return streams_[name]; }
+    // Opens a connection from `ip` for `owner`; the server's lines go to on_line (or to the
+    // peer's on_text for an IRC peer), its close to on_close.
+    ConnId open(const std::string& owner, std::string ip, std::function<void(const json&)> on_line,
+                std::function<void(const std::string&)> on_close, Wire wire = Wire::json);
+    void send(ConnId id, std::string bytes);
+    void hang_up(ConnId id);
+    Peer& peer(ConnId id) { return peers_[id]; }
+    bool is_open(ConnId id) const;
+    // A step that schedules itself again (an actor's loop) lives here, so the closures that
+    // call it hold a plain pointer, not a shared_ptr to themselves (a cycle never freed).
+    std::function<void()>* loop();
+    // Whether actors should stop: the liveness phase began (every attack and fault ends).
+    bool healed() const { return healed_; }
+    // The server was shut down (not crashed): nobody should redial.
+    bool stopped() const { return shut_down_; }
+    void admin(const AdminRequest& q);
+    void shutdown();
+    // The timeline: events are recorded and wake `after` operator actions and expectations.
+    void event(std::string name, std::map<std::string, std::string> labels = {});
+    void probe(const std::string& name, uint64_t n = 1) { report_.probes[name] += n; }
+    void metric(const std::string& name, double v) { report_.metrics[name] = v; }
+    void violation(const std::string& checker, std::string what);
+    const std::vector<std::unique_ptr<Legit>>& legit() const { return legit_; }
+    // Legitimate clients of a population, in order (empty name: all).
+    std::vector<Legit*> population(const std::string& name) const;
+    Store& store() { return *store_; }
+    Server& core() { return *core_; }
+    // Legit clients tell the checkers what they were told.
+    struct Acked {
+        std::string text;
+        std::string author;
+    };
+    std::vector<Acked>& acked() { return acked_; }
+    std::set<std::string>& refused_texts() { return refused_texts_; }
+    std::set<std::string>& in_doubt_texts() { return in_doubt_texts_; }
+    void report_sample(Sample s) { report_.legit.push_back(std::move(s)); }
+    bool alive() const { return core_ != nullptr; }
+    size_t open_peers() const;
+
+    // ---- for faults -----------------------------------------------------------------------
+    // How a commit fares: a hook per fault, asked in order; the first to decide wins.
+    struct CommitFate {
+        int64_t latency_ms = 0;
+        std::optional<Status> status;  // set: the commit is not applied; this is the outcome
+        bool crash = false;            // the process dies while the commit is in flight
+        int64_t restart_after_ms = 200;
+    };
+    using CommitHook = std::function<void(CommitFate&)>;
+    void on_commit_hook(CommitHook h) { commit_hooks_.push_back(std::move(h)); }
+    void crash(int64_t restart_after_ms);
+
+    static constexpr int64_t wall_base_ms = 1764000000000;
+
+  private:
+    void start_core();
+    void drain();
+    void to_peer(ConnId id, std::shared_ptr<const std::string> bytes);
+    void on_commit(const Commit& c);
+    void observe();
+    void trace(std::string_view tag, uint64_t a, std::string_view bytes = {}) {
+        trace_.add(tag, a, clock_.now_us(), bytes);
+    }
+    int64_t net_delay(Peer& p);
+    void start_operators();
+    void operator_action(const OperatorSpec& op);
+    void liveness_check();
+    void finish();
+
+    ScenarioSpec spec_;
+    uint64_t seed_;
+    Streams streams_;
+    ParsedLines parsed_{ParsedLines::Keep::top_level_error_and_message};
+    SeededEntropy entropy_;
+    TraceHash trace_;
+    std::unique_ptr<Store> store_;
+    std::unique_ptr<Server> core_;
+    uint64_t epoch_ = 0;
+    EventQueue clock_;
+    int64_t tick_at_ = INT64_MAX;
+    std::map<ConnId, Peer> peers_;
+    std::vector<std::unique_ptr<std::function<void()>>> loops_;
+    ConnId next_conn_ = 1;
+    std::vector<std::unique_ptr<Legit>> legit_;
+    std::vector<std::unique_ptr<Attack>> attacks_;
+    std::vector<CommitHook> commit_hooks_;
+    std::vector<std::shared_ptr<const std::vector<Mutation>>> inflight_;
+    std::vector<Acked> acked_;
+    std::set<std::string> refused_texts_;
+    std::set<std::string> in_doubt_texts_;
+    std::set<std::pair<std::string, std::string>> active_alerts_;
+    std::multimap<std::string, std::function<void()>> waiting_;  // event name -> action
+    bool healed_ = false;
+    bool shut_down_ = false;
+    uint64_t peak_unread_ = 0;
+    RunReport report_;
+};
+
+RunReport run_world(const ScenarioSpec& spec, uint64_t seed);
+
+}  // namespace warren::sim
