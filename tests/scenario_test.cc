@@ -1,203 +1,44 @@
-// Attack and failure scenarios (sim/builtin.h) as tests, each over many seeds with 50
-// legitimate clients alongside. The bounds below are the product's promises: how many
-// attempts an attacker gets before being throttled and blocked, that legitimate clients see
-// no error and a p99 reply under 200 ms of simulated time, and that server state stays
-// bounded. Every failure names its seed; replay with
-// `warren-sim --scenario NAME --seed N`. WARREN_SCENARIO_SEEDS sets the seed count (default 10).
+// The scenario engine and its files: named random streams, determinism, the loader's errors
+// (FILE:LINE:COL, nothing runs) and warren-sim's exit codes and per-seed isolation. The shipped
+// scenario files themselves run as ctest tests of their own (scenario.NAME, tests/CMakeLists.txt),
+// each seed judged by the tool against the file's [[expect]] tables.
 #include <gtest/gtest.h>
 
-#include <algorithm>
-#include <cstdlib>
+#include <sys/wait.h>
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
 
-#include "sim/builtin.h"
 #include "sim/engine/world.h"
+#include "sim/runner.h"
+#include "sim/scenario_file.h"
 
 namespace warren::sim {
 namespace {
 
-uint64_t seed_count() {
-    const char* env = std::getenv("WARREN_SCENARIO_SEEDS");
-    return env ? std::strtoull(env, nullptr, 10) : 10;
+std::string shipped(const std::string& name) {
+    return std::string(WARREN_SOURCE_DIR) + "/sim/scenarios/" + name + ".toml";
 }
 
-using Scenario = std::string;
-
-// The built-in scenario's run, with the old report's names for what the bounds read.
-struct ScenarioReport {
-    RunReport run;
-    std::vector<std::string> violations;
-    std::string trace_hash;
-    uint64_t legit_requests = 0, legit_errors = 0, legit_disconnects = 0;
-    int64_t legit_p99_ms = 0;
-    uint64_t attacker_successes = 0, worst_name_failures = 0, audit_records = 0, attempts = 0;
-    uint64_t acknowledged = 0, stored = 0, lines_after_close = 0;
-    int64_t slowest_close_ms = 0;
-    size_t peak_connections = 0, peak_tracked_ips = 0, end_connections = 0;
-    uint64_t duplicate_raises = 0;
-    std::optional<uint64_t> throttled_at, blocked_at;
-    std::string close_reason;
-    std::vector<std::string> legit_error_samples;
-    struct Alert {
-        int64_t at_ms;
-        bool raised;
-        std::string rule, subject, level;
-    };
-    std::vector<Alert> alerts;
-};
-
-
-ScenarioReport run_scenario(const Scenario& name, uint64_t seed) {
-    ScenarioReport r;
-    const ScenarioSpec spec = *builtin_scenario(name);
-    r.run = run_world(spec, seed);
-    r.trace_hash = r.run.trace_hash;
-    r.violations = r.run.violations;
-    auto m = [&](const std::string& k) {
-        auto it = r.run.metrics.find(k);
-        return it == r.run.metrics.end() ? std::optional<double>() : it->second;
-    };
-    for (const Sample& x : r.run.legit) {
-        ++r.legit_requests;
-        if (!x.error.empty()) {
-            ++r.legit_errors;
-            if (r.legit_error_samples.size() < 5) r.legit_error_samples.push_back(x.op + " " + x.error);
-        }
-    }
-    Selector p99{"legit.reply_ms.p99", {}, ""};
-    r.legit_p99_ms = static_cast<int64_t>(metric_value(r.run, p99, {}, {}).value_or(0));
-    for (const Event& e : r.run.events) {
-        if (e.name == "legit.disconnected" && e.labels.at("reason") != "SHUTDOWN")
-            ++r.legit_disconnects;
-        if (e.name == "alert.raised" || e.name == "alert.resolved")
-            r.alerts.push_back({e.at_ms, e.name == "alert.raised", e.labels.at("rule"),
-                                e.labels.at("subject"),
-                                e.labels.contains("level") ? e.labels.at("level") : ""});
-        if (e.name == "attacker.closed") r.close_reason = e.labels.at("reason");
-    }
-    for (const auto& a : spec.attackers) {
-        std::string p = "attacker." + a.kind + ".";
-        r.attempts = static_cast<uint64_t>(m(p + "attempts").value_or(0));
-        r.attacker_successes = static_cast<uint64_t>(m(p + "successes").value_or(0));
-        r.worst_name_failures = static_cast<uint64_t>(m(p + "worst_name_failures").value_or(0));
-        r.slowest_close_ms = static_cast<int64_t>(m(p + "slowest_close_ms").value_or(0));
-        r.acknowledged = static_cast<uint64_t>(m(p + "acknowledged").value_or(0));
-        r.stored = static_cast<uint64_t>(m(p + "stored").value_or(0));
-        r.lines_after_close = static_cast<uint64_t>(m(p + "lines_after_close").value_or(0));
-        if (auto v = m(p + "throttled_at")) r.throttled_at = static_cast<uint64_t>(*v);
-        if (auto v = m(p + "blocked_at")) r.blocked_at = static_cast<uint64_t>(*v);
-    }
-    r.audit_records = static_cast<uint64_t>(*m("server.audit_records"));
-    r.peak_connections = static_cast<size_t>(*m("server.peak_connections"));
-    r.peak_tracked_ips = static_cast<size_t>(*m("server.peak_tracked_ips"));
-    r.end_connections = static_cast<size_t>(*m("server.end_connections"));
-    r.duplicate_raises = static_cast<uint64_t>(*m("alerts.duplicate_raises"));
-    return r;
+ScenarioSpec load_ok(const std::string& path, const std::vector<std::string>& sets = {}) {
+    Loaded l = load_scenario(path, sets);
+    EXPECT_TRUE(l.errors.empty()) << l.errors.front();
+    return l.spec;
 }
 
-using AlertEvent = ScenarioReport::Alert;
-
-struct Bounds {
-    uint64_t throttled_within = 0;  // 0: not checked
-    uint64_t blocked_within = 0;    // 0: not checked
-    size_t peak_connections = 51;   // the host and 50 legitimate clients, plus the attacker's
-};
-
-// Runs `scenario` over the seeds and checks what every attack scenario promises, then the
-// scenario's own bounds; `extra` checks the rest.
-void check_attack(Scenario scenario, Bounds b,
-                  const std::function<void(const ScenarioReport&)>& extra = {}) {
-    for (uint64_t seed = 1; seed <= seed_count(); ++seed) {
-        ScenarioReport r = run_scenario(scenario, seed);
-        SCOPED_TRACE("replay with: warren-sim --scenario " + std::string(scenario) +
-                     " --seed " + std::to_string(seed));
-        EXPECT_TRUE(r.violations.empty()) << r.violations.front();
-        EXPECT_GT(r.legit_requests, 1000u);
-        EXPECT_EQ(r.legit_errors, 0u)
-            << (r.legit_error_samples.empty() ? "" : r.legit_error_samples[0]);
-        EXPECT_EQ(r.legit_disconnects, 0u);
-        EXPECT_LT(r.legit_p99_ms, 200);
-        EXPECT_EQ(r.attacker_successes, 0u);
-        EXPECT_LE(r.peak_connections, b.peak_connections);
-        EXPECT_LE(r.peak_tracked_ips, 51u + 200u + 1u);
-        EXPECT_EQ(r.end_connections, 51u);  // every attacker connection is gone
-        if (b.throttled_within) {
-            ASSERT_TRUE(r.throttled_at.has_value());
-            EXPECT_LE(*r.throttled_at, b.throttled_within);
-        }
-        if (b.blocked_within) {
-            ASSERT_TRUE(r.blocked_at.has_value());
-            EXPECT_LE(*r.blocked_at, b.blocked_within);
-            EXPECT_GT(r.audit_records, 0u);  // the block is in the audit log
-        }
-        if (extra) extra(r);
-    }
-}
-
-// 5 failures lock the name; once locked, LOGIN is RATE_LIMITED whatever the password. The
-// address is throttled, not blocked: refusals are capacity, not evidence (others may share
-// it), and one name's failures stop at the lock.
-TEST(Attack, BruteForceOnOneAccount) {
-    check_attack("brute_force", {.throttled_within = 6, .peak_connections = 52},
-                 [](const ScenarioReport& r) { EXPECT_FALSE(r.blocked_at.has_value()); });
-}
-
-// 200 addresses, 3 tries each: no address is blockable, but no name gets more than 5 wrong
-// guesses.
-TEST(Attack, CredentialStuffingFrom200Addresses) {
-    check_attack("credential_stuffing", {.throttled_within = 100, .peak_connections = 251},
-                 [](const ScenarioReport& r) { EXPECT_LE(r.worst_name_failures, 5u); });
-}
-
-// 16 open connections per address; the rest are refused TOO_MANY_CONNECTIONS. Refusals do not
-// score: an office or a CGNAT meets the cap too, and must not be blocked for it.
-TEST(Attack, ConnectionFlood) {
-    check_attack("connection_flood", {.throttled_within = 17, .peak_connections = 51 + 16},
-                 [](const ScenarioReport& r) { EXPECT_FALSE(r.blocked_at.has_value()); });
-}
-
-// The burst of 30, then RATE_LIMITED; sustained refusals suspend the account (the address,
-// which others may share, is only throttled).
-TEST(Attack, MessageFlood) {
-    check_attack("message_flood",
-                 {.throttled_within = 31, .blocked_within = 100, .peak_connections = 52});
-}
-
-// A connection that never completes a line is closed at the 30 s login deadline.
-TEST(Attack, Slowloris) {
-    check_attack("slowloris", {.peak_connections = 51 + 10}, [](const ScenarioReport& r) {
-        EXPECT_GE(r.slowest_close_ms, 30'000);
-        EXPECT_LE(r.slowest_close_ms, 31'000);
-    });
-}
-
-// Each malformed or oversized frame scores 10: the tenth or so blocks the address.
-TEST(Attack, MalformedAndOversizedFrames) {
-    // Attempts are frames sent; frames behind an oversized one on the same connection are
-    // never read (the connection closes), so a few more are sent than the ten that score.
-    check_attack("bad_frames",
-                 {.throttled_within = 25, .blocked_within = 25, .peak_connections = 52});
-}
-
-// 10 invitations a window are free; each one past that scores 20: suspended by the 16th.
-TEST(Attack, InvitationSpam) {
-    check_attack("invitation_spam", {.blocked_within = 16, .peak_connections = 52});
-}
-
-// A day-old account messaging an 11th distinct user scores 15 per new recipient.
-TEST(Attack, DirectMessageSpamFromAFreshAccount) {
-    check_attack("dm_spam", {.blocked_within = 18, .peak_connections = 52});
-}
-
-TEST(Attack, SameSeedSameTrace) {
-    ScenarioReport a = run_scenario("message_flood", 3), b = run_scenario("message_flood", 3);
+TEST(Scenario, SameSeedSameTrace) {
+    ScenarioSpec s = load_ok(shipped("message_flood"));
+    RunReport a = run_world(s, 3), b = run_world(s, 3);
     EXPECT_EQ(a.trace_hash, b.trace_hash);
-    EXPECT_NE(run_scenario("message_flood", 4).trace_hash, a.trace_hash);
+    EXPECT_EQ(a.metrics, b.metrics);
+    EXPECT_NE(run_world(s, 4).trace_hash, a.trace_hash);
 }
 
-// Each actor draws from its own stream: taking the attacker out changes no legitimate
-// client's draws (their choices and think times), though the run as a whole differs.
+// Each actor draws from its own stream: taking an attacker out changes no legitimate client's
+// draws (their choices and think times) nor the other attacker's, though the run differs.
 TEST(Streams, RemovingAnAttackerLeavesEveryOtherActorsDrawsAlone) {
-    ScenarioSpec with = *builtin_scenario("message_flood");
+    ScenarioSpec with = load_ok(shipped("message_flood"));
     with.attackers.push_back(AttackerSpec{.kind = "dm_spam", .start_ms = 12'000});
     ScenarioSpec without = with;
     without.attackers.erase(without.attackers.begin());
@@ -214,115 +55,248 @@ TEST(Streams, RemovingAnAttackerLeavesEveryOtherActorsDrawsAlone) {
     EXPECT_EQ(compared, 51u);  // 50 clients and the attacker that stayed
     EXPECT_TRUE(a.streams.contains("attacker/message_flood"));
     EXPECT_FALSE(b.streams.contains("attacker/message_flood"));
-    // The shared streams (the store's latencies, the network of a connection) differ: what
-    // the attacker did shifted them, and only them.
+    // The shared streams (the store's latencies) differ: the attacker's traffic shifted them.
     EXPECT_NE(a.streams.at("store").draws, b.streams.at("store").draws);
 }
 
-// ---- alerts --------------------------------------------------------------------------------
+// ---- the loader ------------------------------------------------------------------------------
 
-const AlertEvent* first(const ScenarioReport& r, std::string_view rule, bool raised,
-                        int64_t after_ms = 0) {
-    for (const auto& a : r.alerts)
-        if (a.rule == rule && a.raised == raised && a.at_ms >= after_ms) return &a;
-    return nullptr;
+class ScenarioFile : public ::testing::Test {
+  protected:
+    std::string write(const std::string& text) {
+        path_ = std::filesystem::temp_directory_path() /
+                ("warren-scenario-" + std::to_string(::getpid()) + "-" +
+                 ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".toml");
+        std::ofstream(path_) << text;
+        return path_.string();
+    }
+    void TearDown() override { std::filesystem::remove(path_); }
+    // The errors of `body` after a valid header.
+    std::vector<std::string> errors_of(const std::string& body) {
+        return load_scenario(
+                   write("schema = 1\n[scenario]\nname = \"t\"\nduration = \"60s\"\n" + body))
+            .errors;
+    }
+    std::filesystem::path path_;
+};
+
+// Every error names the file, the line and the column of the offending value.
+TEST_F(ScenarioFile, ErrorsNameFileLineAndColumn) {
+    auto e = errors_of("[[population]]\nname = \"a\"\ncount = -3\n");
+    ASSERT_EQ(e.size(), 1u);
+    EXPECT_EQ(e[0], path_.string() + ":7:9: count must be an integer from 0 to 5000");
+    e = errors_of("[[attacker]]\nkind = \"message_flood\"\nstart = 30\n");
+    ASSERT_EQ(e.size(), 1u);
+    EXPECT_NE(e[0].find(":7:9: start is a duration and needs a unit"), std::string::npos) << e[0];
+    e = errors_of("[[fault]]\nkind = \"storage_outage\"\nfrom = \"10 parsecs\"\n");
+    ASSERT_EQ(e.size(), 1u);
+    EXPECT_NE(e[0].find(":7:8: from: '10 parsecs' is not a duration"), std::string::npos) << e[0];
 }
 
-// Every commit fails from 30 s to 60 s: Critical within 10 s, resolved after recovery, never
-// duplicated.
-TEST(Alerts, StorageOutageRaisesCriticalAndResolves) {
-    for (uint64_t seed = 1; seed <= seed_count(); ++seed) {
-        SCOPED_TRACE("replay with: warren-sim --scenario storage_outage --seed " +
-                     std::to_string(seed));
-        ScenarioReport r = run_scenario("storage_outage", seed);
-        const AlertEvent* raised = nullptr;
-        for (const auto& a : r.alerts)
-            if (a.raised && a.level == "critical" && !raised) raised = &a;
-        ASSERT_NE(raised, nullptr);
-        EXPECT_GE(raised->at_ms, 30'000);
-        EXPECT_LE(raised->at_ms, 40'000);
-        const AlertEvent* resolved = first(r, raised->rule, false);
-        ASSERT_NE(resolved, nullptr);
-        EXPECT_GT(resolved->at_ms, 60'000);
-        size_t raises = 0, resolves = 0;
-        for (const auto& a : r.alerts) (a.raised ? raises : resolves)++;
-        EXPECT_EQ(raises, resolves);  // everything raised was resolved by the end
-        EXPECT_EQ(r.duplicate_raises, 0u);
+TEST_F(ScenarioFile, UnknownKeysKindsAndLaterStepsAreRefused) {
+    auto e =
+        errors_of("[network]\ndelay = { dist = \"uniform\", min = \"1ms\", maxx = \"2ms\" }\n");
+    ASSERT_EQ(e.size(), 1u);
+    EXPECT_NE(e[0].find("unknown key 'maxx' in network.delay"), std::string::npos) << e[0];
+    e = errors_of("[[attacker]]\nkind = \"teleport\"\n");
+    ASSERT_EQ(e.size(), 1u);
+    EXPECT_NE(e[0].find(":6:8: unknown attacker kind 'teleport'"), std::string::npos) << e[0];
+    e = errors_of("[[fault]]\nkind = \"power_loss\"\n");
+    ASSERT_EQ(e.size(), 1u);
+    EXPECT_NE(e[0].find("'power_loss' is not supported yet"), std::string::npos) << e[0];
+    e = errors_of("[swarm]\nfault_enabled = 0.5\n");
+    ASSERT_EQ(e.size(), 1u);
+    EXPECT_NE(e[0].find("'swarm' in the file is not supported yet"), std::string::npos) << e[0];
+    // A key the attacker kind does not read.
+    e = errors_of("[[attacker]]\nkind = \"slowloris\"\nroom = \"lobby\"\n");
+    ASSERT_EQ(e.size(), 1u);
+    EXPECT_NE(e[0].find("'room' does not apply to slowloris"), std::string::npos) << e[0];
+}
+
+TEST_F(ScenarioFile, ImpossibleValuesAreRefused) {
+    EXPECT_FALSE(errors_of("[[attacker]]\nkind = \"message_flood\"\nrate = \"5000/s\"\n").empty());
+    EXPECT_FALSE(errors_of("[[attacker]]\nkind = \"message_flood\"\nstart = \"2m\"\n").empty());
+    EXPECT_FALSE(errors_of("[[fault]]\nkind = \"crash\"\nprobability = 1.5\n").empty());
+    EXPECT_FALSE(
+        errors_of("[[fault]]\nkind = \"slow_storage\"\nfrom = \"20s\"\nto = \"10s\"\n").empty());
+    EXPECT_FALSE(
+        errors_of("[[population]]\nname = \"a\"\ncount = 300\nip = \"10.0.0.0/24\"\n").empty());
+    EXPECT_FALSE(
+        errors_of("[[expect]]\nid = \"x\"\nmetric = \"legit.happiness\"\nmax = 1\n").empty());
+    EXPECT_FALSE(
+        errors_of("[[expect]]\nid = \"x\"\nmetric = \"attacker.ghost.attempts\"\nmax = 1\n")
+            .empty());
+    EXPECT_FALSE(errors_of("[[expect]]\nid = \"x\"\nmetric = \"server.peak_connections\"\n"
+                           "during = { from = \"1s\" }\nmax = 1\n")
+                     .empty());
+    EXPECT_FALSE(errors_of("[liveness]\nheal_at = \"50s\"\nwithin = \"30s\"\n").empty());
+    EXPECT_FALSE(errors_of("[server.set]\n\"limits.outbound_bytes_max\" = 12\n").empty());
+    EXPECT_FALSE(errors_of("[server.set]\n\"limits.no_such_key\" = 12\n").empty());
+    EXPECT_FALSE(errors_of("[scenario.extra]\n").empty());
+}
+
+TEST_F(ScenarioFile, MalformedHugeAndHostileFilesAreErrorsNotCrashes) {
+    EXPECT_FALSE(load_scenario(write("schema = 1\n[scenario\nname = \"x\"\n")).errors.empty());
+    EXPECT_FALSE(load_scenario(write(std::string(2 << 20, '#'))).errors.empty());
+    EXPECT_FALSE(load_scenario(write(std::string(5000, '[') + "\n")).errors.empty());
+    EXPECT_FALSE(load_scenario(write("schema = 2\n[scenario]\nname = \"x\"\n")).errors.empty());
+    EXPECT_FALSE(load_scenario(write("\xff\xfe\x00garbage")).errors.empty());
+    EXPECT_FALSE(load_scenario("/nonexistent/scenario.toml").errors.empty());
+    EXPECT_FALSE(load_scenario(write("schema = 1\nscenario = 3\n")).errors.empty());
+}
+
+TEST_F(ScenarioFile, ServerConfigIsTheWarrendFileWithOverrides) {
+    ScenarioSpec s = load_ok(shipped("nat_flood_outage"));
+    EXPECT_EQ(s.config.registrations_per_ip_max, 20u);
+    EXPECT_EQ(s.config.rate_ip_per_min, 600u);
+    std::string example = std::string(WARREN_SOURCE_DIR) + "/docs/warren.example.toml";
+    auto e = errors_of(
+        "[server]\nconfig = \"" + example +
+        "\"\nabuse_limits = false\n[server.set]\n\"limits.outbound_bytes_max\" = 65536\n");
+    EXPECT_TRUE(e.empty()) << e.front();
+    Loaded l = load_scenario(path_.string());
+    EXPECT_EQ(l.spec.config.outbound_bytes_max, 65536u);
+    EXPECT_EQ(l.spec.config.points_bad_frame, 0u);  // abuse limits off
+}
+
+TEST_F(ScenarioFile, CommandLineOverridesReachEveryKey) {
+    ScenarioSpec s = load_ok(shipped("login_storm_slow_storage"),
+                             {"scenario.duration=130s", "population.night.count=5",
+                              "attacker.0.count=20", "fault.crash.probability=0.5",
+                              "server.set.rate.ip_burst=77", "expect.guesser_throttled.max=7"});
+    EXPECT_EQ(s.duration_ms, 130'000);
+    EXPECT_EQ(s.populations[1].count, 5);
+    EXPECT_EQ(s.attackers[0].count, 20);
+    EXPECT_EQ(s.faults[2].probability, 0.5);
+    EXPECT_EQ(s.config.rate_ip_burst, 77u);
+    EXPECT_EQ(*s.expects[3].max, 7);
+    EXPECT_FALSE(
+        load_scenario(shipped("message_flood"), {"population.nobody.count=1"}).errors.empty());
+    EXPECT_FALSE(load_scenario(shipped("message_flood"), {"nonsense"}).errors.empty());
+}
+
+// Every shipped file loads.
+TEST(ShippedScenarios, AllLoad) {
+    size_t n = 0;
+    for (const auto& f :
+         std::filesystem::directory_iterator(std::string(WARREN_SOURCE_DIR) + "/sim/scenarios")) {
+        Loaded l = load_scenario(f.path().string());
+        EXPECT_TRUE(l.errors.empty()) << f.path() << ": " << l.errors.front();
+        EXPECT_GE(l.spec.seed_count, 5u) << f.path();
+        ++n;
+    }
+    EXPECT_GE(n, 16u);
+}
+
+// ---- the tool ---------------------------------------------------------------------------------
+
+struct Ran {
+    int code = -1;
+    std::string out;
+};
+
+Ran warren_sim(const std::string& args) {
+    Ran r;
+    std::string cmd = std::string(WARREN_BIN_DIR) + "/warren-sim " + args + " 2>&1";
+    FILE* p = popen(cmd.c_str(), "r");
+    std::array<char, 4096> buf;
+    while (size_t n = fread(buf.data(), 1, buf.size(), p)) r.out.append(buf.data(), n);
+    int status = pclose(p);
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return r;
+}
+
+TEST_F(ScenarioFile, CheckReportsAndExitsWithTheUsageCode) {
+    std::string bad = write("schema = 1\n[scenario]\nname = \"t\"\n[[attacker]]\nkind = \"x\"\n");
+    Ran r = warren_sim("check " + bad);
+    EXPECT_EQ(r.code, exit_usage);
+    EXPECT_NE(r.out.find(bad + ":5:8: unknown attacker kind 'x'"), std::string::npos) << r.out;
+    r = warren_sim("run " + bad);
+    EXPECT_EQ(r.code, exit_usage);
+    EXPECT_EQ(r.out.find("seed"), std::string::npos) << "nothing runs: " << r.out;
+    EXPECT_EQ(warren_sim("check " + shipped("message_flood")).code, exit_ok);
+}
+
+// A bound that the run breaks: exit 3, and the exact replay command with every override.
+TEST(Tool, AFailedExpectationExitsThreeWithTheReplayCommand) {
+    Ran r = warren_sim(
+        "run " + shipped("message_flood") +
+        " --seeds 2 --set expect.throttled_within_31.max=5 --set 'scenario.summary=a b'");
+    EXPECT_EQ(r.code, exit_expectation) << r.out;
+    EXPECT_NE(r.out.find("expectation throttled_within_31: attacker.message_flood.throttled_at = "
+                         "30, over max 5"),
+              std::string::npos)
+        << r.out;
+    EXPECT_NE(
+        r.out.find("replay: warren-sim run " + shipped("message_flood") +
+                   " --seed 2 --set expect.throttled_within_31.max=5 --set 'scenario.summary=a b'"),
+        std::string::npos)
+        << r.out;
+}
+
+// Clients that can never be served after healing: exit 4.
+TEST_F(ScenarioFile, LivenessThatDoesNotHoldExitsFour) {
+    // Ten clients on one address and the default 5 registrations per address: five never log in.
+    std::string f = write(
+        "schema = 1\n[scenario]\nname = \"t\"\nduration = \"40s\"\nseeds = { count = 1 }\n"
+        "[[population]]\nname = \"office\"\ncount = 10\nip = \"198.18.0.5\"\n"
+        "[liveness]\nheal_at = \"5s\"\nwithin = \"30s\"\nrequire = [\"clients_served\"]\n");
+    Ran r = warren_sim("run " + f);
+    EXPECT_EQ(r.code, exit_liveness) << r.out;
+    EXPECT_NE(r.out.find("liveness clients_served: office"), std::string::npos) << r.out;
+}
+
+// One seed's worker aborts: that seed is reported as a crash with its replay command, and the
+// other seeds of the sweep still run and pass.
+TEST(Tool, AnAbortingSeedIsReportedAndTheSweepGoesOn) {
+    Ran r = warren_sim("run " + shipped("operator_suspend") + " --seeds 6 --jobs 2 --abort-seed 3");
+    EXPECT_EQ(r.code, exit_crash) << r.out;
+    EXPECT_NE(r.out.find("seed 3: FAIL crash"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("signal 6"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("replay: warren-sim run " + shipped("operator_suspend") + " --seed 3"),
+              std::string::npos);
+    for (int s : {1, 2, 4, 5, 6}) {
+        EXPECT_NE(r.out.find("seed " + std::to_string(s) + ": start"), std::string::npos);
+        EXPECT_NE(r.out.find("seed " + std::to_string(s) + ": ok"), std::string::npos) << r.out;
     }
 }
 
-// Commits take ~800 ms from 30 s to 90 s: p99 Warning; at 60 s an operator clears the
-// alerts, which stay cleared while the condition lasts.
-TEST(Alerts, LatencyRegressionRaisesWarningAndClearingHolds) {
-    for (uint64_t seed = 1; seed <= seed_count(); ++seed) {
-        SCOPED_TRACE("replay with: warren-sim --scenario slow_storage --seed " +
-                     std::to_string(seed));
-        ScenarioReport r = run_scenario("slow_storage", seed);
-        const AlertEvent* raised = first(r, "latency_p99", true);
-        ASSERT_NE(raised, nullptr);
-        EXPECT_EQ(raised->level, "warning");
-        EXPECT_GE(raised->at_ms, 30'000);
-        EXPECT_LE(raised->at_ms, 45'000);
-        // Nothing resolves on its own while commits are slow; the clear at 60 s resolves what
-        // is active; SEND_MESSAGE (most of the traffic, so its condition never lapses for
-        // want of samples) is not raised again while commits stay slow. Rarer ops may be:
-        // when their last minute holds too few samples, their condition has cleared once.
-        size_t cleared = 0;
-        for (const auto& a : r.alerts) {
-            if (!a.raised) {
-                EXPECT_GE(a.at_ms, 60'000) << a.rule << " " << a.subject;
-            }
-            if (!a.raised && a.at_ms == 60'000) ++cleared;
-            if (a.raised && a.subject == "SEND_MESSAGE" && a.at_ms > 60'000 && a.at_ms <= 90'000)
-                ADD_FAILURE() << "raised again at " << a.at_ms;
-        }
-        EXPECT_GT(cleared, 0u);
-        EXPECT_EQ(r.duplicate_raises, 0u);
-    }
+TEST_F(ScenarioFile, ASeedPastItsWallTimeoutIsKilledAndReported) {
+    std::string f = write(
+        "schema = 1\n[scenario]\nname = \"t\"\nduration = \"2h\"\nseeds = { count = 2 }\n"
+        "timeout = { wall = \"200ms\" }\n[[population]]\nname = \"many\"\ncount = 500\n");
+    Ran r = warren_sim("run " + f + " --jobs 2");
+    EXPECT_EQ(r.code, exit_timeout) << r.out;
+    EXPECT_NE(r.out.find("seed 1: FAIL timeout"), std::string::npos) << r.out;
 }
 
-}  // namespace
-}  // namespace warren::sim
-
-namespace warren::sim {
-namespace {
-
-// ---- closes under pipelined load ---------------------------------------------------------
-// Whether the server closes the client before, while or after it applies the pipelined
-// messages depends on how the network cut them and when each commit ends: many seeds each,
-// five times the attack scenarios' count (each is 20 s of simulated time).
-void check_close(Scenario scenario, const std::vector<std::string>& reasons) {
-    uint64_t closed_mid_pipeline = 0;
-    for (uint64_t seed = 1; seed <= 5 * seed_count(); ++seed) {
-        ScenarioReport r = run_scenario(scenario, seed);
-        SCOPED_TRACE("replay with: warren-sim --scenario " + std::string(scenario) +
-                     " --seed " + std::to_string(seed));
-        EXPECT_TRUE(r.violations.empty()) << r.violations.front();
-        EXPECT_NE(std::find(reasons.begin(), reasons.end(), r.close_reason), reasons.end())
-            << r.close_reason;
-        EXPECT_EQ(r.acknowledged, r.stored);
-        EXPECT_EQ(r.lines_after_close, 0u);
-        EXPECT_EQ(r.legit_disconnects, 0u);
-        if (r.stored > 0 && r.stored < r.attempts) ++closed_mid_pipeline;
-    }
-    // The case the guarantee is about happened, not only the easy ends.
-    EXPECT_GT(closed_mid_pipeline, 0u);
+// A configured fault that never applied fails the sweep: a green run with a fault that never
+// fired says nothing.
+TEST_F(ScenarioFile, AFaultThatNeverFiredFailsTheSweepWithTheCoverageCode) {
+    std::string f = write(
+        "schema = 1\n[scenario]\nname = \"t\"\nduration = \"20s\"\nseeds = { count = 3 }\n"
+        "[[population]]\nname = \"few\"\ncount = 3\n"
+        "[[fault]]\nkind = \"commit_transient\"\nprobability = 0.0\n");
+    Ran r = warren_sim("run " + f);
+    EXPECT_EQ(r.code, exit_coverage) << r.out;
+    EXPECT_NE(r.out.find("coverage: fault commit_transient never fired in 3 seeds"),
+              std::string::npos)
+        << r.out;
+    // The same fault firing: the sweep passes.
+    EXPECT_EQ(warren_sim("run " + f + " --set fault.0.probability=0.5").code, exit_ok);
 }
 
-TEST(Closes, AFloodSuspendedMidPipelineAcknowledgesEveryStoredMessage) {
-    check_close("pipelined_flood", {"BLOCKED"});
-}
-
-TEST(Closes, AnOperatorSuspensionMidPipelineAcknowledgesEveryStoredMessage) {
-    check_close("operator_suspend", {"BLOCKED"});
-}
-
-TEST(Closes, AShutdownMidPipelineAcknowledgesEveryStoredMessage) {
-    check_close("shutdown_pipelined", {"SHUTDOWN"});
-}
-
-TEST(Closes, AnIrcFloodSuspendedMidPipelineEchoesEveryStoredMessage) {
-    check_close("irc_flood", {"BLOCKED"});
+TEST(Tool, ListsComeFromTheCodesTables) {
+    Ran r = warren_sim("list attackers");
+    EXPECT_EQ(r.code, 0);
+    for (const char* k : {"brute_force", "credential_stuffing", "connection_flood", "message_flood",
+                          "slowloris", "bad_frames", "invitation_spam", "dm_spam", "pipeline"})
+        EXPECT_NE(r.out.find(k), std::string::npos) << k;
+    EXPECT_NE(warren_sim("list checkers").out.find("durability.acked_stored"), std::string::npos);
+    EXPECT_NE(warren_sim("list faults").out.find("storage_outage"), std::string::npos);
+    EXPECT_NE(warren_sim("list metrics").out.find("legit.reply_ms.p99"), std::string::npos);
+    EXPECT_NE(warren_sim("list scenarios").out.find("nat_flood_outage"), std::string::npos);
+    EXPECT_EQ(warren_sim("list nothing").code, exit_usage);
 }
 
 }  // namespace

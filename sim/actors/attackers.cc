@@ -11,9 +11,13 @@ namespace {
 // Their messages' text marks the pipelining kinds' messages in the store.
 constexpr std::string_view pipelined_text = "PIPE ";
 
-std::vector<Legit*> targets(World& w, const Attack& a) { return w.population(a.spec.target); }
+std::vector<Legit*> targets(World& w, const Attack& a) {
+    return w.population(a.spec.target);
+}
 
-std::string owner(const Attack& a) { return "attacker/" + a.name; }
+std::string owner(const Attack& a) {
+    return "attacker/" + a.name;
+}
 
 // Guesses one legitimate account's password (the target population's first client), one
 // LOGIN at a time, reconnecting when closed.
@@ -258,8 +262,12 @@ void spam(World& w, Attack& a, bool invitations) {
     });
 }
 
-void invitation_spam(World& w, Attack& a) { spam(w, a, true); }
-void dm_spam(World& w, Attack& a) { spam(w, a, false); }
+void invitation_spam(World& w, Attack& a) {
+    spam(w, a, true);
+}
+void dm_spam(World& w, Attack& a) {
+    spam(w, a, false);
+}
 
 // Replies in request order until the DISCONNECT, and nothing after it.
 void pipelined_line(World& w, Attack& a, const json& m) {
@@ -301,8 +309,8 @@ void pipeline(World& w, Attack& a) {
                 bytes += json{{"id", 10 + i},
                               {"op", "SEND_MESSAGE"},
                               {"room", a.spec.room},
-                              {"text", std::string(pipelined_text) + a.account + " " +
-                                           std::to_string(i)}}
+                              {"text",
+                               std::string(pipelined_text) + a.account + " " + std::to_string(i)}}
                              .dump() +
                          "\n";
             a.attempts = static_cast<uint64_t>(a.spec.count);
@@ -323,8 +331,8 @@ void pipelined_irc_line(World& w, Attack& a, std::string_view line) {
             line.find("blocked") != std::string_view::npos ? "BLOCKED" : std::string(line);
         return;
     }
-    std::string echo = " PRIVMSG #" + a.spec.room + " :" + std::string(pipelined_text) +
-                       a.account + " ";
+    std::string echo =
+        " PRIVMSG #" + a.spec.room + " :" + std::string(pipelined_text) + a.account + " ";
     size_t at = line.find(echo);
     if (at == std::string_view::npos) return;
     int64_t k = std::stoll(std::string(line.substr(at + echo.size())));
@@ -385,30 +393,87 @@ bool Attack::over(const World& w) const {
 
 const std::vector<AttackerKind>& attacker_kinds() {
     static const std::vector<AttackerKind> kinds = {
-        {"brute_force", "one address guesses one account's password, reconnecting when closed",
-         "203.0.113.66", 0, 400, 1000, {"ip", "attempts", "gap", "target"}, brute_force},
+        {"brute_force",
+         "one address guesses one account's password, reconnecting when closed",
+         "203.0.113.66",
+         0,
+         400,
+         1000,
+         {"ip", "attempts", "gap", "target"},
+         brute_force},
         {"credential_stuffing",
          "many addresses try leaked passwords over 10 real names and 10 unknown ones",
-         "198.51.100.0/22", 200, 3, 1000, {"ip", "count", "attempts", "gap", "target"},
+         "198.51.100.0/22",
+         200,
+         3,
+         1000,
+         {"ip", "count", "attempts", "gap", "target"},
          credential_stuffing},
-        {"connection_flood", "one address opens connections as fast as it can", "203.0.113.77",
-         0, 500, 10, {"ip", "attempts", "gap"}, connection_flood},
-        {"message_flood", "a fresh account sends messages to a room as fast as it can",
-         "203.0.113.88", 0, 1000, 10, {"ip", "attempts", "gap", "room"}, message_flood},
-        {"slowloris", "connections that send one byte at a time and never a whole line",
-         "203.0.113.99", 10, 0, 1000, {"ip", "count", "gap"}, slowloris},
-        {"bad_frames", "malformed and oversized frames, reconnecting after each close",
-         "203.0.113.111", 0, 200, 200, {"ip", "attempts", "gap"}, bad_frames},
-        {"invitation_spam", "a fresh account invites every user it can find to a private room",
-         "203.0.113.122", 0, 0, 200, {"ip", "gap", "target"}, invitation_spam},
-        {"dm_spam", "a fresh account sends direct messages to every user it can find",
-         "203.0.113.122", 0, 0, 200, {"ip", "gap", "target"}, dm_spam},
+        {"connection_flood",
+         "one address opens connections as fast as it can",
+         "203.0.113.77",
+         0,
+         500,
+         10,
+         {"ip", "attempts", "gap"},
+         connection_flood},
+        {"message_flood",
+         "a fresh account sends messages to a room as fast as it can",
+         "203.0.113.88",
+         0,
+         1000,
+         10,
+         {"ip", "attempts", "gap", "room"},
+         message_flood},
+        {"slowloris",
+         "connections that send one byte at a time and never a whole line",
+         "203.0.113.99",
+         10,
+         0,
+         1000,
+         {"ip", "count", "gap"},
+         slowloris},
+        {"bad_frames",
+         "malformed and oversized frames, reconnecting after each close",
+         "203.0.113.111",
+         0,
+         200,
+         200,
+         {"ip", "attempts", "gap"},
+         bad_frames},
+        {"invitation_spam",
+         "a fresh account invites every user it can find to a private room",
+         "203.0.113.122",
+         0,
+         0,
+         200,
+         {"ip", "gap", "target"},
+         invitation_spam},
+        {"dm_spam",
+         "a fresh account sends direct messages to every user it can find",
+         "203.0.113.122",
+         0,
+         0,
+         200,
+         {"ip", "gap", "target"},
+         dm_spam},
         {"pipeline",
          "a fresh account writes `count` messages at once and reads its replies slowly; "
          "checks that what it was told matches what was stored",
-         "203.0.113.77", 200, 0, 0, {"ip", "count", "room"}, pipeline},
-        {"irc_pipeline", "the same over IRC with echo-message", "203.0.113.78", 200, 0, 0,
-         {"ip", "count", "room"}, irc_pipeline},
+         "203.0.113.77",
+         200,
+         0,
+         0,
+         {"ip", "count", "room"},
+         pipeline},
+        {"irc_pipeline",
+         "the same over IRC with echo-message",
+         "203.0.113.78",
+         200,
+         0,
+         0,
+         {"ip", "count", "room"},
+         irc_pipeline},
     };
     return kinds;
 }
@@ -419,8 +484,7 @@ const AttackerKind* attacker_kind(std::string_view name) {
     return nullptr;
 }
 
-void start_attacker(World& w, const AttackerSpec& spec,
-                    std::vector<std::unique_ptr<Attack>>& all) {
+void start_attacker(World& w, const AttackerSpec& spec, std::vector<std::unique_ptr<Attack>>& all) {
     const AttackerKind* kind = attacker_kind(spec.kind);
     if (!kind) return;  // the loader accepts no other
     size_t same = 0, mine = 0;
@@ -469,13 +533,11 @@ void finish_attacker(World& w, Attack& a) {
     if (!a.close_reason.empty())
         w.event("attacker.closed", {{"attacker", a.name}, {"reason", a.close_reason}});
     if (stored > 0 && stored < a.attempts) w.probe("attacker." + a.name + ".closed_mid_pipeline");
-    if (a.close_reason.empty())
-        w.violation("closes.told_is_stored", a.name + " was never closed");
+    if (a.close_reason.empty()) w.violation("closes.told_is_stored", a.name + " was never closed");
     if (a.acknowledged != stored)
-        w.violation("closes.told_is_stored", std::to_string(stored) + " of " + a.name +
-                                                 "'s messages stored, " +
-                                                 std::to_string(a.acknowledged) +
-                                                 " acknowledged to it");
+        w.violation("closes.told_is_stored",
+                    std::to_string(stored) + " of " + a.name + "'s messages stored, " +
+                        std::to_string(a.acknowledged) + " acknowledged to it");
     if (a.lines_after_close > 0)
         w.violation("closes.told_is_stored",
                     std::to_string(a.lines_after_close) + " lines after " + a.name + "'s close");

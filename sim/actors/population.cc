@@ -62,11 +62,11 @@ void join_next(World& w, Legit& c) {
 void on_event(World& w, Legit& c, const json& m) {
     const std::string ev = m.value("ev", "");
     if (ev == "HELLO") {
+        if (!c.token.empty()) return request(w, c, {{"op", "LOGIN"}, {"token", c.token}});
         if (c.register_sent)
             return request(w, c, {{"op", "LOGIN"}, {"username", c.name}, {"password", c.password}});
         c.register_sent = true;
-        return request(w, c,
-                       {{"op", "REGISTER"}, {"username", c.name}, {"password", c.password}});
+        return request(w, c, {{"op", "REGISTER"}, {"username", c.name}, {"password", c.password}});
     }
     if (ev != "MESSAGE") return;
     const json& msg = m.contains("message") ? m["message"] : json();
@@ -74,13 +74,12 @@ void on_event(World& w, Legit& c, const json& m) {
     std::string room = msg["room"];
     int64_t id = msg.value("id", int64_t{0});
     if (!c.asked.contains(room))
-        w.violation("delivery.members_only",
-                    c.name + " got message " + std::to_string(id) + " of " + room +
-                        ", which it never joined");
+        w.violation("delivery.members_only", c.name + " got message " + std::to_string(id) +
+                                                 " of " + room + ", which it never joined");
     int64_t& last = c.last_seen[room];
     if (id <= last)
-        w.violation("order.room_monotonic", c.name + " got message " + std::to_string(id) +
-                                                " of " + room + " after " + std::to_string(last));
+        w.violation("order.room_monotonic", c.name + " got message " + std::to_string(id) + " of " +
+                                                room + " after " + std::to_string(last));
     last = std::max(last, id);
 }
 
@@ -101,13 +100,35 @@ void on_line(World& w, Legit& c, const json& m) {
             w.refused_texts().insert(p.text);
     }
     if (p.op == "REGISTER" || p.op == "LOGIN") {
-        if (ok) return join_next(w, c);
+        if (ok) {
+            if (m.contains("session") && m["session"].is_object())
+                c.token = m["session"].value("token", "");
+            return join_next(w, c);
+        }
+        if (!c.token.empty()) {
+            // The session did not survive (a crash before its commit): log in afresh.
+            c.token.clear();
+            return request(w, c, {{"op", "LOGIN"}, {"username", c.name}, {"password", c.password}});
+        }
         // A REGISTER whose answer a crash hid may have landed; a LOGIN for an account whose
         // REGISTER did not land must register.
         if (code == "INVALID_CREDENTIALS" || code == "NOT_FOUND") {
             c.register_sent = false;
             return request(w, c,
                            {{"op", "REGISTER"}, {"username", c.name}, {"password", c.password}});
+        }
+        if (code == "RATE_LIMITED") {
+            // As real clients do: wait as long as asked, then try again.
+            int64_t wait = m["error"].value("retry_after_ms", int64_t{1000});
+            json again =
+                p.op == "REGISTER"
+                    ? json{{"op", "REGISTER"}, {"username", c.name}, {"password", c.password}}
+                    : json{{"op", "LOGIN"}, {"username", c.name}, {"password", c.password}};
+            ConnId conn = c.conn;
+            w.at(w.now_ms() + wait, [&w, &c, conn, again] {
+                if (c.conn == conn && w.is_open(conn)) request(w, c, again);
+            });
+            return;
         }
         if (p.op == "REGISTER" && code == "CONFLICT")
             return request(w, c, {{"op", "LOGIN"}, {"username", c.name}, {"password", c.password}});

@@ -1,7 +1,8 @@
 // Legitimate clients: a host that registers first and creates every room the populations
 // name, then each [[population]]'s clients, who register (or log back in after a crash or a
-// refusal), join their rooms and then, after each think time, send a message, read history,
-// ping or list rooms, in the population's mix. Each client draws from its own stream
+// refusal: with their session token, as real clients do), join their rooms and then, after each
+// think time, send a message, read history, ping or list rooms, in the population's mix. Each
+// client draws from its own stream
 // ("client/<population>/<i>"). What they are told feeds the safety checkers: acknowledged
 // and refused texts, and every MESSAGE event (its room and id) they receive.
 #pragma once
@@ -32,6 +33,7 @@ struct Legit {
     };
     std::map<int64_t, Pending> pending;
     bool register_sent = false;
+    std::string token;  // the session to resume after a reconnect
     bool ready = false;
     bool looping = false;
     size_t joined = 0;                         // rooms joined on this connection

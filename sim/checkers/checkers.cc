@@ -53,13 +53,14 @@ void no_leak(World& w, RunReport& r) {
 
 // No connection ever had more unread output queued than the configured cap plus one frame.
 void per_connection_bounded(World& w, RunReport& r) {
-    double bound = static_cast<double>(w.spec().config.outbound_bytes_max +
-                                       w.spec().config.max_frame_bytes);
+    double bound =
+        static_cast<double>(w.spec().config.outbound_bytes_max + w.spec().config.max_frame_bytes);
     double peak = r.metrics["server.peak_unread_bytes"];
     if (peak > bound)
         w.violation("memory.per_connection_bounded",
                     "a connection had " + std::to_string(static_cast<uint64_t>(peak)) +
-                        " bytes queued for it, over " + std::to_string(static_cast<uint64_t>(bound)));
+                        " bytes queued for it, over " +
+                        std::to_string(static_cast<uint64_t>(bound)));
 }
 
 }  // namespace
@@ -77,8 +78,8 @@ const std::vector<Checker>& checkers() {
          "each connection receives a room's messages in increasing id order", nullptr},
         {"order.replies_in_request_order",
          "a pipelining client's replies come in the order of its requests", nullptr},
-        {"delivery.members_only",
-         "a client receives messages only of rooms it joined or created", nullptr},
+        {"delivery.members_only", "a client receives messages only of rooms it joined or created",
+         nullptr},
         {"closes.told_is_stored",
          "a pipelining client that the server closes was told OK for exactly the messages "
          "stored, and got nothing after its close",

@@ -21,9 +21,8 @@ bool in_window(int64_t t, std::optional<int64_t> from, std::optional<int64_t> to
 }
 
 const std::vector<std::string> attacker_fields = {
-    "attempts",           "throttled_at",     "blocked_at", "successes",
-    "worst_name_failures", "slowest_close_ms", "acknowledged", "stored",
-    "lines_after_close"};
+    "attempts",         "throttled_at", "blocked_at", "successes",        "worst_name_failures",
+    "slowest_close_ms", "acknowledged", "stored",     "lines_after_close"};
 
 std::string number(double v) {
     if (v == std::floor(v) && std::fabs(v) < 1e15) return std::to_string(static_cast<int64_t>(v));
@@ -32,7 +31,9 @@ std::string number(double v) {
 
 }  // namespace
 
-bool matches(const Selector& s, const Event& e) { return e.name == s.name && label_ok(s, e.labels); }
+bool matches(const Selector& s, const Event& e) {
+    return e.name == s.name && label_ok(s, e.labels);
+}
 
 const std::vector<std::pair<std::string, std::string>>& metric_families() {
     static const std::vector<std::pair<std::string, std::string>> all = {
@@ -53,7 +54,8 @@ const std::vector<std::pair<std::string, std::string>>& metric_families() {
         {"alerts.duplicate_raises", "raises of an alert already active"},
         {"alerts.active_at_end", "alerts still active at the end"},
         {"attacker.<name>.attempts", "what the attacker tried (logins, connections, frames, ...)"},
-        {"attacker.<name>.throttled_at", "the attempt answered by the first refusal (unset: never)"},
+        {"attacker.<name>.throttled_at",
+         "the attempt answered by the first refusal (unset: never)"},
         {"attacker.<name>.blocked_at", "the attempt at which it was blocked (unset: never)"},
         {"attacker.<name>.successes", "logins that succeeded"},
         {"attacker.<name>.worst_name_failures", "most failed logins for one name"},
@@ -67,11 +69,13 @@ const std::vector<std::pair<std::string, std::string>>& metric_families() {
 
 bool metric_known(const std::string& name, std::string* why) {
     static const std::vector<std::string> plain = {
-        "legit.requests",           "legit.errors",           "legit.reply_ms.p50",
-        "legit.reply_ms.p99",       "legit.reply_ms.max",     "legit.disconnects",
-        "server.peak_connections",  "server.peak_tracked_ips", "server.end_connections",
-        "server.audit_records",     "server.breaker_opened",  "server.peak_unread_bytes",
-        "alerts.duplicate_raises",  "alerts.active_at_end"};
+        "legit.requests",          "legit.errors",
+        "legit.reply_ms.p50",      "legit.reply_ms.p99",
+        "legit.reply_ms.max",      "legit.disconnects",
+        "server.peak_connections", "server.peak_tracked_ips",
+        "server.end_connections",  "server.audit_records",
+        "server.breaker_opened",   "server.peak_unread_bytes",
+        "alerts.duplicate_raises", "alerts.active_at_end"};
     if (std::find(plain.begin(), plain.end(), name) != plain.end()) return true;
     if (name.starts_with("events.") && name.size() > 7) return true;
     if (name.starts_with("attacker.")) {
@@ -128,11 +132,11 @@ std::vector<std::string> check_expectations(const ScenarioSpec& spec, const RunR
                 continue;
             }
             if (e.min && *v < *e.min)
-                failed.push_back(e.id + ": " + e.metric.text + " = " + number(*v) +
-                                 ", under min " + number(*e.min));
+                failed.push_back(e.id + ": " + e.metric.text + " = " + number(*v) + ", under min " +
+                                 number(*e.min));
             if (e.max && *v > *e.max)
-                failed.push_back(e.id + ": " + e.metric.text + " = " + number(*v) +
-                                 ", over max " + number(*e.max));
+                failed.push_back(e.id + ": " + e.metric.text + " = " + number(*v) + ", over max " +
+                                 number(*e.max));
         } else if (e.kind == ExpectSpec::Kind::eventually) {
             bool any = false;
             for (const Event& a : r.events) {
@@ -145,8 +149,8 @@ std::vector<std::string> check_expectations(const ScenarioSpec& spec, const RunR
                 if (!followed)
                     failed.push_back(e.id + ": no " + e.event.text + " within " +
                                      number(static_cast<double>(e.within_ms)) + " ms of " +
-                                     e.after.text + " at " +
-                                     number(static_cast<double>(a.at_ms)) + " ms");
+                                     e.after.text + " at " + number(static_cast<double>(a.at_ms)) +
+                                     " ms");
             }
             if (!any) failed.push_back(e.id + ": " + e.after.text + " never happened");
         }

@@ -35,10 +35,10 @@ struct RunReport {
     int64_t end_ms = 0;
     std::vector<Sample> legit;
     std::vector<Event> events;
-    std::map<std::string, double> metrics;    // whole-run: server.*, attacker.*, fault.*
-    std::map<std::string, uint64_t> probes;   // `sometimes` probes that fired, and how often
-    std::vector<std::string> checkers;        // the safety checkers that ran
-    std::vector<std::string> violations;      // "checker: what"
+    std::map<std::string, double> metrics;   // whole-run: server.*, attacker.*, fault.*
+    std::map<std::string, uint64_t> probes;  // `sometimes` probes that fired, and how often
+    std::vector<std::string> checkers;       // the safety checkers that ran
+    std::vector<std::string> violations;     // "checker: what"
     std::vector<std::string> liveness_failures;
     struct StreamUse {
         uint64_t draws = 0, digest = 0;

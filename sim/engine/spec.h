@@ -48,19 +48,19 @@ struct PopulationSpec {
 struct AttackerSpec {
     std::string kind;
     int64_t start_ms = 10'000;
-    std::string ip;                     // "": the kind's own address
-    int64_t count = 0;                  // addresses, connections or messages (0: the kind's)
-    int64_t attempts = 0;               // most attempts (0: the kind's)
-    int64_t gap_ms = 0;                 // pause between attempts (0: the kind's)
-    std::string target;                 // a population whose first clients are the targets
+    std::string ip;        // "": the kind's own address
+    int64_t count = 0;     // addresses, connections or messages (0: the kind's)
+    int64_t attempts = 0;  // most attempts (0: the kind's)
+    int64_t gap_ms = 0;    // pause between attempts (0: the kind's)
+    std::string target;    // a population whose first clients are the targets
     std::string room = "lobby";
     std::map<std::string, bool> given;  // which keys the file set, for per-kind checks
 };
 
 struct FaultSpec {
     std::string kind;
-    int64_t from_ms = 0, to_ms = INT64_MAX / 4;  // active in [from, to)
-    double probability = 1;                      // per commit, while active
+    int64_t from_ms = 0, to_ms = INT64_MAX / 4;          // active in [from, to)
+    double probability = 1;                              // per commit, while active
     int64_t latency_min_ms = 700, latency_max_ms = 900;  // slow_storage
     int64_t restart_after_ms = 200;                      // crash
     int64_t max = 3;                                     // crash: most per run
@@ -109,9 +109,9 @@ struct ScenarioSpec {
     std::string summary;
     int64_t duration_ms = 120'000;
     uint64_t seed_first = 1, seed_count = 10;
-    int64_t timeout_sim_ms = 0;   // 0: duration
+    int64_t timeout_sim_ms = 0;  // 0: duration
     int64_t timeout_wall_ms = 60'000;
-    Config config;        // abuse limits on unless the file turns them off
+    Config config;  // abuse limits on unless the file turns them off
     NetworkSpec network;
     std::vector<PopulationSpec> populations;
     std::vector<AttackerSpec> attackers;

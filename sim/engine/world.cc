@@ -82,8 +82,8 @@ void World::send(ConnId id, std::string bytes) {
     for (size_t pos = 0; pos < bytes.size();) {
         size_t n = bytes.size() - pos;
         if (chunk_max > 0)
-            n = std::min(n, static_cast<size_t>(
-                                peer.net->between(1, static_cast<int64_t>(chunk_max))));
+            n = std::min(
+                n, static_cast<size_t>(peer.net->between(1, static_cast<int64_t>(chunk_max))));
         peer.depart_ms = std::max(peer.depart_ms, now_ms() + net_delay(peer));
         at(peer.depart_ms, [this, id, piece = bytes.substr(pos, n)] {
             auto it = peers_.find(id);
@@ -137,8 +137,8 @@ void World::crash(int64_t restart_after_ms) {
     for (auto& muts : inflight_)
         if (stream("fault/crash/landed").chance(0.5)) (void)store_->apply(*muts);
     inflight_.clear();
-    metric("server.breaker_opened",
-           report_.metrics["server.breaker_opened"] + static_cast<double>(core_->breaker_opened_count()));
+    metric("server.breaker_opened", report_.metrics["server.breaker_opened"] +
+                                        static_cast<double>(core_->breaker_opened_count()));
     core_.reset();
     ++epoch_;
     tick_at_ = INT64_MAX;
@@ -189,12 +189,12 @@ void World::drain() {
             on_commit(*cm);
         } else if (auto* q = std::get_if<Query>(&*out)) {
             trace("query", q->query);
-            at(now_ms() + stream("store").between(1, 8), [this, e = epoch_, id = q->query,
-                                                          what = q->what] {
-                if (e != epoch_ || !core_) return;
-                core_->answered(id, store_->run(what), now());
-                drain();
-            });
+            at(now_ms() + stream("store").between(1, 8),
+               [this, e = epoch_, id = q->query, what = q->what] {
+                   if (e != epoch_ || !core_) return;
+                   core_->answered(id, store_->run(what), now());
+                   drain();
+               });
         } else if (auto* h = std::get_if<Hash>(&*out)) {
             trace("hash", h->job);
             at(now_ms() + stream("hasher").between(20, 40),
@@ -250,7 +250,8 @@ void World::to_peer(ConnId id, std::shared_ptr<const std::string> bytes) {
                 throw std::runtime_error("the server sent a line that is not JSON: " +
                                          std::string(line));
             const json& msg = *parsed;
-            if (msg.value("ev", "") == "DISCONNECT") p->second.close_reason = msg.value("reason", "");
+            if (msg.value("ev", "") == "DISCONNECT")
+                p->second.close_reason = msg.value("reason", "");
             // A handler may replace itself (an attacker's next phase): run a copy, so the
             // closure it is running lives until it returns.
             if (auto handler = p->second.on_line) handler(msg);

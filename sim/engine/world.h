@@ -32,7 +32,7 @@ using json = nlohmann::json;
 // A simulated TCP peer as the world sees it: bytes in, lines out, a close.
 struct Peer {
     std::string ip;
-    std::string owner;  // the actor's name
+    std::string owner;      // the actor's name
     Stream* net = nullptr;  // "net/<owner>": the delays and cuts of its bytes
     bool open = true;
     uint64_t epoch = 0;  // the server process it is connected to
@@ -41,9 +41,9 @@ struct Peer {
     std::function<void(std::string_view)> on_text;  // an IRC peer: its lines, as text
     std::function<void(const std::string& reason)> on_close;
     std::string close_reason;
-    int64_t arrive_ms = 0;  // when the last bytes sent to it arrive: one stream, in order
-    int64_t depart_ms = 0;  // when the last bytes it wrote reach the server
-    size_t chunk_max = 0;   // 0: the network's
+    int64_t arrive_ms = 0;         // when the last bytes sent to it arrive: one stream, in order
+    int64_t depart_ms = 0;         // when the last bytes it wrote reach the server
+    size_t chunk_max = 0;          // 0: the network's
     int64_t read_bytes_per_s = 0;  // a slow reader: it reads at this pace (0: at once)
     uint64_t unread = 0;           // bytes the server wrote that it has not read yet
 };

@@ -66,8 +66,7 @@ void crash(World& w, const FaultSpec& f, size_t i) {
     Stream& rng = w.stream("fault/crash#" + std::to_string(i));
     auto crashes = std::make_shared<int64_t>(0);
     w.on_commit_hook([&w, &f, &rng, crashes](World::CommitFate& fate) {
-        if (fate.crash || *crashes >= f.max || !active(w, f) || !rng.chance(f.probability))
-            return;
+        if (fate.crash || *crashes >= f.max || !active(w, f) || !rng.chance(f.probability)) return;
         ++*crashes;
         fate.crash = true;
         fate.restart_after_ms = f.restart_after_ms;
@@ -79,18 +78,27 @@ void crash(World& w, const FaultSpec& f, size_t i) {
 
 const std::vector<FaultKind>& fault_kinds() {
     static const std::vector<FaultKind> kinds = {
-        {"storage_outage", "every commit in [from, to) fails transiently", {"from", "to"},
+        {"storage_outage",
+         "every commit in [from, to) fails transiently",
+         {"from", "to"},
          storage_outage},
-        {"slow_storage", "commits in [from, to) take commit.min..commit.max (with probability)",
-         {"from", "to", "commit", "probability"}, slow_storage},
-        {"commit_transient", "each commit in [from, to) fails transiently with probability",
-         {"from", "to", "probability"}, commit_transient},
-        {"commit_failure", "each commit in [from, to) fails for good with probability",
-         {"from", "to", "probability"}, commit_failure},
+        {"slow_storage",
+         "commits in [from, to) take commit.min..commit.max (with probability)",
+         {"from", "to", "commit", "probability"},
+         slow_storage},
+        {"commit_transient",
+         "each commit in [from, to) fails transiently with probability",
+         {"from", "to", "probability"},
+         commit_transient},
+        {"commit_failure",
+         "each commit in [from, to) fails for good with probability",
+         {"from", "to", "probability"},
+         commit_failure},
         {"crash",
          "with probability per commit in [from, to), the process dies mid-commit and restarts "
          "from the database after restart_after (at most max times)",
-         {"from", "to", "probability", "restart_after", "max"}, crash},
+         {"from", "to", "probability", "restart_after", "max"},
+         crash},
     };
     return kinds;
 }

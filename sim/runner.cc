@@ -1,0 +1,419 @@
+#include "sim/runner.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "sim/actors/attackers.h"
+#include "sim/checkers/checkers.h"
+#include "sim/engine/report.h"
+#include "sim/engine/world.h"
+#include "sim/faults/faults.h"
+#include "sim/scenario_file.h"
+
+#ifndef WARREN_SIM_SCENARIOS
+#define WARREN_SIM_SCENARIOS "sim/scenarios"
+#endif
+
+namespace warren::sim {
+
+namespace {
+
+using json = nlohmann::json;
+
+enum class Verdict { ok, safety, expectation, liveness, crash, timeout };
+
+const char* verdict_name(Verdict v) {
+    switch (v) {
+        case Verdict::ok:
+            return "ok";
+        case Verdict::safety:
+            return "safety";
+        case Verdict::expectation:
+            return "expectation";
+        case Verdict::liveness:
+            return "liveness";
+        case Verdict::crash:
+            return "crash";
+        case Verdict::timeout:
+            return "timeout";
+    }
+    return "?";
+}
+
+struct SeedResult {
+    uint64_t seed = 0;
+    Verdict verdict = Verdict::ok;
+    std::string trace;
+    std::vector<std::string> messages;  // "safety: ...", "expectation: ..."
+    std::map<std::string, uint64_t> probes;
+    std::map<std::string, double> metrics;
+    std::vector<std::string> events;
+    std::string summary;
+};
+
+// The worker's side: one seed, judged, as one JSON document.
+std::string run_one(const ScenarioSpec& spec, uint64_t seed, bool events) {
+    json out;
+    out["seed"] = seed;
+    try {
+        RunReport r = run_world(spec, seed);
+        out["trace"] = r.trace_hash;
+        out["violations"] = r.violations;
+        out["liveness"] = r.liveness_failures;
+        out["expectations"] = check_expectations(spec, r);
+        out["probes"] = r.probes;
+        out["metrics"] = r.metrics;
+        if (events) {
+            json& ev = out["events"] = json::array();
+            for (const Event& e : r.events) {
+                std::string line = std::to_string(e.at_ms) + "ms " + e.name;
+                for (const auto& [k, v] : e.labels) line += " " + k + "=" + v;
+                ev.push_back(line);
+            }
+        }
+        auto value = [&](const char* name) {
+            return metric_value(r, Selector{name, {}, name}, {}, {});
+        };
+        char line[160];
+        std::snprintf(line, sizeof line, "legit=%.0f errors=%.0f p99=%.0fms",
+                      value("legit.requests").value_or(0), value("legit.errors").value_or(0),
+                      value("legit.reply_ms.p99").value_or(0));
+        out["summary"] = line;
+    } catch (const std::exception& e) {
+        out["crash"] = std::string("exception: ") + e.what();
+    }
+    return out.dump();
+}
+
+SeedResult judge(uint64_t seed, const std::string& text) {
+    SeedResult r;
+    r.seed = seed;
+    json j = json::parse(text, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+        r.verdict = Verdict::crash;
+        r.messages.push_back("crash: the worker's result is unreadable");
+        return r;
+    }
+    if (j.contains("crash")) {
+        r.verdict = Verdict::crash;
+        r.messages.push_back("crash: " + j["crash"].get<std::string>());
+        return r;
+    }
+    r.trace = j.value("trace", "");
+    r.summary = j.value("summary", "");
+    r.probes = j["probes"].get<std::map<std::string, uint64_t>>();
+    r.metrics = j["metrics"].get<std::map<std::string, double>>();
+    if (j.contains("events")) r.events = j["events"].get<std::vector<std::string>>();
+    for (const auto& v : j["expectations"]) {
+        r.verdict = Verdict::expectation;
+        r.messages.push_back("expectation " + v.get<std::string>());
+    }
+    for (const auto& v : j["liveness"]) {
+        r.verdict = Verdict::liveness;
+        r.messages.push_back("liveness " + v.get<std::string>());
+    }
+    for (const auto& v : j["violations"]) {
+        r.verdict = Verdict::safety;
+        r.messages.push_back("safety " + v.get<std::string>());
+    }
+    return r;
+}
+
+std::string describe_status(int status) {
+    if (WIFSIGNALED(status))
+        return "crash: the worker died of signal " + std::to_string(WTERMSIG(status)) + " (" +
+               strsignal(WTERMSIG(status)) + ")";
+    return "crash: the worker exited with status " + std::to_string(WEXITSTATUS(status)) +
+           " and no result";
+}
+
+// Runs `seeds` in up to `jobs` worker processes; each seed is announced before it starts.
+std::vector<SeedResult> sweep(const ScenarioSpec& spec, const std::vector<uint64_t>& seeds,
+                              const RunOptions& o, std::optional<uint64_t> abort_seed,
+                              const char* announce) {
+    unsigned jobs = o.jobs;
+    struct Running {
+        pid_t pid;
+        int fd;
+        uint64_t seed;
+        std::string buf;
+        std::chrono::steady_clock::time_point start;
+    };
+    std::deque<uint64_t> todo(seeds.begin(), seeds.end());
+    std::vector<Running> running;
+    std::vector<SeedResult> results;
+    auto finish = [&](size_t i, std::optional<SeedResult> forced) {
+        Running& w = running[i];
+        int status = 0;
+        waitpid(w.pid, &status, 0);
+        close(w.fd);
+        SeedResult r;
+        if (forced) {
+            r = *forced;
+        } else if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && !w.buf.empty()) {
+            r = judge(w.seed, w.buf);
+        } else {
+            r.seed = w.seed;
+            r.verdict = Verdict::crash;
+            r.messages.push_back(describe_status(status));
+        }
+        results.push_back(std::move(r));
+        running.erase(running.begin() + static_cast<ptrdiff_t>(i));
+    };
+    while (!todo.empty() || !running.empty()) {
+        while (running.size() < jobs && !todo.empty()) {
+            uint64_t seed = todo.front();
+            todo.pop_front();
+            std::printf("seed %llu: %s\n", static_cast<unsigned long long>(seed), announce);
+            std::fflush(stdout);
+            std::fflush(stderr);
+            int fds[2];
+            if (pipe(fds) != 0) {
+                std::perror("pipe");
+                std::exit(exit_crash);
+            }
+            pid_t pid = fork();
+            if (pid < 0) {
+                std::perror("fork");
+                std::exit(exit_crash);
+            }
+            if (pid == 0) {
+                close(fds[0]);
+                if (abort_seed && *abort_seed == seed) std::abort();
+                std::string out = run_one(spec, seed, o.print_events);
+                for (size_t off = 0; off < out.size();) {
+                    ssize_t n = write(fds[1], out.data() + off, out.size() - off);
+                    if (n <= 0) _exit(3);
+                    off += static_cast<size_t>(n);
+                }
+                _exit(0);
+            }
+            close(fds[1]);
+            running.push_back(Running{pid, fds[0], seed, {}, std::chrono::steady_clock::now()});
+        }
+        std::vector<pollfd> pfds;
+        for (const auto& w : running) pfds.push_back(pollfd{w.fd, POLLIN, 0});
+        poll(pfds.data(), pfds.size(), 100);
+        for (size_t i = running.size(); i-- > 0;) {
+            if (pfds[i].revents) {
+                char buf[65536];
+                ssize_t n = read(running[i].fd, buf, sizeof buf);
+                if (n > 0) {
+                    running[i].buf.append(buf, static_cast<size_t>(n));
+                    continue;
+                }
+                finish(i, std::nullopt);
+                continue;
+            }
+            auto ran = std::chrono::steady_clock::now() - running[i].start;
+            if (ran > std::chrono::milliseconds(spec.timeout_wall_ms)) {
+                kill(running[i].pid, SIGKILL);
+                SeedResult r;
+                r.seed = running[i].seed;
+                r.verdict = Verdict::timeout;
+                r.messages.push_back("timeout: still running after timeout.wall = " +
+                                     std::to_string(spec.timeout_wall_ms) + " ms");
+                finish(i, r);
+            }
+        }
+    }
+    std::sort(results.begin(), results.end(),
+              [](const SeedResult& a, const SeedResult& b) { return a.seed < b.seed; });
+    return results;
+}
+
+std::string shell_quote(const std::string& s) {
+    if (s.find_first_not_of(
+            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./=:,") ==
+        std::string::npos)
+        return s;
+    std::string out = "'";
+    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
+}
+
+std::string replay_command(const std::string& path, uint64_t seed,
+                           const std::vector<std::string>& overrides) {
+    std::string cmd = "warren-sim run " + shell_quote(path) + " --seed " + std::to_string(seed);
+    for (const auto& o : overrides) cmd += " --set " + shell_quote(o);
+    return cmd;
+}
+
+}  // namespace
+
+std::string scenarios_dir() {
+    if (const char* env = std::getenv("WARREN_SIM_SCENARIOS")) return env;
+    return WARREN_SIM_SCENARIOS;
+}
+
+int run_file(const std::string& path, const RunOptions& o) {
+    Loaded loaded = load_scenario(path, o.overrides);
+    if (!loaded.errors.empty()) {
+        for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.c_str());
+        return exit_usage;
+    }
+    const ScenarioSpec& spec = loaded.spec;
+    std::vector<uint64_t> seeds;
+    if (o.seed) {
+        seeds.push_back(*o.seed);
+    } else {
+        uint64_t first = o.first.value_or(spec.seed_first);
+        uint64_t count = o.seeds.value_or(spec.seed_count);
+        for (uint64_t s = first; s < first + count; ++s) seeds.push_back(s);
+    }
+    std::string list;
+    for (const auto& c : checkers()) list += (list.empty() ? "" : ", ") + std::string(c.name);
+    std::printf("scenario %s: %zu seed(s), %u job(s)\nsafety checkers: %s\n", spec.name.c_str(),
+                seeds.size(), o.jobs, list.c_str());
+    std::vector<SeedResult> results = sweep(spec, seeds, o, o.abort_seed, "start");
+
+    std::map<Verdict, size_t> by_verdict;
+    std::map<std::string, uint64_t> probes;
+    for (const SeedResult& r : results) {
+        ++by_verdict[r.verdict];
+        for (const auto& [name, n] : r.probes) probes[name] += n;
+        std::printf("seed %llu: %s%s%s%s%s\n", static_cast<unsigned long long>(r.seed),
+                    r.verdict == Verdict::ok ? "ok" : "FAIL ",
+                    r.verdict == Verdict::ok ? "" : verdict_name(r.verdict),
+                    r.trace.empty() ? "" : (" trace=" + r.trace.substr(0, 16)).c_str(),
+                    r.summary.empty() ? "" : " ", r.summary.c_str());
+        if (o.print_metrics)
+            for (const auto& [k, v] : r.metrics) std::printf("  %s = %g\n", k.c_str(), v);
+        for (const auto& e : r.events) std::printf("  event %s\n", e.c_str());
+        for (const auto& m : r.messages) std::printf("  %s\n", m.c_str());
+        if (r.verdict != Verdict::ok)
+            std::printf("  replay: %s\n", replay_command(path, r.seed, o.overrides).c_str());
+    }
+
+    // Across the sweep: `sometimes` probes and configured faults must have fired.
+    std::vector<std::string> coverage;
+    if (results.size() > 1) {
+        for (const auto& e : spec.expects)
+            if (e.kind == ExpectSpec::Kind::sometimes && !probes.contains(e.probe))
+                coverage.push_back(e.id + ": probe " + e.probe + " never fired in " +
+                                   std::to_string(results.size()) + " seeds");
+        for (const auto& f : spec.faults) {
+            std::string probe = "fault." + f.kind + ".fired";
+            if (!probes.contains(probe))
+                coverage.push_back("fault " + f.kind + " never fired in " +
+                                   std::to_string(results.size()) + " seeds");
+        }
+    }
+    for (const auto& [name, n] : probes)
+        std::printf("probe %s fired %llu time(s)\n", name.c_str(),
+                    static_cast<unsigned long long>(n));
+    for (const auto& c : coverage) std::printf("coverage: %s\n", c.c_str());
+
+    // Determinism: a share of the seeds again, in fresh workers; the traces must match.
+    size_t nondeterministic = 0;
+    if (o.determinism_pct > 0 && !results.empty()) {
+        size_t n =
+            std::max<size_t>(1, static_cast<size_t>(std::ceil(static_cast<double>(results.size()) *
+                                                              o.determinism_pct / 100)));
+        std::vector<uint64_t> again;
+        for (size_t i = 0; i < n; ++i) again.push_back(results[i * results.size() / n].seed);
+        for (const SeedResult& r : sweep(spec, again, o, std::nullopt, "again (determinism)")) {
+            auto first = std::find_if(results.begin(), results.end(),
+                                      [&](const SeedResult& x) { return x.seed == r.seed; });
+            if (first->trace != r.trace) {
+                ++nondeterministic;
+                std::printf("seed %llu: FAIL nondeterminism: trace %s, then %s\n  replay: %s\n",
+                            static_cast<unsigned long long>(r.seed), first->trace.c_str(),
+                            r.trace.c_str(), replay_command(path, r.seed, o.overrides).c_str());
+            }
+        }
+        std::printf("determinism: %zu seed(s) re-run, %zu differed\n", again.size(),
+                    nondeterministic);
+    }
+
+    std::printf("%zu seed(s): %zu ok", results.size(), by_verdict[Verdict::ok]);
+    for (Verdict v : {Verdict::safety, Verdict::crash, Verdict::timeout, Verdict::liveness,
+                      Verdict::expectation})
+        if (by_verdict[v]) std::printf(", %zu %s", by_verdict[v], verdict_name(v));
+    std::printf("\n");
+    int code = by_verdict[Verdict::safety]        ? exit_safety
+               : by_verdict[Verdict::crash]       ? exit_crash
+               : by_verdict[Verdict::timeout]     ? exit_timeout
+               : nondeterministic                 ? exit_nondeterminism
+               : by_verdict[Verdict::liveness]    ? exit_liveness
+               : by_verdict[Verdict::expectation] ? exit_expectation
+               : !coverage.empty()                ? exit_coverage
+                                                  : exit_ok;
+    std::printf("exit %d\n", code);
+    return code;
+}
+
+int check_files_cmd(const std::vector<std::string>& files, const std::vector<std::string>& sets) {
+    int code = exit_ok;
+    for (const auto& f : files) {
+        Loaded l = load_scenario(f, sets);
+        if (l.errors.empty()) {
+            std::printf(
+                "%s: ok (%zu population(s), %zu attacker(s), %zu fault(s), %zu "
+                "operator action(s), %zu expectation(s))\n",
+                f.c_str(), l.spec.populations.size(), l.spec.attackers.size(), l.spec.faults.size(),
+                l.spec.operators.size(), l.spec.expects.size());
+            continue;
+        }
+        for (const auto& e : l.errors) std::fprintf(stderr, "%s\n", e.c_str());
+        code = exit_usage;
+    }
+    return code;
+}
+
+int list(const std::string& what) {
+    auto keys = [](const std::vector<std::string_view>& ks) {
+        std::string out;
+        for (auto k : ks) out += (out.empty() ? "" : ", ") + std::string(k);
+        return out;
+    };
+    if (what == "attackers") {
+        for (const auto& k : attacker_kinds())
+            std::printf(
+                "%-20s %s\n%-20s keys: start, %s; defaults: ip %s, count %lld, attempts "
+                "%lld, gap %lldms\n",
+                std::string(k.name).c_str(), std::string(k.summary).c_str(), "",
+                keys(k.keys).c_str(), std::string(k.ip).c_str(), static_cast<long long>(k.count),
+                static_cast<long long>(k.attempts), static_cast<long long>(k.gap_ms));
+    } else if (what == "faults") {
+        for (const auto& k : fault_kinds())
+            std::printf("%-18s %s\n%-18s keys: %s; probe: fault.%s.fired\n",
+                        std::string(k.name).c_str(), std::string(k.summary).c_str(), "",
+                        keys(k.keys).c_str(), std::string(k.name).c_str());
+    } else if (what == "checkers") {
+        for (const auto& c : checkers())
+            std::printf("%-32s %s\n", std::string(c.name).c_str(), std::string(c.summary).c_str());
+    } else if (what == "metrics") {
+        for (const auto& [name, about] : metric_families())
+            std::printf("%-40s %s\n", name.c_str(), about.c_str());
+    } else {
+        std::vector<std::filesystem::path> files;
+        std::error_code ec;
+        for (const auto& e : std::filesystem::directory_iterator(scenarios_dir(), ec))
+            if (e.path().extension() == ".toml") files.push_back(e.path());
+        if (ec) {
+            std::fprintf(stderr, "%s: %s\n", scenarios_dir().c_str(), ec.message().c_str());
+            return exit_usage;
+        }
+        std::sort(files.begin(), files.end());
+        for (const auto& f : files) {
+            Loaded l = load_scenario(f.string());
+            std::printf(
+                "%-24s %s\n", f.stem().string().c_str(),
+                l.errors.empty() ? l.spec.summary.c_str() : "(does not load: warren-sim check)");
+        }
+    }
+    return exit_ok;
+}
+
+}  // namespace warren::sim
