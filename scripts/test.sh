@@ -216,6 +216,8 @@ python3 bench/check_budgets.py build/bin/warren-bench-core bench/budgets --part=
     tee "$budget_log"
 python3 bench/check_budgets.py build/bin/warren-bench-commit bench/budgets-commit --part=wall \
     --benchmark_filter=sync:0
+# The simulator's speed: simulated seconds and seeds per CPU second, each above its floor.
+python3 bench/sim_speed.py build/bin/warren-sim | tee -a "$budget_log"
 
 stage ""
 
@@ -230,6 +232,7 @@ echo "coverage (lines, branches):"
 grep -E "^coverage " "$coverage_log" | sed 's/^coverage /  /'
 echo "wall-clock budgets:    within bounds; same-run ratios:"
 sed -n '/^same-run ratio/,/^budgets:/p' "$budget_log" | grep -v "^budgets:" | sed 's/^/  /'
+grep -E "^sim speed" "$budget_log" | sed 's/^/  /'
 echo "instruction ratios:"
 sed -n '/^instruction ratio/,/^budgets:/p' "$instr_ratio_log" | grep -v "^budgets:" |
     sed 's/^/  /'

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -23,7 +24,16 @@ class EventQueue {
     int64_t now_ms() const { return now_us_ / 1000; }
     // Schedules `fn` at `t_us` (never in the past).
     void at_us(int64_t t_us, std::function<void()> fn) {
-        queue_.push_back(Event{std::max(t_us, now_us_), seq_++, std::move(fn)});
+        uint32_t slot;
+        if (free_.empty()) {
+            slot = static_cast<uint32_t>(fns_.size());
+            fns_.push_back(std::move(fn));
+        } else {
+            slot = free_.back();
+            free_.pop_back();
+            fns_[slot] = std::move(fn);
+        }
+        queue_.push_back(Event{std::max(t_us, now_us_), seq_++, slot});
         std::push_heap(queue_.begin(), queue_.end(), std::greater<>{});
     }
     // Schedules `fn` at millisecond `t_ms`.
@@ -31,23 +41,30 @@ class EventQueue {
     // Runs events until none is left or the next one is later than until_ms.
     void run(int64_t until_ms = INT64_MAX / 1000) {
         while (!queue_.empty() && queue_.front().t <= until_ms * 1000) {
-            // Moved out, not copied: a copy of each closure was an allocation per event.
             std::pop_heap(queue_.begin(), queue_.end(), std::greater<>{});
-            Event e = std::move(queue_.back());
+            Event e = queue_.back();
             queue_.pop_back();
             now_us_ = e.t;
-            e.fn();
+            // Moved out, not copied (a copy of each closure was an allocation per event), and
+            // its slot freed before it runs: it may schedule more.
+            std::function<void()> fn = std::move(fns_[e.slot]);
+            free_.push_back(e.slot);
+            fn();
         }
     }
 
   private:
+    // The heap holds small records; the closures stay put in slots (moving a std::function
+    // at every heap step was a tenth of a run).
     struct Event {
         int64_t t;  // µs
         uint64_t seq;
-        std::function<void()> fn;
+        uint32_t slot;
         bool operator>(const Event& o) const { return t != o.t ? t > o.t : seq > o.seq; }
     };
     std::vector<Event> queue_;  // a binary heap, earliest first
+    std::vector<std::function<void()>> fns_;
+    std::vector<uint32_t> free_;
     uint64_t seq_ = 0;
     int64_t now_us_ = 0;
 };
@@ -56,15 +73,24 @@ class TraceHash {
   public:
     TraceHash() { crypto_generichash_init(&state_, nullptr, 0, 32); }
     void add(std::string_view tag, uint64_t a, int64_t at_ms, std::string_view bytes = {}) {
-        // "tag:a@at_ms:" then the bytes, as one stream, put together without an allocation:
-        // every input and output of a run passes here.
-        update(tag);
-        update(":");
-        number(a);
-        update("@");
-        number(at_ms);
-        update(":");
-        update(bytes);
+        // "tag:a@at_ms:" then the bytes, as one stream, put together on the stack without an
+        // allocation, the prefix in one update: every input and output of a run passes here.
+        char head[128];  // a tag of at most 48 bytes and two numbers of at most 20 fit
+        size_t n = std::min(tag.size(), size_t{48});
+        std::memcpy(head, tag.data(), n);
+        auto put = [&](char c) {
+            if (n < sizeof head) head[n++] = c;
+        };
+        auto num = [&](auto v) {
+            n = static_cast<size_t>(std::to_chars(head + n, head + sizeof head, v).ptr - head);
+        };
+        put(':');
+        num(a);
+        put('@');
+        num(at_ms);
+        put(':');
+        update(std::string_view(head, n));
+        if (!bytes.empty()) update(bytes);
     }
     // The digest in hex; call once, at the end of the run.
     std::string hex() {
@@ -80,12 +106,6 @@ class TraceHash {
     }
 
   private:
-    template <typename Int>
-    void number(Int v) {
-        char digits[24];
-        auto [end, ec] = std::to_chars(digits, digits + sizeof digits, v);  // always fits
-        update(std::string_view(digits, static_cast<size_t>(end - digits)));
-    }
     void update(std::string_view s) {
         crypto_generichash_update(&state_, reinterpret_cast<const uint8_t*>(s.data()), s.size());
     }

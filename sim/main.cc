@@ -59,6 +59,8 @@ int main(int argc, char** argv) {
             ->check(CLI::Range(0.0, 100.0));
         c->add_flag("--metrics", run.print_metrics, "print every metric of every seed");
         c->add_flag("--events", run.print_events, "print every seed's timeline of events");
+        c->add_flag("--in-process", run.in_process,
+                    "run the seeds in this process, one after another (for gdb or perf)");
         c->add_option("--abort-seed", run.abort_seed,
                       "make this seed's worker abort (to see the sweep's isolation at work)");
     };

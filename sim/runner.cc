@@ -137,96 +137,160 @@ std::string describe_status(int status) {
            " and no result";
 }
 
-// Runs `seeds` in up to `jobs` worker processes; each seed is announced before it starts.
+// A worker process: reads seeds (8 bytes each) from `in`, runs each and writes its result
+// (a 4-byte length, then the JSON) to `out`, until `in` closes. One process runs many seeds:
+// a fork per seed cost more CPU than a small seed itself.
+[[noreturn]] void worker(int in, int out, const ScenarioSpec& spec, const RunOptions& o) {
+    for (;;) {
+        uint64_t seed = 0;
+        size_t got = 0;
+        while (got < sizeof seed) {
+            ssize_t n = read(in, reinterpret_cast<char*>(&seed) + got, sizeof seed - got);
+            if (n <= 0) _exit(0);
+            got += static_cast<size_t>(n);
+        }
+        if (o.abort_seed && *o.abort_seed == seed) std::abort();
+        std::string result = run_one(spec, seed, o.print_events);
+        uint32_t len = static_cast<uint32_t>(result.size());
+        result.insert(0, reinterpret_cast<const char*>(&len), sizeof len);
+        for (size_t off = 0; off < result.size();) {
+            ssize_t n = write(out, result.data() + off, result.size() - off);
+            if (n <= 0) _exit(3);
+            off += static_cast<size_t>(n);
+        }
+    }
+}
+
+// Runs `seeds` in up to `jobs` worker processes, one seed at a time each; each seed is
+// announced before it starts. A worker that dies or overruns timeout.wall costs only the
+// seed it was running (reported with its class); the next seed gets a fresh worker.
 std::vector<SeedResult> sweep(const ScenarioSpec& spec, const std::vector<uint64_t>& seeds,
-                              const RunOptions& o, std::optional<uint64_t> abort_seed,
-                              const char* announce) {
-    unsigned jobs = o.jobs;
-    struct Running {
-        pid_t pid;
-        int fd;
-        uint64_t seed;
+                              const RunOptions& o, const char* announce) {
+    struct Worker {
+        pid_t pid = -1;
+        int to = -1, from = -1;
+        std::optional<uint64_t> seed;  // the one it runs
         std::string buf;
         std::chrono::steady_clock::time_point start;
     };
     std::deque<uint64_t> todo(seeds.begin(), seeds.end());
-    std::vector<Running> running;
+    std::vector<Worker> workers;
     std::vector<SeedResult> results;
-    auto finish = [&](size_t i, std::optional<SeedResult> forced) {
-        Running& w = running[i];
+    auto spawn = [&]() -> Worker {
+        int down[2], up[2];
+        if (pipe(down) != 0 || pipe(up) != 0) {
+            std::perror("pipe");
+            std::exit(exit_crash);
+        }
+        std::fflush(stdout);
+        std::fflush(stderr);
+        pid_t pid = fork();
+        if (pid < 0) {
+            std::perror("fork");
+            std::exit(exit_crash);
+        }
+        if (pid == 0) {
+            close(down[1]);
+            close(up[0]);
+            for (const Worker& w : workers) {  // the siblings' pipes are not this worker's
+                close(w.to);
+                close(w.from);
+            }
+            worker(down[0], up[1], spec, o);
+        }
+        close(down[0]);
+        close(up[1]);
+        Worker w;
+        w.pid = pid;
+        w.to = down[1];
+        w.from = up[0];
+        return w;
+    };
+    // Ends worker i; its seed, if any, gets `forced` or, if it died, a crash.
+    auto retire = [&](size_t i, std::optional<SeedResult> forced) {
+        Worker& w = workers[i];
+        if (forced) kill(w.pid, SIGKILL);
+        close(w.to);
+        close(w.from);
         int status = 0;
         waitpid(w.pid, &status, 0);
-        close(w.fd);
-        SeedResult r;
-        if (forced) {
-            r = *forced;
-        } else if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && !w.buf.empty()) {
-            r = judge(w.seed, w.buf);
-        } else {
-            r.seed = w.seed;
-            r.verdict = Verdict::crash;
-            r.messages.push_back(describe_status(status));
+        if (w.seed) {
+            SeedResult r;
+            if (forced) {
+                r = *forced;
+            } else {
+                r.seed = *w.seed;
+                r.verdict = Verdict::crash;
+                r.messages.push_back(describe_status(status));
+            }
+            results.push_back(std::move(r));
         }
-        results.push_back(std::move(r));
-        running.erase(running.begin() + static_cast<ptrdiff_t>(i));
+        workers.erase(workers.begin() + static_cast<ptrdiff_t>(i));
     };
-    while (!todo.empty() || !running.empty()) {
-        while (running.size() < jobs && !todo.empty()) {
+    while (!todo.empty() || std::any_of(workers.begin(), workers.end(),
+                                        [](const Worker& w) { return w.seed.has_value(); })) {
+        // Hand out seeds: idle workers first, then new ones up to `jobs`.
+        while (!todo.empty()) {
+            auto idle = std::find_if(workers.begin(), workers.end(),
+                                     [](const Worker& w) { return !w.seed; });
+            if (idle == workers.end()) {
+                if (workers.size() >= o.jobs) break;
+                workers.push_back(spawn());
+                idle = workers.end() - 1;
+            }
             uint64_t seed = todo.front();
             todo.pop_front();
             std::printf("seed %llu: %s\n", static_cast<unsigned long long>(seed), announce);
             std::fflush(stdout);
-            std::fflush(stderr);
-            int fds[2];
-            if (pipe(fds) != 0) {
-                std::perror("pipe");
-                std::exit(exit_crash);
-            }
-            pid_t pid = fork();
-            if (pid < 0) {
-                std::perror("fork");
-                std::exit(exit_crash);
-            }
-            if (pid == 0) {
-                close(fds[0]);
-                if (abort_seed && *abort_seed == seed) std::abort();
-                std::string out = run_one(spec, seed, o.print_events);
-                for (size_t off = 0; off < out.size();) {
-                    ssize_t n = write(fds[1], out.data() + off, out.size() - off);
-                    if (n <= 0) _exit(3);
-                    off += static_cast<size_t>(n);
-                }
-                _exit(0);
-            }
-            close(fds[1]);
-            running.push_back(Running{pid, fds[0], seed, {}, std::chrono::steady_clock::now()});
-        }
-        std::vector<pollfd> pfds;
-        for (const auto& w : running) pfds.push_back(pollfd{w.fd, POLLIN, 0});
-        poll(pfds.data(), pfds.size(), 100);
-        for (size_t i = running.size(); i-- > 0;) {
-            if (pfds[i].revents) {
-                char buf[65536];
-                ssize_t n = read(running[i].fd, buf, sizeof buf);
-                if (n > 0) {
-                    running[i].buf.append(buf, static_cast<size_t>(n));
-                    continue;
-                }
-                finish(i, std::nullopt);
+            if (o.in_process) {
+                // For a debugger or a profiler: no worker, no isolation.
+                results.push_back(judge(seed, run_one(spec, seed, o.print_events)));
                 continue;
             }
-            auto ran = std::chrono::steady_clock::now() - running[i].start;
-            if (ran > std::chrono::milliseconds(spec.timeout_wall_ms)) {
-                kill(running[i].pid, SIGKILL);
+            idle->seed = seed;
+            idle->start = std::chrono::steady_clock::now();
+            if (write(idle->to, &seed, sizeof seed) != sizeof seed) {
+                retire(static_cast<size_t>(idle - workers.begin()), std::nullopt);
+                continue;
+            }
+        }
+        if (workers.empty()) continue;
+        std::vector<pollfd> pfds;
+        for (const auto& w : workers) pfds.push_back(pollfd{w.from, POLLIN, 0});
+        poll(pfds.data(), pfds.size(), 100);
+        for (size_t i = workers.size(); i-- > 0;) {
+            Worker& w = workers[i];
+            if (pfds[i].revents) {
+                char buf[65536];
+                ssize_t n = read(w.from, buf, sizeof buf);
+                if (n <= 0) {
+                    retire(i, std::nullopt);
+                    continue;
+                }
+                w.buf.append(buf, static_cast<size_t>(n));
+                uint32_t len = 0;
+                if (w.buf.size() >= sizeof len) {
+                    std::memcpy(&len, w.buf.data(), sizeof len);
+                    if (w.seed && w.buf.size() >= sizeof len + len) {
+                        results.push_back(judge(*w.seed, w.buf.substr(sizeof len, len)));
+                        w.buf.erase(0, sizeof len + len);
+                        w.seed.reset();
+                    }
+                }
+                continue;
+            }
+            auto ran = std::chrono::steady_clock::now() - w.start;
+            if (w.seed && ran > std::chrono::milliseconds(spec.timeout_wall_ms)) {
                 SeedResult r;
-                r.seed = running[i].seed;
+                r.seed = *w.seed;
                 r.verdict = Verdict::timeout;
                 r.messages.push_back("timeout: still running after timeout.wall = " +
                                      std::to_string(spec.timeout_wall_ms) + " ms");
-                finish(i, r);
+                retire(i, r);
             }
         }
     }
+    for (size_t i = workers.size(); i-- > 0;) retire(i, std::nullopt);
     std::sort(results.begin(), results.end(),
               [](const SeedResult& a, const SeedResult& b) { return a.seed < b.seed; });
     return results;
@@ -275,7 +339,7 @@ int run_file(const std::string& path, const RunOptions& o) {
     for (const auto& c : checkers()) list += (list.empty() ? "" : ", ") + std::string(c.name);
     std::printf("scenario %s: %zu seed(s), %u job(s)\nsafety checkers: %s\n", spec.name.c_str(),
                 seeds.size(), o.jobs, list.c_str());
-    std::vector<SeedResult> results = sweep(spec, seeds, o, o.abort_seed, "start");
+    std::vector<SeedResult> results = sweep(spec, seeds, o, "start");
 
     std::map<Verdict, size_t> by_verdict;
     std::map<std::string, uint64_t> probes;
@@ -320,9 +384,11 @@ int run_file(const std::string& path, const RunOptions& o) {
         size_t n =
             std::max<size_t>(1, static_cast<size_t>(std::ceil(static_cast<double>(results.size()) *
                                                               o.determinism_pct / 100)));
+        RunOptions again_options = o;
+        again_options.abort_seed.reset();
         std::vector<uint64_t> again;
         for (size_t i = 0; i < n; ++i) again.push_back(results[i * results.size() / n].seed);
-        for (const SeedResult& r : sweep(spec, again, o, std::nullopt, "again (determinism)")) {
+        for (const SeedResult& r : sweep(spec, again, again_options, "again (determinism)")) {
             auto first = std::find_if(results.begin(), results.end(),
                                       [&](const SeedResult& x) { return x.seed == r.seed; });
             if (first->trace != r.trace) {

@@ -35,6 +35,7 @@ struct RunOptions {
     double determinism_pct = 0;
     bool print_metrics = false;
     bool print_events = false;
+    bool in_process = false;  // no workers (for gdb or perf): an abort ends the sweep
     std::optional<uint64_t> abort_seed;
 };
 

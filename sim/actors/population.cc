@@ -11,7 +11,12 @@ void request(World& w, Legit& c, json req) {
     req["id"] = id;
     std::string op = req.value("op", "");
     c.pending[id] = Legit::Pending{w.now_ms(), op, req.value("text", "")};
-    if (op == "JOIN_ROOM" || op == "CREATE_ROOM") c.asked.insert(req["room"].get<std::string>());
+    if (op == "JOIN_ROOM" || op == "CREATE_ROOM") {
+        const std::string& room = req["room"].get_ref<const std::string&>();
+        if (std::none_of(c.asked.begin(), c.asked.end(),
+                         [&](const auto& a) { return a.first == room; }))
+            c.asked.emplace_back(room, 0);
+    }
     w.send(c.conn, req.dump() + "\n");
 }
 
@@ -69,14 +74,22 @@ void on_event(World& w, Legit& c, const json& m) {
         return request(w, c, {{"op", "REGISTER"}, {"username", c.name}, {"password", c.password}});
     }
     if (ev != "MESSAGE") return;
-    const json& msg = m.contains("message") ? m["message"] : json();
-    if (!msg.is_object() || !msg["room"].is_string()) return;
-    std::string room = msg["room"];
+    // By reference: this runs once per receiver of every message.
+    auto found = m.find("message");
+    if (found == m.end() || !found->is_object()) return;
+    const json& msg = *found;
+    auto room_at = msg.find("room");
+    if (room_at == msg.end() || !room_at->is_string()) return;
+    const std::string& room = room_at->get_ref<const std::string&>();
     int64_t id = msg.value("id", int64_t{0});
-    if (!c.asked.contains(room))
+    auto asked = std::find_if(c.asked.begin(), c.asked.end(),
+                              [&](const auto& a) { return a.first == room; });
+    if (asked == c.asked.end()) {
         w.violation("delivery.members_only", c.name + " got message " + std::to_string(id) +
                                                  " of " + room + ", which it never joined");
-    int64_t& last = c.last_seen[room];
+        return;
+    }
+    int64_t& last = asked->second;
     if (id <= last)
         w.violation("order.room_monotonic", c.name + " got message " + std::to_string(id) + " of " +
                                                 room + " after " + std::to_string(last));
@@ -160,7 +173,7 @@ void on_close(World& w, Legit& c, const std::string& reason) {
 
 void connect(World& w, Legit& c) {
     c.joined = 0;
-    c.last_seen.clear();
+    for (auto& a : c.asked) a.second = 0;  // a new connection starts its own order
     c.conn = w.open(
         c.index < 0 ? "host" : "client/" + c.population + "/" + std::to_string(c.index), c.ip,
         [&w, &c](const json& m) { on_line(w, c, m); },

@@ -36,9 +36,10 @@ struct Legit {
     std::string token;  // the session to resume after a reconnect
     bool ready = false;
     bool looping = false;
-    size_t joined = 0;                         // rooms joined on this connection
-    std::set<std::string> asked;               // rooms it ever asked to join or create
-    std::map<std::string, int64_t> last_seen;  // room -> last MESSAGE id, this connection
+    size_t joined = 0;  // rooms joined on this connection
+    // Rooms it ever asked to join or create, and the last MESSAGE id of each on this
+    // connection: a few each, looked up for every message it receives.
+    std::vector<std::pair<std::string, int64_t>> asked;
 };
 
 // Adds the host and every population's clients to `legit` and schedules their arrivals.

@@ -1,6 +1,7 @@
 #include "sim/engine/world.h"
 
 #include <algorithm>
+#include <cstring>
 #include <stdexcept>
 
 #include "sim/actors/attackers.h"
@@ -143,8 +144,13 @@ void World::crash(int64_t restart_after_ms) {
     ++epoch_;
     tick_at_ = INT64_MAX;
     active_alerts_.clear();
-    for (auto& [id, p] : peers_) {
-        if (!p.open) continue;
+    // In id order: the resets are scheduled in it (the table itself is unordered).
+    std::vector<ConnId> open_ids;
+    for (const auto& [id, p] : peers_)
+        if (p.open) open_ids.push_back(id);
+    std::sort(open_ids.begin(), open_ids.end());
+    for (ConnId id : open_ids) {
+        Peer& p = peers_[id];
         p.open = false;
         // The client sees a reset once what was already on its way has arrived.
         at(std::max(p.arrive_ms, now_ms()) + 1, [this, id = id] {
@@ -164,7 +170,14 @@ void World::drain() {
     if (!core_) return;
     while (auto out = core_->poll()) {
         if (auto* s = std::get_if<Send>(&*out)) {
-            trace("send", s->conn, *s->bytes);
+            // The core sends one event's bytes to every receiver: hashed once, then named as
+            // the same (the held pointer keeps its address from being reused meanwhile).
+            if (s->bytes == last_sent_) {
+                trace("send=", s->conn);
+            } else {
+                trace("send", s->conn, *s->bytes);
+                last_sent_ = s->bytes;
+            }
             auto it = peers_.find(s->conn);
             if (it == peers_.end() || !it->second.open) continue;
             if (it->second.read_bytes_per_s == 0) {
@@ -228,9 +241,18 @@ void World::to_peer(ConnId id, std::shared_ptr<const std::string> bytes) {
     // A slow reader takes its time over each write, and only then has it read (sent()).
     if (peer.read_bytes_per_s > 0)
         peer.arrive_ms += static_cast<int64_t>(bytes->size()) * 1000 / peer.read_bytes_per_s;
-    at(peer.arrive_ms, [this, id, bytes = std::move(bytes)] {
+    // The bytes wait in the peer's own queue (arrivals are in order), so the scheduled step
+    // holds only the id: small enough for std::function to keep without an allocation.
+    peer.inbound.push_back(std::move(bytes));
+    at(peer.arrive_ms, [this, id] {
         auto p = peers_.find(id);
         if (p == peers_.end()) return;
+        Peer& q = p->second;
+        std::shared_ptr<const std::string> bytes = std::move(q.inbound[q.inbound_head++]);
+        if (q.inbound_head == q.inbound.size()) {
+            q.inbound.clear();  // keeps its capacity: no allocation per write
+            q.inbound_head = 0;
+        }
         if (p->second.read_bytes_per_s > 0) {
             p->second.unread -= std::min<uint64_t>(p->second.unread, bytes->size());
             if (core_ && p->second.epoch == epoch_) {
@@ -238,6 +260,11 @@ void World::to_peer(ConnId id, std::shared_ptr<const std::string> bytes) {
                 drain();
             }
         }
+        // A write that is one whole line (an event, most often) is the same object for every
+        // receiver: parsed once, found again by its address.
+        bool whole = p->second.framer.buffered_bytes() == 0 && !bytes->empty() &&
+                     bytes->back() == '\n' &&
+                     std::memchr(bytes->data(), '\n', bytes->size()) == &bytes->back();
         p->second.framer.feed(*bytes);
         std::string_view line;
         while (p->second.framer.next(line) == LineFramer::Status::line) {
@@ -245,7 +272,15 @@ void World::to_peer(ConnId id, std::shared_ptr<const std::string> bytes) {
                 text_handler(line);
                 continue;
             }
-            std::shared_ptr<const json> parsed = parsed_.get(line);
+            std::shared_ptr<const json> parsed;
+            if (whole) {
+                auto& slot = parsed_writes_[bytes.get()];
+                if (slot.first != bytes) slot = {bytes, parsed_.get(line)};
+                parsed = slot.second;
+                if (parsed_writes_.size() > 1024) parsed_writes_.clear();  // a bound
+            } else {
+                parsed = parsed_.get(line);
+            }
             if (parsed->is_discarded())
                 throw std::runtime_error("the server sent a line that is not JSON: " +
                                          std::string(line));

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/server.h"
@@ -46,6 +47,8 @@ struct Peer {
     size_t chunk_max = 0;          // 0: the network's
     int64_t read_bytes_per_s = 0;  // a slow reader: it reads at this pace (0: at once)
     uint64_t unread = 0;           // bytes the server wrote that it has not read yet
+    std::vector<std::shared_ptr<const std::string>> inbound;  // on their way to it, in order
+    size_t inbound_head = 0;                                  // the next to arrive
 };
 
 struct Legit;
@@ -142,7 +145,7 @@ class World {
     uint64_t epoch_ = 0;
     EventQueue clock_;
     int64_t tick_at_ = INT64_MAX;
-    std::map<ConnId, Peer> peers_;
+    std::unordered_map<ConnId, Peer> peers_;  // looked up for every byte delivered
     std::vector<std::unique_ptr<std::function<void()>>> loops_;
     ConnId next_conn_ = 1;
     std::vector<std::unique_ptr<Legit>> legit_;
@@ -157,6 +160,11 @@ class World {
     bool healed_ = false;
     bool shut_down_ = false;
     uint64_t peak_unread_ = 0;
+    std::shared_ptr<const std::string> last_sent_;
+    // Writes that were one whole line, by address (held, so the address is not reused).
+    std::unordered_map<const std::string*,
+                       std::pair<std::shared_ptr<const std::string>, std::shared_ptr<const json>>>
+        parsed_writes_;
     RunReport report_;
 };
 

@@ -1,0 +1,62 @@
+#!/usr/bin/env python3
+"""The simulator's speed, from outside, and its budget.
+
+Usage: sim_speed.py WARREN_SIM [--runs N]
+
+Two figures, each the best of N runs (the CPU time of warren-sim and its workers, so a busy
+machine slows neither figure's numerator):
+  simulated seconds per CPU second: bench/sim/chat200.toml (200 clients in three rooms for
+      10 simulated minutes, slow storage for one), one seed, run in process;
+  seeds per CPU second: bench/sim/smoke.toml (200 seeds of a 5-client, 20 s workload with an
+      attacker), one worker process, as `warren-sim run` sweeps.
+Exits 1 if either is under its floor. The floors are a quarter of what a 2-core Debian 12 VM
+measured (in FLOORS): CI machines are shared and noisy, so a breach means a large regression,
+not noise. The targets of the simulator's design (docs/SIMULATION.md) are printed beside.
+"""
+import os
+import resource
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+# figure: (floor, target, measured 2026-12-07 on the 2-core VM)
+FLOORS = {
+    "sim_seconds_per_cpu_second": (50, 200, 203),
+    "seeds_per_cpu_second": (30, 100, 193),
+}
+
+
+def cpu_of(cmd):
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if out.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} exited {out.returncode}:\n{out.stdout}")
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    sim = sys.argv[1]
+    runs = int(sys.argv[sys.argv.index("--runs") + 1]) if "--runs" in sys.argv else 3
+    chat = os.path.join(HERE, "sim", "chat200.toml")
+    smoke = os.path.join(HERE, "sim", "smoke.toml")
+    chat_cpu = min(cpu_of([sim, "run", chat, "--seed", "1", "--in-process"]) for _ in range(runs))
+    smoke_cpu = min(cpu_of([sim, "run", smoke, "--jobs", "1"]) for _ in range(runs))
+    figures = {
+        "sim_seconds_per_cpu_second": 600.0 / chat_cpu,
+        "seeds_per_cpu_second": 200.0 / smoke_cpu,
+    }
+    failed = False
+    for name, value in figures.items():
+        floor, target, measured = FLOORS[name]
+        ok = value >= floor
+        failed |= not ok
+        print(f"sim speed {name}: {value:.0f} (floor {floor}, target {target}, "
+              f"measured {measured} on 2026-12-07){'' if ok else '  UNDER THE FLOOR'}")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
