@@ -444,13 +444,18 @@ int list(const std::string& what) {
         return out;
     };
     if (what == "attackers") {
-        for (const auto& k : attacker_kinds())
-            std::printf(
-                "%-20s %s\n%-20s keys: start, %s; defaults: ip %s, count %lld, attempts "
-                "%lld, gap %lldms\n",
-                std::string(k.name).c_str(), std::string(k.summary).c_str(), "",
-                keys(k.keys).c_str(), std::string(k.ip).c_str(), static_cast<long long>(k.count),
-                static_cast<long long>(k.attempts), static_cast<long long>(k.gap_ms));
+        for (const auto& k : attacker_kinds()) {
+            auto reads = [&](std::string_view key) {
+                return std::find(k.keys.begin(), k.keys.end(), key) != k.keys.end();
+            };
+            std::string defaults = "ip " + std::string(k.ip);
+            if (reads("count")) defaults += ", count " + std::to_string(k.count);
+            if (reads("attempts")) defaults += ", attempts " + std::to_string(k.attempts);
+            if (reads("gap")) defaults += ", gap " + std::to_string(k.gap_ms) + "ms";
+            std::printf("%-20s %s\n%-20s keys: start, %s%s; defaults: %s\n",
+                        std::string(k.name).c_str(), std::string(k.summary).c_str(), "",
+                        keys(k.keys).c_str(), reads("gap") ? " (or rate)" : "", defaults.c_str());
+        }
     } else if (what == "faults") {
         for (const auto& k : fault_kinds())
             std::printf("%-18s %s\n%-18s keys: %s; probe: fault.%s.fired\n",

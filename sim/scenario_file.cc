@@ -525,6 +525,9 @@ void read_attacker(Reader& r, const toml::table& t, ScenarioSpec& s) {
             r.error(*t.get("target"), "target: no [[population]] named " + a.target +
                                           " (populations come before attackers)");
     }
+    if (r.text(t, "account", a.account) &&
+        (!valid_name(a.account, 32) || a.account.find('-') != std::string::npos))
+        r.error(*t.get("account"), "account: letters, digits and '_', from a letter");
     if (r.text(t, "room", a.room) && !valid_name(a.room, 32))
         r.error(*t.get("room"), "room '" + a.room + "' is not a room name");
     s.attackers.push_back(a);

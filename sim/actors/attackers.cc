@@ -423,7 +423,7 @@ const std::vector<AttackerKind>& attacker_kinds() {
          0,
          1000,
          10,
-         {"ip", "attempts", "gap", "room"},
+         {"ip", "attempts", "gap", "room", "account"},
          message_flood},
         {"slowloris",
          "connections that send one byte at a time and never a whole line",
@@ -447,7 +447,7 @@ const std::vector<AttackerKind>& attacker_kinds() {
          0,
          0,
          200,
-         {"ip", "gap", "target"},
+         {"ip", "gap", "target", "account"},
          invitation_spam},
         {"dm_spam",
          "a fresh account sends direct messages to every user it can find",
@@ -455,7 +455,7 @@ const std::vector<AttackerKind>& attacker_kinds() {
          0,
          0,
          200,
-         {"ip", "gap", "target"},
+         {"ip", "gap", "target", "account"},
          dm_spam},
         {"pipeline",
          "a fresh account writes `count` messages at once and reads its replies slowly; "
@@ -464,7 +464,7 @@ const std::vector<AttackerKind>& attacker_kinds() {
          200,
          0,
          0,
-         {"ip", "count", "room"},
+         {"ip", "count", "room", "account"},
          pipeline},
         {"irc_pipeline",
          "the same over IRC with echo-message",
@@ -472,7 +472,7 @@ const std::vector<AttackerKind>& attacker_kinds() {
          200,
          0,
          0,
-         {"ip", "count", "room"},
+         {"ip", "count", "room", "account"},
          irc_pipeline},
     };
     return kinds;
@@ -495,8 +495,11 @@ void start_attacker(World& w, const AttackerSpec& spec, std::vector<std::unique_
     auto& a = *all.emplace_back(std::make_unique<Attack>());
     a.spec = spec;
     a.name = same > 1 ? spec.kind + "#" + std::to_string(mine) : spec.kind;
-    a.account = "mal" + std::string(spec.kind.substr(0, 6)) + std::to_string(mine);
-    std::erase(a.account, '_');
+    a.account = spec.account;
+    if (a.account.empty()) {
+        a.account = "mal" + std::string(spec.kind.substr(0, 6)) + std::to_string(mine);
+        std::erase(a.account, '_');
+    }
     if (a.spec.ip.empty()) a.spec.ip = kind->ip;
     if (a.spec.count == 0) a.spec.count = kind->count;
     if (a.spec.attempts == 0) a.spec.attempts = kind->attempts;

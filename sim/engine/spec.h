@@ -54,7 +54,7 @@ struct AttackerSpec {
     int64_t gap_ms = 0;    // pause between attempts (0: the kind's)
     std::string target;    // a population whose first clients are the targets
     std::string room = "lobby";
-    std::map<std::string, bool> given;  // which keys the file set, for per-kind checks
+    std::string account;  // the account it registers ("": mal<kind><index>)
 };
 
 struct FaultSpec {
