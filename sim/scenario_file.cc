@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "app/settings.h"
+#include "core/validate/rules.h"
 #include "sim/actors/attackers.h"
 #include "sim/actors/population.h"
 #include "sim/engine/report.h"
@@ -415,6 +416,15 @@ void read_population(Reader& r, const toml::table& t, ScenarioSpec& s) {
         if (other.name == p.name) r.error(t, "a second population named " + p.name);
     int64_t count = p.count;
     if (r.integer(t, "count", count, 0, 5000)) p.count = static_cast<int>(count);
+    // Its users are NAME0 .. NAME<count-1>: the server's username rules must take them.
+    if (t.get("name"))
+        for (const std::string& user :
+             {p.name + "0", p.name + std::to_string(std::max(p.count, 1) - 1)})
+            if (Refusal bad = check_username(user, s.config)) {
+                r.error(*t.get("name"), "its users are named " + p.name + "0.." + p.name +
+                                            "N, and " + user + " is not a username: " + *bad);
+                break;
+            }
     if (r.text(t, "ip", p.ip)) {
         if (address_in(p.ip, 0).empty() && p.count > 0)
             r.error(*t.get("ip"), "ip must be an IPv4 address or CIDR (IPv6 is not supported yet)");
@@ -428,7 +438,8 @@ void read_population(Reader& r, const toml::table& t, ScenarioSpec& s) {
             p.rooms = r.strings(t, "rooms");
         if (p.rooms.empty() && !rooms->is_table()) r.error(*rooms, "rooms: at least one");
         for (const auto& room : p.rooms)
-            if (!valid_name(room, 32)) r.error(*rooms, "room '" + room + "' is not a room name");
+            if (Refusal bad = check_room_name(room, s.config))
+                r.error(*rooms, "room '" + room + "': " + *bad);
     }
     if (const toml::table* a = r.table(t, "arrive")) {
         r.keys(*a, "arrive", {"from", "to"});
@@ -525,11 +536,12 @@ void read_attacker(Reader& r, const toml::table& t, ScenarioSpec& s) {
             r.error(*t.get("target"), "target: no [[population]] named " + a.target +
                                           " (populations come before attackers)");
     }
-    if (r.text(t, "account", a.account) &&
-        (!valid_name(a.account, 32) || a.account.find('-') != std::string::npos))
-        r.error(*t.get("account"), "account: letters, digits and '_', from a letter");
-    if (r.text(t, "room", a.room) && !valid_name(a.room, 32))
-        r.error(*t.get("room"), "room '" + a.room + "' is not a room name");
+    if (r.text(t, "account", a.account))
+        if (Refusal bad = check_username(a.account, s.config))
+            r.error(*t.get("account"), "account: " + *bad);
+    if (r.text(t, "room", a.room))
+        if (Refusal bad = check_room_name(a.room, s.config))
+            r.error(*t.get("room"), "room '" + a.room + "': " + *bad);
     s.attackers.push_back(a);
 }
 

@@ -82,7 +82,7 @@ class ScenarioFile : public ::testing::Test {
 
 // Every error names the file, the line and the column of the offending value.
 TEST_F(ScenarioFile, ErrorsNameFileLineAndColumn) {
-    auto e = errors_of("[[population]]\nname = \"a\"\ncount = -3\n");
+    auto e = errors_of("[[population]]\nname = \"abc\"\ncount = -3\n");
     ASSERT_EQ(e.size(), 1u);
     EXPECT_EQ(e[0], path_.string() + ":7:9: count must be an integer from 0 to 5000");
     e = errors_of("[[attacker]]\nkind = \"message_flood\"\nstart = 30\n");
@@ -120,7 +120,15 @@ TEST_F(ScenarioFile, ImpossibleValuesAreRefused) {
     EXPECT_FALSE(
         errors_of("[[fault]]\nkind = \"slow_storage\"\nfrom = \"20s\"\nto = \"10s\"\n").empty());
     EXPECT_FALSE(
-        errors_of("[[population]]\nname = \"a\"\ncount = 300\nip = \"10.0.0.0/24\"\n").empty());
+        errors_of("[[population]]\nname = \"abc\"\ncount = 300\nip = \"10.0.0.0/24\"\n").empty());
+    // Users NAME0..: "a0" is shorter than a username may be.
+    auto short_names = errors_of("[[population]]\nname = \"a\"\ncount = 5\n");
+    ASSERT_EQ(short_names.size(), 1u);
+    EXPECT_NE(short_names[0].find(":6:8: its users are named a0..aN, and a0 is not a username"),
+              std::string::npos)
+        << short_names[0];
+    EXPECT_FALSE(
+        errors_of("[[attacker]]\nkind = \"message_flood\"\nroom = \"no room!\"\n").empty());
     EXPECT_FALSE(
         errors_of("[[expect]]\nid = \"x\"\nmetric = \"legit.happiness\"\nmax = 1\n").empty());
     EXPECT_FALSE(

@@ -96,6 +96,19 @@ void on_event(World& w, Legit& c, const json& m) {
     last = std::max(last, id);
 }
 
+// As real clients do after a refusal (RATE_LIMITED, UNAVAILABLE while storage is down, ...):
+// wait as long as asked (a second if not said), then send the same request again on the same
+// connection, if it is still open.
+void retry_later(World& w, Legit& c, const json& reply, json again) {
+    int64_t wait = 1000;
+    if (auto e = reply.find("error"); e != reply.end() && e->is_object())
+        wait = std::clamp<int64_t>(e->value("retry_after_ms", int64_t{1000}), 100, 60'000);
+    ConnId conn = c.conn;
+    w.at(w.now_ms() + wait, [&w, &c, conn, again = std::move(again)] {
+        if (c.conn == conn && w.is_open(conn)) request(w, c, again);
+    });
+}
+
 void on_line(World& w, Legit& c, const json& m) {
     if (!m.contains("re") || m["re"].is_null()) return on_event(w, c, m);
     auto it = c.pending.find(m["re"].get<int64_t>());
@@ -130,22 +143,17 @@ void on_line(World& w, Legit& c, const json& m) {
             return request(w, c,
                            {{"op", "REGISTER"}, {"username", c.name}, {"password", c.password}});
         }
-        if (code == "RATE_LIMITED") {
-            // As real clients do: wait as long as asked, then try again.
-            int64_t wait = m["error"].value("retry_after_ms", int64_t{1000});
-            json again =
-                p.op == "REGISTER"
-                    ? json{{"op", "REGISTER"}, {"username", c.name}, {"password", c.password}}
-                    : json{{"op", "LOGIN"}, {"username", c.name}, {"password", c.password}};
-            ConnId conn = c.conn;
-            w.at(w.now_ms() + wait, [&w, &c, conn, again] {
-                if (c.conn == conn && w.is_open(conn)) request(w, c, again);
-            });
-            return;
-        }
         if (p.op == "REGISTER" && code == "CONFLICT")
             return request(w, c, {{"op", "LOGIN"}, {"username", c.name}, {"password", c.password}});
-        return;
+        json again = p.op == "REGISTER"
+                         ? json{{"op", "REGISTER"}, {"username", c.name}, {"password", c.password}}
+                         : json{{"op", "LOGIN"}, {"username", c.name}, {"password", c.password}};
+        return retry_later(w, c, m, std::move(again));
+    }
+    if ((p.op == "JOIN_ROOM" || p.op == "CREATE_ROOM") && !ok && code != "CONFLICT") {
+        // The same room again, later; joined counts only what succeeded.
+        const std::string& room = c.rooms[c.joined];
+        return retry_later(w, c, m, {{"op", p.op}, {"room", room}});
     }
     if (p.op == "JOIN_ROOM" || p.op == "CREATE_ROOM") {
         // Joining a room it is already in (after a reconnect) is fine too.
