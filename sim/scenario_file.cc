@@ -457,14 +457,20 @@ void read_population(Reader& r, const toml::table& t, ScenarioSpec& s) {
         if (p.think_min_ms > p.think_max_ms) r.error(*th, "think: min is over max");
     }
     if (const toml::table* m = r.table(t, "mix")) {
-        r.keys(*m, "mix", {"send", "history", "ping", "list_rooms"},
-               {"react", "edit", "delete", "dm", "search", "mark_read"});
-        p.mix = Mix{0, 0, 0, 0};
-        int64_t v = 0;
-        if (r.integer(*m, "send", v, 0, 1000)) p.mix.send = static_cast<int>(v);
-        if (r.integer(*m, "history", v, 0, 1000)) p.mix.history = static_cast<int>(v);
-        if (r.integer(*m, "ping", v, 0, 1000)) p.mix.ping = static_cast<int>(v);
-        if (r.integer(*m, "list_rooms", v, 0, 1000)) p.mix.list_rooms = static_cast<int>(v);
+        const std::pair<const char*, int Mix::*> weights[] = {
+            {"send", &Mix::send},     {"history", &Mix::history},
+            {"ping", &Mix::ping},     {"list_rooms", &Mix::list_rooms},
+            {"react", &Mix::react},   {"edit", &Mix::edit},
+            {"delete", &Mix::remove}, {"dm", &Mix::dm},
+            {"search", &Mix::search}, {"mark_read", &Mix::mark_read}};
+        std::set<std::string> names;
+        for (const auto& [name, member] : weights) names.insert(name);
+        r.keys(*m, "mix", names);
+        p.mix = Mix{0, 0, 0, 0};  // only what the file names
+        for (const auto& [name, member] : weights) {
+            int64_t v = 0;
+            if (r.integer(*m, name, v, 0, 1000)) p.mix.*member = static_cast<int>(v);
+        }
         if (p.mix.total() == 0) r.error(*m, "mix: the weights add up to 0");
     }
     s.populations.push_back(p);

@@ -6,11 +6,19 @@ namespace warren::sim {
 
 namespace {
 
-void request(World& w, Legit& c, json req) {
+// Sends `req` with the next id. For an edit or delete of message `message_id`, the change is
+// recorded (in doubt until answered).
+void request(World& w, Legit& c, json req, int64_t message_id = 0) {
     int64_t id = c.next_id++;
     req["id"] = id;
     std::string op = req.value("op", "");
-    c.pending[id] = Legit::Pending{w.now_ms(), op, req.value("text", "")};
+    Legit::Pending p{w.now_ms(), op, req.value("text", ""), message_id, 0};
+    if (op == "EDIT_MESSAGE" || op == "DELETE_MESSAGE") {
+        auto& changes = w.tracked()[message_id].changes;
+        p.change = changes.size();
+        changes.push_back(World::Change{op == "DELETE_MESSAGE", p.text});
+    }
+    c.pending[id] = std::move(p);
     if (op == "JOIN_ROOM" || op == "CREATE_ROOM") {
         const std::string& room = req["room"].get_ref<const std::string&>();
         if (std::none_of(c.asked.begin(), c.asked.end(),
@@ -21,6 +29,18 @@ void request(World& w, Legit& c, json req) {
 }
 
 void connect(World& w, Legit& c);
+
+// The text of the client's next message or edit: unique in the run.
+std::string fresh_text(const Legit& c, const char* what) {
+    return std::string(what) + " from " + c.name + " #" + std::to_string(c.next_id);
+}
+
+// The last message the client saw in `room` on this connection (0: none yet).
+int64_t last_seen(const Legit& c, const std::string& room) {
+    for (const auto& [r, id] : c.asked)
+        if (r == room) return id;
+    return 0;
+}
 
 void loop(World& w, Legit& c) {
     if (!w.is_open(c.conn) || !c.ready || w.stopped() ||
@@ -33,17 +53,62 @@ void loop(World& w, Legit& c) {
     const Mix& mix = c.spec->mix;
     int64_t roll = static_cast<int64_t>(rng.below(static_cast<uint64_t>(mix.total())));
     const std::string& room = c.rooms[rng.below(c.rooms.size())];
-    if ((roll -= mix.send) < 0)
-        request(w, c,
-                {{"op", "SEND_MESSAGE"},
-                 {"room", room},
-                 {"text", "hello from " + c.name + " #" + std::to_string(c.next_id)}});
-    else if ((roll -= mix.history) < 0)
+    uint64_t pick = rng.next();  // which message, friend or emoji, for the ops that choose
+    static constexpr const char* emoji[] = {"+1", "tada", "eyes"};
+    auto send = [&] {
+        request(w, c, {{"op", "SEND_MESSAGE"}, {"room", room}, {"text", fresh_text(c, "hello")}});
+    };
+    if ((roll -= mix.send) < 0) {
+        send();
+    } else if ((roll -= mix.history) < 0) {
         request(w, c, {{"op", "HISTORY"}, {"room", room}, {"limit", 20}});
-    else if ((roll -= mix.ping) < 0)
+    } else if ((roll -= mix.ping) < 0) {
         request(w, c, {{"op", "PING"}});
-    else
+    } else if ((roll -= mix.list_rooms) < 0) {
         request(w, c, {{"op", "LIST_ROOMS"}});
+    } else if ((roll -= mix.react) < 0) {
+        if (int64_t id = last_seen(c, room))
+            request(w, c, {{"op", "REACT"}, {"message_id", id}, {"emoji", emoji[pick % 3]}});
+        else
+            send();
+    } else if ((roll -= mix.edit) < 0) {
+        if (c.own.empty()) {
+            send();
+        } else {
+            int64_t id = c.own[pick % c.own.size()];
+            request(w, c,
+                    {{"op", "EDIT_MESSAGE"}, {"message_id", id}, {"text", fresh_text(c, "edit")}},
+                    id);
+        }
+    } else if ((roll -= mix.remove) < 0) {
+        if (c.own.empty()) {
+            send();
+        } else {
+            size_t k = pick % c.own.size();
+            int64_t id = c.own[k];
+            c.own.erase(c.own.begin() + static_cast<ptrdiff_t>(k));
+            request(w, c, {{"op", "DELETE_MESSAGE"}, {"message_id", id}}, id);
+        }
+    } else if ((roll -= mix.dm) < 0) {
+        // Two friends each: a day-old account writing to many people would be spam.
+        int count = c.spec->count;
+        int friend_index = (c.index + 1 + static_cast<int>(pick % 2)) % std::max(count, 1);
+        if (count < 2 || friend_index == c.index) {
+            send();
+        } else {
+            request(w, c,
+                    {{"op", "DIRECT_MESSAGE"},
+                     {"to", c.population + std::to_string(friend_index)},
+                     {"text", fresh_text(c, "psst")}});
+        }
+    } else if ((roll -= mix.search) < 0) {
+        request(w, c, {{"op", "SEARCH"}, {"query", "hello"}, {"room", room}, {"limit", 10}});
+    } else {
+        if (int64_t id = last_seen(c, room))
+            request(w, c, {{"op", "MARK_READ"}, {"room", room}, {"message_id", id}});
+        else
+            send();
+    }
     w.at(w.now_ms() + rng.between(c.spec->think_min_ms, c.spec->think_max_ms),
          [&w, &c] { loop(w, c); });
 }
@@ -119,12 +184,20 @@ void on_line(World& w, Legit& c, const json& m) {
     std::string code = ok ? "" : m["error"].value("code", "?");
     if (c.index >= 0)
         w.report_sample(Sample{w.now_ms(), w.now_ms() - p.sent_ms, p.op, code, c.population});
-    if (p.op == "SEND_MESSAGE") {
-        if (ok)
-            w.acked().push_back({p.text, c.name});
-        else
+    if (p.op == "SEND_MESSAGE" || p.op == "DIRECT_MESSAGE") {
+        auto msg = m.find("message");
+        if (ok && msg != m.end() && msg->is_object()) {
+            int64_t id = msg->value("id", int64_t{0});
+            w.tracked()[id] = World::Tracked{c.name, p.text, {}};
+            c.own.push_back(id);
+            if (c.own.size() > 32) c.own.erase(c.own.begin());
+        } else if (!ok) {
             w.refused_texts().insert(p.text);
+        }
     }
+    if (p.op == "EDIT_MESSAGE" || p.op == "DELETE_MESSAGE")
+        w.tracked()[p.message_id].changes[p.change].outcome =
+            ok ? World::Outcome::acked : World::Outcome::refused;
     if (p.op == "REGISTER" || p.op == "LOGIN") {
         if (ok) {
             if (m.contains("session") && m["session"].is_object())
@@ -167,7 +240,8 @@ void on_line(World& w, Legit& c, const json& m) {
 void on_close(World& w, Legit& c, const std::string& reason) {
     c.ready = false;
     for (const auto& [id, p] : c.pending)
-        if (p.op == "SEND_MESSAGE") w.in_doubt_texts().insert(p.text);
+        if (p.op == "SEND_MESSAGE" || p.op == "DIRECT_MESSAGE") w.in_doubt_texts().insert(p.text);
+    // Edits and deletes whose answer is lost stay in doubt (their changes' default).
     c.pending.clear();
     if (c.index >= 0)
         w.event("legit.disconnected", {{"population", c.population}, {"reason", reason}});

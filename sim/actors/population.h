@@ -1,10 +1,11 @@
 // Legitimate clients: a host that registers first and creates every room the populations
 // name, then each [[population]]'s clients, who register (or log back in after a crash or a
-// refusal: with their session token, as real clients do), join their rooms and then, after each
-// think time, send a message, read history, ping or list rooms, in the population's mix. Each
-// client draws from its own stream
-// ("client/<population>/<i>"). What they are told feeds the safety checkers: acknowledged
-// and refused texts, and every MESSAGE event (its room and id) they receive.
+// refusal: with their session token, as real clients do), join their rooms and then, after
+// each think time, do what the population's mix says: send, read history, ping, list rooms,
+// react, edit or delete their own messages, message a friend directly, search, mark read.
+// Each client draws from its own stream ("client/<population>/<i>"). What they are told feeds
+// the safety checkers: acknowledged messages and their changes, refused and in-doubt texts,
+// and every MESSAGE event (its room and id) they receive.
 #pragma once
 
 #include <map>
@@ -29,7 +30,9 @@ struct Legit {
     struct Pending {
         int64_t sent_ms = 0;
         std::string op;
-        std::string text;  // SEND_MESSAGE
+        std::string text;        // SEND_MESSAGE, DIRECT_MESSAGE, EDIT_MESSAGE
+        int64_t message_id = 0;  // EDIT_MESSAGE, DELETE_MESSAGE: the message
+        size_t change = 0;       // EDIT_MESSAGE, DELETE_MESSAGE: its index in the changes
     };
     std::map<int64_t, Pending> pending;
     bool register_sent = false;
@@ -40,6 +43,7 @@ struct Legit {
     // Rooms it ever asked to join or create, and the last MESSAGE id of each on this
     // connection: a few each, looked up for every message it receives.
     std::vector<std::pair<std::string, int64_t>> asked;
+    std::vector<int64_t> own;  // its latest acknowledged messages not deleted (at most 32)
 };
 
 // Adds the host and every population's clients to `legit` and schedules their arrivals.

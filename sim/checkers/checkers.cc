@@ -1,6 +1,7 @@
 #include "sim/checkers/checkers.h"
 
 #include <map>
+#include <set>
 
 #include "sim/actors/population.h"
 
@@ -8,35 +9,55 @@ namespace warren::sim {
 
 namespace {
 
-// What the store holds: text -> how many messages have it.
+// What the store holds: text -> how many messages have it (tombstones have none).
 std::map<std::string, int> stored_texts(World& w) {
     std::map<std::string, int> out;
     if (!w.alive()) return out;
     for (MessageId id = 1; id <= w.core().state().committed_through(); ++id)
-        if (std::optional<MessageRow> m = w.store().message(id)) ++out[m->text];
+        if (std::optional<MessageRow> m = w.store().message(id); m && !m->deleted) ++out[m->text];
     return out;
 }
 
+// Every message acknowledged to a legitimate client is in the store, in a state its author's
+// answers allow: deleted if a delete was acknowledged (either way if the only delete is in
+// doubt, never if none); its text the last acknowledged edit's (or the original), or one of
+// the edits asked after it whose answer was lost. Texts are unique, so none is stored twice;
+// a message or edit answered with an error is nowhere.
 void acked_stored(World& w, RunReport&) {
-    auto stored = stored_texts(w);
-    for (const World::Acked& a : w.acked()) {
-        auto it = stored.find(a.text);
-        if (it == stored.end())
-            w.violation("durability.acked_stored",
-                        a.author + "'s acknowledged message \"" + a.text + "\" is not stored");
-        else if (it->second > 1)
-            w.violation("durability.acked_stored", a.author + "'s message \"" + a.text +
-                                                       "\" is stored " +
-                                                       std::to_string(it->second) + " times");
+    if (!w.alive()) return;
+    auto fail = [&w](std::string what) { w.violation("durability.acked_stored", std::move(what)); };
+    for (const auto& [id, t] : w.tracked()) {
+        std::optional<MessageRow> row = w.store().message(static_cast<MessageId>(id));
+        std::string which = t.author + "'s message " + std::to_string(id);
+        if (!row) {
+            fail(which + " (\"" + t.original + "\") was acknowledged and is not stored");
+            continue;
+        }
+        bool del_acked = false, del_doubt = false;
+        std::set<std::string> allowed = {t.original};
+        for (const World::Change& c : t.changes) {
+            if (c.outcome == World::Outcome::refused) continue;
+            if (c.del) {
+                (c.outcome == World::Outcome::acked ? del_acked : del_doubt) = true;
+                continue;
+            }
+            if (c.outcome == World::Outcome::acked) allowed.clear();  // earlier ones are past
+            allowed.insert(c.text);
+        }
+        if (row->deleted && !del_acked && !del_doubt)
+            fail(which + " is deleted, and no delete of it was asked or could have landed");
+        if (!row->deleted && del_acked) fail(which + " was deleted (acknowledged) and is not");
+        if (!row->deleted && !allowed.contains(row->text))
+            fail(which + " reads \"" + row->text + "\", which its author's answers do not allow");
     }
+    auto stored = stored_texts(w);
+    for (const auto& [text, n] : stored)
+        if (n > 1 && text.find(" from ") != std::string::npos)
+            fail("\"" + text + "\" is stored " + std::to_string(n) + " times");
     for (const std::string& t : w.refused_texts())
         if (stored.contains(t) && !w.in_doubt_texts().contains(t))
             w.violation("durability.refused_not_stored",
                         "\"" + t + "\" was answered with an error but is stored");
-    for (const std::string& t : w.in_doubt_texts())
-        if (auto it = stored.find(t); it != stored.end() && it->second > 1)
-            w.violation("durability.acked_stored",
-                        "\"" + t + "\" (outcome hidden by a close) is stored twice");
 }
 
 // Every connection the server still holds is one some client still holds: nothing leaks
@@ -68,8 +89,9 @@ void per_connection_bounded(World& w, RunReport& r) {
 const std::vector<Checker>& checkers() {
     static const std::vector<Checker> all = {
         {"durability.acked_stored",
-         "every message acknowledged to a legitimate client is stored exactly once, with its "
-         "text; one whose answer a close or crash hid is stored at most once",
+         "every message acknowledged to a legitimate client is stored once, edited and deleted "
+         "as its author's acknowledged (or lost) answers allow; one whose answer a close or "
+         "crash hid is stored at most once",
          acked_stored},
         {"durability.refused_not_stored",
          "no message answered with an error is stored (checked with durability.acked_stored)",

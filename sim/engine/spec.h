@@ -24,11 +24,19 @@ struct NetworkSpec {
 
 // Weights of what a ready client does next.
 struct Mix {
-    int send = 70;
-    int history = 15;
-    int ping = 10;
-    int list_rooms = 5;
-    int total() const { return send + history + ping + list_rooms; }
+    int send = 70;       // SEND_MESSAGE to one of its rooms
+    int history = 15;    // HISTORY, a page of 20
+    int ping = 10;       // PING
+    int list_rooms = 5;  // LIST_ROOMS
+    int react = 0;       // REACT to the last message it saw in one of its rooms
+    int edit = 0;        // EDIT_MESSAGE of one of its own recent messages
+    int remove = 0;      // DELETE_MESSAGE of one of its own recent messages ("delete")
+    int dm = 0;          // DIRECT_MESSAGE to one of two friends in its population
+    int search = 0;      // SEARCH its rooms for a word
+    int mark_read = 0;   // MARK_READ of the last message it saw in a room
+    int total() const {
+        return send + history + ping + list_rooms + react + edit + remove + dm + search + mark_read;
+    }
 };
 
 struct PopulationSpec {

@@ -93,12 +93,23 @@ class World {
     std::vector<Legit*> population(const std::string& name) const;
     Store& store() { return *store_; }
     Server& core() { return *core_; }
-    // Legit clients tell the checkers what they were told.
-    struct Acked {
+    // What legitimate clients were told, for the checkers. Their texts are unique: every
+    // message and every edit a client writes carries its name and a request number.
+    enum class Outcome { acked, in_doubt, refused };  // in doubt: a close or crash hid it
+    struct Change {
+        bool del = false;  // a DELETE_MESSAGE; else an EDIT_MESSAGE to `text`
         std::string text;
-        std::string author;
+        Outcome outcome = Outcome::in_doubt;
     };
-    std::vector<Acked>& acked() { return acked_; }
+    struct Tracked {
+        std::string author;
+        std::string original;
+        std::vector<Change> changes;  // in request order
+    };
+    // Messages acknowledged to their author (by id), and the changes the author asked for.
+    std::map<int64_t, Tracked>& tracked() { return tracked_; }
+    // Texts of messages answered with an error (never stored) and of messages whose answer a
+    // close or crash hid (stored at most once).
     std::set<std::string>& refused_texts() { return refused_texts_; }
     std::set<std::string>& in_doubt_texts() { return in_doubt_texts_; }
     void report_sample(Sample s) { report_.legit.push_back(std::move(s)); }
@@ -152,7 +163,7 @@ class World {
     std::vector<std::unique_ptr<Attack>> attacks_;
     std::vector<CommitHook> commit_hooks_;
     std::vector<std::shared_ptr<const std::vector<Mutation>>> inflight_;
-    std::vector<Acked> acked_;
+    std::map<int64_t, Tracked> tracked_;
     std::set<std::string> refused_texts_;
     std::set<std::string> in_doubt_texts_;
     std::set<std::pair<std::string, std::string>> active_alerts_;
