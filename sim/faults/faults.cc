@@ -35,27 +35,25 @@ void slow_storage(World& w, const FaultSpec& f, size_t i) {
     });
 }
 
-// Each commit in the window fails transiently with `probability` (rolled back and retried).
-void commit_transient(World& w, const FaultSpec& f, size_t i) {
+// Each commit in the window fails with `probability`, with `status`.
+void failing(World& w, const FaultSpec& f, size_t i, Status status) {
     mark_window(w, f);
-    Stream& rng = w.stream("fault/commit_transient#" + std::to_string(i));
-    w.on_commit_hook([&w, &f, &rng](World::CommitFate& fate) {
+    Stream& rng = w.stream("fault/" + f.kind + "#" + std::to_string(i));
+    w.on_commit_hook([&w, &f, &rng, status](World::CommitFate& fate) {
         if (fate.status || !active(w, f) || !rng.chance(f.probability)) return;
-        fate.status = Status::transient("injected: database busy");
-        w.probe("fault.commit_transient.fired");
+        fate.status = status;
+        w.probe("fault." + f.kind + ".fired");
     });
 }
 
-// Each commit in the window fails for good with `probability` (its requests answered with
-// an error).
+// Transiently: rolled back and retried by the core.
+void commit_transient(World& w, const FaultSpec& f, size_t i) {
+    failing(w, f, i, Status::transient("injected: database busy"));
+}
+
+// For good: its requests answered with an error.
 void commit_failure(World& w, const FaultSpec& f, size_t i) {
-    mark_window(w, f);
-    Stream& rng = w.stream("fault/commit_failure#" + std::to_string(i));
-    w.on_commit_hook([&w, &f, &rng](World::CommitFate& fate) {
-        if (fate.status || !active(w, f) || !rng.chance(f.probability)) return;
-        fate.status = Status::failed("injected: I/O error");
-        w.probe("fault.commit_failure.fired");
-    });
+    failing(w, f, i, Status::failed("injected: I/O error"));
 }
 
 // With `probability` per commit in the window, the process dies while the commit is in
