@@ -18,6 +18,13 @@ void request(World& w, Legit& c, json req, int64_t message_id = 0) {
         p.change = changes.size();
         changes.push_back(World::Change{op == "DELETE_MESSAGE", p.text});
     }
+    if (op == "REACT") {
+        // Its author may not have been told yet that the message is stored: the event can
+        // reach a reader before the reply reaches the author.
+        auto& reactions = w.tracked()[message_id].reactions;
+        reactions.push_back(World::Reaction{c.name, req["emoji"]});
+        p.change = reactions.size();
+    }
     c.pending[id] = std::move(p);
     if (op == "JOIN_ROOM" || op == "CREATE_ROOM") {
         const std::string& room = req["room"].get_ref<const std::string&>();
@@ -68,7 +75,7 @@ void loop(World& w, Legit& c) {
         request(w, c, {{"op", "LIST_ROOMS"}});
     } else if ((roll -= mix.react) < 0) {
         if (int64_t id = last_seen(c, room))
-            request(w, c, {{"op", "REACT"}, {"message_id", id}, {"emoji", emoji[pick % 3]}});
+            request(w, c, {{"op", "REACT"}, {"message_id", id}, {"emoji", emoji[pick % 3]}}, id);
         else
             send();
     } else if ((roll -= mix.edit) < 0) {
@@ -188,13 +195,18 @@ void on_line(World& w, Legit& c, const json& m) {
         auto msg = m.find("message");
         if (ok && msg != m.end() && msg->is_object()) {
             int64_t id = msg->value("id", int64_t{0});
-            w.tracked()[id] = World::Tracked{c.name, p.text, {}};
+            World::Tracked& t = w.tracked()[id];  // reactions may be there already
+            t.author = c.name;
+            t.original = p.text;
             c.own.push_back(id);
             if (c.own.size() > 32) c.own.erase(c.own.begin());
         } else if (!ok) {
             w.refused_texts().insert(p.text);
         }
     }
+    if (p.op == "REACT" && p.change > 0)
+        w.tracked()[p.message_id].reactions[p.change - 1].outcome =
+            ok ? World::Outcome::acked : World::Outcome::refused;
     if (p.op == "EDIT_MESSAGE" || p.op == "DELETE_MESSAGE")
         w.tracked()[p.message_id].changes[p.change].outcome =
             ok ? World::Outcome::acked : World::Outcome::refused;

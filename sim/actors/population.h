@@ -32,7 +32,8 @@ struct Legit {
         std::string op;
         std::string text;        // SEND_MESSAGE, DIRECT_MESSAGE, EDIT_MESSAGE
         int64_t message_id = 0;  // EDIT_MESSAGE, DELETE_MESSAGE: the message
-        size_t change = 0;       // EDIT_MESSAGE, DELETE_MESSAGE: its index in the changes
+        size_t change = 0;       // EDIT_MESSAGE, DELETE_MESSAGE, REACT: its index in the
+                                 // message's changes or reactions (REACT: +1, 0 untracked)
     };
     std::map<int64_t, Pending> pending;
     bool register_sent = false;

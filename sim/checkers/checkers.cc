@@ -18,6 +18,31 @@ std::map<std::string, int> stored_texts(World& w) {
     return out;
 }
 
+// A message's reactions: each acknowledged REACT of a legitimate client is there; none of a
+// legitimate client is there that it never asked for (or was refused).
+void check_reactions(World& w, const std::string& which, const World::Tracked& t,
+                     const MessageRow& row) {
+    std::set<std::pair<std::string, std::string>> asked, acked;  // (user, emoji)
+    for (const World::Reaction& r : t.reactions) {
+        if (r.outcome != World::Outcome::refused) asked.emplace(r.user, r.emoji);
+        if (r.outcome == World::Outcome::acked) acked.emplace(r.user, r.emoji);
+    }
+    std::set<std::pair<std::string, std::string>> stored;
+    for (const auto& [emoji, users] : row.reactions)
+        for (UserId id : users)
+            if (const User* u = w.core().state().user(id)) stored.emplace(u->name, emoji);
+    for (const auto& r : acked)
+        if (!stored.contains(r))
+            w.violation("durability.acked_stored", which + " lacks " + r.first + "'s " + r.second +
+                                                       ", which was acknowledged");
+    std::set<std::string> legit;
+    for (const auto& c : w.legit()) legit.insert(c->name);
+    for (const auto& r : stored)
+        if (legit.contains(r.first) && !asked.contains(r))
+            w.violation("durability.acked_stored",
+                        which + " has " + r.first + "'s " + r.second + ", never asked for");
+}
+
 // Every message acknowledged to a legitimate client is in the store, in a state its author's
 // answers allow: deleted if a delete was acknowledged (either way if the only delete is in
 // doubt, never if none); its text the last acknowledged edit's (or the original), or one of
@@ -29,6 +54,12 @@ void acked_stored(World& w, RunReport&) {
     for (const auto& [id, t] : w.tracked()) {
         std::optional<MessageRow> row = w.store().message(static_cast<MessageId>(id));
         std::string which = t.author + "'s message " + std::to_string(id);
+        if (t.author.empty()) {
+            // Not acknowledged to a legitimate author (an attacker's, or its answer lost):
+            // only the legitimate clients' reactions to it are judged.
+            if (row && !row->deleted) check_reactions(w, "message " + std::to_string(id), t, *row);
+            continue;
+        }
         if (!row) {
             fail(which + " (\"" + t.original + "\") was acknowledged and is not stored");
             continue;
@@ -49,6 +80,7 @@ void acked_stored(World& w, RunReport&) {
         if (!row->deleted && del_acked) fail(which + " was deleted (acknowledged) and is not");
         if (!row->deleted && !allowed.contains(row->text))
             fail(which + " reads \"" + row->text + "\", which its author's answers do not allow");
+        if (!row->deleted) check_reactions(w, which, t, *row);
     }
     auto stored = stored_texts(w);
     for (const auto& [text, n] : stored)

@@ -101,10 +101,15 @@ class World {
         std::string text;
         Outcome outcome = Outcome::in_doubt;
     };
+    struct Reaction {
+        std::string user, emoji;
+        Outcome outcome = Outcome::in_doubt;
+    };
     struct Tracked {
         std::string author;
         std::string original;
-        std::vector<Change> changes;  // in request order
+        std::vector<Change> changes;      // in request order
+        std::vector<Reaction> reactions;  // legitimate clients' REACTs to it
     };
     // Messages acknowledged to their author (by id), and the changes the author asked for.
     std::map<int64_t, Tracked>& tracked() { return tracked_; }
