@@ -38,9 +38,10 @@ class EventQueue {
     }
     // Schedules `fn` at millisecond `t_ms`.
     void at(int64_t t_ms, std::function<void()> fn) { at_us(t_ms * 1000, std::move(fn)); }
-    // Runs events until none is left or the next one is later than until_ms.
+    // Runs events until none is left, the next one is later than until_ms, or stop().
     void run(int64_t until_ms = INT64_MAX / 1000) {
-        while (!queue_.empty() && queue_.front().t <= until_ms * 1000) {
+        stopped_ = false;
+        while (!stopped_ && !queue_.empty() && queue_.front().t <= until_ms * 1000) {
             std::pop_heap(queue_.begin(), queue_.end(), std::greater<>{});
             Event e = queue_.back();
             queue_.pop_back();
@@ -52,6 +53,9 @@ class EventQueue {
             fn();
         }
     }
+
+    // Ends the current run() after the event that calls it.
+    void stop() { stopped_ = true; }
 
   private:
     // The heap holds small records; the closures stay put in slots (moving a std::function
@@ -67,6 +71,7 @@ class EventQueue {
     std::vector<uint32_t> free_;
     uint64_t seq_ = 0;
     int64_t now_us_ = 0;
+    bool stopped_ = false;
 };
 
 class TraceHash {

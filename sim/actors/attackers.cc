@@ -527,9 +527,8 @@ void finish_attacker(World& w, Attack& a) {
     // What the store holds of its messages, against what it was told.
     uint64_t stored = 0;
     std::string mark = std::string(pipelined_text) + a.account + " ";
-    for (MessageId id = 1; id <= w.core().state().committed_through(); ++id)
-        if (std::optional<MessageRow> m = w.store().message(id); m && m->text.starts_with(mark))
-            ++stored;
+    for (const std::optional<MessageRow>& m : w.stored_rows())
+        if (m && m->text.starts_with(mark)) ++stored;
     w.metric(p + "acknowledged", static_cast<double>(a.acknowledged));
     w.metric(p + "stored", static_cast<double>(stored));
     w.metric(p + "lines_after_close", static_cast<double>(a.lines_after_close));

@@ -12,9 +12,8 @@ namespace {
 // What the store holds: text -> how many messages have it (tombstones have none).
 std::map<std::string, int> stored_texts(World& w) {
     std::map<std::string, int> out;
-    if (!w.alive()) return out;
-    for (MessageId id = 1; id <= w.core().state().committed_through(); ++id)
-        if (std::optional<MessageRow> m = w.store().message(id); m && !m->deleted) ++out[m->text];
+    for (const std::optional<MessageRow>& m : w.stored_rows())
+        if (m && !m->deleted) ++out[m->text];
     return out;
 }
 
@@ -52,7 +51,9 @@ void acked_stored(World& w, RunReport&) {
     if (!w.alive()) return;
     auto fail = [&w](std::string what) { w.violation("durability.acked_stored", std::move(what)); };
     for (const auto& [id, t] : w.tracked()) {
-        std::optional<MessageRow> row = w.store().message(static_cast<MessageId>(id));
+        const auto& rows = w.stored_rows();
+        std::optional<MessageRow> row;
+        if (id > 0 && static_cast<size_t>(id) < rows.size()) row = rows[static_cast<size_t>(id)];
         std::string which = t.author + "'s message " + std::to_string(id);
         if (t.author.empty()) {
             // Not acknowledged to a legitimate author (an attacker's, or its answer lost):
@@ -137,6 +138,10 @@ const std::vector<Checker>& checkers() {
         {"closes.told_is_stored",
          "a pipelining client that the server closes was told OK for exactly the messages "
          "stored, and got nothing after its close",
+         nullptr},
+        {"history.complete",
+         "after the run, paging each room's history back to its start returns every stored "
+         "message once, in order, with its stored text (sim/checkers/history.cc)",
          nullptr},
         {"sessions.no_leak",
          "at the end the server holds no connection that its client has given up", no_leak},

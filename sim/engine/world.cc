@@ -7,6 +7,7 @@
 #include "sim/actors/attackers.h"
 #include "sim/actors/population.h"
 #include "sim/checkers/checkers.h"
+#include "sim/checkers/history.h"
 #include "sim/faults/faults.h"
 
 namespace warren::sim {
@@ -56,6 +57,16 @@ ConnId World::open(const std::string& owner, std::string ip,
 bool World::is_open(ConnId id) const {
     auto it = peers_.find(id);
     return it != peers_.end() && it->second.open;
+}
+
+const std::vector<std::optional<MessageRow>>& World::stored_rows() {
+    if (!stored_rows_) {
+        stored_rows_.emplace(1);
+        if (core_)
+            for (MessageId id = 1; id <= core_->state().committed_through(); ++id)
+                stored_rows_->push_back(store_->message(id));
+    }
+    return *stored_rows_;
 }
 
 size_t World::open_peers() const {
@@ -295,6 +306,7 @@ void World::to_peer(ConnId id, std::shared_ptr<const std::string> bytes) {
 }
 
 void World::observe() {
+    if (auditing_) return;
     report_.metrics["server.peak_connections"] = std::max(
         report_.metrics["server.peak_connections"], static_cast<double>(core_->connection_count()));
     report_.metrics["server.peak_tracked_ips"] =
@@ -328,7 +340,7 @@ void World::shutdown() {
 }
 
 void World::event(std::string name, std::map<std::string, std::string> labels) {
-    report_.events.push_back(Event{now_ms(), name, std::move(labels)});
+    if (!auditing_) report_.events.push_back(Event{now_ms(), name, std::move(labels)});
     auto [from, to] = waiting_.equal_range(name);
     std::vector<std::function<void()>> wake;
     for (auto it = from; it != to; ++it) wake.push_back(std::move(it->second));
@@ -428,14 +440,20 @@ RunReport World::run() {
         at(spec_.liveness.heal_at_ms + spec_.liveness.within_ms, [this] { liveness_check(); });
     }
     clock_.run(spec_.duration_ms);
+    report_.end_ms = now_ms();
+    report_.metrics["server.end_connections"] =
+        core_ ? static_cast<double>(core_->connection_count()) : 0;
+    // Past the duration, the history audit: what users see when they scroll back. Nothing
+    // from then on counts in the samples, events or metrics of the run.
+    auditing_ = true;
+    at(now_ms() + 5000, [this] { audit_history(*this); });  // commits in flight land first
+    clock_.run(spec_.duration_ms + 30 * 60'000);
     finish();
     return std::move(report_);
 }
 
 void World::finish() {
-    report_.end_ms = now_ms();
-    report_.metrics["server.end_connections"] =
-        core_ ? static_cast<double>(core_->connection_count()) : 0;
+    auditing_ = false;  // what the actors report at the end counts again
     if (core_)
         report_.metrics["server.breaker_opened"] +=
             static_cast<double>(core_->breaker_opened_count());

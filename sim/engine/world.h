@@ -117,7 +117,16 @@ class World {
     // close or crash hid (stored at most once).
     std::set<std::string>& refused_texts() { return refused_texts_; }
     std::set<std::string>& in_doubt_texts() { return in_doubt_texts_; }
-    void report_sample(Sample s) { report_.legit.push_back(std::move(s)); }
+    void report_sample(Sample s) {
+        if (!auditing_) report_.legit.push_back(std::move(s));
+    }
+    // Every message the store holds, by id (index 0 unused; a gap is nullopt), read in one
+    // pass at the end of the run and kept: the checkers read it instead of one query each.
+    const std::vector<std::optional<MessageRow>>& stored_rows();
+    // The history audit is done: the run ends (nothing after it is judged).
+    void end_run() { clock_.stop(); }
+    // Keeps `p` alive as long as the world (state of an actor its closures point to).
+    void hold(std::shared_ptr<void> p) { held_.push_back(std::move(p)); }
     bool alive() const { return core_ != nullptr; }
     size_t open_peers() const;
 
@@ -175,6 +184,9 @@ class World {
     std::multimap<std::string, std::function<void()>> waiting_;  // event name -> action
     bool healed_ = false;
     bool shut_down_ = false;
+    bool auditing_ = false;  // past the duration: only the history audit runs, unrecorded
+    std::vector<std::shared_ptr<void>> held_;
+    std::optional<std::vector<std::optional<MessageRow>>> stored_rows_;
     uint64_t peak_unread_ = 0;
     std::shared_ptr<const std::string> last_sent_;
     // Writes that were one whole line, by address (held, so the address is not reused).
