@@ -137,7 +137,7 @@ void join_next(World& w, Legit& c) {
 }
 
 void on_event(World& w, Legit& c, const json& m) {
-    const std::string ev = m.value("ev", "");
+    const std::string_view ev = text_field(m, "ev");
     if (ev == "HELLO") {
         if (!c.token.empty()) return request(w, c, {{"op", "LOGIN"}, {"token", c.token}});
         if (c.register_sent)
@@ -182,8 +182,9 @@ void retry_later(World& w, Legit& c, const json& reply, json again) {
 }
 
 void on_line(World& w, Legit& c, const json& m) {
-    if (!m.contains("re") || m["re"].is_null()) return on_event(w, c, m);
-    auto it = c.pending.find(m["re"].get<int64_t>());
+    auto re = m.find("re");
+    if (re == m.end() || !re->is_number()) return on_event(w, c, m);
+    auto it = c.pending.find(re->get<int64_t>());
     if (it == c.pending.end()) return;
     Legit::Pending p = std::move(it->second);
     c.pending.erase(it);

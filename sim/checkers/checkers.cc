@@ -19,8 +19,8 @@ std::map<std::string, int> stored_texts(World& w) {
 
 // A message's reactions: each acknowledged REACT of a legitimate client is there; none of a
 // legitimate client is there that it never asked for (or was refused).
-void check_reactions(World& w, const std::string& which, const World::Tracked& t,
-                     const MessageRow& row) {
+void check_reactions(World& w, const std::set<std::string>& legit, const std::string& which,
+                     const World::Tracked& t, const MessageRow& row) {
     std::set<std::pair<std::string, std::string>> asked, acked;  // (user, emoji)
     for (const World::Reaction& r : t.reactions) {
         if (r.outcome != World::Outcome::refused) asked.emplace(r.user, r.emoji);
@@ -34,8 +34,6 @@ void check_reactions(World& w, const std::string& which, const World::Tracked& t
         if (!stored.contains(r))
             w.violation("durability.acked_stored", which + " lacks " + r.first + "'s " + r.second +
                                                        ", which was acknowledged");
-    std::set<std::string> legit;
-    for (const auto& c : w.legit()) legit.insert(c->name);
     for (const auto& r : stored)
         if (legit.contains(r.first) && !asked.contains(r))
             w.violation("durability.acked_stored",
@@ -50,6 +48,8 @@ void check_reactions(World& w, const std::string& which, const World::Tracked& t
 void acked_stored(World& w, RunReport&) {
     if (!w.alive()) return;
     auto fail = [&w](std::string what) { w.violation("durability.acked_stored", std::move(what)); };
+    std::set<std::string> legit;  // legitimate users' names
+    for (const auto& c : w.legit()) legit.insert(c->name);
     for (const auto& [id, t] : w.tracked()) {
         const auto& rows = w.stored_rows();
         std::optional<MessageRow> row;
@@ -58,7 +58,8 @@ void acked_stored(World& w, RunReport&) {
         if (t.author.empty()) {
             // Not acknowledged to a legitimate author (an attacker's, or its answer lost):
             // only the legitimate clients' reactions to it are judged.
-            if (row && !row->deleted) check_reactions(w, "message " + std::to_string(id), t, *row);
+            if (row && !row->deleted)
+                check_reactions(w, legit, "message " + std::to_string(id), t, *row);
             continue;
         }
         if (!row) {
@@ -81,7 +82,7 @@ void acked_stored(World& w, RunReport&) {
         if (!row->deleted && del_acked) fail(which + " was deleted (acknowledged) and is not");
         if (!row->deleted && !allowed.contains(row->text))
             fail(which + " reads \"" + row->text + "\", which its author's answers do not allow");
-        if (!row->deleted) check_reactions(w, which, t, *row);
+        if (!row->deleted) check_reactions(w, legit, which, t, *row);
     }
     auto stored = stored_texts(w);
     for (const auto& [text, n] : stored)

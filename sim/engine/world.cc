@@ -296,7 +296,7 @@ void World::to_peer(ConnId id, std::shared_ptr<const std::string> bytes) {
                 throw std::runtime_error("the server sent a line that is not JSON: " +
                                          std::string(line));
             const json& msg = *parsed;
-            if (msg.value("ev", "") == "DISCONNECT")
+            if (text_field(msg, "ev") == "DISCONNECT")
                 p->second.close_reason = msg.value("reason", "");
             // A handler may replace itself (an attacker's next phase): run a copy, so the
             // closure it is running lives until it returns.

@@ -30,6 +30,14 @@ namespace warren::sim {
 
 using json = nlohmann::json;
 
+// A string field of a line, without a copy ("" if absent or not a string): read for every
+// line every receiver gets.
+inline std::string_view text_field(const json& m, const char* key) {
+    auto it = m.find(key);
+    return it != m.end() && it->is_string() ? std::string_view(it->get_ref<const std::string&>())
+                                            : std::string_view();
+}
+
 // A simulated TCP peer as the world sees it: bytes in, lines out, a close.
 struct Peer {
     std::string ip;
