@@ -462,7 +462,8 @@ void read_population(Reader& r, const toml::table& t, ScenarioSpec& s) {
             {"ping", &Mix::ping},     {"list_rooms", &Mix::list_rooms},
             {"react", &Mix::react},   {"edit", &Mix::edit},
             {"delete", &Mix::remove}, {"dm", &Mix::dm},
-            {"search", &Mix::search}, {"mark_read", &Mix::mark_read}};
+            {"search", &Mix::search}, {"mark_read", &Mix::mark_read},
+            {"leave", &Mix::leave},   {"relogin", &Mix::relogin}};
         std::set<std::string> names;
         for (const auto& [name, member] : weights) names.insert(name);
         r.keys(*m, "mix", names);

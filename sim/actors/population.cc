@@ -12,7 +12,7 @@ void request(World& w, Legit& c, json req, int64_t message_id = 0) {
     int64_t id = c.next_id++;
     req["id"] = id;
     std::string op = req.value("op", "");
-    Legit::Pending p{w.now_ms(), op, req.value("text", ""), message_id, 0};
+    Legit::Pending p{w.now_ms(), op, req.value("text", ""), req.value("room", ""), message_id, 0};
     if (op == "EDIT_MESSAGE" || op == "DELETE_MESSAGE") {
         auto& changes = w.tracked()[message_id].changes;
         p.change = changes.size();
@@ -110,6 +110,15 @@ void loop(World& w, Legit& c) {
         }
     } else if ((roll -= mix.search) < 0) {
         request(w, c, {{"op", "SEARCH"}, {"query", "hello"}, {"room", room}, {"limit", 10}});
+    } else if ((roll -= mix.leave) < 0) {
+        // Out and back in, pipelined: events of the room may stop for a moment.
+        request(w, c, {{"op", "LEAVE_ROOM"}, {"room", room}});
+        request(w, c, {{"op", "JOIN_ROOM"}, {"room", room}});
+    } else if ((roll -= mix.relogin) < 0) {
+        // The session ends (its token revoked) and a new one begins on the same connection.
+        c.token.clear();
+        request(w, c, {{"op", "LOGOUT"}});
+        request(w, c, {{"op", "LOGIN"}, {"username", c.name}, {"password", c.password}});
     } else {
         if (int64_t id = last_seen(c, room))
             request(w, c, {{"op", "MARK_READ"}, {"room", room}, {"message_id", id}});
@@ -229,6 +238,8 @@ void on_line(World& w, Legit& c, const json& m) {
             return request(w, c,
                            {{"op", "REGISTER"}, {"username", c.name}, {"password", c.password}});
         }
+        // A LOGIN after a LOGOUT that storage refused: the session it meant to end goes on.
+        if (p.op == "LOGIN" && code == "CONFLICT" && c.ready) return;
         if (p.op == "REGISTER" && code == "CONFLICT")
             return request(w, c, {{"op", "LOGIN"}, {"username", c.name}, {"password", c.password}});
         json again = p.op == "REGISTER"
@@ -236,11 +247,9 @@ void on_line(World& w, Legit& c, const json& m) {
                          : json{{"op", "LOGIN"}, {"username", c.name}, {"password", c.password}};
         return retry_later(w, c, m, std::move(again));
     }
-    if ((p.op == "JOIN_ROOM" || p.op == "CREATE_ROOM") && !ok && code != "CONFLICT") {
-        // The same room again, later; joined counts only what succeeded.
-        const std::string& room = c.rooms[c.joined];
-        return retry_later(w, c, m, {{"op", p.op}, {"room", room}});
-    }
+    if ((p.op == "JOIN_ROOM" || p.op == "CREATE_ROOM") && !ok && code != "CONFLICT")
+        return retry_later(w, c, m, {{"op", p.op}, {"room", p.room}});  // again, later
+    if (p.op == "JOIN_ROOM" && c.ready) return;                         // back in after a leave
     if (p.op == "JOIN_ROOM" || p.op == "CREATE_ROOM") {
         // Joining a room it is already in (after a reconnect) is fine too.
         if (ok || code == "CONFLICT") {

@@ -31,6 +31,7 @@ struct Legit {
         int64_t sent_ms = 0;
         std::string op;
         std::string text;        // SEND_MESSAGE, DIRECT_MESSAGE, EDIT_MESSAGE
+        std::string room;        // JOIN_ROOM, CREATE_ROOM, LEAVE_ROOM
         int64_t message_id = 0;  // EDIT_MESSAGE, DELETE_MESSAGE: the message
         size_t change = 0;       // EDIT_MESSAGE, DELETE_MESSAGE, REACT: its index in the
                                  // message's changes or reactions (REACT: +1, 0 untracked)

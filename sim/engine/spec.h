@@ -34,8 +34,11 @@ struct Mix {
     int dm = 0;          // DIRECT_MESSAGE to one of two friends in its population
     int search = 0;      // SEARCH its rooms for a word
     int mark_read = 0;   // MARK_READ of the last message it saw in a room
+    int leave = 0;       // LEAVE_ROOM one of its rooms and JOIN_ROOM it again at once
+    int relogin = 0;     // LOGOUT, then LOGIN with its password on the same connection
     int total() const {
-        return send + history + ping + list_rooms + react + edit + remove + dm + search + mark_read;
+        return send + history + ping + list_rooms + react + edit + remove + dm + search +
+               mark_read + leave + relogin;
     }
 };
 
