@@ -2,10 +2,12 @@
 // and the production driver.
 #include <sodium.h>
 #include <sys/resource.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -352,6 +354,21 @@ int main(int argc, char** argv) {
         log_always(LogLevel::error, "store_open_failed", {{"error", reader.status().message()}});
         return 1;
     }
-    warren::Driver driver(core, *store.value(), reader.value().get(), s.driver);
-    return driver.run();
+    int code = 0;
+    {
+        warren::Driver driver(core, *store.value(), reader.value().get(), s.driver);
+        code = driver.run();
+        // Shutting down: another SIGTERM or SIGINT (a service manager's, an impatient
+        // operator's) must not kill the process while the driver's threads end and the store
+        // closes. The driver's signal set restores the default action when it goes, so the
+        // signals are blocked first and ignored after.
+        sigset_t stop_signals;
+        sigemptyset(&stop_signals);
+        sigaddset(&stop_signals, SIGTERM);
+        sigaddset(&stop_signals, SIGINT);
+        pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    }
+    std::signal(SIGTERM, SIG_IGN);
+    std::signal(SIGINT, SIG_IGN);
+    return code;
 }
