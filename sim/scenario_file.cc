@@ -489,9 +489,9 @@ bool parse_rate(const std::string& text, int64_t& gap_ms) {
         return false;
     }
     std::string unit = text.substr(slash + 1);
-    double per_ms = unit == "s" ? 1000 : unit == "m" ? 60'000 : unit == "h" ? hour_ms : 0;
-    if (per_ms == 0 || !(n > 0) || n > 1000 * per_ms / 1000) return false;
-    gap_ms = std::max<int64_t>(1, static_cast<int64_t>(per_ms / n));
+    double unit_ms = unit == "s" ? 1000 : unit == "m" ? 60'000 : unit == "h" ? hour_ms : 0;
+    if (unit_ms == 0 || !(n > 0) || n > unit_ms) return false;  // at most one a millisecond
+    gap_ms = std::max<int64_t>(1, static_cast<int64_t>(unit_ms / n));
     return true;
 }
 
@@ -662,16 +662,8 @@ void read_expect(Reader& r, const toml::table& t, ScenarioSpec& s) {
             r.error(*t.get("metric"), e.metric.name + " has no labels");
         if (e.metric.name.starts_with("attacker.")) {
             std::string name = e.metric.name.substr(9, e.metric.name.rfind('.') - 9);
-            bool found = false;
-            std::map<std::string, int> kinds;
-            for (const auto& a : s.attackers) ++kinds[a.kind];
-            std::map<std::string, int> seen;
-            for (const auto& a : s.attackers) {
-                std::string n =
-                    kinds[a.kind] > 1 ? a.kind + "#" + std::to_string(seen[a.kind]++) : a.kind;
-                found |= n == name;
-            }
-            if (!found)
+            auto names = attacker_names(s.attackers);
+            if (std::find(names.begin(), names.end(), name) == names.end())
                 r.error(*t.get("metric"), "no attacker named " + name +
                                               " (attackers are named by kind, kind#0, kind#1 "
                                               "when a kind comes twice; attackers come before "

@@ -484,17 +484,25 @@ const AttackerKind* attacker_kind(std::string_view name) {
     return nullptr;
 }
 
+std::vector<std::string> attacker_names(const std::vector<AttackerSpec>& attackers) {
+    std::map<std::string, size_t> of_kind, seen;
+    for (const auto& a : attackers) ++of_kind[a.kind];
+    std::vector<std::string> names;
+    for (const auto& a : attackers)
+        names.push_back(of_kind[a.kind] > 1 ? a.kind + "#" + std::to_string(seen[a.kind]++)
+                                            : a.kind);
+    return names;
+}
+
 void start_attacker(World& w, const AttackerSpec& spec, std::vector<std::unique_ptr<Attack>>& all) {
     const AttackerKind* kind = attacker_kind(spec.kind);
     if (!kind) return;  // the loader accepts no other
-    size_t same = 0, mine = 0;
-    for (const auto& s : w.spec().attackers) {
-        if (s.kind == spec.kind) ++same;
-        if (&s == &spec) mine = same - 1;
-    }
+    size_t index = static_cast<size_t>(&spec - w.spec().attackers.data());
+    size_t mine = 0;  // its place among the attackers of its kind
+    for (size_t i = 0; i < index; ++i) mine += w.spec().attackers[i].kind == spec.kind;
     auto& a = *all.emplace_back(std::make_unique<Attack>());
     a.spec = spec;
-    a.name = same > 1 ? spec.kind + "#" + std::to_string(mine) : spec.kind;
+    a.name = attacker_names(w.spec().attackers)[index];
     a.account = spec.account;
     if (a.account.empty()) {
         a.account = "mal" + std::string(spec.kind.substr(0, 6)) + std::to_string(mine);

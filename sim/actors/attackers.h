@@ -48,6 +48,9 @@ struct AttackerKind {
 };
 
 const std::vector<AttackerKind>& attacker_kinds();
+// The names of a scenario's attackers, in order: the kind, or kind#k when it comes twice or
+// more (k counting from 0 among that kind). Their metrics are attacker.<name>.*.
+std::vector<std::string> attacker_names(const std::vector<AttackerSpec>& attackers);
 const AttackerKind* attacker_kind(std::string_view name);
 
 void start_attacker(World& w, const AttackerSpec& spec, std::vector<std::unique_ptr<Attack>>& all);

@@ -307,11 +307,8 @@ void World::to_peer(ConnId id, std::shared_ptr<const std::string> bytes) {
 
 void World::observe() {
     if (auditing_) return;
-    report_.metrics["server.peak_connections"] = std::max(
-        report_.metrics["server.peak_connections"], static_cast<double>(core_->connection_count()));
-    report_.metrics["server.peak_tracked_ips"] =
-        std::max(report_.metrics["server.peak_tracked_ips"],
-                 static_cast<double>(core_->guard().tracked_ips()));
+    peak_connections_ = std::max(peak_connections_, core_->connection_count());
+    peak_tracked_ips_ = std::max(peak_tracked_ips_, core_->guard().tracked_ips());
     std::set<std::pair<std::string, std::string>> now_active;
     for (const auto& [key, a] : core_->monitor().active()) {
         now_active.insert(key);
@@ -425,9 +422,7 @@ void World::liveness_check() {
 
 RunReport World::run() {
     report_.seed = seed_;
-    for (const char* m : {"server.peak_connections", "server.peak_tracked_ips",
-                          "server.audit_records", "server.breaker_opened"})
-        report_.metrics[m] = 0;
+    for (const char* m : {"server.audit_records", "server.breaker_opened"}) report_.metrics[m] = 0;
     for (const FaultSpec& f : spec_.faults) install_fault(*this, f);
     start_operators();
     start_populations(*this, legit_);
@@ -458,6 +453,8 @@ void World::finish() {
         report_.metrics["server.breaker_opened"] +=
             static_cast<double>(core_->breaker_opened_count());
     report_.metrics["server.peak_unread_bytes"] = static_cast<double>(peak_unread_);
+    report_.metrics["server.peak_connections"] = static_cast<double>(peak_connections_);
+    report_.metrics["server.peak_tracked_ips"] = static_cast<double>(peak_tracked_ips_);
     for (auto& a : attacks_) finish_attacker(*this, *a);
     // Alerts: a raise for a (rule, subject) already active is a duplicate.
     std::set<std::pair<std::string, std::string>> open_alerts;

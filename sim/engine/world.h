@@ -195,7 +195,9 @@ class World {
     bool auditing_ = false;  // past the duration: only the history audit runs, unrecorded
     std::vector<std::shared_ptr<void>> held_;
     std::optional<std::vector<std::optional<MessageRow>>> stored_rows_;
+    // Peaks seen after every drain, reported as metrics at the end.
     uint64_t peak_unread_ = 0;
+    size_t peak_connections_ = 0, peak_tracked_ips_ = 0;
     std::shared_ptr<const std::string> last_sent_;
     // Writes that were one whole line, by address (held, so the address is not reused).
     std::unordered_map<const std::string*,
