@@ -3,10 +3,11 @@
 // room of 50 clients would otherwise parse each event 50 times: decoding was a third of a
 // scenario's run time, more under the sanitizers. Identical text parses to an identical
 // value, so sharing it changes nothing a client sees.
-// A world whose clients read only a line's top-level fields and its "error", "message" and
-// "session" objects (the scenario world: "ev", "re", "ok", "reason", a MESSAGE's id and room, a
-// session token) keeps only those: the lexer still checks all of the line, but the history pages and room lists nobody
-// reads are never built, which was most of the decoding's allocations.
+// A world whose clients read only a line's top-level fields and its "error", "message",
+// "session" and "invitation" objects (the scenario world: "ev", "re", "ok", "reason", a
+// MESSAGE's id and room, a session token, an invitation's room) keeps only those: the lexer
+// still checks all of the line, but the history pages and room lists nobody reads are never
+// built, which was most of the decoding's allocations.
 #pragma once
 
 #include <memory>
@@ -42,7 +43,9 @@ class ParsedLines {
                                    nlohmann::json& value) {
             using E = nlohmann::json::parse_event_t;
             if (depth != 1) return true;
-            if (event == E::key) keep_next = value == "error" || value == "message" || value == "session";
+            if (event == E::key)
+                keep_next = value == "error" || value == "message" || value == "session" ||
+                            value == "invitation";
             return (event != E::object_start && event != E::array_start) || keep_next;
         };
         nlohmann::json value = nlohmann::json::parse(line, filter, /*allow_exceptions=*/false);

@@ -458,12 +458,14 @@ void read_population(Reader& r, const toml::table& t, ScenarioSpec& s) {
     }
     if (const toml::table* m = r.table(t, "mix")) {
         const std::pair<const char*, int Mix::*> weights[] = {
-            {"send", &Mix::send},     {"history", &Mix::history},
-            {"ping", &Mix::ping},     {"list_rooms", &Mix::list_rooms},
-            {"react", &Mix::react},   {"edit", &Mix::edit},
-            {"delete", &Mix::remove}, {"dm", &Mix::dm},
-            {"search", &Mix::search}, {"mark_read", &Mix::mark_read},
-            {"leave", &Mix::leave},   {"relogin", &Mix::relogin}};
+            {"send", &Mix::send},       {"history", &Mix::history},
+            {"ping", &Mix::ping},       {"list_rooms", &Mix::list_rooms},
+            {"react", &Mix::react},     {"edit", &Mix::edit},
+            {"delete", &Mix::remove},   {"dm", &Mix::dm},
+            {"search", &Mix::search},   {"mark_read", &Mix::mark_read},
+            {"leave", &Mix::leave},     {"relogin", &Mix::relogin},
+            {"invite", &Mix::invite},   {"thread", &Mix::thread},
+            {"members", &Mix::members}, {"topic", &Mix::topic}};
         std::set<std::string> names;
         for (const auto& [name, member] : weights) names.insert(name);
         r.keys(*m, "mix", names);

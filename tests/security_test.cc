@@ -350,6 +350,41 @@ TEST(Admin, BlockTakesEffectAtOnceSurvivesRestartAndUnblocks) {
     }
 }
 
+// A block found while the half-open breaker's probe is in flight waits in the backlog. After
+// a tick the core's next deadline must be later than now: the breaker's reopening time, which
+// has passed, made the driver's timer fire again at once, forever (a busy event loop; the
+// simulator hung on it).
+TEST(Persistence, ABacklogBehindTheProbeDoesNotSpinTheEventLoop) {
+    Config c;
+    c.breaker_open_ms = 5000;
+    auto h = secured(c);
+    h.register_user(1, "alice", "password1", "10.0.0.1");
+    h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
+    h.fail_commits = 3;  // three rolled-back batches open the breaker
+    for (int i = 0; i < 3; ++i) h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "x"}});
+    ASSERT_EQ(h.core().breaker_state(), Breaker::State::open);
+    h.advance(c.breaker_open_ms);
+    h.hold_commits = true;
+    h.send(1, {{"id", 9}, {"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "probe"}});
+    for (ConnId conn = 10; conn < 14; ++conn) {  // bad frames: a block to persist
+        h.connect(conn, "203.0.113.50");
+        h.raw(conn, "x\nx\nx\n");
+    }
+    ASSERT_EQ(h.core().breaker_state(), Breaker::State::half_open);
+    for (int i = 0; i < 3; ++i) {
+        h.tick();
+        std::optional<int64_t> d = h.core().next_deadline();
+        ASSERT_TRUE(d.has_value());
+        EXPECT_GT(*d, h.now().mono_us) << "tick " << i;
+        h.advance_us(std::max<int64_t>(*d - h.now().mono_us, 0));
+    }
+    h.hold_commits = false;
+    h.release();  // the probe lands; the block goes out after it
+    while (h.tick_to_deadline(10'000) && h.core().breaker_state() != Breaker::State::closed) {
+    }
+    EXPECT_EQ(h.core().breaker_state(), Breaker::State::closed);
+}
+
 TEST(Persistence, AutomaticBlocksWaitForStorageAndAreWrittenWhenItRecovers) {
     std::string db = temp_db("backlog");
     {

@@ -84,9 +84,15 @@ void Transactions::tick(Time now) {
 std::optional<int64_t> Transactions::deadline(Time now) const {
     std::optional<int64_t> at;
     if (const Batch* b = batches_.front(); b && b->retry_at_us) at = *b->retry_at_us;
-    // Security rows waiting for storage: try again when the breaker lets a write through.
+    // Security rows waiting for storage: try again when the breaker lets a write through, or
+    // a while after now if it let one through already (the half-open probe is in flight, or
+    // the queue is full). Never at or before now: the driver's timer would fire again at
+    // once, forever, since a tick changes none of that.
     if (!backlog_.empty()) {
-        int64_t t = breaker_.deadline().value_or(now.mono_us + us_from_ms(config_.retry_after_ms));
+        std::optional<int64_t> reopens = breaker_.deadline();
+        int64_t t = reopens && *reopens > now.mono_us
+                        ? *reopens
+                        : now.mono_us + us_from_ms(config_.retry_after_ms);
         at = at ? std::min(*at, t) : t;
     }
     return at;

@@ -6,6 +6,39 @@ namespace warren::sim {
 
 namespace {
 
+// The client's view of `room`, added if it has none.
+Legit::RoomView& view(Legit& c, const std::string& room) {
+    for (auto& v : c.asked)
+        if (v.room == room) return v;
+    auto& v = c.asked.emplace_back();
+    v.room = room;
+    return v;
+}
+
+// The room's messages need no longer reach this connection (it left, logged out or closed):
+// what was owed is forgiven, what arrives is still checked.
+void stop_flow(Legit::RoomView& v) {
+    v.flowing_ms = -1;
+    v.owed.clear();
+}
+
+// Whether a request `op` (of `room`, if given) is still unanswered: one sent after the
+// request being answered now undoes its effect.
+bool unanswered(const Legit& c, std::string_view op, const std::string* room = nullptr) {
+    for (const auto& [id, p] : c.pending)
+        if (p.op == op && (!room || p.room == *room)) return true;
+    return false;
+}
+
+// Its join of the room is acknowledged on this connection; events flow unless logged out (or
+// about to leave it again).
+void joined(World& w, Legit& c, const std::string& room) {
+    if (unanswered(c, "LEAVE_ROOM", &room)) return;
+    auto& v = view(c, room);
+    v.in = true;
+    if (!c.logged_out && v.flowing_ms < 0) v.flowing_ms = w.now_ms();
+}
+
 // Sends `req` with the next id. For an edit or delete of message `message_id`, the change is
 // recorded (in doubt until answered).
 void request(World& w, Legit& c, json req, int64_t message_id = 0) {
@@ -25,13 +58,17 @@ void request(World& w, Legit& c, json req, int64_t message_id = 0) {
         reactions.push_back(World::Reaction{c.name, req["emoji"]});
         p.change = reactions.size();
     }
-    c.pending[id] = std::move(p);
-    if (op == "JOIN_ROOM" || op == "CREATE_ROOM") {
-        const std::string& room = req["room"].get_ref<const std::string&>();
-        if (std::none_of(c.asked.begin(), c.asked.end(),
-                         [&](const auto& a) { return a.first == room; }))
-            c.asked.emplace_back(room, 0);
+    if (op == "JOIN_ROOM" || op == "CREATE_ROOM" || op == "ACCEPT_INVITATION") view(c, p.room);
+    if (op == "LEAVE_ROOM") {
+        auto& v = view(c, p.room);
+        v.in = false;
+        stop_flow(v);
     }
+    if (op == "LOGOUT") {
+        c.logged_out = true;
+        for (auto& v : c.asked) stop_flow(v);
+    }
+    c.pending[id] = std::move(p);
     w.send(c.conn, req.dump() + "\n");
 }
 
@@ -42,10 +79,15 @@ std::string fresh_text(const Legit& c, const char* what) {
     return std::string(what) + " from " + c.name + " #" + std::to_string(c.next_id);
 }
 
+// The client's own private room, created the first time it invites someone or sets a topic.
+std::string den_of(const Legit& c) {
+    return c.name + "-den";
+}
+
 // The last message the client saw in `room` on this connection (0: none yet).
 int64_t last_seen(const Legit& c, const std::string& room) {
-    for (const auto& [r, id] : c.asked)
-        if (r == room) return id;
+    for (const auto& v : c.asked)
+        if (v.room == room) return v.last;
     return 0;
 }
 
@@ -111,14 +153,48 @@ void loop(World& w, Legit& c) {
     } else if ((roll -= mix.search) < 0) {
         request(w, c, {{"op", "SEARCH"}, {"query", "hello"}, {"room", room}, {"limit", 10}});
     } else if ((roll -= mix.leave) < 0) {
-        // Out and back in, pipelined: events of the room may stop for a moment.
-        request(w, c, {{"op", "LEAVE_ROOM"}, {"room", room}});
-        request(w, c, {{"op", "JOIN_ROOM"}, {"room", room}});
+        // Out and back in, pipelined: events of the room may stop for a moment. Only the
+        // population's rooms: a private one would not let it back in.
+        const auto& open = c.spec->rooms;
+        if (std::find(open.begin(), open.end(), room) == open.end()) {
+            send();
+        } else {
+            request(w, c, {{"op", "LEAVE_ROOM"}, {"room", room}});
+            request(w, c, {{"op", "JOIN_ROOM"}, {"room", room}});
+        }
     } else if ((roll -= mix.relogin) < 0) {
         // The session ends (its token revoked) and a new one begins on the same connection.
         c.token.clear();
         request(w, c, {{"op", "LOGOUT"}});
         request(w, c, {{"op", "LOGIN"}, {"username", c.name}, {"password", c.password}});
+    } else if ((roll -= mix.invite) < 0) {
+        int count = c.spec->count;
+        int friend_index = (c.index + 1 + static_cast<int>(pick % 2)) % std::max(count, 1);
+        if (!c.den) {
+            request(w, c, {{"op", "CREATE_ROOM"}, {"room", den_of(c)}, {"visibility", "private"}});
+        } else if (pick % 4 == 0) {
+            request(w, c, {{"op", "LIST_INVITATIONS"}});
+        } else if (count < 2 || friend_index == c.index) {
+            send();
+        } else {
+            request(w, c,
+                    {{"op", "INVITE_USER"},
+                     {"room", den_of(c)},
+                     {"user", c.population + std::to_string(friend_index)}});
+        }
+    } else if ((roll -= mix.thread) < 0) {
+        if (int64_t id = last_seen(c, room))
+            request(w, c, {{"op", "GET_THREAD"}, {"message_id", id}});
+        else
+            send();
+    } else if ((roll -= mix.members) < 0) {
+        request(w, c, {{"op", "REQUEST_USER_LIST"}, {"room", room}});
+    } else if ((roll -= mix.topic) < 0) {
+        if (!c.den)
+            request(w, c, {{"op", "CREATE_ROOM"}, {"room", den_of(c)}, {"visibility", "private"}});
+        else
+            request(w, c,
+                    {{"op", "SET_TOPIC"}, {"room", den_of(c)}, {"topic", fresh_text(c, "topic")}});
     } else {
         if (int64_t id = last_seen(c, room))
             request(w, c, {{"op", "MARK_READ"}, {"room", room}, {"message_id", id}});
@@ -127,6 +203,15 @@ void loop(World& w, Legit& c) {
     }
     w.at(w.now_ms() + rng.between(c.spec->think_min_ms, c.spec->think_max_ms),
          [&w, &c] { loop(w, c); });
+}
+
+// In a room after setup (its own private room, an accepted invitation, a rejoin): one it
+// sends to and joins again after a reconnect.
+void enter(World& w, Legit& c, const std::string& room) {
+    joined(w, c, room);
+    if (std::find(c.rooms.begin(), c.rooms.end(), room) != c.rooms.end()) return;
+    c.rooms.push_back(room);
+    if (c.ready) ++c.joined;  // every room before it is joined too: no JOIN needed now
 }
 
 void join_next(World& w, Legit& c) {
@@ -145,6 +230,12 @@ void join_next(World& w, Legit& c) {
     }
 }
 
+// How many ids of each room a client keeps, to tell whether a message acknowledged to its
+// author after it reached this client did reach it.
+constexpr size_t recent_max = 128;
+
+void on_invitation(World& w, Legit& c, const json& m);
+
 void on_event(World& w, Legit& c, const json& m) {
     const std::string_view ev = text_field(m, "ev");
     if (ev == "HELLO") {
@@ -154,6 +245,7 @@ void on_event(World& w, Legit& c, const json& m) {
         c.register_sent = true;
         return request(w, c, {{"op", "REGISTER"}, {"username", c.name}, {"password", c.password}});
     }
+    if (ev == "INVITATION") return on_invitation(w, c, m);
     if (ev != "MESSAGE") return;
     // By reference: this runs once per receiver of every message.
     auto found = m.find("message");
@@ -163,18 +255,77 @@ void on_event(World& w, Legit& c, const json& m) {
     if (room_at == msg.end() || !room_at->is_string()) return;
     const std::string& room = room_at->get_ref<const std::string&>();
     int64_t id = msg.value("id", int64_t{0});
-    auto asked = std::find_if(c.asked.begin(), c.asked.end(),
-                              [&](const auto& a) { return a.first == room; });
-    if (asked == c.asked.end()) {
+    auto v = std::find_if(c.asked.begin(), c.asked.end(),
+                          [&](const Legit::RoomView& a) { return a.room == room; });
+    if (v == c.asked.end()) {
         w.violation("delivery.members_only", c.name + " got message " + std::to_string(id) +
                                                  " of " + room + ", which it never joined");
         return;
     }
-    int64_t& last = asked->second;
-    if (id <= last)
+    if (id <= v->last)
         w.violation("order.room_monotonic", c.name + " got message " + std::to_string(id) + " of " +
-                                                room + " after " + std::to_string(last));
-    last = std::max(last, id);
+                                                room + " after " + std::to_string(v->last));
+    v->last = std::max(v->last, id);
+    v->recent.push_back(id);
+    if (v->recent.size() > recent_max) v->recent.pop_front();
+    // In order: whatever is owed below this id was skipped.
+    for (size_t i = 0; i < v->owed.size();) {
+        int64_t o = v->owed[i];
+        if (o > id) {
+            ++i;
+            continue;
+        }
+        if (o < id)
+            w.violation("delivery.complete", c.name + " got message " + std::to_string(id) +
+                                                 " of " + room + " but never " + std::to_string(o) +
+                                                 ", stored before it while it was in the room");
+        v->owed[i] = v->owed.back();
+        v->owed.pop_back();
+    }
+}
+
+// Two invitations of three are accepted, the rest declined; either way at once.
+void on_invitation(World& w, Legit& c, const json& m) {
+    auto inv = m.find("invitation");
+    if (inv == m.end() || !inv->is_object()) return;
+    std::string_view to = text_field(*inv, "to");
+    std::string room(text_field(*inv, "room"));
+    if (to != c.name) {
+        w.violation("delivery.members_only",
+                    c.name + " got an invitation addressed to " + std::string(to));
+        return;
+    }
+    if (c.index < 0 || room.empty()) return;
+    if (c.rng->below(3) != 0)
+        request(w, c, {{"op", "ACCEPT_INVITATION"}, {"room", room}});
+    else
+        request(w, c, {{"op", "DECLINE_INVITATION"}, {"room", room}});
+}
+
+// The message `id` of `room` was acknowledged to its author, who sent it at `sent_ms`: every
+// connection of another legitimate client whose events of the room flowed since before then
+// receives it (or has already).
+void owe(World& w, const Legit& author, const std::string& room, int64_t id, int64_t sent_ms) {
+    for (const auto& r : w.legit()) {
+        if (r.get() == &author || !w.is_open(r->conn)) continue;
+        for (auto& v : r->asked) {
+            if (v.room != room) continue;
+            if (v.flowing_ms < 0 || v.flowing_ms >= sent_ms) break;
+            if (id > v.last) {
+                v.owed.push_back(id);
+                ++r->owed_total;
+            } else if (std::binary_search(v.recent.begin(), v.recent.end(), id)) {
+                ++r->owed_total;  // received before its author heard back
+            } else if (v.recent.size() < recent_max || id > v.recent.front()) {
+                w.violation("delivery.complete",
+                            r->name + " never got message " + std::to_string(id) + " of " + room +
+                                ", stored while it was in the room (it got later ones)");
+            } else {
+                w.probe("delivery.unjudged");  // older than the window of received ids
+            }
+            break;
+        }
+    }
 }
 
 // As real clients do after a refusal (RATE_LIMITED, UNAVAILABLE while storage is down, ...):
@@ -193,8 +344,18 @@ void retry_later(World& w, Legit& c, const json& reply, json again) {
 void on_line(World& w, Legit& c, const json& m) {
     auto re = m.find("re");
     if (re == m.end() || !re->is_number()) return on_event(w, c, m);
-    auto it = c.pending.find(re->get<int64_t>());
-    if (it == c.pending.end()) return;
+    // The oldest request still unanswered is the one this reply is to.
+    int64_t re_id = re->get<int64_t>();
+    auto it = c.pending.begin();
+    if (it == c.pending.end() || it->first != re_id) {
+        w.violation("order.replies_in_request_order",
+                    c.name + " got the reply to request " + std::to_string(re_id) +
+                        (it == c.pending.end()
+                             ? ", with none unanswered"
+                             : " while " + std::to_string(it->first) + " was unanswered"));
+        it = c.pending.find(re_id);
+        if (it == c.pending.end()) return;
+    }
     Legit::Pending p = std::move(it->second);
     c.pending.erase(it);
     bool ok = m.value("ok", false);
@@ -205,6 +366,13 @@ void on_line(World& w, Legit& c, const json& m) {
         auto msg = m.find("message");
         if (ok && msg != m.end() && msg->is_object()) {
             int64_t id = msg->value("id", int64_t{0});
+            // Told it is stored: it must be, already.
+            std::optional<MessageRow> row = w.store().message(id);
+            if (!row || row->text != p.text)
+                w.violation("durability.acked_stored", c.name + " was told message " +
+                                                           std::to_string(id) +
+                                                           " is stored before it was");
+            if (p.op == "SEND_MESSAGE") owe(w, c, p.room, id, p.sent_ms);
             World::Tracked& t = w.tracked()[id];  // reactions may be there already
             t.author = c.name;
             t.original = p.text;
@@ -221,6 +389,13 @@ void on_line(World& w, Legit& c, const json& m) {
         w.tracked()[p.message_id].changes[p.change].outcome =
             ok ? World::Outcome::acked : World::Outcome::refused;
     if (p.op == "REGISTER" || p.op == "LOGIN") {
+        if (ok || (p.op == "LOGIN" && code == "CONFLICT" && c.ready)) {
+            // Logged in again after a LOGOUT (or the LOGOUT was refused and the session went
+            // on): events of the rooms it is in flow from now on, unless it logs out again.
+            c.logged_out = unanswered(c, "LOGOUT");
+            for (auto& v : c.asked)
+                if (v.in) joined(w, c, v.room);
+        }
         if (ok) {
             if (m.contains("session") && m["session"].is_object())
                 c.token = m["session"].value("token", "");
@@ -247,20 +422,28 @@ void on_line(World& w, Legit& c, const json& m) {
                          : json{{"op", "LOGIN"}, {"username", c.name}, {"password", c.password}};
         return retry_later(w, c, m, std::move(again));
     }
+    if (p.op == "ACCEPT_INVITATION" && ok) return enter(w, c, p.room);
+    if ((p.op == "JOIN_ROOM" || p.op == "CREATE_ROOM") && c.ready) {
+        // Back in after a leave, or its own private room created (CONFLICT: it was, and a
+        // crash hid the answer).
+        bool den = p.op == "CREATE_ROOM" && p.room == den_of(c);
+        if (den && (ok || code == "CONFLICT")) c.den = true;
+        if (ok || (den && code == "CONFLICT")) enter(w, c, p.room);
+        return;
+    }
     if ((p.op == "JOIN_ROOM" || p.op == "CREATE_ROOM") && !ok && code != "CONFLICT")
         return retry_later(w, c, m, {{"op", p.op}, {"room", p.room}});  // again, later
-    if (p.op == "JOIN_ROOM" && c.ready) return;                         // back in after a leave
     if (p.op == "JOIN_ROOM" || p.op == "CREATE_ROOM") {
         // Joining a room it is already in (after a reconnect) is fine too.
-        if (ok || code == "CONFLICT") {
-            ++c.joined;
-            join_next(w, c);
-        }
+        joined(w, c, p.room);
+        ++c.joined;
+        join_next(w, c);
     }
 }
 
 void on_close(World& w, Legit& c, const std::string& reason) {
     c.ready = false;
+    for (auto& v : c.asked) stop_flow(v);
     for (const auto& [id, p] : c.pending)
         if (p.op == "SEND_MESSAGE" || p.op == "DIRECT_MESSAGE") w.in_doubt_texts().insert(p.text);
     // Edits and deletes whose answer is lost stay in doubt (their changes' default).
@@ -277,7 +460,13 @@ void on_close(World& w, Legit& c, const std::string& reason) {
 
 void connect(World& w, Legit& c) {
     c.joined = 0;
-    for (auto& a : c.asked) a.second = 0;  // a new connection starts its own order
+    c.logged_out = false;
+    for (auto& v : c.asked) {  // a new connection starts its own order
+        v.last = 0;
+        v.in = false;
+        v.recent.clear();
+        stop_flow(v);
+    }
     c.conn = w.open(
         c.index < 0 ? "host" : "client/" + c.population + "/" + std::to_string(c.index), c.ip,
         [&w, &c](const json& m) { on_line(w, c, m); },

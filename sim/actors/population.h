@@ -2,12 +2,16 @@
 // name, then each [[population]]'s clients, who register (or log back in after a crash or a
 // refusal: with their session token, as real clients do), join their rooms and then, after
 // each think time, do what the population's mix says: send, read history, ping, list rooms,
-// react, edit or delete their own messages, message a friend directly, search, mark read.
-// Each client draws from its own stream ("client/<population>/<i>"). What they are told feeds
-// the safety checkers: acknowledged messages and their changes, refused and in-doubt texts,
-// and every MESSAGE event (its room and id) they receive.
+// react, edit or delete their own messages, message a friend directly, search, mark read,
+// leave and rejoin, log out and in, invite friends to a private room of their own (and
+// answer the invitations they get), read threads and member lists, set a topic. Each client
+// draws from its own stream ("client/<population>/<i>"). What they are told feeds the safety
+// checkers: acknowledged messages and their changes, refused and in-doubt texts, the order of
+// their replies, every MESSAGE event (its room and id) they receive and the messages they
+// are owed (delivery.complete).
 #pragma once
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <set>
@@ -42,9 +46,24 @@ struct Legit {
     bool ready = false;
     bool looping = false;
     size_t joined = 0;  // rooms joined on this connection
-    // Rooms it ever asked to join or create, and the last MESSAGE id of each on this
-    // connection: a few each, looked up for every message it receives.
-    std::vector<std::pair<std::string, int64_t>> asked;
+    // Rooms it ever asked to join, create or enter by an invitation: their messages may reach
+    // it. A few each, looked up for every message it receives.
+    struct RoomView {
+        std::string room;
+        int64_t last = 0;  // the last MESSAGE id received on this connection
+        // Since when this connection must receive every message of the room: its join was
+        // acknowledged, no LEAVE or LOGOUT was sent since (-1: not now). A message its author
+        // sent after this and was told is stored is owed to this connection.
+        int64_t flowing_ms = -1;
+        bool in = false;  // joined on this connection and not left since (events may wait
+                          // for a LOGIN)
+        std::deque<int64_t> recent;  // the latest ids received here, ascending (a window)
+        std::vector<int64_t> owed;   // acknowledged to their authors, not received yet
+    };
+    std::vector<RoomView> asked;
+    bool logged_out = false;   // between a LOGOUT and the LOGIN that follows it
+    uint64_t owed_total = 0;   // messages owed to it (delivery.complete), received or not
+    bool den = false;          // created its own private room, "<name>-den" (mix key invite)
     std::vector<int64_t> own;  // its latest acknowledged messages not deleted (at most 32)
 };
 

@@ -94,6 +94,22 @@ void acked_stored(World& w, RunReport&) {
                         "\"" + t + "\" was answered with an error but is stored");
 }
 
+// What was owed to a connection still open at the end never came (sim/actors/population.cc
+// says what is owed; skips are caught as they happen).
+void delivery_complete(World& w, RunReport& r) {
+    double owed = 0;
+    for (const auto& c : w.legit()) {
+        owed += static_cast<double>(c->owed_total);
+        if (!w.is_open(c->conn)) continue;
+        for (const Legit::RoomView& v : c->asked)
+            for (int64_t id : v.owed)
+                w.violation("delivery.complete", c->name + " never got message " +
+                                                     std::to_string(id) + " of " + v.room +
+                                                     ", stored while it was in the room");
+    }
+    r.metrics["delivery.owed"] = owed;
+}
+
 // Every connection the server still holds is one some client still holds: nothing leaks
 // past a close, a block or a crash.
 void no_leak(World& w, RunReport& r) {
@@ -123,7 +139,8 @@ void per_connection_bounded(World& w, RunReport& r) {
 const std::vector<Checker>& checkers() {
     static const std::vector<Checker> all = {
         {"durability.acked_stored",
-         "every message acknowledged to a legitimate client is stored once, edited and deleted "
+         "every message acknowledged to a legitimate client is stored (already when it is told), "
+         "once, edited and deleted "
          "as its author's acknowledged (or lost) answers allow; one whose answer a close or "
          "crash hid is stored at most once",
          acked_stored},
@@ -134,8 +151,15 @@ const std::vector<Checker>& checkers() {
          "each connection receives a room's messages in increasing id order", nullptr},
         {"order.replies_in_request_order",
          "a pipelining client's replies come in the order of its requests", nullptr},
-        {"delivery.members_only", "a client receives messages only of rooms it joined or created",
+        {"delivery.members_only",
+         "a client receives messages only of rooms it joined, created or was invited to, and "
+         "only its own invitations",
          nullptr},
+        {"delivery.complete",
+         "a connection receives every message of a room that was sent after its join (or "
+         "login) was acknowledged and stored while it stayed in the room, logged in and "
+         "connected",
+         delivery_complete},
         {"closes.told_is_stored",
          "a pipelining client that the server closes was told OK for exactly the messages "
          "stored, and got nothing after its close",
@@ -143,6 +167,10 @@ const std::vector<Checker>& checkers() {
         {"history.complete",
          "after the run, paging each room's history back to its start returns every stored "
          "message once, in order, with its stored text (sim/checkers/history.cc)",
+         nullptr},
+        {"core.deadline_advances",
+         "after a tick the core's next deadline is later than now (otherwise a driver's timer "
+         "fires again at once, forever: a busy event loop)",
          nullptr},
         {"sessions.no_leak",
          "at the end the server holds no connection that its client has given up", no_leak},

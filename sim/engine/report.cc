@@ -53,6 +53,8 @@ const std::vector<std::pair<std::string, std::string>>& metric_families() {
         {"server.peak_unread_bytes", "most bytes a connection had queued unread"},
         {"alerts.duplicate_raises", "raises of an alert already active"},
         {"alerts.active_at_end", "alerts still active at the end"},
+        {"delivery.owed",
+         "room messages legitimate connections had to receive (delivery.complete judged them)"},
         {"attacker.<name>.attempts", "what the attacker tried (logins, connections, frames, ...)"},
         {"attacker.<name>.throttled_at",
          "the attempt answered by the first refusal (unset: never)"},
@@ -68,14 +70,21 @@ const std::vector<std::pair<std::string, std::string>>& metric_families() {
 }
 
 bool metric_known(const std::string& name, std::string* why) {
-    static const std::vector<std::string> plain = {
-        "legit.requests",          "legit.errors",
-        "legit.reply_ms.p50",      "legit.reply_ms.p99",
-        "legit.reply_ms.max",      "legit.disconnects",
-        "server.peak_connections", "server.peak_tracked_ips",
-        "server.end_connections",  "server.audit_records",
-        "server.breaker_opened",   "server.peak_unread_bytes",
-        "alerts.duplicate_raises", "alerts.active_at_end"};
+    static const std::vector<std::string> plain = {"legit.requests",
+                                                   "legit.errors",
+                                                   "legit.reply_ms.p50",
+                                                   "legit.reply_ms.p99",
+                                                   "legit.reply_ms.max",
+                                                   "legit.disconnects",
+                                                   "server.peak_connections",
+                                                   "server.peak_tracked_ips",
+                                                   "server.end_connections",
+                                                   "server.audit_records",
+                                                   "server.breaker_opened",
+                                                   "server.peak_unread_bytes",
+                                                   "alerts.duplicate_raises",
+                                                   "alerts.active_at_end",
+                                                   "delivery.owed"};
     if (std::find(plain.begin(), plain.end(), name) != plain.end()) return true;
     if (name.starts_with("events.") && name.size() > 7) return true;
     if (name.starts_with("attacker.")) {

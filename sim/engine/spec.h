@@ -35,9 +35,13 @@ struct Mix {
     int mark_read = 0;   // MARK_READ of the last message it saw in a room
     int leave = 0;       // LEAVE_ROOM one of its rooms and JOIN_ROOM it again at once
     int relogin = 0;     // LOGOUT, then LOGIN with its password on the same connection
+    int invite = 0;      // INVITE_USER a friend to its own private room (created first)
+    int thread = 0;      // GET_THREAD of the last message it saw in a room
+    int members = 0;     // REQUEST_USER_LIST of one of its rooms
+    int topic = 0;       // SET_TOPIC of its own private room (created first)
     int total() const {
         return send + history + ping + list_rooms + react + edit + remove + dm + search +
-               mark_read + leave + relogin;
+               mark_read + leave + relogin + invite + thread + members + topic;
     }
 };
 

@@ -237,10 +237,18 @@ void World::drain() {
     observe();
     if (auto d = core_->next_deadline(); d && *d < tick_at_) {
         tick_at_ = std::max(*d, clock_.now_us());
+        // Reported below; a millisecond on, so the run goes on instead of spinning with it.
+        if (tick_at_ <= spun_at_us_) tick_at_ = clock_.now_us() + 1000;
         clock_.at_us(tick_at_, [this, e = epoch_] {
             if (e != epoch_ || !core_) return;
             tick_at_ = INT64_MAX;
             core_->tick(now());
+            if (auto next = core_->next_deadline(); next && *next <= clock_.now_us()) {
+                spun_at_us_ = clock_.now_us();
+                violation("core.deadline_advances",
+                          "after a tick at " + std::to_string(spun_at_us_) +
+                              " us the core's next deadline is " + std::to_string(*next));
+            }
             drain();
         });
     }
