@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include "sim/engine/world.h"
+#include "sim/parsed_lines.h"
 #include "sim/runner.h"
 #include "sim/scenario_file.h"
 
@@ -33,6 +34,48 @@ TEST(Scenario, SameSeedSameTrace) {
     EXPECT_EQ(a.trace_hash, b.trace_hash);
     EXPECT_EQ(a.metrics, b.metrics);
     EXPECT_NE(run_world(s, 4).trace_hash, a.trace_hash);
+}
+
+// The scenario world's clients read only a line's top-level fields, its error, message, session
+// and invitation: the rest is checked as JSON but not kept; a line that is not JSON is still
+// refused.
+TEST(ParsedLines, KeepsTheTopLevelTheErrorAndTheMessageOnly) {
+    ParsedLines all;
+    ParsedLines top(ParsedLines::Keep::top_level_error_and_message);
+    const std::string line =
+        R"({"re":7,"ok":false,"error":{"code":"RATE_LIMITED","retry_after_ms":900},)"
+        R"("messages":[{"id":1,"text":"a"}],"room":{"id":3},"reason":"x",)"
+        R"("message":{"id":5,"room":"r"},"invitation":{"room":"den","to":"bo"}})";
+    auto full = all.get(line);
+    auto kept = top.get(line);
+    ASSERT_FALSE(full->is_discarded());
+    ASSERT_FALSE(kept->is_discarded());
+    EXPECT_EQ(full->size(), 8u);
+    EXPECT_EQ((*full)["messages"][0]["text"], "a");
+    EXPECT_EQ(kept->size(), 6u);
+    EXPECT_EQ((*kept)["invitation"]["room"], "den");
+    EXPECT_EQ((*kept)["message"]["id"], 5);
+    EXPECT_EQ((*kept)["re"], 7);
+    EXPECT_EQ((*kept)["ok"], false);
+    EXPECT_EQ((*kept)["reason"], "x");
+    EXPECT_EQ((*kept)["error"]["code"], "RATE_LIMITED");
+    EXPECT_EQ((*kept)["error"]["retry_after_ms"], 900);
+    EXPECT_FALSE(kept->contains("messages"));
+    EXPECT_FALSE(kept->contains("room"));
+    EXPECT_TRUE(top.get(R"({"re":7,"messages":[{"id":1,)")->is_discarded());
+    EXPECT_TRUE(top.get("not json")->is_discarded());
+}
+
+// The delivery checker sees a receiver the core forgot: with one MESSAGE event in 300 lost on
+// its way, the durability sweep's clients report the messages they never got.
+TEST(Checkers, ALostMessageEventIsADeliveryViolation) {
+    ScenarioSpec s = load_ok(shipped("durability"));
+    EXPECT_TRUE(run_world(s, 2).violations.empty());
+    s.lose_message_events_every = 300;
+    RunReport r = run_world(s, 2);
+    ASSERT_FALSE(r.violations.empty());
+    for (const std::string& v : r.violations)
+        EXPECT_TRUE(v.starts_with("delivery.complete: ")) << v;
 }
 
 // Each actor draws from its own stream: taking an attacker out changes no legitimate client's
@@ -252,6 +295,15 @@ TEST_F(ScenarioFile, LivenessThatDoesNotHoldExitsFour) {
     Ran r = warren_sim("run " + f);
     EXPECT_EQ(r.code, exit_liveness) << r.out;
     EXPECT_NE(r.out.find("liveness clients_served: office"), std::string::npos) << r.out;
+}
+
+// `--seed N` alone: seed N of the durability sweep's file, as `run` prints it.
+TEST(Tool, SeedAloneRunsTheDurabilitySweepsSeed) {
+    Ran r = warren_sim("--seed 5");
+    EXPECT_EQ(r.code, exit_ok) << r.out;
+    EXPECT_NE(r.out.find("scenario durability: 1 seed(s)"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("seed 5: ok"), std::string::npos) << r.out;
+    EXPECT_EQ(warren_sim("").code, exit_usage);
 }
 
 // One seed's worker aborts: that seed is reported as a crash with its replay command, and the

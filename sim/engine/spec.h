@@ -133,6 +133,9 @@ struct ScenarioSpec {
     std::vector<OperatorSpec> operators;
     LivenessSpec liveness;
     std::vector<ExpectSpec> expects;
+    // For the tests of the checkers only (no file sets it): every nth MESSAGE event the core
+    // sends is lost on its way, as if the core had forgotten a receiver.
+    int64_t lose_message_events_every = 0;
 };
 
 }  // namespace warren::sim

@@ -191,6 +191,12 @@ void World::drain() {
             }
             auto it = peers_.find(s->conn);
             if (it == peers_.end() || !it->second.open) continue;
+            if (spec_.lose_message_events_every > 0 &&
+                s->bytes->starts_with(R"({"ev":"MESSAGE",)") &&
+                ++messages_sent_ % spec_.lose_message_events_every == 0) {
+                core_->sent(s->conn, s->bytes->size(), now());
+                continue;
+            }
             if (it->second.read_bytes_per_s == 0) {
                 core_->sent(s->conn, s->bytes->size(), now());  // a prompt reader
             } else {

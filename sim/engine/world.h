@@ -178,7 +178,9 @@ class World {
     uint64_t epoch_ = 0;
     EventQueue clock_;
     int64_t tick_at_ = INT64_MAX;
-    int64_t spun_at_us_ = -1;  // a tick after which the next deadline had not moved past now
+    int64_t spun_at_us_ = -1;
+    int64_t messages_sent_ = 0;  // MESSAGE events sent (ScenarioSpec::lose_message_events_every) //
+                                 // a tick after which the next deadline had not moved past now
     std::unordered_map<ConnId, Peer> peers_;  // looked up for every byte delivered
     std::vector<std::unique_ptr<std::function<void()>>> loops_;
     ConnId next_conn_ = 1;
