@@ -12,6 +12,7 @@ Legit::RoomView& view(Legit& c, const std::string& room) {
         if (v.room == room) return v;
     auto& v = c.asked.emplace_back();
     v.room = room;
+    (*c.audiences)[room].emplace_back(&c, c.asked.size() - 1);
     return v;
 }
 
@@ -306,24 +307,21 @@ void on_invitation(World& w, Legit& c, const json& m) {
 // connection of another legitimate client whose events of the room flowed since before then
 // receives it (or has already).
 void owe(World& w, const Legit& author, const std::string& room, int64_t id, int64_t sent_ms) {
-    for (const auto& r : w.legit()) {
-        if (r.get() == &author || !w.is_open(r->conn)) continue;
-        for (auto& v : r->asked) {
-            if (v.room != room) continue;
-            if (v.flowing_ms < 0 || v.flowing_ms >= sent_ms) break;
-            if (id > v.last) {
-                v.owed.push_back(id);
-                ++r->owed_total;
-            } else if (std::binary_search(v.recent.begin(), v.recent.end(), id)) {
-                ++r->owed_total;  // received before its author heard back
-            } else if (v.recent.size() < recent_max || id > v.recent.front()) {
-                w.violation("delivery.complete",
-                            r->name + " never got message " + std::to_string(id) + " of " + room +
-                                ", stored while it was in the room (it got later ones)");
-            } else {
-                w.probe("delivery.unjudged");  // older than the window of received ids
-            }
-            break;
+    for (auto [r, index] : (*author.audiences)[room]) {
+        Legit::RoomView& v = r->asked[index];
+        if (r == &author || v.flowing_ms < 0 || v.flowing_ms >= sent_ms || !w.is_open(r->conn))
+            continue;
+        if (id > v.last) {
+            v.owed.push_back(id);
+            ++r->owed_total;
+        } else if (std::binary_search(v.recent.begin(), v.recent.end(), id)) {
+            ++r->owed_total;  // received before its author heard back
+        } else if (v.recent.size() < recent_max || id > v.recent.front()) {
+            w.violation("delivery.complete",
+                        r->name + " never got message " + std::to_string(id) + " of " + room +
+                            ", stored while it was in the room (it got later ones)");
+        } else {
+            w.probe("delivery.unjudged");  // older than the window of received ids
         }
     }
 }
@@ -494,7 +492,10 @@ std::string address_in(const std::string& ip_or_cidr, int64_t i) {
 void start_populations(World& w, std::vector<std::unique_ptr<Legit>>& legit) {
     // The host registers first and creates the rooms everyone joins.
     static const PopulationSpec host_spec;
+    auto audiences = std::make_shared<Audiences>();
+    w.hold(audiences);
     auto& host = legit.emplace_back(std::make_unique<Legit>());
+    host->audiences = audiences.get();
     host->population = "host";
     host->index = -1;
     host->name = "host";
@@ -511,6 +512,7 @@ void start_populations(World& w, std::vector<std::unique_ptr<Legit>>& legit) {
         for (int i = 0; i < p.count; ++i) {
             auto& c = legit.emplace_back(std::make_unique<Legit>());
             c->population = p.name;
+            c->audiences = audiences.get();
             c->index = i;
             c->name = p.name + std::to_string(i);
             c->password = "password-" + std::to_string(i);

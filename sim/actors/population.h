@@ -16,11 +16,17 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "sim/engine/world.h"
 
 namespace warren::sim {
+
+struct Legit;
+// For each room, the clients with a view of it and the view's index in their `asked`: who
+// may be owed an acknowledged message, without a look at every client's views.
+using Audiences = std::unordered_map<std::string, std::vector<std::pair<Legit*, size_t>>>;
 
 struct Legit {
     std::string population;
@@ -61,10 +67,11 @@ struct Legit {
         std::vector<int64_t> owed;   // acknowledged to their authors, not received yet
     };
     std::vector<RoomView> asked;
-    bool logged_out = false;   // between a LOGOUT and the LOGIN that follows it
-    uint64_t owed_total = 0;   // messages owed to it (delivery.complete), received or not
-    bool den = false;          // created its own private room, "<name>-den" (mix key invite)
-    std::vector<int64_t> own;  // its latest acknowledged messages not deleted (at most 32)
+    Audiences* audiences = nullptr;  // the world's, shared by every client
+    bool logged_out = false;         // between a LOGOUT and the LOGIN that follows it
+    uint64_t owed_total = 0;         // messages owed to it (delivery.complete), received or not
+    bool den = false;                // created its own private room, "<name>-den" (mix key invite)
+    std::vector<int64_t> own;        // its latest acknowledged messages not deleted (at most 32)
 };
 
 // Adds the host and every population's clients to `legit` and schedules their arrivals.
