@@ -39,29 +39,43 @@ TEST(Scenario, SameSeedSameTrace) {
 // The scenario world's clients read only a line's top-level fields, its error, message, session
 // and invitation: the rest is checked as JSON but not kept; a line that is not JSON is still
 // refused.
-TEST(ParsedLines, KeepsTheTopLevelTheErrorAndTheMessageOnly) {
+TEST(ParsedLines, KeepsWhatClientsReadAndFindsItsFactsOnce) {
     ParsedLines all;
     ParsedLines top(ParsedLines::Keep::top_level_error_and_message);
     const std::string line =
         R"({"re":7,"ok":false,"error":{"code":"RATE_LIMITED","retry_after_ms":900},)"
         R"("messages":[{"id":1,"text":"a"}],"room":{"id":3},"reason":"x",)"
         R"("message":{"id":5,"room":"r"},"invitation":{"room":"den","to":"bo"}})";
-    auto full = all.get(line);
-    auto kept = top.get(line);
-    ASSERT_FALSE(full->is_discarded());
-    ASSERT_FALSE(kept->is_discarded());
-    EXPECT_EQ(full->size(), 8u);
-    EXPECT_EQ((*full)["messages"][0]["text"], "a");
-    EXPECT_EQ(kept->size(), 6u);
-    EXPECT_EQ((*kept)["invitation"]["room"], "den");
-    EXPECT_EQ((*kept)["message"]["id"], 5);
-    EXPECT_EQ((*kept)["re"], 7);
-    EXPECT_EQ((*kept)["ok"], false);
-    EXPECT_EQ((*kept)["reason"], "x");
-    EXPECT_EQ((*kept)["error"]["code"], "RATE_LIMITED");
-    EXPECT_EQ((*kept)["error"]["retry_after_ms"], 900);
-    EXPECT_FALSE(kept->contains("messages"));
-    EXPECT_FALSE(kept->contains("room"));
+    auto full_line = all.get(line);
+    const json& full = full_line->value;
+    auto kept_line = top.get(line);
+    const json& kept = kept_line->value;
+    ASSERT_FALSE(full.is_discarded());
+    // What nearly every client reads, found once: a reply's id and verdict, a message's
+    // id and room.
+    EXPECT_EQ(kept_line->re, 7);
+    EXPECT_FALSE(kept_line->ok);
+    EXPECT_EQ(kept_line->ev, "");
+    EXPECT_EQ(kept_line->message_id, 5);
+    EXPECT_EQ(kept_line->message_room, "r");
+    auto event = top.get(R"({"ev":"MESSAGE","message":{"id":9,"room":"dev","text":"hi"}})");
+    EXPECT_EQ(event->ev, "MESSAGE");
+    EXPECT_FALSE(event->re.has_value());
+    EXPECT_EQ(event->message_id, 9);
+    EXPECT_EQ(event->message_room, "dev");
+    ASSERT_FALSE(kept.is_discarded());
+    EXPECT_EQ(full.size(), 8u);
+    EXPECT_EQ(full["messages"][0]["text"], "a");
+    EXPECT_EQ(kept.size(), 6u);
+    EXPECT_EQ(kept["invitation"]["room"], "den");
+    EXPECT_EQ(kept["message"]["id"], 5);
+    EXPECT_EQ(kept["re"], 7);
+    EXPECT_EQ(kept["ok"], false);
+    EXPECT_EQ(kept["reason"], "x");
+    EXPECT_EQ(kept["error"]["code"], "RATE_LIMITED");
+    EXPECT_EQ(kept["error"]["retry_after_ms"], 900);
+    EXPECT_FALSE(kept.contains("messages"));
+    EXPECT_FALSE(kept.contains("room"));
     EXPECT_TRUE(top.get(R"({"re":7,"messages":[{"id":1,)")->is_discarded());
     EXPECT_TRUE(top.get("not json")->is_discarded());
 }

@@ -237,8 +237,8 @@ constexpr size_t recent_max = 128;
 
 void on_invitation(World& w, Legit& c, const json& m);
 
-void on_event(World& w, Legit& c, const json& m) {
-    const std::string_view ev = text_field(m, "ev");
+void on_event(World& w, Legit& c, const Line& l) {
+    const std::string_view ev = l.ev;
     if (ev == "HELLO") {
         if (!c.token.empty()) return request(w, c, {{"op", "LOGIN"}, {"token", c.token}});
         if (c.register_sent)
@@ -246,26 +246,23 @@ void on_event(World& w, Legit& c, const json& m) {
         c.register_sent = true;
         return request(w, c, {{"op", "REGISTER"}, {"username", c.name}, {"password", c.password}});
     }
-    if (ev == "INVITATION") return on_invitation(w, c, m);
-    if (ev != "MESSAGE") return;
-    // By reference: this runs once per receiver of every message.
-    auto found = m.find("message");
-    if (found == m.end() || !found->is_object()) return;
-    const json& msg = *found;
-    auto room_at = msg.find("room");
-    if (room_at == msg.end() || !room_at->is_string()) return;
-    const std::string& room = room_at->get_ref<const std::string&>();
-    int64_t id = msg.value("id", int64_t{0});
+    if (ev == "INVITATION") return on_invitation(w, c, l.value);
+    // This runs once per receiver of every message: the line's facts, no lookups.
+    if (ev != "MESSAGE" || l.message_room.empty()) return;
+    const std::string_view room = l.message_room;
+    const int64_t id = l.message_id;
     auto v = std::find_if(c.asked.begin(), c.asked.end(),
                           [&](const Legit::RoomView& a) { return a.room == room; });
     if (v == c.asked.end()) {
         w.violation("delivery.members_only", c.name + " got message " + std::to_string(id) +
-                                                 " of " + room + ", which it never joined");
+                                                 " of " + std::string(room) +
+                                                 ", which it never joined");
         return;
     }
     if (id <= v->last)
         w.violation("order.room_monotonic", c.name + " got message " + std::to_string(id) + " of " +
-                                                room + " after " + std::to_string(v->last));
+                                                std::string(room) + " after " +
+                                                std::to_string(v->last));
     v->last = std::max(v->last, id);
     v->recent.push_back(id);
     if (v->recent.size() > recent_max) v->recent.pop_front();
@@ -278,7 +275,8 @@ void on_event(World& w, Legit& c, const json& m) {
         }
         if (o < id)
             w.violation("delivery.complete", c.name + " got message " + std::to_string(id) +
-                                                 " of " + room + " but never " + std::to_string(o) +
+                                                 " of " + std::string(room) + " but never " +
+                                                 std::to_string(o) +
                                                  ", stored before it while it was in the room");
         v->owed[i] = v->owed.back();
         v->owed.pop_back();
@@ -339,11 +337,11 @@ void retry_later(World& w, Legit& c, const json& reply, json again) {
     });
 }
 
-void on_line(World& w, Legit& c, const json& m) {
-    auto re = m.find("re");
-    if (re == m.end() || !re->is_number()) return on_event(w, c, m);
+void on_line(World& w, Legit& c, const Line& l) {
+    if (!l.re) return on_event(w, c, l);
+    const json& m = l.value;
     // The oldest request still unanswered is the one this reply is to.
-    int64_t re_id = re->get<int64_t>();
+    int64_t re_id = *l.re;
     auto it = c.pending.begin();
     if (it == c.pending.end() || it->first != re_id) {
         w.violation("order.replies_in_request_order",
@@ -356,7 +354,7 @@ void on_line(World& w, Legit& c, const json& m) {
     }
     Legit::Pending p = std::move(it->second);
     c.pending.erase(it);
-    bool ok = m.value("ok", false);
+    bool ok = l.ok;
     std::string code = ok ? "" : m["error"].value("code", "?");
     if (c.index >= 0)
         w.report_sample(Sample{w.now_ms(), w.now_ms() - p.sent_ms, p.op, code, c.population});
@@ -467,7 +465,7 @@ void connect(World& w, Legit& c) {
     }
     c.conn = w.open(
         c.index < 0 ? "host" : "client/" + c.population + "/" + std::to_string(c.index), c.ip,
-        [&w, &c](const json& m) { on_line(w, c, m); },
+        [&w, &c](const Line& l) { on_line(w, c, l); },
         [&w, &c](const std::string& reason) { on_close(w, c, reason); });
 }
 

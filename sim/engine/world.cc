@@ -29,7 +29,7 @@ void World::start_core() {
 }
 
 ConnId World::open(const std::string& owner, std::string ip,
-                   std::function<void(const json&)> on_line,
+                   std::function<void(const Line&)> on_line,
                    std::function<void(const std::string&)> on_close, Wire wire) {
     ConnId id = next_conn_++;
     Peer& p = peers_[id];
@@ -297,7 +297,7 @@ void World::to_peer(ConnId id, std::shared_ptr<const std::string> bytes) {
                 text_handler(line);
                 continue;
             }
-            std::shared_ptr<const json> parsed;
+            std::shared_ptr<const Line> parsed;
             if (whole) {
                 auto& slot = parsed_writes_[bytes.get()];
                 if (slot.first != bytes) slot = {bytes, parsed_.get(line)};
@@ -309,12 +309,11 @@ void World::to_peer(ConnId id, std::shared_ptr<const std::string> bytes) {
             if (parsed->is_discarded())
                 throw std::runtime_error("the server sent a line that is not JSON: " +
                                          std::string(line));
-            const json& msg = *parsed;
-            if (text_field(msg, "ev") == "DISCONNECT")
-                p->second.close_reason = msg.value("reason", "");
+            if (parsed->ev == "DISCONNECT")
+                p->second.close_reason = parsed->value.value("reason", "");
             // A handler may replace itself (an attacker's next phase): run a copy, so the
             // closure it is running lives until it returns.
-            if (auto handler = p->second.on_line) handler(msg);
+            if (auto handler = p->second.on_line) handler(*parsed);
         }
     });
 }

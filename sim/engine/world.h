@@ -46,7 +46,7 @@ struct Peer {
     bool open = true;
     uint64_t epoch = 0;  // the server process it is connected to
     LineFramer framer{1 << 22};
-    std::function<void(const json&)> on_line;
+    std::function<void(const Line&)> on_line;
     std::function<void(std::string_view)> on_text;  // an IRC peer: its lines, as text
     std::function<void(const std::string& reason)> on_close;
     std::string close_reason;
@@ -76,7 +76,7 @@ class World {
     Stream& stream(std::string_view name) { return streams_[name]; }
     // Opens a connection from `ip` for `owner`; the server's lines go to on_line (or to the
     // peer's on_text for an IRC peer), its close to on_close.
-    ConnId open(const std::string& owner, std::string ip, std::function<void(const json&)> on_line,
+    ConnId open(const std::string& owner, std::string ip, std::function<void(const Line&)> on_line,
                 std::function<void(const std::string&)> on_close, Wire wire = Wire::json);
     void send(ConnId id, std::string bytes);
     void hang_up(ConnId id);
@@ -204,7 +204,7 @@ class World {
     std::shared_ptr<const std::string> last_sent_;
     // Writes that were one whole line, by address (held, so the address is not reused).
     std::unordered_map<const std::string*,
-                       std::pair<std::shared_ptr<const std::string>, std::shared_ptr<const json>>>
+                       std::pair<std::shared_ptr<const std::string>, std::shared_ptr<const Line>>>
         parsed_writes_;
     RunReport report_;
 };
