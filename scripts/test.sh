@@ -113,7 +113,7 @@ stage "tests under ASan + UBSan"
 asan_log=$(mktemp)
 find build-asan -name '*.gcda' -delete  # counts from test discovery at build time
 # The durability sweep runs its 1,000 seeds in build/; under ASan + coverage (about 20x
-# slower) 200 of them (tests/CMakeLists.txt) keep it well inside the timeout on 2 cores.
+# slower) 100 of them (tests/CMakeLists.txt) keep it well inside the timeout on 2 cores.
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --output-on-failure -j "$jobs" --timeout 900) | tee "$asan_log"
