@@ -374,27 +374,44 @@ void read_server(Reader& r, const toml::table& t, const std::string& dir, Scenar
     if (!abuse) s.config = without_abuse_limits(s.config);
 }
 
+// `readers = { min_bytes_per_s, max_bytes_per_s }` of [network] or a [[population]].
+void read_readers(Reader& r, const toml::table& rd, const std::string& where, int64_t& min,
+                  int64_t& max) {
+    r.keys(rd, where, {"min_bytes_per_s", "max_bytes_per_s"});
+    r.integer(rd, "min_bytes_per_s", min, 1, int64_t{1} << 40);
+    r.integer(rd, "max_bytes_per_s", max, 1, int64_t{1} << 40);
+    if (!min || !max)
+        r.error(rd, where + " needs min_bytes_per_s and max_bytes_per_s");
+    else if (min > max)
+        r.error(rd, where + ": min_bytes_per_s is over max_bytes_per_s");
+}
+
 void read_network(Reader& r, const toml::table& t, ScenarioSpec& s) {
-    r.keys(t, "[network]", {"delay", "chunks"}, {"readers"});
+    r.keys(t, "[network]", {"delay", "chunks", "readers"});
     if (const toml::table* d = r.table(t, "delay")) {
-        r.keys(*d, "network.delay", {"dist", "min", "max", "value"}, {"mean"});
+        r.keys(*d, "network.delay", {"dist", "min", "max", "value", "mean"});
         std::string dist = "uniform";
         r.text(*d, "dist", dist);
         if (dist == "fixed") {
             int64_t v = 1;
             r.duration(*d, "value", v, 0, 60'000);
             s.network.delay_min_ms = s.network.delay_max_ms = v;
-        } else if (dist == "uniform") {
+        } else if (dist == "uniform" || dist == "exp") {
             r.duration(*d, "min", s.network.delay_min_ms, 0, 60'000);
             r.duration(*d, "max", s.network.delay_max_ms, 0, 60'000);
             if (s.network.delay_min_ms > s.network.delay_max_ms)
                 r.error(*d, "network.delay: min is over max");
-        } else if (dist == "exp") {
-            r.error(*d->get("dist"), "network.delay: dist = \"exp\" is not supported yet");
+            if (dist == "exp" && !r.duration(*d, "mean", s.network.delay_mean_ms, 1, 60'000))
+                r.error(*d, "network.delay: dist = \"exp\" needs a mean");
+            if (dist == "uniform" && d->get("mean"))
+                r.error(*d->get("mean"), "network.delay: a mean is for dist = \"exp\"");
         } else {
-            r.error(*d->get("dist"), "network.delay.dist is \"uniform\" or \"fixed\"");
+            r.error(*d->get("dist"), "network.delay.dist is \"uniform\", \"exp\" or \"fixed\"");
         }
     }
+    if (const toml::table* rd = r.table(t, "readers"))
+        read_readers(r, *rd, "network.readers", s.network.readers_min_bps,
+                     s.network.readers_max_bps);
     if (const toml::table* c = r.table(t, "chunks")) {
         r.keys(*c, "network.chunks", {"min", "max"});
         int64_t min = 1;
@@ -405,7 +422,8 @@ void read_network(Reader& r, const toml::table& t, ScenarioSpec& s) {
 
 void read_population(Reader& r, const toml::table& t, ScenarioSpec& s) {
     PopulationSpec p;
-    r.keys(t, "[[population]]", {"name", "count", "ip", "rooms", "arrive", "think", "mix"},
+    r.keys(t, "[[population]]",
+           {"name", "count", "ip", "rooms", "arrive", "think", "mix", "readers"},
            {"give_up", "reconnect"});
     if (!r.text(t, "name", p.name))
         r.error(t, "[[population]] needs a name");
@@ -456,6 +474,8 @@ void read_population(Reader& r, const toml::table& t, ScenarioSpec& s) {
         r.duration(*th, "max", p.think_max_ms, 10, hour_ms);
         if (p.think_min_ms > p.think_max_ms) r.error(*th, "think: min is over max");
     }
+    if (const toml::table* rd = r.table(t, "readers"))
+        read_readers(r, *rd, "readers", p.readers_min_bps, p.readers_max_bps);
     if (const toml::table* m = r.table(t, "mix")) {
         const std::pair<const char*, int Mix::*> weights[] = {
             {"send", &Mix::send},       {"history", &Mix::history},
@@ -556,9 +576,9 @@ void read_attacker(Reader& r, const toml::table& t, ScenarioSpec& s) {
 
 void read_fault(Reader& r, const toml::table& t, ScenarioSpec& s) {
     FaultSpec f;
-    static const std::set<std::string> later = {"power_loss",      "partition",   "wall_clock_step",
-                                                "clock_drift",     "reset",       "half_open",
-                                                "reconnect_storm", "slow_hasher", "disk_full"};
+    static const std::set<std::string> later = {"power_loss", "wall_clock_step", "clock_drift",
+                                                "half_open",  "reconnect_storm", "slow_hasher",
+                                                "disk_full"};
     if (!r.text(t, "kind", f.kind)) {
         r.error(t, "[[fault]] needs a kind (warren-sim list faults)");
         return;
@@ -589,6 +609,19 @@ void read_fault(Reader& r, const toml::table& t, ScenarioSpec& s) {
     r.integer(t, "max", f.max, 1, 1000);
     if (f.kind == "crash" && !t.get("probability"))
         r.error(t, "a crash fault needs a probability (per commit in its window)");
+    if (r.text(t, "who", f.who)) {
+        bool population = false;
+        for (const auto& p : s.populations) population |= p.name == f.who;
+        if (!population && !in_cidr("0.0.0.0", f.who))
+            r.error(*t.get("who"),
+                    "who: no [[population]] named " + f.who + ", and not an IPv4 address or CIDR");
+    } else if (f.kind == "partition" || f.kind == "reset") {
+        r.error(t, "a " + f.kind + " fault needs who (a population, or an address or CIDR)");
+    }
+    if (r.text(t, "mode", f.mode) && f.mode != "hold" && f.mode != "drop")
+        r.error(*t.get("mode"), "mode is \"hold\" (bytes wait for the heal) or \"drop\"");
+    if (f.kind == "reset" && !t.get("probability"))
+        r.error(t, "a reset fault needs a probability (per write in its window)");
     s.faults.push_back(f);
 }
 

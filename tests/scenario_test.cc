@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "sim/actors/population.h"
 #include "sim/engine/world.h"
 #include "sim/parsed_lines.h"
 #include "sim/runner.h"
@@ -168,6 +169,52 @@ TEST_F(ScenarioFile, UnknownKeysKindsAndLaterStepsAreRefused) {
     e = errors_of("[[attacker]]\nkind = \"slowloris\"\nroom = \"lobby\"\n");
     ASSERT_EQ(e.size(), 1u);
     EXPECT_NE(e[0].find("'room' does not apply to slowloris"), std::string::npos) << e[0];
+}
+
+// The network faults: each names whose connections it cuts; the delay and reader paces are
+// checked like every other value.
+TEST_F(ScenarioFile, NetworkFaultsNeedWhoAndSaneValues) {
+    const std::string pop = "[[population]]\nname = \"mobile\"\ncount = 2\n";
+    EXPECT_TRUE(errors_of(pop + "[[fault]]\nkind = \"partition\"\nwho = \"mobile\"\n"
+                                "from = \"10s\"\nto = \"20s\"\nmode = \"drop\"\n")
+                    .empty());
+    EXPECT_TRUE(
+        errors_of("[[fault]]\nkind = \"reset\"\nwho = \"10.2.0.0/28\"\nprobability = 0.01\n")
+            .empty());
+    auto e = errors_of(pop + "[[fault]]\nkind = \"partition\"\n");
+    ASSERT_EQ(e.size(), 1u);
+    EXPECT_NE(e[0].find("a partition fault needs who"), std::string::npos) << e[0];
+    e = errors_of(pop + "[[fault]]\nkind = \"partition\"\nwho = \"nobody\"\n");
+    ASSERT_EQ(e.size(), 1u);
+    EXPECT_NE(e[0].find(":10:7: who: no [[population]] named nobody"), std::string::npos) << e[0];
+    e = errors_of(pop + "[[fault]]\nkind = \"partition\"\nwho = \"mobile\"\nmode = \"lose\"\n");
+    ASSERT_EQ(e.size(), 1u);
+    EXPECT_NE(e[0].find("mode is \"hold\""), std::string::npos) << e[0];
+    e = errors_of("[[fault]]\nkind = \"reset\"\nwho = \"10.2.0.0/33\"\nprobability = 0.1\n");
+    ASSERT_EQ(e.size(), 1u);
+    EXPECT_NE(e[0].find("not an IPv4 address or CIDR"), std::string::npos) << e[0];
+    e = errors_of("[[fault]]\nkind = \"reset\"\nwho = \"10.2.0.1\"\n");
+    ASSERT_EQ(e.size(), 1u);
+    EXPECT_NE(e[0].find("a reset fault needs a probability"), std::string::npos) << e[0];
+    e = errors_of("[network]\ndelay = { dist = \"exp\", min = \"1ms\", max = \"9ms\" }\n");
+    ASSERT_EQ(e.size(), 1u);
+    EXPECT_NE(e[0].find("dist = \"exp\" needs a mean"), std::string::npos) << e[0];
+    e = errors_of("[network]\nreaders = { min_bytes_per_s = 900, max_bytes_per_s = 100 }\n");
+    ASSERT_EQ(e.size(), 1u);
+    EXPECT_NE(e[0].find("min_bytes_per_s is over max_bytes_per_s"), std::string::npos) << e[0];
+    e = errors_of("[network]\nreaders = { min_bytes_per_s = 0, max_bytes_per_s = 100 }\n");
+    EXPECT_FALSE(e.empty());
+}
+
+TEST(Addresses, InCidr) {
+    EXPECT_EQ(in_cidr("10.2.0.5", "10.2.0.0/28"), true);
+    EXPECT_EQ(in_cidr("10.2.0.16", "10.2.0.0/28"), false);
+    EXPECT_EQ(in_cidr("100.64.0.1", "100.64.0.1"), true);
+    EXPECT_EQ(in_cidr("100.64.0.2", "100.64.0.1"), false);
+    EXPECT_EQ(in_cidr("1.2.3.4", "0.0.0.0/0"), true);
+    EXPECT_FALSE(in_cidr("1.2.3.4", "10.0.0.0/40").has_value());
+    EXPECT_FALSE(in_cidr("1.2.3.4", "mobile").has_value());
+    EXPECT_FALSE(in_cidr("::1", "10.0.0.0/8").has_value());
 }
 
 TEST_F(ScenarioFile, ImpossibleValuesAreRefused) {

@@ -476,6 +476,10 @@ void connect(World& w, Legit& c) {
         c.index < 0 ? "host" : "client/" + c.population + "/" + std::to_string(c.index), c.ip,
         [&w, &c](const Line& l) { on_line(w, c, l); },
         [&w, &c](const std::string& reason) { on_close(w, c, reason); });
+    if (c.spec->readers_max_bps > 0 && w.is_open(c.conn)) {
+        Peer& p = w.peer(c.conn);
+        p.read_bytes_per_s = World::read_pace(p, c.spec->readers_min_bps, c.spec->readers_max_bps);
+    }
 }
 
 }  // namespace
@@ -494,6 +498,24 @@ std::string address_in(const std::string& ip_or_cidr, int64_t i) {
     char out[INET_ADDRSTRLEN];
     inet_ntop(AF_INET, &a, out, sizeof out);
     return out;
+}
+
+std::optional<bool> in_cidr(const std::string& ip, const std::string& ip_or_cidr) {
+    size_t slash = ip_or_cidr.find('/');
+    in_addr a{}, net{};
+    if (inet_pton(AF_INET, ip.c_str(), &a) != 1 ||
+        inet_pton(AF_INET, ip_or_cidr.substr(0, slash).c_str(), &net) != 1)
+        return std::nullopt;
+    int bits = 32;
+    if (slash != std::string::npos) {
+        const std::string b = ip_or_cidr.substr(slash + 1);
+        if (b.empty() || b.size() > 2 || !std::all_of(b.begin(), b.end(), ::isdigit))
+            return std::nullopt;
+        bits = std::stoi(b);
+        if (bits > 32) return std::nullopt;
+    }
+    uint32_t mask = bits == 0 ? 0 : ~uint32_t{0} << (32 - bits);
+    return (ntohl(a.s_addr) & mask) == (ntohl(net.s_addr) & mask);
 }
 
 void start_populations(World& w, std::vector<std::unique_ptr<Legit>>& legit) {

@@ -14,6 +14,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -80,5 +81,8 @@ void start_populations(World& w, std::vector<std::unique_ptr<Legit>>& legit);
 // The first address of a CIDR's hosts plus `i`, or the address itself if it is no CIDR.
 // Empty if `i` does not fit.
 std::string address_in(const std::string& ip_or_cidr, int64_t i);
+
+// Whether IPv4 address `ip` is `ip_or_cidr` or inside it; nullopt if either is not IPv4.
+std::optional<bool> in_cidr(const std::string& ip, const std::string& ip_or_cidr);
 
 }  // namespace warren::sim

@@ -101,6 +101,10 @@ void delivery_complete(World& w, RunReport& r) {
     for (const auto& c : w.legit()) {
         owed += static_cast<double>(c->owed_total);
         if (!w.is_open(c->conn)) continue;
+        if (w.bytes_on_the_way(c->conn)) {  // a slow reader's backlog: not judged
+            w.probe("delivery.unjudged");
+            continue;
+        }
         for (const Legit::RoomView& v : c->asked)
             for (int64_t id : v.owed)
                 w.violation("delivery.complete", c->name + " never got message " +

@@ -14,11 +14,16 @@
 namespace warren::sim {
 
 struct NetworkSpec {
-    // One-way delay of each piece of a write, uniform in [min, max].
+    // One-way delay of each piece of a write: uniform in [min, max], or (mean > 0) min plus an
+    // exponential of that mean, at most max.
     int64_t delay_min_ms = 1;
     int64_t delay_max_ms = 5;
+    int64_t delay_mean_ms = 0;
     // What a client writes reaches the server in pieces of 1..chunk_max bytes (0: whole).
     int64_t chunk_max = 0;
+    // Legitimate clients read what the server sends at a pace drawn per connection between
+    // these (bytes/s, log-uniform), and only then is it read (sent()): 0, at once.
+    int64_t readers_min_bps = 0, readers_max_bps = 0;
 };
 
 // Weights of what a ready client does next.
@@ -54,6 +59,8 @@ struct PopulationSpec {
     std::vector<std::string> rooms = {"lobby"};  // joined after registering, in order
     int64_t arrive_from_ms = 500, arrive_to_ms = 5000;
     int64_t think_min_ms = 2000, think_max_ms = 6000;
+    // Its clients read at a pace drawn between these (bytes/s), instead of [network]'s.
+    int64_t readers_min_bps = 0, readers_max_bps = 0;
     Mix mix;
 };
 
@@ -78,6 +85,9 @@ struct FaultSpec {
     int64_t latency_min_ms = 700, latency_max_ms = 900;  // slow_storage
     int64_t restart_after_ms = 200;                      // crash
     int64_t max = 3;                                     // crash: most per run
+    // Network faults: whose connections (a population's name, or an address or CIDR).
+    std::string who;
+    std::string mode = "hold";  // partition: "hold" (bytes wait for the heal) or "drop"
 };
 
 struct OperatorSpec {

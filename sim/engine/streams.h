@@ -30,7 +30,9 @@ class Stream {
     int64_t between(int64_t lo, int64_t hi) {
         return lo + static_cast<int64_t>(below(static_cast<uint64_t>(hi - lo) + 1));
     }
-    bool chance(double p) { return static_cast<double>(next() >> 11) * 0x1.0p-53 < p; }
+    // Uniform in [0, 1).
+    double unit() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+    bool chance(double p) { return unit() < p; }
     uint64_t draws() const { return draws_; }
     uint64_t digest() const { return digest_; }
 

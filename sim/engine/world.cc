@@ -1,6 +1,7 @@
 #include "sim/engine/world.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <stdexcept>
 
@@ -28,6 +29,12 @@ void World::start_core() {
     core_ = std::make_unique<Server>(spec_.config, entropy_, snap.value());
 }
 
+int64_t World::read_pace(Peer& p, int64_t min_bps, int64_t max_bps) {
+    double lo = std::log(static_cast<double>(min_bps));
+    double hi = std::log(static_cast<double>(max_bps));
+    return std::max<int64_t>(1, static_cast<int64_t>(std::exp(lo + (hi - lo) * p.net->unit())));
+}
+
 ConnId World::open(const std::string& owner, std::string ip,
                    std::function<void(const Line&)> on_line,
                    std::function<void(const std::string&)> on_close, Wire wire) {
@@ -39,6 +46,9 @@ ConnId World::open(const std::string& owner, std::string ip,
     p.epoch = epoch_;
     p.on_line = std::move(on_line);
     p.on_close = std::move(on_close);
+    // Legitimate clients read at their own pace, when the file says so.
+    if (const NetworkSpec& n = spec_.network; n.readers_max_bps > 0 && owner.starts_with("client/"))
+        p.read_bytes_per_s = read_pace(p, n.readers_min_bps, n.readers_max_bps);
     if (!core_) {
         // The server is down: the dial is refused.
         p.open = false;
@@ -57,6 +67,11 @@ ConnId World::open(const std::string& owner, std::string ip,
 bool World::is_open(ConnId id) const {
     auto it = peers_.find(id);
     return it != peers_.end() && it->second.open;
+}
+
+bool World::bytes_on_the_way(ConnId id) const {
+    auto it = peers_.find(id);
+    return it != peers_.end() && it->second.inbound_head < it->second.inbound.size();
 }
 
 const std::vector<std::optional<MessageRow>>& World::stored_rows() {
@@ -80,14 +95,50 @@ std::function<void()>* World::loop() {
 }
 
 int64_t World::net_delay(Peer& p) {
-    return p.net->between(spec_.network.delay_min_ms, spec_.network.delay_max_ms);
+    const NetworkSpec& n = spec_.network;
+    if (n.delay_mean_ms <= 0) return p.net->between(n.delay_min_ms, n.delay_max_ms);
+    double e = -std::log1p(-p.net->unit()) * static_cast<double>(n.delay_mean_ms);
+    return std::min(n.delay_max_ms, n.delay_min_ms + static_cast<int64_t>(e));
+}
+
+LinkFate World::link_fate(const Peer& p, bool to_server, size_t size) {
+    LinkFate fate;
+    for (auto& hook : link_hooks_) hook(p, to_server, size, fate);
+    return fate;
+}
+
+void World::reset(ConnId id, int64_t at_ms) {
+    at(at_ms, [this, id] {
+        auto it = peers_.find(id);
+        if (it == peers_.end() || !it->second.open) return;
+        Peer& p = it->second;
+        p.open = false;
+        p.reset = true;  // what is still on its way to the client is lost
+        if (core_ && p.epoch == epoch_) {
+            trace("reset", id);
+            core_->disconnect(id, now());
+            drain();
+        }
+        at(now_ms() + 1, [this, id] {
+            Peer& q = peers_[id];
+            if (q.on_close) q.on_close("RESET");
+        });
+    });
+}
+
+std::vector<ConnId> World::open_peer_ids() const {
+    std::vector<ConnId> ids;
+    for (const auto& [id, p] : peers_)
+        if (p.open) ids.push_back(id);
+    std::sort(ids.begin(), ids.end());
+    return ids;
 }
 
 // One stream: what a peer writes reaches the server in order, each write (or piece of it)
 // after the network's delay.
 void World::send(ConnId id, std::string bytes) {
     auto found = peers_.find(id);
-    if (found == peers_.end() || !found->second.open) return;
+    if (found == peers_.end() || !found->second.open || found->second.cut) return;
     Peer& peer = found->second;
     size_t chunk_max =
         peer.chunk_max ? peer.chunk_max : static_cast<size_t>(spec_.network.chunk_max);
@@ -96,15 +147,28 @@ void World::send(ConnId id, std::string bytes) {
         if (chunk_max > 0)
             n = std::min(
                 n, static_cast<size_t>(peer.net->between(1, static_cast<int64_t>(chunk_max))));
-        peer.depart_ms = std::max(peer.depart_ms, now_ms() + net_delay(peer));
-        at(peer.depart_ms, [this, id, piece = bytes.substr(pos, n)] {
-            auto it = peers_.find(id);
-            if (it == peers_.end() || !it->second.open || it->second.epoch != epoch_ || !core_)
-                return;
-            trace("receive", id, piece);
-            core_->receive(id, piece, now());
-            drain();
-        });
+        LinkFate fate = link_fate(peer, true, n);
+        if (fate.drop) {
+            pos += n;
+            continue;
+        }
+        if (fate.cut) n = *fate.cut;
+        int64_t from = std::max(now_ms(), fate.hold_until_ms);
+        peer.depart_ms = std::max(peer.depart_ms, from + net_delay(peer));
+        if (n > 0)
+            at(peer.depart_ms, [this, id, piece = bytes.substr(pos, n)] {
+                auto it = peers_.find(id);
+                if (it == peers_.end() || !it->second.open || it->second.epoch != epoch_ || !core_)
+                    return;
+                trace("receive", id, piece);
+                core_->receive(id, piece, now());
+                drain();
+            });
+        if (fate.cut) {
+            peer.cut = true;
+            reset(id, peer.depart_ms + 1);  // after the bytes that got through
+            return;
+        }
         pos += n;
     }
 }
@@ -191,25 +255,40 @@ void World::drain() {
             }
             auto it = peers_.find(s->conn);
             if (it == peers_.end() || !it->second.open) continue;
+            LinkFate fate = link_hooks_.empty() || it->second.cut
+                                ? LinkFate{}
+                                : link_fate(it->second, false, s->bytes->size());
             if (spec_.lose_message_events_every > 0 &&
                 s->bytes->starts_with(R"({"ev":"MESSAGE",)") &&
                 ++messages_sent_ % spec_.lose_message_events_every == 0) {
                 core_->sent(s->conn, s->bytes->size(), now());
                 continue;
             }
-            if (it->second.read_bytes_per_s == 0) {
+            // Read once it arrives: by a slow reader, or after a partition; never if lost.
+            bool later =
+                it->second.read_bytes_per_s > 0 || fate.hold_until_ms > now_ms() || fate.drop;
+            if (!later) {
                 core_->sent(s->conn, s->bytes->size(), now());  // a prompt reader
             } else {
                 it->second.unread += s->bytes->size();
                 peak_unread_ = std::max(peak_unread_, it->second.unread);
             }
-            to_peer(s->conn, s->bytes);
+            if (fate.drop || it->second.cut) continue;
+            if (fate.cut) {
+                it->second.cut = true;
+                to_peer(s->conn,
+                        std::make_shared<const std::string>(s->bytes->substr(0, *fate.cut)), later,
+                        fate.hold_until_ms);
+                reset(s->conn, it->second.arrive_ms + 1);
+                continue;
+            }
+            to_peer(s->conn, s->bytes, later, fate.hold_until_ms);
         } else if (auto* c = std::get_if<Close>(&*out)) {
             trace("close", c->conn, c->reason);
             auto it = peers_.find(c->conn);
             if (it == peers_.end()) continue;
             it->second.open = false;
-            if (c->last) to_peer(c->conn, c->last);
+            if (c->last && !it->second.cut) to_peer(c->conn, c->last);
             // After the bytes already on their way.
             at(std::max(it->second.arrive_ms, now_ms()) + 1, [this, id = c->conn] {
                 Peer& p = peers_[id];
@@ -260,25 +339,28 @@ void World::drain() {
     }
 }
 
-void World::to_peer(ConnId id, std::shared_ptr<const std::string> bytes) {
+void World::to_peer(ConnId id, std::shared_ptr<const std::string> bytes, bool read_reports,
+                    int64_t hold_until_ms) {
     Peer& peer = peers_[id];
-    peer.arrive_ms = std::max(peer.arrive_ms, now_ms() + net_delay(peer));
+    peer.arrive_ms = std::max(peer.arrive_ms, std::max(now_ms(), hold_until_ms) + net_delay(peer));
     // A slow reader takes its time over each write, and only then has it read (sent()).
     if (peer.read_bytes_per_s > 0)
         peer.arrive_ms += static_cast<int64_t>(bytes->size()) * 1000 / peer.read_bytes_per_s;
     // The bytes wait in the peer's own queue (arrivals are in order), so the scheduled step
     // holds only the id: small enough for std::function to keep without an allocation.
-    peer.inbound.push_back(std::move(bytes));
+    peer.inbound.push_back(Peer::Inbound{std::move(bytes), read_reports});
     at(peer.arrive_ms, [this, id] {
         auto p = peers_.find(id);
         if (p == peers_.end()) return;
         Peer& q = p->second;
-        std::shared_ptr<const std::string> bytes = std::move(q.inbound[q.inbound_head++]);
+        Peer::Inbound in = std::move(q.inbound[q.inbound_head++]);
+        std::shared_ptr<const std::string> bytes = std::move(in.bytes);
         if (q.inbound_head == q.inbound.size()) {
             q.inbound.clear();  // keeps its capacity: no allocation per write
             q.inbound_head = 0;
         }
-        if (p->second.read_bytes_per_s > 0) {
+        if (q.reset) return;  // a reset discards what had not arrived
+        if (in.read_reports) {
             p->second.unread -= std::min<uint64_t>(p->second.unread, bytes->size());
             if (core_ && p->second.epoch == epoch_) {
                 core_->sent(id, bytes->size(), now());

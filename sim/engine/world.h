@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -50,13 +51,28 @@ struct Peer {
     std::function<void(std::string_view)> on_text;  // an IRC peer: its lines, as text
     std::function<void(const std::string& reason)> on_close;
     std::string close_reason;
+    bool reset = false;            // reset: nothing more arrives
+    bool cut = false;              // a reset is under way: nothing more is written either way
     int64_t arrive_ms = 0;         // when the last bytes sent to it arrive: one stream, in order
     int64_t depart_ms = 0;         // when the last bytes it wrote reach the server
     size_t chunk_max = 0;          // 0: the network's
     int64_t read_bytes_per_s = 0;  // a slow reader: it reads at this pace (0: at once)
     uint64_t unread = 0;           // bytes the server wrote that it has not read yet
-    std::vector<std::shared_ptr<const std::string>> inbound;  // on their way to it, in order
-    size_t inbound_head = 0;                                  // the next to arrive
+    // On their way to it, in order; `read_reports`: the server learns it was read (sent())
+    // only when it arrives (a slow reader, or a write a partition holds).
+    struct Inbound {
+        std::shared_ptr<const std::string> bytes;
+        bool read_reports = false;
+    };
+    std::vector<Inbound> inbound;
+    size_t inbound_head = 0;  // the next to arrive
+};
+
+// How one write between a client and the server fares: every link hook is asked, in order.
+struct LinkFate {
+    int64_t hold_until_ms = -1;  // the bytes wait until then (a partition that holds)
+    bool drop = false;           // the bytes are lost (a partition that drops)
+    std::optional<size_t> cut;   // the connection is reset after this many of its bytes
 };
 
 struct Legit;
@@ -76,12 +92,17 @@ class World {
     Stream& stream(std::string_view name) { return streams_[name]; }
     // Opens a connection from `ip` for `owner`; the server's lines go to on_line (or to the
     // peer's on_text for an IRC peer), its close to on_close.
+    // A read pace drawn from a peer's network stream, log-uniform in [min, max] bytes/s.
+    static int64_t read_pace(Peer& p, int64_t min_bps, int64_t max_bps);
     ConnId open(const std::string& owner, std::string ip, std::function<void(const Line&)> on_line,
                 std::function<void(const std::string&)> on_close, Wire wire = Wire::json);
     void send(ConnId id, std::string bytes);
     void hang_up(ConnId id);
     Peer& peer(ConnId id) { return peers_[id]; }
     bool is_open(ConnId id) const;
+    // Whether bytes the server wrote are still on their way to this peer (a slow reader's
+    // backlog, a partition's held bytes).
+    bool bytes_on_the_way(ConnId id) const;
     // A step that schedules itself again (an actor's loop) lives here, so the closures that
     // call it hold a plain pointer, not a shared_ptr to themselves (a cycle never freed).
     std::function<void()>* loop();
@@ -149,13 +170,22 @@ class World {
     using CommitHook = std::function<void(CommitFate&)>;
     void on_commit_hook(CommitHook h) { commit_hooks_.push_back(std::move(h)); }
     void crash(int64_t restart_after_ms);
+    // A write of `size` bytes to (to_server) or from the server on a peer's connection.
+    using LinkHook = std::function<void(const Peer&, bool to_server, size_t size, LinkFate&)>;
+    void on_link_hook(LinkHook h) { link_hooks_.push_back(std::move(h)); }
+    // The connection is reset at `at_ms`: the server and the client each see it go.
+    void reset(ConnId id, int64_t at_ms);
+    std::vector<ConnId> open_peer_ids() const;  // in id order
 
     static constexpr int64_t wall_base_ms = 1764000000000;
 
   private:
     void start_core();
     void drain();
-    void to_peer(ConnId id, std::shared_ptr<const std::string> bytes);
+    // Bytes on their way to a client; `read_reports`: the server hears they were read only
+    // when they arrive (sent()); `hold_until_ms`: they do not leave before then.
+    void to_peer(ConnId id, std::shared_ptr<const std::string> bytes, bool read_reports = false,
+                 int64_t hold_until_ms = -1);
     void on_commit(const Commit& c);
     void observe();
     void trace(std::string_view tag, uint64_t a, std::string_view bytes = {}) {
@@ -187,6 +217,8 @@ class World {
     std::vector<std::unique_ptr<Legit>> legit_;
     std::vector<std::unique_ptr<Attack>> attacks_;
     std::vector<CommitHook> commit_hooks_;
+    std::vector<LinkHook> link_hooks_;
+    LinkFate link_fate(const Peer& p, bool to_server, size_t size);
     std::vector<std::shared_ptr<const std::vector<Mutation>>> inflight_;
     std::map<int64_t, Tracked> tracked_;
     std::set<std::string> refused_texts_;

@@ -1,5 +1,9 @@
 #include "sim/faults/faults.h"
 
+#include <algorithm>
+
+#include "sim/actors/population.h"
+
 namespace warren::sim {
 
 namespace {
@@ -72,6 +76,56 @@ void crash(World& w, const FaultSpec& f, size_t i) {
     });
 }
 
+// Whether a connection is one of `who`'s: a population's clients, or an address or CIDR.
+bool matches(const Peer& p, const std::string& who) {
+    if (p.owner.size() > 8 + who.size() && p.owner.starts_with("client/") &&
+        p.owner.compare(7, who.size(), who) == 0 && p.owner[7 + who.size()] == '/')
+        return true;
+    return in_cidr(p.ip, who).value_or(false);
+}
+
+// When the fault's window closes: at `to`, or when the liveness phase heals everything.
+int64_t window_end(const World& w, const FaultSpec& f) {
+    int64_t heal = w.spec().liveness.heal_at_ms;
+    return heal >= 0 ? std::min(f.to_ms, heal) : f.to_ms;
+}
+
+// The network between `who` and the server is cut in [from, to). "hold": bytes either way
+// wait and arrive after the heal, as TCP retransmits them (the server hears a client read
+// only when its bytes arrive: its outbound queue grows meanwhile). "drop": the bytes are
+// lost, and at the heal the connections are reset.
+void partition(World& w, const FaultSpec& f, size_t) {
+    mark_window(w, f);
+    w.on_link_hook([&w, &f](const Peer& p, bool, size_t, LinkFate& fate) {
+        if (!active(w, f) || !matches(p, f.who)) return;
+        if (f.mode == "drop")
+            fate.drop = true;
+        else
+            fate.hold_until_ms = std::max(fate.hold_until_ms, window_end(w, f));
+        w.probe("fault.partition.fired");
+    });
+    if (f.mode == "drop")
+        w.at(window_end(w, f), [&w, &f] {
+            for (ConnId id : w.open_peer_ids())
+                if (matches(w.peer(id), f.who)) w.reset(id, w.now_ms());
+        });
+}
+
+// With `probability` per write either way on `who`'s connections in [from, to), the
+// connection is reset in the middle of that write: the bytes before the cut arrive, the rest
+// never does, and both sides see the connection go.
+void reset(World& w, const FaultSpec& f, size_t i) {
+    mark_window(w, f);
+    Stream& rng = w.stream("fault/reset#" + std::to_string(i));
+    w.on_link_hook([&w, &f, &rng](const Peer& p, bool, size_t size, LinkFate& fate) {
+        if (fate.cut || fate.drop || !active(w, f) || !matches(p, f.who) ||
+            !rng.chance(f.probability))
+            return;
+        fate.cut = size > 1 ? static_cast<size_t>(rng.below(size)) : 0;
+        w.probe("fault.reset.fired");
+    });
+}
+
 }  // namespace
 
 const std::vector<FaultKind>& fault_kinds() {
@@ -97,6 +151,17 @@ const std::vector<FaultKind>& fault_kinds() {
          "from the database after restart_after (at most max times)",
          {"from", "to", "probability", "restart_after", "max"},
          crash},
+        {"partition",
+         "the network between who (a population, or an address or CIDR) and the server is cut "
+         "in [from, to): mode = \"hold\" (bytes wait and arrive after the heal) or \"drop\" "
+         "(bytes are lost; the connections are reset at the heal)",
+         {"from", "to", "who", "mode"},
+         partition},
+        {"reset",
+         "with probability per write either way on who's connections in [from, to), the "
+         "connection is reset in the middle of the write (RST): both sides see it go",
+         {"from", "to", "who", "probability"},
+         reset},
     };
     return kinds;
 }
