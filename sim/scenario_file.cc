@@ -577,8 +577,7 @@ void read_attacker(Reader& r, const toml::table& t, ScenarioSpec& s) {
 void read_fault(Reader& r, const toml::table& t, ScenarioSpec& s) {
     FaultSpec f;
     static const std::set<std::string> later = {"power_loss", "wall_clock_step", "clock_drift",
-                                                "half_open",  "reconnect_storm", "slow_hasher",
-                                                "disk_full"};
+                                                "slow_hasher", "disk_full"};
     if (!r.text(t, "kind", f.kind)) {
         r.error(t, "[[fault]] needs a kind (warren-sim list faults)");
         return;
@@ -615,7 +614,8 @@ void read_fault(Reader& r, const toml::table& t, ScenarioSpec& s) {
         if (!population && !in_cidr("0.0.0.0", f.who))
             r.error(*t.get("who"),
                     "who: no [[population]] named " + f.who + ", and not an IPv4 address or CIDR");
-    } else if (f.kind == "partition" || f.kind == "reset") {
+    } else if (f.kind == "partition" || f.kind == "reset" || f.kind == "half_open" ||
+               f.kind == "reconnect_storm") {
         r.error(t, "a " + f.kind + " fault needs who (a population, or an address or CIDR)");
     }
     if (r.text(t, "mode", f.mode) && f.mode != "hold" && f.mode != "drop")

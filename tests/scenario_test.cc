@@ -204,6 +204,16 @@ TEST_F(ScenarioFile, NetworkFaultsNeedWhoAndSaneValues) {
     EXPECT_NE(e[0].find("min_bytes_per_s is over max_bytes_per_s"), std::string::npos) << e[0];
     e = errors_of("[network]\nreaders = { min_bytes_per_s = 0, max_bytes_per_s = 100 }\n");
     EXPECT_FALSE(e.empty());
+    for (const char* kind : {"half_open", "reconnect_storm"}) {
+        EXPECT_TRUE(errors_of(pop + "[[fault]]\nkind = \"" + kind +
+                              "\"\nwho = \"mobile\"\nfrom = \"5s\"\nto = \"9s\"\n")
+                        .empty())
+            << kind;
+        e = errors_of(pop + "[[fault]]\nkind = \"" + kind + "\"\n");
+        ASSERT_EQ(e.size(), 1u) << kind;
+        EXPECT_NE(e[0].find(std::string("a ") + kind + " fault needs who"), std::string::npos)
+            << e[0];
+    }
 }
 
 TEST(Addresses, InCidr) {

@@ -446,7 +446,8 @@ void on_line(World& w, Legit& c, const Line& l) {
     }
 }
 
-void on_close(World& w, Legit& c, const std::string& reason) {
+// The connection is gone: what it was waiting for is in doubt.
+void forget_connection(World& w, Legit& c, const std::string& reason) {
     c.ready = false;
     for (auto& v : c.asked) stop_flow(v);
     for (const auto& [id, p] : c.pending)
@@ -455,6 +456,10 @@ void on_close(World& w, Legit& c, const std::string& reason) {
     c.pending.clear();
     if (c.index >= 0)
         w.event("legit.disconnected", {{"population", c.population}, {"reason", reason}});
+}
+
+void on_close(World& w, Legit& c, const std::string& reason) {
+    forget_connection(w, c, reason);
     if (reason == "SHUTDOWN" || w.stopped()) return;
     // Real clients redial: after a crash as soon as the server is back, else after a pause.
     Stream& rng = *c.rng;
@@ -483,6 +488,26 @@ void connect(World& w, Legit& c) {
 }
 
 }  // namespace
+
+void redial(World& w, Legit& c, int64_t at_ms, bool silently) {
+    if (!w.is_open(c.conn)) return;
+    if (silently) {
+        w.vanish(c.conn);
+    } else {
+        w.hang_up(c.conn);
+        // Closed on its side: it reads nothing more of that connection.
+        Peer& p = w.peer(c.conn);
+        p.reset = true;
+        p.on_line = nullptr;
+        p.on_close = nullptr;
+    }
+    forget_connection(w, c, silently ? "VANISHED" : "REDIAL");
+    ConnId old = c.conn;
+    w.at(at_ms, [&w, &c, old] {
+        if (c.conn == old && !w.stopped() && w.now_ms() < w.spec().duration_ms - 2000)
+            connect(w, c);
+    });
+}
 
 std::string address_in(const std::string& ip_or_cidr, int64_t i) {
     size_t slash = ip_or_cidr.find('/');

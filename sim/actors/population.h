@@ -75,6 +75,11 @@ struct Legit {
     std::vector<int64_t> own;        // its latest acknowledged messages not deleted (at most 32)
 };
 
+// The client drops its connection and dials again at `at_ms`, resuming its session: with a
+// FIN the server sees, or (`silently`) vanishing without one, so that the server notices only
+// through its own timeouts (a half-open connection).
+void redial(World& w, Legit& c, int64_t at_ms, bool silently);
+
 // Adds the host and every population's clients to `legit` and schedules their arrivals.
 void start_populations(World& w, std::vector<std::unique_ptr<Legit>>& legit);
 

@@ -118,11 +118,25 @@ void delivery_complete(World& w, RunReport& r) {
 // past a close, a block or a crash.
 void no_leak(World& w, RunReport& r) {
     if (!w.alive()) return;
-    size_t open = w.open_peers();
-    if (w.core().connection_count() > open)
+    size_t allowed = w.open_peers();
+    // A client that vanished without a FIN is held until the server's timeouts notice: no
+    // longer than the idle (or login) timeout and a sweep.
+    const Config& cfg = w.spec().config;
+    int64_t grace = std::max(cfg.idle_timeout_ms, cfg.login_timeout_ms) + cfg.sweep_interval_ms;
+    for (auto [id, at] : w.vanished_unclosed()) {
+        if (w.now_ms() - at < grace) {
+            ++allowed;
+            continue;
+        }
+        w.violation("sessions.no_leak", "connection " + std::to_string(id) +
+                                            ", whose client vanished at " + std::to_string(at) +
+                                            " ms, is still held " +
+                                            std::to_string(w.now_ms() - at) + " ms later");
+    }
+    if (w.core().connection_count() > allowed)
         w.violation("sessions.no_leak", "the server holds " +
                                             std::to_string(w.core().connection_count()) +
-                                            " connections, the clients " + std::to_string(open));
+                                            " connections, the clients " + std::to_string(allowed));
     (void)r;
 }
 

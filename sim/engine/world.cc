@@ -126,6 +126,28 @@ void World::reset(ConnId id, int64_t at_ms) {
     });
 }
 
+void World::vanish(ConnId id) {
+    auto it = peers_.find(id);
+    if (it == peers_.end() || !it->second.open) return;
+    Peer& p = it->second;
+    p.open = false;
+    p.reset = true;
+    p.cut = true;
+    p.on_line = nullptr;
+    p.on_close = nullptr;
+    p.vanished_ms = now_ms();
+    trace("vanish", id);
+}
+
+std::vector<std::pair<ConnId, int64_t>> World::vanished_unclosed() const {
+    std::vector<std::pair<ConnId, int64_t>> out;
+    for (const auto& [id, p] : peers_)
+        if (p.vanished_ms >= 0 && !p.server_closed && p.epoch == epoch_)
+            out.emplace_back(id, p.vanished_ms);
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
 std::vector<ConnId> World::open_peer_ids() const {
     std::vector<ConnId> ids;
     for (const auto& [id, p] : peers_)
@@ -288,6 +310,7 @@ void World::drain() {
             auto it = peers_.find(c->conn);
             if (it == peers_.end()) continue;
             it->second.open = false;
+            it->second.server_closed = true;
             if (c->last && !it->second.cut) to_peer(c->conn, c->last);
             // After the bytes already on their way.
             at(std::max(it->second.arrive_ms, now_ms()) + 1, [this, id = c->conn] {

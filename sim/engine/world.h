@@ -53,6 +53,8 @@ struct Peer {
     std::string close_reason;
     bool reset = false;            // reset: nothing more arrives
     bool cut = false;              // a reset is under way: nothing more is written either way
+    int64_t vanished_ms = -1;      // the client vanished then, without a FIN (half-open)
+    bool server_closed = false;    // the server closed it (a Close came)
     int64_t arrive_ms = 0;         // when the last bytes sent to it arrive: one stream, in order
     int64_t depart_ms = 0;         // when the last bytes it wrote reach the server
     size_t chunk_max = 0;          // 0: the network's
@@ -175,6 +177,11 @@ class World {
     void on_link_hook(LinkHook h) { link_hooks_.push_back(std::move(h)); }
     // The connection is reset at `at_ms`: the server and the client each see it go.
     void reset(ConnId id, int64_t at_ms);
+    // The client is gone without a FIN: nothing more is read or written on its side, its
+    // handlers are detached; the server is not told (its timeouts must notice).
+    void vanish(ConnId id);
+    // Connections whose client vanished and that the server has not closed, with when.
+    std::vector<std::pair<ConnId, int64_t>> vanished_unclosed() const;
     std::vector<ConnId> open_peer_ids() const;  // in id order
 
     static constexpr int64_t wall_base_ms = 1764000000000;

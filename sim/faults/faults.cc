@@ -126,6 +126,51 @@ void reset(World& w, const FaultSpec& f, size_t i) {
     });
 }
 
+// The legitimate clients `who` names: a population, or those whose address is in a CIDR.
+std::vector<Legit*> clients_of(World& w, const std::string& who) {
+    std::vector<Legit*> out;
+    for (Legit* c : w.population(""))
+        if (c->population == who || in_cidr(c->ip, who).value_or(false)) out.push_back(c);
+    return out;
+}
+
+// With `probability`, each of who's clients vanishes at a moment in [from, to) without a FIN
+// (its phone changed networks) and dials again 1-3 s later, resuming its session; the server
+// holds the old connection until its own timeouts close it (sessions.no_leak allows them
+// that long).
+void half_open(World& w, const FaultSpec& f, size_t i) {
+    mark_window(w, f);
+    Stream& rng = w.stream("fault/half_open#" + std::to_string(i));
+    w.at(f.from_ms, [&w, &f, &rng] {
+        for (Legit* c : clients_of(w, f.who)) {
+            if (!rng.chance(f.probability)) continue;
+            int64_t when = rng.between(w.now_ms(), std::max(w.now_ms(), window_end(w, f) - 1));
+            int64_t back = rng.between(1000, 3000);
+            w.at(when, [&w, c, back] {
+                if (!w.is_open(c->conn) || w.healed()) return;
+                w.probe("fault.half_open.fired");
+                redial(w, *c, w.now_ms() + back, /*silently=*/true);
+            });
+        }
+    });
+}
+
+// At `from`, each of who's connected clients (with `probability`) drops its connection and
+// dials again at a moment in [from, to), resuming its session with its token: a reconnect
+// storm, as after a network blip or a load balancer's restart.
+void reconnect_storm(World& w, const FaultSpec& f, size_t i) {
+    mark_window(w, f);
+    Stream& rng = w.stream("fault/reconnect_storm#" + std::to_string(i));
+    w.at(f.from_ms, [&w, &f, &rng] {
+        int64_t end = std::max(w.now_ms() + 1, window_end(w, f));
+        for (Legit* c : clients_of(w, f.who)) {
+            if (!w.is_open(c->conn) || !rng.chance(f.probability)) continue;
+            w.probe("fault.reconnect_storm.fired");
+            redial(w, *c, rng.between(w.now_ms() + 1, end), /*silently=*/false);
+        }
+    });
+}
+
 }  // namespace
 
 const std::vector<FaultKind>& fault_kinds() {
@@ -162,6 +207,16 @@ const std::vector<FaultKind>& fault_kinds() {
          "connection is reset in the middle of the write (RST): both sides see it go",
          {"from", "to", "who", "probability"},
          reset},
+        {"half_open",
+         "with probability, each of who's clients vanishes at a moment in [from, to) without a "
+         "FIN and dials again 1-3 s later; the server must notice through its own timeouts",
+         {"from", "to", "who", "probability"},
+         half_open},
+        {"reconnect_storm",
+         "at from, each of who's connected clients (with probability) drops its connection and "
+         "dials again at a moment in [from, to), resuming its session",
+         {"from", "to", "who", "probability"},
+         reconnect_storm},
     };
     return kinds;
 }
