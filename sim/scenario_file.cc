@@ -606,8 +606,13 @@ void read_fault(Reader& r, const toml::table& t, ScenarioSpec& s) {
     }
     r.duration(t, "restart_after", f.restart_after_ms, 1, hour_ms);
     r.integer(t, "max", f.max, 1, 1000);
-    if (f.kind == "crash" && !t.get("probability"))
-        r.error(t, "a crash fault needs a probability (per commit in its window)");
+    if (r.duration(t, "at", f.at_ms, 0, 24 * hour_ms) && f.at_ms >= s.duration_ms)
+        r.error(*t.get("at"), "at is past the scenario's duration");
+    if (f.kind == "crash" && !t.get("probability") && !t.get("at"))
+        r.error(t, "a crash fault needs a probability (per commit in its window) or an at");
+    if (f.kind == "crash" && t.get("probability") && t.get("at"))
+        r.error(*t.get("at"), "a crash fault has a probability (per commit) or an at, not both");
+    if (f.kind == "restart" && !t.get("at")) r.error(t, "a restart fault needs an at");
     if (r.text(t, "who", f.who)) {
         bool population = false;
         for (const auto& p : s.populations) population |= p.name == f.who;

@@ -204,6 +204,17 @@ TEST_F(ScenarioFile, NetworkFaultsNeedWhoAndSaneValues) {
     EXPECT_NE(e[0].find("min_bytes_per_s is over max_bytes_per_s"), std::string::npos) << e[0];
     e = errors_of("[network]\nreaders = { min_bytes_per_s = 0, max_bytes_per_s = 100 }\n");
     EXPECT_FALSE(e.empty());
+    // A crash per commit or at a moment, not both; a graceful restart at a moment.
+    EXPECT_TRUE(errors_of("[[fault]]\nkind = \"crash\"\nat = \"10s\"\n").empty());
+    e = errors_of("[[fault]]\nkind = \"crash\"\nat = \"10s\"\nprobability = 0.1\n");
+    ASSERT_EQ(e.size(), 1u);
+    EXPECT_NE(e[0].find("a probability (per commit) or an at, not both"), std::string::npos);
+    e = errors_of("[[fault]]\nkind = \"restart\"\n");
+    ASSERT_EQ(e.size(), 1u);
+    EXPECT_NE(e[0].find("a restart fault needs an at"), std::string::npos) << e[0];
+    e = errors_of("[[fault]]\nkind = \"restart\"\nat = \"2m\"\n");
+    ASSERT_EQ(e.size(), 1u);
+    EXPECT_NE(e[0].find("at is past the scenario's duration"), std::string::npos) << e[0];
     for (const char* kind : {"half_open", "reconnect_storm"}) {
         EXPECT_TRUE(errors_of(pop + "[[fault]]\nkind = \"" + kind +
                               "\"\nwho = \"mobile\"\nfrom = \"5s\"\nto = \"9s\"\n")

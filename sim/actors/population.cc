@@ -460,7 +460,7 @@ void forget_connection(World& w, Legit& c, const std::string& reason) {
 
 void on_close(World& w, Legit& c, const std::string& reason) {
     forget_connection(w, c, reason);
-    if (reason == "SHUTDOWN" || w.stopped()) return;
+    if (w.stopped()) return;  // shut down for good; SHUTDOWN in a restart: dial again
     // Real clients redial: after a crash as soon as the server is back, else after a pause.
     Stream& rng = *c.rng;
     w.at(w.now_ms() + rng.between(reason == "CRASH" ? 100 : 1000, 2000), [&w, &c] {

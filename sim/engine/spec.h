@@ -85,6 +85,7 @@ struct FaultSpec {
     int64_t latency_min_ms = 700, latency_max_ms = 900;  // slow_storage
     int64_t restart_after_ms = 200;                      // crash
     int64_t max = 3;                                     // crash: most per run
+    int64_t at_ms = -1;  // crash, restart: at this moment (a crash: whatever is under way)
     // Network faults: whose connections (a population's name, or an address or CIDR).
     std::string who;
     std::string mode = "hold";  // partition: "hold" (bytes wait for the heal) or "drop"

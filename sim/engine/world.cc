@@ -232,6 +232,7 @@ void World::on_commit(const Commit& c) {
 void World::crash(int64_t restart_after_ms) {
     trace("crash", epoch_);
     event("process.crash");
+    restart_after_ms_ = -1;  // a graceful restart under way ends here too
     for (auto& muts : inflight_)
         if (stream("fault/crash/landed").chance(0.5)) (void)store_->apply(*muts);
     inflight_.clear();
@@ -342,6 +343,7 @@ void World::drain() {
             report_.metrics["server.audit_records"] += 1;
         }
     }
+    if (restarting() && core_->stopped()) return finish_restart();
     observe();
     if (auto d = core_->next_deadline(); d && *d < tick_at_) {
         tick_at_ = std::max(*d, clock_.now_us());
@@ -445,6 +447,33 @@ void World::admin(const AdminRequest& q) {
     if (!core_) return;
     core_->admin(q, now());
     drain();
+}
+
+void World::restart(int64_t restart_after_ms) {
+    if (!core_ || restarting()) return;
+    trace("shutdown", epoch_);
+    event("process.shutdown");
+    restart_after_ms_ = restart_after_ms;
+    core_->shutdown(now());
+    drain();
+}
+
+// The core has stopped (every commit landed, every client told): the process exits.
+void World::finish_restart() {
+    int64_t after = restart_after_ms_;
+    metric("server.breaker_opened", report_.metrics["server.breaker_opened"] +
+                                        static_cast<double>(core_->breaker_opened_count()));
+    core_.reset();
+    ++epoch_;
+    tick_at_ = INT64_MAX;
+    active_alerts_.clear();
+    at(now_ms() + after, [this] {
+        restart_after_ms_ = -1;
+        trace("restart", epoch_);
+        start_core();
+        event("process.restart");
+        drain();
+    });
 }
 
 void World::shutdown() {

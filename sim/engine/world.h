@@ -172,6 +172,10 @@ class World {
     using CommitHook = std::function<void(CommitFate&)>;
     void on_commit_hook(CommitHook h) { commit_hooks_.push_back(std::move(h)); }
     void crash(int64_t restart_after_ms);
+    // A graceful restart: shutdown, the process exits once the core has stopped, a new one
+    // starts from the database restart_after_ms later.
+    void restart(int64_t restart_after_ms);
+    bool restarting() const { return restart_after_ms_ >= 0; }
     // A write of `size` bytes to (to_server) or from the server on a peer's connection.
     using LinkHook = std::function<void(const Peer&, bool to_server, size_t size, LinkFate&)>;
     void on_link_hook(LinkHook h) { link_hooks_.push_back(std::move(h)); }
@@ -234,6 +238,8 @@ class World {
     std::multimap<std::string, std::function<void()>> waiting_;  // event name -> action
     bool healed_ = false;
     bool shut_down_ = false;
+    int64_t restart_after_ms_ = -1;  // a graceful restart is under way
+    void finish_restart();
     bool auditing_ = false;  // past the duration: only the history audit runs, unrecorded
     std::vector<std::shared_ptr<void>> held_;
     std::optional<std::vector<std::optional<MessageRow>>> stored_rows_;

@@ -64,6 +64,14 @@ void commit_failure(World& w, const FaultSpec& f, size_t i) {
 // flight (which lands or not, 50/50) and restarts from the database after restart_after; at
 // most `max` times a run.
 void crash(World& w, const FaultSpec& f, size_t i) {
+    if (f.at_ms >= 0) {  // at a moment, whatever is under way then
+        w.at(f.at_ms, [&w, &f] {
+            if (!w.alive() || w.healed()) return;
+            w.probe("fault.crash.fired");
+            w.crash(f.restart_after_ms);
+        });
+        return;
+    }
     mark_window(w, f);
     Stream& rng = w.stream("fault/crash#" + std::to_string(i));
     auto crashes = std::make_shared<int64_t>(0);
@@ -123,6 +131,17 @@ void reset(World& w, const FaultSpec& f, size_t i) {
             return;
         fate.cut = size > 1 ? static_cast<size_t>(rng.below(size)) : 0;
         w.probe("fault.reset.fired");
+    });
+}
+
+// At `at`, a graceful restart: the SIGTERM path (in-flight commits finish, clients are told
+// DISCONNECT SHUTDOWN), the process exits, and a new one starts from the database
+// restart_after later; clients redial.
+void restart(World& w, const FaultSpec& f, size_t) {
+    w.at(f.at_ms, [&w, &f] {
+        if (!w.alive() || w.stopped()) return;
+        w.probe("fault.restart.fired");
+        w.restart(f.restart_after_ms);
     });
 }
 
@@ -193,9 +212,16 @@ const std::vector<FaultKind>& fault_kinds() {
          commit_failure},
         {"crash",
          "with probability per commit in [from, to), the process dies mid-commit and restarts "
-         "from the database after restart_after (at most max times)",
-         {"from", "to", "probability", "restart_after", "max"},
+         "from the database after restart_after (at most max times); or it dies at `at`, "
+         "whatever is under way",
+         {"from", "to", "probability", "restart_after", "max", "at"},
          crash},
+        {"restart",
+         "at `at`, a graceful restart: in-flight commits finish, clients are told DISCONNECT "
+         "SHUTDOWN, the process exits and a new one starts from the database restart_after "
+         "later",
+         {"at", "restart_after"},
+         restart},
         {"partition",
          "the network between who (a population, or an address or CIDR) and the server is cut "
          "in [from, to): mode = \"hold\" (bytes wait and arrive after the heal) or \"drop\" "
