@@ -577,7 +577,7 @@ void read_attacker(Reader& r, const toml::table& t, ScenarioSpec& s) {
 void read_fault(Reader& r, const toml::table& t, ScenarioSpec& s) {
     FaultSpec f;
     static const std::set<std::string> later = {"power_loss", "wall_clock_step", "clock_drift",
-                                                "slow_hasher", "disk_full"};
+                                                "disk_full"};
     if (!r.text(t, "kind", f.kind)) {
         r.error(t, "[[fault]] needs a kind (warren-sim list faults)");
         return;
@@ -603,6 +603,12 @@ void read_fault(Reader& r, const toml::table& t, ScenarioSpec& s) {
         r.duration(*c, "min", f.latency_min_ms, 0, 10 * 60'000);
         r.duration(*c, "max", f.latency_max_ms, 0, 10 * 60'000);
         if (f.latency_min_ms > f.latency_max_ms) r.error(*c, "commit: min is over max");
+    }
+    if (const toml::table* h = r.table(t, "hash")) {
+        r.keys(*h, "hash", {"min", "max"});
+        r.duration(*h, "min", f.latency_min_ms, 0, 10 * 60'000);
+        r.duration(*h, "max", f.latency_max_ms, 0, 10 * 60'000);
+        if (f.latency_min_ms > f.latency_max_ms) r.error(*h, "hash: min is over max");
     }
     r.duration(t, "restart_after", f.restart_after_ms, 1, hour_ms);
     r.integer(t, "max", f.max, 1, 1000);

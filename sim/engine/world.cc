@@ -330,7 +330,9 @@ void World::drain() {
                });
         } else if (auto* h = std::get_if<Hash>(&*out)) {
             trace("hash", h->job);
-            at(now_ms() + stream("hasher").between(20, 40),
+            int64_t latency = stream("hasher").between(20, 40);
+            for (auto& hook : hash_hooks_) hook(latency);
+            at(now_ms() + latency,
                [this, e = epoch_, job = h->job, mode = h->mode, pw = h->password, phc = h->phc] {
                    if (e != epoch_ || !core_) return;
                    HashResult r;

@@ -176,6 +176,9 @@ class World {
     // starts from the database restart_after_ms later.
     void restart(int64_t restart_after_ms);
     bool restarting() const { return restart_after_ms_ >= 0; }
+    // How long a password hash job takes (the hasher's latency): each hook may set it.
+    using HashHook = std::function<void(int64_t& latency_ms)>;
+    void on_hash_hook(HashHook h) { hash_hooks_.push_back(std::move(h)); }
     // A write of `size` bytes to (to_server) or from the server on a peer's connection.
     using LinkHook = std::function<void(const Peer&, bool to_server, size_t size, LinkFate&)>;
     void on_link_hook(LinkHook h) { link_hooks_.push_back(std::move(h)); }
@@ -229,6 +232,7 @@ class World {
     std::vector<std::unique_ptr<Attack>> attacks_;
     std::vector<CommitHook> commit_hooks_;
     std::vector<LinkHook> link_hooks_;
+    std::vector<HashHook> hash_hooks_;
     LinkFate link_fate(const Peer& p, bool to_server, size_t size);
     std::vector<std::shared_ptr<const std::vector<Mutation>>> inflight_;
     std::map<int64_t, Tracked> tracked_;

@@ -145,6 +145,19 @@ void restart(World& w, const FaultSpec& f, size_t) {
     });
 }
 
+// Password hashing (argon2id on its own thread in warrend) is slow in [from, to): with
+// `probability`, a job takes hash.min..hash.max (a stall, when long); logins and
+// registrations wait, and the core's bound on jobs in flight refuses the excess.
+void slow_hasher(World& w, const FaultSpec& f, size_t i) {
+    mark_window(w, f);
+    Stream& rng = w.stream("fault/slow_hasher#" + std::to_string(i));
+    w.on_hash_hook([&w, &f, &rng](int64_t& latency_ms) {
+        if (!active(w, f) || !rng.chance(f.probability)) return;
+        latency_ms = rng.between(f.latency_min_ms, f.latency_max_ms);
+        w.probe("fault.slow_hasher.fired");
+    });
+}
+
 // The legitimate clients `who` names: a population, or those whose address is in a CIDR.
 std::vector<Legit*> clients_of(World& w, const std::string& who) {
     std::vector<Legit*> out;
@@ -222,6 +235,11 @@ const std::vector<FaultKind>& fault_kinds() {
          "later",
          {"at", "restart_after"},
          restart},
+        {"slow_hasher",
+         "password hash jobs in [from, to) take hash.min..hash.max (with probability): slow "
+         "logins and registrations, stalls, a full hash queue",
+         {"from", "to", "hash", "probability"},
+         slow_hasher},
         {"partition",
          "the network between who (a population, or an address or CIDR) and the server is cut "
          "in [from, to): mode = \"hold\" (bytes wait and arrive after the heal) or \"drop\" "
