@@ -1,5 +1,7 @@
 #include "sim/engine/world.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -41,6 +43,7 @@ ConnId World::open(const std::string& owner, std::string ip,
     ConnId id = next_conn_++;
     Peer& p = peers_[id];
     p.ip = ip;
+    if (in_addr a{}; inet_pton(AF_INET, ip.c_str(), &a) == 1) p.ip4 = ntohl(a.s_addr);
     p.owner = owner;
     p.net = &stream("net/" + owner);
     p.epoch = epoch_;
@@ -431,8 +434,15 @@ void World::observe() {
     if (auditing_) return;
     peak_connections_ = std::max(peak_connections_, core_->connection_count());
     peak_tracked_ips_ = std::max(peak_tracked_ips_, core_->guard().tracked_ips());
+    // Most drains change no alert: compared in place, nothing built (this runs after every
+    // input, and a slow reader's every read is one).
+    const auto& active = core_->monitor().active();
+    bool same = active.size() == active_alerts_.size();
+    for (auto it = active.begin(); same && it != active.end(); ++it)
+        same = active_alerts_.contains(it->first);
+    if (same) return;
     std::set<std::pair<std::string, std::string>> now_active;
-    for (const auto& [key, a] : core_->monitor().active()) {
+    for (const auto& [key, a] : active) {
         now_active.insert(key);
         if (!active_alerts_.contains(key))
             event("alert.raised", {{"rule", a.rule},

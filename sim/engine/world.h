@@ -42,8 +42,9 @@ inline std::string_view text_field(const json& m, const char* key) {
 // A simulated TCP peer as the world sees it: bytes in, lines out, a close.
 struct Peer {
     std::string ip;
-    std::string owner;      // the actor's name
-    Stream* net = nullptr;  // "net/<owner>": the delays and cuts of its bytes
+    std::optional<uint32_t> ip4;  // the IPv4 address, host order (parsed once, for matching)
+    std::string owner;            // the actor's name
+    Stream* net = nullptr;        // "net/<owner>": the delays and cuts of its bytes
     bool open = true;
     uint64_t epoch = 0;  // the server process it is connected to
     LineFramer framer{1 << 22};

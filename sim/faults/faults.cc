@@ -1,5 +1,7 @@
 #include "sim/faults/faults.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 
 #include "sim/actors/population.h"
@@ -84,13 +86,26 @@ void crash(World& w, const FaultSpec& f, size_t i) {
     });
 }
 
-// Whether a connection is one of `who`'s: a population's clients, or an address or CIDR.
-bool matches(const Peer& p, const std::string& who) {
-    if (p.owner.size() > 8 + who.size() && p.owner.starts_with("client/") &&
-        p.owner.compare(7, who.size(), who) == 0 && p.owner[7 + who.size()] == '/')
-        return true;
-    return in_cidr(p.ip, who).value_or(false);
-}
+// `who` of a network fault, parsed once: a population's name, or an IPv4 network.
+struct Who {
+    std::string prefix;  // "client/<population>/"
+    uint32_t net = 0, mask = 0;
+    bool cidr = false;
+    explicit Who(const std::string& who) : prefix("client/" + who + "/") {
+        size_t slash = who.find('/');
+        in_addr a{};
+        if (inet_pton(AF_INET, who.substr(0, slash).c_str(), &a) != 1) return;
+        int bits = slash == std::string::npos ? 32 : std::stoi(who.substr(slash + 1));
+        mask = bits == 0 ? 0 : ~uint32_t{0} << (32 - bits);
+        net = ntohl(a.s_addr) & mask;
+        cidr = true;
+    }
+    // Looked at for every write while its fault is active: no parsing, no allocation.
+    bool matches(const Peer& p) const {
+        if (cidr) return p.ip4 && (*p.ip4 & mask) == net;
+        return p.owner.starts_with(prefix);
+    }
+};
 
 // When the fault's window closes: at `to`, or when the liveness phase heals everything.
 int64_t window_end(const World& w, const FaultSpec& f) {
@@ -104,8 +119,9 @@ int64_t window_end(const World& w, const FaultSpec& f) {
 // lost, and at the heal the connections are reset.
 void partition(World& w, const FaultSpec& f, size_t) {
     mark_window(w, f);
-    w.on_link_hook([&w, &f](const Peer& p, bool, size_t, LinkFate& fate) {
-        if (!active(w, f) || !matches(p, f.who)) return;
+    auto who = std::make_shared<const Who>(f.who);
+    w.on_link_hook([&w, &f, who](const Peer& p, bool, size_t, LinkFate& fate) {
+        if (!active(w, f) || !who->matches(p)) return;
         if (f.mode == "drop")
             fate.drop = true;
         else
@@ -113,9 +129,9 @@ void partition(World& w, const FaultSpec& f, size_t) {
         w.probe("fault.partition.fired");
     });
     if (f.mode == "drop")
-        w.at(window_end(w, f), [&w, &f] {
+        w.at(window_end(w, f), [&w, who] {
             for (ConnId id : w.open_peer_ids())
-                if (matches(w.peer(id), f.who)) w.reset(id, w.now_ms());
+                if (who->matches(w.peer(id))) w.reset(id, w.now_ms());
         });
 }
 
@@ -125,8 +141,9 @@ void partition(World& w, const FaultSpec& f, size_t) {
 void reset(World& w, const FaultSpec& f, size_t i) {
     mark_window(w, f);
     Stream& rng = w.stream("fault/reset#" + std::to_string(i));
-    w.on_link_hook([&w, &f, &rng](const Peer& p, bool, size_t size, LinkFate& fate) {
-        if (fate.cut || fate.drop || !active(w, f) || !matches(p, f.who) ||
+    auto who = std::make_shared<const Who>(f.who);
+    w.on_link_hook([&w, &f, &rng, who](const Peer& p, bool, size_t size, LinkFate& fate) {
+        if (fate.cut || fate.drop || !active(w, f) || !who->matches(p) ||
             !rng.chance(f.probability))
             return;
         fate.cut = size > 1 ? static_cast<size_t>(rng.below(size)) : 0;
