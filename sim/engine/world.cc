@@ -239,18 +239,9 @@ void World::crash(int64_t restart_after_ms) {
     for (auto& muts : inflight_)
         if (stream("fault/crash/landed").chance(0.5)) (void)store_->apply(*muts);
     inflight_.clear();
-    metric("server.breaker_opened", report_.metrics["server.breaker_opened"] +
-                                        static_cast<double>(core_->breaker_opened_count()));
-    core_.reset();
-    ++epoch_;
-    tick_at_ = INT64_MAX;
-    active_alerts_.clear();
+    end_process();
     // In id order: the resets are scheduled in it (the table itself is unordered).
-    std::vector<ConnId> open_ids;
-    for (const auto& [id, p] : peers_)
-        if (p.open) open_ids.push_back(id);
-    std::sort(open_ids.begin(), open_ids.end());
-    for (ConnId id : open_ids) {
+    for (ConnId id : open_peer_ids()) {
         Peer& p = peers_[id];
         p.open = false;
         // The client sees a reset once what was already on its way has arrived.
@@ -259,7 +250,21 @@ void World::crash(int64_t restart_after_ms) {
             if (q.on_close) q.on_close("CRASH");
         });
     }
-    at(now_ms() + restart_after_ms, [this] {
+    start_process_after(restart_after_ms);
+}
+
+void World::end_process() {
+    metric("server.breaker_opened", report_.metrics["server.breaker_opened"] +
+                                        static_cast<double>(core_->breaker_opened_count()));
+    core_.reset();
+    ++epoch_;
+    tick_at_ = INT64_MAX;
+    active_alerts_.clear();
+}
+
+void World::start_process_after(int64_t after_ms) {
+    at(now_ms() + after_ms, [this] {
+        restart_after_ms_ = -1;
         trace("restart", epoch_);
         start_core();
         event("process.restart");
@@ -472,20 +477,8 @@ void World::restart(int64_t restart_after_ms) {
 
 // The core has stopped (every commit landed, every client told): the process exits.
 void World::finish_restart() {
-    int64_t after = restart_after_ms_;
-    metric("server.breaker_opened", report_.metrics["server.breaker_opened"] +
-                                        static_cast<double>(core_->breaker_opened_count()));
-    core_.reset();
-    ++epoch_;
-    tick_at_ = INT64_MAX;
-    active_alerts_.clear();
-    at(now_ms() + after, [this] {
-        restart_after_ms_ = -1;
-        trace("restart", epoch_);
-        start_core();
-        event("process.restart");
-        drain();
-    });
+    end_process();
+    start_process_after(restart_after_ms_);
 }
 
 void World::shutdown() {

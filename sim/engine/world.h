@@ -245,6 +245,10 @@ class World {
     bool shut_down_ = false;
     int64_t restart_after_ms_ = -1;  // a graceful restart is under way
     void finish_restart();
+    // The process is gone (crashed or exited): its volatile state goes with it.
+    void end_process();
+    // A new process starts from the database `after_ms` from now.
+    void start_process_after(int64_t after_ms);
     bool auditing_ = false;  // past the duration: only the history audit runs, unrecorded
     std::vector<std::shared_ptr<void>> held_;
     std::optional<std::vector<std::optional<MessageRow>>> stored_rows_;
