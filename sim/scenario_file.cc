@@ -32,6 +32,7 @@ class Reader {
                std::to_string(src.begin.column) + ": ";
     }
     void error(const toml::node& n, const std::string& what) { errors_.push_back(where(n) + what); }
+    size_t error_count() const { return errors_.size(); }
 
     // Unknown keys are errors; keys of a later step are named as such.
     void keys(const toml::table& t, const std::string& table, const std::set<std::string>& known,
@@ -332,6 +333,7 @@ void read_server(Reader& r, const toml::table& t, const std::string& dir, Scenar
         }
     }
     if (const toml::table* set = r.table(t, "set")) {
+        size_t errors_before = r.error_count();
         for (const auto& [k, v] : *set) {
             std::string key(k.str());
             size_t dot = key.find('.');
@@ -365,7 +367,10 @@ void read_server(Reader& r, const toml::table& t, const std::string& dir, Scenar
         }
         std::ostringstream text;
         text << doc;
-        if (auto bad = load_settings_text(text.str(), "server.set", settings))
+        // What no single override showed (keys that contradict each other, or the config
+        // file): reported once, at the table.
+        if (auto bad = load_settings_text(text.str(), "server.set", settings);
+            bad && r.error_count() == errors_before)
             r.error(*t.get("set"), "server.set: " + *bad);
     }
     s.config = settings.core;
