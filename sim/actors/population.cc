@@ -509,38 +509,47 @@ void redial(World& w, Legit& c, int64_t at_ms, bool silently) {
     });
 }
 
-std::string address_in(const std::string& ip_or_cidr, int64_t i) {
-    size_t slash = ip_or_cidr.find('/');
-    if (slash == std::string::npos) return ip_or_cidr;
+std::optional<uint32_t> ipv4(const std::string& ip) {
     in_addr a{};
-    if (inet_pton(AF_INET, ip_or_cidr.substr(0, slash).c_str(), &a) != 1) return {};
-    int bits = std::stoi(ip_or_cidr.substr(slash + 1));
-    uint64_t hosts = bits >= 31 ? 1 : (uint64_t{1} << (32 - bits)) - 2;
+    if (inet_pton(AF_INET, ip.c_str(), &a) != 1) return std::nullopt;
+    return ntohl(a.s_addr);
+}
+
+std::optional<Cidr> Cidr::parse(const std::string& ip_or_cidr) {
+    size_t slash = ip_or_cidr.find('/');
+    std::optional<uint32_t> addr = ipv4(ip_or_cidr.substr(0, slash));
+    if (!addr) return std::nullopt;
+    Cidr c;
+    if (slash != std::string::npos) {
+        const std::string b = ip_or_cidr.substr(slash + 1);
+        if (b.empty() || b.size() > 2 || !std::all_of(b.begin(), b.end(), ::isdigit))
+            return std::nullopt;
+        c.bits = std::stoi(b);
+        if (c.bits > 32) return std::nullopt;
+    }
+    c.mask = c.bits == 0 ? 0 : ~uint32_t{0} << (32 - c.bits);
+    c.net = *addr & c.mask;
+    return c;
+}
+
+std::string address_in(const std::string& ip_or_cidr, int64_t i) {
+    if (ip_or_cidr.find('/') == std::string::npos) return ip_or_cidr;
+    std::optional<Cidr> c = Cidr::parse(ip_or_cidr);
+    if (!c) return {};
+    uint64_t hosts = c->bits >= 31 ? 1 : (uint64_t{1} << (32 - c->bits)) - 2;
     if (i < 0 || static_cast<uint64_t>(i) >= hosts) return {};
-    uint32_t mask = bits == 0 ? 0 : ~uint32_t{0} << (32 - bits);
-    uint32_t host = (ntohl(a.s_addr) & mask) + (bits >= 31 ? 0 : 1) + static_cast<uint32_t>(i);
-    a.s_addr = htonl(host);
+    in_addr a{};
+    a.s_addr = htonl(c->net + (c->bits >= 31 ? 0 : 1) + static_cast<uint32_t>(i));
     char out[INET_ADDRSTRLEN];
     inet_ntop(AF_INET, &a, out, sizeof out);
     return out;
 }
 
 std::optional<bool> in_cidr(const std::string& ip, const std::string& ip_or_cidr) {
-    size_t slash = ip_or_cidr.find('/');
-    in_addr a{}, net{};
-    if (inet_pton(AF_INET, ip.c_str(), &a) != 1 ||
-        inet_pton(AF_INET, ip_or_cidr.substr(0, slash).c_str(), &net) != 1)
-        return std::nullopt;
-    int bits = 32;
-    if (slash != std::string::npos) {
-        const std::string b = ip_or_cidr.substr(slash + 1);
-        if (b.empty() || b.size() > 2 || !std::all_of(b.begin(), b.end(), ::isdigit))
-            return std::nullopt;
-        bits = std::stoi(b);
-        if (bits > 32) return std::nullopt;
-    }
-    uint32_t mask = bits == 0 ? 0 : ~uint32_t{0} << (32 - bits);
-    return (ntohl(a.s_addr) & mask) == (ntohl(net.s_addr) & mask);
+    std::optional<uint32_t> a = ipv4(ip);
+    std::optional<Cidr> c = Cidr::parse(ip_or_cidr);
+    if (!a || !c) return std::nullopt;
+    return c->contains(*a);
 }
 
 void start_populations(World& w, std::vector<std::unique_ptr<Legit>>& legit) {

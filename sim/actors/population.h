@@ -83,6 +83,17 @@ void redial(World& w, Legit& c, int64_t at_ms, bool silently);
 // Adds the host and every population's clients to `legit` and schedules their arrivals.
 void start_populations(World& w, std::vector<std::unique_ptr<Legit>>& legit);
 
+// An IPv4 address, host order; nullopt if `ip` is not one.
+std::optional<uint32_t> ipv4(const std::string& ip);
+
+// An IPv4 network written as an address or a CIDR, parsed once.
+struct Cidr {
+    uint32_t net = 0, mask = 0;  // host order
+    int bits = 32;
+    static std::optional<Cidr> parse(const std::string& ip_or_cidr);
+    bool contains(uint32_t ip) const { return (ip & mask) == net; }
+};
+
 // The first address of a CIDR's hosts plus `i`, or the address itself if it is no CIDR.
 // Empty if `i` does not fit.
 std::string address_in(const std::string& ip_or_cidr, int64_t i);

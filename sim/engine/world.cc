@@ -1,7 +1,5 @@
 #include "sim/engine/world.h"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -43,7 +41,7 @@ ConnId World::open(const std::string& owner, std::string ip,
     ConnId id = next_conn_++;
     Peer& p = peers_[id];
     p.ip = ip;
-    if (in_addr a{}; inet_pton(AF_INET, ip.c_str(), &a) == 1) p.ip4 = ntohl(a.s_addr);
+    p.ip4 = ipv4(ip);
     p.owner = owner;
     p.net = &stream("net/" + owner);
     p.epoch = epoch_;

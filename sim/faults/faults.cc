@@ -1,7 +1,5 @@
 #include "sim/faults/faults.h"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
 
 #include "sim/actors/population.h"
@@ -89,20 +87,11 @@ void crash(World& w, const FaultSpec& f, size_t i) {
 // `who` of a network fault, parsed once: a population's name, or an IPv4 network.
 struct Who {
     std::string prefix;  // "client/<population>/"
-    uint32_t net = 0, mask = 0;
-    bool cidr = false;
-    explicit Who(const std::string& who) : prefix("client/" + who + "/") {
-        size_t slash = who.find('/');
-        in_addr a{};
-        if (inet_pton(AF_INET, who.substr(0, slash).c_str(), &a) != 1) return;
-        int bits = slash == std::string::npos ? 32 : std::stoi(who.substr(slash + 1));
-        mask = bits == 0 ? 0 : ~uint32_t{0} << (32 - bits);
-        net = ntohl(a.s_addr) & mask;
-        cidr = true;
-    }
+    std::optional<Cidr> cidr;
+    explicit Who(const std::string& who) : prefix("client/" + who + "/"), cidr(Cidr::parse(who)) {}
     // Looked at for every write while its fault is active: no parsing, no allocation.
     bool matches(const Peer& p) const {
-        if (cidr) return p.ip4 && (*p.ip4 & mask) == net;
+        if (cidr) return p.ip4 && cidr->contains(*p.ip4);
         return p.owner.starts_with(prefix);
     }
 };
