@@ -24,6 +24,9 @@ Server::Server(Config config, Entropy& entropy, const Snapshot& snapshot)
       retention_(config_, chat_.state()),
       decoder_(std::make_unique<RequestDecoder>()) {
     guard_.load(snapshot);
+    // Stamps never go back, also across a restart with the host's clock set back: the core's
+    // wall clock starts at the newest stored message's (server-time, history by time).
+    now_.wall_ms = snapshot.newest_message_ms;
     for (const std::string& name : chat_.unbound_admin_names())
         outputs_.push_back(Notice{AlertLevel::warning,
                                   "[auth] admins names '" + name +

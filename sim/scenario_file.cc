@@ -581,8 +581,7 @@ void read_attacker(Reader& r, const toml::table& t, ScenarioSpec& s) {
 
 void read_fault(Reader& r, const toml::table& t, ScenarioSpec& s) {
     FaultSpec f;
-    static const std::set<std::string> later = {"power_loss", "wall_clock_step", "clock_drift",
-                                                "disk_full"};
+    static const std::set<std::string> later = {"power_loss", "disk_full"};
     if (!r.text(t, "kind", f.kind)) {
         r.error(t, "[[fault]] needs a kind (warren-sim list faults)");
         return;
@@ -636,6 +635,27 @@ void read_fault(Reader& r, const toml::table& t, ScenarioSpec& s) {
     }
     if (r.text(t, "mode", f.mode) && f.mode != "hold" && f.mode != "drop")
         r.error(*t.get("mode"), "mode is \"hold\" (bytes wait for the heal) or \"drop\"");
+    if (const toml::node* by = t.get("by")) {
+        auto v = by->value_exact<std::string>();
+        std::string text = v ? *v : "";
+        bool back = text.starts_with("-");
+        if (back || text.starts_with("+")) text.erase(0, 1);
+        int64_t ms = 0;
+        if (!v || !parse_duration(text, ms) || ms == 0 || ms > 3650 * 24 * hour_ms)
+            r.error(*by,
+                    "by is a signed duration other than zero, at most 3650d either way: "
+                    "\"+2h\", \"-90s\", \"8d\"");
+        else
+            f.by_ms = back ? -ms : ms;
+    }
+    if (f.kind == "clock_step" && (!t.get("at") || !t.get("by")))
+        r.error(t, "a clock_step fault needs an at and a by");
+    if (r.number(t, "ppm", f.ppm, -500'000, 500'000) && f.ppm == 0)
+        r.error(*t.get("ppm"), "ppm must not be 0");
+    if (f.kind == "clock_drift" && !t.get("ppm"))
+        r.error(t,
+                "a clock_drift fault needs ppm (the wall clock's gain per million; negative: "
+                "it loses)");
     if (f.kind == "reset" && !t.get("probability"))
         r.error(t, "a reset fault needs a probability (per write in its window)");
     s.faults.push_back(f);
@@ -772,6 +792,7 @@ bool parse_duration(const std::string& text, int64_t& ms) {
                    : unit == "s" ? 1000
                    : unit == "m" ? 60'000
                    : unit == "h" ? hour_ms
+                   : unit == "d" ? 24 * hour_ms
                                  : 0;
     if (scale == 0 || n * scale > 1e15) return false;
     ms = static_cast<int64_t>(std::llround(n * scale));

@@ -352,7 +352,8 @@ Result<std::unique_ptr<Store>> Store::open(const std::string& path, Synchronous 
 Status Store::retire_guests() {
     if (Status st = exec("BEGIN IMMEDIATE"); !st.is_ok()) return st;
     Status st = exec(
-        "DELETE FROM members WHERE user_id IN (SELECT id FROM users WHERE guest = 1 AND retired = 0);"
+        "DELETE FROM members WHERE user_id IN (SELECT id FROM users WHERE guest = 1 AND retired = "
+        "0);"
         "UPDATE users SET retired = 1, name_key = '~' || id WHERE guest = 1 AND retired = 0;");
     if (!st.is_ok()) {
         (void)exec("ROLLBACK");
@@ -711,9 +712,9 @@ Result<Snapshot> Store::load(size_t cache_per_room, int64_t now_wall_ms) {
     };
     Status st = query(
         "SELECT id, name, phc, created_ms, guest, retired FROM users ORDER BY id", [&](auto* s) {
-            snap.users.push_back({sqlite3_column_int64(s, 0), column_text(s, 1),
-                                  column_text(s, 2), sqlite3_column_int64(s, 3),
-                                  sqlite3_column_int(s, 4) != 0, sqlite3_column_int(s, 5) != 0});
+            snap.users.push_back({sqlite3_column_int64(s, 0), column_text(s, 1), column_text(s, 2),
+                                  sqlite3_column_int64(s, 3), sqlite3_column_int(s, 4) != 0,
+                                  sqlite3_column_int(s, 5) != 0});
         });
     if (st.is_ok())
         st = query("SELECT token_hash, user_id, expires_ms FROM sessions ORDER BY token_hash",
@@ -738,16 +739,23 @@ Result<Snapshot> Store::load(size_t cache_per_room, int64_t now_wall_ms) {
                                         sqlite3_column_int64(s, 2)});
             });
     if (st.is_ok())
-        st = query("SELECT COALESCE(MAX(id), 0) FROM messages",
-                   [&](auto* s) { snap.max_message_id = sqlite3_column_int64(s, 0); });
+        st = query(
+            "SELECT COALESCE(MAX(id), 0), "
+            "COALESCE((SELECT ts_ms FROM messages ORDER BY id DESC LIMIT 1), 0) "
+            "FROM messages",
+            [&](auto* s) {
+                snap.max_message_id = sqlite3_column_int64(s, 0);
+                snap.newest_message_ms = sqlite3_column_int64(s, 1);
+            });
     if (st.is_ok())
-        st = query("SELECT user_id, room_id, peer_id, message_id FROM read_markers "
-                   "ORDER BY user_id, room_id, peer_id",
-                   [&](auto* s) {
-                       snap.read_markers.push_back(
-                           {sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
-                            sqlite3_column_int64(s, 2), sqlite3_column_int64(s, 3)});
-                   });
+        st = query(
+            "SELECT user_id, room_id, peer_id, message_id FROM read_markers "
+            "ORDER BY user_id, room_id, peer_id",
+            [&](auto* s) {
+                snap.read_markers.push_back({sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
+                                             sqlite3_column_int64(s, 2),
+                                             sqlite3_column_int64(s, 3)});
+            });
     if (st.is_ok())
         st = query("SELECT fingerprint, user_id, added_ms FROM certificates ORDER BY fingerprint",
                    [&](auto* s) {

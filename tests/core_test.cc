@@ -1002,6 +1002,38 @@ TEST(Invitations, ExpireOnTickDurablyAndSurviveRestartWhilePending) {
     std::filesystem::remove_all(dir);
 }
 
+// Found by sim/scenarios/clock_steps.toml (time.stamps_monotonic): a process that started with
+// the host's clock behind what was stored stamped new messages before older ones.
+TEST(Clock, MessageStampsNeverGoBackAcrossARestartWithTheClockBehind) {
+    auto dir =
+        std::filesystem::temp_directory_path() / ("warren-clock-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    std::string db = (dir / "w.db").string();
+    int64_t first = 0;
+    {
+        CoreHarness h(Config{}, db);
+        h.register_user(1, "alice");
+        h.call(1, {{"op", "CREATE_ROOM"}, {"room", "lobby"}});
+        h.register_user(2, "bob");
+        json m = h.call(2, {{"op", "DIRECT_MESSAGE"}, {"to", "alice"}, {"text", "first"}});
+        ASSERT_EQ(m["ok"], true) << m;
+        first = m["message"]["ts"].get<int64_t>();
+    }
+    CoreHarness h(Config{}, db);
+    h.step_wall(-3LL * 3600 * 1000);  // the new process's clock is three hours behind
+    h.connect(1);
+    h.take(1);
+    ASSERT_EQ(h.call(1, {{"op", "LOGIN"}, {"username", "alice"}, {"password", "password1"}})["ok"],
+              true);
+    json m = h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "lobby"}, {"text", "second"}});
+    ASSERT_EQ(m["ok"], true) << m;
+    EXPECT_GE(m["message"]["ts"].get<int64_t>(), first);
+    h.advance(1000);  // and do not go back while the clock catches up
+    json n = h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "lobby"}, {"text", "third"}});
+    EXPECT_GE(n["message"]["ts"].get<int64_t>(), m["message"]["ts"].get<int64_t>());
+    std::filesystem::remove_all(dir);
+}
+
 TEST(Invitations, AcceptIsAtomicUnderFailure) {
     CoreHarness h;
     h.register_user(1, "alice");

@@ -57,6 +57,12 @@ class CoreHarness {
         now_.wall_ms = wall_start_ms_ + (now_.mono_us - mono_start_us_) / 1000;
     }
 
+    // The host's wall clock is set by `by_ms` (either way); monotonic time does not move.
+    void step_wall(int64_t by_ms) {
+        wall_start_ms_ += by_ms;
+        now_.wall_ms += by_ms;
+    }
+
     void connect(ConnId c, const std::string& ip = "127.0.0.1") {
         core_->connect(c, ip, now_);
         run();
@@ -263,7 +269,7 @@ class CoreHarness {
     std::unique_ptr<Store> store_;
     std::unique_ptr<Server> core_;
     static constexpr int64_t mono_start_us_ = 1'000'000;
-    static constexpr int64_t wall_start_ms_ = 1764000000000;
+    int64_t wall_start_ms_ = 1764000000000;  // moved by step_wall
     Time now_{mono_start_us_, wall_start_ms_};
     int64_t next_id_ = 1;
     std::map<ConnId, std::string> inbox_;

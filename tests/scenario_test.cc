@@ -227,6 +227,33 @@ TEST_F(ScenarioFile, NetworkFaultsNeedWhoAndSaneValues) {
     }
 }
 
+// Clock faults: a step needs a moment and a signed, non-zero amount; drift needs its rate.
+TEST_F(ScenarioFile, ClockFaultsNeedTheirAmounts) {
+    EXPECT_TRUE(
+        errors_of("[[fault]]\nkind = \"clock_step\"\nat = \"10s\"\nby = \"-3h\"\n").empty());
+    EXPECT_TRUE(
+        errors_of("[[fault]]\nkind = \"clock_step\"\nat = \"10s\"\nby = \"+8d\"\n").empty());
+    EXPECT_TRUE(errors_of("[[fault]]\nkind = \"clock_drift\"\nppm = -150\n").empty());
+    auto e = errors_of("[[fault]]\nkind = \"clock_step\"\nat = \"10s\"\n");
+    ASSERT_EQ(e.size(), 1u);
+    EXPECT_NE(e[0].find("a clock_step fault needs an at and a by"), std::string::npos) << e[0];
+    for (const char* by : {"0s", "-", "3 hours", "-9999d"}) {
+        e = errors_of("[[fault]]\nkind = \"clock_step\"\nat = \"10s\"\nby = \"" + std::string(by) +
+                      "\"\n");
+        ASSERT_EQ(e.size(), 1u) << by;
+        EXPECT_NE(e[0].find(":8:6: by is a signed duration"), std::string::npos) << e[0];
+    }
+    e = errors_of("[[fault]]\nkind = \"clock_drift\"\n");
+    ASSERT_EQ(e.size(), 1u);
+    EXPECT_NE(e[0].find("a clock_drift fault needs ppm"), std::string::npos) << e[0];
+    e = errors_of("[[fault]]\nkind = \"clock_drift\"\nppm = 0\n");
+    ASSERT_EQ(e.size(), 1u);
+    EXPECT_NE(e[0].find("ppm must not be 0"), std::string::npos) << e[0];
+    e = errors_of("[[fault]]\nkind = \"clock_step\"\nat = \"10s\"\nby = \"1h\"\nppm = 5\n");
+    ASSERT_EQ(e.size(), 1u);
+    EXPECT_NE(e[0].find("unknown key 'ppm'"), std::string::npos) << e[0];
+}
+
 TEST(Addresses, InCidr) {
     EXPECT_EQ(in_cidr("10.2.0.5", "10.2.0.0/28"), true);
     EXPECT_EQ(in_cidr("10.2.0.16", "10.2.0.0/28"), false);

@@ -195,15 +195,15 @@ struct AuditPrune {
     int64_t keep_rows = 0;
 };
 
-using Mutation = std::variant<UserRow, SessionRow, SessionDelete, RoomRow, MemberRow, MemberDelete,
-                              MessageRow, RoomTopic, ReadMarkerRow, InvitationRow, InvitationClose,
-                              MessageEdit, MessageDelete, ReactionAdd, ReactionRemove, BlockRow,
-                              SuspensionRow, AuditRow, AuditPrune, SessionPrune, GuestRetire,
-                              CertificateRow, CertificateDelete>;
+using Mutation =
+    std::variant<UserRow, SessionRow, SessionDelete, RoomRow, MemberRow, MemberDelete, MessageRow,
+                 RoomTopic, ReadMarkerRow, InvitationRow, InvitationClose, MessageEdit,
+                 MessageDelete, ReactionAdd, ReactionRemove, BlockRow, SuspensionRow, AuditRow,
+                 AuditPrune, SessionPrune, GuestRetire, CertificateRow, CertificateDelete>;
 
 // Everything the core keeps in memory, as loaded at start.
 struct Snapshot {
-    std::vector<UserRow> users;  // guests among them retired (nobody is connected at start)
+    std::vector<UserRow> users;        // guests among them retired (nobody is connected at start)
     std::vector<SessionRow> sessions;  // unexpired ones
     std::vector<RoomRow> rooms;
     std::vector<MemberRow> members;
@@ -212,6 +212,7 @@ struct Snapshot {
     // Rooms that have stored messages older than those in recent_messages.
     std::vector<RoomId> rooms_with_older;
     MessageId max_message_id = 0;
+    int64_t newest_message_ms = 0;           // the stamp of the message with max_message_id
     std::vector<InvitationRow> invitations;  // pending and unexpired
     std::vector<ReadMarkerRow> read_markers;
     std::vector<CertificateRow> certificates;

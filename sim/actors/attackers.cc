@@ -37,17 +37,17 @@ void brute_force(World& w, Attack& a) {
                     {"password", "guess-" + std::to_string(100000 + a.attempts)}};
         w.send(*conn, req.dump() + "\n");
     };
-    *connect = [&w, &a, conn, guess, connect] {
+    *connect = [&w, &a, conn, guess, connect, victim] {
         if (static_cast<int64_t>(a.attempts) >= a.spec.attempts || a.over(w)) return;
         *conn = w.open(
             owner(a), a.spec.ip,
-            [&w, &a, guess](const json& m) {
+            [&w, &a, guess, victim](const json& m) {
                 if (m.value("ev", "") == "HELLO") return (*guess)();
                 if (!m.contains("re")) return;
-                if (m.value("ok", false))
-                    ++a.successes;
-                else
-                    a.refused(w, m["error"].value("code", ""));
+                std::string code = m.value("ok", false) ? "" : m["error"].value("code", "");
+                if (code.empty()) ++a.successes;
+                if (code == "INVALID_CREDENTIALS") ++a.name_failures[victim];
+                if (!code.empty()) a.refused(w, code);
                 (*guess)();
             },
             [&w, &a, connect](const std::string& reason) {

@@ -295,10 +295,16 @@ void on_invitation(World& w, Legit& c, const json& m) {
         return;
     }
     if (c.index < 0 || room.empty()) return;
-    if (c.rng->below(3) != 0)
-        request(w, c, {{"op", "ACCEPT_INVITATION"}, {"room", room}});
-    else
-        request(w, c, {{"op", "DECLINE_INVITATION"}, {"room", room}});
+    // By its id: answered by room, a newer invitation to the same room would be the one taken.
+    int64_t id = inv->value("id", int64_t{0});
+    bool accept = c.rng->below(3) != 0;
+    request(w, c,
+            {{"op", accept ? "ACCEPT_INVITATION" : "DECLINE_INVITATION"}, {"invitation_id", id}});
+    Legit::Pending& p = c.pending[c.next_id - 1];
+    p.room = room;
+    if (accept) view(c, room);  // its messages may reach it from now on
+    p.expires_ms = inv->value("expires_ts", int64_t{0});
+    p.wall_floor_ms = w.core_wall_floor_ms();
 }
 
 // Whether `id` is among the ids of the room received lately. From the newest: the message
@@ -427,7 +433,18 @@ void on_line(World& w, Legit& c, const Line& l) {
                          : json{{"op", "LOGIN"}, {"username", c.name}, {"password", c.password}};
         return retry_later(w, c, m, std::move(again));
     }
-    if (p.op == "ACCEPT_INVITATION" && ok) return enter(w, c, p.room);
+    if (p.op == "ACCEPT_INVITATION" && code == "NOT_FOUND" && p.expires_ms > 0 &&
+        p.wall_floor_ms >= p.expires_ms)
+        w.probe("time.invitation_expired_refused");
+    if (p.op == "ACCEPT_INVITATION" && ok) {
+        // The core read its wall clock after the request left, so at no less than the floor.
+        if (p.expires_ms > 0 && p.wall_floor_ms >= p.expires_ms)
+            w.violation("time.invitations_expire",
+                        c.name + " accepted the invitation to " + p.room + " that expired at " +
+                            std::to_string(p.expires_ms) + ", asked at wall time " +
+                            std::to_string(p.wall_floor_ms) + " or later");
+        return enter(w, c, p.room);
+    }
     if ((p.op == "JOIN_ROOM" || p.op == "CREATE_ROOM") && c.ready) {
         // Back in after a leave, or its own private room created (CONFLICT: it was, and a
         // crash hid the answer).

@@ -46,6 +46,9 @@ struct Legit {
         int64_t message_id = 0;  // EDIT_MESSAGE, DELETE_MESSAGE: the message
         size_t change = 0;       // EDIT_MESSAGE, DELETE_MESSAGE, REACT: its index in the
                                  // message's changes or reactions (REACT: +1, 0 untracked)
+        // ACCEPT_INVITATION: when the invitation expires (its expires_ts), and the least wall
+        // time the core can have had when it was asked (time.invitations_expire).
+        int64_t expires_ms = 0, wall_floor_ms = 0;
     };
     std::map<int64_t, Pending> pending;
     bool register_sent = false;

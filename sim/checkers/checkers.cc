@@ -152,6 +152,26 @@ void per_connection_bounded(World& w, RunReport& r) {
                         std::to_string(static_cast<uint64_t>(bound)));
 }
 
+// Message timestamps (the server-time a client sees) never go back: in id order, each stored
+// message's is at least the one before it, whatever the host's wall clock did, across
+// restarts too.
+void stamps_monotonic(World& w, RunReport&) {
+    if (!w.alive()) return;
+    const MessageRow* before = nullptr;
+    for (const std::optional<MessageRow>& m : w.stored_rows()) {
+        if (!m) continue;
+        if (before && m->ts_ms < before->ts_ms) {
+            w.violation("time.stamps_monotonic",
+                        "message " + std::to_string(m->id) + " is stamped " +
+                            std::to_string(m->ts_ms) + ", " +
+                            std::to_string(before->ts_ms - m->ts_ms) + " ms before message " +
+                            std::to_string(before->id));
+            return;  // one is enough: the rest of the run follows from it
+        }
+        before = &*m;
+    }
+}
+
 }  // namespace
 
 const std::vector<Checker>& checkers() {
@@ -189,6 +209,13 @@ const std::vector<Checker>& checkers() {
         {"core.deadline_advances",
          "after a tick the core's next deadline is later than now (otherwise a driver's timer "
          "fires again at once, forever: a busy event loop)",
+         nullptr},
+        {"time.stamps_monotonic",
+         "stored messages' timestamps (server-time) never decrease in id order, whatever the "
+         "wall clock does, across restarts",
+         stamps_monotonic},
+        {"time.invitations_expire",
+         "no invitation is accepted once its expiry has passed on the server's wall clock",
          nullptr},
         {"sessions.no_leak",
          "at the end the server holds no connection that its client has given up", no_leak},

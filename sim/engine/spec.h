@@ -89,6 +89,8 @@ struct FaultSpec {
     // Network faults: whose connections (a population's name, or an address or CIDR).
     std::string who;
     std::string mode = "hold";  // partition: "hold" (bytes wait for the heal) or "drop"
+    int64_t by_ms = 0;          // clock_step: the wall clock moves by this (either way)
+    double ppm = 0;             // clock_drift: the wall clock gains (or loses) this per million
 };
 
 struct OperatorSpec {

@@ -24,8 +24,9 @@ World::World(const ScenarioSpec& spec, uint64_t seed)
 World::~World() = default;
 
 void World::start_core() {
-    auto snap = store_->load(spec_.config.room_cache_messages_max, wall_base_ms + now_ms());
+    auto snap = store_->load(spec_.config.room_cache_messages_max, now().wall_ms);
     WARREN_CHECK(snap.is_ok());
+    wall_high_ms_ = 0;  // a new process: it has seen no wall time yet
     core_ = std::make_unique<Server>(spec_.config, entropy_, snap.value());
 }
 
@@ -106,6 +107,12 @@ LinkFate World::link_fate(const Peer& p, bool to_server, size_t size) {
     LinkFate fate;
     for (auto& hook : link_hooks_) hook(p, to_server, size, fate);
     return fate;
+}
+
+void World::step_wall(int64_t by_ms) {
+    if (by_ms < 0) wall_high_ms_ = std::max(wall_high_ms_, now().wall_ms);
+    wall_skew_ms_ += by_ms;
+    trace("wall", static_cast<uint64_t>(by_ms));
 }
 
 void World::reset(ConnId id, int64_t at_ms) {

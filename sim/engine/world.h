@@ -8,6 +8,7 @@
 // run_world() is a pure function of (spec, seed): the same pair gives the same trace hash.
 #pragma once
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <memory>
@@ -89,7 +90,12 @@ class World {
 
     // ---- for actors -----------------------------------------------------------------------
     const ScenarioSpec& spec() const { return spec_; }
-    Time now() const { return Time{clock_.now_us(), wall_base_ms + now_ms()}; }
+    // Monotonic time is the virtual clock's; the wall clock is it plus the steps and drift of
+    // clock faults (step_wall).
+    Time now() const { return Time{clock_.now_us(), wall_base_ms + now_ms() + wall_skew_ms_}; }
+    // At least the wall time the core has seen in this process: the core never lets its wall
+    // clock go back (core/server.cc), so after a step back it still reads the highest.
+    int64_t core_wall_floor_ms() const { return std::max(wall_high_ms_, now().wall_ms); }
     int64_t now_ms() const { return clock_.now_ms(); }
     void at(int64_t t_ms, std::function<void()> fn) { clock_.at(t_ms, std::move(fn)); }
     Stream& stream(std::string_view name) { return streams_[name]; }
@@ -183,6 +189,8 @@ class World {
     // A write of `size` bytes to (to_server) or from the server on a peer's connection.
     using LinkHook = std::function<void(const Peer&, bool to_server, size_t size, LinkFate&)>;
     void on_link_hook(LinkHook h) { link_hooks_.push_back(std::move(h)); }
+    // The host's wall clock moves by `by_ms` (either way); monotonic time does not.
+    void step_wall(int64_t by_ms);
     // The connection is reset at `at_ms`: the server and the client each see it go.
     void reset(ConnId id, int64_t at_ms);
     // The client is gone without a FIN: nothing more is read or written on its side, its
@@ -243,6 +251,8 @@ class World {
     std::multimap<std::string, std::function<void()>> waiting_;  // event name -> action
     bool healed_ = false;
     bool shut_down_ = false;
+    int64_t wall_skew_ms_ = 0;       // the clock faults' steps and drift so far
+    int64_t wall_high_ms_ = 0;       // the wall time before this process's latest step back
     int64_t restart_after_ms_ = -1;  // a graceful restart is under way
     void finish_restart();
     // The process is gone (crashed or exited): its volatile state goes with it.

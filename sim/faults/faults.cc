@@ -164,6 +164,37 @@ void slow_hasher(World& w, const FaultSpec& f, size_t i) {
     });
 }
 
+// At `at`, the host's wall clock steps by `by` (forward or back: an NTP correction, an
+// operator's date command, a VM resumed from a snapshot); monotonic time does not move.
+void clock_step(World& w, const FaultSpec& f, size_t) {
+    w.at(f.at_ms, [&w, &f] {
+        if (w.healed()) return;
+        w.probe("fault.clock_step.fired");
+        w.step_wall(f.by_ms);
+        w.event("clock.step", {{"by_ms", std::to_string(f.by_ms)}});
+    });
+}
+
+// In [from, to) the host's wall clock runs fast (ppm > 0) or slow against monotonic time,
+// by ppm per million: moved each second by what has added up to a whole millisecond.
+void clock_drift(World& w, const FaultSpec& f, size_t) {
+    mark_window(w, f);
+    auto carry = std::make_shared<double>(0);
+    std::function<void()>* tick = w.loop();
+    *tick = [&w, &f, carry, tick] {
+        if (!active(w, f)) return;
+        *carry += f.ppm * 1e-3;  // per second of monotonic time
+        auto whole = static_cast<int64_t>(*carry);
+        if (whole != 0) {
+            *carry -= static_cast<double>(whole);
+            w.step_wall(whole);
+            w.probe("fault.clock_drift.fired");
+        }
+        w.at(w.now_ms() + 1000, *tick);
+    };
+    w.at(f.from_ms, *tick);
+}
+
 // The legitimate clients `who` names: a population, or those whose address is in a CIDR.
 std::vector<Legit*> clients_of(World& w, const std::string& who) {
     std::vector<Legit*> out;
@@ -246,6 +277,16 @@ const std::vector<FaultKind>& fault_kinds() {
          "logins and registrations, stalls, a full hash queue",
          {"from", "to", "hash", "probability"},
          slow_hasher},
+        {"clock_step",
+         "at `at`, the host's wall clock steps by `by` (\"+2h\", \"-30m\", \"8d\"); "
+         "monotonic time does not",
+         {"at", "by"},
+         clock_step},
+        {"clock_drift",
+         "in [from, to), the host's wall clock gains ppm per million of monotonic time (loses, "
+         "if negative)",
+         {"from", "to", "ppm"},
+         clock_drift},
         {"partition",
          "the network between who (a population, or an address or CIDR) and the server is cut "
          "in [from, to): mode = \"hold\" (bytes wait and arrive after the heal) or \"drop\" "
