@@ -80,6 +80,11 @@ stage "Release build (the binaries, warnings as errors)"
 cmake -S . -B build-Release -G Ninja -DCMAKE_BUILD_TYPE=Release -DWARREN_BUILD_TESTS=OFF \
     -DWARREN_BUILD_BENCH=OFF -DWARREN_UNITY=ON >/dev/null
 cmake --build build-Release -j "$jobs" --target warrend warren
+# The simulator's chaos points (core/chaos.h) must not be in what ships.
+if nm -C build-Release/bin/warrend | grep -q 'chaos_detail'; then
+    echo "build-Release/bin/warrend has the core's chaos points compiled in" >&2
+    exit 1
+fi
 
 # The Debug build (assertions on, warnings as errors) is built with AddressSanitizer and
 # UndefinedBehaviorSanitizer, at -O1 so that the suite stays quick, and with gcov counters, so

@@ -372,6 +372,12 @@ int run_file(const std::string& path, const RunOptions& o) {
                 coverage.push_back("fault " + f.kind + " never fired in " +
                                    std::to_string(results.size()) + " seeds");
         }
+        for (size_t i = 0; i < spec.chaos.size(); ++i) {
+            std::string name(chaos_site_names[i]);
+            if (spec.chaos[i] > 0 && !probes.contains("chaos." + name + ".fired"))
+                coverage.push_back("chaos point " + name + " never fired in " +
+                                   std::to_string(results.size()) + " seeds");
+        }
     }
     for (const auto& [name, n] : probes)
         std::printf("probe %s fired %llu time(s)\n", name.c_str(),
@@ -461,6 +467,19 @@ int list(const std::string& what) {
             std::printf("%-18s %s\n%-18s keys: %s; probe: fault.%s.fired\n",
                         std::string(k.name).c_str(), std::string(k.summary).c_str(), "",
                         keys(k.keys).c_str(), std::string(k.name).c_str());
+        static constexpr std::array<std::string_view, chaos_site_names.size()> chaos_about = {
+            "a state change starts a new commit batch though the open one has room",
+            "a HISTORY page the cache could answer is read from storage",
+            "opening a conversation evicts the least recently used one first",
+            "a connection holding over 4 KiB of unread output is closed as if its cap were 4 KiB",
+            "a LOGIN or REGISTER finds the password hash queue full (UNAVAILABLE)"};
+        std::printf(
+            "\nchaos points inside the core, [chaos] NAME = probability (each time the "
+            "core reaches the point):\n");
+        for (size_t i = 0; i < chaos_site_names.size(); ++i)
+            std::printf(
+                "%-18s %s\n%-18s probe: chaos.%s.fired\n", std::string(chaos_site_names[i]).c_str(),
+                std::string(chaos_about[i]).c_str(), "", std::string(chaos_site_names[i]).c_str());
     } else if (what == "checkers") {
         for (const auto& c : checkers())
             std::printf("%-32s %s\n", std::string(c.name).c_str(), std::string(c.summary).c_str());

@@ -661,6 +661,21 @@ void read_fault(Reader& r, const toml::table& t, ScenarioSpec& s) {
     s.faults.push_back(f);
 }
 
+// [chaos]: a probability per chaos point of the core, each fired when reached with it.
+void read_chaos(Reader& r, const toml::table& t, ScenarioSpec& s) {
+    std::set<std::string> known;
+    for (std::string_view n : chaos_site_names) known.emplace(n);
+    r.keys(t, "[chaos]", known);
+#ifndef WARREN_CHAOS_POINTS
+    if (!t.empty()) {
+        r.error(t, "[chaos]: this build has no chaos points (configured with -DWARREN_CHAOS=OFF)");
+        return;
+    }
+#endif
+    for (size_t i = 0; i < chaos_site_names.size(); ++i)
+        r.number(t, std::string(chaos_site_names[i]), s.chaos[i], 0, 1);
+}
+
 void read_operator(Reader& r, const toml::table& t, ScenarioSpec& s) {
     OperatorSpec op;
     r.keys(t, "[[operator]]",
@@ -830,7 +845,7 @@ Loaded load_scenario(const std::string& path, const std::vector<std::string>& ov
     Reader r(errors);
     ScenarioSpec& s = out.spec;
     r.keys(root, "the file",
-           {"schema", "scenario", "server", "network", "population", "attacker", "fault",
+           {"schema", "scenario", "server", "network", "population", "attacker", "fault", "chaos",
             "operator", "liveness", "expect"},
            {"swarm", "report"});
     int64_t schema = 0;
@@ -849,6 +864,7 @@ Loaded load_scenario(const std::string& path, const std::vector<std::string>& ov
     r.tables(root, "population", [&](const toml::table& t, size_t) { read_population(r, t, s); });
     r.tables(root, "attacker", [&](const toml::table& t, size_t) { read_attacker(r, t, s); });
     r.tables(root, "fault", [&](const toml::table& t, size_t) { read_fault(r, t, s); });
+    if (const toml::table* t = r.table(root, "chaos")) read_chaos(r, *t, s);
     r.tables(root, "operator", [&](const toml::table& t, size_t) { read_operator(r, t, s); });
     if (const toml::table* t = r.table(root, "liveness")) read_liveness(r, *t, s);
     r.tables(root, "expect", [&](const toml::table& t, size_t) { read_expect(r, t, s); });

@@ -37,6 +37,27 @@ TEST(Scenario, SameSeedSameTrace) {
     EXPECT_NE(run_world(s, 4).trace_hash, a.trace_hash);
 }
 
+// The core's chaos points fire as the [chaos] table says, from the world's own stream: every
+// one reached fires at probability 1, none at 0; a run with them still replays from its seed,
+// is another run than without them, and every checker still holds.
+TEST(Chaos, PointsFireFromTheScenarioAndReplay) {
+    std::vector<std::string> all;
+    for (std::string_view n : chaos_site_names) all.push_back("chaos." + std::string(n) + "=0.3");
+    all.push_back("scenario.duration=30s");
+    ScenarioSpec s = load_ok(shipped("durability"), all);
+    RunReport a = run_world(s, 5), b = run_world(s, 5);
+    EXPECT_EQ(a.trace_hash, b.trace_hash);
+    EXPECT_TRUE(a.violations.empty()) << a.violations.front();
+    for (std::string_view n : chaos_site_names) {
+        if (n == "shrink_outbound") continue;  // nobody here holds 4 KiB unread
+        EXPECT_GT(a.probes["chaos." + std::string(n) + ".fired"], 0u) << n;
+    }
+    ScenarioSpec plain = load_ok(shipped("durability"), {"scenario.duration=30s"});
+    RunReport c = run_world(plain, 5);
+    EXPECT_NE(c.trace_hash, a.trace_hash);
+    for (const auto& [name, n] : c.probes) EXPECT_FALSE(name.starts_with("chaos.")) << name;
+}
+
 // The scenario world's clients read only a line's top-level fields, its error, message, session
 // and invitation: the rest is checked as JSON but not kept; a line that is not JSON is still
 // refused.
@@ -225,6 +246,20 @@ TEST_F(ScenarioFile, NetworkFaultsNeedWhoAndSaneValues) {
         EXPECT_NE(e[0].find(std::string("a ") + kind + " fault needs who"), std::string::npos)
             << e[0];
     }
+}
+
+TEST_F(ScenarioFile, ChaosNamesItsPointsAndTakesProbabilities) {
+    EXPECT_TRUE(errors_of("[chaos]\nsplit_batch = 0.5\nhash_queue_full = 1\n").empty());
+    auto e = errors_of("[chaos]\nsplit_batches = 0.5\n");
+    ASSERT_EQ(e.size(), 1u);
+    EXPECT_NE(e[0].find("unknown key 'split_batches' in [chaos] (known: evict_now, "
+                        "hash_queue_full, history_cache_miss, shrink_outbound, split_batch)"),
+              std::string::npos)
+        << e[0];
+    e = errors_of("[chaos]\nevict_now = 1.5\n");
+    ASSERT_EQ(e.size(), 1u);
+    EXPECT_NE(e[0].find(":6:13: evict_now must be a number from 0 to 1"), std::string::npos)
+        << e[0];
 }
 
 // Clock faults: a step needs a moment and a signed, non-zero amount; drift needs its rate.

@@ -3,6 +3,7 @@
 // the Hash effect; session tokens are stored only as their BLAKE2b hash.
 #include <sodium.h>
 
+#include "core/chaos.h"
 #include "core/chat/context.h"
 #include "core/validate/rules.h"
 
@@ -117,7 +118,7 @@ void register_account(OpContext& ctx, Register& r) {
                         *wait);
     if (name_refused(ctx, r.username)) return;
     std::string key = name_key(r.username);
-    if (ctx.gate.hashes_full) return ctx.busy();
+    if (ctx.gate.hashes_full || WARREN_CHAOS(hash_queue_full)) return ctx.busy();
     ctx.sessions.reserve(key);
     ctx.signal(Signal{Signal::Kind::registered});
     hash(ctx, HashSpec{HashMode::create, r.password, {}}, Op::register_, r.username);
@@ -131,7 +132,7 @@ void login(OpContext& ctx, Login& r) {
     if (auto wait = ctx.guard.name_locked_for(name_key(*r.username), id_of(u), ctx.now()))
         return ctx.fail(ErrorCode::rate_limited,
                         "too many failed logins for this name; try again later", {}, *wait);
-    if (ctx.gate.hashes_full) return ctx.busy();
+    if (ctx.gate.hashes_full || WARREN_CHAOS(hash_queue_full)) return ctx.busy();
     // Unknown names are verified against a dummy hash: same answer, same time.
     ctx.signal(name_signal(Signal::Kind::login_started, *r.username));
     hash(ctx, HashSpec{HashMode::verify, *r.password, u ? u->phc : ""}, Op::login, *r.username);

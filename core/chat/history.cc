@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <deque>
 
+#include "core/chaos.h"
 #include "core/chat/context.h"
 #include "core/validate/rules.h"
 
@@ -63,7 +64,7 @@ void history(OpContext& ctx, History& r) {
         if (!peer) return;
         q.peers = peer_pair(ctx.me(), peer->id);
     }
-    if (!page_needs_storage(log_of(ctx.state, q), q))
+    if (!page_needs_storage(log_of(ctx.state, q), q) && !WARREN_CHAOS(history_cache_miss))
         return finish_history(ctx, after::History{q}, {});
     StoredQuery disk;
     disk.kind = StoredQuery::Kind::history;
@@ -76,8 +77,7 @@ void history(OpContext& ctx, History& r) {
 // oldest `limit` above `after`.
 void finish_history(OpContext& ctx, const after::History& job, std::vector<MessageRow> rows) {
     const HistoryQuery& q = job.query;
-    const MessageLog* log =
-        q.room == 0 || ctx.state.room(q.room) ? &log_of(ctx.state, q) : nullptr;
+    const MessageLog* log = q.room == 0 || ctx.state.room(q.room) ? &log_of(ctx.state, q) : nullptr;
     // The log is ascending by id, so the messages between after and before are one slice
     // (none when the room is gone).
     static const std::deque<MessageRow> none;

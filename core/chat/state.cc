@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "core/chaos.h"
 #include "core/validate/rules.h"
 
 namespace warren {
@@ -508,7 +509,9 @@ const InvitationRow* ChatState::next_to_expire() const {
 MessageLog& ChatState::conversation(PeerPair peers) {
     auto it = conversations_.find(peers);
     if (it == conversations_.end()) {
-        if (conversations_.size() >= conversations_max_) evict_conversation();
+        if (conversations_.size() >= conversations_max_ ||
+            (!conversations_.empty() && WARREN_CHAOS(evict_now)))
+            evict_conversation();
         it = conversations_.emplace(peers, Conversation{}).first;
         it->second.log.older_on_disk = true;  // not loaded: storage may hold older messages
         it->second.lru = conversation_lru_.insert(conversation_lru_.end(), peers);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/chaos.h"
 #include "core/protocol/json_codec.h"
 
 namespace warren {
@@ -151,6 +152,7 @@ void Connections::send(Conn& c, std::shared_ptr<const std::string> bytes) {
     outbound_total_ += bytes->size();
     outputs_.push_back(Send{c.id, std::move(bytes)});
     size_t cap = c.logged_in ? config_.outbound_bytes_max : config_.outbound_bytes_guest_max;
+    if (c.outbound_bytes > 4096 && WARREN_CHAOS(shrink_outbound)) cap = 4096;
     if (c.outbound_bytes > cap) close_slow_reader(c);
     if (outbound_total_ > config_.outbound_bytes_total_max) shed();
 }

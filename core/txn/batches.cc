@@ -1,5 +1,7 @@
 #include "core/txn/batches.h"
 
+#include "core/chaos.h"
+
 namespace warren {
 
 bool BatchQueue::full() const {
@@ -11,7 +13,8 @@ bool BatchQueue::full() const {
 Batch& BatchQueue::open() {
     WARREN_CHECK(!full());
     if (batches_.empty() || batches_.back().in_flight ||
-        batches_.back().mutations.size() >= mutations_max_) {
+        batches_.back().mutations.size() >= mutations_max_ ||
+        (!batches_.back().mutations.empty() && WARREN_CHAOS(split_batch))) {
         batches_.emplace_back();
         batches_.back().id = next_id_++;
     }

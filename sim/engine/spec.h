@@ -4,11 +4,13 @@
 // (sim/engine/world.h) runs one seed of it. Times are simulated milliseconds from the start.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "core/chaos.h"
 #include "core/config.h"
 
 namespace warren::sim {
@@ -146,6 +148,14 @@ struct ScenarioSpec {
     std::vector<OperatorSpec> operators;
     LivenessSpec liveness;
     std::vector<ExpectSpec> expects;
+    // [chaos]: with what probability each of the core's chaos points fires when reached
+    // (core/chaos.h; by ChaosSite; 0: never).
+    std::array<double, chaos_site_names.size()> chaos{};
+    bool any_chaos() const {
+        for (double p : chaos)
+            if (p > 0) return true;
+        return false;
+    }
     // For the tests of the checkers only (no file sets it): every nth MESSAGE event the core
     // sends is lost on its way, as if the core had forgotten a receiver.
     int64_t lose_message_events_every = 0;

@@ -23,6 +23,21 @@ World::World(const ScenarioSpec& spec, uint64_t seed)
 
 World::~World() = default;
 
+SimChaos::SimChaos(World& w, const ScenarioSpec& spec)
+    : w_(w), p_(spec.chaos), rng_(&w.stream("chaos")) {
+    for (size_t i = 0; i < probe_.size(); ++i)
+        probe_[i] = "chaos." + std::string(chaos_site_names[i]) + ".fired";
+}
+
+bool SimChaos::fire(ChaosSite site) {
+    auto i = static_cast<size_t>(site);
+    // Like every fault, chaos ends when the liveness phase heals the world.
+    if (p_[i] <= 0 || w_.healed() || !rng_->chance(p_[i])) return false;
+    w_.probe(probe_[i]);
+    w_.trace_chaos(site);
+    return true;
+}
+
 void World::start_core() {
     auto snap = store_->load(spec_.config.room_cache_messages_max, now().wall_ms);
     WARREN_CHECK(snap.is_ok());
@@ -579,6 +594,10 @@ void World::liveness_check() {
 
 RunReport World::run() {
     report_.seed = seed_;
+#ifdef WARREN_CHAOS_POINTS
+    std::optional<ChaosScope> chaos;  // the core's chaos points ask chaos_ while this runs
+    if (spec_.any_chaos()) chaos.emplace(&chaos_);
+#endif
     for (const char* m : {"server.audit_records", "server.breaker_opened"}) report_.metrics[m] = 0;
     for (const FaultSpec& f : spec_.faults) install_fault(*this, f);
     start_operators();

@@ -82,6 +82,22 @@ struct LinkFate {
 struct Legit;
 struct Attack;
 
+class World;
+
+// The core's chaos points fire with the scenario's [chaos] probabilities, drawn from the
+// world's "chaos" stream; each firing is a probe (chaos.<site>.fired) and part of the trace.
+class SimChaos final : public Chaos {
+  public:
+    SimChaos(World& w, const ScenarioSpec& spec);
+    bool fire(ChaosSite site) override;
+
+  private:
+    World& w_;
+    std::array<double, chaos_site_names.size()> p_;
+    std::array<std::string, chaos_site_names.size()> probe_;
+    Stream* rng_;
+};
+
 class World {
   public:
     World(const ScenarioSpec& spec, uint64_t seed);
@@ -124,6 +140,7 @@ class World {
     // The timeline: events are recorded and wake `after` operator actions and expectations.
     void event(std::string name, std::map<std::string, std::string> labels = {});
     void probe(const std::string& name, uint64_t n = 1) { report_.probes[name] += n; }
+    void trace_chaos(ChaosSite site) { trace("chaos", static_cast<uint64_t>(site)); }
     void metric(const std::string& name, double v) { report_.metrics[name] = v; }
     void violation(const std::string& checker, std::string what);
     const std::vector<std::unique_ptr<Legit>>& legit() const { return legit_; }
@@ -271,6 +288,7 @@ class World {
                        std::pair<std::shared_ptr<const std::string>, std::shared_ptr<const Line>>>
         parsed_writes_;
     RunReport report_;
+    SimChaos chaos_{*this, spec_};  // after everything it uses
 };
 
 RunReport run_world(const ScenarioSpec& spec, uint64_t seed);
