@@ -428,7 +428,7 @@ void read_network(Reader& r, const toml::table& t, ScenarioSpec& s) {
 void read_population(Reader& r, const toml::table& t, ScenarioSpec& s) {
     PopulationSpec p;
     r.keys(t, "[[population]]",
-           {"name", "count", "ip", "rooms", "arrive", "think", "mix", "readers"},
+           {"name", "count", "ip", "roam", "rooms", "arrive", "think", "mix", "readers"},
            {"give_up", "reconnect"});
     if (!r.text(t, "name", p.name))
         r.error(t, "[[population]] needs a name");
@@ -450,9 +450,20 @@ void read_population(Reader& r, const toml::table& t, ScenarioSpec& s) {
             }
     if (r.text(t, "ip", p.ip)) {
         if (address_in(p.ip, 0).empty() && p.count > 0)
-            r.error(*t.get("ip"), "ip must be an IPv4 address or CIDR (IPv6 is not supported yet)");
+            r.error(*t.get("ip"), "ip must be an IPv4 or IPv6 address or CIDR");
         else if (p.count > 0 && address_in(p.ip, p.count - 1).empty())
             r.error(*t.get("ip"), p.ip + " has fewer host addresses than count");
+    }
+    if (r.text(t, "roam", p.roam)) {
+        std::optional<AddressRange> range = AddressRange::parse(p.roam);
+        if (!range || p.roam.find('/') == std::string::npos)
+            r.error(*t.get("roam"),
+                    "roam must be an IPv4 or IPv6 CIDR (\"100.64.0.0/10\", "
+                    "\"2001:db8:0:7::/64\")");
+        if (t.get("ip"))
+            r.error(*t.get("roam"),
+                    "ip or roam, not both: roaming clients take their "
+                    "addresses from roam");
     }
     if (const toml::node* rooms = t.get("rooms")) {
         if (rooms->is_table())
@@ -551,7 +562,7 @@ void read_attacker(Reader& r, const toml::table& t, ScenarioSpec& s) {
     if (r.duration(t, "start", a.start_ms, 0, 24 * hour_ms) && a.start_ms >= s.duration_ms)
         r.error(*t.get("start"), "start is past the scenario's duration");
     if (r.text(t, "ip", a.ip) && address_in(a.ip, 0).empty())
-        r.error(*t.get("ip"), "ip must be an IPv4 address or CIDR");
+        r.error(*t.get("ip"), "ip must be an IPv4 or IPv6 address or CIDR");
     r.integer(t, "count", a.count, 1, 10'000);
     if (a.count > 0 && a.ip.find('/') != std::string::npos && address_in(a.ip, a.count - 1).empty())
         r.error(t, a.ip + " has fewer host addresses than count");

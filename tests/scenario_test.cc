@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "sim/actors/population.h"
 #include "sim/engine/world.h"
@@ -248,6 +249,21 @@ TEST_F(ScenarioFile, NetworkFaultsNeedWhoAndSaneValues) {
     }
 }
 
+TEST_F(ScenarioFile, RoamingPopulationsTakeANetwork) {
+    EXPECT_TRUE(
+        errors_of("[[population]]\nname = \"pop\"\nroam = \"2001:db8:0:7::/64\"\n").empty());
+    EXPECT_TRUE(errors_of("[[population]]\nname = \"pop\"\nip = \"2001:db8::/48\"\n").empty());
+    auto e = errors_of("[[population]]\nname = \"pop\"\nroam = \"100.64.0.1\"\n");
+    ASSERT_EQ(e.size(), 1u);
+    EXPECT_NE(e[0].find(":7:8: roam must be an IPv4 or IPv6 CIDR"), std::string::npos) << e[0];
+    e = errors_of("[[population]]\nname = \"pop\"\nip = \"10.0.0.0/8\"\nroam = \"10.0.0.0/8\"\n");
+    ASSERT_EQ(e.size(), 1u);
+    EXPECT_NE(e[0].find("ip or roam, not both"), std::string::npos) << e[0];
+    e = errors_of("[[population]]\nname = \"pop\"\nip = \"fe80::/129\"\n");
+    ASSERT_EQ(e.size(), 1u);
+    EXPECT_NE(e[0].find("ip must be an IPv4 or IPv6 address or CIDR"), std::string::npos) << e[0];
+}
+
 TEST_F(ScenarioFile, ChaosNamesItsPointsAndTakesProbabilities) {
     EXPECT_TRUE(errors_of("[chaos]\nsplit_batch = 0.5\nhash_queue_full = 1\n").empty());
     auto e = errors_of("[chaos]\nsplit_batches = 0.5\n");
@@ -298,6 +314,37 @@ TEST(Addresses, InCidr) {
     EXPECT_FALSE(in_cidr("1.2.3.4", "10.0.0.0/40").has_value());
     EXPECT_FALSE(in_cidr("1.2.3.4", "mobile").has_value());
     EXPECT_FALSE(in_cidr("::1", "10.0.0.0/8").has_value());
+}
+
+// Where clients come from: hosts of an IPv4 or IPv6 network in order, an address shared, a
+// /64 of its own for each host of a wider IPv6 network; roaming draws stay inside.
+TEST(Addresses, RangesNumberTheirHostsIPv4AndIPv6) {
+    EXPECT_EQ(address_in("10.2.0.0/16", 0), "10.2.0.1");
+    EXPECT_EQ(address_in("10.2.0.0/16", 255), "10.2.1.0");
+    EXPECT_EQ(address_in("10.2.0.0/30", 1), "10.2.0.2");
+    EXPECT_EQ(address_in("10.2.0.0/30", 2), "");  // the broadcast address is no host's
+    EXPECT_EQ(address_in("100.64.9.9", 7), "100.64.9.9");
+    EXPECT_EQ(address_in("2001:db8:0:7::/64", 0), "2001:db8:0:7::1");
+    EXPECT_EQ(address_in("2001:db8:0:7::/64", 0x1ff), "2001:db8:0:7::200");
+    EXPECT_EQ(address_in("2001:db8:bee::/48", 0), "2001:db8:bee::1");
+    EXPECT_EQ(address_in("2001:db8:bee::/48", 3), "2001:db8:bee:3::1");
+    EXPECT_EQ(address_in("2001:db8:bee::/48", 0x10000), "");  // a /48 has 65,536 /64s
+    EXPECT_EQ(address_in("2001:db8::9/128", 0), "2001:db8::9");
+    EXPECT_EQ(address_in("not an address", 0), "");
+    EXPECT_EQ(address_in("2001:db8::/129", 0), "");
+    std::optional<AddressRange> v6 = AddressRange::parse("2001:db8:0:7:ffff::/64");
+    ASSERT_TRUE(v6.has_value());
+    EXPECT_EQ(v6->nth(0), "2001:db8:0:7::1");  // the network's own address, whatever was written
+    Stream rng(7);
+    std::set<std::string> seen;
+    for (int i = 0; i < 50; ++i) {
+        std::string a = v6->any(rng);
+        EXPECT_TRUE(a.starts_with("2001:db8:0:7:")) << a;
+        seen.insert(a);
+        std::string b = AddressRange::parse("100.64.0.0/10")->any(rng);
+        EXPECT_EQ(in_cidr(b, "100.64.0.0/10"), true) << b;
+    }
+    EXPECT_EQ(seen.size(), 50u);
 }
 
 TEST_F(ScenarioFile, ImpossibleValuesAreRefused) {

@@ -486,6 +486,7 @@ void on_close(World& w, Legit& c, const std::string& reason) {
 }
 
 void connect(World& w, Legit& c) {
+    if (c.roam) c.ip = c.roam->any(*c.rng);  // a new network, a new address
     c.joined = 0;
     c.logged_out = false;
     for (auto& v : c.asked) {  // a new connection starts its own order
@@ -549,17 +550,64 @@ std::optional<Cidr> Cidr::parse(const std::string& ip_or_cidr) {
     return c;
 }
 
-std::string address_in(const std::string& ip_or_cidr, int64_t i) {
-    if (ip_or_cidr.find('/') == std::string::npos) return ip_or_cidr;
-    std::optional<Cidr> c = Cidr::parse(ip_or_cidr);
-    if (!c) return {};
-    uint64_t hosts = c->bits >= 31 ? 1 : (uint64_t{1} << (32 - c->bits)) - 2;
-    if (i < 0 || static_cast<uint64_t>(i) >= hosts) return {};
-    in_addr a{};
-    a.s_addr = htonl(c->net + (c->bits >= 31 ? 0 : 1) + static_cast<uint32_t>(i));
-    char out[INET_ADDRSTRLEN];
-    inet_ntop(AF_INET, &a, out, sizeof out);
+std::optional<AddressRange> AddressRange::parse(const std::string& ip_or_cidr) {
+    size_t slash = ip_or_cidr.find('/');
+    std::string addr = ip_or_cidr.substr(0, slash);
+    AddressRange r;
+    if (inet_pton(AF_INET, addr.c_str(), r.net.data()) == 1) {
+        r.bits = 32;
+    } else if (inet_pton(AF_INET6, addr.c_str(), r.net.data()) == 1) {
+        r.v6 = true;
+        r.bits = 128;
+    } else {
+        return std::nullopt;
+    }
+    if (slash != std::string::npos) {
+        const std::string b = ip_or_cidr.substr(slash + 1);
+        if (b.empty() || b.size() > 3 || !std::all_of(b.begin(), b.end(), ::isdigit))
+            return std::nullopt;
+        int bits = std::stoi(b);
+        if (bits > (r.v6 ? 128 : 32)) return std::nullopt;
+        r.bits = bits;
+    }
+    for (int i = r.bits; i < (r.v6 ? 128 : 32); ++i)  // the network's own address
+        r.net[static_cast<size_t>(i / 8)] &= static_cast<uint8_t>(~(0x80 >> (i % 8)));
+    return r;
+}
+
+// An IPv4 network's own address and broadcast are no host's, nor IPv6's all-zero one. An IPv6
+// network wider than a /64 gives each host a /64 of its own (as providers delegate them).
+uint64_t AddressRange::hosts() const {
+    int host_bits = (v6 ? 128 : 32) - bits;
+    if (v6 && bits < 64) return uint64_t{1} << std::min(64 - bits, 62);
+    if (host_bits == 0 || (!v6 && host_bits == 1)) return host_bits == 0 ? 1 : 2;
+    uint64_t n = uint64_t{1} << std::min(host_bits, 62);
+    return v6 ? n - 1 : n - 2;
+}
+
+std::string AddressRange::nth(uint64_t i) const {
+    if (i >= hosts()) return {};
+    int host_bits = (v6 ? 128 : 32) - bits;
+    std::array<uint8_t, 16> a = net;
+    bool own_64 = v6 && bits < 64;
+    uint64_t add = own_64 ? i : i + (host_bits >= (v6 ? 1 : 2) ? 1 : 0);
+    // From the low end of the host part, or of the /64's prefix.
+    for (size_t k = own_64 ? 8 : v6 ? 16 : 4; k-- > 0 && add;) {
+        uint64_t sum = a[k] + (add & 0xff);
+        a[k] = static_cast<uint8_t>(sum);
+        add = (add >> 8) + (sum >> 8);
+    }
+    if (own_64) a[15] = 1;  // its /64's first host
+    char out[INET6_ADDRSTRLEN];
+    inet_ntop(v6 ? AF_INET6 : AF_INET, a.data(), out, sizeof out);
     return out;
+}
+
+std::string address_in(const std::string& ip_or_cidr, int64_t i) {
+    std::optional<AddressRange> r = AddressRange::parse(ip_or_cidr);
+    if (!r || i < 0) return {};
+    if (ip_or_cidr.find('/') == std::string::npos) return ip_or_cidr;  // shared by all
+    return r->nth(static_cast<uint64_t>(i));
 }
 
 std::optional<bool> in_cidr(const std::string& ip, const std::string& ip_or_cidr) {
@@ -597,6 +645,7 @@ void start_populations(World& w, std::vector<std::unique_ptr<Legit>>& legit) {
             c->name = p.name + std::to_string(i);
             c->password = "password-" + std::to_string(i);
             c->ip = address_in(p.ip, i);
+            if (!p.roam.empty()) c->roam = AddressRange::parse(p.roam);
             c->rooms = p.rooms;
             c->spec = &p;
             c->rng = &w.stream("client/" + p.name + "/" + std::to_string(i));

@@ -11,6 +11,7 @@
 // are owed (delivery.complete).
 #pragma once
 
+#include <array>
 #include <deque>
 #include <map>
 #include <memory>
@@ -24,6 +25,22 @@
 
 namespace warren::sim {
 
+// An IPv4 or IPv6 address or network, parsed once: where clients and attackers come from.
+struct AddressRange {
+    std::array<uint8_t, 16> net{};  // the network's address (IPv4: the first 4 bytes)
+    int bits = 32;                  // its prefix length (an address alone: all of them)
+    bool v6 = false;
+    static std::optional<AddressRange> parse(const std::string& ip_or_cidr);
+    // How many host addresses it has (IPv4 networks: without their own and broadcast
+    // addresses; IPv6: without the all-zero one; an IPv6 network wider than a /64: how many
+    // /64s, each host having one of its own), at most 2^62.
+    uint64_t hosts() const;
+    // Its first host address plus `i`, as text; "" if `i` is not below hosts().
+    std::string nth(uint64_t i) const;
+    // One of its host addresses, drawn from `rng`.
+    std::string any(Stream& rng) const { return nth(rng.below(hosts())); }
+};
+
 struct Legit;
 // For each room, the clients with a view of it and the view's index in their `asked`: who
 // may be owed an acknowledged message, without a look at every client's views.
@@ -33,6 +50,7 @@ struct Legit {
     std::string population;
     int index = 0;  // -1: the host
     std::string name, password, ip;
+    std::optional<AddressRange> roam;  // PopulationSpec::roam, parsed
     std::vector<std::string> rooms;
     const PopulationSpec* spec = nullptr;
     Stream* rng = nullptr;  // "client/<population>/<index>"
@@ -97,8 +115,8 @@ struct Cidr {
     bool contains(uint32_t ip) const { return (ip & mask) == net; }
 };
 
-// The first address of a CIDR's hosts plus `i`, or the address itself if it is no CIDR.
-// Empty if `i` does not fit.
+// The first address of a CIDR's hosts plus `i`, or the address itself if it is no CIDR
+// (IPv4 or IPv6). Empty if `i` does not fit or `ip_or_cidr` is no address.
 std::string address_in(const std::string& ip_or_cidr, int64_t i);
 
 // Whether IPv4 address `ip` is `ip_or_cidr` or inside it; nullopt if either is not IPv4.

@@ -61,6 +61,10 @@ struct PopulationSpec {
     std::vector<std::string> rooms = {"lobby"};  // joined after registering, in order
     int64_t arrive_from_ms = 500, arrive_to_ms = 5000;
     int64_t think_min_ms = 2000, think_max_ms = 6000;
+    // Set: each time a client dials (the first time too), it comes from a fresh address drawn
+    // from this network, IPv4 or IPv6 (a phone changing networks, privacy addresses rotating
+    // inside a /64), instead of `ip`.
+    std::string roam;
     // Its clients read at a pace drawn between these (bytes/s), instead of [network]'s.
     int64_t readers_min_bps = 0, readers_max_bps = 0;
     Mix mix;
