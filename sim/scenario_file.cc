@@ -392,7 +392,8 @@ void read_readers(Reader& r, const toml::table& rd, const std::string& where, in
 }
 
 void read_network(Reader& r, const toml::table& t, ScenarioSpec& s) {
-    r.keys(t, "[network]", {"delay", "chunks", "readers"});
+    r.keys(t, "[network]", {"delay", "chunks", "coalesce", "readers"});
+    r.duration(t, "coalesce", s.network.coalesce_ms, 0, 10'000);
     if (const toml::table* d = r.table(t, "delay")) {
         r.keys(*d, "network.delay", {"dist", "min", "max", "value", "mean"});
         std::string dist = "uniform";
@@ -627,6 +628,7 @@ void read_fault(Reader& r, const toml::table& t, ScenarioSpec& s) {
     }
     r.duration(t, "restart_after", f.restart_after_ms, 1, hour_ms);
     r.integer(t, "max", f.max, 1, 1000);
+    r.duration(t, "within", f.within_ms, 0, hour_ms);
     if (r.duration(t, "at", f.at_ms, 0, 24 * hour_ms) && f.at_ms >= s.duration_ms)
         r.error(*t.get("at"), "at is past the scenario's duration");
     if (f.kind == "crash" && !t.get("probability") && !t.get("at"))

@@ -23,6 +23,10 @@ struct NetworkSpec {
     int64_t delay_mean_ms = 0;
     // What a client writes reaches the server in pieces of 1..chunk_max bytes (0: whole).
     int64_t chunk_max = 0;
+    // The server reads a connection this long after bytes arrive, and takes everything that
+    // has arrived by then in one read (several writes, or pieces, together); 0: each piece
+    // is read as it arrives.
+    int64_t coalesce_ms = 0;
     // Legitimate clients read what the server sends at a pace drawn per connection between
     // these (bytes/s, log-uniform), and only then is it read (sent()): 0, at once.
     int64_t readers_min_bps = 0, readers_max_bps = 0;
@@ -95,6 +99,7 @@ struct FaultSpec {
     // Network faults: whose connections (a population's name, or an address or CIDR).
     std::string who;
     std::string mode = "hold";  // partition: "hold" (bytes wait for the heal) or "drop"
+    int64_t within_ms = 500;    // crash_on_restart: how soon after a start the crash comes
     int64_t by_ms = 0;          // clock_step: the wall clock moves by this (either way)
     double ppm = 0;             // clock_drift: the wall clock gains (or loses) this per million
 };

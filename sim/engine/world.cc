@@ -200,7 +200,29 @@ void World::send(ConnId id, std::string bytes) {
         if (fate.cut) n = *fate.cut;
         int64_t from = std::max(now_ms(), fate.hold_until_ms);
         peer.depart_ms = std::max(peer.depart_ms, from + net_delay(peer));
-        if (n > 0)
+        int64_t read_ms = peer.depart_ms;  // when the server reads these bytes
+        int64_t within = spec_.network.coalesce_ms;
+        if (n > 0 && within > 0) {
+            // The server reads `within` after bytes arrive, and finds whatever else has
+            // arrived by then: several writes (or pieces) in one read.
+            if (peer.reading && peer.depart_ms <= peer.read_at_ms) {
+                peer.reading->append(bytes, pos, n);
+                probe("network.coalesced");
+            } else {
+                peer.reading = std::make_shared<std::string>(bytes.substr(pos, n));
+                peer.read_at_ms = peer.depart_ms + within;
+                at(peer.read_at_ms, [this, id, piece = peer.reading] {
+                    auto it = peers_.find(id);
+                    if (it == peers_.end()) return;
+                    if (it->second.reading == piece) it->second.reading.reset();
+                    if (!it->second.open || it->second.epoch != epoch_ || !core_) return;
+                    trace("receive", id, *piece);
+                    core_->receive(id, *piece, now());
+                    drain();
+                });
+            }
+            read_ms = peer.read_at_ms;
+        } else if (n > 0) {
             at(peer.depart_ms, [this, id, piece = bytes.substr(pos, n)] {
                 auto it = peers_.find(id);
                 if (it == peers_.end() || !it->second.open || it->second.epoch != epoch_ || !core_)
@@ -209,9 +231,10 @@ void World::send(ConnId id, std::string bytes) {
                 core_->receive(id, piece, now());
                 drain();
             });
+        }
         if (fate.cut) {
             peer.cut = true;
-            reset(id, peer.depart_ms + 1);  // after the bytes that got through
+            reset(id, read_ms + 1);  // after the bytes that got through
             return;
         }
         pos += n;
@@ -289,6 +312,7 @@ void World::start_process_after(int64_t after_ms) {
         start_core();
         event("process.restart");
         drain();
+        for (auto& h : start_hooks_) h();
     });
 }
 

@@ -53,12 +53,15 @@ struct Peer {
     std::function<void(std::string_view)> on_text;  // an IRC peer: its lines, as text
     std::function<void(const std::string& reason)> on_close;
     std::string close_reason;
-    bool reset = false;            // reset: nothing more arrives
-    bool cut = false;              // a reset is under way: nothing more is written either way
-    int64_t vanished_ms = -1;      // the client vanished then, without a FIN (half-open)
-    bool server_closed = false;    // the server closed it (a Close came)
-    int64_t arrive_ms = 0;         // when the last bytes sent to it arrive: one stream, in order
-    int64_t depart_ms = 0;         // when the last bytes it wrote reach the server
+    bool reset = false;          // reset: nothing more arrives
+    bool cut = false;            // a reset is under way: nothing more is written either way
+    int64_t vanished_ms = -1;    // the client vanished then, without a FIN (half-open)
+    bool server_closed = false;  // the server closed it (a Close came)
+    int64_t arrive_ms = 0;       // when the last bytes sent to it arrive: one stream, in order
+    int64_t depart_ms = 0;       // when the last bytes it wrote reach the server
+    // [network] coalesce: the server's next read of its bytes, which later pieces join.
+    std::shared_ptr<std::string> reading;
+    int64_t read_at_ms = -1;
     size_t chunk_max = 0;          // 0: the network's
     int64_t read_bytes_per_s = 0;  // a slow reader: it reads at this pace (0: at once)
     uint64_t unread = 0;           // bytes the server wrote that it has not read yet
@@ -183,6 +186,7 @@ class World {
     // Keeps `p` alive as long as the world (state of an actor its closures point to).
     void hold(std::shared_ptr<void> p) { held_.push_back(std::move(p)); }
     bool alive() const { return core_ != nullptr; }
+    uint64_t process_epoch() const { return epoch_; }  // which process is running
     size_t open_peers() const;
 
     // ---- for faults -----------------------------------------------------------------------
@@ -200,6 +204,9 @@ class World {
     // starts from the database restart_after_ms later.
     void restart(int64_t restart_after_ms);
     bool restarting() const { return restart_after_ms_ >= 0; }
+    // Called each time a new process has started from the database (not the first).
+    using StartHook = std::function<void()>;
+    void on_start_hook(StartHook h) { start_hooks_.push_back(std::move(h)); }
     // How long a password hash job takes (the hasher's latency): each hook may set it.
     using HashHook = std::function<void(int64_t& latency_ms)>;
     void on_hash_hook(HashHook h) { hash_hooks_.push_back(std::move(h)); }
@@ -259,6 +266,7 @@ class World {
     std::vector<CommitHook> commit_hooks_;
     std::vector<LinkHook> link_hooks_;
     std::vector<HashHook> hash_hooks_;
+    std::vector<StartHook> start_hooks_;
     LinkFate link_fate(const Peer& p, bool to_server, size_t size);
     std::vector<std::shared_ptr<const std::vector<Mutation>>> inflight_;
     std::map<int64_t, Tracked> tracked_;

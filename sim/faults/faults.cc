@@ -140,6 +140,24 @@ void reset(World& w, const FaultSpec& f, size_t i) {
     });
 }
 
+// Each time the process starts again (after a crash or a restart), with `probability` it
+// crashes again at a moment within `within` of its start: while clients reconnect and resume
+// and their first commits are in flight. At most `max` times a run.
+void crash_on_restart(World& w, const FaultSpec& f, size_t i) {
+    Stream& rng = w.stream("fault/crash_on_restart#" + std::to_string(i));
+    auto crashes = std::make_shared<int64_t>(0);
+    w.on_start_hook([&w, &f, &rng, crashes] {
+        if (*crashes >= f.max || !active(w, f) || !rng.chance(f.probability)) return;
+        ++*crashes;
+        uint64_t epoch = w.process_epoch();
+        w.at(w.now_ms() + rng.between(0, f.within_ms), [&w, &f, epoch] {
+            if (!w.alive() || w.process_epoch() != epoch || w.healed()) return;
+            w.probe("fault.crash_on_restart.fired");
+            w.crash(f.restart_after_ms);
+        });
+    });
+}
+
 // At `at`, a graceful restart: the SIGTERM path (in-flight commits finish, clients are told
 // DISCONNECT SHUTDOWN), the process exits, and a new one starts from the database
 // restart_after later; clients redial.
@@ -266,6 +284,11 @@ const std::vector<FaultKind>& fault_kinds() {
          "whatever is under way",
          {"from", "to", "probability", "restart_after", "max", "at"},
          crash},
+        {"crash_on_restart",
+         "each time the process starts again in [from, to), with probability it crashes again "
+         "within `within` of its start (while clients reconnect and commit), at most max times",
+         {"from", "to", "probability", "within", "restart_after", "max"},
+         crash_on_restart},
         {"restart",
          "at `at`, a graceful restart: in-flight commits finish, clients are told DISCONNECT "
          "SHUTDOWN, the process exits and a new one starts from the database restart_after "
