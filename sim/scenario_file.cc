@@ -392,7 +392,7 @@ void read_readers(Reader& r, const toml::table& rd, const std::string& where, in
 }
 
 void read_network(Reader& r, const toml::table& t, ScenarioSpec& s) {
-    r.keys(t, "[network]", {"delay", "chunks", "coalesce", "readers"});
+    r.keys(t, "[network]", {"delay", "chunks", "server_chunks", "coalesce", "readers"});
     r.duration(t, "coalesce", s.network.coalesce_ms, 0, 10'000);
     if (const toml::table* d = r.table(t, "delay")) {
         r.keys(*d, "network.delay", {"dist", "min", "max", "value", "mean"});
@@ -423,6 +423,12 @@ void read_network(Reader& r, const toml::table& t, ScenarioSpec& s) {
         int64_t min = 1;
         r.integer(*c, "min", min, 1, 1);  // a piece is at least a byte
         r.integer(*c, "max", s.network.chunk_max, 1, 1 << 20);
+    }
+    if (const toml::table* c = r.table(t, "server_chunks")) {
+        r.keys(*c, "network.server_chunks", {"min", "max"});
+        int64_t min = 1;
+        r.integer(*c, "min", min, 1, 1);
+        r.integer(*c, "max", s.network.server_chunk_max, 1, 1 << 20);
     }
 }
 
@@ -614,17 +620,24 @@ void read_fault(Reader& r, const toml::table& t, ScenarioSpec& s) {
     r.duration(t, "to", f.to_ms, 0, 24 * hour_ms);
     if (f.from_ms >= f.to_ms) r.error(t, "the fault's window is empty: from is not before to");
     r.number(t, "probability", f.probability, 0, 1);
-    if (const toml::table* c = r.table(t, "commit")) {
-        r.keys(*c, "commit", {"min", "max"});
+    // Latencies: uniform in min..max, or min plus an exponential of `mean`, at most max.
+    for (const char* name : {"commit", "hash"}) {
+        const toml::table* c = r.table(t, name);
+        if (!c) continue;
+        std::string what(name);
+        r.keys(*c, what, {"dist", "min", "max", "mean"});
         r.duration(*c, "min", f.latency_min_ms, 0, 10 * 60'000);
         r.duration(*c, "max", f.latency_max_ms, 0, 10 * 60'000);
-        if (f.latency_min_ms > f.latency_max_ms) r.error(*c, "commit: min is over max");
-    }
-    if (const toml::table* h = r.table(t, "hash")) {
-        r.keys(*h, "hash", {"min", "max"});
-        r.duration(*h, "min", f.latency_min_ms, 0, 10 * 60'000);
-        r.duration(*h, "max", f.latency_max_ms, 0, 10 * 60'000);
-        if (f.latency_min_ms > f.latency_max_ms) r.error(*h, "hash: min is over max");
+        if (f.latency_min_ms > f.latency_max_ms) r.error(*c, what + ": min is over max");
+        std::string dist = "uniform";
+        if (r.text(*c, "dist", dist) && dist != "uniform" && dist != "exp") {
+            r.error(*c->get("dist"), what + ".dist is \"uniform\" or \"exp\"");
+            continue;
+        }
+        if (dist == "exp" && !r.duration(*c, "mean", f.latency_mean_ms, 1, 10 * 60'000))
+            r.error(*c, what + ": dist = \"exp\" needs a mean");
+        if (dist != "exp" && c->get("mean"))
+            r.error(*c->get("mean"), what + ": a mean is for dist = \"exp\"");
     }
     r.duration(t, "restart_after", f.restart_after_ms, 1, hour_ms);
     r.integer(t, "max", f.max, 1, 1000);

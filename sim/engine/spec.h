@@ -23,6 +23,9 @@ struct NetworkSpec {
     int64_t delay_mean_ms = 0;
     // What a client writes reaches the server in pieces of 1..chunk_max bytes (0: whole).
     int64_t chunk_max = 0;
+    // What the server writes reaches a client in pieces of 1..server_chunk_max bytes, each read
+    // (and, for a slow reader, reported sent) on its own: partial writes (0: whole).
+    int64_t server_chunk_max = 0;
     // The server reads a connection this long after bytes arrive, and takes everything that
     // has arrived by then in one read (several writes, or pieces, together); 0: each piece
     // is read as it arrives.
@@ -92,9 +95,10 @@ struct FaultSpec {
     std::string kind;
     int64_t from_ms = 0, to_ms = INT64_MAX / 4;          // active in [from, to)
     double probability = 1;                              // per commit, while active
-    int64_t latency_min_ms = 700, latency_max_ms = 900;  // slow_storage
-    int64_t restart_after_ms = 200;                      // crash
-    int64_t max = 3;                                     // crash: most per run
+    int64_t latency_min_ms = 700, latency_max_ms = 900;  // slow_storage, slow_hasher
+    int64_t latency_mean_ms = 0;     // > 0: min plus an exponential of this mean, at most max
+    int64_t restart_after_ms = 200;  // crash
+    int64_t max = 3;                 // crash: most per run
     int64_t at_ms = -1;  // crash, restart: at this moment (a crash: whatever is under way)
     // Network faults: whose connections (a population's name, or an address or CIDR).
     std::string who;

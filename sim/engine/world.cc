@@ -420,6 +420,25 @@ void World::drain() {
 
 void World::to_peer(ConnId id, std::shared_ptr<const std::string> bytes, bool read_reports,
                     int64_t hold_until_ms) {
+    // [network] server_chunks: the write reaches the client in pieces, each read (and, for a
+    // reader the server hears from, reported sent) on its own: the server's partial writes.
+    if (int64_t max = spec_.network.server_chunk_max; max > 0 && bytes->size() > 1) {
+        Peer& peer = peers_[id];
+        size_t pos = 0;
+        while (pos < bytes->size()) {
+            auto n = std::min(bytes->size() - pos, static_cast<size_t>(peer.net->between(1, max)));
+            if (pos == 0 && n == bytes->size()) break;  // one piece: the write as it is
+            deliver(id, std::make_shared<const std::string>(bytes->substr(pos, n)), read_reports,
+                    hold_until_ms);
+            pos += n;
+        }
+        if (pos > 0) return;
+    }
+    deliver(id, std::move(bytes), read_reports, hold_until_ms);
+}
+
+void World::deliver(ConnId id, std::shared_ptr<const std::string> bytes, bool read_reports,
+                    int64_t hold_until_ms) {
     Peer& peer = peers_[id];
     peer.arrive_ms = std::max(peer.arrive_ms, std::max(now_ms(), hold_until_ms) + net_delay(peer));
     // A slow reader takes its time over each write, and only then has it read (sent()).

@@ -233,6 +233,9 @@ class World {
     // when they arrive (sent()); `hold_until_ms`: they do not leave before then.
     void to_peer(ConnId id, std::shared_ptr<const std::string> bytes, bool read_reports = false,
                  int64_t hold_until_ms = -1);
+    // One piece of them, in order after the others.
+    void deliver(ConnId id, std::shared_ptr<const std::string> bytes, bool read_reports,
+                 int64_t hold_until_ms);
     void on_commit(const Commit& c);
     void observe();
     void trace(std::string_view tag, uint64_t a, std::string_view bytes = {}) {

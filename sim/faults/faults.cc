@@ -1,6 +1,7 @@
 #include "sim/faults/faults.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "sim/actors/population.h"
 
@@ -16,6 +17,14 @@ void mark_window(World& w, const FaultSpec& f) {
     w.at(f.from_ms, [&w, kind = f.kind] { w.event("fault." + kind + ".start"); });
     if (f.to_ms < w.spec().duration_ms)
         w.at(f.to_ms, [&w, kind = f.kind] { w.event("fault." + kind + ".end"); });
+}
+
+// A latency of a slow_storage or slow_hasher fault: uniform in min..max, or min plus an
+// exponential of the mean (a long tail), at most max.
+int64_t latency(Stream& rng, const FaultSpec& f) {
+    if (f.latency_mean_ms <= 0) return rng.between(f.latency_min_ms, f.latency_max_ms);
+    double e = -std::log1p(-rng.unit()) * static_cast<double>(f.latency_mean_ms);
+    return std::min(f.latency_max_ms, f.latency_min_ms + static_cast<int64_t>(e));
 }
 
 // Every commit in the window fails transiently (the core retries, then opens its breaker).
@@ -34,7 +43,7 @@ void slow_storage(World& w, const FaultSpec& f, size_t i) {
     Stream& rng = w.stream("fault/slow_storage#" + std::to_string(i));
     w.on_commit_hook([&w, &f, &rng](World::CommitFate& fate) {
         if (!active(w, f) || !rng.chance(f.probability)) return;
-        fate.latency_ms = rng.between(f.latency_min_ms, f.latency_max_ms);
+        fate.latency_ms = latency(rng, f);
         w.probe("fault.slow_storage.fired");
     });
 }
@@ -177,7 +186,7 @@ void slow_hasher(World& w, const FaultSpec& f, size_t i) {
     Stream& rng = w.stream("fault/slow_hasher#" + std::to_string(i));
     w.on_hash_hook([&w, &f, &rng](int64_t& latency_ms) {
         if (!active(w, f) || !rng.chance(f.probability)) return;
-        latency_ms = rng.between(f.latency_min_ms, f.latency_max_ms);
+        latency_ms = latency(rng, f);
         w.probe("fault.slow_hasher.fired");
     });
 }
