@@ -140,10 +140,19 @@ void reset(World& w, const FaultSpec& f, size_t i) {
     mark_window(w, f);
     Stream& rng = w.stream("fault/reset#" + std::to_string(i));
     auto who = std::make_shared<const Who>(f.who);
-    w.on_link_hook([&w, &f, &rng, who](const Peer& p, bool, size_t size, LinkFate& fate) {
-        if (fate.cut || fate.drop || !active(w, f) || !who->matches(p) ||
-            !rng.chance(f.probability))
-            return;
+    // Each write resets with `probability`: the writes until the next reset are drawn at once
+    // (geometrically), not a draw per write, which would cost more than the write at a
+    // rate of one in thousands.
+    auto until_next = [&rng, &f] {
+        if (f.probability >= 1) return int64_t{1};
+        double u = 1 - rng.unit();  // (0, 1]
+        return 1 + static_cast<int64_t>(std::floor(std::log(u) / std::log1p(-f.probability)));
+    };
+    auto countdown = std::make_shared<int64_t>(f.probability > 0 ? until_next() : INT64_MAX);
+    w.on_link_hook([&w, &f, &rng, who, countdown, until_next](const Peer& p, bool, size_t size,
+                                                              LinkFate& fate) {
+        if (fate.cut || fate.drop || !active(w, f) || !who->matches(p) || --*countdown > 0) return;
+        *countdown = until_next();
         fate.cut = size > 1 ? static_cast<size_t>(rng.below(size)) : 0;
         w.probe("fault.reset.fired");
     });
