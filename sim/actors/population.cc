@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 
+#include "core/security/address.h"
+
 namespace warren::sim {
 
 namespace {
@@ -534,34 +536,24 @@ std::optional<uint32_t> ipv4(const std::string& ip) {
 }
 
 std::optional<Cidr> Cidr::parse(const std::string& ip_or_cidr) {
-    size_t slash = ip_or_cidr.find('/');
-    std::optional<uint32_t> addr = ipv4(ip_or_cidr.substr(0, slash));
-    if (!addr) return std::nullopt;
+    std::optional<AddressRange> r = AddressRange::parse(ip_or_cidr);
+    if (!r || r->v6) return std::nullopt;
     Cidr c;
-    if (slash != std::string::npos) {
-        const std::string b = ip_or_cidr.substr(slash + 1);
-        if (b.empty() || b.size() > 2 || !std::all_of(b.begin(), b.end(), ::isdigit))
-            return std::nullopt;
-        c.bits = std::stoi(b);
-        if (c.bits > 32) return std::nullopt;
-    }
+    c.bits = r->bits;
     c.mask = c.bits == 0 ? 0 : ~uint32_t{0} << (32 - c.bits);
-    c.net = *addr & c.mask;
+    c.net = uint32_t{r->net[0]} << 24 | uint32_t{r->net[1]} << 16 | uint32_t{r->net[2]} << 8 |
+            r->net[3];
     return c;
 }
 
 std::optional<AddressRange> AddressRange::parse(const std::string& ip_or_cidr) {
     size_t slash = ip_or_cidr.find('/');
-    std::string addr = ip_or_cidr.substr(0, slash);
+    std::optional<IpAddress> ip = parse_ip(std::string_view(ip_or_cidr).substr(0, slash));
+    if (!ip) return std::nullopt;
     AddressRange r;
-    if (inet_pton(AF_INET, addr.c_str(), r.net.data()) == 1) {
-        r.bits = 32;
-    } else if (inet_pton(AF_INET6, addr.c_str(), r.net.data()) == 1) {
-        r.v6 = true;
-        r.bits = 128;
-    } else {
-        return std::nullopt;
-    }
+    r.net = ip->bytes;
+    r.v6 = !ip->v4;
+    r.bits = r.v6 ? 128 : 32;
     if (slash != std::string::npos) {
         const std::string b = ip_or_cidr.substr(slash + 1);
         if (b.empty() || b.size() > 3 || !std::all_of(b.begin(), b.end(), ::isdigit))

@@ -5,6 +5,8 @@
 // counted and folded into a digest, so a test or a report can say which streams diverged.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -33,6 +35,13 @@ class Stream {
     // Uniform in [0, 1).
     double unit() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
     bool chance(double p) { return unit() < p; }
+    // A delay: uniform in [lo, hi] when mean <= 0, else lo plus an exponential of that mean,
+    // at most hi (a long tail).
+    int64_t delay(int64_t lo, int64_t mean, int64_t hi) {
+        if (mean <= 0) return between(lo, hi);
+        double e = -std::log1p(-unit()) * static_cast<double>(mean);
+        return std::min(hi, lo + static_cast<int64_t>(e));
+    }
     uint64_t draws() const { return draws_; }
     uint64_t digest() const { return digest_; }
 

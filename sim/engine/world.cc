@@ -113,9 +113,7 @@ std::function<void()>* World::loop() {
 
 int64_t World::net_delay(Peer& p) {
     const NetworkSpec& n = spec_.network;
-    if (n.delay_mean_ms <= 0) return p.net->between(n.delay_min_ms, n.delay_max_ms);
-    double e = -std::log1p(-p.net->unit()) * static_cast<double>(n.delay_mean_ms);
-    return std::min(n.delay_max_ms, n.delay_min_ms + static_cast<int64_t>(e));
+    return p.net->delay(n.delay_min_ms, n.delay_mean_ms, n.delay_max_ms);
 }
 
 LinkFate World::link_fate(const Peer& p, bool to_server, size_t size) {

@@ -22,9 +22,7 @@ void mark_window(World& w, const FaultSpec& f) {
 // A latency of a slow_storage or slow_hasher fault: uniform in min..max, or min plus an
 // exponential of the mean (a long tail), at most max.
 int64_t latency(Stream& rng, const FaultSpec& f) {
-    if (f.latency_mean_ms <= 0) return rng.between(f.latency_min_ms, f.latency_max_ms);
-    double e = -std::log1p(-rng.unit()) * static_cast<double>(f.latency_mean_ms);
-    return std::min(f.latency_max_ms, f.latency_min_ms + static_cast<int64_t>(e));
+    return rng.delay(f.latency_min_ms, f.latency_mean_ms, f.latency_max_ms);
 }
 
 // Every commit in the window fails transiently (the core retries, then opens its breaker).
