@@ -379,9 +379,11 @@ void on_line(World& w, Legit& c, const Line& l) {
         auto msg = m.find("message");
         if (ok && msg != m.end() && msg->is_object()) {
             int64_t id = msg->value("id", int64_t{0});
-            // Told it is stored: it must be, already.
+            // Told it is stored: it must be, already (unless it is past its room's age).
+            int64_t ts = msg->value("ts", int64_t{0});
+            std::string room = p.op == "SEND_MESSAGE" ? p.room : "";
             std::optional<MessageRow> row = w.store().message(id);
-            if (!row || row->text != p.text)
+            if (row ? row->text != p.text : !w.may_have_expired(room, ts))
                 w.violation("durability.acked_stored", c.name + " was told message " +
                                                            std::to_string(id) +
                                                            " is stored before it was");
@@ -389,6 +391,8 @@ void on_line(World& w, Legit& c, const Line& l) {
             World::Tracked& t = w.tracked()[id];  // reactions may be there already
             t.author = c.name;
             t.original = p.text;
+            t.room = room;
+            t.ts_ms = ts;
             c.own.push_back(id);
             if (c.own.size() > 32) c.own.erase(c.own.begin());
         } else if (!ok) {

@@ -55,6 +55,10 @@ const std::vector<std::pair<std::string, std::string>>& metric_families() {
         {"alerts.active_at_end", "alerts still active at the end"},
         {"delivery.owed",
          "room messages legitimate connections had to receive (delivery.complete judged them)"},
+        {"retention.removed", "messages retention removed (set when retention is on)"},
+        {"retention.overdue",
+         "messages stored at the end that were past their room's age a retention round and 5 s "
+         "before the end"},
         {"attacker.<name>.attempts", "what the attacker tried (logins, connections, frames, ...)"},
         {"attacker.<name>.throttled_at",
          "the attempt answered by the first refusal (unset: never)"},
@@ -84,7 +88,9 @@ bool metric_known(const std::string& name, std::string* why) {
                                                    "server.peak_unread_bytes",
                                                    "alerts.duplicate_raises",
                                                    "alerts.active_at_end",
-                                                   "delivery.owed"};
+                                                   "delivery.owed",
+                                                   "retention.removed",
+                                                   "retention.overdue"};
     if (std::find(plain.begin(), plain.end(), name) != plain.end()) return true;
     if (name.starts_with("events.") && name.size() > 7) return true;
     if (name.starts_with("attacker.")) {

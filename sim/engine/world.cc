@@ -5,6 +5,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "core/validate/rules.h"
 #include "sim/actors/attackers.h"
 #include "sim/actors/population.h"
 #include "sim/checkers/checkers.h"
@@ -123,7 +124,10 @@ LinkFate World::link_fate(const Peer& p, bool to_server, size_t size) {
 }
 
 void World::step_wall(int64_t by_ms) {
-    if (by_ms < 0) wall_high_ms_ = std::max(wall_high_ms_, now().wall_ms);
+    if (by_ms < 0) {
+        wall_high_ms_ = std::max(wall_high_ms_, now().wall_ms);
+        wall_max_ms_ = std::max(wall_max_ms_, now().wall_ms);
+    }
     wall_skew_ms_ += by_ms;
     trace("wall", static_cast<uint64_t>(by_ms));
 }
@@ -255,6 +259,7 @@ void World::on_commit(const Commit& c) {
     fate.latency_ms = stream("store").between(1, 8);
     for (auto& hook : commit_hooks_) hook(fate);
     inflight_.push_back(c.mutations);
+    commit_lands_ms_ = now_ms() + fate.latency_ms;
     if (fate.crash) {
         at(now_ms() + stream("store").between(0, fate.latency_ms),
            [this, e = epoch_, restart = fate.restart_after_ms] {
@@ -271,6 +276,42 @@ void World::on_commit(const Commit& c) {
     });
 }
 
+// Retention deletes in a transaction of its own, after the commit sent before it.
+void World::on_prune(const Prune& p) {
+    trace("prune", p.id, std::to_string(p.scopes.size()));
+    pruning_ = p;
+    int64_t lands = std::max(now_ms() + stream("store").between(1, 8), commit_lands_ms_ + 1);
+    at(lands, [this, e = epoch_] {
+        if (e != epoch_ || !core_ || !pruning_) return;
+        Prune done = std::move(*pruning_);
+        pruning_.reset();
+        PruneResult r = store_->prune(done.scopes, done.limit);
+        uint64_t n = 0;
+        for (uint32_t d : r.deleted) n += d;
+        if (!auditing_) report_.metrics["retention.removed"] += static_cast<double>(n);
+        core_->pruned(done.id, r, now());
+        drain();
+    });
+}
+
+std::optional<int64_t> World::retention_age_ms(std::string_view room) const {
+    const Config& c = spec_.config;
+    if (!room.empty())
+        for (const auto& [name, ms] : c.room_retention_ms)
+            if (name_key(name) == name_key(room)) return ms > 0 ? std::optional(ms) : std::nullopt;
+    return c.retention_ms > 0 ? std::optional(c.retention_ms) : std::nullopt;
+}
+
+bool World::may_have_expired(std::string_view room, int64_t ts_ms) const {
+    std::optional<int64_t> age = retention_age_ms(room);
+    return age && ts_ms < std::max(wall_max_ms_, now().wall_ms) - *age;
+}
+
+std::string_view World::room_name(RoomId id) const {
+    const Room* r = core_ && id != 0 ? core_->state().room(id) : nullptr;
+    return r ? std::string_view(r->name) : std::string_view();
+}
+
 // The server process dies: memory, connections and in-flight work are gone. A commit in
 // flight may or may not have reached the disk; nobody was told either way.
 void World::crash(int64_t restart_after_ms) {
@@ -280,6 +321,9 @@ void World::crash(int64_t restart_after_ms) {
     for (auto& muts : inflight_)
         if (stream("fault/crash/landed").chance(0.5)) (void)store_->apply(*muts);
     inflight_.clear();
+    if (pruning_ && stream("fault/crash/landed").chance(0.5))
+        (void)store_->prune(pruning_->scopes, pruning_->limit);
+    pruning_.reset();
     end_process();
     // In id order: the resets are scheduled in it (the table itself is unordered).
     for (ConnId id : open_peer_ids()) {
@@ -391,6 +435,8 @@ void World::drain() {
                    core_->hashed(job, r, now());
                    drain();
                });
+        } else if (auto* p = std::get_if<Prune>(&*out)) {
+            on_prune(*p);
         } else if (std::holds_alternative<Audit>(*out)) {
             report_.metrics["server.audit_records"] += 1;
         }
@@ -640,6 +686,13 @@ RunReport World::run() {
     if (spec_.any_chaos()) chaos.emplace(&chaos_);
 #endif
     for (const char* m : {"server.audit_records", "server.breaker_opened"}) report_.metrics[m] = 0;
+    if (core_->retention().enabled()) {
+        report_.metrics["retention.removed"] = 0;
+        int64_t round = spec_.config.retention_interval_ms + 5000;
+        overdue_wall_ms_ = now().wall_ms;
+        at(std::max<int64_t>(0, spec_.duration_ms - round),
+           [this] { overdue_wall_ms_ = core_wall_floor_ms(); });
+    }
     for (const FaultSpec& f : spec_.faults) install_fault(*this, f);
     start_operators();
     start_populations(*this, legit_);
@@ -684,6 +737,17 @@ void World::finish() {
     }
     report_.metrics["alerts.duplicate_raises"] = duplicates;
     report_.metrics["alerts.active_at_end"] = static_cast<double>(open_alerts.size());
+    if (core_ && core_->retention().enabled()) {
+        // Stored at the end though past its room's age already a retention round (and 5 s)
+        // before the end of the run: by the wall time the core had then, not now less a
+        // round, since the wall clock may have jumped meanwhile.
+        double overdue = 0;
+        for (const std::optional<MessageRow>& m : stored_rows()) {
+            std::optional<int64_t> age = m ? retention_age_ms(room_name(m->room)) : std::nullopt;
+            overdue += age && m->ts_ms < overdue_wall_ms_ - *age;
+        }
+        report_.metrics["retention.overdue"] = overdue;
+    }
     run_checkers(*this, report_);
     for (const auto& [name, s] : streams_.all())
         report_.streams[name] = RunReport::StreamUse{s.draws(), s.digest()};

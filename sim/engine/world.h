@@ -115,6 +115,13 @@ class World {
     // At least the wall time the core has seen in this process: the core never lets its wall
     // clock go back (core/server.cc), so after a step back it still reads the highest.
     int64_t core_wall_floor_ms() const { return std::max(wall_high_ms_, now().wall_ms); }
+    // Retention as the scenario configured it, judged apart from the core's own reading:
+    // the age of a room's messages (by name; "": direct messages), nullopt if kept for ever.
+    std::optional<int64_t> retention_age_ms(std::string_view room) const;
+    // Whether retention may have removed a message of `room` stamped ts_ms: it is older than
+    // the room's age at the highest wall time any process has seen.
+    bool may_have_expired(std::string_view room, int64_t ts_ms) const;
+    std::string_view room_name(RoomId id) const;  // "": a direct message's 0, or unknown
     int64_t now_ms() const { return clock_.now_ms(); }
     void at(int64_t t_ms, std::function<void()> fn) { clock_.at(t_ms, std::move(fn)); }
     Stream& stream(std::string_view name) { return streams_[name]; }
@@ -166,6 +173,8 @@ class World {
     struct Tracked {
         std::string author;
         std::string original;
+        std::string room;  // empty: a direct message
+        int64_t ts_ms = 0;  // its stamp, as its author was told
         std::vector<Change> changes;      // in request order
         std::vector<Reaction> reactions;  // legitimate clients' REACTs to it
     };
@@ -237,6 +246,7 @@ class World {
     void deliver(ConnId id, std::shared_ptr<const std::string> bytes, bool read_reports,
                  int64_t hold_until_ms);
     void on_commit(const Commit& c);
+    void on_prune(const Prune& p);
     void observe();
     void trace(std::string_view tag, uint64_t a, std::string_view bytes = {}) {
         trace_.add(tag, a, clock_.now_us(), bytes);
@@ -272,6 +282,8 @@ class World {
     std::vector<StartHook> start_hooks_;
     LinkFate link_fate(const Peer& p, bool to_server, size_t size);
     std::vector<std::shared_ptr<const std::vector<Mutation>>> inflight_;
+    int64_t commit_lands_ms_ = 0;  // when the commit in flight lands (a Prune waits for it)
+    std::optional<Prune> pruning_;  // the Prune in flight, if any
     std::map<int64_t, Tracked> tracked_;
     std::set<std::string> refused_texts_;
     std::set<std::string> in_doubt_texts_;
@@ -281,6 +293,8 @@ class World {
     bool shut_down_ = false;
     int64_t wall_skew_ms_ = 0;       // the clock faults' steps and drift so far
     int64_t wall_high_ms_ = 0;       // the wall time before this process's latest step back
+    int64_t wall_max_ms_ = 0;        // the highest wall time of the run before its latest step back
+    int64_t overdue_wall_ms_ = 0;    // the core's wall time a retention round before the end
     int64_t restart_after_ms_ = -1;  // a graceful restart is under way
     void finish_restart();
     // The process is gone (crashed or exited): its volatile state goes with it.
