@@ -652,7 +652,7 @@ void read_fault(Reader& r, const toml::table& t, ScenarioSpec& s) {
     if (r.text(t, "who", f.who)) {
         bool population = false;
         for (const auto& p : s.populations) population |= p.name == f.who;
-        if (!population && !in_cidr("0.0.0.0", f.who))
+        if (!population && !Cidr::parse(f.who))
             r.error(*t.get("who"),
                     "who: no [[population]] named " + f.who + ", and not an IPv4 address or CIDR");
     } else if (f.kind == "partition" || f.kind == "reset" || f.kind == "half_open" ||

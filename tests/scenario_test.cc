@@ -305,7 +305,16 @@ TEST_F(ScenarioFile, ClockFaultsNeedTheirAmounts) {
     EXPECT_NE(e[0].find("unknown key 'ppm'"), std::string::npos) << e[0];
 }
 
-TEST(Addresses, InCidr) {
+// Whether IPv4 address `ip` is in `cidr` (an address alone: itself); nullopt if either is no
+// IPv4 address or network.
+std::optional<bool> in_cidr(const std::string& ip, const std::string& cidr) {
+    std::optional<uint32_t> a = ipv4(ip);
+    std::optional<Cidr> c = Cidr::parse(cidr);
+    if (!a || !c) return std::nullopt;
+    return c->contains(*a);
+}
+
+TEST(Addresses, Cidr) {
     EXPECT_EQ(in_cidr("10.2.0.5", "10.2.0.0/28"), true);
     EXPECT_EQ(in_cidr("10.2.0.16", "10.2.0.0/28"), false);
     EXPECT_EQ(in_cidr("100.64.0.1", "100.64.0.1"), true);

@@ -515,16 +515,10 @@ void connect(World& w, Legit& c) {
 
 void redial(World& w, Legit& c, int64_t at_ms, bool silently) {
     if (!w.is_open(c.conn)) return;
-    if (silently) {
+    if (silently)
         w.vanish(c.conn);
-    } else {
-        w.hang_up(c.conn);
-        // Closed on its side: it reads nothing more of that connection.
-        Peer& p = w.peer(c.conn);
-        p.reset = true;
-        p.on_line = nullptr;
-        p.on_close = nullptr;
-    }
+    else
+        w.hang_up(c.conn, /*deaf=*/true);
     forget_connection(w, c, silently ? "VANISHED" : "REDIAL");
     ConnId old = c.conn;
     w.at(at_ms, [&w, &c, old] {
@@ -604,13 +598,6 @@ std::string address_in(const std::string& ip_or_cidr, int64_t i) {
     if (!r || i < 0) return {};
     if (ip_or_cidr.find('/') == std::string::npos) return ip_or_cidr;  // shared by all
     return r->nth(static_cast<uint64_t>(i));
-}
-
-std::optional<bool> in_cidr(const std::string& ip, const std::string& ip_or_cidr) {
-    std::optional<uint32_t> a = ipv4(ip);
-    std::optional<Cidr> c = Cidr::parse(ip_or_cidr);
-    if (!a || !c) return std::nullopt;
-    return c->contains(*a);
 }
 
 void start_populations(World& w, std::vector<std::unique_ptr<Legit>>& legit) {

@@ -119,7 +119,4 @@ struct Cidr {
 // (IPv4 or IPv6). Empty if `i` does not fit or `ip_or_cidr` is no address.
 std::string address_in(const std::string& ip_or_cidr, int64_t i);
 
-// Whether IPv4 address `ip` is `ip_or_cidr` or inside it; nullopt if either is not IPv4.
-std::optional<bool> in_cidr(const std::string& ip, const std::string& ip_or_cidr);
-
 }  // namespace warren::sim

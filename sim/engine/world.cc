@@ -156,12 +156,17 @@ void World::vanish(ConnId id) {
     if (it == peers_.end() || !it->second.open) return;
     Peer& p = it->second;
     p.open = false;
-    p.reset = true;
     p.cut = true;
-    p.on_line = nullptr;
-    p.on_close = nullptr;
+    detach(p);
     p.vanished_ms = now_ms();
     trace("vanish", id);
+}
+
+void World::detach(Peer& p) {
+    p.reset = true;  // what is still on its way to the client is lost
+    p.on_line = nullptr;
+    p.on_text = nullptr;
+    p.on_close = nullptr;
 }
 
 std::vector<std::pair<ConnId, int64_t>> World::vanished_unclosed() const {
@@ -243,10 +248,11 @@ void World::send(ConnId id, std::string bytes) {
     }
 }
 
-void World::hang_up(ConnId id) {
+void World::hang_up(ConnId id, bool deaf) {
     auto it = peers_.find(id);
     if (it == peers_.end() || !it->second.open) return;
     it->second.open = false;
+    if (deaf) detach(it->second);
     if (!core_ || it->second.epoch != epoch_) return;
     trace("hang_up", id);
     core_->disconnect(id, now());

@@ -132,7 +132,9 @@ class World {
     ConnId open(const std::string& owner, std::string ip, std::function<void(const Line&)> on_line,
                 std::function<void(const std::string&)> on_close, Wire wire = Wire::json);
     void send(ConnId id, std::string bytes);
-    void hang_up(ConnId id);
+    // The client closes its connection (a FIN); `deaf`: and reads nothing more of it, as
+    // when it dials again at once.
+    void hang_up(ConnId id, bool deaf = false);
     Peer& peer(ConnId id) { return peers_[id]; }
     bool is_open(ConnId id) const;
     // Whether bytes the server wrote are still on their way to this peer (a slow reader's
@@ -247,6 +249,8 @@ class World {
                  int64_t hold_until_ms);
     void on_commit(const Commit& c);
     void on_prune(const Prune& p);
+    // The client side of a connection is gone: nothing more reaches its handlers.
+    static void detach(Peer& p);
     void observe();
     void trace(std::string_view tag, uint64_t a, std::string_view bytes = {}) {
         trace_.add(tag, a, clock_.now_us(), bytes);

@@ -91,15 +91,24 @@ void crash(World& w, const FaultSpec& f, size_t i) {
     });
 }
 
-// `who` of a network fault, parsed once: a population's name, or an IPv4 network.
+// `who` of a fault, parsed once: a population's name, or an IPv4 network.
 struct Who {
+    std::string population;
     std::string prefix;  // "client/<population>/"
     std::optional<Cidr> cidr;
-    explicit Who(const std::string& who) : prefix("client/" + who + "/"), cidr(Cidr::parse(who)) {}
-    // Looked at for every write while its fault is active: no parsing, no allocation.
+    explicit Who(const std::string& who)
+        : population(who), prefix("client/" + who + "/"), cidr(Cidr::parse(who)) {}
+    // A connection (legitimate or an attacker's). Looked at for every write while its fault
+    // is active: no parsing, no allocation.
     bool matches(const Peer& p) const {
         if (cidr) return p.ip4 && cidr->contains(*p.ip4);
         return p.owner.starts_with(prefix);
+    }
+    // A legitimate client, by its current address.
+    bool matches(const Legit& c) const {
+        if (!cidr) return c.population == population;
+        std::optional<uint32_t> a = ipv4(c.ip);
+        return a && cidr->contains(*a);
     }
 };
 
@@ -231,9 +240,10 @@ void clock_drift(World& w, const FaultSpec& f, size_t) {
 
 // The legitimate clients `who` names: a population, or those whose address is in a CIDR.
 std::vector<Legit*> clients_of(World& w, const std::string& who) {
+    Who match(who);
     std::vector<Legit*> out;
     for (Legit* c : w.population(""))
-        if (c->population == who || in_cidr(c->ip, who).value_or(false)) out.push_back(c);
+        if (match.matches(*c)) out.push_back(c);
     return out;
 }
 
