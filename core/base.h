@@ -59,15 +59,18 @@ using InvitationId = int64_t;
 //   failed     -> the operation cannot succeed as asked (I/O error, constraint broken, disk
 //                 full): roll back, answer UNAVAILABLE, alert the operator.
 //   corrupt    -> stored data breaks an invariant: refuse to start or stop; never guess.
+//   aborted    -> not tried: a commit it builds on did not land (core/txn/commit_chain.h);
+//                 send it again once that one is sent again, or drop it with that one.
 class [[nodiscard]] Status {
   public:
-    enum class Code { ok, transient, failed, corrupt };
+    enum class Code { ok, transient, failed, corrupt, aborted };
 
     Status() = default;
     static Status ok() { return {}; }
     static Status transient(std::string msg) { return {Code::transient, std::move(msg)}; }
     static Status failed(std::string msg) { return {Code::failed, std::move(msg)}; }
     static Status corrupt(std::string msg) { return {Code::corrupt, std::move(msg)}; }
+    static Status aborted(std::string msg) { return {Code::aborted, std::move(msg)}; }
 
     bool is_ok() const { return code_ == Code::ok; }
     Code code() const { return code_; }

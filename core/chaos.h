@@ -23,9 +23,11 @@ enum class ChaosSite : uint8_t {
     evict_now,           // opening a conversation evicts the least recently used one first
     shrink_outbound,     // a connection's outbound cap is 4 KiB for this write
     hash_queue_full,     // a LOGIN or REGISTER finds the hash queue full (UNAVAILABLE)
+    send_early,          // a small batch goes to storage while others are in flight
 };
-inline constexpr std::array<std::string_view, 5> chaos_site_names = {
-    "split_batch", "history_cache_miss", "evict_now", "shrink_outbound", "hash_queue_full"};
+inline constexpr std::array<std::string_view, 6> chaos_site_names = {
+    "split_batch",     "history_cache_miss", "evict_now",
+    "shrink_outbound", "hash_queue_full",    "send_early"};
 
 class Chaos {
   public:

@@ -117,10 +117,17 @@ struct Config {
     // deletion, reaction or thread (least recently used ones without pending changes leave).
     size_t old_messages_cached_max = 1024;
 
-    // Transactions: mutations in one batch (group commit), batches queued behind the one in
-    // flight. Past batches_queued_max, state-changing requests answer UNAVAILABLE.
+    // Transactions: mutations in one batch (group commit); batches pending in all, in flight
+    // or filling. Past batches_queued_max, state-changing requests answer UNAVAILABLE.
     size_t batch_mutations_max = 4096;
     size_t batches_queued_max = 64;
+    // Pipelined commits: up to commits_in_flight_max batches in storage's queue at once. The
+    // open batch joins ones in flight only once it holds commit_pipeline_min changes: storage
+    // works one commit after another, so sending small batches early would only queue them
+    // (each paying a commit's fixed cost, a sync under synchronous = full) and add to every
+    // reply's wait; a full one is worth sending, so storage never waits for the core.
+    size_t commits_in_flight_max = 2;
+    size_t commit_pipeline_min = 128;
     // Hash jobs (argon2id) waiting or running; past it REGISTER/LOGIN answer UNAVAILABLE.
     size_t hash_jobs_max = 256;
     // Storage reads in flight (history pages, old messages, threads, searches, audit pages),

@@ -47,11 +47,14 @@ struct Close {
     bool linger = true;
 };
 
-// Apply these mutations in one storage transaction, in order of batch id, and report
-// committed(batch, status). Only one batch is in flight at a time.
+// Apply these mutations in one storage transaction, in the order the Commits were sent, and
+// report committed(batch, status) in that order. Several may be in flight; each builds on the
+// one sent just before it (`after`, 0: on nothing pending), and must not be applied if that
+// one did not land: it is reported aborted instead (core/txn/commit_chain.h does that).
 struct Commit {
     BatchId batch = 0;
     std::shared_ptr<const std::vector<Mutation>> mutations;
+    BatchId after = 0;
 };
 
 // Read stored messages (a history page, one message, a thread, a search) or audit rows, and

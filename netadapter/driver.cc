@@ -19,6 +19,7 @@
 
 #include "core/fifo.h"
 #include "core/server.h"
+#include "core/txn/commit_chain.h"
 #include "netadapter/log.h"
 #include "netadapter/notify.h"
 #include "netadapter/tls.h"
@@ -142,7 +143,7 @@ struct Driver::State {
           signals(io, SIGINT, SIGTERM),
           hangups(io, SIGHUP),
           watchdog_timer(io),
-          // Bounded by the core: one batch in flight, queries_max. When idle, the storage
+          // Bounded by the core: commits_in_flight_max, queries_max. When idle, the storage
           // thread brings the full-text index up to date, off the commit path.
           storage(1, SIZE_MAX, [this] { index_when_idle(); }),
           reads(reader ? 1 : 0, SIZE_MAX),
@@ -186,6 +187,7 @@ struct Driver::State {
     Store* reader;  // read-only, for queries on their own thread; may be null
     DriverOptions opt;
     std::chrono::steady_clock::time_point index_last{};  // storage thread only
+    CommitChain chain;                                    // storage thread only
     // Storage-thread only: when idle indexing may run again after a failure.
     std::chrono::steady_clock::time_point index_retry_at{};
     std::chrono::milliseconds index_backoff{500};
@@ -409,10 +411,10 @@ struct Driver::State {
     }
 
     void carry_out(Commit& c) {
-        storage.push([this, batch = c.batch, muts = c.mutations] {
-            Status st = store.apply(*muts);
-            asio::post(io, [this, batch, st] {
-                if (!st.is_ok())
+        storage.push([this, c] {
+            Status st = chain.carry_out(c, [&] { return store.apply(*c.mutations); });
+            asio::post(io, [this, batch = c.batch, st] {
+                if (!st.is_ok() && st.code() != Status::Code::aborted)
                     log_event(LogLevel::error, "commit_failed",
                               {{"batch", std::to_string(batch)}, {"error", st.message()}});
                 core.committed(batch, st, now());

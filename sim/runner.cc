@@ -472,7 +472,8 @@ int list(const std::string& what) {
             "a HISTORY page the cache could answer is read from storage",
             "opening a conversation evicts the least recently used one first",
             "a connection holding over 4 KiB of unread output is closed as if its cap were 4 KiB",
-            "a LOGIN or REGISTER finds the password hash queue full (UNAVAILABLE)"};
+            "a LOGIN or REGISTER finds the password hash queue full (UNAVAILABLE)",
+            "the open batch goes to storage while others are in flight, though it is small"};
         std::printf(
             "\nchaos points inside the core, [chaos] NAME = probability (each time the "
             "core reaches the point):\n");

@@ -288,11 +288,113 @@ TEST(Core, RequestsArrivingWhileABatchIsInFlightShareTheNextBatch) {
         h.send(1, {{"id", 10 + i}, {"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "m"}});
     h.hold_commits = false;
     h.release();
-    EXPECT_EQ(h.commits - before, 2u);  // one in flight, the other four grouped
+    // One in flight, the other four grouped: too few to go beside it (commit_pipeline_min).
+    EXPECT_EQ(h.commits - before, 2u);
     auto l = h.take(1);
     ASSERT_EQ(l.size(), 5u);
     for (int i = 0; i < 5; ++i) EXPECT_EQ(l[i]["re"], 10 + i);
     EXPECT_EQ(h.store().history({1, std::nullopt, std::nullopt, 10}).rows.size(), 5u);
+}
+
+// Pipelined commits: a batch of commit_pipeline_min changes goes to storage while the one
+// before it is in flight, up to commits_in_flight_max; the rest wait in the open batch.
+// `outcome` says what storage does with the first and the second.
+struct Pipelined {
+    CoreHarness h{[] {
+        Config c;
+        c.commit_pipeline_min = 3;
+        c.commits_in_flight_max = 2;
+        return c;
+    }()};
+    size_t before = 0;
+    // Messages 1 (alone in the first batch), 2-4 (the second), 5-6 (the open third).
+    void send_all() {
+        h.register_user(1, "alice");
+        h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
+        before = h.commits;
+        h.hold_commits = true;
+        for (int i = 1; i <= 6; ++i)
+            h.send(1, {{"id", 100 + i},
+                       {"op", "SEND_MESSAGE"},
+                       {"room", "r"},
+                       {"text", "m" + std::to_string(i)}});
+    }
+    std::vector<std::string> stored() {
+        std::vector<std::string> out;
+        for (const MessageRow& m : h.store().history({1, std::nullopt, std::nullopt, 20}).rows)
+            out.push_back(m.text);
+        std::sort(out.begin(), out.end());
+        return out;
+    }
+};
+
+TEST(Core, PipelinedBatchesGoBeforeTheOneAheadIsDurableAndReleaseInOrder) {
+    Pipelined p;
+    p.send_all();
+    EXPECT_EQ(p.h.commits - p.before, 2u);  // the first, and the full second beside it
+    EXPECT_TRUE(p.h.take(1).empty());       // nothing is answered before it is durable
+    p.h.hold_commits = false;
+    p.h.release();
+    EXPECT_EQ(p.h.commits - p.before, 3u);
+    auto l = p.h.take(1);
+    ASSERT_EQ(l.size(), 6u);
+    for (int i = 0; i < 6; ++i) {
+        EXPECT_EQ(l[i]["re"], 101 + i);
+        EXPECT_TRUE(l[i]["ok"].get<bool>()) << l[i];
+    }
+    EXPECT_EQ(p.stored(), (std::vector<std::string>{"m1", "m2", "m3", "m4", "m5", "m6"}));
+}
+
+// The first fails for good with the second in flight: storage does not apply the second
+// (it builds on the first), and both are rolled back; the third, not sent yet, too.
+TEST(Core, AFailedBatchTakesThePipelinedOnesBehindItWithIt) {
+    Pipelined p;
+    p.send_all();
+    p.h.fail_commits = 1;
+    p.h.hold_commits = false;
+    p.h.release();
+    auto l = p.h.take(1);
+    ASSERT_EQ(l.size(), 6u);
+    for (auto& r : l) EXPECT_EQ(code_of(r), "UNAVAILABLE") << r;
+    EXPECT_TRUE(p.stored().empty());
+    // Nor in memory: the room's history is empty, and a new message is stored and shown.
+    EXPECT_TRUE(p.h.call(1, {{"op", "HISTORY"}, {"room", "r"}})["messages"].empty());
+    EXPECT_EQ(p.h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "m7"}})["ok"], true);
+    EXPECT_EQ(p.stored(), (std::vector<std::string>{"m7"}));
+}
+
+// The first fails transiently: the second, in flight, comes back aborted; the first goes
+// again after its backoff and the second after it. Everything lands once, answered in order.
+TEST(Core, ABatchRetriedSendsThePipelinedOnesAgainAfterIt) {
+    Pipelined p;
+    p.send_all();
+    p.h.transient_commits = 1;
+    p.h.hold_commits = false;
+    p.h.release();
+    std::vector<json> l = p.h.take(1);
+    EXPECT_TRUE(l.empty());  // nothing before the first is durable
+    while (l.size() < 6 && p.h.tick_to_deadline())
+        for (json& r : p.h.take(1)) l.push_back(std::move(r));
+    ASSERT_EQ(l.size(), 6u);
+    for (int i = 0; i < 6; ++i) EXPECT_EQ(l[i]["re"], 101 + i);
+    for (auto& r : l) EXPECT_TRUE(r["ok"].get<bool>()) << r;
+    EXPECT_EQ(p.stored(), (std::vector<std::string>{"m1", "m2", "m3", "m4", "m5", "m6"}));
+}
+
+// The first lands and the second then fails: the first's replies are released, the second's
+// and the third's are UNAVAILABLE, and only the first is stored.
+TEST(Core, ASecondBatchFailingAfterTheFirstLandedUndoesOnlyWhatFollows) {
+    Pipelined p;
+    p.send_all();
+    p.h.release_one();  // the first lands
+    p.h.fail_commits = 1;
+    p.h.hold_commits = false;
+    p.h.release();
+    auto l = p.h.take(1);
+    ASSERT_EQ(l.size(), 6u);
+    EXPECT_TRUE(l[0]["ok"].get<bool>()) << l[0];
+    for (int i = 1; i < 6; ++i) EXPECT_EQ(code_of(l[i]), "UNAVAILABLE") << l[i];
+    EXPECT_EQ(p.stored(), (std::vector<std::string>{"m1"}));
 }
 
 TEST(Core, FailedCommitRollsBackEverythingInFlight) {

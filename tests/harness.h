@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/server.h"
+#include "core/txn/commit_chain.h"
 #include "sim/rng.h"
 #include "store/store.h"
 
@@ -182,14 +183,18 @@ class CoreHarness {
         run();
     }
 
-    // Completes held commits and queries in order.
+    // Completes the oldest held commit or query.
+    void release_one() {
+        if (held_.empty()) return;
+        auto fn = std::move(held_.front());
+        held_.pop_front();
+        fn();
+        run();
+    }
+    // Completes held commits and queries in order; commits sent meanwhile queue behind them
+    // (storage carries commits out in the order they were sent).
     void release() {
-        auto held = std::move(held_);
-        held_.clear();
-        for (auto& fn : held) {
-            fn();
-            run();
-        }
+        while (!held_.empty()) release_one();
     }
 
   private:
@@ -214,16 +219,20 @@ class CoreHarness {
             closed_[c->conn] = std::string(c->reason);
         } else if (auto* cm = std::get_if<Commit>(&o)) {
             ++commits;
-            auto fn = [this, batch = cm->batch, muts = cm->mutations] {
-                Status st =
-                    fail_commits > 0        ? (--fail_commits, Status::failed("injected"))
-                    : transient_commits > 0 ? (--transient_commits, Status::transient("busy"))
-                    : corrupt_commits > 0
-                        ? (--corrupt_commits, Status::corrupt("database disk image is malformed"))
-                        : store_->apply(*muts);
-                core_->committed(batch, st, now_);
+            auto fn = [this, c = *cm] {
+                // A commit whose predecessor did not land is not tried (and fails no quota).
+                Status st = chain_.carry_out(c, [&] {
+                    return fail_commits > 0 ? (--fail_commits, Status::failed("injected"))
+                           : transient_commits > 0
+                               ? (--transient_commits, Status::transient("busy"))
+                           : corrupt_commits > 0
+                               ? (--corrupt_commits,
+                                  Status::corrupt("database disk image is malformed"))
+                               : store_->apply(*c.mutations);
+                });
+                core_->committed(c.batch, st, now_);
             };
-            if (hold_commits)
+            if (hold_commits || !held_.empty())
                 held_.push_back(fn);
             else
                 completions_.push_back(fn);
@@ -267,6 +276,7 @@ class CoreHarness {
     static inline uint64_t instances_ = 0;
     sim::SeededEntropy entropy_;
     std::unique_ptr<Store> store_;
+    CommitChain chain_;
     std::unique_ptr<Server> core_;
     static constexpr int64_t mono_start_us_ = 1'000'000;
     int64_t wall_start_ms_ = 1764000000000;  // moved by step_wall
@@ -276,7 +286,7 @@ class CoreHarness {
     std::map<ConnId, std::vector<json>> pending_events_;
     std::map<ConnId, std::string> closed_;
     std::deque<std::function<void()>> completions_;
-    std::vector<std::function<void()>> held_;
+    std::deque<std::function<void()>> held_;
 };
 
 }  // namespace warren::test

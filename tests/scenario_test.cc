@@ -269,7 +269,8 @@ TEST_F(ScenarioFile, ChaosNamesItsPointsAndTakesProbabilities) {
     auto e = errors_of("[chaos]\nsplit_batches = 0.5\n");
     ASSERT_EQ(e.size(), 1u);
     EXPECT_NE(e[0].find("unknown key 'split_batches' in [chaos] (known: evict_now, "
-                        "hash_queue_full, history_cache_miss, shrink_outbound, split_batch)"),
+                        "hash_queue_full, history_cache_miss, send_early, shrink_outbound, "
+                        "split_batch)"),
               std::string::npos)
         << e[0];
     e = errors_of("[chaos]\nevict_now = 1.5\n");

@@ -7,12 +7,12 @@ namespace warren {
 bool BatchQueue::full() const {
     if (batches_.size() < queued_max_) return false;
     const Batch& last = batches_.back();
-    return last.in_flight || last.mutations.size() >= mutations_max_;
+    return last.sent || last.mutations.size() >= mutations_max_;
 }
 
 Batch& BatchQueue::open() {
     WARREN_CHECK(!full());
-    if (batches_.empty() || batches_.back().in_flight ||
+    if (batches_.empty() || batches_.back().sent ||
         batches_.back().mutations.size() >= mutations_max_ ||
         (!batches_.back().mutations.empty() && WARREN_CHAOS(split_batch))) {
         batches_.emplace_back();
@@ -21,13 +21,15 @@ Batch& BatchQueue::open() {
     return batches_.back();
 }
 
-Batch* BatchQueue::sendable() {
-    if (batches_.empty() || batches_.front().in_flight) return nullptr;
-    return &batches_.front();
+Batch* BatchQueue::find(BatchId id) {
+    // Ids rise from front to back, and few batches are pending.
+    for (Batch& b : batches_)
+        if (b.id == id) return &b;
+    return nullptr;
 }
 
 Batch BatchQueue::pop_committed(BatchId id) {
-    WARREN_CHECK(!batches_.empty() && batches_.front().id == id && batches_.front().in_flight);
+    WARREN_CHECK(!batches_.empty() && batches_.front().id == id);
     Batch b = std::move(batches_.front());
     batches_.pop_front();
     return b;

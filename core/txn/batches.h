@@ -3,9 +3,11 @@
 // Each state-changing request applies its mutations to memory at once, records the undo
 // actions, and appends its reply and events to the newest batch; they are released only when
 // that batch is reported durable. Read replies are appended to the newest batch too (a read
-// barrier), so a client never sees state that is not yet durable. At most one batch is in
-// flight (the front); the others fill up behind it, which makes the batches grow under load
-// and stay small when idle. On failure every batch is undone, newest first.
+// barrier), so a client never sees state that is not yet durable. Up to
+// commits_in_flight_max batches are in flight, oldest first; the newest fills behind them,
+// which makes the batches grow under load and stay small when idle. Batches become durable
+// in order, so each one's replies and events are released after those of every batch
+// before it. On failure the failed batch and every later one are undone, newest first.
 #pragma once
 
 #include <deque>
@@ -42,8 +44,12 @@ struct Batch {
     std::vector<Undo> undo;
     std::vector<PendingReply> replies;
     std::vector<Addressed> events;
-    bool in_flight = false;
-    // Once sent, the mutations move here so a retry can send the very same batch again.
+    bool in_flight = false;  // sent, and its outcome not known yet
+    // In flight, but an earlier batch failed: storage will report it aborted, and it is sent
+    // again only then (so no two sends of one batch are ever in flight).
+    bool doomed = false;
+    // Once sent, the mutations move here so a retry can send the very same batch again; a
+    // sent batch takes no more changes.
     std::shared_ptr<const std::vector<Mutation>> sent;
     uint32_t attempts = 0;  // commits tried so far
     int64_t sent_us = 0;    // mono time of the latest attempt (commit latency)
@@ -66,9 +72,11 @@ class BatchQueue {
     Batch& open();
     // The newest batch, or nullptr when nothing is pending (reads may answer at once).
     Batch* newest() { return batches_.empty() ? nullptr : &batches_.back(); }
-    // The front batch if it is ready to go to storage and nothing is in flight.
-    Batch* sendable();
-    // Removes and returns the front (in-flight) batch, which must have id `id`.
+    // The pending batch with this id, or nullptr (rolled back meanwhile).
+    Batch* find(BatchId id);
+    std::deque<Batch>::iterator begin() { return batches_.begin(); }
+    std::deque<Batch>::iterator end() { return batches_.end(); }
+    // Removes and returns the front batch, which must have id `id` (it is durable).
     Batch pop_committed(BatchId id);
     // Removes and returns every batch (for rollback after a failure), oldest first.
     std::deque<Batch> take_all();
@@ -76,7 +84,7 @@ class BatchQueue {
     size_t size() const { return batches_.size(); }
     // The stamp of the oldest event waiting in a batch (UINT64_MAX: none waits).
     uint64_t first_event_stamp() const;
-    // The in-flight batch, if any.
+    // The oldest pending batch, if any.
     Batch* front() { return batches_.empty() ? nullptr : &batches_.front(); }
     const Batch* front() const { return batches_.empty() ? nullptr : &batches_.front(); }
 

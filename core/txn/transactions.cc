@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/chaos.h"
+
 namespace warren {
 
 Transactions::Transactions(const Config& config, Entropy& entropy, Monitor& monitor,
@@ -60,25 +62,48 @@ void Transactions::flush_backlog(Time now) {
     backlog_.clear();
 }
 
+// Up to commits_in_flight_max batches in flight, sent in order, each naming the one sent
+// before it. Nothing is sent past a batch waiting for its retry, nor past one storage will
+// report aborted (it goes again first, once that report is in, so a batch never has two
+// sends in flight). The open batch goes at once when nothing is in flight, and beside ones
+// in flight once it holds commit_pipeline_min changes (config.h says why); sent, it takes no
+// more changes.
 void Transactions::send_ready(Time now) {
-    Batch* b = batches_.sendable();
-    if (!b) return;
-    b->in_flight = true;
-    b->sent = std::make_shared<const std::vector<Mutation>>(std::move(b->mutations));
-    b->mutations.clear();
-    send(*b, now);
+    size_t in_flight = 0;
+    BatchId before = 0;
+    for (Batch& b : batches_) {
+        if (b.in_flight) {
+            if (b.doomed) return;
+            ++in_flight;
+            before = b.id;
+            continue;
+        }
+        if (b.retry_at_us || in_flight >= config_.commits_in_flight_max) return;
+        if (!b.sent && in_flight > 0 && b.mutations.size() < config_.commit_pipeline_min &&
+            !WARREN_CHAOS(send_early))
+            return;
+        if (!b.sent) {
+            b.sent = std::make_shared<const std::vector<Mutation>>(std::move(b.mutations));
+            b.mutations.clear();
+        }
+        send(b, before, now);
+        ++in_flight;
+        before = b.id;
+    }
 }
 
-void Transactions::send(Batch& b, Time now) {
+void Transactions::send(Batch& b, BatchId after, Time now) {
     ++b.attempts;
     b.sent_us = now.mono_us;
     b.retry_at_us.reset();
-    outputs_.emplace_back(Commit{b.id, b.sent});
+    b.in_flight = true;
+    outputs_.emplace_back(Commit{b.id, b.sent, after});
 }
 
 void Transactions::tick(Time now) {
+    // The oldest pending batch builds on nothing pending.
     if (Batch* b = batches_.front(); b && b->retry_at_us && *b->retry_at_us <= now.mono_us)
-        send(*b, now);
+        send(*b, 0, now);
 }
 
 std::optional<int64_t> Transactions::deadline(Time now) const {
@@ -99,8 +124,20 @@ std::optional<int64_t> Transactions::deadline(Time now) const {
 }
 
 Transactions::Settled Transactions::committed(BatchId batch, const Status& status, Time now) {
+    Batch* b = batches_.find(batch);
+    // Rolled back while in flight (a batch before it failed): storage did not apply it.
+    if (!b || !b->in_flight) return {};
+    b->in_flight = false;
+    if (status.code() == Status::Code::aborted) {
+        // Not tried, since the batch before it failed: send_ready sends it again after that
+        // one. An abort is no attempt of its own.
+        b->doomed = false;
+        --b->attempts;
+        return {};
+    }
+    // Storage reports in the order it was sent: every batch before this one is durable.
     Batch* front = batches_.front();
-    WARREN_CHECK(front && front->id == batch && front->in_flight && !front->retry_at_us);
+    WARREN_CHECK(front == b && !b->retry_at_us);
     monitor_.commit_done(status.is_ok(), now.mono_us - front->sent_us, front->sent->size(),
                          now.mono_us);
     Settled out;
@@ -122,6 +159,9 @@ Transactions::Settled Transactions::committed(BatchId batch, const Status& statu
         front->retry_at_us =
             now.mono_us + static_cast<int64_t>(r % static_cast<uint64_t>(ceiling_us + 1));
         ++stats_.commit_retries;
+        // The batches sent after it build on it: storage reports each aborted.
+        for (Batch& later : batches_)
+            if (later.in_flight) later.doomed = true;
         return out;
     }
     return fail_all(now);

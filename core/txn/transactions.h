@@ -1,7 +1,9 @@
 // Transactions: the write path from mutations in memory to durable storage. Owns the batch
-// queue (group commit, one batch in flight), the retry of transient failures with
-// exponential backoff and full jitter, the rollback of failed batches (every later batch too,
-// newest first), the circuit breaker, and the backlog of security rows that wait while
+// queue (group commit, up to commits_in_flight_max batches in flight, pipelined: each Commit
+// names the one before it, and storage applies none whose predecessor did not land), the
+// retry of transient failures with exponential backoff and full jitter, the rollback of
+// failed batches (every later batch too, newest first), the circuit breaker, and the
+// backlog of security rows that wait while
 // storage refuses writes. It emits Commit outputs; what a durable or failed batch releases
 // (replies, events, admin answers) goes back to the caller as values. Time in mono µs.
 // A commit that finds the database corrupt stops every later write until the process is
@@ -58,7 +60,7 @@ class Transactions {
     // the bounded backlog while storage refuses writes (the oldest dropped past its bound).
     void persist(Mutation m, Time now);
     void flush_backlog(Time now);
-    // Sends the front batch to storage if nothing is in flight.
+    // Sends, oldest first, the batches that may go now (see transactions.cc).
     void send_ready(Time now);
 
     Settled committed(BatchId batch, const Status& status, Time now);
@@ -73,7 +75,7 @@ class Transactions {
     uint64_t security_rows_dropped() const { return backlog_dropped_; }
 
   private:
-    void send(Batch& b, Time now);
+    void send(Batch& b, BatchId after, Time now);
     Settled fail_all(Time now);
 
     const Config& config_;

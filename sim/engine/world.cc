@@ -264,18 +264,21 @@ void World::on_commit(const Commit& c) {
     CommitFate fate;
     fate.latency_ms = stream("store").between(1, 8);
     for (auto& hook : commit_hooks_) hook(fate);
-    inflight_.push_back(c.mutations);
-    commit_lands_ms_ = now_ms() + fate.latency_ms;
+    inflight_.push_back(c);
+    // Storage applies commits one after another: this one starts when the one before is done.
+    int64_t lands = std::max(now_ms(), commit_lands_ms_) + fate.latency_ms;
+    commit_lands_ms_ = lands;
     if (fate.crash) {
         at(now_ms() + stream("store").between(0, fate.latency_ms),
            [this, e = epoch_, restart = fate.restart_after_ms] {
                if (e == epoch_ && core_) crash(restart);
            });
     }
-    at(now_ms() + fate.latency_ms, [this, c, e = epoch_, status = fate.status] {
+    at(lands, [this, c, e = epoch_, status = fate.status] {
         if (e != epoch_ || !core_) return;
-        std::erase(inflight_, c.mutations);
-        Status st = status ? *status : store_->apply(*c.mutations);
+        std::erase_if(inflight_, [&](const Commit& x) { return x.batch == c.batch; });
+        Status st =
+            chain_.carry_out(c, [&] { return status ? *status : store_->apply(*c.mutations); });
         trace("committed", c.batch, st.message());
         core_->committed(c.batch, st, now());
         drain();
@@ -324,8 +327,11 @@ void World::crash(int64_t restart_after_ms) {
     trace("crash", epoch_);
     event("process.crash");
     restart_after_ms_ = -1;  // a graceful restart under way ends here too
-    for (auto& muts : inflight_)
-        if (stream("fault/crash/landed").chance(0.5)) (void)store_->apply(*muts);
+    // Storage applies commits in order: those in flight that land are the oldest ones.
+    for (const Commit& c : inflight_) {
+        if (!stream("fault/crash/landed").chance(0.5)) break;
+        (void)chain_.carry_out(c, [&] { return store_->apply(*c.mutations); });
+    }
     inflight_.clear();
     if (pruning_ && stream("fault/crash/landed").chance(0.5))
         (void)store_->prune(pruning_->scopes, pruning_->limit);

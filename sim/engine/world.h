@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "core/server.h"
+#include "core/txn/commit_chain.h"
 #include "sim/engine/report.h"
 #include "sim/engine/spec.h"
 #include "sim/engine/streams.h"
@@ -285,8 +286,9 @@ class World {
     std::vector<HashHook> hash_hooks_;
     std::vector<StartHook> start_hooks_;
     LinkFate link_fate(const Peer& p, bool to_server, size_t size);
-    std::vector<std::shared_ptr<const std::vector<Mutation>>> inflight_;
-    int64_t commit_lands_ms_ = 0;  // when the commit in flight lands (a Prune waits for it)
+    std::vector<Commit> inflight_;  // sent to storage, oldest first
+    CommitChain chain_;             // what storage does with a commit whose predecessor failed
+    int64_t commit_lands_ms_ = 0;   // when the newest commit in flight lands (a Prune waits)
     std::optional<Prune> pruning_;  // the Prune in flight, if any
     std::map<int64_t, Tracked> tracked_;
     std::set<std::string> refused_texts_;
