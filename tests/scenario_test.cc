@@ -53,7 +53,8 @@ TEST(Chaos, PointsFireFromTheScenarioAndReplay) {
         if (n == "shrink_outbound") continue;  // nobody here holds 4 KiB unread
         EXPECT_GT(a.probes["chaos." + std::string(n) + ".fired"], 0u) << n;
     }
-    ScenarioSpec plain = load_ok(shipped("durability"), {"scenario.duration=30s"});
+    ScenarioSpec plain =
+        load_ok(shipped("durability"), {"scenario.duration=30s", "chaos.send_early=0"});
     RunReport c = run_world(plain, 5);
     EXPECT_NE(c.trace_hash, a.trace_hash);
     for (const auto& [name, n] : c.probes) EXPECT_FALSE(name.starts_with("chaos.")) << name;

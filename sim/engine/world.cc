@@ -264,6 +264,7 @@ void World::on_commit(const Commit& c) {
     CommitFate fate;
     fate.latency_ms = stream("store").between(1, 8);
     for (auto& hook : commit_hooks_) hook(fate);
+    if (c.after != 0) probe("commit.pipelined");
     inflight_.push_back(c);
     // Storage applies commits one after another: this one starts when the one before is done.
     int64_t lands = std::max(now_ms(), commit_lands_ms_) + fate.latency_ms;
@@ -277,8 +278,13 @@ void World::on_commit(const Commit& c) {
     at(lands, [this, c, e = epoch_, status = fate.status] {
         if (e != epoch_ || !core_) return;
         std::erase_if(inflight_, [&](const Commit& x) { return x.batch == c.batch; });
+        bool after_landed = c.after != 0 && chain_.admits(c);
         Status st =
             chain_.carry_out(c, [&] { return status ? *status : store_->apply(*c.mutations); });
+        // The pipelined paths: a commit not tried because the one before it failed; one that
+        // failed though the one before it, in flight with it, landed.
+        if (st.code() == Status::Code::aborted) probe("commit.aborted_behind_a_failure");
+        if (after_landed && !st.is_ok()) probe("commit.failed_after_the_one_before_landed");
         trace("committed", c.batch, st.message());
         core_->committed(c.batch, st, now());
         drain();
@@ -328,6 +334,7 @@ void World::crash(int64_t restart_after_ms) {
     event("process.crash");
     restart_after_ms_ = -1;  // a graceful restart under way ends here too
     // Storage applies commits in order: those in flight that land are the oldest ones.
+    if (inflight_.size() > 1) probe("crash.with_pipelined_commits");
     for (const Commit& c : inflight_) {
         if (!stream("fault/crash/landed").chance(0.5)) break;
         (void)chain_.carry_out(c, [&] { return store_->apply(*c.mutations); });
