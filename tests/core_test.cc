@@ -319,6 +319,11 @@ struct Pipelined {
                        {"room", "r"},
                        {"text", "m" + std::to_string(i)}});
     }
+    // Storage answers every commit, held ones first.
+    void land_all() {
+        h.hold_commits = false;
+        h.release();
+    }
     std::vector<std::string> stored() {
         std::vector<std::string> out;
         for (const MessageRow& m : h.store().history({1, std::nullopt, std::nullopt, 20}).rows)
@@ -333,8 +338,7 @@ TEST(Core, PipelinedBatchesGoBeforeTheOneAheadIsDurableAndReleaseInOrder) {
     p.send_all();
     EXPECT_EQ(p.h.commits - p.before, 2u);  // the first, and the full second beside it
     EXPECT_TRUE(p.h.take(1).empty());       // nothing is answered before it is durable
-    p.h.hold_commits = false;
-    p.h.release();
+    p.land_all();
     EXPECT_EQ(p.h.commits - p.before, 3u);
     auto l = p.h.take(1);
     ASSERT_EQ(l.size(), 6u);
@@ -351,8 +355,7 @@ TEST(Core, AFailedBatchTakesThePipelinedOnesBehindItWithIt) {
     Pipelined p;
     p.send_all();
     p.h.fail_commits = 1;
-    p.h.hold_commits = false;
-    p.h.release();
+    p.land_all();
     auto l = p.h.take(1);
     ASSERT_EQ(l.size(), 6u);
     for (auto& r : l) EXPECT_EQ(code_of(r), "UNAVAILABLE") << r;
@@ -369,8 +372,7 @@ TEST(Core, ABatchRetriedSendsThePipelinedOnesAgainAfterIt) {
     Pipelined p;
     p.send_all();
     p.h.transient_commits = 1;
-    p.h.hold_commits = false;
-    p.h.release();
+    p.land_all();
     std::vector<json> l = p.h.take(1);
     EXPECT_TRUE(l.empty());  // nothing before the first is durable
     while (l.size() < 6 && p.h.tick_to_deadline())
@@ -388,8 +390,7 @@ TEST(Core, ASecondBatchFailingAfterTheFirstLandedUndoesOnlyWhatFollows) {
     p.send_all();
     p.h.release_one();  // the first lands
     p.h.fail_commits = 1;
-    p.h.hold_commits = false;
-    p.h.release();
+    p.land_all();
     auto l = p.h.take(1);
     ASSERT_EQ(l.size(), 6u);
     EXPECT_TRUE(l[0]["ok"].get<bool>()) << l[0];
