@@ -258,7 +258,7 @@ class CoreHarness {
             auto fn = [this, id = p->id, scopes = p->scopes, limit = p->limit] {
                 core_->pruned(id, store_->prune(scopes, limit), now_);
             };
-            if (hold_commits)
+            if (hold_commits || !held_.empty())  // after the commits sent before it
                 held_.push_back(fn);
             else
                 completions_.push_back(fn);

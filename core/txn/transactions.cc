@@ -136,10 +136,8 @@ Transactions::Settled Transactions::committed(BatchId batch, const Status& statu
         return {};
     }
     // Storage reports in the order it was sent: every batch before this one is durable.
-    Batch* front = batches_.front();
-    WARREN_CHECK(front == b && !b->retry_at_us);
-    monitor_.commit_done(status.is_ok(), now.mono_us - front->sent_us, front->sent->size(),
-                         now.mono_us);
+    WARREN_CHECK(batches_.front() == b && !b->retry_at_us);
+    monitor_.commit_done(status.is_ok(), now.mono_us - b->sent_us, b->sent->size(), now.mono_us);
     Settled out;
     if (status.is_ok()) {
         out.durable = batches_.pop_committed(batch);
@@ -149,14 +147,14 @@ Transactions::Settled Transactions::committed(BatchId batch, const Status& statu
         return out;
     }
     if (status.code() == Status::Code::corrupt) corrupt_ = true;
-    if (status.code() == Status::Code::transient && front->attempts < config_.commit_attempts_max) {
+    if (status.code() == Status::Code::transient && b->attempts < config_.commit_attempts_max) {
         // Full jitter: uniform in [0, min(cap, base * 2^(attempt-1))].
         int64_t ceiling_us = us_from_ms(std::min<int64_t>(
             config_.commit_backoff_cap_ms,
-            config_.commit_backoff_base_ms << std::min<uint32_t>(front->attempts - 1, 20)));
+            config_.commit_backoff_base_ms << std::min<uint32_t>(b->attempts - 1, 20)));
         uint64_t r = 0;
         entropy_.fill({reinterpret_cast<uint8_t*>(&r), sizeof r});
-        front->retry_at_us =
+        b->retry_at_us =
             now.mono_us + static_cast<int64_t>(r % static_cast<uint64_t>(ceiling_us + 1));
         ++stats_.commit_retries;
         // The batches sent after it build on it: storage reports each aborted.
