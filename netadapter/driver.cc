@@ -17,7 +17,6 @@
 #include <set>
 #include <thread>
 
-#include "core/fifo.h"
 #include "core/server.h"
 #include "core/txn/commit_chain.h"
 #include "netadapter/log.h"
@@ -99,22 +98,26 @@ struct Connection {
     asio::steady_timer close_timer;  // also the handshake deadline of a TLS connection
     // A TLS connection's stream over `socket`. It keeps the context it was made from (a SIGHUP
     // may replace the driver's). Its reads are asynchronous (the TLS engine holds partial
-    // records), so it has a read buffer of its own; `out` holds the write in flight as one
-    // buffer (a TLS record per write, not per queued line).
+    // records), so it has a read buffer of its own.
     struct Tls {
         Tls(tcp::socket& s, std::shared_ptr<ssl::context> c)
             : context(std::move(c)), stream(s, *context) {}
         std::shared_ptr<ssl::context> context;
         ssl::stream<tcp::socket&> stream;
         std::array<char, 4096> in;
-        std::string out;
         bool handshaking = true;
         bool reading = false;
     };
     std::unique_ptr<Tls> tls;
-    Fifo<std::shared_ptr<const std::string>> wq;  // no memory while idle (std::deque: ~600 B)
+    // What the core sent, whole lines, copied end to end: `queued` waits for the write in
+    // flight, `out` is that write. A delivery costs a copy of its line instead of a buffer of
+    // its own, and a connection gets one write (one system call, one TLS record stream) for
+    // all it was sent in a turn of the loop. Both hold no memory while the connection is idle.
+    std::string queued;
+    std::string out;
     std::string peer;
-    size_t writing = 0;      // buffers in the write in flight (0: none)
+    bool writing = false;     // `out` is being written
+    bool flush_due = false;   // listed in State::to_flush
     bool core_knows = true;  // false once the core has said Close
     bool may_linger = true;  // Close::linger
     bool lingering = false;  // everything owed is written: saying goodbye, discarding input
@@ -214,6 +217,8 @@ struct Driver::State {
     size_t lingering = 0;             // closed connections waiting for their peer (linger)
     ConnId next_conn = 1;
     std::set<ConnId> read_waiting;            // not read while the core holds them back
+    // Connections sent something this turn and not writing: written at the end of drain().
+    std::vector<std::pair<ConnId, std::shared_ptr<Connection>>> to_flush;
     std::array<char, 16 * 1024> read_buffer;  // see start_read
     bool shutting_down = false;
     std::chrono::steady_clock::time_point mono_epoch = std::chrono::steady_clock::now();
@@ -228,6 +233,7 @@ struct Driver::State {
     // Carries out every output the core has, then re-arms the timer.
     void drain() {
         while (auto out = core.poll()) std::visit([this](auto& o) { carry_out(o); }, *out);
+        flush_writes();
         if (!read_waiting.empty()) resume_reads();
         arm_timer();
         maybe_finish();
@@ -246,11 +252,23 @@ struct Driver::State {
         }
     }
 
+    // Queued, and written when the core has nothing more to say this turn (flush_writes).
     void carry_out(Send& s) {
         auto it = conns.find(s.conn);
         if (it == conns.end() || it->second->closed) return;
-        it->second->wq.push_back(std::move(s.bytes));
-        start_write(s.conn, it->second);
+        Connection& conn = *it->second;
+        conn.queued += *s.bytes;
+        if (!conn.writing && !conn.flush_due) {
+            conn.flush_due = true;
+            to_flush.emplace_back(s.conn, it->second);
+        }
+    }
+
+    void flush_writes() {
+        for (auto& [id, conn] : std::exchange(to_flush, {})) {
+            conn->flush_due = false;
+            start_write(id, conn);
+        }
     }
 
     void carry_out(Close& c) {
@@ -261,16 +279,15 @@ struct Driver::State {
         read_waiting.erase(c.conn);
         // A slow consumer: what is not being written goes (the write in flight holds whole
         // lines, so the closing line starts a line of its own).
-        if (c.drop_unsent)
-            while (conn->wq.size() > conn->writing) conn->wq.pop_back();
-        if (c.last) conn->wq.push_back(std::move(c.last));
+        if (c.drop_unsent) conn->queued.clear();
+        if (c.last) conn->queued += *c.last;
         conn->may_linger = c.linger;
         // The peer gets close_linger_ms to read what it is owed and to close its side.
         conn->close_timer.expires_after(std::chrono::milliseconds(opt.close_linger_ms));
         conn->close_timer.async_wait([this, id = c.conn](boost::system::error_code ec) {
             if (!ec) close_now(id);
         });
-        if (conn->writing == 0 && conn->wq.empty()) return linger(c.conn, conn);
+        if (!conn->writing && conn->queued.empty()) return linger(c.conn, conn);
         start_write(c.conn, conn);
     }
 
@@ -609,7 +626,7 @@ struct Driver::State {
                     return lost(id, conn);
                 }
                 if (!conn->core_knows) {  // its last line, then the close
-                    if (conn->writing == 0 && conn->wq.empty()) return linger(id, conn);
+                    if (!conn->writing && conn->queued.empty()) return linger(id, conn);
                     return start_write(id, conn);
                 }
                 conn->close_timer.cancel();
@@ -691,41 +708,30 @@ struct Driver::State {
     }
 
     void start_write(ConnId id, const std::shared_ptr<Connection>& conn) {
-        if (conn->writing > 0 || conn->wq.empty() || conn->closed) return;
+        if (conn->writing || conn->queued.empty() || conn->closed) return;
+        if (conn->tls && conn->tls->handshaking) return;
+        conn->out.swap(conn->queued);  // `queued` takes the last write's (cleared) buffer
+        conn->writing = true;
         auto done = [this, id, conn](boost::system::error_code ec, size_t n) {
-            for (size_t i = 0; i < conn->writing; ++i) conn->wq.pop_front();
-            conn->writing = 0;
+            conn->writing = false;
+            conn->out.clear();
+            if (conn->queued.empty()) {  // idle: give the memory back
+                conn->out.shrink_to_fit();
+                conn->queued.shrink_to_fit();
+            }
             if (conn->closed) return;
             if (ec) return lost(id, conn);
             if (conn->core_knows) {
                 core.sent(id, n, now());
                 drain();
             }
-            if (!conn->core_knows && conn->wq.empty()) return linger(id, conn);
+            if (!conn->core_knows && conn->queued.empty()) return linger(id, conn);
             start_write(id, conn);
         };
-        if (conn->tls) {
-            // Copied into one buffer (up to 64 KiB, or one larger line): the TLS engine
-            // makes a record per buffer.
-            Connection::Tls& t = *conn->tls;
-            if (t.handshaking) return;
-            t.out.clear();
-            for (const auto& b : conn->wq) {
-                if (conn->writing > 0 && t.out.size() + b->size() > 64 * 1024) break;
-                t.out += *b;
-                ++conn->writing;
-            }
-            asio::async_write(t.stream, asio::buffer(t.out), std::move(done));
-            return;
-        }
-        // Gather everything queued into one write (up to 64 buffers).
-        std::vector<asio::const_buffer> bufs;
-        for (const auto& b : conn->wq) {
-            if (bufs.size() == 64) break;
-            bufs.emplace_back(asio::buffer(*b));
-        }
-        conn->writing = bufs.size();
-        asio::async_write(conn->socket, bufs, std::move(done));
+        if (conn->tls)
+            asio::async_write(conn->tls->stream, asio::buffer(conn->out), std::move(done));
+        else
+            asio::async_write(conn->socket, asio::buffer(conn->out), std::move(done));
     }
 
     void close_now(ConnId id) {
