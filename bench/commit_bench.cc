@@ -57,8 +57,9 @@ class FileRoom {
             std::vector<std::function<void()>> done;
             while (auto o = core_->poll()) {
                 if (auto* s = std::get_if<Send>(&*o)) {
-                    done.push_back(
-                        [this, c = s->conn, n = s->bytes->size()] { core_->sent(c, n, now_); });
+                    for (ConnId to : s->to)
+                        done.push_back(
+                            [this, to, n = s->bytes->size()] { core_->sent(to, n, now_); });
                 } else if (auto* c = std::get_if<Commit>(&*o)) {
                     done.push_back([this, b = c->batch, m = c->mutations] {
                         Status st = store_->apply(*m);

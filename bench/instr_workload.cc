@@ -119,7 +119,7 @@ class World {
     void drain() {
         while (auto o = core_->poll()) {
             if (auto* s = std::get_if<Send>(&*o)) {
-                core_->sent(s->conn, s->bytes->size(), now_);
+                for (ConnId to : s->to) core_->sent(to, s->bytes->size(), now_);
             } else if (auto* c = std::get_if<Commit>(&*o)) {
                 ++commits;
                 core_->committed(c->batch, store_->apply(*c->mutations), now_);

@@ -96,9 +96,10 @@ int main() {
             std::vector<std::function<void()>> later;
             while (auto o = core.poll()) {
                 busy = true;
-                if (auto* send = std::get_if<Send>(&*o))
-                    later.push_back([&, c = send->conn, n = send->bytes->size()] { core.sent(c, n, now); });
-                else if (auto* c = std::get_if<Commit>(&*o))
+                if (auto* send = std::get_if<Send>(&*o)) {
+                    for (ConnId to : send->to)
+                        later.push_back([&, to, n = send->bytes->size()] { core.sent(to, n, now); });
+                } else if (auto* c = std::get_if<Commit>(&*o))
                     later.push_back([&, b = c->batch] { core.committed(b, Status::ok(), now); });
                 else if (auto* h = std::get_if<Hash>(&*o))
                     later.push_back([&, j = h->job] { core.hashed(j, HashResult{true, false, "$f$"}, now); });

@@ -24,10 +24,11 @@ enum class AlertLevel { info, warning, critical, emergency };
 
 using AdminId = uint64_t;
 
-// Write these bytes to the connection (the bytes may be shared by many Sends). Report
-// progress with sent(conn, n).
+// Write these bytes to each connection in `to` (an event goes to its audience as one Send;
+// the bytes may be shared by other Sends too). Report progress per connection with
+// sent(conn, n).
 struct Send {
-    ConnId conn = 0;
+    std::vector<ConnId> to;
     std::shared_ptr<const std::string> bytes;
 };
 

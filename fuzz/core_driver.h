@@ -93,13 +93,15 @@ struct CoreDriver {
     }
     void handle(Output& o) {
         if (auto* s = std::get_if<Send>(&o)) {
-            if (irc.contains(s->conn))
-                check_irc(*s->bytes);
-            else
-                WARREN_CHECK(!s->bytes->empty() && s->bytes->back() == '\n' &&
-                             (*s->bytes)[0] == '{');
-            ++lines_to[s->conn];
-            done.push_back([this, c = s->conn, n = s->bytes->size()] { core->sent(c, n, now); });
+            for (ConnId to : s->to) {
+                if (irc.contains(to))
+                    check_irc(*s->bytes);
+                else
+                    WARREN_CHECK(!s->bytes->empty() && s->bytes->back() == '\n' &&
+                                 (*s->bytes)[0] == '{');
+                ++lines_to[to];
+                done.push_back([this, to, n = s->bytes->size()] { core->sent(to, n, now); });
+            }
         } else if (auto* cl = std::get_if<Close>(&o)) {
             closed[cl->conn] = true;
         } else if (auto* c = std::get_if<Commit>(&o)) {

@@ -116,12 +116,41 @@ struct Connection {
     std::string queued;
     std::string out;
     std::string peer;
-    bool writing = false;     // `out` is being written
-    bool flush_due = false;   // listed in State::to_flush
+    bool writing = false;    // `out` is being written
+    bool flush_due = false;  // listed in State::to_flush
     bool core_knows = true;  // false once the core has said Close
     bool may_linger = true;  // Close::linger
     bool lingering = false;  // everything owed is written: saying goodbye, discarding input
     bool closed = false;
+};
+
+// Write buffers of connections gone idle, kept for the next one that has something to write:
+// a busy server reuses them instead of allocating, growing and faulting in fresh memory for
+// every write. Bounded in total and per buffer; an idle connection holds none.
+class BufferPool {
+  public:
+    std::string take() {
+        if (free_.empty()) return {};
+        std::string s = std::move(free_.back());
+        free_.pop_back();
+        bytes_ -= s.capacity();
+        return s;
+    }
+    void give(std::string& s) {
+        std::string gone = std::move(s);
+        gone.clear();
+        if (gone.capacity() < 1024 || gone.capacity() > one_max ||
+            bytes_ + gone.capacity() > bytes_max)
+            return;
+        bytes_ += gone.capacity();
+        free_.push_back(std::move(gone));
+    }
+
+  private:
+    static constexpr size_t bytes_max = 8 << 20;
+    static constexpr size_t one_max = 1 << 20;
+    std::vector<std::string> free_;
+    size_t bytes_ = 0;
 };
 
 // One listening socket: the protocol it speaks and whether it wraps it in TLS.
@@ -190,7 +219,7 @@ struct Driver::State {
     Store* reader;  // read-only, for queries on their own thread; may be null
     DriverOptions opt;
     std::chrono::steady_clock::time_point index_last{};  // storage thread only
-    CommitChain chain;                                    // storage thread only
+    CommitChain chain;                                   // storage thread only
     // Storage-thread only: when idle indexing may run again after a failure.
     std::chrono::steady_clock::time_point index_retry_at{};
     std::chrono::milliseconds index_backoff{500};
@@ -216,9 +245,10 @@ struct Driver::State {
     int spare_fd = -1;                // given up to accept-and-close when out of descriptors
     size_t lingering = 0;             // closed connections waiting for their peer (linger)
     ConnId next_conn = 1;
-    std::set<ConnId> read_waiting;            // not read while the core holds them back
+    std::set<ConnId> read_waiting;  // not read while the core holds them back
     // Connections sent something this turn and not writing: written at the end of drain().
     std::vector<std::pair<ConnId, std::shared_ptr<Connection>>> to_flush;
+    BufferPool buffers;
     std::array<char, 16 * 1024> read_buffer;  // see start_read
     bool shutting_down = false;
     std::chrono::steady_clock::time_point mono_epoch = std::chrono::steady_clock::now();
@@ -254,13 +284,16 @@ struct Driver::State {
 
     // Queued, and written when the core has nothing more to say this turn (flush_writes).
     void carry_out(Send& s) {
-        auto it = conns.find(s.conn);
-        if (it == conns.end() || it->second->closed) return;
-        Connection& conn = *it->second;
-        conn.queued += *s.bytes;
-        if (!conn.writing && !conn.flush_due) {
-            conn.flush_due = true;
-            to_flush.emplace_back(s.conn, it->second);
+        for (ConnId id : s.to) {
+            auto it = conns.find(id);
+            if (it == conns.end() || it->second->closed) continue;
+            Connection& conn = *it->second;
+            if (conn.queued.empty() && conn.queued.capacity() < 1024) conn.queued = buffers.take();
+            conn.queued += *s.bytes;
+            if (!conn.writing && !conn.flush_due) {
+                conn.flush_due = true;
+                to_flush.emplace_back(id, it->second);
+            }
         }
     }
 
@@ -715,9 +748,9 @@ struct Driver::State {
         auto done = [this, id, conn](boost::system::error_code ec, size_t n) {
             conn->writing = false;
             conn->out.clear();
-            if (conn->queued.empty()) {  // idle: give the memory back
-                conn->out.shrink_to_fit();
-                conn->queued.shrink_to_fit();
+            if (conn->queued.empty()) {  // idle: its buffers go back to the pool
+                buffers.give(conn->out);
+                buffers.give(conn->queued);
             }
             if (conn->closed) return;
             if (ec) return lost(id, conn);

@@ -2,6 +2,7 @@
 // messages, durability ordering, rollback and history paging.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "tests/harness.h"
@@ -225,6 +226,31 @@ TEST(Core, RoomsAndMessagesWithEvents) {
     EXPECT_EQ(ev.back(), (json{{"ev", "MEMBER_LEFT"}, {"room", "General"}, {"user", "bob"}}));
     EXPECT_EQ(code_of(h.call(2, {{"op", "LEAVE_ROOM"}, {"room", "general"}})), "CONFLICT");
     EXPECT_EQ(code_of(h.call(2, {{"op", "HISTORY"}, {"room", "general"}})), "FORBIDDEN");
+}
+
+// An event goes to its whole audience as one output, in the order members are named; the
+// sender's reply is an output of its own.
+TEST(Core, AnEventIsOneSendToItsWholeAudience) {
+    CoreHarness h;
+    for (ConnId c = 1; c <= 4; ++c) h.register_user(c, "user" + std::to_string(c));
+    ASSERT_EQ(h.call(1, {{"op", "CREATE_ROOM"}, {"room", "hall"}})["ok"], true);
+    for (ConnId c = 2; c <= 4; ++c)
+        ASSERT_EQ(h.call(c, {{"op", "JOIN_ROOM"}, {"room", "hall"}})["ok"], true);
+    for (ConnId c = 1; c <= 4; ++c) h.take(c);
+    h.record_sends = true;
+    ASSERT_EQ(h.call(3, {{"op", "SEND_MESSAGE"}, {"room", "hall"}, {"text", "hi"}})["ok"], true);
+    std::vector<std::vector<ConnId>> audiences;
+    for (const auto& to : h.sends)
+        if (to.size() > 1) audiences.push_back(to);
+    ASSERT_EQ(audiences.size(), 1u);
+    std::vector<ConnId> to = audiences[0];
+    std::sort(to.begin(), to.end());
+    EXPECT_EQ(to, (std::vector<ConnId>{1, 2, 4}));
+    for (ConnId c : {1, 2, 4}) {
+        auto ev = h.events(c);
+        ASSERT_EQ(ev.size(), 1u) << c;
+        EXPECT_EQ(ev[0]["ev"], "MESSAGE");
+    }
 }
 
 TEST(Core, ListRoomsPagesAndHidesPrivateRooms) {

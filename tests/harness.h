@@ -74,6 +74,9 @@ class CoreHarness {
         run();
     }
     // Everything the connection received since the last take, as it came.
+    // With record_sends, the recipients of every Send output, in order.
+    bool record_sends = false;
+    std::vector<std::vector<ConnId>> sends;
     std::string take_raw(ConnId c) { return std::exchange(inbox_[c], {}); }
     void raw(ConnId c, std::string_view bytes) {
         core_->receive(c, bytes, now_);
@@ -209,10 +212,13 @@ class CoreHarness {
     }
     void handle(Output& o) {
         if (auto* s = std::get_if<Send>(&o)) {
-            inbox_[s->conn] += *s->bytes;
-            if (!stalled.contains(s->conn))
-                completions_.push_back(
-                    [this, c = s->conn, n = s->bytes->size()] { core_->sent(c, n, now_); });
+            if (record_sends) sends.push_back(s->to);
+            for (ConnId to : s->to) {
+                inbox_[to] += *s->bytes;
+                if (!stalled.contains(to))
+                    completions_.push_back(
+                        [this, to, n = s->bytes->size()] { core_->sent(to, n, now_); });
+            }
         } else if (auto* c = std::get_if<Close>(&o)) {
             // A reader that read everything: drop_unsent drops nothing here.
             if (c->last) inbox_[c->conn] += *c->last;

@@ -145,12 +145,19 @@ void Connections::flush(Conn& c, Time now) {
     }
 }
 
-void Connections::send(Conn& c, std::shared_ptr<const std::string> bytes) {
+// The same bytes to the connection after the last output's joins that Send: an event's
+// audience becomes one output, not one per receiver (nothing else came between, so the order
+// every connection sees is the same).
+void Connections::send(Conn& c, const std::shared_ptr<const std::string>& bytes) {
     if (bytes->empty()) return;  // an IRC rendering with nothing to show
     if (c.outbound_bytes == 0) c.progress_us = now_us_;
     c.outbound_bytes += bytes->size();
     outbound_total_ += bytes->size();
-    outputs_.push_back(Send{c.id, std::move(bytes)});
+    Send* last = outputs_.empty() ? nullptr : std::get_if<Send>(&outputs_.back());
+    if (last && last->bytes == bytes)
+        last->to.push_back(c.id);
+    else
+        outputs_.push_back(Send{{c.id}, bytes});
     size_t cap = c.logged_in ? config_.outbound_bytes_max : config_.outbound_bytes_guest_max;
     if (c.outbound_bytes > 4096 && WARREN_CHAOS(shrink_outbound)) cap = 4096;
     if (c.outbound_bytes > cap) close_slow_reader(c);

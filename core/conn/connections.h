@@ -214,7 +214,7 @@ class Connections : public irc::Peers {
 
   private:
     void flush(Conn& c, Time now);
-    void send(Conn& c, std::shared_ptr<const std::string> bytes);
+    void send(Conn& c, const std::shared_ptr<const std::string>& bytes);
     // The core is done with `c`: it reads nothing more, holds no sender back, and the caller
     // forgets it (close, close_slow_reader, hang_up, dropped).
     void let_go(Conn& c);

@@ -377,48 +377,50 @@ void World::start_process_after(int64_t after_ms) {
     });
 }
 
+// One receiver of a Send: what the link does with it, and whether it is read at once.
+void World::carry_out_send(ConnId to, const std::shared_ptr<const std::string>& bytes) {
+    // The core sends one event's bytes to every receiver: hashed once, then named as
+    // the same (the held pointer keeps its address from being reused meanwhile).
+    if (bytes == last_sent_) {
+        trace("send=", to);
+    } else {
+        trace("send", to, *bytes);
+        last_sent_ = bytes;
+    }
+    auto it = peers_.find(to);
+    if (it == peers_.end() || !it->second.open) return;
+    LinkFate fate = link_hooks_.empty() || it->second.cut
+                        ? LinkFate{}
+                        : link_fate(it->second, false, bytes->size());
+    if (spec_.lose_message_events_every > 0 && bytes->starts_with(R"({"ev":"MESSAGE",)") &&
+        ++messages_sent_ % spec_.lose_message_events_every == 0) {
+        core_->sent(to, bytes->size(), now());
+        return;
+    }
+    // Read once it arrives: by a slow reader, or after a partition; never if lost.
+    bool later = it->second.read_bytes_per_s > 0 || fate.hold_until_ms > now_ms() || fate.drop;
+    if (!later) {
+        core_->sent(to, bytes->size(), now());  // a prompt reader
+    } else {
+        it->second.unread += bytes->size();
+        peak_unread_ = std::max(peak_unread_, it->second.unread);
+    }
+    if (fate.drop || it->second.cut) return;
+    if (fate.cut) {
+        it->second.cut = true;
+        to_peer(to, std::make_shared<const std::string>(bytes->substr(0, *fate.cut)), later,
+                fate.hold_until_ms);
+        reset(to, it->second.arrive_ms + 1);
+        return;
+    }
+    to_peer(to, bytes, later, fate.hold_until_ms);
+}
+
 void World::drain() {
     if (!core_) return;
     while (auto out = core_->poll()) {
         if (auto* s = std::get_if<Send>(&*out)) {
-            // The core sends one event's bytes to every receiver: hashed once, then named as
-            // the same (the held pointer keeps its address from being reused meanwhile).
-            if (s->bytes == last_sent_) {
-                trace("send=", s->conn);
-            } else {
-                trace("send", s->conn, *s->bytes);
-                last_sent_ = s->bytes;
-            }
-            auto it = peers_.find(s->conn);
-            if (it == peers_.end() || !it->second.open) continue;
-            LinkFate fate = link_hooks_.empty() || it->second.cut
-                                ? LinkFate{}
-                                : link_fate(it->second, false, s->bytes->size());
-            if (spec_.lose_message_events_every > 0 &&
-                s->bytes->starts_with(R"({"ev":"MESSAGE",)") &&
-                ++messages_sent_ % spec_.lose_message_events_every == 0) {
-                core_->sent(s->conn, s->bytes->size(), now());
-                continue;
-            }
-            // Read once it arrives: by a slow reader, or after a partition; never if lost.
-            bool later =
-                it->second.read_bytes_per_s > 0 || fate.hold_until_ms > now_ms() || fate.drop;
-            if (!later) {
-                core_->sent(s->conn, s->bytes->size(), now());  // a prompt reader
-            } else {
-                it->second.unread += s->bytes->size();
-                peak_unread_ = std::max(peak_unread_, it->second.unread);
-            }
-            if (fate.drop || it->second.cut) continue;
-            if (fate.cut) {
-                it->second.cut = true;
-                to_peer(s->conn,
-                        std::make_shared<const std::string>(s->bytes->substr(0, *fate.cut)), later,
-                        fate.hold_until_ms);
-                reset(s->conn, it->second.arrive_ms + 1);
-                continue;
-            }
-            to_peer(s->conn, s->bytes, later, fate.hold_until_ms);
+            for (ConnId to : s->to) carry_out_send(to, s->bytes);
         } else if (auto* c = std::get_if<Close>(&*out)) {
             trace("close", c->conn, c->reason);
             auto it = peers_.find(c->conn);

@@ -176,8 +176,8 @@ class World {
     struct Tracked {
         std::string author;
         std::string original;
-        std::string room;  // empty: a direct message
-        int64_t ts_ms = 0;  // its stamp, as its author was told
+        std::string room;                 // empty: a direct message
+        int64_t ts_ms = 0;                // its stamp, as its author was told
         std::vector<Change> changes;      // in request order
         std::vector<Reaction> reactions;  // legitimate clients' REACTs to it
     };
@@ -241,6 +241,7 @@ class World {
   private:
     void start_core();
     void drain();
+    void carry_out_send(ConnId to, const std::shared_ptr<const std::string>& bytes);
     // Bytes on their way to a client; `read_reports`: the server hears they were read only
     // when they arrive (sent()); `hold_until_ms`: they do not leave before then.
     void to_peer(ConnId id, std::shared_ptr<const std::string> bytes, bool read_reports = false,
