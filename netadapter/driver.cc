@@ -117,6 +117,7 @@ struct Connection {
     std::string out;
     std::string peer;
     bool writing = false;    // `out` is being written
+    bool on_writer = false;  // ... by the writer thread (see State::write_off_thread)
     bool flush_due = false;  // listed in State::to_flush
     bool core_knows = true;  // false once the core has said Close
     bool may_linger = true;  // Close::linger
@@ -234,7 +235,18 @@ struct Driver::State {
     WorkQueue storage;
     WorkQueue reads;  // no threads without a reader
     WorkQueue hasher;
-    WorkQueue backups;                     // one online backup at a time (the core sees to it)
+    WorkQueue backups;  // one online backup at a time (the core sees to it)
+    // The writer thread: large writes to plain sockets (write_off_thread). Declared after
+    // `io`, so it is joined before the io_context it posts its results to goes.
+    WorkQueue writer{1, SIZE_MAX};
+    struct WriteJob {
+        ConnId id;
+        std::shared_ptr<Connection> conn;  // released on this thread, never on the writer's
+        int fd;
+        size_t written = 0;
+        int error = 0;  // errno of a failed send; EAGAIN: the socket is full, wait for it
+    };
+    std::vector<WriteJob> to_writer;       // this turn's, handed over once the turn is done
     std::atomic<bool> backup_stop{false};  // set when shutdown begins: a backup gives up
     std::string dummy_phc;
     std::map<ConnId, std::shared_ptr<Connection>> conns;
@@ -745,26 +757,94 @@ struct Driver::State {
         if (conn->tls && conn->tls->handshaking) return;
         conn->out.swap(conn->queued);  // `queued` takes the last write's (cleared) buffer
         conn->writing = true;
-        auto done = [this, id, conn](boost::system::error_code ec, size_t n) {
-            conn->writing = false;
-            conn->out.clear();
-            if (conn->queued.empty()) {  // idle: its buffers go back to the pool
-                buffers.give(conn->out);
-                buffers.give(conn->queued);
-            }
-            if (conn->closed) return;
-            if (ec) return lost(id, conn);
-            if (conn->core_knows) {
-                core.sent(id, n, now());
-                drain();
-            }
-            if (!conn->core_knows && conn->queued.empty()) return linger(id, conn);
-            start_write(id, conn);
-        };
         if (conn->tls)
-            asio::async_write(conn->tls->stream, asio::buffer(conn->out), std::move(done));
-        else
-            asio::async_write(conn->socket, asio::buffer(conn->out), std::move(done));
+            return asio::async_write(conn->tls->stream, asio::buffer(conn->out),
+                                     [this, id, conn](boost::system::error_code ec, size_t n) {
+                                         written(id, conn, ec, n);
+                                     });
+        if (conn->out.size() >= opt.write_off_thread_min) return write_off_thread(id, conn);
+        asio::async_write(
+            conn->socket, asio::buffer(conn->out),
+            [this, id, conn](boost::system::error_code ec, size_t n) { written(id, conn, ec, n); });
+    }
+
+    // A write is over (all of `out`, or a failure).
+    void written(ConnId id, const std::shared_ptr<Connection>& conn, boost::system::error_code ec,
+                 size_t n) {
+        conn->writing = false;
+        conn->out.clear();
+        if (conn->queued.empty()) {  // idle: its buffers go back to the pool
+            buffers.give(conn->out);
+            buffers.give(conn->queued);
+        }
+        if (conn->closed) return;
+        if (ec) return lost(id, conn);
+        if (conn->core_knows) {
+            core.sent(id, n, now());
+            drain();
+        }
+        if (!conn->core_knows && conn->queued.empty()) return linger(id, conn);
+        start_write(id, conn);
+    }
+
+    // Large writes (a fan-out's turn) are made by the writer thread, so the system calls and
+    // the kernel's copying run beside the core instead of on its thread. The writer touches
+    // only the descriptor and `out`, both left alone here while `on_writer` is set (the socket
+    // is not closed meanwhile: close_now leaves that to the job's return); everything else —
+    // the core, the buffers, the connection's state — stays on this thread, where the results
+    // come back. The writer sends what the socket takes; if it fills, the rest is written from
+    // here once the socket has room, as any other write.
+    void write_off_thread(ConnId id, const std::shared_ptr<Connection>& conn) {
+        conn->on_writer = true;
+        if (to_writer.empty()) asio::post(io, [this] { hand_to_writer(); });
+        to_writer.push_back(WriteJob{id, conn, conn->socket.native_handle()});
+    }
+
+    void hand_to_writer() {
+        auto jobs = std::make_shared<std::vector<WriteJob>>(std::exchange(to_writer, {}));
+        writer.push([this, jobs] {
+            for (WriteJob& j : *jobs) {
+                const std::string& out = j.conn->out;
+                while (j.written < out.size()) {
+                    ssize_t n = ::send(j.fd, out.data() + j.written, out.size() - j.written,
+                                       MSG_DONTWAIT | MSG_NOSIGNAL);
+                    if (n > 0) {
+                        j.written += static_cast<size_t>(n);
+                    } else if (n < 0 && errno == EINTR) {
+                        continue;
+                    } else {
+                        j.error = n < 0 ? errno : EPIPE;
+                        break;
+                    }
+                }
+            }
+            asio::post(io, [this, jobs] {
+                for (WriteJob& j : *jobs) written_off_thread(j);
+            });
+        });
+    }
+
+    void written_off_thread(WriteJob& j) {
+        const std::shared_ptr<Connection>& conn = j.conn;
+        conn->on_writer = false;
+        if (conn->closed) {  // close_now left the descriptor to this moment
+            boost::system::error_code ignored;
+            conn->socket.close(ignored);
+            return written(j.id, conn, {}, j.written);
+        }
+        if (j.error == EAGAIN || j.error == EWOULDBLOCK) {
+            // The socket is full: the rest goes when it has room, from this thread.
+            size_t done = j.written;
+            return asio::async_write(
+                conn->socket, asio::buffer(conn->out.data() + done, conn->out.size() - done),
+                [this, id = j.id, conn, done](boost::system::error_code ec, size_t n) {
+                    written(id, conn, ec, done + n);
+                });
+        }
+        written(j.id, conn,
+                j.error ? boost::system::error_code(j.error, boost::system::system_category())
+                        : boost::system::error_code{},
+                j.written);
     }
 
     void close_now(ConnId id) {
@@ -778,7 +858,9 @@ struct Driver::State {
         boost::system::error_code ignored;
         conn->close_timer.cancel();
         conn->socket.shutdown(tcp::socket::shutdown_both, ignored);
-        conn->socket.close(ignored);
+        // The writer thread still sends on the descriptor: closed when it is done, so the
+        // number is not reused under it.
+        if (!conn->on_writer) conn->socket.close(ignored);
         maybe_finish();
     }
 

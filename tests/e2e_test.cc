@@ -1,6 +1,7 @@
 // End-to-end over loopback against the real `warrend` binary and the `warren` client.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
@@ -8,6 +9,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -357,6 +359,77 @@ TEST_F(Loopback, AcknowledgedMessagesSurviveRepeatedKill9UnderLoad) {
     EXPECT_EQ(missing, 0u);
     std::printf("%zu acknowledged messages, %zu stored, all present exactly once\n", acked.size(),
                 stored.size());
+}
+
+// Every write through the writer thread (writer_min_bytes = 0), to readers that read
+// nothing while two senders pipeline into their room (so the writer finds their sockets full,
+// and the rest waits for room on the core's thread), and one member that goes away in the
+// middle: each reader then gets every acknowledged message once, in id order.
+TEST_F(Loopback, FanOutThroughTheWriterThreadArrivesWholeAndInOrder) {
+    std::filesystem::create_directories(dir_);
+    std::string config = (dir_ / "writer.toml").string();
+    std::ofstream(config) << unlimited_config << "[limits]\nwriter_min_bytes = 0\n";
+    Daemon d(data(), {"--config", config});
+    // Pipelined (below conn_pending_max); 6 MB to each reader, more than its socket holds.
+    constexpr int senders = 2, readers = 4, per_sender = 1000;
+    std::vector<std::unique_ptr<Client>> cs;
+    for (int i = 0; i < senders + readers + 1; ++i) {
+        cs.push_back(std::make_unique<Client>(d.port));
+        Client& c = *cs.back();
+        hello(c);
+        json r = c.call({{"op", "REGISTER"},
+                         {"username", "fan" + std::to_string(i)},
+                         {"password", "fan-password"}});
+        ASSERT_EQ(r["ok"], true) << r;
+        ASSERT_EQ(c.call({{"op", i == 0 ? "CREATE_ROOM" : "JOIN_ROOM"}, {"room", "fan"}})["ok"],
+                  true);
+    }
+    // Readers that read a moment ago hold back the senders that outrun them (backpressure);
+    // these have been quiet for longer, so the server goes on writing until their sockets fill.
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+    std::string pad(3000, 'x');
+    std::vector<std::thread> threads;
+    std::mutex mu;
+    std::map<int64_t, std::string> acked;  // id -> text
+    for (int s = 0; s < senders; ++s)
+        threads.emplace_back([&, s] {
+            Client& c = *cs[s];
+            for (int n = 0; n < per_sender; ++n)
+                c.send({{"id", 1000 + n},
+                        {"op", "SEND_MESSAGE"},
+                        {"room", "fan"},
+                        {"text", std::to_string(s) + "-" + std::to_string(n) + pad}});
+            for (int got = 0; got < per_sender;) {
+                auto l = c.line(20'000);
+                if (!l) return;
+                if (!l->contains("re")) continue;  // the other sender's messages
+                ++got;
+                if ((*l)["ok"] == true) {
+                    std::lock_guard lock(mu);
+                    acked[(*l)["message"]["id"].get<int64_t>()] = (*l)["message"]["text"];
+                }
+            }
+        });
+    // The last member leaves halfway, its socket full and its writes in flight.
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    cs.pop_back();
+    for (auto& t : threads) t.join();
+    ASSERT_EQ(acked.size(), static_cast<size_t>(senders * per_sender));
+    for (int r = senders; r < senders + readers; ++r) {
+        std::vector<int64_t> ids;
+        std::map<int64_t, std::string> got;
+        while (ids.size() < acked.size()) {
+            auto l = cs[r]->line(20'000);
+            ASSERT_TRUE(l.has_value()) << "reader " << r << " got " << ids.size();
+            if ((*l)["ev"] != "MESSAGE") continue;
+            ids.push_back((*l)["message"]["id"].get<int64_t>());
+            got[ids.back()] = (*l)["message"]["text"];
+        }
+        EXPECT_TRUE(std::is_sorted(ids.begin(), ids.end())) << "reader " << r;
+        EXPECT_EQ(got.size(), ids.size()) << "reader " << r << ": a message twice";
+        EXPECT_TRUE(got == acked) << "reader " << r << ": messages missing or altered";
+    }
+    EXPECT_EQ(cs[0]->call({{"op", "PING"}})["pong"], true);
 }
 
 }  // namespace
