@@ -653,6 +653,31 @@ TEST(Core, ReadersFarBehindHoldTheirSendersBack) {
     EXPECT_FALSE(h.closed(2));  // not yet: the stall time has not passed
 }
 
+// A reader quiet for a while (nothing to read) that falls behind when a burst begins is
+// reading as far as backpressure goes: it holds the sender back as soon as it is past the
+// mark, instead of its backlog growing unchecked until the memory bound closes it.
+TEST(Core, AReaderIdleBeforeABurstHoldsTheSenderBack) {
+    CoreHarness h(without_abuse_limits(Config{}), ":memory:", /*abuse_limits=*/true);
+    h.register_user(1, "alice");
+    h.register_user(2, "bob");
+    h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
+    h.call(2, {{"op", "JOIN_ROOM"}, {"room", "r"}});
+    h.advance(5000);
+    h.tick();
+    h.stalled.insert(2);
+    const size_t high = h.core().config().outbound_bytes_stalled_max;
+    std::string text(4000, 'x');
+    while (h.unread_bytes(2) <= high) {
+        ASSERT_TRUE(h.core().wants_input(1));
+        h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", text}});
+    }
+    EXPECT_FALSE(h.core().wants_input(1));
+    h.core().sent(2, h.unread_bytes(2), h.now());
+    h.tick();
+    EXPECT_TRUE(h.core().wants_input(1));
+    EXPECT_FALSE(h.closed(2));
+}
+
 TEST(Core, RestartFromFileKeepsEverything) {
     auto dir =
         std::filesystem::temp_directory_path() / ("warren-core-" + std::to_string(::getpid()));

@@ -602,9 +602,11 @@ TEST(Hardening, GuestsHaveASmallOutboundCap) {
 // M13: all connections together stay within a global budget: past it the largest consumers
 // are shed first, and the others go on.
 TEST(Hardening, AGlobalOutboundBudgetShedsTheLargestConsumersFirst) {
-    Config c;
+    Config c = without_abuse_limits(Config{});
     c.outbound_bytes_total_max = 64 * 1024;
-    CoreHarness h(c);
+    c.outbound_stall_ms = 3'600'000;  // only the budget closes anyone here
+    // abuse_limits=true keeps the default sweep, which lets holds go (see below).
+    CoreHarness h(c, ":memory:", /*abuse_limits=*/true);
     h.register_user(1, "writer");
     h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
     for (ConnId r = 2; r <= 6; ++r) {
@@ -612,17 +614,25 @@ TEST(Hardening, AGlobalOutboundBudgetShedsTheLargestConsumersFirst) {
         h.call(r, {{"op", "JOIN_ROOM"}, {"room", "r"}});
     }
     h.events(1);
+    // A reader that has just fallen behind holds the writer back; one that reads nothing for
+    // a second holds nobody, and the writer goes on until the budget sheds someone.
+    auto send_and_let_holds_go = [&](int n, char fill) {
+        for (int i = 0; i < n; ++i)
+            h.send(1, {{"id", 100 + i},
+                       {"op", "SEND_MESSAGE"},
+                       {"room", "r"},
+                       {"text", std::string(3000, fill)}});
+        for (int k = 0; k < 3; ++k) {
+            h.advance(h.core().config().sweep_interval_ms);
+            h.tick();
+        }
+    };
     // Reader 2 stalls first and so holds the most; 3 and 4 stall later; 5 and 6 read.
-    // (Each has read nothing for over a second, so none holds the writer back.)
     h.stalled.insert(2);
-    h.advance(1500);
-    for (int i = 0; i < 6; ++i)
-        h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", std::string(3000, 'a')}});
+    send_and_let_holds_go(6, 'a');
     h.stalled.insert(3);
     h.stalled.insert(4);
-    h.advance(1500);
-    for (int i = 0; i < 12 && !h.closed(2); ++i)
-        h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", std::string(3000, 'b')}});
+    for (int round = 0; round < 4 && !h.closed(2); ++round) send_and_let_holds_go(4, 'b');
     EXPECT_EQ(h.close_reason(2), "SLOW_CONSUMER");
     EXPECT_FALSE(h.closed(3));
     EXPECT_FALSE(h.closed(5));

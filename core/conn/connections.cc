@@ -57,7 +57,6 @@ Connections::Conn& Connections::open(ConnId id, std::string_view peer_ip, const 
         id, id, peer_ip, ip_key, irc ? irc_frame_max : config_.max_frame_bytes, now.mono_us, irc);
     WARREN_CHECK(inserted);
     Conn& c = it->second;
-    c.read_us = now.mono_us;
     c.tls = transport == Transport::tls;
     if (irc)
         c.irc = std::make_unique<irc::Session>(config_, irc_id_, c.tls, *this);
@@ -217,7 +216,7 @@ void Connections::deliver(const std::vector<ConnId>& to, const Event& event, Con
             send(*c, json);
         }
         if (cause != 0 && cause != id && c->state == State::open && c->outbound_bytes > high &&
-            now_us_ - c->read_us < reading_window_us)
+            now_us_ - c->progress_us < reading_window_us)
             hold(*c, cause);
     }
 }
@@ -324,7 +323,7 @@ void Connections::sent(ConnId id, size_t n_bytes) {
     if (it == conns_.end() || it->second.state == State::closed) return;
     Conn* c = &it->second;
     size_t n = std::min(c->outbound_bytes, n_bytes);
-    if (n > 0) c->progress_us = c->read_us = now_us_;
+    if (n > 0) c->progress_us = now_us_;
     c->outbound_bytes -= n;
     outbound_total_ -= std::min(outbound_total_, n);
     if (!c->holding.empty() && c->outbound_bytes <= hold_mark() / 2) release_holds(*c);
@@ -332,7 +331,8 @@ void Connections::sent(ConnId id, size_t n_bytes) {
 
 void Connections::close_stalled(Time now) {
     for (auto& [id, c] : conns_)
-        if (!c.holding.empty() && now.mono_us - c.read_us >= reading_window_us) release_holds(c);
+        if (!c.holding.empty() && now.mono_us - c.progress_us >= reading_window_us)
+            release_holds(c);
     size_t threshold = stalled_threshold();
     for (auto& [id, c] : conns_)
         if (c.state != State::closed && c.outbound_bytes > threshold &&

@@ -87,9 +87,10 @@ class Connections : public irc::Peers {
         bool tls = false;        // accepted by a TLS listener
         size_t outbound_bytes = 0;
         // Since when the outbound queue has been waiting on the reader: the last time it
-        // read (sent), or when the queue last started from empty.
+        // read (sent), or when the queue last started from empty. Within reading_window_us
+        // of it the reader counts as reading (it may hold senders back); a stall past
+        // outbound_stall_ms closes it.
         int64_t progress_us = 0;
-        int64_t read_us = 0;  // the last time it read anything (sent), or opened
         // Backpressure. Senders whose events this reader is behind on (it holds each once),
         // and how many readers hold this connection: while any does, its lines wait.
         std::vector<ConnId> holding;
