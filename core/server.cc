@@ -463,11 +463,25 @@ void Server::reply(const Route& route, ReplyBody body) {
     conns_.answer(route.conn, route.slot, route.request_id, body, now_);
 }
 
+// Roughly what one receiver's copy of an event costs on the wire (JSON, the larger
+// encoding), for the outbound budget before it is encoded.
+static size_t event_bytes_estimate(const Event& e) {
+    constexpr size_t envelope = 256;
+    if (auto* m = std::get_if<event::MessagePosted>(&e))
+        return envelope + m->message->view.text.size();
+    if (auto* m = std::get_if<event::MessageEdited>(&e))
+        return envelope + m->message->view.text.size();
+    return envelope;
+}
+
 // An event waits with the newest batch (never ahead of state that is not yet durable).
 void Server::emit(Addressed a) {
     if (a.to.empty()) return;
     a.stamp = conns_.stamp();
     if (Batch* b = txn_.newest()) {
+        size_t owed = a.to.size() * event_bytes_estimate(a.event);
+        b->owed_bytes += owed;
+        conns_.owe(owed, a.cause);
         b->events.push_back(std::move(a));
         return;
     }
@@ -520,11 +534,13 @@ void Server::release(Batch& b) {
     for (auto& rep : b.replies) conns_.answer(rep.conn, rep.slot, rep.request_id, rep.body, now_);
     admin_.committed(b.admin_replies);
     for (auto& ev : b.events) conns_.deliver(ev.to, ev.event, ev.cause, ev.stamp);
+    conns_.settle(b.owed_bytes);  // after: what was owed is now queued for writing
 }
 
 // Every undone request changed nothing; its reply becomes UNAVAILABLE.
 void Server::roll_back(Transactions::Settled& s) {
     for (auto& b : s.rolled_back) {
+        conns_.settle(b.owed_bytes);
         for (auto& rep : b.replies)
             conns_.answer(rep.conn, rep.slot, rep.request_id, s.unavailable, now_);
         admin_.failed(b.admin_replies);

@@ -678,6 +678,55 @@ TEST(Core, AReaderIdleBeforeABurstHoldsTheSenderBack) {
     EXPECT_FALSE(h.closed(2));
 }
 
+// What the batches in flight will deliver counts against the global outbound budget before
+// their commit lands: a sender whose pipelined messages would flood a big room all at once
+// is held back (its lines wait) instead of the burst shedding readers that read.
+TEST(Core, ASenderIsHeldBeforeItsCommittedBurstWouldOverflowTheBudget) {
+    Config c = without_abuse_limits(Config{});
+    c.outbound_bytes_total_max = 1 << 20;
+    CoreHarness h(c, ":memory:", /*abuse_limits=*/true);
+    h.register_user(1, "sender");
+    h.call(1, {{"op", "CREATE_ROOM"}, {"room", "big"}});
+    constexpr ConnId readers = 20;
+    for (ConnId r = 2; r < 2 + readers; ++r) {
+        h.register_user(r, "reader" + std::to_string(r));
+        h.call(r, {{"op", "JOIN_ROOM"}, {"room", "big"}});
+        h.take(r);
+    }
+    // 400 messages of 1 KB to 20 readers: 8 MB, eight times the budget. The sender writes
+    // while the server wants its input (as the driver reads it).
+    constexpr int messages = 400;
+    int sent = 0, answered = 0;
+    auto send_while_wanted = [&] {
+        for (; sent < messages && h.core().wants_input(1); ++sent)
+            h.send(1, {{"id", 10 + sent},
+                       {"op", "SEND_MESSAGE"},
+                       {"room", "big"},
+                       {"text", std::string(1000, 'a' + sent % 26)}});
+    };
+    h.hold_commits = true;
+    send_while_wanted();
+    EXPECT_LT(sent, messages / 8);  // held while what its batches owe is past half the budget
+    EXPECT_FALSE(h.core().wants_input(1));
+    h.hold_commits = false;
+    for (int round = 0; round < 1000 && answered < messages; ++round) {
+        h.release();
+        h.tick();
+        send_while_wanted();
+        for (const json& l : h.take(1))
+            if (l.contains("re")) ++answered;
+    }
+    EXPECT_EQ(answered, messages);
+    EXPECT_TRUE(h.core().wants_input(1));
+    for (ConnId r = 2; r < 2 + readers; ++r) {
+        EXPECT_FALSE(h.closed(r)) << r;
+        int got = 0;
+        for (const json& e : h.events(r))
+            if (e["ev"] == "MESSAGE") ++got;
+        EXPECT_EQ(got, messages) << r;
+    }
+}
+
 TEST(Core, RestartFromFileKeepsEverything) {
     auto dir =
         std::filesystem::temp_directory_path() / ("warren-core-" + std::to_string(::getpid()));

@@ -323,13 +323,44 @@ void Connections::sent(ConnId id, size_t n_bytes) {
     if (it == conns_.end() || it->second.state == State::closed) return;
     Conn* c = &it->second;
     size_t n = std::min(c->outbound_bytes, n_bytes);
-    if (n > 0) c->progress_us = now_us_;
+    if (n > 0) c->progress_us = written_us_ = now_us_;
     c->outbound_bytes -= n;
     outbound_total_ -= std::min(outbound_total_, n);
     if (!c->holding.empty() && c->outbound_bytes <= hold_mark() / 2) release_holds(*c);
+    release_budget_holds();
+}
+
+void Connections::owe(size_t bytes, ConnId cause) {
+    owed_ += bytes;
+    if (cause == 0 || outbound_total_ + owed_ <= config_.outbound_bytes_total_max / 2) return;
+    Conn* s = live(cause);
+    if (!s || s->budget_held) return;
+    s->budget_held = true;
+    ++s->held_by;
+    budget_held_.push_back(cause);
+}
+
+void Connections::settle(size_t bytes) {
+    owed_ -= std::min(owed_, bytes);
+    release_budget_holds();
+}
+
+void Connections::release_budget_holds(bool anyway) {
+    if (budget_held_.empty() ||
+        (!anyway && outbound_total_ + owed_ > config_.outbound_bytes_total_max / 4))
+        return;
+    for (ConnId id : std::exchange(budget_held_, {})) {
+        auto it = conns_.find(id);
+        if (it == conns_.end() || !it->second.budget_held) continue;
+        it->second.budget_held = false;
+        if (--it->second.held_by == 0) released_.push_back(id);
+    }
 }
 
 void Connections::close_stalled(Time now) {
+    // Nothing written anywhere for a while: what fills the budget are readers that do not
+    // read. The held senders go on; past the budget, shed() closes the largest of those.
+    if (now.mono_us - written_us_ >= reading_window_us) release_budget_holds(/*anyway=*/true);
     for (auto& [id, c] : conns_)
         if (!c.holding.empty() && now.mono_us - c.progress_us >= reading_window_us)
             release_holds(c);

@@ -95,6 +95,7 @@ class Connections : public irc::Peers {
         // and how many readers hold this connection: while any does, its lines wait.
         std::vector<ConnId> holding;
         uint32_t held_by = 0;
+        bool budget_held = false;  // one of held_by: the global budget's (owe)
         Fifo<int64_t> bad_frame_us;
         // Set when the core decided to close it (draining or closing): the events stamped up
         // to here still reach it, and how it closes once its replies are out.
@@ -169,6 +170,15 @@ class Connections : public irc::Peers {
     }
     // Bytes the driver reported written.
     void sent(ConnId id, size_t n_bytes);
+    // What events waiting in batches will cost when they are delivered (an estimate, made as
+    // each is queued), counted with the bytes queued for writing against the global budget:
+    // past half of it, the sender whose event it is (`cause`) is held back — before a
+    // commit's burst lands, not after, when only shedding readers would be left. Settled when
+    // the batch is released or rolled back; the senders go on once all of it is under a
+    // quarter, or when nothing has been written for a second (the budget is then held by
+    // readers that do not read: shed() is for them).
+    void owe(size_t bytes, ConnId cause);
+    void settle(size_t bytes);
     // The peer went away: closed without a word, forgotten at the end of the input.
     void dropped(ConnId id);
     // Closes every connection not closed yet (shutdown).
@@ -225,6 +235,7 @@ class Connections : public irc::Peers {
 
     // Closes the connections holding the most until the total fits the global budget.
     void shed();
+    void release_budget_holds(bool anyway = false);
     // How far behind a reader may be before it holds its senders back.
     size_t hold_mark() const;
     // Past this, a connection that reads nothing for outbound_stall_ms is a slow consumer.
@@ -246,6 +257,9 @@ class Connections : public irc::Peers {
     std::vector<ConnId> finished_;  // closing, forgotten, and now closed: to erase
     uint64_t events_made_ = 0;      // the last stamp()
     size_t outbound_total_ = 0;     // outbound_bytes summed over the connections not closed
+    size_t owed_ = 0;               // owe() not yet settled
+    int64_t written_us_ = 0;        // the last sent() of any bytes
+    std::vector<ConnId> budget_held_;
     int64_t now_us_ = 0;
     std::vector<ConnId> released_;
     std::shared_ptr<const std::string> hello_;

@@ -44,6 +44,7 @@ struct Batch {
     std::vector<Undo> undo;
     std::vector<PendingReply> replies;
     std::vector<Addressed> events;
+    size_t owed_bytes = 0;   // what its events were estimated to cost (Connections::owe)
     bool in_flight = false;  // sent, and its outcome not known yet
     // In flight, but an earlier batch failed: storage will report it aborted, and it is sent
     // again only then (so no two sends of one batch are ever in flight).
