@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -95,6 +96,22 @@ void on_line(Client& c, std::string_view line, Totals& t, int64_t setup_replies)
     ok ? ++t.acks : ++t.refusals;
 }
 
+// CPU seconds (user + system) the process has used so far, from /proc; -1 if unknown.
+double cpu_seconds(int pid) {
+    std::FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
+    if (!f) return -1;
+    char stat[4096];
+    size_t n = std::fread(stat, 1, sizeof stat - 1, f);
+    std::fclose(f);
+    stat[n] = 0;
+    const char* p = std::strrchr(stat, ')');  // the command name may hold spaces
+    unsigned long long utime = 0, stime = 0;
+    if (!p || std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
+                          &stime) != 2)
+        return -1;
+    return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -104,6 +121,7 @@ int main(int argc, char** argv) {
     double rate = 0;
     int64_t timeout_s = 120;
     bool json_out = false;
+    int server_pid = 0;
     app.add_option("--server", server, "HOST:PORT (IPv4)");
     app.add_option("--clients", clients, "connections, each its own account, all in one room");
     app.add_option("--senders", senders, "how many of them send");
@@ -113,6 +131,8 @@ int main(int argc, char** argv) {
     app.add_option("--room", room, "room name (created if missing)");
     app.add_option("--timeout", timeout_s, "give up after this many seconds");
     app.add_flag("--json", json_out, "also print one JSON line");
+    app.add_option("--pid", server_pid,
+                   "the server's process id: report the CPU it used from the first message on");
     CLI11_PARSE(app, argc, argv);
     senders = std::min(senders, clients);
     auto colon = server.rfind(':');
@@ -151,6 +171,7 @@ int main(int argc, char** argv) {
     int64_t deadline = now_ns() + timeout_s * 1'000'000'000;
     int64_t expected = static_cast<int64_t>(senders) * messages * (clients - 1);
     int64_t total_msgs = static_cast<int64_t>(senders) * messages;
+    double cpu_start = -1;
     std::vector<pollfd> pfds(cs.size());
     char buf[65536];
     for (;;) {
@@ -163,6 +184,7 @@ int main(int argc, char** argv) {
             start_setups(t);
         if (start == 0 && t.ready == clients) {
             start = now;
+            if (server_pid > 0) cpu_start = cpu_seconds(server_pid);
             for (auto& c : cs) c.next_send_ns = now;
         }
         if (start && t.acks + t.refusals == total_msgs && t.deliveries >= expected) break;
@@ -209,6 +231,8 @@ int main(int argc, char** argv) {
         }
     }
     double secs = start ? static_cast<double>(now_ns() - start) / 1e9 : 0;
+    double cpu_end = server_pid > 0 ? cpu_seconds(server_pid) : -1;
+    double server_cpu = cpu_start >= 0 && cpu_end >= 0 ? cpu_end - cpu_start : -1;
     std::sort(t.latency_ns.begin(), t.latency_ns.end());
     auto pct = [&](double p) {
         if (t.latency_ns.empty()) return 0.0;
@@ -225,15 +249,19 @@ int main(int argc, char** argv) {
         static_cast<long long>(t.refusals), static_cast<long long>(t.deliveries),
         static_cast<long long>(expected), secs, acks_s, deliveries_s, pct(0.5), pct(0.99),
         pct(1.0));
+    if (server_cpu >= 0 && t.acks > 0)
+        std::printf("server cpu=%.3f s, %.2f us per acknowledged message\n", server_cpu,
+                    server_cpu * 1e6 / static_cast<double>(t.acks));
     if (!t.first_error.empty()) std::printf("first error: %s\n", t.first_error.c_str());
     if (json_out)
         std::printf(
             "{\"acked\":%lld,\"refused\":%lld,\"deliveries\":%lld,\"expected\":%lld,\"seconds\":%."
             "3f,"
-            "\"acks_per_s\":%.0f,\"deliveries_per_s\":%.0f,\"p50_ms\":%.3f,\"p99_ms\":%.3f}\n",
+            "\"acks_per_s\":%.0f,\"deliveries_per_s\":%.0f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,"
+            "\"server_cpu_s\":%.3f}\n",
             static_cast<long long>(t.acks), static_cast<long long>(t.refusals),
             static_cast<long long>(t.deliveries), static_cast<long long>(expected), secs, acks_s,
-            deliveries_s, pct(0.5), pct(0.99));
+            deliveries_s, pct(0.5), pct(0.99), server_cpu);
     for (auto& c : cs) close(c.fd);
     bool complete = t.acks == total_msgs && t.deliveries == expected;
     return complete ? 0 : 1;

@@ -229,6 +229,7 @@ struct Driver::State {
     // The TLS context new connections get (null without TLS); replaced by a SIGHUP reload.
     std::shared_ptr<ssl::context> tls_context;
     asio::steady_timer timer;
+    std::optional<int64_t> armed_deadline;  // what `timer` waits for (arm_timer)
     asio::signal_set signals;
     asio::signal_set hangups;  // SIGHUP: opt.on_hangup (the log file is reopened)
     asio::steady_timer watchdog_timer;
@@ -236,7 +237,7 @@ struct Driver::State {
     WorkQueue reads;  // no threads without a reader
     WorkQueue hasher;
     WorkQueue backups;  // one online backup at a time (the core sees to it)
-    // The writer thread: large writes to plain sockets (write_off_thread). Declared after
+    // The writer thread: writes to plain sockets (write_off_thread). Declared after
     // `io`, so it is joined before the io_context it posts its results to goes.
     WorkQueue writer{1, SIZE_MAX};
     struct WriteJob {
@@ -587,8 +588,12 @@ struct Driver::State {
         return r;
     }
 
+    // Re-armed only when the core's deadline moved: every drain (one per completed write,
+    // under load) asks, and re-arming costs a cancelled wait and a timerfd update.
     void arm_timer() {
         auto deadline = core.next_deadline();
+        if (deadline == armed_deadline) return;
+        armed_deadline = deadline;
         if (!deadline) {
             timer.cancel();
             return;
@@ -596,6 +601,7 @@ struct Driver::State {
         timer.expires_at(mono_epoch + std::chrono::microseconds(*deadline));
         timer.async_wait([this](boost::system::error_code ec) {
             if (ec) return;
+            armed_deadline.reset();
             core.tick(now());
             drain();
         });
@@ -787,8 +793,8 @@ struct Driver::State {
         start_write(id, conn);
     }
 
-    // Large writes (a fan-out's turn) are made by the writer thread, so the system calls and
-    // the kernel's copying run beside the core instead of on its thread. The writer touches
+    // Writes (of write_off_thread_min bytes or more) are made by the writer thread, so the
+    // system calls and the kernel's copying run beside the core instead of on its thread. The writer touches
     // only the descriptor and `out`, both left alone here while `on_writer` is set (the socket
     // is not closed meanwhile: close_now leaves that to the job's return); everything else —
     // the core, the buffers, the connection's state — stays on this thread, where the results
@@ -881,6 +887,7 @@ struct Driver::State {
     void maybe_finish() {
         if (shutting_down && core.stopped() && conns.empty()) {
             timer.cancel();
+            armed_deadline.reset();
             signals.cancel();
             hangups.cancel();
             watchdog_timer.cancel();
