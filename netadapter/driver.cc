@@ -808,7 +808,7 @@ struct Driver::State {
 
     void hand_to_writer() {
         auto jobs = std::make_shared<std::vector<WriteJob>>(std::exchange(to_writer, {}));
-        writer.push([this, jobs] {
+        writer.push([this, jobs = std::move(jobs)]() mutable {
             for (WriteJob& j : *jobs) {
                 const std::string& out = j.conn->out;
                 while (j.written < out.size()) {
@@ -824,7 +824,9 @@ struct Driver::State {
                     }
                 }
             }
-            asio::post(io, [this, jobs] {
+            // Moved, not copied: the last reference to the connections is dropped on the core's
+            // thread, never on this one.
+            asio::post(io, [this, jobs = std::move(jobs)] {
                 for (WriteJob& j : *jobs) written_off_thread(j);
             });
         });
