@@ -15,26 +15,12 @@ ms=("$@")
 load=$(dirname "$warrend")/warren-load
 [ -x "$load" ] || load=build/bin/warren-load
 clients=${CLIENTS:-50} senders=${SENDERS:-50} port=${PORT:-17380} runs=${RUNS:-1}
-pid=
-data=
-stop() {
-  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-  pid=
-  [ -z "$data" ] || rm -rf "$data"
-}
-trap stop EXIT
+. bench/warrend.sh
 results=()
 for m in "${ms[@]}"; do
   per=()
   for ((run = 1; run <= runs; run++)); do
-    data=$(mktemp -d)
-    "$warrend" --listen "127.0.0.1:$port" --admin-listen off --data-dir "$data" \
-      --config bench/load.toml --log-level warn >"$data/log" 2>&1 &
-    pid=$!
-    for _ in $(seq 50); do
-      (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-      sleep 0.1
-    done
+    start_warrend "$warrend" "$port"
     out=$(timeout 300 "$load" --server "127.0.0.1:$port" --clients "$clients" \
       --senders "$senders" --messages "$m" --window "$m" --rate 0 --room curve \
       --timeout 280 --pid "$pid" --json | tail -1)
@@ -43,7 +29,7 @@ import json, sys
 r = json.loads(sys.argv[1])
 print("%.2f %d %d %.0f" % (r["server_cpu_s"] * 1e6 / max(1, r["acked"]), r["acked"],
                            r["deliveries"], r["deliveries_per_s"]))' "$out")")
-    stop
+    stop_warrend
   done
   line=$(printf '%s\n' "${per[@]}" | sort -n | sed -n "$(( (runs + 1) / 2 ))p")
   read -r us acked deliveries dps <<<"$line"

@@ -16,24 +16,10 @@ load=$(dirname "$warrend")/warren-load
 [ -x "$load" ] || load=build/bin/warren-load
 senders=${SENDERS:-2} messages=${MESSAGES:-200000} window=${WINDOW:-1024}
 port=${PORT:-17370} runs=${RUNS:-1}
-pid=
-data=
-stop() {
-  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-  pid=
-  [ -z "$data" ] || rm -rf "$data"
-}
-trap stop EXIT
+. bench/warrend.sh
 for mode in "${modes[@]}"; do
   for ((run = 1; run <= runs; run++)); do
-    data=$(mktemp -d)
-    "$warrend" --listen "127.0.0.1:$port" --admin-listen off --data-dir "$data" \
-      --config bench/load.toml --synchronous "$mode" --log-level warn >"$data/log" 2>&1 &
-    pid=$!
-    for _ in $(seq 50); do
-      (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-      sleep 0.1
-    done
+    start_warrend "$warrend" "$port" --synchronous "$mode"
     out=$(timeout 300 "$load" --server "127.0.0.1:$port" --clients "$senders" \
       --senders "$senders" --messages $((messages / senders)) --window "$window" --rate 0 \
       --room ingest --timeout 280 --json | tail -1)
@@ -43,6 +29,6 @@ r = json.loads(sys.argv[3])
 print("ingest synchronous=%s senders=%s acked=%d acks/s=%.0f p50_ms=%.1f p99_ms=%.1f"
       % (sys.argv[1], sys.argv[2], r["acked"], r["acks_per_s"], r["p50_ms"], r["p99_ms"]))
 ' "$mode" "$senders" "$out"
-    stop
+    stop_warrend
   done
 done

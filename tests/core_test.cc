@@ -607,19 +607,31 @@ TEST(Core, ABurstIsNotASlowConsumerButAStallIs) {
 // Backpressure: a reader that reads but is far behind holds back the sender whose messages
 // it is behind on (its lines wait, the driver stops reading it) until it has caught up; a
 // reader that stops reading holds nobody for long.
-TEST(Core, ReadersFarBehindHoldTheirSendersBack) {
-    CoreHarness h(without_abuse_limits(Config{}), ":memory:", /*abuse_limits=*/true);
+// alice (connection 1) and bob (2), both in room "r".
+void alice_and_bob_in_a_room(CoreHarness& h) {
     h.register_user(1, "alice");
     h.register_user(2, "bob");
     h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
     h.call(2, {{"op", "JOIN_ROOM"}, {"room", "r"}});
+}
+
+// bob stops reading; alice sends 4000-byte messages, each after the last one's reply, until
+// bob is more than outbound_bytes_stalled_max behind.
+void stall_bob_behind_alice(CoreHarness& h) {
     h.stalled.insert(2);
-    const size_t high = h.core().config().outbound_bytes_stalled_max;
     std::string text(4000, 'x');
-    while (h.unread_bytes(2) <= high) {
+    while (h.unread_bytes(2) <= h.core().config().outbound_bytes_stalled_max) {
         ASSERT_TRUE(h.core().wants_input(1));
         h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", text}});
     }
+}
+
+TEST(Core, ReadersFarBehindHoldTheirSendersBack) {
+    CoreHarness h(without_abuse_limits(Config{}), ":memory:", /*abuse_limits=*/true);
+    alice_and_bob_in_a_room(h);
+    stall_bob_behind_alice(h);
+    const size_t high = h.core().config().outbound_bytes_stalled_max;
+    std::string text(4000, 'x');
     EXPECT_FALSE(h.core().wants_input(1));
     EXPECT_TRUE(h.core().wants_input(2));
     h.send(1, {{"id", 9001}, {"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "waits"}});
@@ -658,19 +670,10 @@ TEST(Core, ReadersFarBehindHoldTheirSendersBack) {
 // mark, instead of its backlog growing unchecked until the memory bound closes it.
 TEST(Core, AReaderIdleBeforeABurstHoldsTheSenderBack) {
     CoreHarness h(without_abuse_limits(Config{}), ":memory:", /*abuse_limits=*/true);
-    h.register_user(1, "alice");
-    h.register_user(2, "bob");
-    h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
-    h.call(2, {{"op", "JOIN_ROOM"}, {"room", "r"}});
+    alice_and_bob_in_a_room(h);
     h.advance(5000);
     h.tick();
-    h.stalled.insert(2);
-    const size_t high = h.core().config().outbound_bytes_stalled_max;
-    std::string text(4000, 'x');
-    while (h.unread_bytes(2) <= high) {
-        ASSERT_TRUE(h.core().wants_input(1));
-        h.call(1, {{"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", text}});
-    }
+    stall_bob_behind_alice(h);
     EXPECT_FALSE(h.core().wants_input(1));
     h.core().sent(2, h.unread_bytes(2), h.now());
     h.tick();
