@@ -794,12 +794,12 @@ struct Driver::State {
     }
 
     // Writes (of write_off_thread_min bytes or more) are made by the writer thread, so the
-    // system calls and the kernel's copying run beside the core instead of on its thread. The writer touches
-    // only the descriptor and `out`, both left alone here while `on_writer` is set (the socket
-    // is not closed meanwhile: close_now leaves that to the job's return); everything else —
-    // the core, the buffers, the connection's state — stays on this thread, where the results
-    // come back. The writer sends what the socket takes; if it fills, the rest is written from
-    // here once the socket has room, as any other write.
+    // system calls and the kernel's copying run beside the core instead of on its thread. The
+    // writer touches only the descriptor and `out`, both left alone here while `on_writer` is
+    // set (the socket is not closed meanwhile: close_now leaves that to the job's return);
+    // everything else — the core, the buffers, the connection's state — stays on this thread,
+    // where the results come back. The writer sends what the socket takes; if it fills, the
+    // rest is written from here once the socket has room, as any other write.
     void write_off_thread(ConnId id, const std::shared_ptr<Connection>& conn) {
         conn->on_writer = true;
         if (to_writer.empty()) asio::post(io, [this] { hand_to_writer(); });
