@@ -138,7 +138,7 @@ void Connections::flush(Conn& c, Time now) {
         if (!s.local) monitor_.request_done(s.op, code, now.mono_us - s.received_us, now.mono_us);
         if (c.state == State::closed) return;
         if (s.error) outputs_.push_back(Refused{c.id, s.op, std::move(*s.error)});
-        send(c, std::move(s.bytes));
+        send(c, s.bytes);
         if (s.close_after) return close(c, *s.close_after);
         if (s.hang_up) return hang_up(c);
     }
