@@ -21,6 +21,7 @@
 #include "core/txn/commit_chain.h"
 #include "netadapter/log.h"
 #include "netadapter/notify.h"
+#include "netadapter/out_bytes.h"
 #include "netadapter/tls.h"
 #include "store/backup.h"
 #include "store/store.h"
@@ -113,8 +114,8 @@ struct Connection {
     // flight, `out` is that write. A delivery costs a copy of its line instead of a buffer of
     // its own, and a connection gets one write (one system call, one TLS record stream) for
     // all it was sent in a turn of the loop. Both hold no memory while the connection is idle.
-    std::string queued;
-    std::string out;
+    OutBytes queued;
+    OutBytes out;
     std::string peer;
     bool writing = false;    // `out` is being written
     bool on_writer = false;  // ... by the writer thread (see State::write_off_thread)
@@ -123,35 +124,6 @@ struct Connection {
     bool may_linger = true;  // Close::linger
     bool lingering = false;  // everything owed is written: saying goodbye, discarding input
     bool closed = false;
-};
-
-// Write buffers of connections gone idle, kept for the next one that has something to write:
-// a busy server reuses them instead of allocating, growing and faulting in fresh memory for
-// every write. Bounded in total and per buffer; an idle connection holds none.
-class BufferPool {
-  public:
-    std::string take() {
-        if (free_.empty()) return {};
-        std::string s = std::move(free_.back());
-        free_.pop_back();
-        bytes_ -= s.capacity();
-        return s;
-    }
-    void give(std::string& s) {
-        std::string gone = std::move(s);
-        gone.clear();
-        if (gone.capacity() < 1024 || gone.capacity() > one_max ||
-            bytes_ + gone.capacity() > bytes_max)
-            return;
-        bytes_ += gone.capacity();
-        free_.push_back(std::move(gone));
-    }
-
-  private:
-    static constexpr size_t bytes_max = 8 << 20;
-    static constexpr size_t one_max = 1 << 20;
-    std::vector<std::string> free_;
-    size_t bytes_ = 0;
 };
 
 // One listening socket: the protocol it speaks and whether it wraps it in TLS.
@@ -261,7 +233,7 @@ struct Driver::State {
     std::set<ConnId> read_waiting;  // not read while the core holds them back
     // Connections sent something this turn and not writing: written at the end of drain().
     std::vector<std::pair<ConnId, std::shared_ptr<Connection>>> to_flush;
-    BufferPool buffers;
+    ChunkPool chunks;  // the connections' outgoing bytes (OutBytes)
     std::array<char, 16 * 1024> read_buffer;  // see start_read
     bool shutting_down = false;
     std::chrono::steady_clock::time_point mono_epoch = std::chrono::steady_clock::now();
@@ -301,8 +273,7 @@ struct Driver::State {
             auto it = conns.find(id);
             if (it == conns.end() || it->second->closed) continue;
             Connection& conn = *it->second;
-            if (conn.queued.empty() && conn.queued.capacity() < 1024) conn.queued = buffers.take();
-            conn.queued += *s.bytes;
+            conn.queued.append(*s.bytes, chunks);
             if (!conn.writing && !conn.flush_due) {
                 conn.flush_due = true;
                 to_flush.emplace_back(id, it->second);
@@ -325,8 +296,8 @@ struct Driver::State {
         read_waiting.erase(c.conn);
         // A slow consumer: what is not being written goes (the write in flight holds whole
         // lines, so the closing line starts a line of its own).
-        if (c.drop_unsent) conn->queued.clear();
-        if (c.last) conn->queued += *c.last;
+        if (c.drop_unsent) conn->queued.clear(chunks);
+        if (c.last) conn->queued.append(*c.last, chunks);
         conn->may_linger = c.linger;
         // The peer gets close_linger_ms to read what it is owed and to close its side.
         conn->close_timer.expires_after(std::chrono::milliseconds(opt.close_linger_ms));
@@ -761,28 +732,35 @@ struct Driver::State {
     void start_write(ConnId id, const std::shared_ptr<Connection>& conn) {
         if (conn->writing || conn->queued.empty() || conn->closed) return;
         if (conn->tls && conn->tls->handshaking) return;
-        conn->out.swap(conn->queued);  // `queued` takes the last write's (cleared) buffer
+        std::swap(conn->out, conn->queued);  // `queued` is left empty
         conn->writing = true;
         if (conn->tls)
-            return asio::async_write(conn->tls->stream, asio::buffer(conn->out),
+            return asio::async_write(conn->tls->stream, buffers_of(conn->out, 0),
                                      [this, id, conn](boost::system::error_code ec, size_t n) {
                                          written(id, conn, ec, n);
                                      });
         if (conn->out.size() >= opt.write_off_thread_min) return write_off_thread(id, conn);
         asio::async_write(
-            conn->socket, asio::buffer(conn->out),
+            conn->socket, buffers_of(conn->out, 0),
             [this, id, conn](boost::system::error_code ec, size_t n) { written(id, conn, ec, n); });
+    }
+
+    // The bytes from `offset` on, as Asio's buffer sequence (it keeps a copy of the sequence,
+    // not of the bytes, which stay put while the write lasts).
+    static std::vector<asio::const_buffer> buffers_of(const OutBytes& bytes, size_t offset) {
+        std::vector<iovec> iov(bytes.size() / ChunkPool::chunk_size + 1);
+        iov.resize(bytes.gather(offset, iov.data(), iov.size()));
+        std::vector<asio::const_buffer> seq;
+        seq.reserve(iov.size());
+        for (const iovec& v : iov) seq.emplace_back(v.iov_base, v.iov_len);
+        return seq;
     }
 
     // A write is over (all of `out`, or a failure).
     void written(ConnId id, const std::shared_ptr<Connection>& conn, boost::system::error_code ec,
                  size_t n) {
         conn->writing = false;
-        conn->out.clear();
-        if (conn->queued.empty()) {  // idle: its buffers go back to the pool
-            buffers.give(conn->out);
-            buffers.give(conn->queued);
-        }
+        conn->out.clear(chunks);
         if (conn->closed) return;
         if (ec) return lost(id, conn);
         if (conn->core_knows) {
@@ -809,11 +787,14 @@ struct Driver::State {
     void hand_to_writer() {
         auto jobs = std::make_shared<std::vector<WriteJob>>(std::exchange(to_writer, {}));
         writer.push([this, jobs = std::move(jobs)]() mutable {
+            std::array<iovec, 64> iov;  // up to 1 MiB a call
             for (WriteJob& j : *jobs) {
-                const std::string& out = j.conn->out;
+                const OutBytes& out = j.conn->out;
                 while (j.written < out.size()) {
-                    ssize_t n = ::send(j.fd, out.data() + j.written, out.size() - j.written,
-                                       MSG_DONTWAIT | MSG_NOSIGNAL);
+                    msghdr msg{};
+                    msg.msg_iov = iov.data();
+                    msg.msg_iovlen = out.gather(j.written, iov.data(), iov.size());
+                    ssize_t n = ::sendmsg(j.fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
                     if (n > 0) {
                         j.written += static_cast<size_t>(n);
                     } else if (n < 0 && errno == EINTR) {
@@ -844,7 +825,7 @@ struct Driver::State {
             // The socket is full: the rest goes when it has room, from this thread.
             size_t done = j.written;
             return asio::async_write(
-                conn->socket, asio::buffer(conn->out.data() + done, conn->out.size() - done),
+                conn->socket, buffers_of(conn->out, done),
                 [this, id = j.id, conn, done](boost::system::error_code ec, size_t n) {
                     written(id, conn, ec, done + n);
                 });
