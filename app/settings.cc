@@ -103,6 +103,7 @@ const IntKey int_keys[] = {
     {"limits", "outbound_bytes_guest_max", &Config::outbound_bytes_guest_max, 4 << 10, 1 << 30},
     {"limits", "outbound_bytes_total_max", &Config::outbound_bytes_total_max, 1 << 20,
      int64_t{64} << 30},
+    {"limits", "outbound_bytes_hold", &Config::outbound_bytes_hold, 256 << 10, int64_t{32} << 30},
     {"limits", "conn_pending_max", &Config::conn_pending_max, 16, 100'000},
     {"limits", "room_cache_messages_max", &Config::room_cache_messages_max, 100, 100'000},
     {"limits", "session_ttl_ms", &Config::session_ttl_ms, minute, 10 * year},

@@ -104,6 +104,15 @@ struct Config {
     int64_t outbound_stall_ms = 10'000;
     size_t outbound_bytes_guest_max = 64 * 1024;
     size_t outbound_bytes_total_max = 512 * 1024 * 1024;
+    // Backpressure (see Connections): past this many bytes owed to all connections together
+    // (queued for writing, and what the batches in flight will deliver) the senders adding to
+    // them wait until it is down to half; a reading connection behind by more than its share
+    // of it (at least outbound_hold_share_min, at most outbound_bytes_stalled_max) holds back
+    // the sender it is behind on. Far below outbound_bytes_total_max: what is owed stays
+    // small enough to be written from memory already in use, and nobody is shed for being
+    // merely behind. Used up to half of outbound_bytes_total_max.
+    size_t outbound_bytes_hold = 16 * 1024 * 1024;
+    static constexpr size_t outbound_hold_share_min = 64 * 1024;
 
     // Memory: newest messages kept per room for HISTORY and reply checks; older pages are
     // read from storage through Query.
@@ -286,5 +295,6 @@ static_assert(Config{}.outbound_bytes_guest_max <= Config{}.outbound_bytes_stall
 static_assert(Config{}.outbound_bytes_stalled_max <= Config{}.outbound_bytes_max);
 static_assert(Config{}.outbound_bytes_guest_max <= Config{}.outbound_bytes_max);
 static_assert(Config{}.outbound_bytes_max <= Config{}.outbound_bytes_total_max);
+static_assert(Config{}.outbound_bytes_hold <= Config{}.outbound_bytes_total_max / 2);
 
 }  // namespace warren

@@ -224,8 +224,8 @@ void Connections::deliver(const std::vector<ConnId>& to, const Event& event, Con
 // Each connection's share of the global budget, halved, so that readers kept at the mark
 // by backpressure never add up to it (and nobody is shed for being merely behind).
 size_t Connections::hold_mark() const {
-    size_t share = config_.outbound_bytes_total_max / (2 * std::max<size_t>(1, conns_.size()));
-    return std::min(stalled_threshold(), share);
+    size_t share = hold_total() / std::max<size_t>(1, conns_.size());
+    return std::min(stalled_threshold(), std::max(share, Config::outbound_hold_share_min));
 }
 
 void Connections::hold(Conn& reader, ConnId sender) {
@@ -332,7 +332,7 @@ void Connections::sent(ConnId id, size_t n_bytes) {
 
 void Connections::owe(size_t bytes, ConnId cause) {
     owed_ += bytes;
-    if (cause == 0 || outbound_total_ + owed_ <= config_.outbound_bytes_total_max / 2) return;
+    if (cause == 0 || outbound_total_ + owed_ <= hold_total()) return;
     Conn* s = live(cause);
     if (!s || s->budget_held) return;
     s->budget_held = true;
@@ -347,7 +347,7 @@ void Connections::settle(size_t bytes) {
 
 void Connections::release_budget_holds(bool anyway) {
     if (budget_held_.empty() ||
-        (!anyway && outbound_total_ + owed_ > config_.outbound_bytes_total_max / 4))
+        (!anyway && outbound_total_ + owed_ > hold_total() / 2))
         return;
     for (ConnId id : std::exchange(budget_held_, {})) {
         auto it = conns_.find(id);

@@ -171,12 +171,12 @@ class Connections : public irc::Peers {
     // Bytes the driver reported written.
     void sent(ConnId id, size_t n_bytes);
     // What events waiting in batches will cost when they are delivered (an estimate, made as
-    // each is queued), counted with the bytes queued for writing against the global budget:
-    // past half of it, the sender whose event it is (`cause`) is held back — before a
-    // commit's burst lands, not after, when only shedding readers would be left. Settled when
-    // the batch is released or rolled back; the senders go on once all of it is under a
-    // quarter, or when nothing has been written for a second (the budget is then held by
-    // readers that do not read: shed() is for them).
+    // each is queued), counted with the bytes queued for writing: past hold_total(), the
+    // sender whose event it is (`cause`) is held back — before a commit's burst lands, not
+    // after, when only shedding readers would be left. Settled when the batch is released or
+    // rolled back; the senders go on once all of it is under half of hold_total(), or when
+    // nothing has been written for a second (the budget is then held by readers that do not
+    // read: shed() is for them).
     void owe(size_t bytes, ConnId cause);
     void settle(size_t bytes);
     // The peer went away: closed without a word, forgotten at the end of the input.
@@ -238,6 +238,10 @@ class Connections : public irc::Peers {
     void release_budget_holds(bool anyway = false);
     // How far behind a reader may be before it holds its senders back.
     size_t hold_mark() const;
+    // Past this, what all connections are owed holds the senders adding to it (owe).
+    size_t hold_total() const {
+        return std::min(config_.outbound_bytes_hold, config_.outbound_bytes_total_max / 2);
+    }
     // Past this, a connection that reads nothing for outbound_stall_ms is a slow consumer.
     size_t stalled_threshold() const {
         return std::min(config_.outbound_bytes_stalled_max, config_.outbound_bytes_max);
