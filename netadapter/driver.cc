@@ -106,14 +106,15 @@ struct Connection {
         std::shared_ptr<ssl::context> context;
         ssl::stream<tcp::socket&> stream;
         std::array<char, 4096> in;
+        std::string out;  // the write in flight, in one piece: one TLS record per 16 KiB
         bool handshaking = true;
         bool reading = false;
     };
     std::unique_ptr<Tls> tls;
-    // What the core sent, whole lines, copied end to end: `queued` waits for the write in
-    // flight, `out` is that write. A delivery costs a copy of its line instead of a buffer of
-    // its own, and a connection gets one write (one system call, one TLS record stream) for
-    // all it was sent in a turn of the loop. Both hold no memory while the connection is idle.
+    // What the core sent, in order: `queued` waits for the write in flight, `out` is that
+    // write. A delivery costs a reference to bytes encoded once for its whole audience, and a
+    // connection gets one write (one system call, one TLS record stream) for all it was sent
+    // in a turn of the loop. Both hold no memory while the connection is idle.
     OutBytes queued;
     OutBytes out;
     std::string peer;
@@ -233,7 +234,6 @@ struct Driver::State {
     std::set<ConnId> read_waiting;  // not read while the core holds them back
     // Connections sent something this turn and not writing: written at the end of drain().
     std::vector<std::pair<ConnId, std::shared_ptr<Connection>>> to_flush;
-    ChunkPool chunks;  // the connections' outgoing bytes (OutBytes)
     std::array<char, 16 * 1024> read_buffer;  // see start_read
     bool shutting_down = false;
     std::chrono::steady_clock::time_point mono_epoch = std::chrono::steady_clock::now();
@@ -269,16 +269,18 @@ struct Driver::State {
 
     // Queued, and written when the core has nothing more to say this turn (flush_writes).
     void carry_out(Send& s) {
+        SharedBytes* bytes = SharedBytes::make(std::move(s.bytes));
         for (ConnId id : s.to) {
             auto it = conns.find(id);
             if (it == conns.end() || it->second->closed) continue;
             Connection& conn = *it->second;
-            conn.queued.append(*s.bytes, chunks);
+            conn.queued.append(bytes);
             if (!conn.writing && !conn.flush_due) {
                 conn.flush_due = true;
                 to_flush.emplace_back(id, it->second);
             }
         }
+        bytes->unref();
     }
 
     void flush_writes() {
@@ -296,8 +298,12 @@ struct Driver::State {
         read_waiting.erase(c.conn);
         // A slow consumer: what is not being written goes (the write in flight holds whole
         // lines, so the closing line starts a line of its own).
-        if (c.drop_unsent) conn->queued.clear(chunks);
-        if (c.last) conn->queued.append(*c.last, chunks);
+        if (c.drop_unsent) conn->queued.clear();
+        if (c.last) {
+            SharedBytes* last = SharedBytes::make(c.last);
+            conn->queued.append(last);
+            last->unref();
+        }
         conn->may_linger = c.linger;
         // The peer gets close_linger_ms to read what it is owed and to close its side.
         conn->close_timer.expires_after(std::chrono::milliseconds(opt.close_linger_ms));
@@ -734,11 +740,17 @@ struct Driver::State {
         if (conn->tls && conn->tls->handshaking) return;
         std::swap(conn->out, conn->queued);  // `queued` is left empty
         conn->writing = true;
-        if (conn->tls)
-            return asio::async_write(conn->tls->stream, buffers_of(conn->out, 0),
+        if (conn->tls) {
+            // The TLS engine makes a record of each buffer it is given: one piece, then.
+            std::string& whole = conn->tls->out;
+            whole.clear();
+            for (const asio::const_buffer& b : buffers_of(conn->out, 0))
+                whole.append(static_cast<const char*>(b.data()), b.size());
+            return asio::async_write(conn->tls->stream, asio::buffer(whole),
                                      [this, id, conn](boost::system::error_code ec, size_t n) {
                                          written(id, conn, ec, n);
                                      });
+        }
         if (conn->out.size() >= opt.write_off_thread_min) return write_off_thread(id, conn);
         asio::async_write(
             conn->socket, buffers_of(conn->out, 0),
@@ -748,8 +760,8 @@ struct Driver::State {
     // The bytes from `offset` on, as Asio's buffer sequence (it keeps a copy of the sequence,
     // not of the bytes, which stay put while the write lasts).
     static std::vector<asio::const_buffer> buffers_of(const OutBytes& bytes, size_t offset) {
-        std::vector<iovec> iov(bytes.size() / ChunkPool::chunk_size + 1);
-        iov.resize(bytes.gather(offset, iov.data(), iov.size()));
+        std::vector<iovec> iov(bytes.parts());
+        iov.resize(bytes.gather(bytes.seek(offset), iov.data(), iov.size()));
         std::vector<asio::const_buffer> seq;
         seq.reserve(iov.size());
         for (const iovec& v : iov) seq.emplace_back(v.iov_base, v.iov_len);
@@ -760,7 +772,8 @@ struct Driver::State {
     void written(ConnId id, const std::shared_ptr<Connection>& conn, boost::system::error_code ec,
                  size_t n) {
         conn->writing = false;
-        conn->out.clear(chunks);
+        conn->out.clear();
+        if (conn->tls && conn->queued.empty()) conn->tls->out = std::string();  // idle
         if (conn->closed) return;
         if (ec) return lost(id, conn);
         if (conn->core_knows) {
@@ -787,16 +800,18 @@ struct Driver::State {
     void hand_to_writer() {
         auto jobs = std::make_shared<std::vector<WriteJob>>(std::exchange(to_writer, {}));
         writer.push([this, jobs = std::move(jobs)]() mutable {
-            std::array<iovec, 64> iov;  // up to 1 MiB a call
+            std::array<iovec, 1024> iov;  // IOV_MAX
             for (WriteJob& j : *jobs) {
                 const OutBytes& out = j.conn->out;
+                OutBytes::Cursor at;
                 while (j.written < out.size()) {
                     msghdr msg{};
                     msg.msg_iov = iov.data();
-                    msg.msg_iovlen = out.gather(j.written, iov.data(), iov.size());
+                    msg.msg_iovlen = out.gather(at, iov.data(), iov.size());
                     ssize_t n = ::sendmsg(j.fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
                     if (n > 0) {
                         j.written += static_cast<size_t>(n);
+                        at = out.advance(at, static_cast<size_t>(n));
                     } else if (n < 0 && errno == EINTR) {
                         continue;
                     } else {

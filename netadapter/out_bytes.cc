@@ -1,52 +1,59 @@
 #include "netadapter/out_bytes.h"
 
-#include <algorithm>
-#include <cstring>
+#include <utility>
 
 namespace warren {
 
-std::unique_ptr<char[]> ChunkPool::take() {
-    if (free_.empty()) return std::make_unique_for_overwrite<char[]>(chunk_size);
-    std::unique_ptr<char[]> c = std::move(free_.back());
-    free_.pop_back();
-    return c;
+OutBytes::OutBytes(OutBytes&& o) noexcept
+    : parts_(std::move(o.parts_)), size_(std::exchange(o.size_, 0)) {
+    o.parts_.clear();
 }
 
-void ChunkPool::give(std::unique_ptr<char[]> chunk) {
-    if (free_.size() < keep_max_) free_.push_back(std::move(chunk));
-}
-
-void OutBytes::append(std::string_view bytes, ChunkPool& pool) {
-    size_ += bytes.size();
-    while (!bytes.empty()) {
-        if (chunks_.empty() || chunks_.back().used == ChunkPool::chunk_size)
-            chunks_.push_back(Chunk{pool.take(), 0});
-        Chunk& c = chunks_.back();
-        size_t n = std::min(bytes.size(), ChunkPool::chunk_size - c.used);
-        std::memcpy(c.data.get() + c.used, bytes.data(), n);
-        c.used += n;
-        bytes.remove_prefix(n);
+OutBytes& OutBytes::operator=(OutBytes&& o) noexcept {
+    if (this != &o) {
+        clear();
+        parts_ = std::move(o.parts_);
+        o.parts_.clear();
+        size_ = std::exchange(o.size_, 0);
     }
+    return *this;
 }
 
-void OutBytes::clear(ChunkPool& pool) {
-    for (Chunk& c : chunks_) pool.give(std::move(c.data));
-    chunks_ = std::vector<Chunk>();  // its storage too: an idle connection holds nothing
+void OutBytes::append(SharedBytes* bytes) {
+    if (bytes->view().empty()) return;
+    bytes->ref();
+    parts_.push_back(bytes);
+    size_ += bytes->view().size();
+}
+
+void OutBytes::clear() {
+    for (SharedBytes* p : parts_) p->unref();
+    parts_ = std::vector<SharedBytes*>();  // its storage too: an idle connection holds nothing
     size_ = 0;
 }
 
-size_t OutBytes::gather(size_t offset, iovec* iov, size_t max) const {
+size_t OutBytes::gather(Cursor at, iovec* iov, size_t max) const {
     size_t n = 0;
-    for (const Chunk& c : chunks_) {
-        if (n == max) break;
-        if (offset >= c.used) {
-            offset -= c.used;
-            continue;
-        }
-        iov[n++] = iovec{c.data.get() + offset, c.used - offset};
-        offset = 0;
+    for (size_t i = at.part; i < parts_.size() && n < max; ++i) {
+        std::string_view v = parts_[i]->view();
+        size_t skip = i == at.part ? at.offset : 0;
+        iov[n++] = iovec{const_cast<char*>(v.data()) + skip, v.size() - skip};
     }
     return n;
+}
+
+OutBytes::Cursor OutBytes::advance(Cursor at, size_t n) const {
+    while (n > 0 && at.part < parts_.size()) {
+        size_t left = parts_[at.part]->view().size() - at.offset;
+        if (n < left) {
+            at.offset += n;
+            return at;
+        }
+        n -= left;
+        ++at.part;
+        at.offset = 0;
+    }
+    return at;
 }
 
 }  // namespace warren

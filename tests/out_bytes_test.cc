@@ -1,4 +1,4 @@
-// OutBytes: a connection's outgoing bytes in pool chunks, read back by gather().
+// OutBytes: a connection's outgoing bytes as references to shared lines, read back by gather().
 #include "netadapter/out_bytes.h"
 
 #include <gtest/gtest.h>
@@ -9,62 +9,82 @@
 namespace warren {
 namespace {
 
-std::string gathered(const OutBytes& b, size_t offset, size_t max_iov = 1024) {
+std::string gathered(const OutBytes& b, OutBytes::Cursor at, size_t max_iov = 1024) {
     std::vector<iovec> iov(max_iov);
-    size_t n = b.gather(offset, iov.data(), iov.size());
+    size_t n = b.gather(at, iov.data(), iov.size());
     std::string s;
-    for (size_t i = 0; i < n; ++i) s.append(static_cast<const char*>(iov[i].iov_base), iov[i].iov_len);
+    for (size_t i = 0; i < n; ++i)
+        s.append(static_cast<const char*>(iov[i].iov_base), iov[i].iov_len);
     return s;
+}
+
+// Appends `text` as a Send would: the caller's reference is dropped once it is queued.
+void append(OutBytes& b, std::string text) {
+    SharedBytes* s = SharedBytes::make(std::make_shared<const std::string>(std::move(text)));
+    b.append(s);
+    s->unref();
 }
 
 TEST(OutBytes, GathersExactlyWhatWasAppendedFromAnyOffset) {
     std::mt19937 rng(7);
-    ChunkPool pool;
     OutBytes b;
     std::string want;
-    // Lines of every size, some larger than a chunk, so lines straddle chunk boundaries.
-    for (int i = 0; i < 200; ++i) {
-        size_t len = rng() % (i % 17 == 0 ? 3 * ChunkPool::chunk_size : 700);
-        std::string line(len, static_cast<char>('a' + i % 26));
-        line += '\n';
-        b.append(line, pool);
+    for (int i = 0; i < 300; ++i) {
+        std::string line(rng() % 700, static_cast<char>('a' + i % 26));  // some empty
+        if (i % 3) line += '\n';
+        append(b, line);
         want += line;
     }
     ASSERT_EQ(b.size(), want.size());
-    for (size_t off : {size_t{0}, size_t{1}, ChunkPool::chunk_size - 1, ChunkPool::chunk_size,
-                       ChunkPool::chunk_size + 5, want.size() - 1, want.size()})
-        EXPECT_EQ(gathered(b, off), want.substr(off)) << "offset " << off;
+    for (size_t off = 0; off <= want.size(); off += 1 + rng() % 997)
+        ASSERT_EQ(gathered(b, b.seek(off)), want.substr(off)) << "offset " << off;
+    EXPECT_EQ(gathered(b, b.seek(want.size())), "");
 }
 
-TEST(OutBytes, GatherStopsAtTheIovecLimitAndResumesFromTheOffset) {
-    ChunkPool pool;
+// A writer that the socket takes a few bytes at a time from: the cursor moves on by what
+// was written, at most `max` pieces at a time, and ends exactly at the end.
+TEST(OutBytes, AWriteInPiecesResumesWhereTheLastOneStopped) {
+    std::mt19937 rng(11);
     OutBytes b;
-    std::string want(5 * ChunkPool::chunk_size + 123, 'x');
-    for (size_t i = 0; i < want.size(); ++i) want[i] = static_cast<char>('0' + i % 10);
-    b.append(want, pool);
+    std::string want;
+    for (int i = 0; i < 100; ++i) {
+        std::string line(1 + rng() % 300, static_cast<char>('A' + i % 26));
+        append(b, line);
+        want += line;
+    }
     std::string got;
+    OutBytes::Cursor at;
     while (got.size() < want.size()) {
-        std::string part = gathered(b, got.size(), 2);
+        std::string part = gathered(b, at, 3);
         ASSERT_FALSE(part.empty());
-        ASSERT_LE(part.size(), 2 * ChunkPool::chunk_size);
-        got += part;
+        size_t taken = std::min(part.size(), size_t{1 + rng() % 500});
+        got += part.substr(0, taken);
+        at = b.advance(at, taken);
     }
     EXPECT_EQ(got, want);
+    EXPECT_EQ(gathered(b, at), "");
 }
 
-TEST(OutBytes, ClearGivesChunksBackAndThePoolKeepsAtMostItsBound) {
-    ChunkPool pool(4 * ChunkPool::chunk_size);
-    OutBytes a;
-    a.append(std::string(10 * ChunkPool::chunk_size, 'z'), pool);
-    EXPECT_EQ(pool.kept(), 0u);
-    a.clear(pool);
+// Lines are shared, not copied: each connection's queue holds a reference, and the bytes go
+// with the last one (ASan checks the frees).
+TEST(OutBytes, SharedLinesLiveUntilTheLastQueueLetsGo) {
+    auto text = std::make_shared<const std::string>("shared line\n");
+    std::weak_ptr<const std::string> alive = text;
+    SharedBytes* s = SharedBytes::make(std::move(text));
+    OutBytes a, b;
+    a.append(s);
+    b.append(s);
+    s->unref();
+    EXPECT_EQ(gathered(a, {}), "shared line\n");
+    a.clear();
     EXPECT_TRUE(a.empty());
-    EXPECT_EQ(gathered(a, 0), "");
-    EXPECT_EQ(pool.kept(), 4u);  // the other six were freed
-    OutBytes b;
-    b.append("hello\n", pool);  // reuses a kept chunk
-    EXPECT_EQ(pool.kept(), 3u);
-    EXPECT_EQ(gathered(b, 0), "hello\n");
+    EXPECT_FALSE(alive.expired());
+    EXPECT_EQ(gathered(b, {}), "shared line\n");
+    OutBytes moved = std::move(b);
+    EXPECT_TRUE(b.empty());  // NOLINT(bugprone-use-after-move): moved-from is empty, by design
+    EXPECT_FALSE(alive.expired());
+    moved.clear();
+    EXPECT_TRUE(alive.expired());
 }
 
 }  // namespace
