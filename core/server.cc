@@ -178,9 +178,10 @@ void Server::tick(Time now) {
 void Server::committed(BatchId batch, const Status& status, Time now) {
     begin_input(now);
     Transactions::Settled s = txn_.committed(batch, status, now_);
-    if (s.durable)
+    if (s.durable) {
         release(*s.durable);
-    else if (!s.rolled_back.empty())
+        txn_.recycle(std::move(*s.durable));
+    } else if (!s.rolled_back.empty())
         roll_back(s);
     end_input();
 }

@@ -781,6 +781,31 @@ TEST(Core, ShutdownFinishesInFlightWorkThenDisconnects) {
 namespace warren::test {
 namespace {
 
+// A released batch lends its vectors to the next new one: that one starts empty (no reply,
+// event or undo of the old one leaks into it), with a new id, and keeps the storage.
+TEST(Txn, ARecycledBatchStartsEmptyWithItsStorageKept) {
+    BatchQueue q(/*mutations_max=*/4, /*queued_max=*/8);
+    Batch& first = q.open();
+    for (int i = 0; i < 100; ++i) first.replies.push_back(PendingReply{1, uint64_t(i), i, reply::Done{}});
+    first.events.emplace_back();
+    first.undo.emplace_back();
+    first.owed_bytes = 7;
+    first.attempts = 3;
+    BatchId id = first.id;
+    size_t capacity = first.replies.capacity();
+    q.recycle(q.pop_committed(id));
+    Batch& next = q.open();
+    EXPECT_GT(next.id, id);
+    EXPECT_TRUE(next.replies.empty());
+    EXPECT_TRUE(next.events.empty());
+    EXPECT_TRUE(next.undo.empty());
+    EXPECT_TRUE(next.mutations.empty());
+    EXPECT_EQ(next.owed_bytes, 0u);
+    EXPECT_EQ(next.attempts, 0u);
+    EXPECT_FALSE(next.sent);
+    EXPECT_EQ(next.replies.capacity(), capacity);
+}
+
 TEST(Txn, TransientFailuresAreRetriedWithBackoffThenSucceed) {
     CoreHarness h;
     h.register_user(1, "alice");

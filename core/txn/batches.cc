@@ -15,7 +15,12 @@ Batch& BatchQueue::open() {
     if (batches_.empty() || batches_.back().sent ||
         batches_.back().mutations.size() >= mutations_max_ ||
         (!batches_.back().mutations.empty() && WARREN_CHAOS(split_batch))) {
-        batches_.emplace_back();
+        if (spare_) {
+            batches_.push_back(std::move(*spare_));
+            spare_.reset();
+        } else {
+            batches_.emplace_back();
+        }
         batches_.back().id = next_id_++;
     }
     return batches_.back();
@@ -33,6 +38,23 @@ Batch BatchQueue::pop_committed(BatchId id) {
     Batch b = std::move(batches_.front());
     batches_.pop_front();
     return b;
+}
+
+void BatchQueue::recycle(Batch&& done) {
+    // What a batch holds is bounded by mutations_max_ and the connections' pending limits;
+    // a spare far larger than usual is not worth keeping.
+    constexpr size_t keep_max = 16384;
+    if (spare_ || done.replies.capacity() > keep_max || done.events.capacity() > keep_max ||
+        done.undo.capacity() > keep_max)
+        return;
+    Batch& s = spare_.emplace();
+    auto take = [](auto& from, auto& to) {
+        from.clear();
+        to = std::move(from);
+    };
+    take(done.undo, s.undo);
+    take(done.replies, s.replies);
+    take(done.events, s.events);
 }
 
 std::deque<Batch> BatchQueue::take_all() {

@@ -79,6 +79,9 @@ class BatchQueue {
     std::deque<Batch>::iterator end() { return batches_.end(); }
     // Removes and returns the front batch, which must have id `id` (it is durable).
     Batch pop_committed(BatchId id);
+    // A released batch back, its vectors cleared: the next new batch reuses their storage
+    // instead of growing its own from nothing, element moves and all (one kept).
+    void recycle(Batch&& done);
     // Removes and returns every batch (for rollback after a failure), oldest first.
     std::deque<Batch> take_all();
     bool empty() const { return batches_.empty(); }
@@ -94,6 +97,7 @@ class BatchQueue {
     size_t queued_max_;
     BatchId next_id_ = 1;
     std::deque<Batch> batches_;
+    std::optional<Batch> spare_;  // recycle()
 };
 
 }  // namespace warren

@@ -64,6 +64,8 @@ class Transactions {
     void send_ready(Time now);
 
     Settled committed(BatchId batch, const Status& status, Time now);
+    // A durable batch, once released, lends its vectors to a later one (BatchQueue::recycle).
+    void recycle(Batch&& released) { batches_.recycle(std::move(released)); }
     // Sends again a batch whose retry time has come.
     void tick(Time now);
     // The next time tick() has work: a retry, or a backlog waiting for the breaker.
