@@ -138,10 +138,45 @@ const char* const migrations[] = {
       user_id INTEGER NOT NULL REFERENCES users(id),
       added_ms INTEGER NOT NULL);
     )sql",
+    // v7: a cheaper full-text index. It holds only the index (contentless, no column sizes:
+    // search reads the text from messages and orders by id), and a new message costs the
+    // commit nothing: index_pending() takes the messages past fts_state.indexed_through
+    // straight from the messages table. fts_queue now holds only changes to messages the
+    // index already has, each with the text and scope it was indexed with (a contentless
+    // index removes a row by its values) and its new text (NULL: deleted or pruned). The
+    // index is rebuilt from messages, off the commit path.
+    R"sql(
+    DROP TABLE messages_fts;
+    CREATE VIRTUAL TABLE messages_fts USING fts5(text, scope, content = '', columnsize = 0,
+                                                 tokenize = 'unicode61 remove_diacritics 2');
+    DROP TABLE fts_queue;
+    CREATE TABLE fts_queue(
+      seq INTEGER PRIMARY KEY,
+      message_id INTEGER NOT NULL,
+      old_text TEXT NOT NULL,
+      scope TEXT NOT NULL,
+      new_text TEXT);
+    CREATE TABLE fts_state(
+      one INTEGER PRIMARY KEY CHECK (one = 1),
+      indexed_through INTEGER NOT NULL);
+    INSERT INTO fts_state VALUES(1, 0);
+    )sql",
 };
 static_assert(std::size(migrations) == Store::current_schema_version);
 
 #define MESSAGE_COLUMNS "id, room_id, author_id, text, ts_ms, reply_to, to_id, edited_ms, deleted"
+// A message's scope in the full-text index: "r<room>", or "d<author> d<recipient>" for a
+// direct message (a search names the reader's rooms and "d<reader>").
+#define FTS_SCOPE_SQL \
+    "CASE WHEN room_id > 0 THEN 'r' || room_id ELSE 'd' || author_id || ' d' || to_id END"
+// A change to message ?1 the index must follow (?2: its new text, NULL when it goes), queued
+// before the change is made, with what the index holds: nothing for a message the index has
+// not reached yet (index_pending will read it as it is then) or no longer holds.
+#define FTS_ENQUEUE_SQL                                                                   \
+    "INSERT INTO fts_queue(message_id, old_text, scope, new_text) SELECT id, text, " \
+    FTS_SCOPE_SQL                                                                         \
+    ", ?2 FROM messages WHERE id = ?1 AND deleted = 0 "                                  \
+    "AND id <= (SELECT indexed_through FROM fts_state)"
 
 enum Stmt {
     put_user,
@@ -172,6 +207,9 @@ enum Stmt {
     fts_add,
     fts_remove,
     fts_dequeue,
+    fts_through,
+    fts_new,
+    fts_advance,
     thread_replies,
     reactions_of,
     put_block,
@@ -232,13 +270,15 @@ const char* const stmt_sql[stmt_count] = {
     "DELETE FROM reactions WHERE message_id = ?",
     "INSERT INTO reactions(message_id, user_id, emoji) VALUES(?,?,?)",
     "DELETE FROM reactions WHERE message_id = ? AND user_id = ? AND emoji = ?",
-    "INSERT INTO fts_queue(message_id, kind, text) VALUES(?,?,?)",
-    "SELECT q.seq, q.message_id, q.kind, q.text, COALESCE(m.room_id, 0), "
-    "COALESCE(m.author_id, 0), COALESCE(m.to_id, 0) FROM fts_queue q "
-    "LEFT JOIN messages m ON m.id = q.message_id ORDER BY q.seq LIMIT ?",
+    FTS_ENQUEUE_SQL,
+    "SELECT seq, message_id, old_text, scope, new_text FROM fts_queue ORDER BY seq LIMIT ?",
     "INSERT INTO messages_fts(rowid, text, scope) VALUES(?, ?, ?)",
-    "DELETE FROM messages_fts WHERE rowid = ?",
+    "INSERT INTO messages_fts(messages_fts, rowid, text, scope) VALUES('delete', ?, ?, ?)",
     "DELETE FROM fts_queue WHERE seq <= ?",
+    "SELECT indexed_through FROM fts_state",
+    "SELECT id, text, " FTS_SCOPE_SQL " FROM messages WHERE id > ?1 AND deleted = 0 "
+    "ORDER BY id LIMIT ?2",
+    "UPDATE fts_state SET indexed_through = ?",
     // "reply_to > 0" lets SQLite use the partial index messages_by_reply.
     "SELECT " MESSAGE_COLUMNS
     " FROM messages WHERE reply_to = ?1 AND reply_to > 0 "
@@ -439,26 +479,28 @@ bool Store::handled_message_change(const Mutation& m) {
 // existed.
 Status Store::step_message_change(const Mutation& m) {
     std::vector<sqlite3_stmt*> steps;
+    size_t must_change = 0;  // the step that changing no row makes an error
     if (const auto* e = std::get_if<MessageEdit>(&m)) {
+        // Queued first: it records the text the index holds, before the update replaces it.
+        sqlite3_stmt* f = stmt(fts_enqueue);
+        sqlite3_bind_int64(f, 1, e->id);
+        bind_text(f, 2, e->text);
         sqlite3_stmt* u = stmt(edit_message);
         bind_text(u, 1, e->text);
         sqlite3_bind_int64(u, 2, e->edited_ms);
         sqlite3_bind_int64(u, 3, e->id);
-        sqlite3_stmt* f = stmt(fts_enqueue);
-        sqlite3_bind_int64(f, 1, e->id);
-        sqlite3_bind_int(f, 2, 1);
-        bind_text(f, 3, e->text);
-        steps = {u, f};
+        steps = {f, u};
+        must_change = 1;
     } else if (const auto* del = std::get_if<MessageDelete>(&m)) {
+        sqlite3_stmt* f = stmt(fts_enqueue);
+        sqlite3_bind_int64(f, 1, del->id);
+        sqlite3_bind_null(f, 2);
         sqlite3_stmt* u = stmt(delete_message);
         sqlite3_bind_int64(u, 1, del->id);
         sqlite3_stmt* r = stmt(delete_reactions);
         sqlite3_bind_int64(r, 1, del->id);
-        sqlite3_stmt* f = stmt(fts_enqueue);
-        sqlite3_bind_int64(f, 1, del->id);
-        sqlite3_bind_int(f, 2, 2);
-        sqlite3_bind_null(f, 3);
-        steps = {u, r, f};
+        steps = {f, u, r};
+        must_change = 1;
     } else if (const auto* add = std::get_if<ReactionAdd>(&m)) {
         sqlite3_stmt* u = stmt(put_reaction);
         sqlite3_bind_int64(u, 1, add->message);
@@ -474,13 +516,14 @@ Status Store::step_message_change(const Mutation& m) {
     }
     for (size_t k = 0; k < steps.size(); ++k) {
         int rc = step_once(steps[k]);
-        bool first_changed_nothing = k == 0 && rc == SQLITE_DONE && sqlite3_changes(db_) == 0;
-        if (rc != SQLITE_DONE || first_changed_nothing) {
+        bool changed_nothing =
+            k == must_change && rc == SQLITE_DONE && sqlite3_changes(db_) == 0;
+        if (rc != SQLITE_DONE || changed_nothing) {
             for (size_t rest = k + 1; rest < steps.size(); ++rest) {
                 sqlite3_reset(steps[rest]);
                 sqlite3_clear_bindings(steps[rest]);
             }
-            if (first_changed_nothing) return Status::failed("message change matched no row");
+            if (changed_nothing) return Status::failed("message change matched no row");
             return status_from(db_, rc, "apply");
         }
     }
@@ -613,13 +656,7 @@ Status Store::step_mutation(const Mutation& m) {
     WARREN_CHECK(s != nullptr);
     int rc = step_once(s);
     if (rc != SQLITE_DONE) return status_from(db_, rc, "apply");
-    if (const auto* msg = std::get_if<MessageRow>(&m); msg && !msg->deleted) {
-        sqlite3_stmt* f = stmt(fts_enqueue);
-        sqlite3_bind_int64(f, 1, msg->id);
-        sqlite3_bind_int(f, 2, 0);
-        bind_text(f, 3, msg->text);
-        if ((rc = step_once(f)) != SQLITE_DONE) return status_from(db_, rc, "index");
-    }
+    // A new message costs the index nothing here: index_pending reads it from messages.
     return Status::ok();
 }
 
@@ -649,11 +686,12 @@ PruneResult Store::prune(const std::vector<PruneScope>& scopes, uint32_t limit) 
     if (!exec("BEGIN IMMEDIATE").is_ok()) return fail("begin");
     // Oldest first through messages_by_room(room_id, id): a room with nothing expired costs
     // one index probe. Ids grow with time, so the first unexpired message ends the scope.
+    // The index is told first, while the row still says what it holds.
     const char* sql[] = {
         "SELECT id, ts_ms FROM messages WHERE room_id = ?1 ORDER BY id LIMIT ?2",
+        FTS_ENQUEUE_SQL,
         "DELETE FROM messages WHERE id = ?1",
         "DELETE FROM reactions WHERE message_id = ?1",
-        "INSERT INTO fts_queue(message_id, kind, text) VALUES(?1, 2, NULL)",
     };
     sqlite3_stmt* st[4] = {};
     auto finalize = [&] {
@@ -882,72 +920,103 @@ QueryRows Store::thread(MessageId root, uint32_t limit) {
     return out;
 }
 
-namespace {
-// The scope tokens a message is indexed under: its room, or both parties of a conversation.
-// (Appending, not "r" + std::to_string(...): GCC 12 at -O3 reports a false -Wrestrict on
-// that form.)
-std::string scope_of(RoomId room, UserId author, UserId to) {
-    std::string s;
-    if (room > 0) {
-        s += 'r';
-        s += std::to_string(room);
-        return s;
-    }
-    s += 'd';
-    s += std::to_string(author);
-    s += " d";
-    s += std::to_string(to);
-    return s;
-}
-}  // namespace
-
+// Brings the index up to date, up to `max_items` changes and `max_items` new messages, in
+// one transaction. The queued changes concern only messages the index held when they were
+// queued, and the new messages only those past indexed_through, so the two never overlap and
+// their order does not matter.
 Status Store::index_pending(uint32_t max_items) {
     if (!writable_) return Status::ok();
-    struct Item {
-        int64_t seq, id;
-        int kind;
-        std::string text, scope;
+    // Read first (this connection is the only writer), so a call with nothing to do, as
+    // most from an idle storage thread are, takes no write lock.
+    auto fail = [&](const char* what) {
+        Status st = status_from(db_, sqlite3_errcode(db_), what);
+        (void)exec("ROLLBACK");
+        return st;
     };
-    std::vector<Item> items;
+    // (rowid, text, scope) into an insert or a 'delete' of the index.
+    auto index_row = [&](Stmt which, int64_t id, std::string_view text, std::string_view scope) {
+        sqlite3_stmt* q = stmt(which);
+        sqlite3_bind_int64(q, 1, id);
+        bind_text(q, 2, text);
+        bind_text(q, 3, scope);
+        return step_once(q) == SQLITE_DONE;
+    };
+    struct Change {
+        int64_t seq, id;
+        std::string old_text, scope;
+        std::optional<std::string> new_text;
+    };
+    std::vector<Change> changes;
     sqlite3_stmt* s = stmt(fts_pending);
     sqlite3_bind_int64(s, 1, max_items);
     int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-        items.push_back({sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
-                         sqlite3_column_int(s, 2), column_text(s, 3),
-                         scope_of(sqlite3_column_int64(s, 4), sqlite3_column_int64(s, 5),
-                                  sqlite3_column_int64(s, 6))});
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        Change c{sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1), column_text(s, 2),
+                 column_text(s, 3), std::nullopt};
+        if (sqlite3_column_type(s, 4) != SQLITE_NULL) c.new_text = column_text(s, 4);
+        changes.push_back(std::move(c));
+    }
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
     if (rc != SQLITE_DONE) return status_from(db_, rc, "index queue");
-    if (items.empty()) return Status::ok();
+    int64_t through = 0;
+    s = stmt(fts_through);
+    if ((rc = sqlite3_step(s)) == SQLITE_ROW) through = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    if (rc != SQLITE_ROW) return status_from(db_, rc, "index state");
+    struct Fresh {
+        int64_t id;
+        std::string text, scope;
+    };
+    std::vector<Fresh> fresh;
+    s = stmt(fts_new);
+    sqlite3_bind_int64(s, 1, through);
+    sqlite3_bind_int64(s, 2, max_items);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        fresh.push_back({sqlite3_column_int64(s, 0), column_text(s, 1), column_text(s, 2)});
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (rc != SQLITE_DONE) return status_from(db_, rc, "index new messages");
+    if (changes.empty() && fresh.empty()) return Status::ok();
     if (Status st = exec("BEGIN IMMEDIATE"); !st.is_ok()) return st;
-    auto remove = [&](int64_t id) {
-        sqlite3_stmt* q = stmt(fts_remove);
-        sqlite3_bind_int64(q, 1, id);
-        return step_once(q) == SQLITE_DONE;
-    };
-    auto add = [&](const Item& it) {
-        sqlite3_stmt* q = stmt(fts_add);
-        sqlite3_bind_int64(q, 1, it.id);
-        bind_text(q, 2, it.text);
-        bind_text(q, 3, it.scope);
-        return step_once(q) == SQLITE_DONE;
-    };
-    bool ok = true;
-    for (const auto& it : items) {
-        if (it.kind != 0) ok = ok && remove(it.id);
-        if (it.kind != 2) ok = ok && add(it);
+    for (const Change& c : changes) {
+        if (!index_row(fts_remove, c.id, c.old_text, c.scope)) return fail("index");
+        if (c.new_text && !index_row(fts_add, c.id, *c.new_text, c.scope)) return fail("index");
     }
-    sqlite3_stmt* dq = stmt(fts_dequeue);
-    sqlite3_bind_int64(dq, 1, items.back().seq);
-    ok = ok && step_once(dq) == SQLITE_DONE;
-    if (!ok) {
-        Status st = status_from(db_, sqlite3_errcode(db_), "index");
-        (void)exec("ROLLBACK");
-        return st;
+    if (!changes.empty()) {
+        sqlite3_stmt* dq = stmt(fts_dequeue);
+        sqlite3_bind_int64(dq, 1, changes.back().seq);
+        if (step_once(dq) != SQLITE_DONE) return fail("index queue");
+    }
+    for (const Fresh& f : fresh)
+        if (!index_row(fts_add, f.id, f.text, f.scope)) return fail("index");
+    if (!fresh.empty()) {
+        sqlite3_stmt* up = stmt(fts_advance);
+        sqlite3_bind_int64(up, 1, fresh.back().id);
+        if (step_once(up) != SQLITE_DONE) return fail("index state");
     }
     return exec("COMMIT");
+}
+
+bool Store::index_behind() {
+    if (!writable_) return false;
+    sqlite3_stmt* s = stmt(fts_pending);
+    sqlite3_bind_int64(s, 1, 1);
+    bool behind = sqlite3_step(s) == SQLITE_ROW;
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (behind) return true;
+    int64_t through = INT64_MAX;
+    s = stmt(fts_through);
+    if (sqlite3_step(s) == SQLITE_ROW) through = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    s = stmt(fts_new);
+    sqlite3_bind_int64(s, 1, through);
+    sqlite3_bind_int64(s, 2, 1);
+    behind = sqlite3_step(s) == SQLITE_ROW;
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return behind;
 }
 
 namespace {
@@ -968,12 +1037,7 @@ QueryRows Store::search(const SearchQuery& q) {
     // queued into the index first. A reader sees what the writer has indexed (within a moment
     // of the commit).
     for (int rounds = 0; writable_ && rounds < 1000; ++rounds) {
-        sqlite3_stmt* s = stmt(fts_pending);
-        sqlite3_bind_int64(s, 1, 1);
-        bool more = sqlite3_step(s) == SQLITE_ROW;
-        sqlite3_reset(s);
-        sqlite3_clear_bindings(s);
-        if (!more) break;
+        if (!index_behind()) break;
         if (!index_pending(4096).is_ok()) {
             out.ok = false;
             return out;

@@ -46,10 +46,13 @@ class Store {
     // Everything the core keeps in memory; sessions that expired before now_wall_ms are
     // left out. `cache_per_room` newest messages of each room are included.
     Result<Snapshot> load(size_t cache_per_room, int64_t now_wall_ms);
-    // Moves up to max_items queued changes into the full-text index, in one transaction.
-    // Commits only queue them; the storage thread calls this when idle, and search first
-    // drains the queue, so search always sees every committed message.
+    // Brings the full-text index up to date by up to max_items queued changes (edits,
+    // deletions, retention) and max_items new messages, in one transaction. Commits only
+    // queue changes; the storage thread calls this when idle, and search first catches up,
+    // so search always sees every committed message.
     Status index_pending(uint32_t max_items = 4096);
+    // Committed changes or messages the index has not taken in yet.
+    bool index_behind();
     // Retention: deletes, in one transaction, the oldest messages of each scope in order that
     // are older than its before_ms (with their reactions, and queued for removal from the
     // search index), at most `limit` in all.
@@ -64,7 +67,7 @@ class Store {
     size_t session_rows();
 
     // The schema version this build writes; older databases are migrated forward.
-    static constexpr int current_schema_version = 6;
+    static constexpr int current_schema_version = 7;
 
   private:
     Store(sqlite3* db, bool writable) : db_(db), writable_(writable) {}

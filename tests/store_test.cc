@@ -226,6 +226,65 @@ TEST_F(StoreFile, SearchIsScopedInsideTheIndexNewestFirst) {
     EXPECT_EQ(ids_of(search(*s, "\"rewritten\"", {1}, 0)), (std::vector<MessageId>{59}));
 }
 
+// The index takes new messages from the messages table and follows edits, deletions and
+// retention whether they come before or after it reached the message, twice over too; the
+// index stays whole (FTS5's integrity check) and only the live text is found.
+TEST_F(StoreFile, TheIndexFollowsChangesBeforeAndAfterItReachesAMessage) {
+    auto s = open();
+    std::vector<Mutation> rows = {UserRow{1, "u1", "$p", 1}, UserRow{2, "u2", "$p", 1},
+                                  RoomRow{1, "a", "", false, 1, 1},
+                                  RoomRow{2, "b", "", false, 1, 1}};
+    for (MessageId id = 1; id <= 8; ++id)
+        rows.push_back(MessageRow{id, 1, 1, "orig" + std::to_string(id) + " common", id, 0, 0});
+    rows.push_back(MessageRow{9, 0, 1, "orig9 common", 9, 0, 2});  // a direct message
+    rows.push_back(MessageRow{10, 2, 1, "elsewhere common", 1, 0, 0});
+    ASSERT_TRUE(s->apply(rows).is_ok());
+    ASSERT_TRUE(s->index_behind());
+    ASSERT_TRUE(s->index_pending(4).is_ok());  // the index holds 1-4; 5-9 wait
+    ASSERT_TRUE(s->apply({MessageEdit{2, "new2 common", 20}, MessageEdit{6, "new6 common", 20},
+                          MessageDelete{3}, MessageDelete{7}, MessageEdit{2, "newer2", 21},
+                          MessageEdit{9, "new9", 22}})
+                    .is_ok());
+    // Retention takes 1 (indexed) and 10 (not yet).
+    PruneResult pr = s->prune({PruneScope{1, 2}, PruneScope{2, 2}}, 100);
+    ASSERT_TRUE(pr.ok) << pr.error;
+    ASSERT_EQ(pr.deleted, (std::vector<uint32_t>{1, 1}));
+    auto found = [&](std::string word, std::vector<RoomId> rooms = {1}, UserId dm = 0) {
+        return ids_of(search(*s, "\"" + word + "\"", std::move(rooms), dm, 100));
+    };
+    // search catches up first, whatever is still queued
+    EXPECT_EQ(found("common"), (std::vector<MessageId>{8, 6, 5, 4}));
+    EXPECT_TRUE(found("orig2").empty());
+    EXPECT_TRUE(found("new2").empty());
+    EXPECT_EQ(found("newer2"), std::vector<MessageId>{2});
+    EXPECT_TRUE(found("orig1").empty());
+    EXPECT_TRUE(found("orig3").empty());
+    EXPECT_TRUE(found("orig6").empty());
+    EXPECT_EQ(found("new6"), std::vector<MessageId>{6});
+    EXPECT_TRUE(found("orig7").empty());
+    EXPECT_EQ(found("new9", {}, 2), std::vector<MessageId>{9});
+    EXPECT_TRUE(found("orig9", {}, 1).empty());
+    EXPECT_TRUE(found("common", {2}).empty());
+    EXPECT_FALSE(s->index_behind());
+    // Later changes to messages the index now holds, then a check of the whole index.
+    ASSERT_TRUE(s->apply({MessageEdit{8, "last8", 30}, MessageDelete{4}}).is_ok());
+    ASSERT_TRUE(s->index_behind());
+    ASSERT_TRUE(s->index_pending().is_ok());
+    EXPECT_FALSE(s->index_behind());
+    EXPECT_EQ(found("common"), (std::vector<MessageId>{6, 5}));
+    EXPECT_EQ(found("last8"), std::vector<MessageId>{8});
+    s.reset();
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    char* err = nullptr;
+    EXPECT_EQ(sqlite3_exec(db, "INSERT INTO messages_fts(messages_fts) VALUES('integrity-check')",
+                           nullptr, nullptr, &err),
+              SQLITE_OK)
+        << (err ? err : "");
+    sqlite3_free(err);
+    sqlite3_close(db);
+}
+
 // H3: a read-only Store on the same file answers queries while the writer commits, and sees
 // what the writer has indexed; it cannot write.
 TEST_F(StoreFile, AReaderOnTheSameFileServesQueries) {
