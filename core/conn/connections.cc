@@ -221,8 +221,9 @@ void Connections::deliver(const std::vector<ConnId>& to, const Event& event, Con
     }
 }
 
-// Each connection's share of the global budget, halved, so that readers kept at the mark
-// by backpressure never add up to it (and nobody is shed for being merely behind).
+// Each connection's share of what may be owed before senders are held (hold_total(), far
+// below the memory bound, so nobody is shed for being merely behind), at least 64 KiB so a
+// big room's readers are not held at every few lines.
 size_t Connections::hold_mark() const {
     size_t share = hold_total() / std::max<size_t>(1, conns_.size());
     return std::min(stalled_threshold(), std::max(share, Config::outbound_hold_share_min));
