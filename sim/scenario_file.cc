@@ -374,6 +374,7 @@ void read_server(Reader& r, const toml::table& t, const std::string& dir, Scenar
             r.error(*t.get("set"), "server.set: " + *bad);
     }
     s.config = settings.core;
+    s.synchronous = settings.synchronous;
     bool abuse = true;
     r.boolean(t, "abuse_limits", abuse);
     if (!abuse) s.config = without_abuse_limits(s.config);
@@ -597,9 +598,20 @@ void read_attacker(Reader& r, const toml::table& t, ScenarioSpec& s) {
     s.attackers.push_back(a);
 }
 
+// [disk]: the simulated disk under the store.
+void read_disk(Reader& r, const toml::table& t, ScenarioSpec& s) {
+    r.keys(t, "[disk]", {"sector_bytes", "capacity_bytes"});
+    int64_t sector = s.disk.sector_bytes;
+    if (r.integer(t, "sector_bytes", sector, 512, 65536) && (sector & (sector - 1)) != 0)
+        r.error(*t.get("sector_bytes"), "sector_bytes is a power of two");
+    s.disk.sector_bytes = static_cast<uint32_t>(sector);
+    // Below a megabyte the database cannot even be created.
+    r.integer(t, "capacity_bytes", s.disk.capacity_bytes, 1 << 20, int64_t{1} << 40);
+}
+
 void read_fault(Reader& r, const toml::table& t, ScenarioSpec& s) {
     FaultSpec f;
-    static const std::set<std::string> later = {"power_loss", "disk_full"};
+    static const std::set<std::string> later = {"disk_full"};
     if (!r.text(t, "kind", f.kind)) {
         r.error(t, "[[fault]] needs a kind (warren-sim list faults)");
         return;
@@ -644,10 +656,15 @@ void read_fault(Reader& r, const toml::table& t, ScenarioSpec& s) {
     r.duration(t, "within", f.within_ms, 0, hour_ms);
     if (r.duration(t, "at", f.at_ms, 0, 24 * hour_ms) && f.at_ms >= s.duration_ms)
         r.error(*t.get("at"), "at is past the scenario's duration");
-    if (f.kind == "crash" && !t.get("probability") && !t.get("at"))
-        r.error(t, "a crash fault needs a probability (per commit in its window) or an at");
-    if (f.kind == "crash" && t.get("probability") && t.get("at"))
-        r.error(*t.get("at"), "a crash fault has a probability (per commit) or an at, not both");
+    if ((f.kind == "crash" || f.kind == "power_loss") && !t.get("probability") && !t.get("at"))
+        r.error(t, "a " + f.kind +
+                       " fault needs a probability (per commit in its window) or an at");
+    if ((f.kind == "crash" || f.kind == "power_loss") && t.get("probability") && t.get("at"))
+        r.error(*t.get("at"),
+                "a " + f.kind + " fault has a probability (per commit) or an at, not both");
+    r.number(t, "keep", f.keep, 0, 1);
+    r.number(t, "torn", f.torn, 0, 1);
+    if (f.keep + f.torn > 1) r.error(t, "keep + torn is over 1 (the rest of the sectors are lost)");
     if (f.kind == "restart" && !t.get("at")) r.error(t, "a restart fault needs an at");
     if (r.text(t, "who", f.who)) {
         bool population = false;
@@ -871,7 +888,8 @@ Loaded load_scenario(const std::string& path, const std::vector<std::string>& ov
     Reader r(errors);
     ScenarioSpec& s = out.spec;
     r.keys(root, "the file",
-           {"schema", "scenario", "server", "network", "population", "attacker", "fault", "chaos",
+           {"schema", "scenario", "server", "network", "disk", "population", "attacker", "fault",
+            "chaos",
             "operator", "liveness", "expect"},
            {"swarm", "report"});
     int64_t schema = 0;
@@ -887,6 +905,7 @@ Loaded load_scenario(const std::string& path, const std::vector<std::string>& ov
     if (const toml::table* t = r.table(root, "server"))
         read_server(r, *t, dir.empty() ? "." : dir, s);
     if (const toml::table* t = r.table(root, "network")) read_network(r, *t, s);
+    if (const toml::table* t = r.table(root, "disk")) read_disk(r, *t, s);
     r.tables(root, "population", [&](const toml::table& t, size_t) { read_population(r, t, s); });
     r.tables(root, "attacker", [&](const toml::table& t, size_t) { read_attacker(r, t, s); });
     r.tables(root, "fault", [&](const toml::table& t, size_t) { read_fault(r, t, s); });

@@ -348,11 +348,11 @@ int step_once(sqlite3_stmt* s) {
 }  // namespace
 
 Result<std::unique_ptr<Store>> Store::open(const std::string& path, Synchronous sync,
-                                           Access access) {
+                                           Access access, const char* vfs) {
     sqlite3* db = nullptr;
     bool writable = access == Access::read_write;
     int flags = writable ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY;
-    int rc = sqlite3_open_v2(path.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+    int rc = sqlite3_open_v2(path.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX, vfs);
     if (rc != SQLITE_OK) {
         Status st = Status::failed("cannot open database " + path + ": " +
                                    (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc)));

@@ -33,9 +33,11 @@ enum class Access { read_write, read_only };
 class Store {
   public:
     // Opens (creating if needed) the database at `path` (":memory:" for a private in-memory
-    // one) and migrates its schema to the current version.
+    // one) and migrates its schema to the current version. `vfs`: the SQLite VFS the file
+    // lives on, by name (nullptr: the operating system's; the simulator passes its disk's).
     static Result<std::unique_ptr<Store>> open(const std::string& path, Synchronous sync,
-                                               Access access = Access::read_write);
+                                               Access access = Access::read_write,
+                                               const char* vfs = nullptr);
     // How long one search may run before it stops (too_costly).
     void set_query_time_max(std::chrono::milliseconds t) { query_time_max_ = t; }
     ~Store();

@@ -182,9 +182,19 @@ TEST_F(ScenarioFile, UnknownKeysKindsAndLaterStepsAreRefused) {
     e = errors_of("[[attacker]]\nkind = \"teleport\"\n");
     ASSERT_EQ(e.size(), 1u);
     EXPECT_NE(e[0].find(":6:8: unknown attacker kind 'teleport'"), std::string::npos) << e[0];
+    e = errors_of("[[fault]]\nkind = \"disk_full\"\n");
+    ASSERT_EQ(e.size(), 1u);
+    EXPECT_NE(e[0].find("'disk_full' is not supported yet"), std::string::npos) << e[0];
+    // A power loss says when: per commit, or at a moment; what it keeps adds up.
     e = errors_of("[[fault]]\nkind = \"power_loss\"\n");
     ASSERT_EQ(e.size(), 1u);
-    EXPECT_NE(e[0].find("'power_loss' is not supported yet"), std::string::npos) << e[0];
+    EXPECT_NE(e[0].find("a power_loss fault needs a probability"), std::string::npos) << e[0];
+    e = errors_of("[[fault]]\nkind = \"power_loss\"\nat = \"1s\"\nkeep = 0.7\ntorn = 0.5\n");
+    ASSERT_EQ(e.size(), 1u);
+    EXPECT_NE(e[0].find("keep + torn is over 1"), std::string::npos) << e[0];
+    e = errors_of("[disk]\nsector_bytes = 1000\n");
+    ASSERT_EQ(e.size(), 1u);
+    EXPECT_NE(e[0].find("sector_bytes is a power of two"), std::string::npos) << e[0];
     e = errors_of("[swarm]\nfault_enabled = 0.5\n");
     ASSERT_EQ(e.size(), 1u);
     EXPECT_NE(e[0].find("'swarm' in the file is not supported yet"), std::string::npos) << e[0];

@@ -253,6 +253,12 @@ void on_event(World& w, Legit& c, const Line& l) {
     if (ev != "MESSAGE" || l.message_room.empty()) return;
     const std::string_view room = l.message_room;
     const int64_t id = l.message_id;
+    // Sent by a process whose power loss then took it (synchronous = normal): its id is the
+    // next process's to give again.
+    if (w.any_lost_to_power_loss() && w.lost_to_power_loss(w.peer(c.conn).epoch, id)) {
+        w.probe("power_loss.lost_message_delivered");
+        return;
+    }
     auto v = std::find_if(c.asked.begin(), c.asked.end(),
                           [&](const Legit::RoomView& a) { return a.room == room; });
     if (v == c.asked.end()) {
@@ -375,9 +381,17 @@ void on_line(World& w, Legit& c, const Line& l) {
     std::string code = ok ? "" : m["error"].value("code", "?");
     if (c.index >= 0)
         w.report_sample(Sample{w.now_ms(), w.now_ms() - p.sent_ms, p.op, code, c.population});
+    // An answer of a process that lost power since, taking changes it had acknowledged
+    // (synchronous = normal): a message above what survived is forgotten, as its author must;
+    // other changes it acknowledged are in doubt.
+    const bool lost_power = w.any_lost_to_power_loss() && w.lost_power(w.peer(c.conn).epoch);
+    const World::Outcome acked = lost_power ? World::Outcome::in_doubt : World::Outcome::acked;
     if (p.op == "SEND_MESSAGE" || p.op == "DIRECT_MESSAGE") {
         auto msg = m.find("message");
-        if (ok && msg != m.end() && msg->is_object()) {
+        if (ok && msg != m.end() && msg->is_object() &&
+            w.lost_to_power_loss(w.peer(c.conn).epoch, msg->value("id", int64_t{0}))) {
+            w.probe("power_loss.lost_message_acknowledged");
+        } else if (ok && msg != m.end() && msg->is_object()) {
             int64_t id = msg->value("id", int64_t{0});
             // Told it is stored: it must be, already (unless it is past its room's age).
             int64_t ts = msg->value("ts", int64_t{0});
@@ -399,12 +413,16 @@ void on_line(World& w, Legit& c, const Line& l) {
             w.refused_texts().insert(p.text);
         }
     }
-    if (p.op == "REACT" && p.change > 0)
-        w.tracked()[p.message_id].reactions[p.change - 1].outcome =
-            ok ? World::Outcome::acked : World::Outcome::refused;
-    if (p.op == "EDIT_MESSAGE" || p.op == "DELETE_MESSAGE")
-        w.tracked()[p.message_id].changes[p.change].outcome =
-            ok ? World::Outcome::acked : World::Outcome::refused;
+    // (A message a power loss took is no longer tracked, nor what was asked of it.)
+    auto tracked = lost_power && w.lost_to_power_loss(w.peer(c.conn).epoch, p.message_id)
+                       ? w.tracked().end()
+                       : w.tracked().find(p.message_id);
+    if (p.op == "REACT" && p.change > 0 && tracked != w.tracked().end() &&
+        p.change <= tracked->second.reactions.size())
+        tracked->second.reactions[p.change - 1].outcome = ok ? acked : World::Outcome::refused;
+    if ((p.op == "EDIT_MESSAGE" || p.op == "DELETE_MESSAGE") && tracked != w.tracked().end() &&
+        p.change < tracked->second.changes.size())
+        tracked->second.changes[p.change].outcome = ok ? acked : World::Outcome::refused;
     if (p.op == "REGISTER" || p.op == "LOGIN") {
         if (ok || (p.op == "LOGIN" && code == "CONFLICT" && c.ready)) {
             // Logged in again after a LOGOUT (or the LOGOUT was refused and the session went

@@ -186,6 +186,20 @@ const std::vector<Checker>& checkers() {
          "as its author's acknowledged (or lost) answers allow; one whose answer a close or "
          "crash hid is stored at most once",
          acked_stored},
+        {"durability.power_loss_full",
+         "with synchronous = full, every message acknowledged before a power loss is stored "
+         "after it (judged as the next process opens the database, sim/engine/world.cc)",
+         nullptr},
+        {"durability.power_loss_normal",
+         "with synchronous = normal, a power loss takes only messages applied after the last "
+         "checkpoint, and of those a suffix: none acknowledged before it, none below one that "
+         "survived",
+         nullptr},
+        {"storage.integrity_after_power_loss",
+         "after every power loss the database passes PRAGMA integrity_check", nullptr},
+        {"storage.opens",
+         "the database opens after every crash, power loss and restart (a violation ends the run)",
+         nullptr},
         {"durability.refused_not_stored",
          "no message answered with an error is stored (checked with durability.acked_stored)",
          nullptr},

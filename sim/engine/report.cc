@@ -56,6 +56,14 @@ const std::vector<std::pair<std::string, std::string>>& metric_families() {
         {"delivery.owed",
          "room messages legitimate connections had to receive (delivery.complete judged them)"},
         {"retention.removed", "messages retention removed (set when retention is on)"},
+        {"disk.used_bytes", "bytes the simulated disk's files hold at the end"},
+        {"disk.syncs", "syncs of the simulated disk's files that succeeded"},
+        {"disk.full_refusals", "writes the simulated disk refused as full (capacity_bytes)"},
+        {"disk.sectors_kept", "unsynced sectors power losses kept whole"},
+        {"disk.sectors_torn", "unsynced sectors power losses tore (first half written)"},
+        {"disk.sectors_lost", "unsynced sectors power losses lost"},
+        {"durability.acked_lost_to_power_loss",
+         "acknowledged messages synchronous = normal lost within its window"},
         {"retention.overdue",
          "messages stored at the end that were past their room's age a retention round and 5 s "
          "before the end"},
@@ -90,7 +98,14 @@ bool metric_known(const std::string& name, std::string* why) {
                                                    "alerts.active_at_end",
                                                    "delivery.owed",
                                                    "retention.removed",
-                                                   "retention.overdue"};
+                                                   "retention.overdue",
+                                                   "disk.used_bytes",
+                                                   "disk.syncs",
+                                                   "disk.full_refusals",
+                                                   "disk.sectors_kept",
+                                                   "disk.sectors_torn",
+                                                   "disk.sectors_lost",
+                                                   "durability.acked_lost_to_power_loss"};
     if (std::find(plain.begin(), plain.end(), name) != plain.end()) return true;
     if (name.starts_with("events.") && name.size() > 7) return true;
     if (name.starts_with("attacker.")) {

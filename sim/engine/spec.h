@@ -12,6 +12,7 @@
 
 #include "core/chaos.h"
 #include "core/config.h"
+#include "store/store.h"
 
 namespace warren::sim {
 
@@ -104,6 +105,9 @@ struct FaultSpec {
     std::string who;
     std::string mode = "hold";  // partition: "hold" (bytes wait for the heal) or "drop"
     int64_t within_ms = 500;    // crash_on_restart: how soon after a start the crash comes
+    // power_loss: each sector written since its file's last sync reaches the disk (keep), half
+    // of it does (torn), or none of it (the rest).
+    double keep = 0.4, torn = 0.2;
     int64_t by_ms = 0;          // clock_step: the wall clock moves by this (either way)
     double ppm = 0;             // clock_drift: the wall clock gains (or loses) this per million
 };
@@ -155,6 +159,13 @@ struct ScenarioSpec {
     int64_t timeout_wall_ms = 60'000;
     Config config;  // abuse limits on unless the file turns them off
     NetworkSpec network;
+    // [server]'s storage.synchronous: what the store syncs (what a power loss may take).
+    Synchronous synchronous = Synchronous::normal;
+    // [disk]: the simulated disk under the store (sim/engine/disk.h).
+    struct Disk {
+        uint32_t sector_bytes = 512;  // a power loss keeps, loses or tears whole sectors
+        int64_t capacity_bytes = 0;   // writes past it fail with SQLITE_FULL (0: no limit)
+    } disk;
     std::vector<PopulationSpec> populations;
     std::vector<AttackerSpec> attackers;
     std::vector<FaultSpec> faults;

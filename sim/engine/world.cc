@@ -10,16 +10,52 @@
 #include "sim/actors/population.h"
 #include "sim/checkers/checkers.h"
 #include "sim/checkers/history.h"
+#include "sim/engine/disk.h"
 #include "sim/faults/faults.h"
 
 namespace warren::sim {
 
+namespace {
+const std::string db_file = "warren.db";  // on the world's disk
+}
+
 World::World(const ScenarioSpec& spec, uint64_t seed)
-    : spec_(spec), seed_(seed), streams_(seed), entropy_(Streams::derive(seed, "entropy")) {
-    auto st = Store::open(":memory:", Synchronous::normal);
-    WARREN_CHECK(st.is_ok());
-    store_ = std::move(st.value());
+    : spec_(spec),
+      seed_(seed),
+      streams_(seed),
+      entropy_(Streams::derive(seed, "entropy")),
+      disk_(std::make_unique<SimDisk>(Streams::derive(seed, "disk"), spec.disk.sector_bytes)) {
+    disk_->set_capacity(static_cast<uint64_t>(spec_.disk.capacity_bytes));
+    // In WAL mode the database file is written, and synced, only by a checkpoint, which
+    // SQLite runs after a commit: everything applied by then is on the platter.
+    disk_->set_sync_listener([this](const std::string& path) {
+        if (path == db_file) checkpointed_through_ = applying_through_;
+    });
+    WARREN_CHECK(open_store());
     start_core();
+}
+
+bool World::open_store() {
+    auto st = Store::open(db_file, spec_.synchronous, Access::read_write, disk_->vfs_name());
+    if (!st.is_ok()) {
+        violation("storage.opens", "the database does not open: " + st.status().message());
+        end_run();
+        return false;
+    }
+    store_ = std::move(st.value());
+    return true;
+}
+
+Status World::apply(const Commit& c, const std::optional<Status>& injected) {
+    if (injected) return *injected;
+    MessageId newest = applied_through_;
+    for (const Mutation& m : *c.mutations)
+        if (const auto* row = std::get_if<MessageRow>(&m)) newest = std::max(newest, row->id);
+    applying_through_ = newest;
+    Status st = store_->apply(*c.mutations);
+    if (st.is_ok()) applied_through_ = newest;
+    applying_through_ = applied_through_;
+    return st;
 }
 
 World::~World() = default;
@@ -275,12 +311,21 @@ void World::on_commit(const Commit& c) {
                if (e == epoch_ && core_) crash(restart);
            });
     }
-    at(lands, [this, c, e = epoch_, status = fate.status] {
+    at(lands, [this, c, e = epoch_, status = fate.status, cut = fate.power_cut,
+               cut_ops = fate.power_cut_ops] {
         if (e != epoch_ || !core_) return;
         std::erase_if(inflight_, [&](const Commit& x) { return x.batch == c.batch; });
         bool after_landed = c.after != 0 && chain_.admits(c);
-        Status st =
-            chain_.carry_out(c, [&] { return status ? *status : store_->apply(*c.mutations); });
+        if (cut) disk_->cut_power_after(cut_ops);
+        Status st = chain_.carry_out(c, [&] { return apply(c, status); });
+        if (cut) {
+            // The power went during the commit (it failed on the dead disk), or goes now,
+            // right after it: either way before its answer left.
+            probe(disk_->halted() ? "power_loss.during_a_commit" : "power_loss.after_a_commit");
+            disk_->cut_power_after(-1);
+            crash(cut->restart_after_ms, cut);
+            return;
+        }
         // The pipelined paths: a commit not tried because the one before it failed; one that
         // failed though the one before it, in flight with it, landed.
         if (st.code() == Status::Code::aborted) probe("commit.aborted_behind_a_failure");
@@ -328,22 +373,40 @@ std::string_view World::room_name(RoomId id) const {
 }
 
 // The server process dies: memory, connections and in-flight work are gone. A commit in
-// flight may or may not have reached the disk; nobody was told either way.
-void World::crash(int64_t restart_after_ms) {
-    trace("crash", epoch_);
+// flight may or may not have reached the disk; nobody was told either way. With a power
+// loss the host goes too: the disk keeps what was synced (and the fault's share of the rest).
+void World::crash(int64_t restart_after_ms, const FaultSpec* power_loss) {
+    trace(power_loss ? "power_loss" : "crash", epoch_);
     event("process.crash");
+    if (power_loss) event("host.power_loss");
     restart_after_ms_ = -1;  // a graceful restart under way ends here too
     // Storage applies commits in order: those in flight that land are the oldest ones.
     if (inflight_.size() > 1) probe("crash.with_pipelined_commits");
+    // (Nothing more lands once the power is gone.)
     for (const Commit& c : inflight_) {
-        if (!stream("fault/crash/landed").chance(0.5)) break;
-        (void)chain_.carry_out(c, [&] { return store_->apply(*c.mutations); });
+        if (disk_->halted() || !stream("fault/crash/landed").chance(0.5)) break;
+        (void)chain_.carry_out(c, [&] { return apply(c); });
     }
     inflight_.clear();
-    if (pruning_ && stream("fault/crash/landed").chance(0.5))
+    if (pruning_ && !disk_->halted() && stream("fault/crash/landed").chance(0.5))
         (void)store_->prune(pruning_->scopes, pruning_->limit);
     pruning_.reset();
+    uint64_t dead = epoch_;
     end_process();
+    // The process's connection to the database dies with it, unclosed; the next process
+    // opens the file again and recovers it from what the disk kept.
+    disk_->halt();
+    store_.reset();
+    if (power_loss) {
+        SimDisk::PowerLossReport r =
+            disk_->power_loss(stream("disk/power_loss"), {power_loss->keep, power_loss->torn});
+        report_.metrics["disk.sectors_kept"] += static_cast<double>(r.kept);
+        report_.metrics["disk.sectors_torn"] += static_cast<double>(r.torn);
+        report_.metrics["disk.sectors_lost"] += static_cast<double>(r.lost);
+    }
+    disk_->boot();
+    if (!open_store()) return;
+    if (power_loss) judge_power_loss(dead);
     // In id order: the resets are scheduled in it (the table itself is unordered).
     for (ConnId id : open_peer_ids()) {
         Peer& p = peers_[id];
@@ -355,6 +418,68 @@ void World::crash(int64_t restart_after_ms) {
         });
     }
     start_process_after(restart_after_ms);
+}
+
+// After a power loss, against what clients were told: the database opens and passes
+// integrity_check; with synchronous = full every acknowledged message survived; with normal
+// every one applied before the last checkpoint did, and of those after it, what survived is
+// a prefix (commits land in order). What normal lost within its window is forgotten here, as
+// its clients must: their later messages reuse the ids.
+void World::judge_power_loss(uint64_t epoch) {
+    probe("power_loss.judged");
+    std::string when = " (the power loss at " + std::to_string(now_ms()) + " ms)";
+    if (std::string ic = disk_->integrity_check(db_file); ic != "ok")
+        violation("storage.integrity_after_power_loss", ic + when);
+    bool full = spec_.synchronous == Synchronous::full;
+    const std::string checker = full ? "durability.power_loss_full" : "durability.power_loss_normal";
+    MessageId must = full ? applied_through_ : std::min(checkpointed_through_, applied_through_);
+    MessageId survived = must;
+    for (MessageId id = applied_through_; id > must; --id)
+        if (store_->message(id)) {
+            survived = id;
+            break;
+        }
+    uint64_t lost = 0;
+    for (auto it = tracked_.begin(); it != tracked_.end();) {
+        auto& [id, t] = *it;
+        if (id > survived) {
+            lost += !t.author.empty();
+            it = tracked_.erase(it);
+            continue;
+        }
+        if (!t.author.empty() && !store_->message(id) && !may_have_expired(t.room, t.ts_ms))
+            violation(checker, t.author + "'s message " + std::to_string(id) + " (\"" + t.original +
+                                   "\") was acknowledged" +
+                                   (id <= must ? (full ? "" : " before the last checkpoint")
+                                               : ", a later one survived,") +
+                                   " and is lost" + when);
+        if (!full) {
+            // Its acknowledged edits, deletions and reactions may be among what was lost.
+            for (Change& c : t.changes)
+                if (c.outcome == Outcome::acked) c.outcome = Outcome::in_doubt;
+            for (Reaction& r : t.reactions)
+                if (r.outcome == Outcome::acked) r.outcome = Outcome::in_doubt;
+        }
+        ++it;
+    }
+    if (!full) power_lost_above_[epoch] = survived;
+    if (lost > 0) {
+        probe("power_loss.lost_acknowledged");
+        report_.metrics["durability.acked_lost_to_power_loss"] += static_cast<double>(lost);
+    }
+    if (survived < applied_through_) {
+        for (const auto& c : legit_) {
+            for (Legit::RoomView& v : c->asked) {
+                v.last = std::min(v.last, survived);
+                std::erase_if(v.recent, [&](int64_t id) { return id > survived; });
+                std::erase_if(v.owed, [&](int64_t id) { return id > survived; });
+            }
+            std::erase_if(c->own, [&](int64_t id) { return id > survived; });
+        }
+        applied_through_ = applying_through_ = survived;
+        checkpointed_through_ = std::min(checkpointed_through_, survived);
+    }
+    stored_rows_.reset();
 }
 
 void World::end_process() {
@@ -606,6 +731,9 @@ void World::restart(int64_t restart_after_ms) {
 // The core has stopped (every commit landed, every client told): the process exits.
 void World::finish_restart() {
     end_process();
+    // It closes the database on its way out (a checkpoint); the next process opens it.
+    store_.reset();
+    if (!open_store()) return;
     start_process_after(restart_after_ms_);
 }
 
@@ -746,6 +874,10 @@ void World::finish() {
     report_.metrics["server.peak_unread_bytes"] = static_cast<double>(peak_unread_);
     report_.metrics["server.peak_connections"] = static_cast<double>(peak_connections_);
     report_.metrics["server.peak_tracked_ips"] = static_cast<double>(peak_tracked_ips_);
+    report_.metrics["disk.used_bytes"] = static_cast<double>(disk_->used_bytes());
+    report_.metrics["disk.syncs"] = static_cast<double>(disk_->syncs());
+    report_.metrics["disk.full_refusals"] = static_cast<double>(disk_->full_refusals());
+    if (disk_->full_refusals() > 0) probe("disk.full");
     for (auto& a : attacks_) finish_attacker(*this, *a);
     // Alerts: a raise for a (rule, subject) already active is a duplicate.
     std::set<std::pair<std::string, std::string>> open_alerts;

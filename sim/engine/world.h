@@ -85,6 +85,7 @@ struct LinkFate {
 
 struct Legit;
 struct Attack;
+class SimDisk;
 
 class World;
 
@@ -198,6 +199,15 @@ class World {
     // Keeps `p` alive as long as the world (state of an actor its closures point to).
     void hold(std::shared_ptr<void> p) { held_.push_back(std::move(p)); }
     bool alive() const { return core_ != nullptr; }
+    // The process `epoch` died in a power loss that synchronous = normal let take changes it
+    // had acknowledged (its answers still on their way may speak of them): message ids above
+    // what survived were lost, and its acknowledgements of other changes are in doubt.
+    bool lost_power(uint64_t epoch) const { return power_lost_above_.contains(epoch); }
+    bool lost_to_power_loss(uint64_t epoch, int64_t message_id) const {
+        auto it = power_lost_above_.find(epoch);
+        return it != power_lost_above_.end() && message_id > it->second;
+    }
+    bool any_lost_to_power_loss() const { return !power_lost_above_.empty(); }
     uint64_t process_epoch() const { return epoch_; }  // which process is running
     size_t open_peers() const;
 
@@ -208,10 +218,17 @@ class World {
         std::optional<Status> status;  // set: the commit is not applied; this is the outcome
         bool crash = false;            // the process dies while the commit is in flight
         int64_t restart_after_ms = 200;
+        // The host loses power while storage carries the commit out: after this many of its
+        // writes and syncs (or right after it, if it does fewer), before anyone hears.
+        const FaultSpec* power_cut = nullptr;
+        int64_t power_cut_ops = 0;
     };
     using CommitHook = std::function<void(CommitFate&)>;
     void on_commit_hook(CommitHook h) { commit_hooks_.push_back(std::move(h)); }
-    void crash(int64_t restart_after_ms);
+    // The process dies; `power_loss` (a power_loss fault): with the host, whose disk keeps
+    // only what was synced (and the fault's share of the rest).
+    void crash(int64_t restart_after_ms, const FaultSpec* power_loss = nullptr);
+    SimDisk& disk() { return *disk_; }
     // A graceful restart: shutdown, the process exits once the core has stopped, a new one
     // starts from the database restart_after_ms later.
     void restart(int64_t restart_after_ms);
@@ -269,7 +286,19 @@ class World {
     ParsedLines parsed_{ParsedLines::Keep::top_level_error_and_message};
     SeededEntropy entropy_;
     TraceHash trace_;
+    std::unique_ptr<SimDisk> disk_;  // before the store, which is closed first
     std::unique_ptr<Store> store_;
+    // The newest message id of the commits applied so far (of the one being applied, while
+    // it is), and of those applied when the database file was last synced (a checkpoint:
+    // what synchronous = normal keeps across a power loss).
+    MessageId applied_through_ = 0, applying_through_ = 0, checkpointed_through_ = 0;
+    // Applies a commit to the store (or fails it with `injected`), keeping the marks above.
+    Status apply(const Commit& c, const std::optional<Status>& injected = std::nullopt);
+    // A new process opens the database (recovering it); false: it cannot (a violation).
+    bool open_store();
+    // After a power loss of the process `epoch`: what survived against what was acknowledged.
+    void judge_power_loss(uint64_t epoch);
+    std::map<uint64_t, MessageId> power_lost_above_;  // process epoch -> newest id that survived
     std::unique_ptr<Server> core_;
     uint64_t epoch_ = 0;
     EventQueue clock_;

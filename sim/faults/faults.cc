@@ -69,27 +69,42 @@ void commit_failure(World& w, const FaultSpec& f, size_t i) {
 
 // With `probability` per commit in the window, the process dies while the commit is in
 // flight (which lands or not, 50/50) and restarts from the database after restart_after; at
-// most `max` times a run.
-void crash(World& w, const FaultSpec& f, size_t i) {
+// most `max` times a run. A power loss (`power`) takes the host too, in the middle of the
+// commit's own writes and syncs (or right after them): the disk keeps what was synced and, of
+// each sector written since, `keep` whole and `torn` half (sim/engine/disk.h).
+void crash_or_power_loss(World& w, const FaultSpec& f, size_t i, bool power) {
+    const FaultSpec* loss = power ? &f : nullptr;
     if (f.at_ms >= 0) {  // at a moment, whatever is under way then
-        w.at(f.at_ms, [&w, &f] {
+        w.at(f.at_ms, [&w, &f, loss] {
             if (!w.alive() || w.healed()) return;
-            w.probe("fault.crash.fired");
-            w.crash(f.restart_after_ms);
+            w.probe("fault." + f.kind + ".fired");
+            w.crash(f.restart_after_ms, loss);
         });
         return;
     }
     mark_window(w, f);
-    Stream& rng = w.stream("fault/crash#" + std::to_string(i));
+    Stream& rng = w.stream("fault/" + f.kind + "#" + std::to_string(i));
     auto crashes = std::make_shared<int64_t>(0);
-    w.on_commit_hook([&w, &f, &rng, crashes](World::CommitFate& fate) {
-        if (fate.crash || *crashes >= f.max || !active(w, f) || !rng.chance(f.probability)) return;
+    w.on_commit_hook([&w, &f, &rng, crashes, loss](World::CommitFate& fate) {
+        if (fate.crash || fate.power_cut || *crashes >= f.max || !active(w, f) ||
+            !rng.chance(f.probability))
+            return;
         ++*crashes;
-        fate.crash = true;
-        fate.restart_after_ms = f.restart_after_ms;
-        w.probe("fault.crash.fired");
+        if (loss) {
+            // Inside the commit's I/O: after some of its writes and syncs (a commit with its
+            // checkpoint does a few to a few dozen), or right after it.
+            fate.power_cut = loss;
+            fate.power_cut_ops = rng.between(0, 24);
+        } else {
+            fate.crash = true;
+            fate.restart_after_ms = f.restart_after_ms;
+        }
+        w.probe("fault." + f.kind + ".fired");
     });
 }
+
+void crash(World& w, const FaultSpec& f, size_t i) { crash_or_power_loss(w, f, i, false); }
+void power_loss(World& w, const FaultSpec& f, size_t i) { crash_or_power_loss(w, f, i, true); }
 
 // `who` of a fault, parsed once: a population's name, or an IPv4 network.
 struct Who {
@@ -310,6 +325,11 @@ const std::vector<FaultKind>& fault_kinds() {
          "whatever is under way",
          {"from", "to", "probability", "restart_after", "max", "at"},
          crash},
+        {"power_loss",
+         "like crash, and the host loses power: the disk keeps what was synced and, of each "
+         "sector written since, a share `keep` whole and `torn` half (the rest is lost)",
+         {"from", "to", "probability", "restart_after", "max", "at", "keep", "torn"},
+         power_loss},
         {"crash_on_restart",
          "each time the process starts again in [from, to), with probability it crashes again "
          "within `within` of its start (while clients reconnect and commit), at most max times",
