@@ -57,8 +57,12 @@ set +e
     > "$scratch/planted.log" 2>&1
 planted=$?
 set -e
-grep -vE '^seed [0-9]+: (start|ok)' "$scratch/planted.log" | head -30
-echo "plant: exit $planted with the defect"
+failed=$(grep -cE '^seed [0-9]+: FAIL' "$scratch/planted.log" || true)
+first=$(grep -m1 -E '^seed [0-9]+: FAIL' "$scratch/planted.log" || true)
+grep -m3 'safety durability.power_loss_full' "$scratch/planted.log" || true
+grep -m1 'replay:' "$scratch/planted.log" || true
+tail -1 "$scratch/planted.log"
+echo "plant: exit $planted with the defect: $failed of $seeds seeds failed, the first: $first"
 status=0
 if [ "$planted" = 0 ] || ! grep -q 'durability.power_loss_full' "$scratch/planted.log"; then
     echo "plant: FAIL: durability.power_loss_full did not catch the defect" >&2
