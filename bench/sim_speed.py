@@ -11,7 +11,11 @@ machine slows no figure's numerator):
       long-tailed delays, slow readers, a partition, resets, half-open clients, a reconnect
       storm and a graceful restart); the target is within 20 % of the first;
   seeds per CPU second: bench/sim/smoke.toml (200 seeds of a 5-client, 20 s workload with an
-      attacker), one worker process, as `warren-sim run` sweeps.
+      attacker), one worker process, as `warren-sim run` sweeps;
+  the storage-fault sweep's seeds per CPU second: sim/scenarios/durability.toml (its first 100
+      seeds: 6 users doing everything while commits fail and the process crashes, the store on
+      the simulated disk), and the same for sim/scenarios/power_loss.toml (that workload with
+      synchronous = full while the power goes out).
 Exits 1 if any is under its floor. The floors are a quarter of what a 2-core Debian 12 VM
 measured (in FLOORS): CI machines are shared and noisy, so a breach means a large regression,
 not noise. The targets of the simulator's design (docs/SIMULATION.md) are printed beside.
@@ -27,6 +31,9 @@ FLOORS = {
     "sim_seconds_per_cpu_second": (40, 200, 213),
     "sim_seconds_per_cpu_second_with_faults": (35, 170, 153),
     "seeds_per_cpu_second": (30, 100, 188),
+    # On the simulated disk; before it (SQLite on :memory:, 2026-12-08, same window) 21.5-21.9.
+    "durability_seeds_per_cpu_second": (5, 20, 17),
+    "power_loss_seeds_per_cpu_second": (4, 15, 18),
 }
 
 
@@ -50,10 +57,18 @@ def main():
     chat_cpu = min(cpu_of([sim, "run", chat, "--seed", "1", "--in-process"]) for _ in range(runs))
     net_cpu = min(cpu_of([sim, "run", net, "--seed", "1", "--in-process"]) for _ in range(runs))
     smoke_cpu = min(cpu_of([sim, "run", smoke, "--jobs", "1"]) for _ in range(runs))
+    scenarios = os.path.join(HERE, "..", "sim", "scenarios")
+    sweep_cpu = {
+        name: min(cpu_of([sim, "run", os.path.join(scenarios, name + ".toml"), "--seeds", "100",
+                          "--jobs", "1"]) for _ in range(runs))
+        for name in ("durability", "power_loss")
+    }
     figures = {
         "sim_seconds_per_cpu_second": 600.0 / chat_cpu,
         "sim_seconds_per_cpu_second_with_faults": 600.0 / net_cpu,
         "seeds_per_cpu_second": 200.0 / smoke_cpu,
+        "durability_seeds_per_cpu_second": 100.0 / sweep_cpu["durability"],
+        "power_loss_seeds_per_cpu_second": 100.0 / sweep_cpu["power_loss"],
     }
     failed = False
     for name, value in figures.items():
