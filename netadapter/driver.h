@@ -47,6 +47,9 @@ struct DriverOptions {
     size_t hash_queue_max = 64;  // jobs waiting for a hashing thread; past it: overloaded
     // A write to a plain socket this large is made by the writer thread (0: every write).
     size_t write_off_thread_min = 0;
+    // A connection written to less than this long ago waits for the rest of the window before
+    // its next write (0: every turn's output is written at once).
+    size_t write_coalesce_us = 5000;
     // argon2id cost (libsodium crypto_pwhash, ALG_ARGON2ID13).
     uint64_t argon2_ops = 2;
     size_t argon2_mem_bytes = 19 * 1024 * 1024;
