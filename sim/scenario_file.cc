@@ -657,8 +657,8 @@ void read_fault(Reader& r, const toml::table& t, ScenarioSpec& s) {
     if (r.duration(t, "at", f.at_ms, 0, 24 * hour_ms) && f.at_ms >= s.duration_ms)
         r.error(*t.get("at"), "at is past the scenario's duration");
     if ((f.kind == "crash" || f.kind == "power_loss") && !t.get("probability") && !t.get("at"))
-        r.error(t, "a " + f.kind +
-                       " fault needs a probability (per commit in its window) or an at");
+        r.error(t,
+                "a " + f.kind + " fault needs a probability (per commit in its window) or an at");
     if ((f.kind == "crash" || f.kind == "power_loss") && t.get("probability") && t.get("at"))
         r.error(*t.get("at"),
                 "a " + f.kind + " fault has a probability (per commit) or an at, not both");
@@ -889,8 +889,7 @@ Loaded load_scenario(const std::string& path, const std::vector<std::string>& ov
     ScenarioSpec& s = out.spec;
     r.keys(root, "the file",
            {"schema", "scenario", "server", "network", "disk", "population", "attacker", "fault",
-            "chaos",
-            "operator", "liveness", "expect"},
+            "chaos", "operator", "liveness", "expect"},
            {"swarm", "report"});
     int64_t schema = 0;
     if (!root.get("schema"))

@@ -347,8 +347,8 @@ int step_once(sqlite3_stmt* s) {
 
 }  // namespace
 
-Result<std::unique_ptr<Store>> Store::open(const std::string& path, Synchronous sync,
-                                           Access access, const char* vfs) {
+Result<std::unique_ptr<Store>> Store::open(const std::string& path, Synchronous sync, Access access,
+                                           const char* vfs) {
     sqlite3* db = nullptr;
     bool writable = access == Access::read_write;
     int flags = writable ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY;

@@ -23,12 +23,9 @@ while [ $# -gt 0 ]; do
 done
 scenario=sim/scenarios/power_loss.toml
 
-scratch=$(mktemp -d /tmp/warren-plant.XXXXXX)
-trap 'rm -rf "$scratch"' EXIT
-# The working tree as it is (new files too), without build trees or ignored files.
-(cd "$root" && git ls-files -z --cached --others --exclude-standard |
-    while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
-    xargs -0 cp --parents -t "$scratch")
+# shellcheck source=tests/scratch_tree.sh
+source "$root/tests/scratch_tree.sh"
+scratch_tree "$root" plant
 
 python3 - "$scratch" <<'PY'
 import sys
@@ -42,14 +39,7 @@ open(path, "w").write(s.replace(old, '"PRAGMA synchronous=NORMAL"', 1))
 PY
 echo "plant: applied in $scratch (store/store.cc: \"full\" commits without syncing the WAL)"
 
-export CCACHE_BASEDIR="$scratch" CCACHE_NOHASHDIR=1
-if ! { cmake -S "$scratch" -B "$scratch/build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-        -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" -DWARREN_BUILD_BENCH=OFF &&
-        cmake --build "$scratch/build" -j "$(nproc)" --target warren-sim; } > "$scratch/build.log" 2>&1; then
-    tail -30 "$scratch/build.log"
-    echo "plant: the scratch build failed" >&2
-    exit 2
-fi
+scratch_build_sim -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG"
 
 echo "plant: running $scenario with the defect ($seeds seeds)"
 set +e
@@ -72,17 +62,5 @@ if ! grep -q 'warren-sim run .*--seed [0-9]' "$scratch/planted.log"; then
     echo "plant: FAIL: no replay command was printed" >&2
     status=1
 fi
-if [ -x "$root/build/bin/warren-sim" ]; then
-    set +e
-    (cd "$root" && build/bin/warren-sim run "$scenario" --seeds "$seeds" --jobs 2) \
-        > "$scratch/today.log" 2>&1
-    today=$?
-    set -e
-    tail -1 "$scratch/today.log"
-    echo "plant: exit $today with today's code (build/bin/warren-sim)"
-    if [ "$today" != 0 ]; then
-        echo "plant: FAIL: the scenario fails with today's code" >&2
-        status=1
-    fi
-fi
+todays_build_passes "$root" "$scenario" "$seeds" plant || status=1
 exit "$status"

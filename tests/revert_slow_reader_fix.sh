@@ -29,12 +29,9 @@ while [ $# -gt 0 ]; do
 done
 scenario=sim/scenarios/slow_reader_presence.toml
 
-scratch=$(mktemp -d /tmp/warren-revert.XXXXXX)
-trap 'rm -rf "$scratch"' EXIT
-# The working tree as it is (new files too), without build trees or ignored files.
-(cd "$root" && git ls-files -z --cached --others --exclude-standard |
-    while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
-    xargs -0 cp --parents -t "$scratch")
+# shellcheck source=tests/scratch_tree.sh
+source "$root/tests/scratch_tree.sh"
+scratch_tree "$root" revert
 
 # The revert: walk the live list, clear it afterwards (what the code did before the fix).
 python3 - "$scratch" <<'EOF'
@@ -62,16 +59,10 @@ patch("core/server.cc",
 EOF
 echo "revert: applied in $scratch (core/server.cc forget_closed walks the live list)"
 
-export CCACHE_BASEDIR="$scratch" CCACHE_NOHASHDIR=1
 flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
 [ "$release" = 1 ] ||
     flags=(-DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-g1 -O1" -DWARREN_SANITIZE=address,undefined)
-if ! { cmake -S "$scratch" -B "$scratch/build" -G Ninja "${flags[@]}" -DWARREN_BUILD_BENCH=OFF &&
-        cmake --build "$scratch/build" -j "$(nproc)" --target warren-sim; } > "$scratch/build.log" 2>&1; then
-    tail -30 "$scratch/build.log"
-    echo "revert: the scratch build failed" >&2
-    exit 2
-fi
+scratch_build_sim "${flags[@]}"
 
 echo "revert: running $scenario with the defect ($seeds seeds)"
 set +e
@@ -86,17 +77,5 @@ if [ "$reverted" = 0 ]; then
     echo "revert: FAIL: the scenario passed with the defect back in" >&2
     status=1
 fi
-if [ -x "$root/build/bin/warren-sim" ]; then
-    set +e
-    (cd "$root" && build/bin/warren-sim run "$scenario" --seeds "$seeds" --jobs 2) \
-        > "$scratch/today.log" 2>&1
-    today=$?
-    set -e
-    tail -1 "$scratch/today.log"
-    echo "revert: exit $today with today's code (build/bin/warren-sim)"
-    if [ "$today" != 0 ]; then
-        echo "revert: FAIL: the scenario fails with today's code" >&2
-        status=1
-    fi
-fi
+todays_build_passes "$root" "$scenario" "$seeds" revert || status=1
 exit "$status"

@@ -42,7 +42,9 @@ class RawFile {
     int rc_;
 };
 
-std::string sectors(char a, char b) { return std::string(512, a) + std::string(512, b); }
+std::string sectors(char a, char b) {
+    return std::string(512, a) + std::string(512, b);
+}
 
 TEST(SimDisk, WritesReachThePlatterOnlyThroughASync) {
     SimDisk d(1);
@@ -60,12 +62,12 @@ TEST(SimDisk, WritesReachThePlatterOnlyThroughASync) {
 
 // Of every unsynced sector, a power loss keeps all, none, or the first half, as drawn.
 TEST(SimDisk, APowerLossKeepsLosesOrTearsEachUnsyncedSector) {
-    for (auto [keep, torn, expect] :
-         std::vector<std::tuple<double, double, std::string>>{
+    for (auto [keep, torn, expect] : std::vector<std::tuple<double, double, std::string>>{
              {1.0, 0.0, sectors('x', 'y')},
              {0.0, 0.0, sectors('a', 'b')},
-             {0.0, 1.0, std::string(256, 'x') + std::string(256, 'a') + std::string(256, 'y') +
-                            std::string(256, 'b')}}) {
+             {0.0, 1.0,
+              std::string(256, 'x') + std::string(256, 'a') + std::string(256, 'y') +
+                  std::string(256, 'b')}}) {
         SimDisk d(1);
         {
             RawFile f(d, "f");
@@ -154,6 +156,16 @@ std::unique_ptr<Store> open_store(SimDisk& d, Synchronous sync) {
     return r.is_ok() ? std::move(r.value()) : nullptr;
 }
 
+// The store on the disk with a user, a room and its membership: messages can be added.
+std::unique_ptr<Store> seeded_store(SimDisk& d, Synchronous sync) {
+    auto s = open_store(d, sync);
+    if (s && !s->apply({UserRow{1, "Alice", "$phc", 10}, RoomRow{1, "Gen", "t", false, 1, 11},
+                        MemberRow{1, 1, 12}})
+                  .is_ok())
+        s.reset();
+    return s;
+}
+
 Status add_message(Store& s, MessageId id) {
     return s.apply({MessageRow{id, 1, 1, "m" + std::to_string(id), 20 + id, 0}});
 }
@@ -181,11 +193,8 @@ bool integrity_ok(SimDisk& d) {
 TEST(SimDiskStore, SynchronousFullLosesNothingAcknowledgedToAPowerLoss) {
     for (uint64_t seed = 1; seed <= 5; ++seed) {
         SimDisk d(seed);
-        auto s = open_store(d, Synchronous::full);
+        auto s = seeded_store(d, Synchronous::full);
         ASSERT_TRUE(s);
-        ASSERT_TRUE(s->apply({UserRow{1, "Alice", "$phc", 10}, RoomRow{1, "Gen", "t", false, 1, 11},
-                              MemberRow{1, 1, 12}})
-                        .is_ok());
         for (MessageId id = 1; id <= 300; ++id) ASSERT_TRUE(add_message(*s, id).is_ok());
         d.halt();
         s.reset();
@@ -210,11 +219,8 @@ TEST(SimDiskStore, SynchronousNormalLosesOnlyASuffixAfterTheLastCheckpoint) {
         d.set_sync_listener([&](const std::string& path) {
             if (path == "warren.db") checkpointed = applied;
         });
-        auto s = open_store(d, Synchronous::normal);
+        auto s = seeded_store(d, Synchronous::normal);
         ASSERT_TRUE(s);
-        ASSERT_TRUE(s->apply({UserRow{1, "Alice", "$phc", 10}, RoomRow{1, "Gen", "t", false, 1, 11},
-                              MemberRow{1, 1, 12}})
-                        .is_ok());
         // Enough for the WAL to pass its checkpoint size a few times (1000 pages).
         for (MessageId id = 1; id <= 3000; ++id) {
             applied = id;
@@ -246,11 +252,8 @@ TEST(SimDiskStore, SynchronousNormalLosesOnlyASuffixAfterTheLastCheckpoint) {
 // Commits on a full disk fail and change nothing; after space is freed they succeed.
 TEST(SimDiskStore, AFullDiskFailsTheCommitAndKeepsTheDatabase) {
     SimDisk d(1);
-    auto s = open_store(d, Synchronous::full);
+    auto s = seeded_store(d, Synchronous::full);
     ASSERT_TRUE(s);
-    ASSERT_TRUE(s->apply({UserRow{1, "Alice", "$phc", 10}, RoomRow{1, "Gen", "t", false, 1, 11},
-                          MemberRow{1, 1, 12}})
-                    .is_ok());
     d.set_capacity(d.used_bytes());
     Status st = s->apply({MessageRow{1, 1, 1, std::string(3000, 'x'), 21, 0}});
     EXPECT_FALSE(st.is_ok());
@@ -272,11 +275,8 @@ TEST(SimDiskStore, RepeatedPowerLossesInsideCommitsLoseNothingThatReturned) {
     for (uint64_t seed = 1; seed <= 20; ++seed) {
         SimDisk d(seed);
         Stream rng(seed);
-        auto s = open_store(d, Synchronous::full);
+        auto s = seeded_store(d, Synchronous::full);
         ASSERT_TRUE(s);
-        ASSERT_TRUE(s->apply({UserRow{1, "Alice", "$phc", 10}, RoomRow{1, "Gen", "t", false, 1, 11},
-                              MemberRow{1, 1, 12}})
-                        .is_ok());
         MessageId next = 1, returned = 0;
         for (int round = 0; round < 6; ++round) {
             int n = static_cast<int>(rng.between(1, 400));
@@ -315,11 +315,8 @@ namespace {
 // (and the store's later commits would go to a file no longer on the disk).
 TEST(SimDiskStore, AConnectionClosingBesideTheStoreLeavesItsWal) {
     SimDisk d(1);
-    auto s = open_store(d, Synchronous::full);
+    auto s = seeded_store(d, Synchronous::full);
     ASSERT_TRUE(s);
-    ASSERT_TRUE(s->apply({UserRow{1, "Alice", "$phc", 10}, RoomRow{1, "Gen", "t", false, 1, 11},
-                          MemberRow{1, 1, 12}})
-                    .is_ok());
     EXPECT_EQ(d.integrity_check("warren.db"), "ok");
     ASSERT_TRUE(add_message(*s, 1).is_ok());
     EXPECT_TRUE(d.cached("warren.db-wal").has_value()) << "the WAL was deleted under the store";

@@ -19,9 +19,9 @@ namespace {
 struct Node {
     std::string cache;
     std::string platter;
-    std::vector<uint8_t> dirty;       // per sector of the cache: written since the last sync
-    std::vector<size_t> dirty_list;   // the same sectors, in the order first written
-    bool resized = false;             // truncated or extended since the last sync
+    std::vector<uint8_t> dirty;      // per sector of the cache: written since the last sync
+    std::vector<size_t> dirty_list;  // the same sectors, in the order first written
+    bool resized = false;            // truncated or extended since the last sync
     // The -shm wal-index: regions of shared memory, gone with the process that used them, and
     // its eight lock slots (SQLITE_SHM_NLOCK): how many handles hold each shared, and which
     // holds it exclusively.
@@ -251,11 +251,17 @@ int x_check_reserved(sqlite3_file* f, int* out) {
     *out = strongest_other(h) >= SQLITE_LOCK_RESERVED;
     return SQLITE_OK;
 }
-int x_file_control(sqlite3_file*, int, void*) { return SQLITE_NOTFOUND; }
-int x_sector_size(sqlite3_file* f) { return static_cast<int>(Impl::of(f)->disk->sector); }
+int x_file_control(sqlite3_file*, int, void*) {
+    return SQLITE_NOTFOUND;
+}
+int x_sector_size(sqlite3_file* f) {
+    return static_cast<int>(Impl::of(f)->disk->sector);
+}
 // As the unix VFS says by default: a write changes no byte outside its range, even when power
 // is lost (the power-loss model keeps to that: a torn sector's other bytes are as before).
-int x_device(sqlite3_file*) { return SQLITE_IOCAP_POWERSAFE_OVERWRITE; }
+int x_device(sqlite3_file*) {
+    return SQLITE_IOCAP_POWERSAFE_OVERWRITE;
+}
 
 int x_shm_map(sqlite3_file* f, int region, int size, int extend, void volatile** out) {
     Handle* h = Impl::of(f);
@@ -326,9 +332,9 @@ int x_shm_unmap(sqlite3_file* f, int delete_flag) {
 
 const sqlite3_io_methods io_methods = {
     2,  // with shared memory (WAL), without memory-mapped I/O
-    x_close,    x_read,          x_write,     x_truncate,   x_sync,           x_file_size,
-    x_lock,     x_unlock,        x_check_reserved, x_file_control, x_sector_size, x_device,
-    x_shm_map,  x_shm_lock,      x_shm_barrier, x_shm_unmap, nullptr,         nullptr,
+    x_close,   x_read,     x_write,          x_truncate,     x_sync,        x_file_size,
+    x_lock,    x_unlock,   x_check_reserved, x_file_control, x_sector_size, x_device,
+    x_shm_map, x_shm_lock, x_shm_barrier,    x_shm_unmap,    nullptr,       nullptr,
 };
 
 int x_open(sqlite3_vfs* v, sqlite3_filename name, sqlite3_file* f, int flags, int* out_flags) {
@@ -343,8 +349,10 @@ int x_open(sqlite3_vfs* v, sqlite3_filename name, sqlite3_file* f, int flags, in
     } else if ((flags & SQLITE_OPEN_EXCLUSIVE) && (flags & SQLITE_OPEN_CREATE)) {
         return SQLITE_CANTOPEN;
     }
-    auto* h = new (f) Handle{{&io_methods}, d, it->second, path, d->generation,
-                             (flags & SQLITE_OPEN_DELETEONCLOSE) != 0 || !name, nullptr};
+    auto* h = new (f) Handle{{&io_methods}, d,
+                             it->second,    path,
+                             d->generation, (flags & SQLITE_OPEN_DELETEONCLOSE) != 0 || !name,
+                             nullptr};
     it->second->handles.push_back(h);
     if (out_flags) *out_flags = flags;
     return SQLITE_OK;
@@ -381,7 +389,9 @@ int x_randomness(sqlite3_vfs* v, int n, char* out) {
     return n;
 }
 
-int x_sleep(sqlite3_vfs*, int us) { return us; }  // nobody else could make progress meanwhile
+int x_sleep(sqlite3_vfs*, int us) {
+    return us;
+}  // nobody else could make progress meanwhile
 
 // SQLite asks the time only for SQL's date functions, which the store does not use: a fixed
 // moment keeps runs reproducible.
@@ -395,7 +405,9 @@ int x_current_time(sqlite3_vfs* v, double* out) {
     *out = static_cast<double>(ms) / 86400000.0;
     return SQLITE_OK;
 }
-int x_last_error(sqlite3_vfs*, int, char*) { return 0; }
+int x_last_error(sqlite3_vfs*, int, char*) {
+    return 0;
+}
 
 }  // namespace
 
@@ -420,11 +432,19 @@ SimDisk::SimDisk(uint64_t seed, uint32_t sector_size)
     sqlite3_vfs_register(&d.vfs, 0);
 }
 
-SimDisk::~SimDisk() { sqlite3_vfs_unregister(&impl_->vfs); }
+SimDisk::~SimDisk() {
+    sqlite3_vfs_unregister(&impl_->vfs);
+}
 
-const char* SimDisk::vfs_name() const { return impl_->name.c_str(); }
-void SimDisk::set_capacity(uint64_t bytes) { impl_->capacity = bytes; }
-void SimDisk::set_fault_hook(FaultHook h) { impl_->fault = std::move(h); }
+const char* SimDisk::vfs_name() const {
+    return impl_->name.c_str();
+}
+void SimDisk::set_capacity(uint64_t bytes) {
+    impl_->capacity = bytes;
+}
+void SimDisk::set_fault_hook(FaultHook h) {
+    impl_->fault = std::move(h);
+}
 void SimDisk::set_sync_listener(std::function<void(const std::string&)> f) {
     impl_->synced = std::move(f);
 }
@@ -496,12 +516,22 @@ std::string SimDisk::integrity_check(const std::string& path) {
     return out;
 }
 
-void SimDisk::cut_power_after(int64_t ops) { impl_->cut_after = ops; }
-bool SimDisk::halted() const { return impl_->halted; }
+void SimDisk::cut_power_after(int64_t ops) {
+    impl_->cut_after = ops;
+}
+bool SimDisk::halted() const {
+    return impl_->halted;
+}
 
-uint64_t SimDisk::used_bytes() const { return impl_->used; }
-uint64_t SimDisk::syncs() const { return impl_->syncs; }
-uint64_t SimDisk::full_refusals() const { return impl_->full_refusals; }
+uint64_t SimDisk::used_bytes() const {
+    return impl_->used;
+}
+uint64_t SimDisk::syncs() const {
+    return impl_->syncs;
+}
+uint64_t SimDisk::full_refusals() const {
+    return impl_->full_refusals;
+}
 
 std::optional<std::string> SimDisk::cached(const std::string& path) const {
     auto it = impl_->files.find(path);

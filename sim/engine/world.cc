@@ -431,7 +431,8 @@ void World::judge_power_loss(uint64_t epoch) {
     if (std::string ic = disk_->integrity_check(db_file); ic != "ok")
         violation("storage.integrity_after_power_loss", ic + when);
     bool full = spec_.synchronous == Synchronous::full;
-    const std::string checker = full ? "durability.power_loss_full" : "durability.power_loss_normal";
+    const std::string checker =
+        full ? "durability.power_loss_full" : "durability.power_loss_normal";
     MessageId must = full ? applied_through_ : std::min(checkpointed_through_, applied_through_);
     MessageId survived = must;
     for (MessageId id = applied_through_; id > must; --id)

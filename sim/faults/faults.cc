@@ -103,8 +103,12 @@ void crash_or_power_loss(World& w, const FaultSpec& f, size_t i, bool power) {
     });
 }
 
-void crash(World& w, const FaultSpec& f, size_t i) { crash_or_power_loss(w, f, i, false); }
-void power_loss(World& w, const FaultSpec& f, size_t i) { crash_or_power_loss(w, f, i, true); }
+void crash(World& w, const FaultSpec& f, size_t i) {
+    crash_or_power_loss(w, f, i, false);
+}
+void power_loss(World& w, const FaultSpec& f, size_t i) {
+    crash_or_power_loss(w, f, i, true);
+}
 
 // `who` of a fault, parsed once: a population's name, or an IPv4 network.
 struct Who {
