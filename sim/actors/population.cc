@@ -396,7 +396,7 @@ void on_line(World& w, Legit& c, const Line& l) {
             // Told it is stored: it must be, already (unless it is past its room's age).
             int64_t ts = msg->value("ts", int64_t{0});
             std::string room = p.op == "SEND_MESSAGE" ? p.room : "";
-            std::optional<MessageRow> row = w.store().message(id);
+            std::optional<MessageRow> row = w.stored_message(id);
             if (row ? row->text != p.text : !w.may_have_expired(room, ts))
                 w.violation("durability.acked_stored", c.name + " was told message " +
                                                            std::to_string(id) +

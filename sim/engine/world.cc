@@ -31,6 +31,13 @@ World::World(const ScenarioSpec& spec, uint64_t seed)
     disk_->set_sync_listener([this](const std::string& path) {
         if (path == db_file) checkpointed_through_ = applying_through_;
     });
+    disk_->set_fault_hook([this](SimDisk::Op op, const std::string& path) {
+        // Past the duration only the history audit runs: the disk is well again.
+        if (checking_ || auditing_) return 0;
+        for (auto& hook : disk_hooks_)
+            if (int rc = hook(op, path)) return rc;
+        return 0;
+    });
     WARREN_CHECK(open_store());
     start_core();
 }
@@ -58,7 +65,12 @@ Status World::apply(const Commit& c, const std::optional<Status>& injected) {
     return st;
 }
 
-World::~World() = default;
+// The store closes first, while everything its disk's hooks reach is alive; the end of a run
+// is no time for faults.
+World::~World() {
+    checking_ = true;
+    store_.reset();
+}
 
 SimChaos::SimChaos(World& w, const ScenarioSpec& spec)
     : w_(w), p_(spec.chaos), rng_(&w.stream("chaos")) {
@@ -133,9 +145,16 @@ const std::vector<std::optional<MessageRow>>& World::stored_rows() {
         stored_rows_.emplace(1);
         if (core_)
             for (MessageId id = 1; id <= core_->state().committed_through(); ++id)
-                stored_rows_->push_back(store_->message(id));
+                stored_rows_->push_back(stored_message(id));
     }
     return *stored_rows_;
+}
+
+std::optional<MessageRow> World::stored_message(MessageId id) {
+    checking_ = true;
+    std::optional<MessageRow> row = store_->message(id);
+    checking_ = false;
+    return row;
 }
 
 size_t World::open_peers() const {
@@ -428,15 +447,17 @@ void World::crash(int64_t restart_after_ms, const FaultSpec* power_loss) {
 void World::judge_power_loss(uint64_t epoch) {
     probe("power_loss.judged");
     std::string when = " (the power loss at " + std::to_string(now_ms()) + " ms)";
-    if (std::string ic = disk_->integrity_check(db_file); ic != "ok")
-        violation("storage.integrity_after_power_loss", ic + when);
+    checking_ = true;
+    std::string ic = disk_->integrity_check(db_file);
+    checking_ = false;
+    if (ic != "ok") violation("storage.integrity_after_power_loss", ic + when);
     bool full = spec_.synchronous == Synchronous::full;
     const std::string checker =
         full ? "durability.power_loss_full" : "durability.power_loss_normal";
     MessageId must = full ? applied_through_ : std::min(checkpointed_through_, applied_through_);
     MessageId survived = must;
     for (MessageId id = applied_through_; id > must; --id)
-        if (store_->message(id)) {
+        if (stored_message(id)) {
             survived = id;
             break;
         }
@@ -448,7 +469,7 @@ void World::judge_power_loss(uint64_t epoch) {
             it = tracked_.erase(it);
             continue;
         }
-        if (!t.author.empty() && !store_->message(id) && !may_have_expired(t.room, t.ts_ms))
+        if (!t.author.empty() && !stored_message(id) && !may_have_expired(t.room, t.ts_ms))
             violation(checker, t.author + "'s message " + std::to_string(id) + " (\"" + t.original +
                                    "\") was acknowledged" +
                                    (id <= must ? (full ? "" : " before the last checkpoint")

@@ -21,6 +21,7 @@
 
 #include "core/server.h"
 #include "core/txn/commit_chain.h"
+#include "sim/engine/disk.h"
 #include "sim/engine/report.h"
 #include "sim/engine/spec.h"
 #include "sim/engine/streams.h"
@@ -85,7 +86,6 @@ struct LinkFate {
 
 struct Legit;
 struct Attack;
-class SimDisk;
 
 class World;
 
@@ -194,6 +194,8 @@ class World {
     // Every message the store holds, by id (index 0 unused; a gap is nullopt), read in one
     // pass at the end of the run and kept: the checkers read it instead of one query each.
     const std::vector<std::optional<MessageRow>>& stored_rows();
+    // One stored message, as a checker reads it (no disk fault applies).
+    std::optional<MessageRow> stored_message(MessageId id);
     // The history audit is done: the run ends (nothing after it is judged).
     void end_run() { clock_.stop(); }
     // Keeps `p` alive as long as the world (state of an actor its closures point to).
@@ -242,6 +244,11 @@ class World {
     // A write of `size` bytes to (to_server) or from the server on a peer's connection.
     using LinkHook = std::function<void(const Peer&, bool to_server, size_t size, LinkFate&)>;
     void on_link_hook(LinkHook h) { link_hooks_.push_back(std::move(h)); }
+    // A read, write, sync or truncation of a file on the disk: every hook is asked in order,
+    // the first to answer an SQLite error code fails it (0: it proceeds). The checkers' own
+    // reads of the store are never failed (stored_message, stored_rows).
+    using DiskHook = std::function<int(SimDisk::Op, const std::string& path)>;
+    void on_disk_hook(DiskHook h) { disk_hooks_.push_back(std::move(h)); }
     // The host's wall clock moves by `by_ms` (either way); monotonic time does not.
     void step_wall(int64_t by_ms);
     // The connection is reset at `at_ms`: the server and the client each see it go.
@@ -313,6 +320,8 @@ class World {
     std::vector<std::unique_ptr<Attack>> attacks_;
     std::vector<CommitHook> commit_hooks_;
     std::vector<LinkHook> link_hooks_;
+    std::vector<DiskHook> disk_hooks_;
+    bool checking_ = false;  // a checker reads the store: no disk fault applies
     std::vector<HashHook> hash_hooks_;
     std::vector<StartHook> start_hooks_;
     LinkFate link_fate(const Peer& p, bool to_server, size_t size);

@@ -1,5 +1,7 @@
 #include "sim/faults/faults.h"
 
+#include <sqlite3.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -108,6 +110,28 @@ void crash(World& w, const FaultSpec& f, size_t i) {
 }
 void power_loss(World& w, const FaultSpec& f, size_t i) {
     crash_or_power_loss(w, f, i, true);
+}
+
+// With `probability`, each `op` of the database's files in [from, to) fails with `code`.
+void disk_op_failure(World& w, const FaultSpec& f, size_t i, SimDisk::Op op, int code) {
+    mark_window(w, f);
+    Stream& rng = w.stream("fault/" + f.kind + "#" + std::to_string(i));
+    w.on_disk_hook([&w, &f, &rng, op, code](SimDisk::Op o, const std::string&) {
+        if (o != op || !active(w, f) || !rng.chance(f.probability)) return 0;
+        w.probe("fault." + f.kind + ".fired");
+        return code;
+    });
+}
+
+// A sync fails: the commit (or checkpoint) that asked for it fails, and its writes never
+// reach the platter (the disk counts them clean: sim/engine/disk.h).
+void sync_failure(World& w, const FaultSpec& f, size_t i) {
+    disk_op_failure(w, f, i, SimDisk::Op::sync, SQLITE_IOERR_FSYNC);
+}
+
+// A read fails: the query or the commit that needed the page fails.
+void read_failure(World& w, const FaultSpec& f, size_t i) {
+    disk_op_failure(w, f, i, SimDisk::Op::read, SQLITE_IOERR_READ);
 }
 
 // `who` of a fault, parsed once: a population's name, or an IPv4 network.
@@ -334,6 +358,15 @@ const std::vector<FaultKind>& fault_kinds() {
          "sector written since, a share `keep` whole and `torn` half (the rest is lost)",
          {"from", "to", "probability", "restart_after", "max", "at", "keep", "torn"},
          power_loss},
+        {"sync_failure",
+         "each sync of the database's files in [from, to) fails with probability; its writes "
+         "never reach the disk (as on Linux after an fsync error)",
+         {"from", "to", "probability"},
+         sync_failure},
+        {"read_failure",
+         "each read of the database's files in [from, to) fails with probability",
+         {"from", "to", "probability"},
+         read_failure},
         {"crash_on_restart",
          "each time the process starts again in [from, to), with probability it crashes again "
          "within `within` of its start (while clients reconnect and commit), at most max times",
