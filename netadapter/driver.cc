@@ -805,7 +805,9 @@ struct Driver::State {
               std::chrono::steady_clock::time_point due) {
         conn->held = true;
         held.emplace_back(id, conn);
-        if (coalesce_armed) return;  // an earlier window ends first: this one goes with it
+        // The timer armed by the first connection held since it last fired goes off within a
+        // window of now: this one is written then, a little early at most.
+        if (coalesce_armed) return;
         coalesce_armed = true;
         coalesce_timer.expires_at(due);
         coalesce_timer.async_wait([this](boost::system::error_code) {

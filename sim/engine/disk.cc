@@ -70,7 +70,7 @@ struct SimDisk::Impl {
     static Impl* of(sqlite3_vfs* v) { return static_cast<Impl*>(v->pAppData); }
     static Handle* of(sqlite3_file* f) { return reinterpret_cast<Handle*>(f); }
     bool dead(const Handle* h) const { return halted || h->generation != generation; }
-    int64_t cut_after = -1;
+    int64_t cut_after = -1;  // cut_power_after: writes, syncs and truncations left (-1: none)
     int fault_for(Op op, Handle* h) {
         if (op != Op::read && cut_after >= 0 && cut_after-- == 0) {
             cut_after = -1;
@@ -119,7 +119,7 @@ struct SimDisk::Impl {
         forget_dirty(n);
     }
     static void forget_dirty(Node& n) {
-        n.dirty.assign(n.dirty.size(), 0);
+        for (size_t s : n.dirty_list) n.dirty[s] = 0;
         n.dirty_list.clear();
         n.resized = false;
     }
