@@ -96,6 +96,13 @@ Outcome& Chat::resume(const Caller& caller, Continuation then, EffectResult resu
             return out;
         }
         state_.remember(rows.rows.front());
+        // The connection's session may have gone while the message was read (a login rolled
+        // back with its failed commit): the request is refused as admission would refuse it now.
+        if (!caller.user && op_needs_session(rerun->request->op())) {
+            Outcome& out = fresh();
+            out.reply = Error{ErrorCode::unauthenticated, "log in first", {}, {}};
+            return out;
+        }
         // Run the request again, now that the message is in memory.
         return execute(caller, *rerun->request, gate);
     }
