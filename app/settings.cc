@@ -110,6 +110,7 @@ const IntKey int_keys[] = {
     {"limits", "invitation_ttl_ms", &Config::invitation_ttl_ms, second, year},
     {"limits", "writer_min_bytes", &DriverOptions::write_off_thread_min, 0, 1 << 30},
     {"limits", "write_coalesce_us", &DriverOptions::write_coalesce_us, 0, 100'000},
+    {"limits", "commit_coalesce_us", &Config::commit_coalesce_us, 0, 100'000},
     {"hashing", "threads", &DriverOptions::hash_threads, 1, 64},
     {"hashing", "queue_max", &DriverOptions::hash_queue_max, 1, 100'000},
 };

@@ -15,7 +15,13 @@
 namespace warren {
 
 struct Settings {
-    Config core;
+    // The core's defaults, but for the commit window, which a server under load wants
+    // (docs/CONFIG.md) and the core's own tests, stepping one commit at a time, do not.
+    Config core = [] {
+        Config c;
+        c.commit_coalesce_us = 5000;
+        return c;
+    }();
     DriverOptions driver;
     std::string data_dir = "./data";
     Synchronous synchronous = Synchronous::normal;

@@ -137,6 +137,12 @@ struct Config {
     // reply's wait; a full one is worth sending, so storage never waits for the core.
     size_t commits_in_flight_max = 2;
     size_t commit_pipeline_min = 128;
+    // At most one new batch per commit_coalesce_us while the previous ones are done: a batch
+    // that would go less than that after the one before waits for the rest of the window (or
+    // until it holds commit_pipeline_min changes), so a steady stream of single messages
+    // shares commits instead of paying a transaction, a storage hand-off and a completion
+    // each; a quiet server's batch goes at once. 0: every batch at once.
+    int64_t commit_coalesce_us = 0;
     // Hash jobs (argon2id) waiting or running; past it REGISTER/LOGIN answer UNAVAILABLE.
     size_t hash_jobs_max = 256;
     // Storage reads in flight (history pages, old messages, threads, searches, audit pages),

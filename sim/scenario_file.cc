@@ -887,6 +887,8 @@ Loaded load_scenario(const std::string& path, const std::vector<std::string>& ov
     if (!errors.empty()) return out;
     Reader r(errors);
     ScenarioSpec& s = out.spec;
+    // A scenario's server is warrend's as shipped unless [server] says otherwise.
+    s.config = Settings{}.core;
     r.keys(root, "the file",
            {"schema", "scenario", "server", "network", "disk", "population", "attacker", "fault",
             "chaos", "operator", "liveness", "expect"},

@@ -322,6 +322,99 @@ TEST(Core, RequestsArrivingWhileABatchIsInFlightShareTheNextBatch) {
     EXPECT_EQ(h.store().history({1, std::nullopt, std::nullopt, 10}).rows.size(), 5u);
 }
 
+// The commit window: with nothing in flight, a batch that would follow the previous new one
+// within commit_coalesce_us waits for the rest of the window, gathering what comes meanwhile
+// into one commit; the core's deadline is the window's end.
+struct CommitWindow {
+    CoreHarness h{[] {
+        Config c;
+        c.commit_coalesce_us = 5000;
+        c.commit_pipeline_min = 4;
+        return c;
+    }()};
+    CommitWindow() {
+        h.register_user(1, "alice");
+        h.call(1, {{"op", "CREATE_ROOM"}, {"room", "r"}});
+        h.advance(10);  // the window of the setup's last commit is over
+    }
+    void say(int id) {
+        h.send(1, {{"id", id}, {"op", "SEND_MESSAGE"}, {"room", "r"}, {"text", "m"}});
+    }
+    // The replies to the test's own requests (ids from 10) among what connection 1 was sent:
+    // its messages reach it as events too.
+    std::vector<nlohmann::json> replies() {
+        std::vector<nlohmann::json> out;
+        for (auto& line : h.take(1))
+            if (line.contains("re") && line["re"].get<int>() >= 10) out.push_back(line);
+        return out;
+    }
+    size_t stored() { return h.store().history({1, std::nullopt, std::nullopt, 20}).rows.size(); }
+};
+
+TEST(Core, MessagesWithinTheCommitWindowShareOneCommitAtItsEnd) {
+    CommitWindow w;
+    size_t before = w.h.commits;
+    w.say(10);  // a quiet server: at once
+    EXPECT_EQ(w.h.commits - before, 1u);
+    ASSERT_EQ(w.replies().size(), 1u);
+    int64_t first = w.h.now().mono_us;
+    w.h.advance(1);
+    w.say(11);
+    w.h.advance(2);
+    w.say(12);
+    // Held: nothing committed, nothing answered, and the core wakes at the window's end.
+    EXPECT_EQ(w.h.commits - before, 1u);
+    EXPECT_TRUE(w.replies().empty());
+    EXPECT_EQ(w.stored(), 1u);
+    ASSERT_TRUE(w.h.core().next_deadline().has_value());
+    EXPECT_EQ(*w.h.core().next_deadline(), first + 5000);
+    ASSERT_TRUE(w.h.tick_to_deadline());
+    EXPECT_EQ(w.h.commits - before, 2u);  // both in one
+    auto l = w.replies();
+    ASSERT_EQ(l.size(), 2u);
+    EXPECT_EQ(l[0]["re"], 11);
+    EXPECT_EQ(l[1]["re"], 12);
+    EXPECT_EQ(w.stored(), 3u);
+}
+
+TEST(Core, AChangeAfterTheCommitWindowGoesAtOnce) {
+    CommitWindow w;
+    size_t before = w.h.commits;
+    w.say(10);
+    w.h.advance(5);  // exactly the window later
+    w.say(11);
+    EXPECT_EQ(w.h.commits - before, 2u);
+    EXPECT_EQ(w.replies().size(), 2u);
+}
+
+TEST(Core, ABatchHoldingCommitPipelineMinChangesDoesNotWaitForTheWindow) {
+    CommitWindow w;
+    size_t before = w.h.commits;
+    w.say(10);
+    for (int i = 11; i <= 13; ++i) w.say(i);
+    EXPECT_EQ(w.h.commits - before, 1u);  // three wait
+    w.say(14);                            // the fourth fills the batch: it goes
+    EXPECT_EQ(w.h.commits - before, 2u);
+    EXPECT_EQ(w.replies().size(), 5u);
+    EXPECT_EQ(w.stored(), 5u);
+}
+
+// A read behind a held change waits with it (the read barrier), and is answered with it.
+TEST(Core, AReadBehindAHeldChangeIsAnsweredWhenTheWindowEnds) {
+    CommitWindow w;
+    w.say(10);
+    w.say(11);
+    w.h.send(1, {{"id", 12}, {"op", "PING"}});
+    auto early = w.replies();
+    ASSERT_EQ(early.size(), 1u);
+    EXPECT_EQ(early[0]["re"], 10);
+    ASSERT_TRUE(w.h.tick_to_deadline());
+    auto l = w.replies();
+    ASSERT_EQ(l.size(), 2u);
+    EXPECT_EQ(l[0]["re"], 11);
+    EXPECT_EQ(l[1]["re"], 12);
+}
+
 // Pipelined commits: a batch of commit_pipeline_min changes goes to storage while the one
 // before it is in flight, up to commits_in_flight_max; the rest wait in the open batch.
 // `outcome` says what storage does with the first and the second.

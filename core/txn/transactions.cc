@@ -67,7 +67,8 @@ void Transactions::flush_backlog(Time now) {
 // report aborted (it goes again first, once that report is in, so a batch never has two
 // sends in flight). The open batch goes at once when nothing is in flight, and beside ones
 // in flight once it holds commit_pipeline_min changes (config.h says why); sent, it takes no
-// more changes.
+// more changes. With nothing in flight, a new batch that follows the one before by less than
+// commit_coalesce_us waits for the rest of that window (held()).
 void Transactions::send_ready(Time now) {
     size_t in_flight = 0;
     BatchId before = 0;
@@ -82,7 +83,9 @@ void Transactions::send_ready(Time now) {
         if (!b.sent && in_flight > 0 && b.mutations.size() < config_.commit_pipeline_min &&
             !WARREN_CHAOS(send_early))
             return;
+        if (!b.sent && in_flight == 0 && held(b, now)) return;
         if (!b.sent) {
+            last_new_us_ = now.mono_us;
             b.sent = std::make_shared<const std::vector<Mutation>>(std::move(b.mutations));
             b.mutations.clear();
         }
@@ -90,6 +93,12 @@ void Transactions::send_ready(Time now) {
         ++in_flight;
         before = b.id;
     }
+}
+
+bool Transactions::held(const Batch& b, Time now) const {
+    return config_.commit_coalesce_us > 0 && last_new_us_ && !b.mutations.empty() &&
+           b.mutations.size() < config_.commit_pipeline_min &&
+           now.mono_us < *last_new_us_ + config_.commit_coalesce_us;
 }
 
 void Transactions::send(Batch& b, BatchId after, Time now) {
@@ -109,6 +118,9 @@ void Transactions::tick(Time now) {
 std::optional<int64_t> Transactions::deadline(Time now) const {
     std::optional<int64_t> at;
     if (const Batch* b = batches_.front(); b && b->retry_at_us) at = *b->retry_at_us;
+    // The front batch unsent means nothing is in flight: it may wait for the commit window.
+    if (const Batch* b = batches_.front(); b && !b->sent && !b->retry_at_us && held(*b, now))
+        at = *last_new_us_ + config_.commit_coalesce_us;
     // Security rows waiting for storage: try again when the breaker lets a write through, or
     // a while after now if it let one through already (the half-open probe is in flight, or
     // the queue is full). Never at or before now: the driver's timer would fire again at

@@ -78,6 +78,8 @@ class Transactions {
 
   private:
     void send(Batch& b, BatchId after, Time now);
+    // Whether the unsent batch `b`, with nothing in flight, waits for the commit window.
+    bool held(const Batch& b, Time now) const;
     Settled fail_all(Time now);
 
     const Config& config_;
@@ -90,6 +92,7 @@ class Transactions {
     std::deque<Mutation> backlog_;
     uint64_t backlog_dropped_ = 0;
     bool corrupt_ = false;
+    std::optional<int64_t> last_new_us_;  // when a batch was last sent for the first time
 };
 
 }  // namespace warren
