@@ -611,7 +611,7 @@ void read_disk(Reader& r, const toml::table& t, ScenarioSpec& s) {
 
 void read_fault(Reader& r, const toml::table& t, ScenarioSpec& s) {
     FaultSpec f;
-    static const std::set<std::string> later = {"disk_full"};
+    static const std::set<std::string> later = {};
     if (!r.text(t, "kind", f.kind)) {
         r.error(t, "[[fault]] needs a kind (warren-sim list faults)");
         return;
@@ -633,7 +633,7 @@ void read_fault(Reader& r, const toml::table& t, ScenarioSpec& s) {
     if (f.from_ms >= f.to_ms) r.error(t, "the fault's window is empty: from is not before to");
     r.number(t, "probability", f.probability, 0, 1);
     // Latencies: uniform in min..max, or min plus an exponential of `mean`, at most max.
-    for (const char* name : {"commit", "hash"}) {
+    for (const char* name : {"commit", "hash", "query"}) {
         const toml::table* c = r.table(t, name);
         if (!c) continue;
         std::string what(name);
@@ -659,6 +659,12 @@ void read_fault(Reader& r, const toml::table& t, ScenarioSpec& s) {
     if ((f.kind == "crash" || f.kind == "power_loss") && !t.get("probability") && !t.get("at"))
         r.error(t,
                 "a " + f.kind + " fault needs a probability (per commit in its window) or an at");
+    if (r.text(t, "during", f.during) && f.during != "commit" && f.during != "recovery" &&
+        f.during != "prune")
+        r.error(*t.get("during"), "during is \"commit\", \"recovery\" or \"prune\"");
+    if (f.during != "commit" && t.get("at"))
+        r.error(*t.get("at"), "a power_loss during " + f.during + " has a probability (per " +
+                                  f.during + "), not an at");
     if ((f.kind == "crash" || f.kind == "power_loss") && t.get("probability") && t.get("at"))
         r.error(*t.get("at"),
                 "a " + f.kind + " fault has a probability (per commit) or an at, not both");

@@ -879,7 +879,8 @@ namespace {
 TEST(Txn, ARecycledBatchStartsEmptyWithItsStorageKept) {
     BatchQueue q(/*mutations_max=*/4, /*queued_max=*/8);
     Batch& first = q.open();
-    for (int i = 0; i < 100; ++i) first.replies.push_back(PendingReply{1, uint64_t(i), i, reply::Done{}});
+    for (int i = 0; i < 100; ++i)
+        first.replies.push_back(PendingReply{1, uint64_t(i), i, reply::Done{}});
     first.events.emplace_back();
     first.undo.emplace_back();
     first.owed_bytes = 7;

@@ -182,9 +182,18 @@ TEST_F(ScenarioFile, UnknownKeysKindsAndLaterStepsAreRefused) {
     e = errors_of("[[attacker]]\nkind = \"teleport\"\n");
     ASSERT_EQ(e.size(), 1u);
     EXPECT_NE(e[0].find(":6:8: unknown attacker kind 'teleport'"), std::string::npos) << e[0];
-    e = errors_of("[[fault]]\nkind = \"disk_full\"\n");
+    e = errors_of("[[fault]]\nkind = \"disk_full\"\nprobability = 0.5\n");
     ASSERT_EQ(e.size(), 1u);
-    EXPECT_NE(e[0].find("'disk_full' is not supported yet"), std::string::npos) << e[0];
+    EXPECT_NE(e[0].find("unknown key 'probability' in [[fault]] disk_full"), std::string::npos)
+        << e[0];
+    // A power loss happens during a commit, a recovery or a prune; only a commit's at a moment.
+    e = errors_of("[[fault]]\nkind = \"power_loss\"\nduring = \"backup\"\nprobability = 1\n");
+    ASSERT_EQ(e.size(), 1u);
+    EXPECT_NE(e[0].find("during is \"commit\", \"recovery\" or \"prune\""), std::string::npos)
+        << e[0];
+    e = errors_of("[[fault]]\nkind = \"power_loss\"\nduring = \"prune\"\nat = \"1s\"\n");
+    ASSERT_EQ(e.size(), 1u);
+    EXPECT_NE(e[0].find("a power_loss during prune has a probability"), std::string::npos) << e[0];
     // A power loss says when: per commit, or at a moment; what it keeps adds up.
     e = errors_of("[[fault]]\nkind = \"power_loss\"\n");
     ASSERT_EQ(e.size(), 1u);

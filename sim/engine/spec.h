@@ -96,7 +96,7 @@ struct FaultSpec {
     std::string kind;
     int64_t from_ms = 0, to_ms = INT64_MAX / 4;          // active in [from, to)
     double probability = 1;                              // per commit, while active
-    int64_t latency_min_ms = 700, latency_max_ms = 900;  // slow_storage, slow_hasher
+    int64_t latency_min_ms = 700, latency_max_ms = 900;  // slow_storage, slow_hasher, slow_query
     int64_t latency_mean_ms = 0;     // > 0: min plus an exponential of this mean, at most max
     int64_t restart_after_ms = 200;  // crash
     int64_t max = 3;                 // crash: most per run
@@ -108,8 +108,12 @@ struct FaultSpec {
     // power_loss: each sector written since its file's last sync reaches the disk (keep), half
     // of it does (torn), or none of it (the rest).
     double keep = 0.4, torn = 0.2;
-    int64_t by_ms = 0;          // clock_step: the wall clock moves by this (either way)
-    double ppm = 0;             // clock_drift: the wall clock gains (or loses) this per million
+    // power_loss: what the power goes in the middle of: "commit" (each commit in the window),
+    // "recovery" (each start of the process after a crash or power loss: the store's opening
+    // and the new process's first writes), "prune" (each retention Prune).
+    std::string during = "commit";
+    int64_t by_ms = 0;  // clock_step: the wall clock moves by this (either way)
+    double ppm = 0;     // clock_drift: the wall clock gains (or loses) this per million
 };
 
 struct OperatorSpec {

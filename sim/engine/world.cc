@@ -45,6 +45,7 @@ World::World(const ScenarioSpec& spec, uint64_t seed)
 bool World::open_store() {
     auto st = Store::open(db_file, spec_.synchronous, Access::read_write, disk_->vfs_name());
     if (!st.is_ok()) {
+        if (disk_->halted()) return false;  // the power went while it opened (crash() goes on)
         violation("storage.opens", "the database does not open: " + st.status().message());
         end_run();
         return false;
@@ -345,6 +346,7 @@ void World::on_commit(const Commit& c) {
             crash(cut->restart_after_ms, cut);
             return;
         }
+        if (armed_cut_fired()) return;
         // The pipelined paths: a commit not tried because the one before it failed; one that
         // failed though the one before it, in flight with it, landed.
         if (st.code() == Status::Code::aborted) probe("commit.aborted_behind_a_failure");
@@ -364,13 +366,48 @@ void World::on_prune(const Prune& p) {
         if (e != epoch_ || !core_ || !pruning_) return;
         Prune done = std::move(*pruning_);
         pruning_.reset();
+        PowerCut cut = power_cut(Moment::prune);
+        if (cut.fault) disk_->cut_power_after(cut.ops);
         PruneResult r = store_->prune(done.scopes, done.limit);
+        if (cut.fault) {
+            // In the middle of the Prune's deletes and syncs, or right after them: before
+            // the core heard.
+            probe(disk_->halted() ? "power_loss.during_a_prune" : "power_loss.after_a_prune");
+            disk_->cut_power_after(-1);
+            crash(cut.fault->restart_after_ms, cut.fault);
+            return;
+        }
+        if (armed_cut_fired()) return;
         uint64_t n = 0;
         for (uint32_t d : r.deleted) n += d;
         if (!auditing_) report_.metrics["retention.removed"] += static_cast<double>(n);
         core_->pruned(done.id, r, now());
         drain();
     });
+}
+
+World::PowerCut World::power_cut(Moment m) {
+    PowerCut cut;
+    for (auto& hook : power_cut_hooks_) {
+        hook(m, cut);
+        if (cut.fault) break;
+    }
+    return cut;
+}
+
+bool World::armed_cut_fired() {
+    if (!armed_cut_ || !disk_->halted()) return false;
+    probe("power_loss.after_recovery");
+    const FaultSpec* f = armed_cut_;
+    crash(f->restart_after_ms, f);
+    return true;
+}
+
+void World::lose_power(const FaultSpec& f) {
+    SimDisk::PowerLossReport r = disk_->power_loss(stream("disk/power_loss"), {f.keep, f.torn});
+    report_.metrics["disk.sectors_kept"] += static_cast<double>(r.kept);
+    report_.metrics["disk.sectors_torn"] += static_cast<double>(r.torn);
+    report_.metrics["disk.sectors_lost"] += static_cast<double>(r.lost);
 }
 
 std::optional<int64_t> World::retention_age_ms(std::string_view room) const {
@@ -395,6 +432,9 @@ std::string_view World::room_name(RoomId id) const {
 // flight may or may not have reached the disk; nobody was told either way. With a power
 // loss the host goes too: the disk keeps what was synced (and the fault's share of the rest).
 void World::crash(int64_t restart_after_ms, const FaultSpec* power_loss) {
+    // A cut armed at the last recovery went off in what the process was doing.
+    if (!power_loss && armed_cut_ && disk_->halted()) power_loss = armed_cut_;
+    armed_cut_ = nullptr;
     trace(power_loss ? "power_loss" : "crash", epoch_);
     event("process.crash");
     if (power_loss) event("host.power_loss");
@@ -415,16 +455,29 @@ void World::crash(int64_t restart_after_ms, const FaultSpec* power_loss) {
     // The process's connection to the database dies with it, unclosed; the next process
     // opens the file again and recovers it from what the disk kept.
     disk_->halt();
+    disk_->cut_power_after(-1);
     store_.reset();
-    if (power_loss) {
-        SimDisk::PowerLossReport r =
-            disk_->power_loss(stream("disk/power_loss"), {power_loss->keep, power_loss->torn});
-        report_.metrics["disk.sectors_kept"] += static_cast<double>(r.kept);
-        report_.metrics["disk.sectors_torn"] += static_cast<double>(r.torn);
-        report_.metrics["disk.sectors_lost"] += static_cast<double>(r.lost);
-    }
+    if (power_loss) lose_power(*power_loss);
     disk_->boot();
-    if (!open_store()) return;
+    // The store opens again, recovering the database from what the disk kept; a power_loss
+    // fault of `during = "recovery"` may cut the power in the middle of that (again and
+    // again, up to its max), or arm the cut for the new process's first writes.
+    for (;;) {
+        PowerCut cut = power_cut(Moment::recovery);
+        if (cut.fault) disk_->cut_power_after(cut.ops);
+        bool opened = open_store();
+        if (!disk_->halted()) {
+            if (!opened) return;
+            armed_cut_ = cut.fault;
+            break;
+        }
+        probe("power_loss.during_recovery");
+        disk_->cut_power_after(-1);
+        store_.reset();
+        lose_power(*cut.fault);
+        disk_->boot();
+        if (!power_loss) power_loss = cut.fault;
+    }
     if (power_loss) judge_power_loss(dead);
     // In id order: the resets are scheduled in it (the table itself is unordered).
     for (ConnId id : open_peer_ids()) {
@@ -584,12 +637,13 @@ void World::drain() {
             on_commit(*cm);
         } else if (auto* q = std::get_if<Query>(&*out)) {
             trace("query", q->query);
-            at(now_ms() + stream("store").between(1, 8),
-               [this, e = epoch_, id = q->query, what = q->what] {
-                   if (e != epoch_ || !core_) return;
-                   core_->answered(id, store_->run(what), now());
-                   drain();
-               });
+            int64_t latency = stream("store").between(1, 8);
+            for (auto& hook : query_hooks_) hook(latency);
+            at(now_ms() + latency, [this, e = epoch_, id = q->query, what = q->what] {
+                if (e != epoch_ || !core_) return;
+                core_->answered(id, store_->run(what), now());
+                drain();
+            });
         } else if (auto* h = std::get_if<Hash>(&*out)) {
             trace("hash", h->job);
             int64_t latency = stream("hasher").between(20, 40);

@@ -230,6 +230,17 @@ class World {
     // The process dies; `power_loss` (a power_loss fault): with the host, whose disk keeps
     // only what was synced (and the fault's share of the rest).
     void crash(int64_t restart_after_ms, const FaultSpec* power_loss = nullptr);
+    // A power loss armed for a moment other than a commit: the power goes after `ops` more
+    // writes, syncs and truncations of the disk (sim/engine/disk.h cut_power_after).
+    enum class Moment { recovery, prune };
+    struct PowerCut {
+        const FaultSpec* fault = nullptr;  // null: the power stays on
+        int64_t ops = 0;
+    };
+    // Asked, in order, when the store opens again after a process died (recovery) and before
+    // each retention Prune; the first hook to arm a cut wins.
+    using PowerCutHook = std::function<void(Moment, PowerCut&)>;
+    void on_power_cut_hook(PowerCutHook h) { power_cut_hooks_.push_back(std::move(h)); }
     SimDisk& disk() { return *disk_; }
     // A graceful restart: shutdown, the process exits once the core has stopped, a new one
     // starts from the database restart_after_ms later.
@@ -241,6 +252,9 @@ class World {
     // How long a password hash job takes (the hasher's latency): each hook may set it.
     using HashHook = std::function<void(int64_t& latency_ms)>;
     void on_hash_hook(HashHook h) { hash_hooks_.push_back(std::move(h)); }
+    // How long a storage read (a Query) takes: each hook may set it.
+    using QueryHook = std::function<void(int64_t& latency_ms)>;
+    void on_query_hook(QueryHook h) { query_hooks_.push_back(std::move(h)); }
     // A write of `size` bytes to (to_server) or from the server on a peer's connection.
     using LinkHook = std::function<void(const Peer&, bool to_server, size_t size, LinkFate&)>;
     void on_link_hook(LinkHook h) { link_hooks_.push_back(std::move(h)); }
@@ -275,6 +289,11 @@ class World {
                  int64_t hold_until_ms);
     void on_commit(const Commit& c);
     void on_prune(const Prune& p);
+    PowerCut power_cut(Moment m);
+    // After a store operation: the cut armed at recovery went off in it.
+    bool armed_cut_fired();
+    // The disk keeps what the power loss `f` leaves of it (metrics disk.sectors_*).
+    void lose_power(const FaultSpec& f);
     // The client side of a connection is gone: nothing more reaches its handlers.
     static void detach(Peer& p);
     void observe();
@@ -319,10 +338,15 @@ class World {
     std::vector<std::unique_ptr<Legit>> legit_;
     std::vector<std::unique_ptr<Attack>> attacks_;
     std::vector<CommitHook> commit_hooks_;
+    std::vector<PowerCutHook> power_cut_hooks_;
+    // A cut armed when the store opened again (Moment::recovery) that has not gone off yet:
+    // it goes off in whatever the new process writes first, and the process dies with it.
+    const FaultSpec* armed_cut_ = nullptr;
     std::vector<LinkHook> link_hooks_;
     std::vector<DiskHook> disk_hooks_;
     bool checking_ = false;  // a checker reads the store: no disk fault applies
     std::vector<HashHook> hash_hooks_;
+    std::vector<QueryHook> query_hooks_;
     std::vector<StartHook> start_hooks_;
     LinkFate link_fate(const Peer& p, bool to_server, size_t size);
     std::vector<Commit> inflight_;  // sent to storage, oldest first

@@ -76,6 +76,24 @@ void commit_failure(World& w, const FaultSpec& f, size_t i) {
 // each sector written since, `keep` whole and `torn` half (sim/engine/disk.h).
 void crash_or_power_loss(World& w, const FaultSpec& f, size_t i, bool power) {
     const FaultSpec* loss = power ? &f : nullptr;
+    if (power && f.during != "commit") {
+        // With `probability` each time the store opens again after a process died (and the
+        // new process's first writes), or each retention Prune: after 0-24 of its writes and
+        // syncs, or right after them.
+        World::Moment moment =
+            f.during == "recovery" ? World::Moment::recovery : World::Moment::prune;
+        mark_window(w, f);
+        Stream& rng = w.stream("fault/" + f.kind + "#" + std::to_string(i));
+        auto cuts = std::make_shared<int64_t>(0);
+        w.on_power_cut_hook([&w, &f, &rng, cuts, moment](World::Moment m, World::PowerCut& cut) {
+            if (m != moment || *cuts >= f.max || !active(w, f) || !rng.chance(f.probability))
+                return;
+            ++*cuts;
+            cut = {&f, rng.between(0, 24)};
+            w.probe("fault." + f.kind + ".fired");
+        });
+        return;
+    }
     if (f.at_ms >= 0) {  // at a moment, whatever is under way then
         w.at(f.at_ms, [&w, &f, loss] {
             if (!w.alive() || w.healed()) return;
@@ -159,6 +177,36 @@ struct Who {
 int64_t window_end(const World& w, const FaultSpec& f) {
     int64_t heal = w.spec().liveness.heal_at_ms;
     return heal >= 0 ? std::min(f.to_ms, heal) : f.to_ms;
+}
+
+// In [from, to) the disk is full: another program took the free space when the window opened,
+// so a write that would grow the database's files fails with SQLITE_FULL and writes nothing
+// (one within a file's size, as in a WAL reused after a checkpoint, still succeeds); at the
+// window's end, or the heal, the space is back.
+void disk_full(World& w, const FaultSpec& f, size_t) {
+    mark_window(w, f);
+    w.at(f.from_ms, [&w] {
+        if (w.healed()) return;
+        w.probe("fault.disk_full.fired");
+        auto cap = static_cast<uint64_t>(w.spec().disk.capacity_bytes);
+        uint64_t used = w.disk().used_bytes();
+        w.disk().set_capacity(cap > 0 ? std::min(cap, used) : used);
+    });
+    w.at(window_end(w, f),
+         [&w] { w.disk().set_capacity(static_cast<uint64_t>(w.spec().disk.capacity_bytes)); });
+}
+
+// Storage reads in [from, to) take query.min..query.max (with probability): history pages,
+// threads, searches and audit pages are slow; the core's bounds on reads in flight refuse the
+// excess, and nothing else waits for them.
+void slow_query(World& w, const FaultSpec& f, size_t i) {
+    mark_window(w, f);
+    Stream& rng = w.stream("fault/slow_query#" + std::to_string(i));
+    w.on_query_hook([&w, &f, &rng](int64_t& latency_ms) {
+        if (!active(w, f) || !rng.chance(f.probability)) return;
+        latency_ms = latency(rng, f);
+        w.probe("fault.slow_query.fired");
+    });
 }
 
 // The network between `who` and the server is cut in [from, to). "hold": bytes either way
@@ -355,8 +403,11 @@ const std::vector<FaultKind>& fault_kinds() {
          crash},
         {"power_loss",
          "like crash, and the host loses power: the disk keeps what was synced and, of each "
-         "sector written since, a share `keep` whole and `torn` half (the rest is lost)",
-         {"from", "to", "probability", "restart_after", "max", "at", "keep", "torn"},
+         "sector written since, a share `keep` whole and `torn` half (the rest is lost); "
+         "`during` = \"commit\" (each commit), \"recovery\" (each reopening of the store after "
+         "a process died, and the new process's first writes) or \"prune\" (each retention "
+         "Prune)",
+         {"from", "to", "probability", "restart_after", "max", "at", "keep", "torn", "during"},
          power_loss},
         {"sync_failure",
          "each sync of the database's files in [from, to) fails with probability; its writes "
@@ -367,6 +418,16 @@ const std::vector<FaultKind>& fault_kinds() {
          "each read of the database's files in [from, to) fails with probability",
          {"from", "to", "probability"},
          read_failure},
+        {"disk_full",
+         "in [from, to) the disk has no free space: writes that would grow the database's "
+         "files fail with SQLITE_FULL; the space is back at `to` (or the heal)",
+         {"from", "to"},
+         disk_full},
+        {"slow_query",
+         "storage reads in [from, to) (history, threads, search, audit) take query.min..query.max "
+         "(with probability)",
+         {"from", "to", "query", "probability"},
+         slow_query},
         {"crash_on_restart",
          "each time the process starts again in [from, to), with probability it crashes again "
          "within `within` of its start (while clients reconnect and commit), at most max times",
