@@ -660,8 +660,8 @@ void read_fault(Reader& r, const toml::table& t, ScenarioSpec& s) {
         r.error(t,
                 "a " + f.kind + " fault needs a probability (per commit in its window) or an at");
     if (r.text(t, "during", f.during) && f.during != "commit" && f.during != "recovery" &&
-        f.during != "prune")
-        r.error(*t.get("during"), "during is \"commit\", \"recovery\" or \"prune\"");
+        f.during != "prune" && f.during != "backup")
+        r.error(*t.get("during"), "during is \"commit\", \"recovery\", \"prune\" or \"backup\"");
     if (f.during != "commit" && t.get("at"))
         r.error(*t.get("at"), "a power_loss during " + f.during + " has a probability (per " +
                                   f.during + "), not an at");
@@ -729,12 +729,13 @@ void read_operator(Reader& r, const toml::table& t, ScenarioSpec& s) {
     OperatorSpec op;
     r.keys(t, "[[operator]]",
            {"action", "at", "after", "within", "user", "ip", "duration", "reason"});
-    static const std::set<std::string> actions = {
-        "suspend", "unsuspend", "block", "unblock", "revoke_sessions", "clear_alerts", "shutdown"};
+    static const std::set<std::string> actions = {"suspend",  "unsuspend",       "block",
+                                                  "unblock",  "revoke_sessions", "clear_alerts",
+                                                  "shutdown", "backup"};
     if (!r.text(t, "action", op.action) || !actions.contains(op.action)) {
         r.error(t.get("action") ? *t.get("action") : static_cast<const toml::node&>(t),
                 "action is one of suspend, unsuspend, block, unblock, revoke_sessions, "
-                "clear_alerts, shutdown");
+                "clear_alerts, shutdown, backup");
         return;
     }
     bool at = r.duration(t, "at", op.at_ms, 0, 24 * hour_ms);

@@ -186,10 +186,12 @@ TEST_F(ScenarioFile, UnknownKeysKindsAndLaterStepsAreRefused) {
     ASSERT_EQ(e.size(), 1u);
     EXPECT_NE(e[0].find("unknown key 'probability' in [[fault]] disk_full"), std::string::npos)
         << e[0];
-    // A power loss happens during a commit, a recovery or a prune; only a commit's at a moment.
-    e = errors_of("[[fault]]\nkind = \"power_loss\"\nduring = \"backup\"\nprobability = 1\n");
+    // A power loss happens during a commit, a recovery, a prune or a backup; only a commit's may
+    // come at a moment instead.
+    e = errors_of("[[fault]]\nkind = \"power_loss\"\nduring = \"boot\"\nprobability = 1\n");
     ASSERT_EQ(e.size(), 1u);
-    EXPECT_NE(e[0].find("during is \"commit\", \"recovery\" or \"prune\""), std::string::npos)
+    EXPECT_NE(e[0].find("during is \"commit\", \"recovery\", \"prune\" or \"backup\""),
+              std::string::npos)
         << e[0];
     e = errors_of("[[fault]]\nkind = \"power_loss\"\nduring = \"prune\"\nat = \"1s\"\n");
     ASSERT_EQ(e.size(), 1u);

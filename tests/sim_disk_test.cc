@@ -46,6 +46,42 @@ std::string sectors(char a, char b) {
     return std::string(512, a) + std::string(512, b);
 }
 
+// What an online backup does besides SQLite's I/O: a sync by name puts the file on the
+// platter, a rename is at once and for good, a removal too; a halted disk does none of them,
+// and a sync by name counts toward a power cut like xSync.
+TEST(SimDisk, FilesAreSyncedRenamedAndRemovedByName) {
+    SimDisk d(1);
+    Streams streams(7);
+    {
+        RawFile f(d, "b.partial");
+        ASSERT_EQ(f.write(sectors('a', 'b'), 0), SQLITE_OK);
+    }
+    EXPECT_EQ(*d.platter("b.partial"), "");
+    ASSERT_EQ(d.sync_file("b.partial"), SQLITE_OK);
+    EXPECT_EQ(*d.platter("b.partial"), sectors('a', 'b'));
+    ASSERT_EQ(d.rename("b.partial", "b"), SQLITE_OK);
+    EXPECT_FALSE(d.exists("b.partial"));
+    ASSERT_TRUE(d.exists("b"));
+    EXPECT_EQ(d.size("b"), 1024u);
+    EXPECT_NE(d.rename("nothing", "x"), SQLITE_OK);
+    // The power goes: the renamed, synced file is whole.
+    d.halt();
+    EXPECT_NE(d.remove("b"), SQLITE_OK);
+    EXPECT_NE(d.rename("b", "c"), SQLITE_OK);
+    EXPECT_NE(d.sync_file("b"), SQLITE_OK);
+    d.power_loss(streams["p"], {0, 0});
+    d.boot();
+    EXPECT_EQ(*d.cached("b"), sectors('a', 'b'));
+    // A cut after no more operations falls on the next sync by name.
+    d.cut_power_after(0);
+    EXPECT_EQ(d.sync_file("b"), SQLITE_IOERR_FSYNC);
+    EXPECT_TRUE(d.halted());
+    d.boot();
+    ASSERT_EQ(d.remove("b"), SQLITE_OK);
+    EXPECT_FALSE(d.exists("b"));
+    EXPECT_EQ(d.used_bytes(), 0u);
+}
+
 TEST(SimDisk, WritesReachThePlatterOnlyThroughASync) {
     SimDisk d(1);
     RawFile f(d, "f");

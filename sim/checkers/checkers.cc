@@ -197,6 +197,11 @@ const std::vector<Checker>& checkers() {
          nullptr},
         {"storage.integrity_after_power_loss",
          "after every power loss the database passes PRAGMA integrity_check", nullptr},
+        {"storage.backup_intact",
+         "every online backup the server reported done, and every backup file present after a "
+         "crash or power loss, passes PRAGMA integrity_check (an interrupted one leaves at most "
+         "its .partial file)",
+         nullptr},
         {"storage.opens",
          "the database opens after every crash, power loss and restart (a violation ends the run)",
          nullptr},

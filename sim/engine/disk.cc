@@ -71,14 +71,20 @@ struct SimDisk::Impl {
     static Handle* of(sqlite3_file* f) { return reinterpret_cast<Handle*>(f); }
     bool dead(const Handle* h) const { return halted || h->generation != generation; }
     int64_t cut_after = -1;  // cut_power_after: writes, syncs and truncations left (-1: none)
-    int fault_for(Op op, Handle* h) {
+    int fault_for(Op op, Handle* h) { return fault_for(op, h->path); }
+    int fault_for(Op op, const std::string& path) {
         if (op != Op::read && cut_after >= 0 && cut_after-- == 0) {
             cut_after = -1;
             halted = true;
             ++generation;
             return op == Op::sync ? SQLITE_IOERR_FSYNC : SQLITE_IOERR_WRITE;
         }
-        return fault ? fault(op, h->path) : 0;
+        return fault ? fault(op, path) : 0;
+    }
+    // A file leaves the directory; its bytes go once no handle holds them.
+    void unlist(std::map<std::string, std::shared_ptr<Node>>::iterator it) {
+        if (it->second.use_count() == 1) used -= it->second->cache.size();
+        files.erase(it);
     }
 
     void mark(Node& n, uint64_t from, uint64_t to) {
@@ -363,8 +369,7 @@ int x_delete(sqlite3_vfs* v, const char* name, int) {
     if (d->halted) return SQLITE_IOERR_DELETE;
     auto it = d->files.find(name);
     if (it == d->files.end()) return SQLITE_IOERR_DELETE_NOENT;
-    if (it->second.use_count() == 1) d->used -= it->second->cache.size();
-    d->files.erase(it);
+    d->unlist(it);
     return SQLITE_OK;
 }
 
@@ -514,6 +519,55 @@ std::string SimDisk::integrity_check(const std::string& path) {
     sqlite3_finalize(st);
     sqlite3_close(db);
     return out;
+}
+
+bool SimDisk::exists(const std::string& path) const {
+    return impl_->files.contains(path);
+}
+
+uint64_t SimDisk::size(const std::string& path) const {
+    auto it = impl_->files.find(path);
+    return it == impl_->files.end() ? 0 : it->second->cache.size();
+}
+
+int SimDisk::remove(const std::string& path) {
+    Impl& d = *impl_;
+    if (d.halted) return SQLITE_IOERR_DELETE;
+    auto it = d.files.find(path);
+    if (it == d.files.end()) return SQLITE_IOERR_DELETE_NOENT;
+    d.unlist(it);
+    return SQLITE_OK;
+}
+
+int SimDisk::sync_file(const std::string& path) {
+    Impl& d = *impl_;
+    if (d.halted) return SQLITE_IOERR_FSYNC;
+    auto it = d.files.find(path);
+    if (it == d.files.end()) return SQLITE_IOERR_FSYNC;
+    std::shared_ptr<Node> node = it->second;
+    if (int rc = d.fault_for(Op::sync, path)) {
+        Impl::forget_dirty(*node);
+        return rc;
+    }
+    d.sync(*node);
+    ++d.syncs;
+    if (d.synced) d.synced(path);
+    return SQLITE_OK;
+}
+
+// A directory entry changes at once and for good (the directory is journaled); it counts as a
+// write toward cut_power_after and the fault hook.
+int SimDisk::rename(const std::string& from, const std::string& to) {
+    Impl& d = *impl_;
+    if (d.halted) return SQLITE_IOERR_WRITE;
+    auto it = d.files.find(from);
+    if (it == d.files.end()) return SQLITE_IOERR_WRITE;
+    if (int rc = d.fault_for(Op::write, to)) return rc;
+    std::shared_ptr<Node> node = it->second;
+    d.files.erase(it);
+    if (auto old = d.files.find(to); old != d.files.end()) d.unlist(old);
+    d.files.emplace(to, std::move(node));
+    return SQLITE_OK;
 }
 
 void SimDisk::cut_power_after(int64_t ops) {

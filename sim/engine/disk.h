@@ -80,6 +80,16 @@ class SimDisk {
     // or what SQLite found.
     std::string integrity_check(const std::string& path);
 
+    // What an online backup does besides SQLite's own I/O (store/backup.h BackupFiles): a
+    // file by name, its size, its removal, a sync of it (as xSync: a write or sync toward
+    // cut_power_after, the fault hook asked), and a rename (at once and for good, the
+    // directory being journaled; counted as a write). Each fails while the disk is halted.
+    bool exists(const std::string& path) const;
+    uint64_t size(const std::string& path) const;
+    int remove(const std::string& path);     // SQLITE_OK or an SQLite error code
+    int sync_file(const std::string& path);  // likewise
+    int rename(const std::string& from, const std::string& to);
+
     uint64_t used_bytes() const;
     uint64_t syncs() const;
     uint64_t full_refusals() const;  // writes and extensions refused with SQLITE_FULL

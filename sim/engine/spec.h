@@ -110,7 +110,8 @@ struct FaultSpec {
     double keep = 0.4, torn = 0.2;
     // power_loss: what the power goes in the middle of: "commit" (each commit in the window),
     // "recovery" (each start of the process after a crash or power loss: the store's opening
-    // and the new process's first writes), "prune" (each retention Prune).
+    // and the new process's first writes), "prune" (each retention Prune), "backup" (each
+    // online backup).
     std::string during = "commit";
     int64_t by_ms = 0;  // clock_step: the wall clock moves by this (either way)
     double ppm = 0;     // clock_drift: the wall clock gains (or loses) this per million
@@ -118,7 +119,7 @@ struct FaultSpec {
 
 struct OperatorSpec {
     std::string action;  // suspend, unsuspend, block, unblock, revoke_sessions,
-                         // clear_alerts, shutdown
+                         // clear_alerts, shutdown, backup
     int64_t at_ms = -1;  // a time, or:
     std::string after;   // an event (its first occurrence), then a delay in [0, within]
     int64_t within_ms = 0;

@@ -1,5 +1,7 @@
 #include "sim/engine/world.h"
 
+#include <sqlite3.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -70,6 +72,7 @@ Status World::apply(const Commit& c, const std::optional<Status>& injected) {
 // is no time for faults.
 World::~World() {
     checking_ = true;
+    backup_.reset();
     store_.reset();
 }
 
@@ -386,6 +389,101 @@ void World::on_prune(const Prune& p) {
     });
 }
 
+// An online backup, as warrend's backup thread takes it: the same code (store/backup.h), on
+// the world's disk, a step of pages every few milliseconds while commits go on. A power_loss
+// fault of `during = "backup"` arms a cut as it starts.
+void World::on_backup(const Backup& b) {
+    trace("backup", b.id, b.name);
+    std::string path = "backups/" + b.name;
+    auto answer = [this, id = b.id, path](BackupResult r) {
+        r.path = path;
+        core_->backed_up(id, r, now());
+        drain();
+    };
+    if (backup_) return answer({.error = "a backup is under way"});
+    PowerCut cut = power_cut(Moment::backup);
+    if (cut.fault) {
+        disk_->cut_power_after(cut.ops);
+        armed_cut_ = cut.fault;
+        armed_moment_ = Moment::backup;
+    }
+    BackupFiles files;
+    files.vfs = disk_->vfs_name();
+    files.exists = [this](const std::string& f) { return disk_->exists(f); };
+    files.remove = [this](const std::string& f) { (void)disk_->remove(f); };
+    files.sync = [this](const std::string& f) {
+        int rc = disk_->sync_file(f);
+        return rc == 0 ? Status::ok() : Status::failed("sync " + f + ": " + sqlite3_errstr(rc));
+    };
+    files.rename = [this](const std::string& from, const std::string& to) {
+        int rc = disk_->rename(from, to);
+        return rc == 0 ? Status::ok()
+                       : Status::failed("rename " + from + ": " + sqlite3_errstr(rc));
+    };
+    files.size = [this](const std::string& f) { return disk_->size(f); };
+    auto started = OnlineBackup::start(db_file, path, std::move(files));
+    if (armed_cut_fired()) return;
+    if (!started.is_ok()) return answer({.error = started.status().message()});
+    probe("backup.started");
+    backup_ =
+        std::make_unique<BackupRun>(BackupRun{b.id, path, std::move(started.value()), cut.fault});
+    backup_step();
+}
+
+void World::backup_step() {
+    at(now_ms() + stream("store").between(2, 8), [this, e = epoch_] {
+        if (e != epoch_ || !core_ || !backup_) return;
+        Result<bool> done = backup_->copy->step(8);
+        if (armed_cut_fired()) return;
+        if (done.is_ok() && !done.value()) return backup_step();
+        BackupResult r;
+        r.path = backup_->path;
+        AdminId id = backup_->id;
+        if (!done.is_ok()) {
+            r.error = done.status().message();
+        } else if (Result<BackupStats> st = backup_->copy->finish(); !st.is_ok()) {
+            if (armed_cut_fired()) return;
+            r.error = st.status().message();
+        } else {
+            if (armed_cut_fired()) return;
+            r.ok = true;
+            r.bytes = st.value().bytes;
+            backup_files_.insert(r.path);
+            probe("backup.done");
+            event("backup.done");
+            checking_ = true;
+            std::string ic = disk_->integrity_check(r.path);
+            checking_ = false;
+            if (ic != "ok") violation("storage.backup_intact", r.path + ": " + ic);
+        }
+        // A cut armed at its start that did not go off in it goes now, right after it,
+        // before the core hears.
+        if (const FaultSpec* cut = backup_->cut; cut && armed_cut_ == cut) {
+            probe("power_loss.after_a_backup");
+            disk_->cut_power_after(-1);
+            armed_cut_ = nullptr;
+            backup_.reset();  // over: its file renamed (or, failed, its partial removed)
+            crash(cut->restart_after_ms, cut);
+            return;
+        }
+        backup_.reset();
+        if (!r.ok) probe("backup.failed");
+        core_->backed_up(id, r, now());
+        drain();
+    });
+}
+
+void World::judge_backups(const std::string& when) {
+    if (backup_) backup_files_.insert(backup_->path);  // interrupted: absent, or whole
+    checking_ = true;
+    for (const std::string& f : backup_files_) {
+        if (!disk_->exists(f)) continue;
+        std::string ic = disk_->integrity_check(f);
+        if (ic != "ok") violation("storage.backup_intact", f + ": " + ic + when);
+    }
+    checking_ = false;
+}
+
 World::PowerCut World::power_cut(Moment m) {
     PowerCut cut;
     for (auto& hook : power_cut_hooks_) {
@@ -397,7 +495,8 @@ World::PowerCut World::power_cut(Moment m) {
 
 bool World::armed_cut_fired() {
     if (!armed_cut_ || !disk_->halted()) return false;
-    probe("power_loss.after_recovery");
+    probe(armed_moment_ == Moment::backup ? "power_loss.during_a_backup"
+                                          : "power_loss.after_recovery");
     const FaultSpec* f = armed_cut_;
     crash(f->restart_after_ms, f);
     return true;
@@ -457,6 +556,9 @@ void World::crash(int64_t restart_after_ms, const FaultSpec* power_loss) {
     disk_->halt();
     disk_->cut_power_after(-1);
     store_.reset();
+    // The backup dies with the process: its .partial file stays (the next one removes it).
+    std::string interrupted = backup_ ? backup_->path : "";
+    backup_.reset();
     if (power_loss) lose_power(*power_loss);
     disk_->boot();
     // The store opens again, recovering the database from what the disk kept; a power_loss
@@ -469,6 +571,7 @@ void World::crash(int64_t restart_after_ms, const FaultSpec* power_loss) {
         if (!disk_->halted()) {
             if (!opened) return;
             armed_cut_ = cut.fault;
+            armed_moment_ = Moment::recovery;
             break;
         }
         probe("power_loss.during_recovery");
@@ -479,6 +582,13 @@ void World::crash(int64_t restart_after_ms, const FaultSpec* power_loss) {
         if (!power_loss) power_loss = cut.fault;
     }
     if (power_loss) judge_power_loss(dead);
+    if (!interrupted.empty()) {
+        probe("backup.interrupted");
+        event("backup.interrupted");
+        backup_files_.insert(interrupted);
+    }
+    judge_backups(power_loss ? " (after the power loss at " + std::to_string(now_ms()) + " ms)"
+                             : " (after the crash at " + std::to_string(now_ms()) + " ms)");
     // In id order: the resets are scheduled in it (the table itself is unordered).
     for (ConnId id : open_peer_ids()) {
         Peer& p = peers_[id];
@@ -641,7 +751,10 @@ void World::drain() {
             for (auto& hook : query_hooks_) hook(latency);
             at(now_ms() + latency, [this, e = epoch_, id = q->query, what = q->what] {
                 if (e != epoch_ || !core_) return;
-                core_->answered(id, store_->run(what), now());
+                // A search on the writing connection indexes first: it writes.
+                QueryRows rows = store_->run(what);
+                if (armed_cut_fired()) return;
+                core_->answered(id, std::move(rows), now());
                 drain();
             });
         } else if (auto* h = std::get_if<Hash>(&*out)) {
@@ -657,6 +770,8 @@ void World::drain() {
                    core_->hashed(job, r, now());
                    drain();
                });
+        } else if (auto* b = std::get_if<Backup>(&*out)) {
+            on_backup(*b);
         } else if (auto* p = std::get_if<Prune>(&*out)) {
             on_prune(*p);
         } else if (std::holds_alternative<Audit>(*out)) {
@@ -807,6 +922,7 @@ void World::restart(int64_t restart_after_ms) {
 // The core has stopped (every commit landed, every client told): the process exits.
 void World::finish_restart() {
     end_process();
+    backup_.reset();  // stopped with the server, its partial file removed
     // It closes the database on its way out (a checkpoint); the next process opens it.
     store_.reset();
     if (!open_store()) return;
@@ -853,6 +969,7 @@ void World::operator_action(const OperatorSpec& op) {
         {"unblock", AdminRequest::Kind::unblock},
         {"revoke_sessions", AdminRequest::Kind::revoke_sessions},
         {"clear_alerts", AdminRequest::Kind::clear_alerts},
+        {"backup", AdminRequest::Kind::backup},
     };
     q.kind = kinds.at(op.action);  // the loader accepts no other
     q.username = op.user;

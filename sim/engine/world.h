@@ -28,6 +28,7 @@
 #include "sim/events.h"
 #include "sim/parsed_lines.h"
 #include "sim/rng.h"
+#include "store/backup.h"
 #include "store/store.h"
 
 namespace warren::sim {
@@ -232,13 +233,13 @@ class World {
     void crash(int64_t restart_after_ms, const FaultSpec* power_loss = nullptr);
     // A power loss armed for a moment other than a commit: the power goes after `ops` more
     // writes, syncs and truncations of the disk (sim/engine/disk.h cut_power_after).
-    enum class Moment { recovery, prune };
+    enum class Moment { recovery, prune, backup };
     struct PowerCut {
         const FaultSpec* fault = nullptr;  // null: the power stays on
         int64_t ops = 0;
     };
-    // Asked, in order, when the store opens again after a process died (recovery) and before
-    // each retention Prune; the first hook to arm a cut wins.
+    // Asked, in order, when the store opens again after a process died (recovery), before each
+    // retention Prune and as each online backup starts; the first hook to arm a cut wins.
     using PowerCutHook = std::function<void(Moment, PowerCut&)>;
     void on_power_cut_hook(PowerCutHook h) { power_cut_hooks_.push_back(std::move(h)); }
     SimDisk& disk() { return *disk_; }
@@ -290,6 +291,10 @@ class World {
     void on_commit(const Commit& c);
     void on_prune(const Prune& p);
     PowerCut power_cut(Moment m);
+    void on_backup(const Backup& b);
+    void backup_step();
+    // After a crash or power loss: every backup file on the disk passes integrity_check.
+    void judge_backups(const std::string& when);
     // After a store operation: the cut armed at recovery went off in it.
     bool armed_cut_fired();
     // The disk keeps what the power loss `f` leaves of it (metrics disk.sectors_*).
@@ -339,9 +344,20 @@ class World {
     std::vector<std::unique_ptr<Attack>> attacks_;
     std::vector<CommitHook> commit_hooks_;
     std::vector<PowerCutHook> power_cut_hooks_;
-    // A cut armed when the store opened again (Moment::recovery) that has not gone off yet:
-    // it goes off in whatever the new process writes first, and the process dies with it.
+    // A cut armed when the store opened again or a backup started (Moment::recovery, backup)
+    // that has not gone off yet: it goes off in whatever is written next (the new process's
+    // first commits, the backup's pages), and the process dies with it.
     const FaultSpec* armed_cut_ = nullptr;
+    Moment armed_moment_ = Moment::recovery;
+    // The online backup under way (one at a time, as in warrend), and the files of those done.
+    struct BackupRun {
+        AdminId id = 0;
+        std::string path;
+        std::unique_ptr<OnlineBackup> copy;
+        const FaultSpec* cut = nullptr;  // a power cut armed as it started
+    };
+    std::unique_ptr<BackupRun> backup_;
+    std::set<std::string> backup_files_;
     std::vector<LinkHook> link_hooks_;
     std::vector<DiskHook> disk_hooks_;
     bool checking_ = false;  // a checker reads the store: no disk fault applies

@@ -80,18 +80,22 @@ void crash_or_power_loss(World& w, const FaultSpec& f, size_t i, bool power) {
         // With `probability` each time the store opens again after a process died (and the
         // new process's first writes), or each retention Prune: after 0-24 of its writes and
         // syncs, or right after them.
-        World::Moment moment =
-            f.during == "recovery" ? World::Moment::recovery : World::Moment::prune;
+        World::Moment moment = f.during == "recovery" ? World::Moment::recovery
+                               : f.during == "prune"  ? World::Moment::prune
+                                                      : World::Moment::backup;
+        // A backup writes its copy a few pages a step: the cut may come anywhere in it.
+        int64_t ops_max = moment == World::Moment::backup ? 120 : 24;
         mark_window(w, f);
         Stream& rng = w.stream("fault/" + f.kind + "#" + std::to_string(i));
         auto cuts = std::make_shared<int64_t>(0);
-        w.on_power_cut_hook([&w, &f, &rng, cuts, moment](World::Moment m, World::PowerCut& cut) {
-            if (m != moment || *cuts >= f.max || !active(w, f) || !rng.chance(f.probability))
-                return;
-            ++*cuts;
-            cut = {&f, rng.between(0, 24)};
-            w.probe("fault." + f.kind + ".fired");
-        });
+        w.on_power_cut_hook(
+            [&w, &f, &rng, cuts, moment, ops_max](World::Moment m, World::PowerCut& cut) {
+                if (m != moment || *cuts >= f.max || !active(w, f) || !rng.chance(f.probability))
+                    return;
+                ++*cuts;
+                cut = {&f, rng.between(0, ops_max)};
+                w.probe("fault." + f.kind + ".fired");
+            });
         return;
     }
     if (f.at_ms >= 0) {  // at a moment, whatever is under way then
@@ -405,8 +409,8 @@ const std::vector<FaultKind>& fault_kinds() {
          "like crash, and the host loses power: the disk keeps what was synced and, of each "
          "sector written since, a share `keep` whole and `torn` half (the rest is lost); "
          "`during` = \"commit\" (each commit), \"recovery\" (each reopening of the store after "
-         "a process died, and the new process's first writes) or \"prune\" (each retention "
-         "Prune)",
+         "a process died, and the new process's first writes), \"prune\" (each retention "
+         "Prune) or \"backup\" (each online backup: its pages, its sync and rename)",
          {"from", "to", "probability", "restart_after", "max", "at", "keep", "torn", "during"},
          power_loss},
         {"sync_failure",
