@@ -474,7 +474,6 @@ void World::backup_step() {
 }
 
 void World::judge_backups(const std::string& when) {
-    if (backup_) backup_files_.insert(backup_->path);  // interrupted: absent, or whole
     checking_ = true;
     for (const std::string& f : backup_files_) {
         if (!disk_->exists(f)) continue;
@@ -531,7 +530,7 @@ std::string_view World::room_name(RoomId id) const {
 // flight may or may not have reached the disk; nobody was told either way. With a power
 // loss the host goes too: the disk keeps what was synced (and the fault's share of the rest).
 void World::crash(int64_t restart_after_ms, const FaultSpec* power_loss) {
-    // A cut armed at the last recovery went off in what the process was doing.
+    // A cut armed at the last recovery or backup went off in what the process was doing.
     if (!power_loss && armed_cut_ && disk_->halted()) power_loss = armed_cut_;
     armed_cut_ = nullptr;
     trace(power_loss ? "power_loss" : "crash", epoch_);
@@ -923,6 +922,9 @@ void World::restart(int64_t restart_after_ms) {
 void World::finish_restart() {
     end_process();
     backup_.reset();  // stopped with the server, its partial file removed
+    // A power cut armed for this process goes with it (its close must not halt the disk).
+    disk_->cut_power_after(-1);
+    armed_cut_ = nullptr;
     // It closes the database on its way out (a checkpoint); the next process opens it.
     store_.reset();
     if (!open_store()) return;

@@ -78,8 +78,8 @@ void crash_or_power_loss(World& w, const FaultSpec& f, size_t i, bool power) {
     const FaultSpec* loss = power ? &f : nullptr;
     if (power && f.during != "commit") {
         // With `probability` each time the store opens again after a process died (and the
-        // new process's first writes), or each retention Prune: after 0-24 of its writes and
-        // syncs, or right after them.
+        // new process's first writes), each retention Prune or each online backup: after
+        // 0-24 (a backup: 0-120) of the disk's writes and syncs, or right after them.
         World::Moment moment = f.during == "recovery" ? World::Moment::recovery
                                : f.during == "prune"  ? World::Moment::prune
                                                       : World::Moment::backup;
