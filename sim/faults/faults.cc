@@ -27,6 +27,19 @@ int64_t latency(Stream& rng, const FaultSpec& f) {
     return rng.delay(f.latency_min_ms, f.latency_mean_ms, f.latency_max_ms);
 }
 
+// Jobs of the fault's kind in its window (hash jobs, storage reads) take latency() with
+// `probability`; `install` hands the hook to the world.
+template <class Install>
+void slow_jobs(World& w, const FaultSpec& f, size_t i, Install install) {
+    mark_window(w, f);
+    Stream& rng = w.stream("fault/" + f.kind + "#" + std::to_string(i));
+    install([&w, &f, &rng, fired = "fault." + f.kind + ".fired"](int64_t& latency_ms) {
+        if (!active(w, f) || !rng.chance(f.probability)) return;
+        latency_ms = latency(rng, f);
+        w.probe(fired);
+    });
+}
+
 // Every commit in the window fails transiently (the core retries, then opens its breaker).
 void storage_outage(World& w, const FaultSpec& f, size_t) {
     mark_window(w, f);
@@ -204,13 +217,7 @@ void disk_full(World& w, const FaultSpec& f, size_t) {
 // threads, searches and audit pages are slow; the core's bounds on reads in flight refuse the
 // excess, and nothing else waits for them.
 void slow_query(World& w, const FaultSpec& f, size_t i) {
-    mark_window(w, f);
-    Stream& rng = w.stream("fault/slow_query#" + std::to_string(i));
-    w.on_query_hook([&w, &f, &rng](int64_t& latency_ms) {
-        if (!active(w, f) || !rng.chance(f.probability)) return;
-        latency_ms = latency(rng, f);
-        w.probe("fault.slow_query.fired");
-    });
+    slow_jobs(w, f, i, [&w](World::QueryHook h) { w.on_query_hook(std::move(h)); });
 }
 
 // The network between `who` and the server is cut in [from, to). "hold": bytes either way
@@ -293,13 +300,7 @@ void restart(World& w, const FaultSpec& f, size_t) {
 // `probability`, a job takes hash.min..hash.max (a stall, when long); logins and
 // registrations wait, and the core's bound on jobs in flight refuses the excess.
 void slow_hasher(World& w, const FaultSpec& f, size_t i) {
-    mark_window(w, f);
-    Stream& rng = w.stream("fault/slow_hasher#" + std::to_string(i));
-    w.on_hash_hook([&w, &f, &rng](int64_t& latency_ms) {
-        if (!active(w, f) || !rng.chance(f.probability)) return;
-        latency_ms = latency(rng, f);
-        w.probe("fault.slow_hasher.fired");
-    });
+    slow_jobs(w, f, i, [&w](World::HashHook h) { w.on_hash_hook(std::move(h)); });
 }
 
 // At `at`, the host's wall clock steps by `by` (forward or back: an NTP correction, an
