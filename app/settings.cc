@@ -57,6 +57,7 @@ const IntKey int_keys[] = {
     {"connections", "idle_timeout_ms", &Config::idle_timeout_ms, second, 30 * day},
     {"irc", "ping_interval_ms", &Config::irc_ping_interval_ms, second, day},
     {"irc", "ping_timeout_ms", &Config::irc_ping_timeout_ms, second, day},
+    {"irc", "flood_bytes_max", &Config::irc_flood_bytes_max, 1024, 16 << 20},
     {"connections", "new_per_ip_max", &Config::connects_per_ip_window_max, 1, 1'000'000'000},
     {"connections", "new_window_ms", &Config::connects_window_ms, second, day},
     {"connections", "max", &Config::connections_max, 1, 1'000'000},
@@ -308,8 +309,8 @@ std::optional<std::string> load_irc(const toml::table& root, Settings& s) {
     if (auto* irc = root["irc"].as_table())
         if (auto bad = check_keys(*irc, "irc",
                                   {"listen", "tls_listen", "server_name", "guests",
-                                   "ping_interval_ms", "ping_timeout_ms", "sts_duration_s",
-                                   "sts_port"}))
+                                   "ping_interval_ms", "ping_timeout_ms", "flood_bytes_max",
+                                   "sts_duration_s", "sts_port"}))
             return bad;
     for (const char* path : {"irc.listen", "irc.tls_listen", "irc.server_name"})
         if (auto bad = bad_string(root, path, "a string")) return bad;

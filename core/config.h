@@ -42,6 +42,10 @@ struct Config {
     // sent PING; if it still sends nothing for irc_ping_timeout_ms more, it is closed.
     int64_t irc_ping_interval_ms = 120'000;
     int64_t irc_ping_timeout_ms = 60'000;
+    // IRC flood control: a line past the rate limit waits for its tokens (fakelag) instead of
+    // being refused, and the connection is not read meanwhile; more than this much of its
+    // input waiting (a paste of more than ~200 lines) closes it with ERROR :Excess Flood.
+    size_t irc_flood_bytes_max = 16 * 1024;
     // IRCv3 STS (docs/IRC.md "TLS"): with a duration, plaintext IRC clients are told to come
     // back on irc_sts_port over TLS, and TLS clients to keep doing so for that many seconds.
     // 0: no policy is advertised.

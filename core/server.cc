@@ -81,7 +81,20 @@ void Server::read_released() {
 
 bool Server::wants_input(ConnId id) const {
     auto it = conns_.all().find(id);
-    return it == conns_.all().end() || it->second.held_by == 0;
+    return it == conns_.all().end() ||
+           (it->second.held_by == 0 && it->second.fakelag_until_us == 0);
+}
+
+// IRC connections whose wait for tokens is over read on.
+void Server::end_fakelags() {
+    while (!fakelagged_.empty() && fakelagged_.begin()->first <= now_.mono_us) {
+        ConnId id = fakelagged_.begin()->second;
+        fakelagged_.erase(fakelagged_.begin());
+        Connections::Conn* c = conns_.live(id);
+        if (!c) continue;
+        c->fakelag_until_us = 0;
+        if (!shutting_down_) read_lines(*c);
+    }
 }
 
 // Forgetting a connection may announce its user offline, which may close a slow reader: keep
@@ -164,6 +177,7 @@ void Server::disconnect(ConnId id, Time now) {
 void Server::tick(Time now) {
     begin_input(now);
     txn_.tick(now_);
+    end_fakelags();
     expire_invitations();
     prune_expired();
     if (now_.mono_us >= next_sweep_us_) housekeeping();
@@ -262,6 +276,7 @@ std::optional<Output> Server::poll() {
 std::optional<int64_t> Server::next_deadline() const {
     std::optional<int64_t> at = txn_.deadline(now_);
     auto earliest = [&](int64_t t) { at = at ? std::min(*at, t) : t; };
+    if (!fakelagged_.empty()) earliest(fakelagged_.begin()->first);
     // Invitations expire in wall time; convert to the driver's monotonic clock.
     if (std::optional<int64_t> expires = chat_.next_expiry_wall_ms())
         earliest(
@@ -279,7 +294,8 @@ std::optional<int64_t> Server::next_deadline() const {
 
 void Server::read_lines(Connections::Conn& c) {
     std::string_view line;
-    while (!c.paused && c.held_by == 0 && c.state == Connections::State::open) {
+    while (!c.paused && c.held_by == 0 && c.fakelag_until_us == 0 &&
+           c.state == Connections::State::open) {
         if (c.irc && c.irc->has_step()) {
             run_irc_step(c);
             continue;
@@ -316,6 +332,11 @@ void Server::read_lines(Connections::Conn& c) {
     // Lines that arrive while an effect runs, or while readers hold the connection back,
     // stay in the framer; bound what it may hold (a driver stops reading a held connection:
     // wants_input).
+    if (c.fakelag_until_us != 0 && c.framer.buffered_bytes() > config_.irc_flood_bytes_max) {
+        // A flood past what a paste may be: the address pays for it as for a refused line.
+        guard_.offence(c.ip_key, chat_.user_of(c.id), Guard::Offence::flood, now_);
+        return conns_.close(c, DisconnectReason::excess_flood);
+    }
     bool waiting = c.paused || c.held_by > 0 || (c.irc && c.irc->registering());
     if (waiting && c.framer.buffered_bytes() > config_.max_frame_bytes * 4)
         conns_.close(c, DisconnectReason::slow_consumer);
@@ -361,6 +382,18 @@ void Server::handle_irc_line(Connections::Conn& c, std::string_view line) {
 void Server::run_irc_step(Connections::Conn& c) {
     if (c.slots.size() >= config_.conn_pending_max)
         return conns_.close(c, DisconnectReason::slow_consumer);
+    // Flood control as IRC clients expect it: a line past the rate limit waits for its
+    // tokens, and nothing more is read meanwhile; it is neither refused nor dropped.
+    {
+        const irc::Step& next = c.irc->peek_step();
+        Op op = next.request ? op_of(*next.request) : Op::ping;
+        if (std::optional<int64_t> wait =
+                guard_.tokens_wait(c.ip_key, chat_.user_of(c.id), op_info(op).weight, now_)) {
+            c.fakelag_until_us = now_.mono_us + us_from_ms(*wait);
+            fakelagged_.emplace(c.fakelag_until_us, c.id);
+            return;
+        }
+    }
     irc::Step step = c.irc->next_step();
     uint64_t slot = conns_.open_slot(c, now_);
     c.irc->bind_slot(slot, step);

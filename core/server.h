@@ -155,6 +155,7 @@ class Server {
     void forget_closed();
     // Reads the waiting lines of connections no reader holds back any more.
     void read_released();
+    void end_fakelags();
     void expire_invitations();
     // Sends the next retention Prune when one is due.
     void prune_expired();
@@ -180,6 +181,8 @@ class Server {
     std::map<JobId, Job> hash_jobs_;
     std::map<QueryId, Job> query_jobs_;
     std::map<UserId, size_t> queries_of_;  // storage reads in flight per account
+    // IRC connections waiting for their rate limit's tokens (fakelag), by when.
+    std::set<std::pair<int64_t, ConnId>> fakelagged_;
     std::map<QueryId, std::pair<AdminId, uint32_t>> audit_reads_;  // admin audit pages
     JobId next_job_ = 1;
     QueryId next_query_ = 1;

@@ -2024,10 +2024,12 @@ TEST(Close, EventsBeforeTheDecisionArriveThoseAfterDoNot) {
     EXPECT_EQ(texts, (std::vector<std::string>{"before"}));  // its own m0 is its reply
 }
 
-// An IRC client with echo-message that floods a channel: each stored message came back to it
-// before its ERROR.
+// An IRC client with echo-message that floods a channel past what flood control holds: each
+// stored message came back to it before its ERROR (Excess Flood).
 TEST(Close, AnIrcFloodEchoesEveryStoredMessageBeforeItsError) {
-    CoreHarness h({}, ":memory:", /*abuse_limits=*/true);
+    Config cfg;
+    cfg.irc_flood_bytes_max = 1024;
+    CoreHarness h(cfg, ":memory:", /*abuse_limits=*/true);
     h.register_user(2, "reader", "password1", "192.0.2.82");
     h.call(2, {{"op", "CREATE_ROOM"}, {"room", "r"}});
     h.connect(3, "192.0.2.81");

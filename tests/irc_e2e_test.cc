@@ -138,6 +138,48 @@ TEST_F(IrcLoopback, AGuestChatsAndWithGuestsOffTheClientIsToldWhyAndClosed) {
     EXPECT_TRUE(c.closed_by_peer());
 }
 
+// Flood control over a real socket: a guest pastes 60 lines past its rate limit's burst of
+// 30 (a limit of 10 lines a second here, so the test takes seconds); every line reaches the
+// JSON client, in order, and the guest is told of no error (before flood control, 30 were
+// dropped with only a server log line).
+TEST_F(IrcLoopback, AGuestsPastePastTheRateLimitArrivesWholeAndInOrder) {
+    std::string conf = data() + "/rate.toml";
+    std::filesystem::create_directories(data());
+    FILE* f = fopen(conf.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    fputs("[rate]\nuser_per_min = 600\nip_per_min = 600\n", f);
+    fclose(f);
+    Daemon d(data(), {"--config", conf, "--irc-listen", "127.0.0.1:0"});
+    Client alice(d.port);
+    json_account(alice, "alice", "alice-pw-1");
+    ASSERT_EQ(alice.call({{"op", "CREATE_ROOM"}, {"room", "den"}})["ok"], true);
+    Client g(d.irc_port);
+    g.raw("NICK paster\r\nUSER paster 0 * :P\r\nJOIN #den\r\n");
+    ASSERT_TRUE(until_line(g, ":paster!paster@warren JOIN #den"));
+    std::string paste;
+    for (int i = 1; i <= 60; ++i) paste += "PRIVMSG #den :line " + std::to_string(i) + "\r\n";
+    g.raw(paste + "PING :pasted\r\n");
+    std::vector<std::string> told;
+    for (std::optional<std::string> l; (l = g.text_line(20'000));) {
+        told.push_back(*l);
+        if (l->find("PONG") != std::string::npos) break;
+    }
+    ASSERT_FALSE(told.empty());
+    EXPECT_NE(told.back().find("PONG"), std::string::npos) << "no PONG after the paste";
+    for (const std::string& l : told) {
+        EXPECT_EQ(l.find("NOTICE"), std::string::npos) << l;
+        EXPECT_EQ(l.find("FAIL"), std::string::npos) << l;
+    }
+    std::vector<std::string> got;
+    while (got.size() < 60) {
+        std::optional<json> e = alice.line(10'000);
+        if (!e) break;
+        if (e->value("ev", "") == "MESSAGE") got.push_back((*e)["message"]["text"]);
+    }
+    ASSERT_EQ(got.size(), 60u);
+    for (int i = 0; i < 60; ++i) EXPECT_EQ(got[i], "line " + std::to_string(i + 1));
+}
+
 // weechat-headless, run with a command script and a home of its own; stopped by its pid.
 class Weechat {
   public:

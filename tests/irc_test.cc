@@ -290,6 +290,70 @@ TEST(IrcKeepalive, AQuietConnectionIsPingedAndClosedIfItNeverAnswers) {
     EXPECT_EQ(h.take_raw(1), "PING :warren.local\r\n");
 }
 
+// Flood control as IRC clients expect it (fakelag): a guest pasting 60 lines, past its rate
+// limit's burst of 30, has every line delivered, in order, paced by the limit's refill; it is
+// told of no error and none is dropped, and its connection is not read while it waits.
+TEST(IrcFlood, APastePastTheRateLimitArrivesWholeInOrderPaced) {
+    CoreHarness h(Config{}, ":memory:", true);  // the shipped rate limits
+    json r = h.register_user(100, "alice", "password1", "10.0.0.9");
+    ASSERT_EQ(r["ok"], true);
+    ASSERT_EQ(h.call(100, {{"op", "CREATE_ROOM"}, {"room", "den"}})["ok"], true);
+    h.connect_irc(1);
+    h.raw(1, "NICK paster\r\nUSER p 0 * :P\r\nJOIN #den\r\n");
+    ASSERT_FALSE(with(lines_of(h.take_raw(1)), " JOIN #den").empty());
+    h.events(100);
+    std::string paste;
+    for (int i = 1; i <= 60; ++i) paste += "PRIVMSG #den :line " + std::to_string(i) + "\r\n";
+    h.raw(1, paste);
+    EXPECT_FALSE(h.core().wants_input(1));  // waiting for tokens: not read meanwhile
+    std::vector<std::string> got;
+    auto collect = [&] {
+        for (const json& e : h.events(100))
+            if (e.value("ev", "") == "MESSAGE") got.push_back(e["message"]["text"]);
+    };
+    collect();
+    EXPECT_GE(got.size(), 20u);
+    EXPECT_LT(got.size(), 60u);
+    for (int ticks = 0; got.size() < 60 && ticks < 200; ++ticks) {
+        ASSERT_TRUE(h.tick_to_deadline());
+        collect();
+    }
+    ASSERT_EQ(got.size(), 60u);
+    for (int i = 0; i < 60; ++i) EXPECT_EQ(got[i], "line " + std::to_string(i + 1));
+    // Nothing refused, nothing said to the paster about it, and it is read again.
+    std::vector<std::string> told = lines_of(h.take_raw(1));
+    EXPECT_TRUE(with(told, "NOTICE").empty());
+    EXPECT_TRUE(with(told, "FAIL").empty());
+    EXPECT_TRUE(h.core().wants_input(1));
+    EXPECT_FALSE(h.closed(1));
+}
+
+// Past what flood control holds (irc_flood_bytes_max of input waiting), the connection is
+// closed with ERROR :Excess Flood; what it was paced through before is delivered in order.
+TEST(IrcFlood, InputPastTheBoundIsExcessFlood) {
+    Config cfg;
+    cfg.irc_flood_bytes_max = 1024;
+    CoreHarness h(cfg, ":memory:", true);
+    ASSERT_EQ(h.register_user(100, "alice", "password1", "10.0.0.9")["ok"], true);
+    ASSERT_EQ(h.call(100, {{"op", "CREATE_ROOM"}, {"room", "den"}})["ok"], true);
+    h.connect_irc(1);
+    h.raw(1, "NICK flooder\r\nUSER f 0 * :F\r\nJOIN #den\r\n");
+    h.take_raw(1);
+    h.events(100);
+    std::string flood;
+    for (int i = 1; i <= 200; ++i)
+        flood += "PRIVMSG #den :flood line number " + std::to_string(i) + "\r\n";
+    h.raw(1, flood);
+    EXPECT_TRUE(h.closed(1));
+    EXPECT_NE(h.take_raw(1).find("ERROR :Closing link: Excess Flood"), std::string::npos);
+    std::vector<std::string> got;
+    for (const json& e : h.events(100))
+        if (e.value("ev", "") == "MESSAGE") got.push_back(e["message"]["text"]);
+    ASSERT_FALSE(got.empty());
+    for (size_t i = 0; i < got.size(); ++i)
+        EXPECT_EQ(got[i], "flood line number " + std::to_string(i + 1));
+}
+
 // A restart with guests connected (a crash): they come back retired, out of their rooms, their
 // names free; what they wrote keeps its author.
 TEST(IrcGuests, ARestartRetiresTheGuestsThatWereConnected) {

@@ -91,6 +91,9 @@ class Connections : public irc::Peers {
         // of it the reader counts as reading (it may hold senders back); a stall past
         // outbound_stall_ms closes it.
         int64_t progress_us = 0;
+        // IRC flood control (fakelag): its next line waits for the rate limit's tokens until
+        // then (mono µs; 0: it does not wait), and nothing more is read from it meanwhile.
+        int64_t fakelag_until_us = 0;
         // Backpressure. Senders whose events this reader is behind on (it holds each once),
         // and how many readers hold this connection: while any does, its lines wait.
         std::vector<ConnId> holding;

@@ -163,6 +163,7 @@ std::string_view reason_text(DisconnectReason r) {
         case DisconnectReason::too_many_connections: return "Too many connections";
         case DisconnectReason::shutdown: return "Server shutting down";
         case DisconnectReason::session_revoked: return "Session revoked";
+        case DisconnectReason::excess_flood: return "Excess Flood";
     }
     return "Closing";
 }

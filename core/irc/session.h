@@ -117,6 +117,7 @@ class Session {
     // A line too long for IRC (417).
     void too_long();
     bool has_step() const { return !steps_.empty(); }
+    const Step& peek_step() const { return steps_.front(); }
     Step next_step();
 
     // labeled-response. The Step taken for `slot` (before its answer is asked for): its label,

@@ -48,7 +48,8 @@ std::optional<ErrorCode> error_code_from_name(std::string_view name);
     X(blocked, "BLOCKED")                           \
     X(too_many_connections, "TOO_MANY_CONNECTIONS") \
     X(shutdown, "SHUTDOWN")                         \
-    X(session_revoked, "SESSION_REVOKED")
+    X(session_revoked, "SESSION_REVOKED")           \
+    X(excess_flood, "EXCESS_FLOOD")
 
 enum class DisconnectReason : uint8_t { WARREN_DISCONNECT_REASONS(WARREN_ENUM_ID) };
 inline constexpr std::string_view disconnect_reason_names[] = {

@@ -175,24 +175,40 @@ std::optional<Barred> Guard::account_barred(UserId user, Time now) const {
     return Barred{s.until_ms - now.wall_ms};
 }
 
+std::optional<int64_t> Guard::wait_all(IpState& s, IpState* p, AccountState* a, uint32_t weight,
+                                       int64_t now_us) const {
+    auto wait =
+        bucket_wait(s.bucket, config_.rate_ip_per_min, config_.rate_ip_burst, weight, now_us);
+    if (p) {
+        uint32_t f = config_.ipv6_prefix_factor;
+        auto wait_p = bucket_wait(p->bucket, scaled(config_.rate_ip_per_min, f),
+                                  scaled(config_.rate_ip_burst, f), weight, now_us);
+        if (wait_p) wait = std::max(wait.value_or(0), *wait_p);
+    }
+    if (a) {
+        auto wait_user = bucket_wait(a->bucket, config_.rate_user_per_min, config_.rate_user_burst,
+                                     weight, now_us);
+        if (wait_user) wait = std::max(wait.value_or(0), *wait_user);
+    }
+    return wait;
+}
+
+std::optional<int64_t> Guard::tokens_wait(const std::string& ip, std::optional<UserId> user,
+                                          uint32_t weight, Time now) {
+    IpState& s = ip_state(ip, now);
+    IpState* p = prefix_state(s, now);
+    AccountState* a = user ? &account_state(*user, now) : nullptr;
+    std::optional<int64_t> wait = wait_all(s, p, a, weight, now.mono_us);
+    if (!wait) return std::nullopt;
+    return std::max<int64_t>(ms_ceil(*wait), 1);
+}
+
 std::optional<int64_t> Guard::take_tokens(const std::string& ip, std::optional<UserId> user,
                                           uint32_t weight, Time now) {
     IpState& s = ip_state(ip, now);
     IpState* p = prefix_state(s, now);
-    auto wait =
-        bucket_wait(s.bucket, config_.rate_ip_per_min, config_.rate_ip_burst, weight, now.mono_us);
-    if (p) {
-        uint32_t f = config_.ipv6_prefix_factor;
-        auto wait_p = bucket_wait(p->bucket, scaled(config_.rate_ip_per_min, f),
-                                  scaled(config_.rate_ip_burst, f), weight, now.mono_us);
-        if (wait_p) wait = std::max(wait.value_or(0), *wait_p);
-    }
     AccountState* a = user ? &account_state(*user, now) : nullptr;
-    if (a) {
-        auto wait_user = bucket_wait(a->bucket, config_.rate_user_per_min, config_.rate_user_burst,
-                                     weight, now.mono_us);
-        if (wait_user) wait = std::max(wait.value_or(0), *wait_user);
-    }
+    std::optional<int64_t> wait = wait_all(s, p, a, weight, now.mono_us);
     if (wait) {
         ++counters_.rate_limited;
         // Sustained flooding escalates on the account (throttle, then suspend); the address,
@@ -418,6 +434,11 @@ void Guard::offence(const std::string& ip, std::optional<UserId> user, Offence w
             points = config_.points_conn_refused;
             reason = "connection refused";
             break;
+        case Offence::flood:
+            ++counters_.rate_limited;
+            if (user)
+                add_account_points(ip, *user, config_.points_rate_limited, "excess flood", now);
+            return;
     }
     add_ip_points(ip, points, reason, now);
     if (user) add_account_points(ip, *user, points, reason, now);

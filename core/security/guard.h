@@ -79,6 +79,11 @@ class Guard {
     // and returns how long until they would be there.
     std::optional<int64_t> take_tokens(const std::string& ip, std::optional<UserId> user,
                                        uint32_t weight, Time now);
+    // How long until take_tokens would take them (nullopt: now), in ms; takes and counts
+    // nothing. An IRC connection waits that long before its next line (fakelag) instead of
+    // being refused.
+    std::optional<int64_t> tokens_wait(const std::string& ip, std::optional<UserId> user,
+                                       uint32_t weight, Time now);
 
     // ---- logins and registration ---------------------------------------------------------
     // How long password logins for the name must wait: it is locked, or its failures in the
@@ -96,7 +101,9 @@ class Guard {
     void registered(const std::string& ip, Time now);
 
     // ---- threat scoring ----------------------------------------------------------------
-    enum class Offence { bad_frame, signature, conn_refused };
+    // flood: an IRC connection's input went past what flood control holds (Excess Flood);
+    // like a refused request, it counts on the account only.
+    enum class Offence { bad_frame, signature, conn_refused, flood };
     void offence(const std::string& ip, std::optional<UserId> user, Offence what, Time now);
     void room_message(const std::string& ip, UserId user, RoomId room, uint64_t text_hash,
                       Time now);
@@ -210,6 +217,10 @@ class Guard {
     std::optional<int64_t> bucket_wait(Bucket& b, uint32_t per_min, uint32_t burst, uint32_t weight,
                                        int64_t now_us) const;
     static void take(Bucket& b, uint32_t weight);
+    // µs until the address's, its /48's (if any) and the account's (if any) buckets all hold
+    // `weight` tokens (nullopt: now), after refilling them.
+    std::optional<int64_t> wait_all(IpState& s, IpState* p, AccountState* a, uint32_t weight,
+                                    int64_t now_us) const;
     void trim(Fifo<int64_t>& d, int64_t window_ms, int64_t now_us) const;
     int64_t points_now(const Score& s, int64_t now_us) const;
     ThreatLevel level_of(int64_t units) const;

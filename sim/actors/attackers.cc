@@ -327,8 +327,9 @@ void pipelined_irc_line(World& w, Attack& a, std::string_view line) {
         return;
     }
     if (line.starts_with("ERROR :")) {
-        a.close_reason =
-            line.find("blocked") != std::string_view::npos ? "BLOCKED" : std::string(line);
+        a.close_reason = line.find("blocked") != std::string_view::npos        ? "BLOCKED"
+                         : line.find("Excess Flood") != std::string_view::npos ? "EXCESS_FLOOD"
+                                                                               : std::string(line);
         return;
     }
     std::string echo =
