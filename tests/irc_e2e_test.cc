@@ -31,6 +31,12 @@ class IrcLoopback : public ::testing::Test {
     }
     void TearDown() override { std::filesystem::remove_all(dir_); }
     std::string data() const { return (dir_ / "data").string(); }
+    // A config file of `text` beside the data directory; its path.
+    std::string config(const std::string& name, const std::string& text) const {
+        std::string path = (dir_ / name).string();
+        std::ofstream(path) << text;
+        return path;
+    }
     std::filesystem::path dir_;
 };
 
@@ -125,11 +131,7 @@ TEST_F(IrcLoopback, AGuestChatsAndWithGuestsOffTheClientIsToldWhyAndClosed) {
         EXPECT_TRUE(until_line(c, ":visitor!visitor@warren JOIN #hall"));
         EXPECT_TRUE(until_line(c, "PONG"));
     }
-    std::string conf = data() + "/noguests.toml";
-    FILE* f = fopen(conf.c_str(), "w");
-    ASSERT_NE(f, nullptr);
-    fputs("[irc]\nguests = false\n", f);
-    fclose(f);
+    std::string conf = config("noguests.toml", "[irc]\nguests = false\n");
     Daemon d(data(), {"--config", conf, "--irc-listen", "127.0.0.1:0"});
     Client c(d.irc_port);
     c.raw("NICK nobody\r\nUSER nobody 0 * :N\r\n");
@@ -143,12 +145,7 @@ TEST_F(IrcLoopback, AGuestChatsAndWithGuestsOffTheClientIsToldWhyAndClosed) {
 // JSON client, in order, and the guest is told of no error (before flood control, 30 were
 // dropped with only a server log line).
 TEST_F(IrcLoopback, AGuestsPastePastTheRateLimitArrivesWholeAndInOrder) {
-    std::string conf = data() + "/rate.toml";
-    std::filesystem::create_directories(data());
-    FILE* f = fopen(conf.c_str(), "w");
-    ASSERT_NE(f, nullptr);
-    fputs("[rate]\nuser_per_min = 600\nip_per_min = 600\n", f);
-    fclose(f);
+    std::string conf = config("rate.toml", "[rate]\nuser_per_min = 600\nip_per_min = 600\n");
     Daemon d(data(), {"--config", conf, "--irc-listen", "127.0.0.1:0"});
     Client alice(d.port);
     json_account(alice, "alice", "alice-pw-1");
