@@ -611,17 +611,13 @@ void read_disk(Reader& r, const toml::table& t, ScenarioSpec& s) {
 
 void read_fault(Reader& r, const toml::table& t, ScenarioSpec& s) {
     FaultSpec f;
-    static const std::set<std::string> later = {};
     if (!r.text(t, "kind", f.kind)) {
         r.error(t, "[[fault]] needs a kind (warren-sim list faults)");
         return;
     }
     const FaultKind* kind = fault_kind(f.kind);
     if (!kind) {
-        r.error(*t.get("kind"),
-                later.contains(f.kind)
-                    ? "fault kind '" + f.kind + "' is not supported yet"
-                    : "unknown fault kind '" + f.kind + "' (warren-sim list faults)");
+        r.error(*t.get("kind"), "unknown fault kind '" + f.kind + "' (warren-sim list faults)");
         return;
     }
     std::set<std::string> known = {"kind"};
